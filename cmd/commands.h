@@ -1,0 +1,13 @@
+// The subcommands of the `torc` binary, one registration function per group.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace torc::cmd {
+
+/// `torc validate FILE` and `torc plan FILE [--json]`.
+void AddSpecCommands(CLI::App& app);
+
+}  // namespace torc::cmd

@@ -1,0 +1,17 @@
+// torc: a workflow manager on top of Slurm allocations.
+#include <CLI/CLI.hpp>
+
+#include "cmd/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"torc: run workflows of many jobs on Slurm allocations or on this machine"};
+  app.set_version_flag("--version", std::string("torc ") + TORC_VERSION);
+  app.require_subcommand(1);
+  torc::cmd::AddSpecCommands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return 0;
+}

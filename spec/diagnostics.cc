@@ -1,0 +1,64 @@
+#include "spec/diagnostics.h"
+
+#include <algorithm>
+
+namespace torc::spec {
+
+std::string Diagnostic::ToString() const {
+  if (line <= 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+void Diagnostics::Error(Loc loc, std::string message) {
+  // A runaway file must not produce millions of lines of errors.
+  constexpr size_t kMaxErrors = 200;
+  if (errors_.size() == kMaxErrors) {
+    errors_.push_back({file_, 0, 0, "too many errors; stopping"});
+    return;
+  }
+  if (errors_.size() > kMaxErrors) return;
+  errors_.push_back({file_, loc.line, loc.column, std::move(message)});
+}
+
+std::vector<Diagnostic> Diagnostics::Take() {
+  std::stable_sort(errors_.begin(), errors_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if ((a.line == 0) != (b.line == 0)) return b.line == 0;
+    return a.line != b.line ? a.line < b.line : a.column < b.column;
+  });
+  return std::move(errors_);
+}
+
+namespace {
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+std::string SuggestClosest(std::string_view word, const std::vector<std::string_view>& candidates) {
+  if (word.size() > 64) return "";
+  size_t best = SIZE_MAX;
+  std::string_view best_word;
+  for (auto c : candidates) {
+    size_t d = EditDistance(word, c);
+    if (d < best) {
+      best = d;
+      best_word = c;
+    }
+  }
+  size_t allowed = std::max<size_t>(2, word.size() / 3);
+  if (best_word.empty() || best > allowed) return "";
+  return "did you mean '" + std::string(best_word) + "'?";
+}
+
+}  // namespace torc::spec

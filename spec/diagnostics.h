@@ -1,0 +1,45 @@
+// Collects the problems found while reading a workflow file, each with its
+// position, so that all of them can be reported at once.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spec/plan.h"
+
+namespace torc::spec {
+
+/// A 1-based position in the workflow file; line 0 means unknown.
+struct Loc {
+  int line = 0;
+  int column = 0;
+};
+
+/// A string from the file with the position it was read at.
+struct LString {
+  std::string value;
+  Loc loc;
+  bool empty() const { return value.empty(); }
+};
+
+/// The list of errors found so far in one file.
+class Diagnostics {
+ public:
+  explicit Diagnostics(std::string file) : file_(std::move(file)) {}
+  void Error(Loc loc, std::string message);
+  bool empty() const { return errors_.empty(); }
+  size_t size() const { return errors_.size(); }
+  /// The errors, sorted by position (stable for equal positions).
+  std::vector<Diagnostic> Take();
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::vector<Diagnostic> errors_;
+};
+
+/// "did you mean 'x'?" for the closest of `candidates`, or "" when none is close.
+std::string SuggestClosest(std::string_view word, const std::vector<std::string_view>& candidates);
+
+}  // namespace torc::spec

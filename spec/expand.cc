@@ -1,0 +1,368 @@
+#include "spec/expand.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace torc::spec {
+namespace {
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// The parameters an entry expands over: its own plus those it takes from the
+// workflow through use_parameters.
+bool GatherParameters(const RawParameters& raw, const RawWorkflow& wf, const std::string& what,
+                      std::vector<Parameter>* out, Diagnostics* diags) {
+  *out = raw.params;
+  bool ok = true;
+  for (const auto& use : raw.use_parameters) {
+    auto it = std::find_if(wf.parameters.begin(), wf.parameters.end(),
+                           [&](const Parameter& p) { return p.name == use.value; });
+    if (it == wf.parameters.end()) {
+      std::vector<std::string_view> names;
+      for (const auto& p : wf.parameters) names.push_back(p.name);
+      std::string hint = SuggestClosest(use.value, names);
+      diags->Error(use.loc, "use_parameters of " + what + " names '" + use.value +
+                                "', which is not a workflow parameter" +
+                                (hint.empty() ? "" : "; " + hint));
+      ok = false;
+      continue;
+    }
+    bool local = std::any_of(out->begin(), out->end(),
+                             [&](const Parameter& p) { return p.name == use.value; });
+    if (!local) out->push_back(*it);
+  }
+  return ok;
+}
+
+/// A template string of an entry, compiled and bound to the entry's parameters.
+struct BoundTemplate {
+  Template tmpl;
+  Loc loc;
+  std::string field;
+  bool ok = false;
+};
+
+class TemplateSet {
+ public:
+  TemplateSet(const std::vector<Parameter>& params, std::string what, Diagnostics* diags)
+      : what_(std::move(what)), diags_(diags) {
+    for (const auto& p : params) names_.push_back(p.name);
+  }
+
+  /// Compiles and binds `s`; reports bad specs and unknown placeholders.
+  BoundTemplate* Add(const LString& s, std::string field) {
+    auto bt = std::make_unique<BoundTemplate>();
+    bt->loc = s.loc;
+    bt->field = std::move(field);
+    std::string error;
+    if (!bt->tmpl.Compile(s.value, &error)) {
+      diags_->Error(s.loc, bt->field + " of " + what_ + ": " + error);
+      failed_ = true;
+    } else {
+      std::string unknown;
+      if (!bt->tmpl.Bind(names_, &unknown)) {
+        diags_->Error(s.loc, "'{" + unknown + "}' in " + bt->field + " of " + what_ +
+                                 " names no parameter (parameters: " + Join(names_) + ")");
+        failed_ = true;
+      } else {
+        bt->ok = true;
+      }
+    }
+    all_.push_back(std::move(bt));
+    return all_.back().get();
+  }
+
+  bool Render(const BoundTemplate* bt, const std::vector<const ParamValue*>& values,
+              std::string* out) {
+    std::string error;
+    if (bt->tmpl.RenderTo(values, out, &error)) return true;
+    if (!render_failed_) diags_->Error(bt->loc, bt->field + " of " + what_ + ": " + error);
+    render_failed_ = true;
+    return false;
+  }
+
+  bool failed() const { return failed_ || render_failed_; }
+  const std::vector<std::string>& names() const { return names_; }
+  const std::vector<std::unique_ptr<BoundTemplate>>& all() const { return all_; }
+
+ private:
+  std::string what_;
+  Diagnostics* diags_;
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<BoundTemplate>> all_;
+  bool failed_ = false;
+  bool render_failed_ = false;
+};
+
+bool UsesOnly(const Template& t, const std::vector<std::string>& allowed, std::string* bad) {
+  for (const auto& n : t.Names()) {
+    if (std::find(allowed.begin(), allowed.end(), n) == allowed.end()) {
+      *bad = n;
+      return false;
+    }
+  }
+  return true;
+}
+
+class Expander {
+ public:
+  Expander(const RawWorkflow& wf, const LoadOptions& options, Expansion* out, Diagnostics* diags)
+      : wf_(wf), options_(options), out_(out), diags_(diags) {}
+
+  void Run() {
+    Plan& plan = out_->plan;
+    plan.name = wf_.name;
+    plan.description = wf_.description;
+    plan.project = wf_.project;
+    plan.env = wf_.env;
+    plan.execution = wf_.execution;
+    plan.slurm_defaults = wf_.slurm_defaults;
+    for (const auto& r : wf_.resource_requirements) plan.resource_requirements.push_back(r.value);
+    for (const auto& s : wf_.schedulers) plan.schedulers.push_back(s.value);
+    for (const auto& h : wf_.failure_handlers) plan.failure_handlers.push_back(h.value);
+    for (const auto& f : wf_.files) ExpandFile(f);
+    for (const auto& u : wf_.user_data) ExpandUserData(u);
+    for (uint32_t t = 0; t < wf_.jobs.size(); ++t) {
+      ExpandJob(t);
+      if (total_jobs_exceeded_) break;
+    }
+  }
+
+ private:
+  // Counts combinations and checks the workflow-wide job limit.
+  bool Count(const std::vector<Parameter>& params, ParameterMode mode, const std::string& what,
+             Loc loc, uint64_t* count) {
+    std::string error;
+    if (!CountCombinations(params, mode, options_.max_jobs, count, &error)) {
+      diags_->Error(loc, what + ": " + error);
+      return false;
+    }
+    return true;
+  }
+
+  void ExpandFile(const RawFile& f) {
+    std::string what = "file '" + f.name.value + "'";
+    std::vector<Parameter> params;
+    if (!GatherParameters(f.parameters, wf_, what, &params, diags_)) return;
+    if (params.empty()) {
+      out_->plan.files.push_back({f.name.value, f.path.value});
+      out_->file_locs.push_back(f.name.loc);
+      return;
+    }
+    TemplateSet ts(params, what, diags_);
+    BoundTemplate* name = ts.Add(f.name, "the name");
+    BoundTemplate* path = ts.Add(f.path, "the path");
+    if (ts.failed() || !CheckAllInName(name, params, what)) return;
+    uint64_t count = 0;
+    if (!Count(params, f.parameters.mode, what, f.name.loc, &count)) return;
+    std::vector<const ParamValue*> values;
+    for (uint64_t k = 0; k < count; ++k) {
+      CombinationAt(params, f.parameters.mode, k, &values);
+      File file;
+      if (!ts.Render(name, values, &file.name) || !ts.Render(path, values, &file.path)) return;
+      out_->plan.files.push_back(std::move(file));
+      out_->file_locs.push_back(f.name.loc);
+    }
+  }
+
+  // Substitutes parameters in every string inside a user_data value.
+  bool RenderJson(nlohmann::json* j, TemplateSet& ts, const std::vector<const ParamValue*>& values,
+                  Loc loc) {
+    if (j->is_string()) {
+      BoundTemplate* t = ts.Add({j->get<std::string>(), loc}, "a string in data");
+      std::string s;
+      if (!t->ok || !ts.Render(t, values, &s)) return false;
+      *j = s;
+    } else if (j->is_array() || j->is_object()) {
+      for (auto& item : *j)
+        if (!RenderJson(&item, ts, values, loc)) return false;
+    }
+    return true;
+  }
+
+  void ExpandUserData(const RawUserData& u) {
+    std::string what = "user_data '" + u.name.value + "'";
+    std::vector<Parameter> params;
+    if (!GatherParameters(u.parameters, wf_, what, &params, diags_)) return;
+    if (params.empty()) {
+      out_->plan.user_data.push_back({u.name.value, u.data.dump(), u.is_ephemeral});
+      out_->user_data_locs.push_back(u.name.loc);
+      return;
+    }
+    TemplateSet ts(params, what, diags_);
+    BoundTemplate* name = ts.Add(u.name, "the name");
+    if (ts.failed() || !CheckAllInName(name, params, what)) return;
+    uint64_t count = 0;
+    if (!Count(params, u.parameters.mode, what, u.name.loc, &count)) return;
+    std::vector<const ParamValue*> values;
+    for (uint64_t k = 0; k < count; ++k) {
+      CombinationAt(params, u.parameters.mode, k, &values);
+      UserData ud;
+      ud.is_ephemeral = u.is_ephemeral;
+      nlohmann::json data = u.data;
+      if (!ts.Render(name, values, &ud.name) || !RenderJson(&data, ts, values, u.loc)) return;
+      ud.data_json = data.dump();
+      out_->plan.user_data.push_back(std::move(ud));
+      out_->user_data_locs.push_back(u.name.loc);
+    }
+  }
+
+  // Files and user data are one entry per combination: their names must use
+  // every parameter, or two entries would share a name.
+  bool CheckAllInName(const BoundTemplate* name, const std::vector<Parameter>& params,
+                      const std::string& what) {
+    auto used = name->tmpl.Names();
+    for (const auto& p : params) {
+      if (std::find(used.begin(), used.end(), p.name) == used.end()) {
+        diags_->Error(name->loc, "the name of " + what + " does not use parameter '" + p.name +
+                                     "', so its entries would share one name");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  Job BaseJob(const RawJob& rj) {
+    Job job;
+    job.name = rj.name.value;
+    job.command = rj.command.value;
+    job.invocation_script = rj.invocation_script.value;
+    job.priority = rj.priority;
+    job.cancel_on_blocking_job_failure = rj.cancel_on_blocking_job_failure;
+    job.stdio = rj.stdio;
+    return job;
+  }
+
+  void AddJob(uint32_t t, Job job, std::unique_ptr<JobRefs> refs) {
+    if (out_->plan.jobs.size() >= options_.max_jobs) {
+      if (!total_jobs_exceeded_)
+        diags_->Error(wf_.jobs[t].name.loc, "the workflow expands to more than " +
+                                                std::to_string(options_.max_jobs) + " jobs");
+      total_jobs_exceeded_ = true;
+      return;
+    }
+    out_->plan.jobs.push_back(std::move(job));
+    out_->job_template.push_back(t);
+    out_->job_refs.push_back(std::move(refs));
+  }
+
+  void ExpandJob(uint32_t t) {
+    const RawJob& rj = wf_.jobs[t];
+    std::string what = "job '" + rj.name.value + "'";
+    std::vector<Parameter> params;
+    if (!GatherParameters(rj.parameters, wf_, what, &params, diags_)) return;
+    if (params.empty()) {
+      Job job = BaseJob(rj);
+      for (const auto& [k, v] : rj.env) job.env.push_back({k, v.value});
+      AddJob(t, std::move(job), nullptr);
+      return;
+    }
+    TemplateSet ts(params, what, diags_);
+    BoundTemplate* name = ts.Add(rj.name, "the name");
+    // Fields that are one value per job may only use the parameters in the name.
+    BoundTemplate* command = ts.Add(rj.command, "the command");
+    BoundTemplate* script = ts.Add(rj.invocation_script, "invocation_script");
+    BoundTemplate* req = ts.Add(rj.resource_requirements, "resource_requirements");
+    BoundTemplate* sched = ts.Add(rj.scheduler, "scheduler");
+    BoundTemplate* handler = ts.Add(rj.failure_handler, "failure_handler");
+    std::vector<BoundTemplate*> env;
+    for (const auto& [k, v] : rj.env) env.push_back(ts.Add(v, "env " + k));
+    std::array<std::vector<BoundTemplate*>, kNumRefLists> lists;
+    for (int l = 0; l < kNumRefLists; ++l)
+      for (const auto& ref : rj.refs[l]) lists[l].push_back(ts.Add(ref, RefListKey(RefList(l))));
+    if (ts.failed()) return;
+
+    std::vector<std::string> in_name = name->tmpl.Names();
+    std::vector<BoundTemplate*> scalars = {command, script, req, sched, handler};
+    scalars.insert(scalars.end(), env.begin(), env.end());
+    bool ok = true;
+    for (BoundTemplate* bt : scalars) {
+      std::string bad;
+      if (!UsesOnly(bt->tmpl, in_name, &bad)) {
+        diags_->Error(bt->loc, "'{" + bad + "}' in " + bt->field + " of " + what +
+                                   " is not in the job's name; the name must use every parameter "
+                                   "that changes the job (parameters in the name: " +
+                                   (in_name.empty() ? std::string("none") : Join(in_name)) +
+                                   ")");
+        ok = false;
+      }
+    }
+    if (!ok) return;
+    uint64_t count = 0;
+    if (!Count(params, rj.parameters.mode, what, rj.name.loc, &count)) return;
+    bool fan_in = in_name.size() < params.size();
+    bool has_refs = req->tmpl.HasPlaceholders() || sched->tmpl.HasPlaceholders() ||
+                    handler->tmpl.HasPlaceholders() || fan_in;
+    for (const auto& l : lists)
+      for (const auto* bt : l) has_refs = has_refs || bt->tmpl.HasPlaceholders();
+
+    std::unordered_map<std::string, size_t> by_name;  // fan-in: name -> job index
+    std::vector<const ParamValue*> values;
+    std::string rendered;
+    for (uint64_t k = 0; k < count; ++k) {
+      CombinationAt(params, rj.parameters.mode, k, &values);
+      if (!ts.Render(name, values, &rendered)) return;
+      JobRefs* refs = nullptr;
+      if (fan_in) {
+        auto [it, inserted] = by_name.try_emplace(rendered, out_->plan.jobs.size());
+        if (!inserted) refs = out_->job_refs[it->second].get();
+      }
+      if (refs == nullptr) {
+        Job job = BaseJob(rj);
+        job.name = rendered;
+        if (!ts.Render(command, values, &job.command) ||
+            !ts.Render(script, values, &job.invocation_script))
+          return;
+        for (size_t e = 0; e < env.size(); ++e) {
+          std::string v;
+          if (!ts.Render(env[e], values, &v)) return;
+          job.env.push_back({rj.env[e].first, std::move(v)});
+        }
+        std::unique_ptr<JobRefs> own;
+        if (has_refs) {
+          own = std::make_unique<JobRefs>();
+          if (!RenderRef(ts, req, values, &own->requirements) ||
+              !RenderRef(ts, sched, values, &own->scheduler) ||
+              !RenderRef(ts, handler, values, &own->failure_handler))
+            return;
+        }
+        refs = own.get();
+        AddJob(t, std::move(job), std::move(own));
+        if (total_jobs_exceeded_) return;
+      }
+      if (refs == nullptr) continue;
+      for (int l = 0; l < kNumRefLists; ++l) {
+        for (const auto* bt : lists[l]) {
+          LString s;
+          if (!RenderRef(ts, bt, values, &s)) return;
+          refs->refs[l].push_back(std::move(s));
+        }
+      }
+    }
+  }
+
+  bool RenderRef(TemplateSet& ts, const BoundTemplate* bt,
+                 const std::vector<const ParamValue*>& values, LString* out) {
+    out->loc = bt->loc;
+    return ts.Render(bt, values, &out->value);
+  }
+
+  const RawWorkflow& wf_;
+  const LoadOptions& options_;
+  Expansion* out_;
+  Diagnostics* diags_;
+  bool total_jobs_exceeded_ = false;
+};
+
+}  // namespace
+
+void Expand(const RawWorkflow& wf, const LoadOptions& options, Expansion* out,
+            Diagnostics* diags) {
+  Expander(wf, options, out, diags).Run();
+}
+
+}  // namespace torc::spec

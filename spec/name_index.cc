@@ -1,0 +1,72 @@
+#include "spec/name_index.h"
+
+#include <algorithm>
+
+#include <re2/re2.h>
+
+#include "spec/diagnostics.h"
+
+namespace torc::spec {
+
+Index NameIndex::Add(std::string_view name, Index index) {
+  auto [it, inserted] = by_name_.try_emplace(name, index);
+  return inserted ? kNone : it->second;
+}
+
+Index NameIndex::Find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? kNone : it->second;
+}
+
+bool NameIndex::Match(const std::string& pattern, const std::vector<Index>** result,
+                      std::string* error) {
+  auto cached = matches_.find(pattern);
+  if (cached != matches_.end()) {
+    *result = cached->second.get();
+    return true;
+  }
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  opts.set_max_mem(32 << 20);
+  RE2 re(pattern, opts);
+  if (!re.ok()) {
+    *error = "invalid regular expression '" + pattern + "': " + re.error();
+    return false;
+  }
+  if (sorted_.size() != by_name_.size()) {
+    sorted_.assign(by_name_.begin(), by_name_.end());
+    std::sort(sorted_.begin(), sorted_.end());
+  }
+  // Narrow the candidates to the range of strings the pattern can match. RE2's
+  // range holds for anchored matches only, so use it only for a pattern that
+  // starts with '^' and has no alternation that could escape the anchor.
+  auto first = sorted_.begin(), last = sorted_.end();
+  std::string min, max;
+  bool anchored = !pattern.empty() && pattern[0] == '^' && pattern.find('|') == std::string::npos;
+  if (anchored && re.PossibleMatchRange(&min, &max, 64)) {
+    first = std::lower_bound(sorted_.begin(), sorted_.end(), std::string_view(min),
+                             [](const auto& e, std::string_view v) { return e.first < v; });
+    last = std::upper_bound(first, sorted_.end(), std::string_view(max),
+                            [](std::string_view v, const auto& e) { return v < e.first; });
+  }
+  auto found = std::make_unique<std::vector<Index>>();
+  for (auto it = first; it != last; ++it) {
+    if (RE2::PartialMatch(re2::StringPiece(it->first.data(), it->first.size()), re))
+      found->push_back(it->second);
+  }
+  std::sort(found->begin(), found->end());
+  *result = found.get();
+  matches_.emplace(pattern, std::move(found));
+  return true;
+}
+
+std::string NameIndex::Suggest(std::string_view name) const {
+  if (by_name_.size() > 20000) return "";
+  std::vector<std::string_view> names;
+  names.reserve(by_name_.size());
+  for (const auto& [n, i] : by_name_) names.push_back(n);
+  std::sort(names.begin(), names.end());
+  return SuggestClosest(name, names);
+}
+
+}  // namespace torc::spec

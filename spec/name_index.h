@@ -1,0 +1,37 @@
+// Lookup of entries by exact name and by regular expression (RE2: linear
+// time, no backtracking, so a hostile pattern cannot hang the loader).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "spec/plan.h"
+
+namespace torc::spec {
+
+/// Names of one kind of entry (jobs, files, ...). The names must outlive it.
+class NameIndex {
+ public:
+  /// Adds a name; returns the index already holding it when it is a duplicate.
+  Index Add(std::string_view name, Index index);
+  Index Find(std::string_view name) const;
+  size_t size() const { return by_name_.size(); }
+
+  /// Indices (sorted) of names the pattern matches anywhere (search semantics:
+  /// anchor with ^ and $ as needed). False with *error for an invalid pattern.
+  /// Each distinct pattern is matched once; later calls reuse the answer.
+  bool Match(const std::string& pattern, const std::vector<Index>** result, std::string* error);
+
+  /// "did you mean" text for an unknown name (empty for very large indexes).
+  std::string Suggest(std::string_view name) const;
+
+ private:
+  std::unordered_map<std::string_view, Index> by_name_;
+  std::vector<std::pair<std::string_view, Index>> sorted_;  // built on first Match
+  std::unordered_map<std::string, std::unique_ptr<std::vector<Index>>> matches_;
+};
+
+}  // namespace torc::spec

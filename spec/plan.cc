@@ -1,0 +1,121 @@
+#include "spec/plan.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "spec/expand.h"
+#include "spec/resolve.h"
+#include "spec/schema.h"
+
+namespace torc::spec {
+
+const ResourceRequirements& Plan::RequirementsOf(const Job& job) const {
+  static const ResourceRequirements kDefaults{.name = ""};
+  return job.requirements == kNone ? kDefaults : resource_requirements[job.requirements];
+}
+
+std::vector<Index> Plan::AllParents(const Job& job) const {
+  std::vector<Index> all = job.depends_on;
+  for (Index g : job.dependency_groups) {
+    const auto& m = dependency_groups[g].members;
+    all.insert(all.end(), m.begin(), m.end());
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
+uint64_t Plan::DependencyCount() const {
+  uint64_t n = 0;
+  for (const auto& job : jobs) {
+    n += job.depends_on.size();
+    for (Index g : job.dependency_groups) n += dependency_groups[g].members.size();
+  }
+  return n;
+}
+
+const char* ToString(StdioMode mode) {
+  switch (mode) {
+    case StdioMode::kSeparate: return "separate";
+    case StdioMode::kCombined: return "combined";
+    case StdioMode::kNoStdout: return "no_stdout";
+    case StdioMode::kNoStderr: return "no_stderr";
+    case StdioMode::kNone: return "none";
+  }
+  return "?";
+}
+
+const char* ToString(ExecutionMode mode) {
+  switch (mode) {
+    case ExecutionMode::kAuto: return "auto";
+    case ExecutionMode::kSlurm: return "slurm";
+    case ExecutionMode::kDirect: return "direct";
+  }
+  return "?";
+}
+
+const char* ToString(TriggerType trigger) {
+  switch (trigger) {
+    case TriggerType::kOnWorkflowStart: return "on_workflow_start";
+    case TriggerType::kOnJobsReady: return "on_jobs_ready";
+    case TriggerType::kOnJobsComplete: return "on_jobs_complete";
+    case TriggerType::kOnWorkflowComplete: return "on_workflow_complete";
+    case TriggerType::kOnWorkerStart: return "on_worker_start";
+    case TriggerType::kOnWorkerComplete: return "on_worker_complete";
+  }
+  return "?";
+}
+
+const char* ToString(ActionType type) {
+  return type == ActionType::kScheduleNodes ? "schedule_nodes" : "run_commands";
+}
+
+LoadResult ParsePlan(const std::string& text, const std::string& file_name, Format format,
+                     const LoadOptions& options) {
+  Diagnostics diags(file_name);
+  LoadResult result;
+  if (format == Format::kAuto) {
+    bool json_name = file_name.size() >= 5 && file_name.substr(file_name.size() - 5) == ".json";
+    size_t first = text.find_first_not_of(" \t\r\n");
+    format = json_name || (first != std::string::npos && text[first] == '{') ? Format::kJson
+                                                                             : Format::kYaml;
+  }
+  YAML::Node root;
+  RawWorkflow raw;
+  if (LoadDocument(text, format, &root, &diags)) ReadWorkflow(root, options, &raw, &diags);
+  if (!diags.empty()) {
+    result.errors = diags.Take();
+    return result;
+  }
+  // Expansion errors and schema errors are reported together above; name
+  // resolution only runs on a file whose shape is right, so that one mistake
+  // does not come back as a cascade of "not defined" errors.
+  Expansion exp;
+  Expand(raw, options, &exp, &diags);
+  if (diags.empty()) Resolve(raw, &exp, &diags);
+  if (diags.empty()) CheckGraph(raw, exp, &diags);
+  if (!diags.empty()) {
+    result.errors = diags.Take();
+    return result;
+  }
+  exp.plan.source_file = file_name;
+  result.plan = std::move(exp.plan);
+  return result;
+}
+
+LoadResult LoadPlan(const std::string& path, const LoadOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back({path, 0, 0, "cannot read the file: " + std::string(std::strerror(errno))});
+    return r;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParsePlan(text.str(), path, Format::kAuto, options);
+}
+
+}  // namespace torc::spec

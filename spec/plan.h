@@ -1,0 +1,192 @@
+// The expanded, validated workflow: what a workflow file means once every
+// parameter sweep is expanded and every name is resolved. This is the only
+// header of spec/ that other parts include.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace torc::spec {
+
+/// Index into one of the Plan's vectors; kNone means "not set".
+using Index = uint32_t;
+inline constexpr Index kNone = UINT32_MAX;
+
+/// One problem found in a workflow file, located at file:line:col (1-based).
+struct Diagnostic {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string message;
+
+  /// "file:line:col: message" (or "file: message" when the position is unknown).
+  std::string ToString() const;
+};
+
+/// Per-node resources a job needs. All values are per node.
+struct ResourceRequirements {
+  std::string name;
+  int64_t num_cpus = 1;
+  int64_t num_gpus = 0;
+  int64_t num_nodes = 1;
+  int64_t memory_bytes = 0;  // 0: not requested (the worker gives a per-CPU share)
+  int64_t runtime_seconds = 3600;      // PT1H
+};
+
+/// A Slurm allocation template (`slurm_schedulers` entry).
+struct SlurmScheduler {
+  std::string name;
+  std::string account, partition, qos, mem, gres, tmp, extra;
+  int64_t nodes = 1;
+  std::optional<int64_t> ntasks_per_node;
+  std::string walltime;          // as written, e.g. "12:00:00"
+  int64_t walltime_seconds = 0;  // parsed
+};
+
+/// How a job's stdout/stderr are kept.
+enum class StdioMode { kSeparate, kCombined, kNoStdout, kNoStderr, kNone };
+struct StdioConfig {
+  StdioMode mode = StdioMode::kSeparate;
+  bool delete_on_success = false;
+};
+
+enum class ExecutionMode { kAuto, kSlurm, kDirect };
+
+/// `execution_config`: how workers launch jobs.
+struct ExecutionConfig {
+  ExecutionMode mode = ExecutionMode::kAuto;  // slurm inside an allocation, else direct
+  bool limit_resources = true;
+  std::string termination_signal = "SIGTERM";
+  int64_t sigterm_lead_seconds = 30;
+  std::optional<int64_t> oom_exit_code, timeout_exit_code;
+  std::string srun_termination_signal;
+  bool enable_cpu_bind = false;
+  StdioConfig stdio;
+};
+
+/// One rule of a failure handler: which exit codes it matches and how often it retries.
+struct FailureRule {
+  std::vector<int64_t> exit_codes;
+  bool match_all_exit_codes = false;
+  int64_t max_retries = 0;
+  std::string recovery_script;
+};
+
+struct FailureHandler {
+  std::string name;
+  std::vector<FailureRule> rules;
+};
+
+struct File {
+  std::string name;
+  std::string path;
+};
+
+struct UserData {
+  std::string name;
+  std::string data_json;  // the `data` value serialized as JSON ("null" when absent)
+  bool is_ephemeral = false;
+};
+
+enum class TriggerType {
+  kOnWorkflowStart,
+  kOnJobsReady,
+  kOnJobsComplete,
+  kOnWorkflowComplete,
+  kOnWorkerStart,
+  kOnWorkerComplete,
+};
+enum class ActionType { kScheduleNodes, kRunCommands };
+
+/// `actions` entry: what to do (allocate, run commands) when a trigger fires.
+struct Action {
+  TriggerType trigger = TriggerType::kOnWorkflowStart;
+  ActionType type = ActionType::kRunCommands;
+  std::vector<Index> jobs;  // resolved from `jobs` and `job_name_regexes`, sorted
+  Index scheduler = kNone;
+  int64_t num_allocations = 1;
+  bool start_one_worker_per_node = false;
+  std::vector<std::string> commands;
+};
+
+/// A dependency on every job whose name matches one pattern. Stored once and
+/// shared by all jobs that use the same pattern, so an all-to-all dependency
+/// costs O(members + users), not O(members * users).
+struct DependencyGroup {
+  std::string pattern;         // as written (after parameter substitution)
+  std::vector<Index> members;  // job indices, sorted
+};
+
+/// One expanded job.
+struct Job {
+  std::string name;
+  std::string command;
+  std::string invocation_script;
+  std::vector<std::pair<std::string, std::string>> env;  // job env, merged over the workflow's
+  Index requirements = kNone;     // into Plan::resource_requirements; kNone = defaults
+  Index scheduler = kNone;        // into Plan::schedulers
+  Index failure_handler = kNone;  // into Plan::failure_handlers
+  int64_t priority = 0;
+  bool cancel_on_blocking_job_failure = true;
+  std::vector<Index> depends_on;         // direct parents, sorted, unique
+  std::vector<Index> dependency_groups;  // into Plan::dependency_groups
+  std::vector<Index> input_files, output_files;
+  std::vector<Index> input_user_data, output_user_data;
+  std::optional<StdioConfig> stdio;  // per-job override
+};
+
+/// The whole expanded workflow. Immutable once built by LoadPlan/ParsePlan.
+struct Plan {
+  std::string name;
+  std::string description;
+  std::string project;
+  std::string source_file;
+  std::vector<std::pair<std::string, std::string>> env;  // workflow-level env
+  std::vector<Job> jobs;
+  std::vector<DependencyGroup> dependency_groups;
+  std::vector<File> files;
+  std::vector<UserData> user_data;
+  std::vector<ResourceRequirements> resource_requirements;
+  std::vector<SlurmScheduler> schedulers;
+  std::vector<std::pair<std::string, std::string>> slurm_defaults;
+  std::vector<Action> actions;
+  std::vector<FailureHandler> failure_handlers;
+  ExecutionConfig execution;
+
+  /// The requirements of `job` (the defaults when it names none).
+  const ResourceRequirements& RequirementsOf(const Job& job) const;
+  /// Every job `job` waits for: direct parents and group members, sorted, unique.
+  std::vector<Index> AllParents(const Job& job) const;
+  /// Number of dependency edges, counting each group membership once per user.
+  uint64_t DependencyCount() const;
+};
+
+/// Result of loading a workflow: a plan, or every problem found.
+struct LoadResult {
+  std::optional<Plan> plan;
+  std::vector<Diagnostic> errors;  // sorted by position
+  bool ok() const { return plan.has_value(); }
+};
+
+enum class Format { kAuto, kYaml, kJson };
+
+/// Limits that keep a hostile or mistaken file from exhausting the machine.
+struct LoadOptions {
+  uint64_t max_jobs = 10'000'000;  // after expansion
+};
+
+/// Reads and expands a workflow file (YAML or JSON, chosen by extension or content).
+LoadResult LoadPlan(const std::string& path, const LoadOptions& options = {});
+/// Same, from text already in memory; `file_name` is used in diagnostics.
+LoadResult ParsePlan(const std::string& text, const std::string& file_name,
+                     Format format = Format::kAuto, const LoadOptions& options = {});
+
+const char* ToString(StdioMode mode);
+const char* ToString(ExecutionMode mode);
+const char* ToString(TriggerType trigger);
+const char* ToString(ActionType type);
+
+}  // namespace torc::spec

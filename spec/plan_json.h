@@ -1,0 +1,14 @@
+// The stable JSON form of a Plan (`torc plan --json`), documented in docs/plan-json.md.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "spec/plan.h"
+
+namespace torc::spec {
+
+/// Serializes the whole plan: jobs (with sorted dependency names), schedulers,
+/// actions, files, user data, requirements, failure handlers, execution config.
+nlohmann::json PlanToJson(const Plan& plan);
+
+}  // namespace torc::spec

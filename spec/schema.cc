@@ -1,0 +1,601 @@
+#include "spec/schema.h"
+
+#include <cctype>
+#include <charconv>
+
+#include <yaml-cpp/yaml.h>
+
+#include "spec/units.h"
+#include "spec/yaml_reader.h"
+
+namespace torc::spec {
+
+const char* RefListKey(RefList list) {
+  static const char* kKeys[] = {"depends_on",       "depends_on_regexes",
+                                "input_files",      "input_file_regexes",
+                                "output_files",     "output_file_regexes",
+                                "input_user_data",  "input_user_data_regexes",
+                                "output_user_data", "output_user_data_regexes"};
+  return kKeys[list];
+}
+
+namespace {
+
+constexpr int64_t kMaxCount = 1'000'000;  // a sane bound for CPUs, nodes, GPUs per node
+
+bool IsIdentifier(std::string_view s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+// Name of an entry for messages: "job 'train'" or "job #3" when it has no name.
+std::string EntryName(const YAML::Node& node, const char* kind, size_t index) {
+  if (node.IsMap()) {
+    YAML::Node name = node["name"];
+    if (name.IsDefined() && name.IsScalar() && !name.Scalar().empty())
+      return std::string(kind) + " '" + name.Scalar() + "'";
+  }
+  return std::string(kind) + " #" + std::to_string(index + 1);
+}
+
+nlohmann::json YamlToJson(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return nullptr;
+  if (node.IsScalar()) {
+    const std::string& s = node.Scalar();
+    if (node.Tag() == "!") return s;
+    if (s == "true" || s == "True") return true;
+    if (s == "false" || s == "False") return false;
+    int64_t i = 0;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), i);
+    if (r.ec == std::errc() && r.ptr == s.data() + s.size()) return i;
+    double d = 0;
+    auto rd = std::from_chars(s.data(), s.data() + s.size(), d);
+    if (!s.empty() && rd.ec == std::errc() && rd.ptr == s.data() + s.size()) return d;
+    return s;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& item : node) arr.push_back(YamlToJson(item));
+    return arr;
+  }
+  nlohmann::json obj = nlohmann::json::object();
+  for (auto it = node.begin(); it != node.end(); ++it)
+    obj[it->first.IsScalar() ? it->first.Scalar() : std::string("?")] = YamlToJson(it->second);
+  return obj;
+}
+
+// Reads a `parameters` mapping (name -> range/list/scalar text or YAML list).
+void ReadParameterMap(const YAML::Node& node, const std::string& where, const LoadOptions& options,
+                      std::vector<Parameter>* params, std::vector<Loc>* locs, Diagnostics* diags) {
+  if (!node.IsMap()) {
+    diags->Error(LocOf(node), "'parameters' of " + where +
+                                  " must be a mapping of names to values, not " + KindOf(node));
+    return;
+  }
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    LString name;
+    if (!ScalarString(it->first, "a parameter name in " + where, diags, &name)) continue;
+    if (!IsIdentifier(name.value)) {
+      diags->Error(name.loc, "parameter name '" + name.value +
+                                 "' must be an identifier (letters, digits, '_')");
+      continue;
+    }
+    bool dup = false;
+    for (const auto& p : *params) dup = dup || p.name == name.value;
+    if (dup) {
+      diags->Error(name.loc, "parameter '" + name.value + "' is defined twice in " + where);
+      continue;
+    }
+    Parameter p;
+    p.name = name.value;
+    const YAML::Node& v = it->second;
+    std::string error;
+    if (v.IsSequence()) {
+      if (v.size() == 0) {
+        diags->Error(LocOf(v), "parameter '" + p.name + "' has an empty list of values");
+        continue;
+      }
+      if (v.size() > options.max_jobs) {
+        diags->Error(LocOf(v), "parameter '" + p.name + "' has too many values");
+        continue;
+      }
+      bool ok = true;
+      for (const auto& item : v) {
+        if (!item.IsScalar()) {
+          diags->Error(LocOf(item), "values of parameter '" + p.name + "' must be scalars, not " +
+                                        KindOf(item));
+          ok = false;
+          break;
+        }
+        p.values.push_back(item.Tag() == "!" ? ParamValue::String(item.Scalar())
+                                             : ScalarValue(item.Scalar()));
+      }
+      if (!ok) continue;
+    } else if (v.IsScalar() && !v.Scalar().empty()) {
+      if (!ParseParameterText(v.Scalar(), options.max_jobs, &p.values, &error)) {
+        diags->Error(LocOf(v), "parameter '" + p.name + "': " + error);
+        continue;
+      }
+    } else {
+      diags->Error(LocOf(v), "parameter '" + p.name +
+                                 "' must be a range (\"1:10\"), a list or a value, not " +
+                                 KindOf(v));
+      continue;
+    }
+    params->push_back(std::move(p));
+    locs->push_back(name.loc);
+  }
+}
+
+void ReadParameters(MapReader& r, const LoadOptions& options, RawParameters* out,
+                    Diagnostics* diags) {
+  YAML::Node params = r.Get("parameters");
+  if (!IsAbsent(params))
+    ReadParameterMap(params, r.what(), options, &out->params, &out->param_locs, diags);
+  out->use_parameters = r.StringList("use_parameters");
+  if (auto mode = r.String("parameter_mode")) {
+    if (mode->value == "zip") out->mode = ParameterMode::kZip;
+    else if (mode->value == "product") out->mode = ParameterMode::kProduct;
+    else
+      r.Error(mode->loc, "parameter_mode of " + r.what() + " must be 'product' or 'zip', not '" +
+                             mode->value + "'");
+  }
+}
+
+void RefuseUnsupported(MapReader& r, std::initializer_list<std::string_view> keys) {
+  for (auto key : keys) {
+    if (r.Has(key) || r.Get(key).IsSequence() || r.Get(key).IsMap())
+      r.Error(LocOf(r.Get(key)), "'" + std::string(key) + "' is not supported by torc yet (in " + r.what() +
+                            ")");
+  }
+}
+
+std::optional<StdioConfig> ReadStdio(const YAML::Node& node, const std::string& where,
+                                     Diagnostics* diags) {
+  MapReader r(node, "stdio of " + where, {"mode", "delete_on_success"}, diags);
+  if (!r.valid()) return std::nullopt;
+  StdioConfig c;
+  if (auto mode = r.String("mode")) {
+    static const std::pair<const char*, StdioMode> kModes[] = {
+        {"separate", StdioMode::kSeparate}, {"combined", StdioMode::kCombined},
+        {"no_stdout", StdioMode::kNoStdout}, {"no_stderr", StdioMode::kNoStderr},
+        {"none", StdioMode::kNone}};
+    bool found = false;
+    for (const auto& [name, m] : kModes) {
+      if (mode->value == name) {
+        c.mode = m;
+        found = true;
+      }
+    }
+    if (!found)
+      r.Error(mode->loc, "stdio mode '" + mode->value +
+                             "' is not one of separate, combined, no_stdout, no_stderr, none");
+  }
+  if (auto d = r.Bool("delete_on_success")) c.delete_on_success = *d;
+  r.Finish();
+  return c;
+}
+
+void ReadEnv(MapReader& r, std::vector<std::pair<std::string, LString>>* env) {
+  for (auto& [key, value] : r.StringMap("env")) {
+    if (!IsIdentifier(key)) {
+      r.Error(value.loc, "environment variable name '" + key + "' in " + r.what() +
+                             " is not valid (letters, digits and '_', not starting with a digit)");
+      continue;
+    }
+    env->push_back({key, std::move(value)});
+  }
+}
+
+RawJob ReadJob(const YAML::Node& node, size_t index, const LoadOptions& options,
+               Diagnostics* diags) {
+  RawJob job;
+  std::vector<std::string_view> keys = {
+      "name", "command", "invocation_script", "env", "cancel_on_blocking_job_failure",
+      "supports_termination", "resource_requirements", "failure_handler", "scheduler",
+      "parameters", "parameter_mode", "use_parameters", "parameters_file",
+      "use_parameters_file", "stdio", "priority"};
+  for (int l = 0; l < kNumRefLists; ++l) keys.push_back(RefListKey(static_cast<RefList>(l)));
+  MapReader r(node, EntryName(node, "job", index), keys, diags);
+  job.loc = r.loc();
+  if (!r.valid()) return job;
+  if (auto v = r.String("name", true)) job.name = *v;
+  if (auto v = r.String("command", true)) job.command = *v;
+  if (auto v = r.String("invocation_script")) job.invocation_script = *v;
+  if (auto v = r.String("resource_requirements")) job.resource_requirements = *v;
+  if (auto v = r.String("scheduler")) job.scheduler = *v;
+  if (auto v = r.String("failure_handler")) job.failure_handler = *v;
+  if (auto v = r.Int("priority", 0, 1'000'000'000)) job.priority = *v;
+  if (auto v = r.Bool("cancel_on_blocking_job_failure")) job.cancel_on_blocking_job_failure = *v;
+  r.Bool("supports_termination");  // accepted for Torc compatibility; has no effect
+  ReadEnv(r, &job.env);
+  for (int l = 0; l < kNumRefLists; ++l)
+    job.refs[l] = r.StringList(RefListKey(static_cast<RefList>(l)));
+  ReadParameters(r, options, &job.parameters, diags);
+  RefuseUnsupported(r, {"parameters_file", "use_parameters_file"});
+  YAML::Node stdio = r.Get("stdio");
+  if (!IsAbsent(stdio)) job.stdio = ReadStdio(stdio, r.what(), diags);
+  if (job.name.loc.line > 0 && job.name.value.empty())
+    r.Error(job.name.loc, "the name of " + r.what() + " is empty");
+  r.Finish();
+  return job;
+}
+
+RawFile ReadFile(const YAML::Node& node, size_t index, const LoadOptions& options,
+                 Diagnostics* diags) {
+  RawFile f;
+  MapReader r(node, EntryName(node, "file", index),
+              {"name", "path", "identifier", "st_mtime", "parameters", "parameter_mode",
+               "use_parameters"},
+              diags);
+  f.loc = r.loc();
+  if (!r.valid()) return f;
+  if (auto v = r.String("name", true)) f.name = *v;
+  if (auto v = r.String("path", true)) f.path = *v;
+  r.String("identifier");
+  ReadParameters(r, options, &f.parameters, diags);
+  r.Finish();
+  return f;
+}
+
+RawUserData ReadUserData(const YAML::Node& node, size_t index, const LoadOptions& options,
+                         Diagnostics* diags) {
+  RawUserData u;
+  MapReader r(node, EntryName(node, "user_data entry", index),
+              {"name", "data", "is_ephemeral", "parameters", "parameter_mode", "use_parameters"},
+              diags);
+  u.loc = r.loc();
+  if (!r.valid()) return u;
+  if (auto v = r.String("name", true)) u.name = *v;
+  u.data = YamlToJson(r.Get("data"));
+  if (auto v = r.Bool("is_ephemeral")) u.is_ephemeral = *v;
+  ReadParameters(r, options, &u.parameters, diags);
+  r.Finish();
+  return u;
+}
+
+Located<ResourceRequirements> ReadRequirements(const YAML::Node& node, size_t index,
+                                               Diagnostics* diags) {
+  Located<ResourceRequirements> out;
+  ResourceRequirements& rr = out.value;
+  MapReader r(node, EntryName(node, "resource requirement", index),
+              {"name", "num_cpus", "num_gpus", "num_nodes", "memory", "runtime", "step_nodes"},
+              diags);
+  out.loc = r.loc();
+  if (!r.valid()) return out;
+  if (auto v = r.String("name", true)) {
+    rr.name = v->value;
+    out.loc = v->loc;
+  }
+  if (auto v = r.Int("num_cpus", 1, kMaxCount)) rr.num_cpus = *v;
+  if (auto v = r.Int("num_gpus", 0, kMaxCount)) rr.num_gpus = *v;
+  if (auto v = r.Int("num_nodes", 1, kMaxCount)) rr.num_nodes = *v;
+  r.Int("step_nodes", 1, kMaxCount);  // accepted for Torc compatibility
+  if (auto v = r.String("memory")) {
+    std::string error;
+    if (!ParseMemory(v->value, &rr.memory_bytes, &error))
+      r.Error(v->loc, error + " (in " + r.what() + ")");
+    else if (rr.memory_bytes <= 0)
+      r.Error(v->loc, "memory of " + r.what() + " must be more than zero");
+  }
+  if (auto v = r.String("runtime")) {
+    std::string error;
+    if (!ParseIsoDuration(v->value, &rr.runtime_seconds, &error))
+      r.Error(v->loc, error + " (in " + r.what() + ")");
+    else if (rr.runtime_seconds <= 0)
+      r.Error(v->loc, "runtime of " + r.what() + " must be more than zero");
+  }
+  r.Finish();
+  return out;
+}
+
+Located<SlurmScheduler> ReadScheduler(const YAML::Node& node, size_t index, Diagnostics* diags) {
+  Located<SlurmScheduler> out;
+  SlurmScheduler& s = out.value;
+  MapReader r(node, EntryName(node, "slurm scheduler", index),
+              {"name", "account", "partition", "qos", "nodes", "walltime", "mem", "gres",
+               "ntasks_per_node", "tmp", "extra", "serialize_allocations"},
+              diags);
+  out.loc = r.loc();
+  if (!r.valid()) return out;
+  if (auto v = r.String("name", true)) {
+    s.name = v->value;
+    out.loc = v->loc;
+  }
+  auto str = [&](const char* key, std::string* field) {
+    if (auto v = r.String(key)) *field = v->value;
+  };
+  str("account", &s.account);
+  str("partition", &s.partition);
+  str("qos", &s.qos);
+  str("mem", &s.mem);
+  str("gres", &s.gres);
+  str("tmp", &s.tmp);
+  str("extra", &s.extra);
+  if (!s.mem.empty()) {
+    int64_t bytes = 0;
+    std::string error;
+    if (!ParseMemory(s.mem, &bytes, &error)) r.Error(LocOf(r.Get("mem")), error);
+  }
+  if (auto v = r.Int("nodes", 1, kMaxCount)) s.nodes = *v;
+  if (auto v = r.Int("ntasks_per_node", 1, kMaxCount)) s.ntasks_per_node = *v;
+  r.Bool("serialize_allocations");
+  s.walltime = "01:00:00";
+  if (auto v = r.String("walltime")) s.walltime = v->value;
+  std::string error;
+  if (!ParseSlurmWalltime(s.walltime, &s.walltime_seconds, &error))
+    r.Error(LocOf(r.Get("walltime")), error + " (in " + r.what() + ")");
+  r.Finish();
+  return out;
+}
+
+RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
+  RawAction a;
+  MapReader r(node, "action #" + std::to_string(index + 1),
+              {"trigger_type", "action_type", "jobs", "job_name_regexes", "scheduler",
+               "scheduler_type", "num_allocations", "start_one_worker_per_node",
+               "max_parallel_jobs", "persistent", "commands"},
+              diags);
+  a.loc = r.loc();
+  if (!r.valid()) return a;
+  static const std::pair<const char*, TriggerType> kTriggers[] = {
+      {"on_workflow_start", TriggerType::kOnWorkflowStart},
+      {"on_jobs_ready", TriggerType::kOnJobsReady},
+      {"on_jobs_complete", TriggerType::kOnJobsComplete},
+      {"on_workflow_complete", TriggerType::kOnWorkflowComplete},
+      {"on_worker_start", TriggerType::kOnWorkerStart},
+      {"on_worker_complete", TriggerType::kOnWorkerComplete}};
+  if (auto v = r.String("trigger_type", true)) {
+    bool found = false;
+    std::vector<std::string_view> names;
+    for (const auto& [name, t] : kTriggers) {
+      names.push_back(name);
+      if (v->value == name) {
+        a.action.trigger = t;
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string hint = SuggestClosest(v->value, names);
+      r.Error(v->loc, "unknown trigger_type '" + v->value + "'" +
+                          (hint.empty() ? " (expected on_workflow_start, on_jobs_ready, "
+                                          "on_jobs_complete, on_workflow_complete, "
+                                          "on_worker_start or on_worker_complete)"
+                                        : "; " + hint));
+    }
+  }
+  bool has_type = false;
+  if (auto v = r.String("action_type", true)) {
+    has_type = true;
+    if (v->value == "schedule_nodes") a.action.type = ActionType::kScheduleNodes;
+    else if (v->value == "run_commands") a.action.type = ActionType::kRunCommands;
+    else {
+      has_type = false;
+      r.Error(v->loc, "unknown action_type '" + v->value +
+                          "' (expected schedule_nodes or run_commands)");
+    }
+  }
+  a.jobs = r.StringList("jobs");
+  a.job_name_regexes = r.StringList("job_name_regexes");
+  if (auto v = r.String("scheduler")) a.scheduler = *v;
+  if (auto v = r.String("scheduler_type")) {
+    if (v->value != "slurm")
+      r.Error(v->loc, "scheduler_type '" + v->value + "' is not supported (only 'slurm')");
+  }
+  if (auto v = r.Int("num_allocations", 1, 10000)) a.action.num_allocations = *v;
+  if (auto v = r.Bool("start_one_worker_per_node")) a.action.start_one_worker_per_node = *v;
+  r.Int("max_parallel_jobs", 1, INT64_MAX);
+  r.Bool("persistent");
+  for (auto& c : r.StringList("commands")) a.action.commands.push_back(std::move(c.value));
+  if (has_type && a.action.type == ActionType::kScheduleNodes && a.scheduler.empty())
+    r.Error(r.loc(), r.what() + " (schedule_nodes) needs 'scheduler'");
+  if (has_type && a.action.type == ActionType::kRunCommands && a.action.commands.empty())
+    r.Error(r.loc(), r.what() + " (run_commands) needs 'commands'");
+  bool job_trigger = a.action.trigger == TriggerType::kOnJobsReady ||
+                     a.action.trigger == TriggerType::kOnJobsComplete;
+  if (job_trigger && a.jobs.empty() && a.job_name_regexes.empty())
+    r.Error(r.loc(), r.what() + " (" + ToString(a.action.trigger) +
+                         ") needs 'jobs' or 'job_name_regexes'");
+  r.Finish();
+  return a;
+}
+
+Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
+                                           Diagnostics* diags) {
+  Located<FailureHandler> out;
+  MapReader r(node, EntryName(node, "failure handler", index), {"name", "rules"}, diags);
+  out.loc = r.loc();
+  if (!r.valid()) return out;
+  if (auto v = r.String("name", true)) {
+    out.value.name = v->value;
+    out.loc = v->loc;
+  }
+  YAML::Node rules = r.Get("rules");
+  if (IsAbsent(rules) || !rules.IsSequence()) {
+    r.Error(IsAbsent(rules) ? r.loc() : LocOf(rules),
+            r.what() + " needs 'rules', a list of rules");
+  } else {
+    for (size_t k = 0; k < rules.size(); ++k) {
+      MapReader rr(rules[k], "rule #" + std::to_string(k + 1) + " of " + r.what(),
+                   {"exit_codes", "match_all_exit_codes", "recovery_script", "max_retries"},
+                   diags);
+      if (!rr.valid()) continue;
+      FailureRule rule;
+      rule.max_retries = 3;
+      rule.exit_codes = rr.IntList("exit_codes", -1000000, 1000000);
+      if (auto v = rr.Bool("match_all_exit_codes")) rule.match_all_exit_codes = *v;
+      if (auto v = rr.String("recovery_script")) rule.recovery_script = v->value;
+      if (auto v = rr.Int("max_retries", 0, 1000)) rule.max_retries = *v;
+      if (rule.exit_codes.empty() && !rule.match_all_exit_codes && !rr.Has("exit_codes"))
+        rr.Error(rr.loc(), rr.what() + " matches no exit code: give 'exit_codes' or "
+                                       "'match_all_exit_codes: true'");
+      rr.Finish();
+      out.value.rules.push_back(std::move(rule));
+    }
+  }
+  r.Finish();
+  return out;
+}
+
+void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* diags) {
+  MapReader r(node, "execution_config",
+              {"mode", "sigkill_headroom_seconds", "timeout_exit_code", "staggered_start",
+               "limit_resources", "termination_signal", "sigterm_lead_seconds", "oom_exit_code",
+               "srun_termination_signal", "srun_mpi", "enable_cpu_bind", "stdio",
+               "job_stdio_overrides"},
+              diags);
+  if (!r.valid()) return;
+  ExecutionConfig& e = wf->execution;
+  if (auto v = r.String("mode")) {
+    wf->execution_mode_loc = v->loc;
+    if (v->value == "direct") e.mode = ExecutionMode::kDirect;
+    else if (v->value == "slurm") e.mode = ExecutionMode::kSlurm;
+    else if (v->value == "auto") e.mode = ExecutionMode::kAuto;
+    else r.Error(v->loc, "execution_config mode must be direct, slurm or auto, not '" + v->value + "'");
+  }
+  if (auto v = r.Bool("limit_resources")) e.limit_resources = *v;
+  if (auto v = r.String("termination_signal")) e.termination_signal = v->value;
+  if (auto v = r.Int("sigterm_lead_seconds", 0, 86400 * 7)) e.sigterm_lead_seconds = *v;
+  if (auto v = r.Int("oom_exit_code", 0, 255)) e.oom_exit_code = *v;
+  if (auto v = r.Int("timeout_exit_code", 0, 255)) e.timeout_exit_code = *v;
+  if (auto v = r.String("srun_termination_signal")) e.srun_termination_signal = v->value;
+  if (auto v = r.Bool("enable_cpu_bind")) e.enable_cpu_bind = *v;
+  r.Int("sigkill_headroom_seconds", 0, 86400 * 7);
+  r.Bool("staggered_start");
+  r.String("srun_mpi");
+  YAML::Node stdio = r.Get("stdio");
+  if (!IsAbsent(stdio))
+    if (auto s = ReadStdio(stdio, "execution_config", diags)) e.stdio = *s;
+  RefuseUnsupported(r, {"job_stdio_overrides"});
+  r.Finish();
+}
+
+template <typename Fn>
+void ForEachEntry(const YAML::Node& node, const char* key, Diagnostics* diags, Fn fn) {
+  if (IsAbsent(node)) return;
+  if (!node.IsSequence()) {
+    diags->Error(LocOf(node), "'" + std::string(key) + "' must be a list, not " + KindOf(node));
+    return;
+  }
+  for (size_t i = 0; i < node.size(); ++i) fn(node[i], i);
+}
+
+}  // namespace
+
+bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diagnostics* diags) {
+  if (format == Format::kJson) {
+    // Strict JSON syntax first: YAML would accept things JSON forbids.
+    try {
+      nlohmann::json strict = nlohmann::json::parse(text);
+      (void)strict;
+    } catch (const nlohmann::json::parse_error& e) {
+      size_t byte = e.byte > 0 ? e.byte - 1 : 0;
+      Loc loc{1, 1};
+      for (size_t i = 0; i < byte && i < text.size(); ++i) {
+        if (text[i] == '\n') {
+          ++loc.line;
+          loc.column = 1;
+        } else {
+          ++loc.column;
+        }
+      }
+      std::string what = e.what();
+      size_t pos = what.find("syntax error");
+      diags->Error(loc, "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+      return false;
+    }
+  }
+  try {
+    *root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    diags->Error({e.mark.line + 1, e.mark.column + 1}, "invalid YAML: " + e.msg);
+    return false;
+  } catch (const YAML::Exception& e) {
+    diags->Error({}, std::string("invalid YAML: ") + e.what());
+    return false;
+  }
+  if (!root->IsMap()) {
+    diags->Error(LocOf(*root), "a workflow file must be a mapping with 'name' and 'jobs', not " +
+                                   KindOf(*root));
+    return false;
+  }
+  return true;
+}
+
+void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflow* wf,
+                  Diagnostics* diags) {
+  MapReader r(root, "the workflow",
+              {"name", "description", "project", "user", "metadata", "env", "parameters",
+               "jobs", "files", "user_data", "resource_requirements", "slurm_schedulers",
+               "slurm_defaults", "actions", "execution_config", "failure_handlers",
+               "resource_monitor", "compute_node_expiration_buffer_seconds",
+               "compute_node_wait_for_new_jobs_seconds",
+               "compute_node_ignore_workflow_completion",
+               "compute_node_wait_for_healthy_database_minutes", "use_pending_failed",
+               "enable_ro_crate", "access_groups", "dynamic_jobs", "variables",
+               "parameters_file"},
+              diags);
+  if (!r.valid()) return;
+  if (auto v = r.String("name", true)) wf->name = v->value;
+  if (auto v = r.String("description")) wf->description = v->value;
+  if (auto v = r.String("project")) wf->project = v->value;
+  r.String("user");
+  std::vector<std::pair<std::string, LString>> env;
+  ReadEnv(r, &env);
+  for (auto& [k, v] : env) wf->env.push_back({k, v.value});
+  RefuseUnsupported(r, {"variables", "parameters_file"});
+  YAML::Node params = r.Get("parameters");
+  if (!IsAbsent(params))
+    ReadParameterMap(params, "the workflow", options, &wf->parameters, &wf->parameter_locs, diags);
+
+  YAML::Node jobs = r.Get("jobs");
+  if (IsAbsent(jobs)) r.Error(r.loc(), "the workflow needs 'jobs', a list of jobs");
+  ForEachEntry(jobs, "jobs", diags, [&](const YAML::Node& n, size_t i) {
+    wf->jobs.push_back(ReadJob(n, i, options, diags));
+  });
+  ForEachEntry(r.Get("files"), "files", diags, [&](const YAML::Node& n, size_t i) {
+    wf->files.push_back(ReadFile(n, i, options, diags));
+  });
+  ForEachEntry(r.Get("user_data"), "user_data", diags, [&](const YAML::Node& n, size_t i) {
+    wf->user_data.push_back(ReadUserData(n, i, options, diags));
+  });
+  ForEachEntry(r.Get("resource_requirements"), "resource_requirements", diags,
+               [&](const YAML::Node& n, size_t i) {
+                 wf->resource_requirements.push_back(ReadRequirements(n, i, diags));
+               });
+  ForEachEntry(r.Get("slurm_schedulers"), "slurm_schedulers", diags,
+               [&](const YAML::Node& n, size_t i) {
+                 wf->schedulers.push_back(ReadScheduler(n, i, diags));
+               });
+  ForEachEntry(r.Get("actions"), "actions", diags, [&](const YAML::Node& n, size_t i) {
+    wf->actions.push_back(ReadAction(n, i, diags));
+  });
+  ForEachEntry(r.Get("failure_handlers"), "failure_handlers", diags,
+               [&](const YAML::Node& n, size_t i) {
+                 wf->failure_handlers.push_back(ReadFailureHandler(n, i, diags));
+               });
+  for (auto& [key, value] : r.StringMap("slurm_defaults")) {
+    std::string lower;
+    for (char c : key) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    static const char* kReserved[] = {"partition", "nodes", "walltime", "time",
+                                      "mem",       "gres",  "name",     "job-name"};
+    bool reserved = false;
+    for (const char* k : kReserved) reserved = reserved || lower == k;
+    if (reserved) {
+      r.Error(value.loc, "slurm_defaults may not set '" + key +
+                             "'; set it on each slurm scheduler instead");
+      continue;
+    }
+    wf->slurm_defaults.push_back({key, value.value});
+  }
+  YAML::Node exec = r.Get("execution_config");
+  if (!IsAbsent(exec)) ReadExecutionConfig(exec, wf, diags);
+  YAML::Node monitor = r.Get("resource_monitor");
+  if (!IsAbsent(monitor) && !monitor.IsMap())
+    r.Error(LocOf(monitor), "'resource_monitor' must be a mapping, not " + KindOf(monitor));
+  r.Finish();
+}
+
+}  // namespace torc::spec
