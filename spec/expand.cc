@@ -98,16 +98,6 @@ class TemplateSet {
   bool render_failed_ = false;
 };
 
-bool UsesOnly(const Template& t, const std::vector<std::string>& allowed, std::string* bad) {
-  for (const auto& n : t.Names()) {
-    if (std::find(allowed.begin(), allowed.end(), n) == allowed.end()) {
-      *bad = n;
-      return false;
-    }
-  }
-  return true;
-}
-
 class Expander {
  public:
   Expander(const RawWorkflow& wf, const LoadOptions& options, Expansion* out, Diagnostics* diags)
@@ -279,19 +269,6 @@ class Expander {
     std::vector<std::string> in_name = name->tmpl.Names();
     std::vector<BoundTemplate*> scalars = {command, script, req, sched, handler};
     scalars.insert(scalars.end(), env.begin(), env.end());
-    bool ok = true;
-    for (BoundTemplate* bt : scalars) {
-      std::string bad;
-      if (!UsesOnly(bt->tmpl, in_name, &bad)) {
-        diags_->Error(bt->loc, "'{" + bad + "}' in " + bt->field + " of " + what +
-                                   " is not in the job's name; the name must use every parameter "
-                                   "that changes the job (parameters in the name: " +
-                                   (in_name.empty() ? std::string("none") : Join(in_name)) +
-                                   ")");
-        ok = false;
-      }
-    }
-    if (!ok) return;
     uint64_t count = 0;
     if (!Count(params, rj.parameters.mode, what, rj.name.loc, &count)) return;
     bool fan_in = in_name.size() < params.size();
@@ -309,7 +286,12 @@ class Expander {
       JobRefs* refs = nullptr;
       if (fan_in) {
         auto [it, inserted] = by_name.try_emplace(rendered, out_->plan.jobs.size());
-        if (!inserted) refs = out_->job_refs[it->second].get();
+        if (!inserted) {
+          // A combination folded into an existing job must not change what
+          // the job is, only what it refers to.
+          refs = out_->job_refs[it->second].get();
+          if (!SameScalars(ts, scalars, values, out_->plan.jobs[it->second], *refs)) return;
+        }
       }
       if (refs == nullptr) {
         Job job = BaseJob(rj);
@@ -343,6 +325,32 @@ class Expander {
         }
       }
     }
+  }
+
+  // True when `values` renders every one-per-job field (command, script,
+  // requirement/scheduler/handler names, env) as `job` already has it.
+  bool SameScalars(TemplateSet& ts, const std::vector<BoundTemplate*>& scalars,
+                   const std::vector<const ParamValue*>& values, const Job& job,
+                   const JobRefs& refs) {
+    std::vector<const std::string*> before = {&job.command, &job.invocation_script,
+                                              &refs.requirements.value, &refs.scheduler.value,
+                                              &refs.failure_handler.value};
+    for (const auto& e : job.env) before.push_back(&e.second);
+    std::string now;
+    for (size_t k = 0; k < scalars.size(); ++k) {
+      const BoundTemplate* bt = scalars[k];
+      if (!bt->tmpl.HasPlaceholders()) continue;
+      if (!ts.Render(bt, values, &now)) return false;
+      if (now == *before[k]) continue;
+      diags_->Error(bt->loc, bt->field + " of job '" + job.name +
+                                 "' differs between parameter combinations ('" + *before[k] +
+                                 "' and '" + now +
+                                 "'): a job is one per value of the parameters in its name, so "
+                                 "put every parameter that changes " + bt->field +
+                                 " in the name");
+      return false;
+    }
+    return true;
   }
 
   bool RenderRef(TemplateSet& ts, const BoundTemplate* bt,

@@ -1,0 +1,1 @@
+// Placeholder: the catalogue of broken workflow files is being written.
