@@ -46,8 +46,11 @@ bool NameIndex::Match(const std::string& pattern, const std::vector<Index>** res
   if (anchored && re.PossibleMatchRange(&min, &max, 64)) {
     first = std::lower_bound(sorted_.begin(), sorted_.end(), std::string_view(min),
                              [](const auto& e, std::string_view v) { return e.first < v; });
-    last = std::upper_bound(first, sorted_.end(), std::string_view(max),
-                            [](std::string_view v, const auto& e) { return v < e.first; });
+    // The range bounds the matched prefix, not the whole name: keep every
+    // name whose first |max| characters do not sort after max.
+    last = std::partition_point(first, sorted_.end(), [&](const auto& e) {
+      return e.first.substr(0, max.size()) <= std::string_view(max);
+    });
   }
   auto found = std::make_unique<std::vector<Index>>();
   for (auto it = first; it != last; ++it) {

@@ -1,0 +1,362 @@
+// The example workflows and the semantics of expansion and resolution.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "spec/plan.h"
+
+using namespace torc::spec;
+
+namespace {
+
+Plan Load(const std::string& relative) {
+  LoadResult r = LoadPlan(std::string(TORC_TEST_DATA) + "/" + relative);
+  std::string errors;
+  for (const auto& e : r.errors) errors += e.ToString() + "\n";
+  REQUIRE_MESSAGE(r.ok(), errors);
+  return std::move(*r.plan);
+}
+
+Plan Parse(const std::string& text, Format format = Format::kYaml) {
+  LoadResult r = ParsePlan(text, "test.yaml", format);
+  std::string errors;
+  for (const auto& e : r.errors) errors += e.ToString() + "\n";
+  REQUIRE_MESSAGE(r.ok(), errors);
+  return std::move(*r.plan);
+}
+
+std::vector<std::string> Errors(const std::string& text) {
+  LoadResult r = ParsePlan(text, "t.yaml");
+  CHECK_FALSE(r.ok());
+  std::vector<std::string> out;
+  for (const auto& e : r.errors) out.push_back(e.ToString());
+  return out;
+}
+
+const Job& JobNamed(const Plan& p, const std::string& name) {
+  auto it = std::find_if(p.jobs.begin(), p.jobs.end(), [&](const Job& j) { return j.name == name; });
+  REQUIRE_MESSAGE(it != p.jobs.end(), "no job ", name);
+  return *it;
+}
+
+std::vector<std::string> Parents(const Plan& p, const std::string& name) {
+  std::vector<std::string> out;
+  for (Index i : p.AllParents(JobNamed(p, name))) out.push_back(p.jobs[i].name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+using S = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("seed: parallel_analysis is 100 jobs analyze_1..analyze_100 on multi_node") {
+  Plan p = Load("good/seed/parallel_analysis.yaml");
+  REQUIRE(p.jobs.size() == 100);
+  CHECK(p.jobs.front().name == "analyze_1");
+  CHECK(p.jobs.back().name == "analyze_100");
+  CHECK(JobNamed(p, "analyze_42").command == "python analyze.py --chunk 42");
+  const auto& rr = p.RequirementsOf(p.jobs[0]);
+  CHECK(rr.num_cpus == 8);
+  CHECK(rr.memory_bytes == 32LL << 30);
+  CHECK(rr.runtime_seconds == 3600);
+  CHECK(p.schedulers.at(p.jobs[0].scheduler).name == "multi_node");
+  CHECK(p.schedulers[0].nodes == 4);
+  CHECK(p.schedulers[0].walltime_seconds == 8 * 3600);
+  REQUIRE(p.actions.size() == 1);
+  CHECK(p.actions[0].trigger == TriggerType::kOnWorkflowStart);
+  CHECK(p.actions[0].type == ActionType::kScheduleNodes);
+  CHECK(p.DependencyCount() == 0);
+}
+
+TEST_CASE("seed: parallel_analysis_direct runs one worker per node in direct mode") {
+  Plan p = Load("good/seed/parallel_analysis_direct.yaml");
+  CHECK(p.jobs.size() == 20);
+  CHECK(p.execution.mode == ExecutionMode::kDirect);
+  CHECK(p.actions[0].start_one_worker_per_node);
+  CHECK(p.RequirementsOf(p.jobs[0]).runtime_seconds == 180);
+  CHECK(p.schedulers[0].walltime_seconds == 600);
+}
+
+TEST_CASE("seed: distributed training spans 4 nodes") {
+  for (const char* f : {"good/seed/distributed_training.yaml",
+                        "good/seed/distributed_training_mpi.yaml"}) {
+    CAPTURE(f);
+    Plan p = Load(f);
+    REQUIRE(p.jobs.size() == 1);
+    CHECK(p.jobs[0].name == "train");
+    CHECK(p.RequirementsOf(p.jobs[0]).num_nodes == 4);
+    CHECK(p.RequirementsOf(p.jobs[0]).num_cpus == 32);
+    CHECK(p.RequirementsOf(p.jobs[0]).runtime_seconds == 8 * 3600);
+  }
+  CHECK(Load("good/seed/distributed_training_mpi.yaml").jobs[0].command == "mpirun python train.py");
+}
+
+TEST_CASE("seed: preprocess_then_train gives 9 jobs, train after all eight prep_*") {
+  Plan p = Load("good/seed/preprocess_then_train.yaml");
+  CHECK(p.jobs.size() == 9);
+  CHECK(Parents(p, "train") ==
+        S{"prep_1", "prep_2", "prep_3", "prep_4", "prep_5", "prep_6", "prep_7", "prep_8"});
+  CHECK(JobNamed(p, "prep_3").command == "python preprocess.py --shard 3");
+  REQUIRE(p.actions.size() == 2);
+  CHECK(p.actions[1].trigger == TriggerType::kOnJobsReady);
+  REQUIRE(p.actions[1].jobs.size() == 1);
+  CHECK(p.jobs[p.actions[1].jobs[0]].name == "train");
+  CHECK(p.schedulers[p.actions[1].scheduler].name == "training_nodes");
+}
+
+TEST_CASE("torc: diamond infers its edges from ${files.*} in commands") {
+  Plan p = Load("good/torc/diamond_workflow.yaml");
+  CHECK(p.jobs.size() == 4);
+  CHECK(Parents(p, "preprocess").empty());
+  CHECK(Parents(p, "work1") == S{"preprocess"});
+  CHECK(Parents(p, "work2") == S{"preprocess"});
+  CHECK(Parents(p, "postprocess") == S{"work1", "work2"});
+  CHECK(JobNamed(p, "work1").command == "bash tests/scripts/work.sh -i f2.json -o f4.json");
+}
+
+TEST_CASE("torc: direct_mode_checkpointing expands files and file regexes") {
+  Plan p = Load("good/torc/direct_mode_checkpointing.yaml");
+  CHECK(p.jobs.size() == 5);
+  CHECK(p.files.size() == 5);
+  CHECK(Parents(p, "train_model_1") == S{"prepare_data"});
+  CHECK(Parents(p, "evaluate_best") == S{"train_model_0", "train_model_1", "train_model_2"});
+  CHECK(JobNamed(p, "train_model_2").command ==
+        "MODEL_INDEX=2 python3 examples/scripts/checkpointing_train.py");
+  CHECK(p.execution.sigterm_lead_seconds == 45);
+  CHECK(*p.execution.timeout_exit_code == 152);
+  const auto& h = p.failure_handlers.at(JobNamed(p, "train_model_0").failure_handler);
+  REQUIRE(h.rules.size() == 3);
+  CHECK(h.rules[0].exit_codes == std::vector<int64_t>{152});
+  CHECK(h.rules[0].max_retries == 5);
+  CHECK(h.rules[2].match_all_exit_codes);
+}
+
+TEST_CASE("torc: failure_handler_demo, simple_retry, priority") {
+  Plan f = Load("good/torc/failure_handler_demo.yaml");
+  CHECK(f.jobs.size() == 4);
+  CHECK(Parents(f, "summary") == S{"flaky_job_2", "reliable_job"});
+  CHECK(f.failure_handlers[0].rules.size() == 3);
+  CHECK(f.failure_handlers[0].rules[0].recovery_script == "examples/scripts/recovery_demo.sh");
+  Plan r = Load("good/torc/simple_retry.yaml");
+  CHECK(r.failure_handlers[0].rules[0].match_all_exit_codes);
+  CHECK(r.failure_handlers[0].rules[0].max_retries == 3);
+  Plan pr = Load("good/torc/priority_workflow.yaml");
+  CHECK(JobNamed(pr, "preprocess").priority == 10);
+  CHECK(JobNamed(pr, "summary").priority == 0);
+  CHECK(Parents(pr, "summary") == S{"background_report", "critical_analysis", "normal_analysis"});
+}
+
+TEST_CASE("torc: hundred_jobs_parameterized zero-pads names") {
+  Plan p = Load("good/torc/hundred_jobs_parameterized.yaml");
+  CHECK(p.jobs.size() == 100);
+  CHECK(p.jobs[0].name == "job_001");
+  CHECK(p.jobs[99].name == "job_100");
+  CHECK(p.jobs[6].command == "echo hello 7");
+  CHECK(p.RequirementsOf(p.jobs[0]).runtime_seconds == 60);
+  CHECK(p.RequirementsOf(p.jobs[0]).memory_bytes == 1LL << 30);
+}
+
+TEST_CASE("torc: multi_node_slurm") {
+  Plan p = Load("good/torc/multi_node_slurm.yaml");
+  CHECK(p.jobs.size() == 7);
+  CHECK(Parents(p, "parallel_matrix_multiply_02") == S{"prepare_inputs"});
+  CHECK(Parents(p, "distributed_eigensolve") ==
+        S{"parallel_matrix_multiply_00", "parallel_matrix_multiply_01",
+          "parallel_matrix_multiply_02", "parallel_matrix_multiply_03"});
+  CHECK(Parents(p, "collect_results") == S{"distributed_eigensolve"});
+  CHECK(p.actions[1].jobs.size() == 4);
+  CHECK(p.actions[1].start_one_worker_per_node);
+  CHECK(p.actions[1].num_allocations == 2);
+}
+
+TEST_CASE("torc: sample_workflow env, user data and the afterany flag") {
+  Plan p = Load("good/torc/sample_workflow.yaml");
+  CHECK(p.jobs.size() == 3);
+  CHECK(p.env.size() == 2);
+  CHECK_FALSE(JobNamed(p, "data_download").cancel_on_blocking_job_failure);
+  CHECK(JobNamed(p, "data_validation").cancel_on_blocking_job_failure);
+  CHECK(JobNamed(p, "data_validation").invocation_script == "#!/bin/bash\nset -e\n");
+  CHECK(Parents(p, "data_validation") == S{"data_download"});
+  CHECK(Parents(p, "data_analysis") == S{"data_validation"});
+  CHECK(p.user_data.size() == 3);
+  CHECK(p.schedulers[1].gres == "gpu:1");
+  CHECK(p.schedulers[0].extra == "--constraint=haswell");
+  CHECK(*p.schedulers[0].ntasks_per_node == 1);
+}
+
+TEST_CASE("torc: slurm_staged_pipeline, stdio, actions examples") {
+  Plan s = Load("good/torc/slurm_staged_pipeline.yaml");
+  CHECK(s.jobs.size() == 12);
+  CHECK(Parents(s, "postprocess").size() == 10);
+  CHECK(Parents(s, "work_005") == S{"setup"});
+  CHECK(s.execution.mode == ExecutionMode::kSlurm);
+  Plan io = Load("good/torc/stdio_configuration.yaml");
+  CHECK(io.execution.stdio.mode == StdioMode::kCombined);
+  CHECK(io.execution.stdio.delete_on_success);
+  CHECK(JobNamed(io, "validate_results").stdio->mode == StdioMode::kSeparate);
+  CHECK(JobNamed(io, "publish_results").stdio->mode == StdioMode::kNone);
+  Plan a = Load("good/torc/workflow_actions_simple.yaml");
+  CHECK(a.actions.size() == 2);
+  CHECK(a.actions[1].commands.size() == 6);
+  Plan as = Load("good/torc/workflow_actions_simple_slurm.yaml");
+  CHECK(as.actions[1].jobs.size() == 3);
+  CHECK(as.actions[1].num_allocations == 3);
+}
+
+TEST_CASE("fan-in: parameters missing from a job's name expand its references") {
+  Plan p = Load("good/fan_in.yaml");
+  CHECK(p.jobs.size() == 11);
+  CHECK(Parents(p, "report_sales") ==
+        S{"analyze_sales_anomaly", "analyze_sales_summary", "analyze_sales_trend"});
+  CHECK(Parents(p, "report_ops") ==
+        S{"analyze_ops_anomaly", "analyze_ops_summary", "analyze_ops_trend"});
+  CHECK(Parents(p, "aggregate") == S{"report_ops", "report_sales"});
+  CHECK(JobNamed(p, "lr_0.2500_  sgd").command == "train --lr 0.25 --opt sgd --i 008_$HOME_${HOME}");
+}
+
+TEST_CASE("defaults a Torc user expects") {
+  Plan p = Parse("name: d\njobs:\n  - name: a\n    command: 'true'\n");
+  const auto& rr = p.RequirementsOf(p.jobs[0]);
+  CHECK(rr.num_cpus == 1);
+  CHECK(rr.num_gpus == 0);
+  CHECK(rr.num_nodes == 1);
+  CHECK(rr.runtime_seconds == 3600);
+  CHECK(p.jobs[0].cancel_on_blocking_job_failure);
+  CHECK(p.jobs[0].priority == 0);
+  CHECK(p.execution.mode == ExecutionMode::kAuto);
+  CHECK(p.jobs[0].scheduler == kNone);
+}
+
+TEST_CASE("JSON workflow files") {
+  Plan p = Parse(R"({"name": "j", "jobs": [
+      {"name": "a_{i}", "command": "echo {i}", "parameters": {"i": "1:3"}},
+      {"name": "b", "command": "echo b", "depends_on_regexes": ["^a_"]}],
+    "resource_requirements": [{"name": "r", "num_cpus": 2, "memory": "1g"}]})",
+                 Format::kJson);
+  CHECK(p.jobs.size() == 4);
+  CHECK(Parents(p, "b") == S{"a_1", "a_2", "a_3"});
+  CHECK(p.dependency_groups.size() == 1);
+}
+
+TEST_CASE("workflow parameters shared through use_parameters, lists and zip") {
+  Plan p = Parse(R"(
+name: w
+parameters:
+  lr: [0.1, 0.01]
+  opt: "['adam', 'sgd']"
+jobs:
+  - name: train_{lr}_{opt}
+    command: train --lr {lr:.3f} --opt {opt}
+    use_parameters: [lr, opt]
+  - name: pair_{a}_{b}
+    command: echo {a} {b}
+    parameters: {a: "1:3", b: "[x, y, z]"}
+    parameter_mode: zip
+)");
+  CHECK(p.jobs.size() == 7);
+  CHECK(JobNamed(p, "train_0.01_sgd").command == "train --lr 0.010 --opt sgd");
+  CHECK(JobNamed(p, "pair_2_y").command == "echo 2 y");
+}
+
+TEST_CASE("a group dependency is stored once, however many jobs use it") {
+  Plan p = Parse(R"(
+name: g
+jobs:
+  - name: a_{i}
+    command: echo {i}
+    parameters: {i: "1:50"}
+  - name: b_{i}
+    command: echo {i}
+    depends_on_regexes: ["^a_\\d+$"]
+    parameters: {i: "1:50"}
+)");
+  CHECK(p.jobs.size() == 100);
+  REQUIRE(p.dependency_groups.size() == 1);
+  CHECK(p.dependency_groups[0].members.size() == 50);
+  CHECK(JobNamed(p, "b_7").dependency_groups.size() == 1);
+  CHECK(JobNamed(p, "b_7").depends_on.empty());
+  CHECK(p.DependencyCount() == 2500);
+  CHECK(Parents(p, "b_7").size() == 50);
+}
+
+TEST_CASE("regexes search unless anchored; anchored ones use the prefix index correctly") {
+  Plan p = Parse(R"(
+name: r
+jobs:
+  - {name: x_abc, command: 'true'}
+  - {name: abc_y, command: 'true'}
+  - {name: zzz, command: 'true'}
+  - {name: u, command: 'true', depends_on_regexes: ["abc"]}
+  - {name: v, command: 'true', depends_on_regexes: ["^abc"]}
+  - {name: w, command: 'true', depends_on_regexes: ["^x|^z"]}
+)");
+  CHECK(Parents(p, "u") == S{"abc_y", "x_abc"});
+  CHECK(Parents(p, "v") == S{"abc_y"});
+  CHECK(Parents(p, "w") == S{"x_abc", "zzz"});
+}
+
+TEST_CASE("implicit dependencies from output/input files and user data") {
+  Plan p = Parse(R"(
+name: i
+files:
+  - {name: raw, path: /d/raw.csv}
+  - {name: "out_{k}", path: "/d/out_{k}.csv", parameters: {k: "1:2"}}
+user_data:
+  - {name: meta, data: {rows: 10}}
+jobs:
+  - {name: make, command: "fetch > ${files.output.raw}", output_user_data: [meta]}
+  - name: use_{k}
+    command: "proc ${files.input.raw} ${user_data.input.meta} > ${files.output.out_{k}}"
+    parameters: {k: "1:2"}
+  - {name: last, command: merge, input_file_regexes: ["^out_"]}
+)");
+  CHECK(JobNamed(p, "use_2").command == "proc /d/raw.csv meta > /d/out_2.csv");
+  CHECK(Parents(p, "use_1") == S{"make"});
+  CHECK(Parents(p, "last") == S{"use_1", "use_2"});
+}
+
+TEST_CASE("cycles name the jobs on them") {
+  auto errors = Errors(R"(
+name: c
+jobs:
+  - {name: a, command: x, depends_on: [c]}
+  - {name: b, command: x, depends_on: [a]}
+  - {name: c, command: x, depends_on: [b]}
+  - {name: d, command: x, depends_on: [c]}
+)");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("dependency cycle: ") != std::string::npos);
+  for (const char* j : {"a", "b", "c"}) CHECK(errors[0].find(j) != std::string::npos);
+  CHECK(errors[0].find(" d ") == std::string::npos);
+}
+
+TEST_CASE("several errors in one file are all reported, sorted by line") {
+  auto errors = Errors(R"(name: e
+jobs:
+  - name: a
+    command: x
+    num_cpus: 4
+  - name: b
+resource_requirements:
+  - name: r
+    memory: 12q
+)");
+  REQUIRE(errors.size() == 3);
+  CHECK(errors[0].find("t.yaml:5:5: unknown key 'num_cpus' in job 'a'") == 0);
+  CHECK(errors[1] == "t.yaml:6:5: job 'b' needs 'command'");
+  CHECK(errors[2].find("t.yaml:9:13: invalid memory unit 'q'") == 0);
+}
+
+TEST_CASE("the job limit refuses a huge expansion before expanding") {
+  LoadOptions small;
+  small.max_jobs = 1000;
+  LoadResult r = ParsePlan(R"(
+name: big
+jobs:
+  - {name: "a_{i}_{j}", command: x, parameters: {i: "1:100", j: "1:100"}}
+)",
+                           "big.yaml", Format::kYaml, small);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.errors[0].message.find("more than 1000 combinations (100 x 100)") != std::string::npos);
+}
