@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# README command 2: install what is needed, build, and run the whole test suite:
+# unit and integration tests on the release build, then the unit tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.ci/install-deps.sh
+.ci/build.sh
+ctest --test-dir build --output-on-failure -j2
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTORC_SANITIZE=ON \
+  -DTORC_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j2
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j2 -L unit
+echo "test.sh: all tests passed"

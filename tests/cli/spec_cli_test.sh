@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `torc validate` and `torc plan` as a user runs them: exit codes, output, JSON schema.
+# Usage: spec_cli_test.sh TORC_BINARY SOURCE_DIR
+set -uo pipefail
+torc=$1
+src=$2
+. "$(dirname "$0")/lib.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# validate: one-line summary, exit 0
+out=$("$torc" validate "$src/tests/data/good/seed/preprocess_then_train.yaml"); rc=$?
+expect_eq "validate exit code" "$rc" 0
+expect_eq "validate summary" "$out" "ok: preprocess_then_train: 9 jobs, 8 dependencies, 2 schedulers, 2 actions"
+
+for f in "$src"/tests/data/good/seed/*.yaml "$src"/tests/data/good/torc/*.yaml "$src"/examples/*.yaml; do
+  "$torc" validate "$f" >/dev/null 2>"$tmp/err" || fail "validate $f: $(cat "$tmp/err")"
+done
+
+# validate: errors with file:line:col, exit 1, nothing else on stdout
+cat > "$tmp/bad.yaml" <<'YAML'
+name: bad
+jobs:
+  - name: a
+    command: echo a
+    depends_on: [b]
+  - name: c
+    comand: echo c
+YAML
+out=$("$torc" validate "$tmp/bad.yaml" 2>"$tmp/err"); rc=$?
+expect_eq "bad file exit code" "$rc" 1
+expect_eq "bad file stdout" "$out" ""
+expect_eq "bad file errors" "$(cat "$tmp/err")" "$tmp/bad.yaml:6:5: job 'c' needs 'command'
+$tmp/bad.yaml:7:5: unknown key 'comand' in job 'c'; did you mean 'command'?
+torc: 2 errors in $tmp/bad.yaml; nothing was created"
+
+# missing file
+out=$("$torc" validate "$tmp/nope.yaml" 2>&1); rc=$?
+expect_eq "missing file exit code" "$rc" 1
+expect_contains "missing file message" "$out" "$tmp/nope.yaml: cannot read the file: No such file or directory"
+
+# plan --json: the documented schema
+"$torc" plan --json "$src/tests/data/good/seed/preprocess_then_train.yaml" > "$tmp/plan.json"; rc=$?
+expect_eq "plan --json exit code" "$rc" 0
+python3 - "$tmp/plan.json" <<'PY' || fail "plan --json schema"
+import json, sys
+d = json.load(open(sys.argv[1]))
+jobs = {j["name"]: j for j in d["jobs"]}
+assert len(jobs) == 9, len(jobs)
+t = jobs["train"]
+assert t["depends_on"] == sorted("prep_%d" % i for i in range(1, 9)), t["depends_on"]
+for key in ["name", "command", "depends_on", "num_cpus", "memory_bytes", "num_gpus", "num_nodes",
+            "runtime_seconds", "scheduler"]:
+    assert key in t, key
+assert t["num_nodes"] == 4 and t["num_cpus"] == 32 and t["memory_bytes"] == 128 << 30
+assert t["runtime_seconds"] == 4 * 3600 and t["scheduler"] == "training_nodes"
+assert jobs["prep_1"]["command"] == "python preprocess.py --shard 1"
+assert [s["name"] for s in d["schedulers"]] == ["prep_nodes", "training_nodes"]
+a = d["actions"][1]
+assert a["trigger_type"] == "on_jobs_ready" and a["jobs"] == ["train"], a
+assert d["dependency_count"] == 8
+PY
+
+# plan (table form) mentions every job and its command
+out=$("$torc" plan "$src/tests/data/good/torc/diamond_workflow.yaml")
+expect_contains "plan text" "$out" "postprocess  [1 cpu"
+expect_contains "plan text deps" "$out" "depends on: work1 work2"
+
+# help texts carry an example; no subcommand is a usage error
+expect_contains "validate --help" "$("$torc" validate --help)" "Example:"
+expect_contains "plan --help" "$("$torc" plan --help)" "Example:"
+"$torc" >/dev/null 2>&1 && fail "torc without a subcommand should fail"
+finish
