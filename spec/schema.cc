@@ -90,7 +90,7 @@ void ReadParameterMap(const YAML::Node& node, const std::string& where, const Lo
     }
     Parameter p;
     p.name = name.value;
-    const YAML::Node& v = it->second;
+    YAML::Node v = it->second;
     std::string error;
     if (v.IsSequence()) {
       if (v.size() == 0) {

@@ -187,7 +187,7 @@ void MapReader::Finish() {
       Error(LocOf(it->first), "a key of " + what_ + " must be a string, not " + KindOf(it->first));
       continue;
     }
-    const std::string& key = it->first.Scalar();
+    std::string key = it->first.Scalar();
     bool repeated = false;
     for (const auto& k : seen) repeated = repeated || k == key;
     if (repeated) {
