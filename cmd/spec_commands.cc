@@ -112,14 +112,18 @@ void PrintPlan(const spec::Plan& plan) {
 }  // namespace
 
 void AddSpecCommands(CLI::App& app) {
-  auto file = std::make_shared<std::string>();
-  auto* validate = app.add_subcommand("validate", "Check a workflow file and summarize it");
-  validate->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
-  validate->footer("Example:\n  torc validate examples/pipeline.yaml");
-  validate->callback([file] {
-    auto plan = LoadOrReport(*file);
-    if (!plan) throw CLI::RuntimeError(1);
-    std::cout << "ok: " << Summary(*plan) << "\n";
+  auto files = std::make_shared<std::vector<std::string>>();
+  auto* validate = app.add_subcommand("validate", "Check workflow files and summarize each");
+  validate->add_option("files", *files, "Workflow files (YAML or JSON)")->required();
+  validate->footer("Example:\n  torc validate examples/sweep_pipeline.yaml");
+  validate->callback([files] {
+    bool all_ok = true;
+    for (const auto& file : *files) {
+      auto plan = LoadOrReport(file);
+      if (plan) std::cout << "ok: " << Summary(*plan) << "\n";
+      all_ok = all_ok && plan.has_value();
+    }
+    if (!all_ok) throw CLI::RuntimeError(1);
   });
 
   auto plan_file = std::make_shared<std::string>();
@@ -127,7 +131,7 @@ void AddSpecCommands(CLI::App& app) {
   auto* plan = app.add_subcommand("plan", "Show the expanded jobs, dependencies, schedulers and actions");
   plan->add_option("file", *plan_file, "Workflow file (YAML or JSON)")->required();
   plan->add_flag("--json", *json, "Print the plan as JSON (schema: docs/plan-json.md)");
-  plan->footer("Example:\n  torc plan examples/pipeline.yaml --json | jq '.jobs[].name'");
+  plan->footer("Example:\n  torc plan examples/sweep_pipeline.yaml --json | jq '.jobs[].name'");
   plan->callback([plan_file, json] {
     auto p = LoadOrReport(*plan_file);
     if (!p) throw CLI::RuntimeError(1);

@@ -246,6 +246,16 @@ class Expander {
     std::vector<Parameter> params;
     if (!GatherParameters(rj.parameters, wf_, what, &params, diags_)) return;
     if (params.empty()) {
+      // A placeholder in the name of a job without parameters is a forgotten
+      // `parameters:`; in commands braces are left alone (awk, JSON, ...).
+      Template name_template;
+      std::string error;
+      if (name_template.Compile(rj.name.value, &error) && name_template.HasPlaceholders()) {
+        diags_->Error(rj.name.loc, "the name of " + what + " has the placeholder '{" +
+                                       name_template.Names()[0] +
+                                       "}', but the job has no parameters");
+        return;
+      }
       Job job = BaseJob(rj);
       for (const auto& [k, v] : rj.env) job.env.push_back({k, v.value});
       AddJob(t, std::move(job), nullptr);
@@ -283,6 +293,11 @@ class Expander {
     for (uint64_t k = 0; k < count; ++k) {
       CombinationAt(params, rj.parameters.mode, k, &values);
       if (!ts.Render(name, values, &rendered)) return;
+      if (rendered.empty()) {
+        diags_->Error(rj.name.loc, "the name of " + what + " is empty for one combination of "
+                                   "its parameters");
+        return;
+      }
       JobRefs* refs = nullptr;
       if (fan_in) {
         auto [it, inserted] = by_name.try_emplace(rendered, out_->plan.jobs.size());

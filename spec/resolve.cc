@@ -292,7 +292,7 @@ class Resolver {
                });
       SortUnique(&action.jobs);
       if (action.start_one_worker_per_node && plan_.execution.mode != ExecutionMode::kDirect)
-        diags_->Error(ra.loc, where + " sets start_one_worker_per_node, which needs "
+        diags_->Error(ra.worker_per_node_loc, where + " sets start_one_worker_per_node, which needs "
                                       "execution_config mode: direct (each worker runs its "
                                       "node's jobs itself)");
       plan_.actions.push_back(std::move(action));

@@ -1,5 +1,6 @@
 #include "spec/schema.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -40,7 +41,10 @@ std::string EntryName(const YAML::Node& node, const char* kind, size_t index) {
   return std::string(kind) + " #" + std::to_string(index + 1);
 }
 
-nlohmann::json YamlToJson(const YAML::Node& node) {
+// Converts user data to JSON. `budget` counts values visited: YAML aliases let a
+// few lines stand for billions of values ("billion laughs"), so stop early.
+nlohmann::json YamlToJson(const YAML::Node& node, int64_t* budget) {
+  if (--*budget < 0) return nullptr;
   if (!node.IsDefined() || node.IsNull()) return nullptr;
   if (node.IsScalar()) {
     const std::string& s = node.Scalar();
@@ -57,12 +61,16 @@ nlohmann::json YamlToJson(const YAML::Node& node) {
   }
   if (node.IsSequence()) {
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& item : node) arr.push_back(YamlToJson(item));
+    for (const auto& item : node) {
+      arr.push_back(YamlToJson(item, budget));
+      if (*budget < 0) break;
+    }
     return arr;
   }
   nlohmann::json obj = nlohmann::json::object();
-  for (auto it = node.begin(); it != node.end(); ++it)
-    obj[it->first.IsScalar() ? it->first.Scalar() : std::string("?")] = YamlToJson(it->second);
+  for (auto it = node.begin(); it != node.end() && *budget >= 0; ++it)
+    obj[it->first.IsScalar() ? it->first.Scalar() : std::string("?")] =
+        YamlToJson(it->second, budget);
   return obj;
 }
 
@@ -180,12 +188,12 @@ std::optional<StdioConfig> ReadStdio(const YAML::Node& node, const std::string& 
 
 void ReadEnv(MapReader& r, std::vector<std::pair<std::string, LString>>* env) {
   for (auto& [key, value] : r.StringMap("env")) {
-    if (!IsIdentifier(key)) {
-      r.Error(value.loc, "environment variable name '" + key + "' in " + r.what() +
-                             " is not valid (letters, digits and '_', not starting with a digit)");
+    if (!IsIdentifier(key.value)) {
+      r.Error(key.loc, "environment variable name '" + key.value + "' in " + r.what() +
+                           " is not valid (letters, digits and '_', not starting with a digit)");
       continue;
     }
-    env->push_back({key, std::move(value)});
+    env->push_back({key.value, std::move(value)});
   }
 }
 
@@ -249,7 +257,13 @@ RawUserData ReadUserData(const YAML::Node& node, size_t index, const LoadOptions
   u.loc = r.loc();
   if (!r.valid()) return u;
   if (auto v = r.String("name", true)) u.name = *v;
-  u.data = YamlToJson(r.Get("data"));
+  constexpr int64_t kMaxDataValues = 1'000'000;
+  int64_t budget = kMaxDataValues;
+  u.data = YamlToJson(r.Get("data"), &budget);
+  if (budget < 0)
+    r.Error(LocOf(r.Get("data")), "'data' of " + r.what() + " has more than " +
+                                      std::to_string(kMaxDataValues) +
+                                      " values (YAML aliases expanding?)");
   if (auto v = r.Bool("is_ephemeral")) u.is_ephemeral = *v;
   ReadParameters(r, options, &u.parameters, diags);
   r.Finish();
@@ -385,7 +399,10 @@ RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
       r.Error(v->loc, "scheduler_type '" + v->value + "' is not supported (only 'slurm')");
   }
   if (auto v = r.Int("num_allocations", 1, 10000)) a.action.num_allocations = *v;
-  if (auto v = r.Bool("start_one_worker_per_node")) a.action.start_one_worker_per_node = *v;
+  if (auto v = r.Bool("start_one_worker_per_node")) {
+    a.action.start_one_worker_per_node = *v;
+    a.worker_per_node_loc = LocOf(r.Get("start_one_worker_per_node"));
+  }
   r.Int("max_parallel_jobs", 1, INT64_MAX);
   r.Bool("persistent");
   for (auto& c : r.StringList("commands")) a.action.commands.push_back(std::move(c.value));
@@ -428,7 +445,7 @@ Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
       if (auto v = rr.Bool("match_all_exit_codes")) rule.match_all_exit_codes = *v;
       if (auto v = rr.String("recovery_script")) rule.recovery_script = v->value;
       if (auto v = rr.Int("max_retries", 0, 1000)) rule.max_retries = *v;
-      if (rule.exit_codes.empty() && !rule.match_all_exit_codes && !rr.Has("exit_codes"))
+      if (rule.exit_codes.empty() && !rule.match_all_exit_codes)
         rr.Error(rr.loc(), rr.what() + " matches no exit code: give 'exit_codes' or "
                                        "'match_all_exit_codes: true'");
       rr.Finish();
@@ -507,17 +524,44 @@ bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diag
       return false;
     }
   }
+  if (format == Format::kYaml) {
+    // YAML forbids tabs in indentation; yaml-cpp's own message for them is cryptic.
+    int line = 1;
+    bool at_line_start = true;
+    for (size_t i = 0; i < text.size(); ++i) {
+      char c = text[i];
+      if (c == '\n') {
+        ++line;
+        at_line_start = true;
+      } else if (at_line_start && c == '\t') {
+        size_t col = i - (text.rfind('\n', i) == std::string::npos ? static_cast<size_t>(-1)
+                                                                   : text.rfind('\n', i));
+        diags->Error({line, static_cast<int>(col)},
+                     "invalid YAML: a tab is used for indentation; indent with spaces");
+        return false;
+      } else if (c != ' ') {
+        at_line_start = false;
+      }
+    }
+  }
   try {
     *root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    diags->Error({e.mark.line + 1, e.mark.column + 1}, "invalid YAML: " + e.msg);
+    // yaml-cpp reports errors at end of input one line past the last line.
+    int lines = 1 + static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+    if (!text.empty() && text.back() == '\n') --lines;
+    Loc loc{e.mark.line + 1, e.mark.column + 1};
+    if (loc.line > lines) loc = {std::max(lines, 1), 1};
+    diags->Error(loc, "invalid YAML: " + e.msg);
     return false;
   } catch (const YAML::Exception& e) {
     diags->Error({}, std::string("invalid YAML: ") + e.what());
     return false;
   }
   if (!root->IsMap()) {
-    diags->Error(LocOf(*root), "a workflow file must be a mapping with 'name' and 'jobs', not " +
+    Loc loc = LocOf(*root);
+    if (loc.line == 0) loc = {1, 1};
+    diags->Error(loc, "a workflow file must be a mapping with 'name' and 'jobs', not " +
                                    KindOf(*root));
     return false;
   }
@@ -552,6 +596,8 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
 
   YAML::Node jobs = r.Get("jobs");
   if (IsAbsent(jobs)) r.Error(r.loc(), "the workflow needs 'jobs', a list of jobs");
+  else if (jobs.IsSequence() && jobs.size() == 0)
+    r.Error(LocOf(jobs), "the workflow has no jobs ('jobs' is an empty list)");
   ForEachEntry(jobs, "jobs", diags, [&](const YAML::Node& n, size_t i) {
     wf->jobs.push_back(ReadJob(n, i, options, diags));
   });
@@ -578,17 +624,17 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
                });
   for (auto& [key, value] : r.StringMap("slurm_defaults")) {
     std::string lower;
-    for (char c : key) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : key.value) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     static const char* kReserved[] = {"partition", "nodes", "walltime", "time",
                                       "mem",       "gres",  "name",     "job-name"};
     bool reserved = false;
     for (const char* k : kReserved) reserved = reserved || lower == k;
     if (reserved) {
-      r.Error(value.loc, "slurm_defaults may not set '" + key +
-                             "'; set it on each slurm scheduler instead");
+      r.Error(key.loc, "slurm_defaults may not set '" + key.value +
+                           "'; set it on each slurm scheduler instead");
       continue;
     }
-    wf->slurm_defaults.push_back({key, value.value});
+    wf->slurm_defaults.push_back({key.value, value.value});
   }
   YAML::Node exec = r.Get("execution_config");
   if (!IsAbsent(exec)) ReadExecutionConfig(exec, wf, diags);

@@ -84,6 +84,7 @@ struct RawAction {
   Action action;  // trigger, type, counts, commands; references resolved later
   LString scheduler;
   std::vector<LString> jobs, job_name_regexes;
+  Loc worker_per_node_loc;
 };
 
 /// Everything the file says, validated for shape and types but not expanded.

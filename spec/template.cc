@@ -203,9 +203,10 @@ bool FormatValue(const ParamValue& value, const FormatSpec& spec, std::string* o
     if (t == '%') mag *= 100;
     char fmt[16];
     std::snprintf(fmt, sizeof fmt, "%%.%d%c", prec, t == '%' ? 'f' : t);
-    char buf[512];
-    std::snprintf(buf, sizeof buf, fmt, mag);
-    body = buf;
+    int len = std::snprintf(nullptr, 0, fmt, mag);
+    body.resize(static_cast<size_t>(len > 0 ? len : 0) + 1);
+    std::snprintf(body.data(), body.size(), fmt, mag);
+    body.pop_back();
     if (t == '%') body += '%';
   }
   if (spec.grouping) {
@@ -252,6 +253,7 @@ bool Template::Compile(std::string_view text, std::string* error) {
       j = close;
     }
     ph.resume = j + 1;
+    ph.written = text_.substr(i, ph.resume - i);
     placeholders_.push_back(std::move(ph));
     i = j + 1;
   }
@@ -296,7 +298,7 @@ bool Template::Render(const std::vector<const ParamValue*>& values, std::string*
         out->append(v.ToString());
       }
     } else if (!FormatValue(v, ph.spec, out, error)) {
-      *error = "in '{" + ph.name + "}': " + *error;
+      *error = "in '" + ph.written + "': " + *error;
       return false;
     }
     pos = ph.resume;

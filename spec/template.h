@@ -73,6 +73,7 @@ class Template {
     size_t literal_end;  // literal text before it ends here, in text_
     size_t resume;       // text continues here after the placeholder
     std::string name;
+    std::string written;  // the placeholder as written, e.g. "{i:03d}"
     FormatSpec spec;
     bool has_spec = false;
     int slot = -1;

@@ -49,8 +49,12 @@ bool ParseMemory(std::string_view text, int64_t* bytes, std::string* error) {
   size_t i = 0;
   while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
   std::string_view number = s.substr(0, i);
+  std::string_view written_unit = s.substr(i);
+  while (!written_unit.empty() && std::isspace(static_cast<unsigned char>(written_unit.front())))
+    written_unit.remove_prefix(1);
   std::string unit;
-  for (char c : s.substr(i)) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : written_unit)
+    unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   double value = 0;
   if (!ParseDecimal(number, &value)) {
     *error = "invalid memory size '" + std::string(text) +
@@ -65,7 +69,7 @@ bool ParseMemory(std::string_view text, int64_t* bytes, std::string* error) {
     size_t k = std::string_view(kUnits).find(unit[0]);
     std::string_view rest = std::string_view(unit).substr(1);
     if (k == std::string_view::npos || !(rest.empty() || rest == "b" || rest == "ib")) {
-      *error = "invalid memory unit '" + unit + "' in '" + std::string(text) +
+      *error = "invalid memory unit '" + std::string(written_unit) + "' in '" + std::string(text) +
                "': use k, m, g or t (e.g. 512m, 32g)";
       return false;
     }

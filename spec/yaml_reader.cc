@@ -157,8 +157,8 @@ std::vector<int64_t> MapReader::IntList(std::string_view key, int64_t min, int64
   return out;
 }
 
-std::vector<std::pair<std::string, LString>> MapReader::StringMap(std::string_view key) {
-  std::vector<std::pair<std::string, LString>> out;
+std::vector<std::pair<LString, LString>> MapReader::StringMap(std::string_view key) {
+  std::vector<std::pair<LString, LString>> out;
   YAML::Node v = Get(key);
   if (IsAbsent(v)) return out;
   std::string where = "'" + std::string(key) + "' of " + what_;
@@ -169,12 +169,18 @@ std::vector<std::pair<std::string, LString>> MapReader::StringMap(std::string_vi
   for (auto it = v.begin(); it != v.end(); ++it) {
     LString name, value;
     if (!ScalarString(it->first, "a key of " + where, diags_, &name)) continue;
+    bool repeated = false;
+    for (const auto& [k, v] : out) repeated = repeated || k.value == name.value;
+    if (repeated) {
+      Error(name.loc, "key '" + name.value + "' appears twice in " + where);
+      continue;
+    }
     if (IsAbsent(it->second)) {
-      out.push_back({name.value, {"", LocOf(it->second)}});
+      out.push_back({name, {"", LocOf(it->second)}});
       continue;
     }
     if (ScalarString(it->second, "'" + name.value + "' in " + where, diags_, &value))
-      out.push_back({name.value, std::move(value)});
+      out.push_back({name, std::move(value)});
   }
   return out;
 }

@@ -41,7 +41,7 @@ class MapReader {
   std::vector<LString> StringList(std::string_view key);
   std::vector<int64_t> IntList(std::string_view key, int64_t min, int64_t max);
   /// A mapping of string to scalar (env, slurm_defaults), in file order.
-  std::vector<std::pair<std::string, LString>> StringMap(std::string_view key);
+  std::vector<std::pair<LString, LString>> StringMap(std::string_view key);
 
   /// Reports keys that are not in `known_keys`.
   void Finish();

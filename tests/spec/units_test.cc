@@ -42,6 +42,7 @@ TEST_CASE("memory sizes use binary units, any case, optional b/ib suffix") {
   CHECK(Mem("1.5g") == 3LL << 29);
   CHECK(Mem("1024") == 1024);
   CHECK(Mem(" 4g ") == 4LL << 30);
+  CHECK(Mem("16 GB") == 16LL << 30);
 }
 
 TEST_CASE("bad memory sizes say what is wrong") {
