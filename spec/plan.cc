@@ -12,6 +12,16 @@
 
 namespace torc::spec {
 
+const FailureRule* FailureHandler::Match(int64_t exit_code) const {
+  if (exit_code == 0) return nullptr;
+  for (const auto& rule : rules)
+    for (int64_t code : rule.exit_codes)
+      if (code == exit_code) return &rule;
+  for (const auto& rule : rules)
+    if (rule.match_all_exit_codes) return &rule;
+  return nullptr;
+}
+
 const ResourceRequirements& Plan::RequirementsOf(const Job& job) const {
   static const ResourceRequirements kDefaults{.name = ""};
   return job.requirements == kNone ? kDefaults : resource_requirements[job.requirements];

@@ -78,6 +78,11 @@ struct FailureRule {
 struct FailureHandler {
   std::string name;
   std::vector<FailureRule> rules;
+
+  /// The rule that applies to a failed attempt's exit code: the first rule
+  /// listing the code, else the first `match_all_exit_codes` rule; null for
+  /// exit code 0 or when none applies. Server and worker both use this.
+  const FailureRule* Match(int64_t exit_code) const;
 };
 
 struct File {

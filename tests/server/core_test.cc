@@ -1,0 +1,558 @@
+// The scheduling core, driven directly: every transition, retries, leases,
+// group dependencies, priorities and the claim order.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "server/core.h"
+
+using namespace torc::server;
+using torc::spec::ParsePlan;
+
+namespace {
+
+std::shared_ptr<const torc::spec::Plan> PlanOf(const std::string& yaml) {
+  auto r = ParsePlan(yaml, "core_test.yaml");
+  std::string errors;
+  for (const auto& e : r.errors) errors += e.ToString() + "\n";
+  REQUIRE_MESSAGE(r.ok(), errors);
+  return std::make_shared<const torc::spec::Plan>(std::move(*r.plan));
+}
+
+/// A core plus helpers to act as workers.
+struct Fixture {
+  explicit Fixture(const std::string& yaml, CoreOptions options = {})
+      : plan(PlanOf(yaml)), core(1, plan, options) {
+    core.Start(now, &batch);
+  }
+
+  JobIndex J(const std::string& name) const {
+    for (JobIndex j = 0; j < plan->jobs.size(); ++j)
+      if (plan->jobs[j].name == name) return j;
+    FAIL("no job " << name);
+    return 0;
+  }
+  JobStatus S(const std::string& name) const { return core.job(J(name)).status; }
+
+  WorkerId Worker(WorkerId id, int nodes = 1, int64_t cpus = 64) {
+    WorkerRecord w;
+    w.id = id;
+    w.hostname = "host" + std::to_string(id);
+    core.RegisterWorker(w, now, &batch);
+    node_count[id] = nodes;
+    node_cpus[id] = cpus;
+    return id;
+  }
+
+  ClaimFilter Filter(WorkerId w, uint32_t max_jobs = 1000) {
+    ClaimFilter f;
+    f.max_jobs = max_jobs;
+    for (int n = 0; n < node_count[w]; ++n)
+      f.nodes.push_back({node_cpus[w], 1LL << 40, 8, node_cpus[w], 1LL << 40, true});
+    return f;
+  }
+
+  std::vector<std::string> Claim(WorkerId w, uint32_t max_jobs = 1000) {
+    return Names(core.Claim(w, Filter(w, max_jobs), now, &batch));
+  }
+  std::vector<std::string> Names(const std::vector<ClaimedJob>& claimed) {
+    std::vector<std::string> out;
+    for (const auto& c : claimed) out.push_back(plan->jobs[c.job].name);
+    return out;
+  }
+
+  CompletionAnswer Finish(WorkerId w, const std::string& name, int exit_code = 0,
+                          JobStatus status = JobStatus::kCompleted, std::string reason = "",
+                          int attempt = 0) {
+    AttemptResult r;
+    r.job = J(name);
+    r.attempt = attempt ? static_cast<uint32_t>(attempt) : core.job(r.job).attempt;
+    r.status = exit_code != 0 && status == JobStatus::kCompleted ? JobStatus::kFailed : status;
+    r.exit_code = exit_code;
+    r.reason = std::move(reason);
+    return core.Complete(w, {r}, now, &batch)[0];
+  }
+
+  bool HasEvent(const std::string& kind, const std::string& detail_part = "") const {
+    for (const auto& e : batch.events)
+      if (e.kind == kind && e.detail.find(detail_part) != std::string::npos) return true;
+    return false;
+  }
+
+  double now = 1000;
+  ChangeBatch batch;
+  std::shared_ptr<const torc::spec::Plan> plan;
+  WorkflowCore core;
+  std::map<WorkerId, int> node_count;
+  std::map<WorkerId, int64_t> node_cpus;
+};
+
+const char* kDiamond = R"(
+name: diamond
+jobs:
+  - {name: a, command: x}
+  - {name: b, command: x, depends_on: [a]}
+  - {name: c, command: x, depends_on: [a]}
+  - {name: d, command: x, depends_on: [b, c]}
+)";
+
+using V = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("start: jobs without parents are ready, the rest blocked") {
+  Fixture f(kDiamond);
+  CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.S("b") == JobStatus::kBlocked);
+  CHECK(f.S("d") == JobStatus::kBlocked);
+  auto counts = f.core.Counts();
+  CHECK(counts[static_cast<int>(JobStatus::kReady)] == 1);
+  CHECK(counts[static_cast<int>(JobStatus::kBlocked)] == 3);
+  CHECK_FALSE(f.core.IsComplete());
+}
+
+TEST_CASE("completion unblocks children; the diamond runs in order") {
+  Fixture f(kDiamond);
+  WorkerId w = f.Worker(7);
+  CHECK(f.Claim(w) == V{"a"});
+  CHECK(f.S("a") == JobStatus::kClaimed);
+  CHECK(f.core.Started(w, {{f.J("a"), 1}}, f.now, &f.batch) == 1);
+  CHECK(f.S("a") == JobStatus::kRunning);
+  CHECK(f.Claim(w).empty());
+  CHECK(f.Finish(w, "a").outcome == CompletionOutcome::kApplied);
+  CHECK(f.S("b") == JobStatus::kReady);
+  CHECK(f.S("c") == JobStatus::kReady);
+  CHECK(f.Claim(w) == V{"b", "c"});
+  f.Finish(w, "b");
+  CHECK(f.S("d") == JobStatus::kBlocked);
+  f.Finish(w, "c");
+  CHECK(f.Claim(w) == V{"d"});
+  f.Finish(w, "d");
+  CHECK(f.core.IsComplete());
+  CHECK(f.core.Counts()[static_cast<int>(JobStatus::kCompleted)] == 4);
+  CHECK(f.core.AttemptsOf(f.J("d")).size() == 1);
+}
+
+TEST_CASE("duplicate completions are idempotent; stale and foreign ones are rejected") {
+  Fixture f(kDiamond);
+  WorkerId w1 = f.Worker(1), w2 = f.Worker(2);
+  f.Claim(w1);
+  CHECK(f.Finish(w2, "a").outcome == CompletionOutcome::kRejected);  // not w2's job
+  CHECK(f.Finish(w1, "a").outcome == CompletionOutcome::kApplied);
+  size_t results = f.batch.results.size();
+  CHECK(f.Finish(w1, "a", 0, JobStatus::kCompleted, "", 1).outcome == CompletionOutcome::kDuplicate);
+  CHECK(f.batch.results.size() == results);
+  CHECK(f.Finish(w1, "b", 0, JobStatus::kCompleted, "", 1).outcome == CompletionOutcome::kRejected);
+  AttemptResult unknown;
+  unknown.job = 99;
+  CHECK(f.core.Complete(w1, {unknown}, f.now, &f.batch)[0].outcome == CompletionOutcome::kRejected);
+}
+
+TEST_CASE("a failure cancels dependents transitively, naming the parent; afterany still runs") {
+  Fixture f(R"(
+name: fail
+jobs:
+  - {name: a, command: x}
+  - {name: b, command: x, depends_on: [a]}
+  - {name: c, command: x, depends_on: [b]}
+  - {name: cleanup, command: x, depends_on: [a], cancel_on_blocking_job_failure: false}
+)");
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.Finish(w, "a", 3);
+  CHECK(f.S("a") == JobStatus::kFailed);
+  CHECK(f.S("b") == JobStatus::kCanceled);
+  CHECK(f.S("c") == JobStatus::kCanceled);
+  CHECK(f.S("cleanup") == JobStatus::kReady);
+  CHECK(f.HasEvent("canceled", "blocking job 'a' ended failed"));
+  CHECK(f.HasEvent("canceled", "blocking job 'b' ended canceled"));
+  CHECK(f.HasEvent("failed", "exit code 3"));
+  CHECK(f.Claim(w) == V{"cleanup"});
+  f.Finish(w, "cleanup");
+  CHECK(f.core.IsComplete());
+}
+
+TEST_CASE("failure handlers retry matching exit codes until max_retries") {
+  Fixture f(R"(
+name: retry
+failure_handlers:
+  - name: h
+    rules:
+      - {exit_codes: [10], max_retries: 2}
+      - {match_all_exit_codes: true, max_retries: 1}
+jobs:
+  - {name: a, command: x, failure_handler: h}
+  - {name: b, command: x, failure_handler: h}
+  - {name: c, command: x}
+)");
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.Finish(w, "a", 10);
+  CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.core.job(f.J("a")).attempt == 2);
+  CHECK(f.core.job(f.J("a")).retries == 1);
+  CHECK(f.HasEvent("retry", "exit code 10; retry 1 of 2"));
+  f.Claim(w);
+  f.Finish(w, "a", 10);
+  CHECK(f.core.job(f.J("a")).attempt == 3);
+  f.Claim(w);
+  f.Finish(w, "a", 10);
+  CHECK(f.S("a") == JobStatus::kFailed);
+  CHECK(f.core.AttemptsOf(f.J("a")).size() == 3);
+  // match_all catches other codes, once
+  f.Finish(w, "b", 1);
+  CHECK(f.S("b") == JobStatus::kReady);
+  f.Claim(w);
+  f.Finish(w, "b", 1);
+  CHECK(f.S("b") == JobStatus::kFailed);
+  // no handler: no retry
+  f.Finish(w, "c", 10);
+  CHECK(f.S("c") == JobStatus::kFailed);
+}
+
+TEST_CASE("walltime terminations requeue without using retries, up to the limit") {
+  CoreOptions options;
+  options.walltime_requeue_limit = 2;
+  Fixture f("name: w\njobs:\n  - {name: a, command: x}\n", options);
+  WorkerId w = f.Worker(1);
+  for (int k = 0; k < 2; ++k) {
+    f.Claim(w);
+    f.Finish(w, "a", 143, JobStatus::kTerminated, "walltime");
+    CHECK(f.S("a") == JobStatus::kReady);
+    CHECK(f.core.job(f.J("a")).retries == 0);
+  }
+  CHECK(f.HasEvent("requeued", "terminated by walltime; requeue 2 of 2"));
+  f.Claim(w);
+  f.Finish(w, "a", 143, JobStatus::kTerminated, "runtime");
+  CHECK(f.S("a") == JobStatus::kTerminated);
+  CHECK(f.core.job(f.J("a")).attempt == 3);
+}
+
+TEST_CASE("an expired lease gives the jobs back with a new attempt; the old attempt is rejected") {
+  CoreOptions options;
+  options.heartbeat_seconds = 10;
+  options.missed_heartbeats = 3;
+  Fixture f("name: l\njobs:\n  - {name: a, command: x}\n  - {name: b, command: x}\n", options);
+  WorkerId w1 = f.Worker(1), w2 = f.Worker(2);
+  CHECK(f.Claim(w1).size() == 2);
+  f.core.Started(w1, {{f.J("a"), 1}}, f.now, &f.batch);
+  f.now += 20;
+  std::vector<JobIndex> stop;
+  CHECK(f.core.Heartbeat(w2, f.now, &f.batch, &stop));
+  f.core.ExpireLeases(f.now, &f.batch);
+  CHECK(f.S("a") == JobStatus::kRunning);  // w1's lease still has 10 s
+  f.now += 11;
+  f.core.ExpireLeases(f.now, &f.batch);
+  CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.S("b") == JobStatus::kReady);
+  CHECK(f.core.job(f.J("a")).attempt == 2);
+  CHECK(f.HasEvent("lease_expired"));
+  CHECK(f.HasEvent("requeued", "lease expired; attempt 1 abandoned"));
+  CHECK_FALSE(f.core.IsLiveWorker(w1));
+  CHECK_FALSE(f.core.Heartbeat(w1, f.now, &f.batch, &stop));
+  CHECK(f.Finish(w1, "a", 0, JobStatus::kCompleted, "", 1).outcome == CompletionOutcome::kRejected);
+  CHECK(f.Claim(w1).empty());  // a dead worker claims nothing
+  CHECK(f.Claim(w2).size() == 2);
+  CHECK(f.Finish(w2, "a").outcome == CompletionOutcome::kApplied);
+  auto attempts = f.core.AttemptsOf(f.J("a"));
+  REQUIRE(attempts.size() == 2);
+  CHECK(attempts[0]->reason == "abandoned: lease expired");
+  CHECK(attempts[1]->attempt == 2);
+}
+
+TEST_CASE("cancel: every unfinished job, running ones are stopped through the heartbeat") {
+  Fixture f(kDiamond);
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.core.Started(w, {{f.J("a"), 1}}, f.now, &f.batch);
+  CHECK(f.core.Cancel({}, f.now, &f.batch) == 4);
+  for (const char* j : {"a", "b", "c", "d"}) CHECK(f.S(j) == JobStatus::kCanceled);
+  std::vector<JobIndex> stop;
+  CHECK(f.core.Heartbeat(w, f.now, &f.batch, &stop));
+  CHECK(stop == std::vector<JobIndex>{f.J("a")});
+  stop.clear();
+  f.core.Heartbeat(w, f.now, &f.batch, &stop);
+  CHECK(stop.empty());
+  // The worker reports the killed attempt: recorded, the state stays canceled.
+  CHECK(f.Finish(w, "a", -15, JobStatus::kCanceled, "canceled").outcome ==
+        CompletionOutcome::kApplied);
+  CHECK(f.S("a") == JobStatus::kCanceled);
+  CHECK(f.core.AttemptsOf(f.J("a")).size() == 1);
+  CHECK(f.core.IsComplete());
+}
+
+TEST_CASE("restart: failed jobs and their canceled dependents come back with attempt+1") {
+  Fixture f(R"(
+name: r
+jobs:
+  - {name: a, command: x}
+  - {name: b, command: x, depends_on: [a]}
+  - {name: c, command: x, depends_on: [b]}
+  - {name: ok, command: x}
+  - {name: any, command: x, depends_on: [a, ok], cancel_on_blocking_job_failure: false}
+)");
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.Finish(w, "a", 1);
+  CHECK(f.S("c") == JobStatus::kCanceled);
+  CHECK(f.S("any") == JobStatus::kBlocked);  // still waits for ok
+  CHECK(f.core.Restart({}, f.now, &f.batch) == 3);
+  CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.S("b") == JobStatus::kBlocked);
+  CHECK(f.S("c") == JobStatus::kBlocked);
+  CHECK(f.core.job(f.J("a")).attempt == 2);
+  CHECK(f.core.job(f.J("c")).attempt == 2);
+  CHECK(f.HasEvent("restarted"));
+  f.Finish(w, "ok");
+  CHECK(f.S("any") == JobStatus::kBlocked);  // a runs again first
+  CHECK(f.Claim(w) == V{"a"});
+  f.Finish(w, "a");
+  CHECK(f.S("b") == JobStatus::kReady);
+  CHECK(f.S("any") == JobStatus::kReady);
+  CHECK(f.core.Restart({}, f.now, &f.batch) == 0);
+}
+
+TEST_CASE("restart of one job without its failed parent cancels it again") {
+  Fixture f("name: r\njobs:\n  - {name: a, command: x}\n  - {name: b, command: x, depends_on: [a]}\n");
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.Finish(w, "a", 1);
+  CHECK(f.core.Restart({f.J("b")}, f.now, &f.batch) == 1);
+  CHECK(f.S("b") == JobStatus::kCanceled);
+  CHECK(f.S("a") == JobStatus::kFailed);
+}
+
+TEST_CASE("group dependencies are counted, not expanded") {
+  Fixture f(R"(
+name: g
+jobs:
+  - {name: "m_{i}", command: x, parameters: {i: "1:3"}}
+  - {name: strict, command: x, depends_on_regexes: ["^m_"]}
+  - {name: tolerant, command: x, depends_on_regexes: ["^m_"], cancel_on_blocking_job_failure: false}
+  - {name: after, command: x, depends_on: [strict]}
+)");
+  REQUIRE(f.plan->dependency_groups.size() == 1);
+  WorkerId w = f.Worker(1);
+  CHECK(f.Claim(w).size() == 3);
+  f.Finish(w, "m_1");
+  f.Finish(w, "m_3");
+  CHECK(f.S("strict") == JobStatus::kBlocked);
+  f.Finish(w, "m_2");
+  CHECK(f.S("strict") == JobStatus::kReady);
+  CHECK(f.S("tolerant") == JobStatus::kReady);
+
+  Fixture g(R"(
+name: g
+jobs:
+  - {name: "m_{i}", command: x, parameters: {i: "1:3"}}
+  - {name: strict, command: x, depends_on_regexes: ["^m_"]}
+  - {name: tolerant, command: x, depends_on_regexes: ["^m_"], cancel_on_blocking_job_failure: false}
+  - {name: after, command: x, depends_on: [strict]}
+)");
+  WorkerId w2 = g.Worker(1);
+  g.Claim(w2);
+  g.Finish(w2, "m_2", 1);
+  CHECK(g.S("strict") == JobStatus::kCanceled);
+  CHECK(g.S("after") == JobStatus::kCanceled);
+  CHECK(g.S("tolerant") == JobStatus::kBlocked);
+  g.Finish(w2, "m_1");
+  g.Finish(w2, "m_3");
+  CHECK(g.S("tolerant") == JobStatus::kReady);
+  // Restart the failed member: the group's users come back and wait again.
+  CHECK(g.core.Restart({g.J("m_2")}, g.now, &g.batch) == 3);
+  CHECK(g.S("strict") == JobStatus::kBlocked);
+  CHECK(g.S("tolerant") == JobStatus::kBlocked);
+  g.Claim(w2);
+  g.Finish(w2, "m_2");
+  CHECK(g.S("strict") == JobStatus::kReady);
+}
+
+TEST_CASE("claim order: priority, then GPUs, runtime, memory, CPUs, then submission order") {
+  Fixture f(R"(
+name: order
+resource_requirements:
+  - {name: gpu, num_cpus: 1, num_gpus: 1}
+  - {name: long, num_cpus: 1, runtime: PT5H}
+  - {name: big, num_cpus: 1, memory: 8g}
+  - {name: wide, num_cpus: 4}
+jobs:
+  - {name: plain1, command: x}
+  - {name: wide, command: x, resource_requirements: wide}
+  - {name: big, command: x, resource_requirements: big}
+  - {name: long, command: x, resource_requirements: long}
+  - {name: gpu, command: x, resource_requirements: gpu}
+  - {name: urgent, command: x, priority: 5}
+  - {name: plain2, command: x}
+)");
+  WorkerId w = f.Worker(1);
+  CHECK(f.Claim(w) == V{"urgent", "gpu", "long", "big", "wide", "plain1", "plain2"});
+}
+
+TEST_CASE("claims pack per node and never exceed what the worker has") {
+  Fixture f(R"(
+name: pack
+resource_requirements:
+  - {name: three, num_cpus: 3}
+jobs:
+  - {name: "j_{i}", command: x, resource_requirements: three, parameters: {i: "1:10"}}
+)");
+  WorkerId w = f.Worker(1, /*nodes=*/2, /*cpus=*/4);
+  auto claimed = f.core.Claim(w, f.Filter(w), f.now, &f.batch);
+  REQUIRE(claimed.size() == 2);  // one 3-CPU job per 4-CPU node
+  CHECK(claimed[0].nodes != claimed[1].nodes);
+  CHECK(f.Claim(w, 0).empty());
+  CHECK(f.Claim(w, 3).size() == 2);
+}
+
+TEST_CASE("multi-node jobs need whole idle nodes") {
+  Fixture f(R"(
+name: mn
+resource_requirements:
+  - {name: two, num_cpus: 1, num_nodes: 2}
+jobs:
+  - {name: small, command: x, priority: 9}
+  - {name: multi, command: x, resource_requirements: two}
+)");
+  WorkerId w = f.Worker(1, 2, 4);
+  auto claimed = f.core.Claim(w, f.Filter(w), f.now, &f.batch);
+  // small lands on node 0, so only one idle node is left: multi waits.
+  REQUIRE(claimed.size() == 1);
+  CHECK(f.plan->jobs[claimed[0].job].name == "small");
+  ClaimFilter idle = f.Filter(w);
+  claimed = f.core.Claim(w, idle, f.now, &f.batch);
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].nodes == std::vector<uint32_t>{0, 1});
+}
+
+TEST_CASE("claims respect the scheduler and the remaining walltime") {
+  Fixture f(R"(
+name: s
+slurm_schedulers:
+  - {name: a, nodes: 1}
+  - {name: b, nodes: 1}
+resource_requirements:
+  - {name: hour, num_cpus: 1, runtime: PT1H}
+  - {name: minute, num_cpus: 1, runtime: PT1M}
+jobs:
+  - {name: for_a, command: x, scheduler: a, resource_requirements: minute}
+  - {name: for_b, command: x, scheduler: b, resource_requirements: minute}
+  - {name: anywhere_long, command: x, resource_requirements: hour}
+)");
+  WorkerId w = f.Worker(1);
+  ClaimFilter filter = f.Filter(w);
+  filter.scheduler = 0;
+  filter.remaining_seconds = 600;
+  CHECK(f.Names(f.core.Claim(w, filter, f.now, &f.batch)) == V{"for_a"});
+  filter.remaining_seconds = 7200;
+  CHECK(f.Names(f.core.Claim(w, filter, f.now, &f.batch)) == V{"anywhere_long"});
+  filter.scheduler = UINT32_MAX;
+  CHECK(f.Names(f.core.Claim(w, filter, f.now, &f.batch)) == V{"for_b"});
+}
+
+TEST_CASE("two workers never get the same job") {
+  Fixture f(R"(
+name: many
+jobs:
+  - {name: "j_{i}", command: x, parameters: {i: "1:500"}}
+)");
+  WorkerId w1 = f.Worker(1, 1, 7), w2 = f.Worker(2, 1, 5);
+  std::set<std::string> seen;
+  size_t total = 0;
+  for (int round = 0; round < 200 && total < 500; ++round) {
+    for (WorkerId w : {w1, w2}) {
+      for (const auto& name : f.Claim(w, 7)) {
+        CHECK(seen.insert(name).second);
+        ++total;
+        f.Finish(w, name);
+      }
+    }
+  }
+  CHECK(total == 500);
+  CHECK(f.core.IsComplete());
+}
+
+TEST_CASE("actions become due on their triggers") {
+  Fixture f(R"(
+name: act
+slurm_schedulers:
+  - {name: s, nodes: 1}
+jobs:
+  - {name: a, command: x}
+  - {name: b, command: x, depends_on: [a]}
+actions:
+  - {trigger_type: on_workflow_start, action_type: run_commands, commands: ["echo start"]}
+  - {trigger_type: on_jobs_ready, action_type: schedule_nodes, scheduler: s, jobs: [b]}
+  - {trigger_type: on_jobs_complete, action_type: run_commands, jobs: [a, b], commands: [x]}
+  - {trigger_type: on_workflow_complete, action_type: run_commands, commands: ["echo done"]}
+  - {trigger_type: on_worker_start, action_type: run_commands, commands: ["hostname"]}
+)");
+  CHECK(f.core.DueActions() == std::vector<uint32_t>{0});
+  CHECK(f.core.FinishAction(0, ActionStatus::kDone, "ran", f.now, &f.batch));
+  CHECK(f.core.DueActions().empty());
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.Finish(w, "a");
+  CHECK(f.core.DueActions() == std::vector<uint32_t>{1});
+  f.Claim(w);
+  f.Finish(w, "b");
+  CHECK(f.core.DueActions() == std::vector<uint32_t>{1, 2, 3});
+  CHECK(f.core.action_status(4) == ActionStatus::kWaiting);  // run by workers themselves
+}
+
+TEST_CASE("restore rebuilds the same state from what was persisted") {
+  Fixture f(kDiamond);
+  WorkerId w = f.Worker(1);
+  WorkerId gone = f.Worker(2);
+  std::vector<JobDynamic> persisted = f.core.jobs();
+  auto apply = [&] {
+    for (const auto& [j, d] : f.batch.jobs) persisted[j] = d;
+  };
+  f.batch = {};
+  f.Claim(w);
+  f.Finish(w, "a");
+  f.Claim(gone, 1);  // b, held by a worker that will not come back
+  apply();
+  std::vector<WorkerRecord> workers;
+  for (const auto& [id, rec] : f.core.workers()) workers.push_back(rec);
+  workers[0].alive = workers[0].id == w;
+  workers[1].alive = workers[1].id == w;
+  std::vector<AttemptResult> results;
+  for (const auto* r : f.core.AttemptsOf(f.J("a"))) results.push_back(*r);
+
+  WorkflowCore restored(1, f.plan);
+  ChangeBatch batch;
+  restored.Restore(persisted, results, workers, {{0, ActionStatus::kDone, ""}}, f.now + 500, &batch);
+  CHECK(restored.job(f.J("a")).status == JobStatus::kCompleted);
+  CHECK(restored.job(f.J("b")).status == JobStatus::kReady);  // its worker is gone
+  CHECK(restored.job(f.J("b")).attempt == 2);
+  CHECK(restored.job(f.J("c")).status == JobStatus::kReady);
+  CHECK(restored.job(f.J("d")).status == JobStatus::kBlocked);
+  CHECK(restored.AttemptsOf(f.J("a")).size() == 1);
+  CHECK(restored.IsLiveWorker(w));  // fresh lease despite 500 s of downtime
+  restored.ExpireLeases(f.now + 500 + 1, &batch);
+  CHECK(restored.IsLiveWorker(w));
+  bool recorded = std::any_of(batch.jobs.begin(), batch.jobs.end(),
+                              [&](const auto& e) { return e.first == f.J("b"); });
+  CHECK(recorded);
+  // The restored core continues where the old one stopped.
+  ClaimFilter filter = f.Filter(w);
+  auto claimed = restored.Claim(w, filter, f.now + 501, &batch);
+  CHECK(claimed.size() == 2);
+}
+
+TEST_CASE("status explains jobs no scheduler can take") {
+  Fixture f(R"(
+name: why
+slurm_schedulers:
+  - {name: small, nodes: 2, walltime: "01:00:00"}
+resource_requirements:
+  - {name: long, num_cpus: 1, runtime: PT2H}
+jobs:
+  - {name: too_long, command: x, resource_requirements: long}
+  - {name: fine, command: x}
+)");
+  CHECK(f.core.UnclaimableReason(f.J("too_long")) ==
+        "runtime 7200 s exceeds the walltime of 'small' (01:00:00)");
+  CHECK(f.core.UnclaimableReason(f.J("fine")).empty());
+}
