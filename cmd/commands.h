@@ -10,4 +10,7 @@ namespace torc::cmd {
 /// `torc validate FILE` and `torc plan FILE [--json]`.
 void AddSpecCommands(CLI::App& app);
 
+/// `torc server run`, `submit`, `workflows`, `status`, `jobs`, `cancel`, `restart`.
+void AddClientCommands(CLI::App& app);
+
 }  // namespace torc::cmd

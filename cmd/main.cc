@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("torc ") + TORC_VERSION);
   app.require_subcommand(1);
   torc::cmd::AddSpecCommands(app);
+  torc::cmd::AddClientCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -210,6 +210,19 @@ void WorkflowCore::Restore(const std::vector<JobDynamic>& jobs,
       actions_[a.action].detail = a.detail;
     }
   RebuildDerived(now);
+  // Heal blocked jobs whose parents have all ended (nothing should leave them
+  // so, but a stuck job is the worst outcome of any inconsistency).
+  for (JobIndex j = 0; j < jobs_.size(); ++j) {
+    if (jobs_[j].status != JobStatus::kBlocked) continue;
+    int64_t failed_parent = -1;
+    unmet_[j] = CountUnmet(j, &failed_parent);
+    if (failed_parent >= 0) {
+      SetStatus(j, JobStatus::kCanceled, batch);
+      OnFinal(j, now, batch);
+    } else if (unmet_[j] == 0) {
+      MakeReady(j, batch);
+    }
+  }
   // Claimed/running jobs of workers that are gone (or unknown) go back to ready.
   for (JobIndex j = 0; j < jobs_.size(); ++j) {
     JobStatus s = jobs_[j].status;

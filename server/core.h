@@ -98,6 +98,7 @@ class WorkflowCore {
 
   // ---- queries --------------------------------------------------------------
   WorkflowId id() const { return id_; }
+  void set_id(WorkflowId id) { id_ = id; }
   const spec::Plan& plan() const { return *plan_; }
   size_t job_count() const { return jobs_.size(); }
   const JobDynamic& job(JobIndex j) const { return jobs_[j]; }

@@ -1,0 +1,387 @@
+#include "server/api.h"
+
+#include <charconv>
+
+#include "server/api_internal.h"
+
+namespace torc::server {
+
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  // Walk the longer length so the time does not reveal a prefix match.
+  size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+namespace api {
+
+const nlohmann::json& Object(const Call& c) {
+  if (!c.body.is_object()) throw ApiError(400, "the request body must be a JSON object");
+  return c.body;
+}
+
+int64_t GetInt(const nlohmann::json& obj, const char* key, int64_t min, int64_t max,
+               std::optional<int64_t> fallback) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    if (fallback) return *fallback;
+    throw ApiError(400, std::string("'") + key + "' is required");
+  }
+  if (!it->is_number_integer())
+    throw ApiError(400, std::string("'") + key + "' must be an integer, not " + it->dump());
+  int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
+                  ? INT64_MAX
+                  : it->get<int64_t>();
+  if (v < min || v > max)
+    throw ApiError(400, std::string("'") + key + "' must be between " + std::to_string(min) +
+                            " and " + std::to_string(max) + ", not " + it->dump());
+  return v;
+}
+
+double GetNumber(const nlohmann::json& obj, const char* key, double fallback) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return fallback;
+  if (!it->is_number()) throw ApiError(400, std::string("'") + key + "' must be a number");
+  double v = it->get<double>();
+  if (!std::isfinite(v)) throw ApiError(400, std::string("'") + key + "' must be finite");
+  return v;
+}
+
+std::string GetString(const nlohmann::json& obj, const char* key,
+                      std::optional<std::string> fallback, size_t max_len) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    if (fallback) return *fallback;
+    throw ApiError(400, std::string("'") + key + "' is required");
+  }
+  if (!it->is_string()) throw ApiError(400, std::string("'") + key + "' must be a string");
+  const auto& s = it->get_ref<const std::string&>();
+  if (s.size() > max_len)
+    throw ApiError(400, std::string("'") + key + "' is too long (" + std::to_string(s.size()) +
+                            " bytes, limit " + std::to_string(max_len) + ")");
+  return s;
+}
+
+const nlohmann::json& GetArray(const nlohmann::json& obj, const char* key, bool required,
+                               size_t max_items) {
+  static const nlohmann::json kEmpty = nlohmann::json::array();
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    if (required) throw ApiError(400, std::string("'") + key + "' is required");
+    return kEmpty;
+  }
+  if (!it->is_array()) throw ApiError(400, std::string("'") + key + "' must be an array");
+  if (it->size() > max_items)
+    throw ApiError(400, std::string("'") + key + "' has too many items (limit " +
+                            std::to_string(max_items) + ")");
+  return *it;
+}
+
+int64_t ParseId(const std::string& text, const char* what) {
+  int64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || v < 0)
+    throw ApiError(400, std::string("invalid ") + what + " '" + text + "'");
+  return v;
+}
+
+int64_t QueryInt(const Call& c, const char* key, int64_t min, int64_t max, int64_t fallback) {
+  auto it = c.http.query.find(key);
+  if (it == c.http.query.end() || it->second.empty()) return fallback;
+  int64_t v = 0;
+  auto r = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (r.ec != std::errc() || r.ptr != it->second.data() + it->second.size() || v < min || v > max)
+    throw ApiError(400, std::string("query parameter '") + key + "' must be an integer between " +
+                            std::to_string(min) + " and " + std::to_string(max));
+  return v;
+}
+
+void Fail(const ServiceStatus& s) {
+  int status = 500;
+  switch (s.code) {
+    case ServiceStatus::kOk: status = 200; break;
+    case ServiceStatus::kBadRequest: status = 400; break;
+    case ServiceStatus::kNotFound: status = 404; break;
+    case ServiceStatus::kConflict: status = 409; break;
+    case ServiceStatus::kUnavailable: status = 503; break;
+    case ServiceStatus::kInternal: status = 500; break;
+  }
+  nlohmann::json extra = nullptr;
+  if (!s.details.empty()) extra = {{"errors", s.details}};
+  throw ApiError(status, s.message, extra);
+}
+
+JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref) {
+  if (ref.is_number_integer()) {
+    int64_t i = ref.get<int64_t>();
+    if (i < 0 || static_cast<uint64_t>(i) >= plan.jobs.size())
+      throw ApiError(404, "no job " + std::to_string(i));
+    return static_cast<JobIndex>(i);
+  }
+  if (!ref.is_string()) throw ApiError(400, "a job is given by its index or its name");
+  const std::string& name = ref.get_ref<const std::string&>();
+  for (JobIndex j = 0; j < plan.jobs.size(); ++j)
+    if (plan.jobs[j].name == name) return j;
+  throw ApiError(404, "no job named '" + name + "'");
+}
+
+namespace {
+
+nlohmann::json CountsJson(const WorkflowCore& core) {
+  nlohmann::json counts = nlohmann::json::object();
+  auto c = core.Counts();
+  for (int s = 0; s < kNumJobStatuses; ++s) counts[ToString(static_cast<JobStatus>(s))] = c[s];
+  return counts;
+}
+
+nlohmann::json WorkflowSummary(const WorkflowEntry& e) {
+  return {{"workflow_id", e.row.id},
+          {"name", e.row.name},
+          {"owner", e.row.owner},
+          {"created_at", e.row.created_at},
+          {"file_name", e.row.file_name},
+          {"working_dir", e.row.working_dir},
+          {"total", e.core->job_count()},
+          {"counts", CountsJson(*e.core)},
+          {"complete", e.core->IsComplete()}};
+}
+
+nlohmann::json EventJson(const Event& e, const spec::Plan* plan) {
+  nlohmann::json j = {{"seq", e.seq},       {"time", e.time},     {"kind", e.kind},
+                      {"job", e.job},       {"attempt", e.attempt}, {"worker", e.worker},
+                      {"detail", e.detail}};
+  if (plan && e.job >= 0 && static_cast<size_t>(e.job) < plan->jobs.size())
+    j["job_name"] = plan->jobs[static_cast<size_t>(e.job)].name;
+  return j;
+}
+
+HttpResponse Submit(Call& c) {
+  const auto& body = Object(c);
+  SubmitRequest req;
+  req.spec_text = GetString(body, "spec_text", std::nullopt, 64 << 20);
+  req.file_name = GetString(body, "file_name", "workflow.yaml", 4096);
+  req.working_dir = GetString(body, "working_dir", "", 4096);
+  req.owner = GetString(body, "owner", "", 256);
+  WorkflowId id = 0;
+  Check(c.service->Submit(req, c.now, &id));
+  size_t jobs = 0;
+  c.service->WithWorkflow(id, [&](WorkflowEntry& e) {
+    jobs = e.core->job_count();
+    return ServiceStatus::Ok();
+  });
+  return Json(201, {{"workflow_id", id}, {"jobs", jobs}});
+}
+
+HttpResponse ListWorkflows(Call& c) {
+  nlohmann::json out = nlohmann::json::array();
+  for (WorkflowId id : c.service->WorkflowIds()) {
+    c.service->WithWorkflow(id, [&](WorkflowEntry& e) {
+      out.push_back(WorkflowSummary(e));
+      return ServiceStatus::Ok();
+    });
+  }
+  return Json(200, {{"workflows", out}});
+}
+
+HttpResponse Status(Call& c, WorkflowId wf) {
+  nlohmann::json out;
+  Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    out = WorkflowSummary(e);
+    nlohmann::json workers = nlohmann::json::array();
+    for (const auto& [id, w] : e.core->workers())
+      if (w.alive)
+        workers.push_back({{"worker_id", id},
+                           {"hostname", w.hostname},
+                           {"slurm_job_id", w.slurm_job_id},
+                           {"lease_expires", w.lease_expires}});
+    out["workers"] = workers;
+    // Why unfinished jobs cannot run anywhere (first few).
+    nlohmann::json stuck = nlohmann::json::array();
+    for (JobIndex j = 0; j < e.core->job_count() && stuck.size() < 20; ++j) {
+      if (IsFinal(e.core->job(j).status)) continue;
+      std::string why = e.core->UnclaimableReason(j);
+      if (!why.empty()) stuck.push_back({{"job", e.plan->jobs[j].name}, {"reason", why}});
+    }
+    out["unclaimable"] = stuck;
+    nlohmann::json actions = nlohmann::json::array();
+    for (uint32_t a = 0; a < e.plan->actions.size(); ++a)
+      actions.push_back({{"index", a},
+                         {"trigger_type", spec::ToString(e.plan->actions[a].trigger)},
+                         {"action_type", spec::ToString(e.plan->actions[a].type)},
+                         {"status", ToString(e.core->action_status(a))}});
+    out["actions"] = actions;
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, out);
+}
+
+HttpResponse Cancel(Call& c, WorkflowId wf) {
+  size_t n = 0;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    std::vector<JobIndex> jobs;
+    if (c.body.is_object())
+      for (const auto& ref : GetArray(c.body, "jobs", false)) jobs.push_back(FindJob(*e.plan, ref));
+    if (c.body.is_object() && c.body.contains("jobs") && jobs.empty()) return ServiceStatus::Ok();
+    n = e.core->Cancel(jobs, c.now, batch);
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, {{"canceled", n}});
+}
+
+HttpResponse Restart(Call& c, WorkflowId wf) {
+  size_t n = 0;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    std::vector<JobIndex> jobs;
+    if (c.body.is_object())
+      for (const auto& ref : GetArray(c.body, "jobs", false)) jobs.push_back(FindJob(*e.plan, ref));
+    if (c.body.is_object() && c.body.contains("jobs") && jobs.empty()) return ServiceStatus::Ok();
+    n = e.core->Restart(jobs, c.now, batch);
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, {{"restarted", n}});
+}
+
+HttpResponse Events(Call& c, WorkflowId wf) {
+  int64_t after = QueryInt(c, "after", 0, INT64_MAX, 0);
+  int64_t limit = QueryInt(c, "limit", 1, 10000, 1000);
+  std::vector<Event> events;
+  Check(c.service->EventsSince(wf, after, static_cast<int>(limit), &events));
+  std::shared_ptr<const spec::Plan> plan;
+  c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    plan = e.plan;
+    return ServiceStatus::Ok();
+  });
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : events) out.push_back(EventJson(e, plan.get()));
+  return Json(200, {{"events", out}, {"cursor", events.empty() ? after : events.back().seq}});
+}
+
+HttpResponse Actions(Call& c, WorkflowId wf) {
+  nlohmann::json out = nlohmann::json::array();
+  Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    for (uint32_t a : e.core->DueActions()) {
+      const spec::Action& act = e.plan->actions[a];
+      nlohmann::json jobs = nlohmann::json::array();
+      for (JobIndex j : act.jobs) jobs.push_back(e.plan->jobs[j].name);
+      out.push_back({{"index", a},
+                     {"trigger_type", spec::ToString(act.trigger)},
+                     {"action_type", spec::ToString(act.type)},
+                     {"scheduler", act.scheduler == spec::kNone
+                                       ? nlohmann::json(nullptr)
+                                       : nlohmann::json(e.plan->schedulers[act.scheduler].name)},
+                     {"num_allocations", act.num_allocations},
+                     {"start_one_worker_per_node", act.start_one_worker_per_node},
+                     {"commands", act.commands},
+                     {"jobs", jobs}});
+    }
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, {{"actions", out}});
+}
+
+HttpResponse FinishAction(Call& c, WorkflowId wf, uint32_t action) {
+  const auto& body = Object(c);
+  std::string status = GetString(body, "status", "done", 16);
+  if (status != "done" && status != "failed")
+    throw ApiError(400, "'status' must be 'done' or 'failed'");
+  std::string detail = GetString(body, "detail", "", 64 << 10);
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    if (action >= e.plan->actions.size())
+      return ServiceStatus::Error(ServiceStatus::kNotFound, "no action " + std::to_string(action));
+    e.core->FinishAction(action, status == "done" ? ActionStatus::kDone : ActionStatus::kFailed,
+                         detail, c.now, batch);
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, {{"ok", true}});
+}
+
+HttpResponse Route(Call& c) {
+  const auto& p = c.parts;
+  const std::string& m = c.http.method;
+  if (p.size() == 1 && p[0] == "workflows") {
+    if (m == "GET") return ListWorkflows(c);
+    if (m == "POST") return Submit(c);
+    throw ApiError(405, "use GET or POST on /workflows");
+  }
+  if (p.size() >= 2 && p[0] == "workflows") {
+    WorkflowId wf = ParseId(p[1], "workflow id");
+    if (p.size() == 2) {
+      if (m == "GET") return Status(c, wf);
+      if (m == "DELETE") {
+        Check(c.service->Delete(wf));
+        return Json(200, {{"deleted", wf}});
+      }
+      throw ApiError(405, "use GET or DELETE on a workflow");
+    }
+    const std::string& what = p[2];
+    if (what == "status" && p.size() == 3 && m == "GET") return Status(c, wf);
+    if (what == "cancel" && p.size() == 3 && m == "POST") return Cancel(c, wf);
+    if (what == "restart" && p.size() == 3 && m == "POST") return Restart(c, wf);
+    if (what == "events" && p.size() == 3 && m == "GET") return Events(c, wf);
+    if (what == "actions" && p.size() == 4 && p[3] == "due" && m == "GET") return Actions(c, wf);
+    if (what == "actions" && p.size() == 5 && p[4] == "done" && m == "POST")
+      return FinishAction(c, wf, static_cast<uint32_t>(ParseId(p[3], "action index")));
+    if (what == "jobs") return JobEndpoints(c, wf);
+    if (what == "workers" || what == "claim" || what == "start" || what == "complete")
+      return WorkerEndpoints(c, wf, what);
+  }
+  throw ApiError(404, "no endpoint " + m + " /api/v1/" + [&] {
+    std::string s;
+    for (const auto& part : p) s += (s.empty() ? "" : "/") + part;
+    return s;
+  }());
+}
+
+}  // namespace
+
+}  // namespace api
+
+HttpHandler MakeApiHandler(Service* service, ApiOptions options) {
+  return [service, options](const HttpRequest& http) -> HttpResponse {
+    try {
+      const std::string prefix = "/api/v1/";
+      if (http.path == "/api/v1/health" || http.path == "/api/v1/health/")
+        return api::Json(200, {{"status", "ok"}});
+      if (http.path.rfind(prefix, 0) != 0)
+        throw api::ApiError(404, "no endpoint " + http.path + " (the API is under /api/v1)");
+      const std::string bearer = "Bearer ";
+      if (http.authorization.rfind(bearer, 0) != 0 ||
+          !ConstantTimeEquals(http.authorization.substr(bearer.size()), options.token))
+        throw api::ApiError(401, http.authorization.empty()
+                                     ? "missing access token (Authorization: Bearer <token>)"
+                                     : "invalid access token");
+      api::Call call{http, {}, nullptr, options.now(), service};
+      std::string rest = http.path.substr(prefix.size());
+      size_t pos = 0;
+      while (pos <= rest.size()) {
+        size_t slash = rest.find('/', pos);
+        std::string part = rest.substr(pos, slash == std::string::npos ? slash : slash - pos);
+        if (!part.empty()) call.parts.push_back(part);
+        if (slash == std::string::npos) break;
+        pos = slash + 1;
+      }
+      if (!http.body.empty()) {
+        call.body = nlohmann::json::parse(http.body, nullptr, /*allow_exceptions=*/false);
+        if (call.body.is_discarded()) throw api::ApiError(400, "the request body is not valid JSON");
+      }
+      return api::Route(call);
+    } catch (const api::ApiError& e) {
+      nlohmann::json body = {{"error", e.what()}};
+      if (e.extra.is_object()) body.update(e.extra);
+      return api::Json(e.status, body);
+    } catch (const nlohmann::json::exception& e) {
+      return api::Json(400, {{"error", std::string("bad request: ") + e.what()}});
+    } catch (const std::bad_alloc&) {
+      return api::Json(503, {{"error", "out of memory"}});
+    } catch (const std::exception& e) {
+      return api::Json(500, {{"error", std::string("internal error: ") + e.what()}});
+    }
+  };
+}
+
+}  // namespace torc::server

@@ -1,0 +1,27 @@
+// The REST API under /api/v1 (documented in docs/api.md): translates HTTP
+// requests with JSON bodies into Service calls and back. No business rules
+// live here.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "server/http.h"
+#include "server/service.h"
+
+namespace torc::server {
+
+struct ApiOptions {
+  /// The access token every endpoint but /api/v1/health requires.
+  std::string token;
+  /// The clock (seconds since the epoch); a seam for tests.
+  std::function<double()> now;
+};
+
+/// The handler to give StartHttpServer. `service` must outlive it.
+HttpHandler MakeApiHandler(Service* service, ApiOptions options);
+
+/// Compares two strings in time independent of where they differ.
+bool ConstantTimeEquals(const std::string& a, const std::string& b);
+
+}  // namespace torc::server

@@ -1,0 +1,254 @@
+// Worker endpoints: register, heartbeat, unregister, claim, start, complete.
+// The hot path: claims and completions are batched, one commit per request.
+#include "server/api_internal.h"
+
+namespace torc::server::api {
+namespace {
+
+nlohmann::json EnvJson(const spec::Plan& plan, const spec::Job& job) {
+  nlohmann::json env = nlohmann::json::object();
+  for (const auto& [k, v] : plan.env) env[k] = v;
+  for (const auto& [k, v] : job.env) env[k] = v;
+  return env;
+}
+
+nlohmann::json StdioJson(const spec::StdioConfig& s) {
+  return {{"mode", spec::ToString(s.mode)}, {"delete_on_success", s.delete_on_success}};
+}
+
+nlohmann::json ClaimedJobJson(const spec::Plan& plan, const ClaimedJob& c) {
+  const spec::Job& job = plan.jobs[c.job];
+  const auto& rr = plan.RequirementsOf(job);
+  nlohmann::json j = {{"id", c.job},
+                      {"name", job.name},
+                      {"attempt", c.attempt},
+                      {"command", job.command},
+                      {"invocation_script", job.invocation_script},
+                      {"env", EnvJson(plan, job)},
+                      {"num_cpus", rr.num_cpus},
+                      {"memory_bytes", rr.memory_bytes},
+                      {"num_gpus", rr.num_gpus},
+                      {"num_nodes", rr.num_nodes},
+                      {"runtime_seconds", rr.runtime_seconds},
+                      {"nodes", c.nodes},
+                      {"stdio", StdioJson(job.stdio ? *job.stdio : plan.execution.stdio)}};
+  if (job.failure_handler != spec::kNone) j["failure_handler"] = job.failure_handler;
+  return j;
+}
+
+WorkerId WorkerOf(const nlohmann::json& body) {
+  return GetInt(body, "worker_id", 1, INT64_MAX);
+}
+
+HttpResponse Register(Call& c, WorkflowId wf) {
+  const auto& body = Object(c);
+  WorkerRecord w;
+  w.hostname = GetString(body, "hostname", "", 256);
+  w.slurm_job_id = GetString(body, "slurm_job_id", "", 64);
+  w.pid = GetInt(body, "pid", 0, INT64_MAX, 0);
+  auto res = body.find("resources");
+  w.resources_json = res == body.end() ? "{}" : res->dump();
+  w.id = c.service->NextWorkerId();
+  nlohmann::json out;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    e.core->RegisterWorker(w, c.now, batch);
+    const spec::Plan& plan = *e.plan;
+    nlohmann::json handlers = nlohmann::json::array();
+    for (const auto& h : plan.failure_handlers) {
+      nlohmann::json rules = nlohmann::json::array();
+      for (const auto& r : h.rules)
+        rules.push_back({{"exit_codes", r.exit_codes},
+                         {"match_all_exit_codes", r.match_all_exit_codes},
+                         {"max_retries", r.max_retries},
+                         {"recovery_script", r.recovery_script}});
+      handlers.push_back({{"name", h.name}, {"rules", rules}});
+    }
+    nlohmann::json worker_start = nlohmann::json::array(), worker_complete = nlohmann::json::array();
+    for (const auto& a : plan.actions) {
+      if (a.type != spec::ActionType::kRunCommands) continue;
+      if (a.trigger == spec::TriggerType::kOnWorkerStart)
+        for (const auto& cmd : a.commands) worker_start.push_back(cmd);
+      if (a.trigger == spec::TriggerType::kOnWorkerComplete)
+        for (const auto& cmd : a.commands) worker_complete.push_back(cmd);
+    }
+    const auto& x = plan.execution;
+    nlohmann::json schedulers = nlohmann::json::array();
+    for (const auto& s : plan.schedulers) schedulers.push_back(s.name);
+    out = {{"worker_id", w.id},
+           {"workflow_name", plan.name},
+           {"working_dir", e.row.working_dir},
+           {"heartbeat_seconds", c.service->options().core.heartbeat_seconds},
+           {"lease_seconds", c.service->options().core.lease_seconds()},
+           {"failure_handlers", handlers},
+           {"schedulers", schedulers},
+           {"on_worker_start", worker_start},
+           {"on_worker_complete", worker_complete},
+           {"execution",
+            {{"mode", spec::ToString(x.mode)},
+             {"limit_resources", x.limit_resources},
+             {"termination_signal", x.termination_signal},
+             {"sigterm_lead_seconds", x.sigterm_lead_seconds},
+             {"oom_exit_code", x.oom_exit_code ? *x.oom_exit_code : 137},
+             {"timeout_exit_code", x.timeout_exit_code ? *x.timeout_exit_code : 152},
+             {"srun_termination_signal", x.srun_termination_signal},
+             {"enable_cpu_bind", x.enable_cpu_bind}}}};
+    return ServiceStatus::Ok();
+  }));
+  return Json(201, out);
+}
+
+HttpResponse Heartbeat(Call& c, WorkflowId wf, WorkerId w) {
+  nlohmann::json out;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    std::vector<JobIndex> stop;
+    if (!e.core->Heartbeat(w, c.now, batch, &stop))
+      return ServiceStatus::Error(ServiceStatus::kConflict,
+                                  "worker " + std::to_string(w) +
+                                      " has no lease (expired or unknown); its jobs were given "
+                                      "back; register again");
+    out = {{"ok", true}, {"stop_jobs", stop}, {"workflow_complete", e.core->IsComplete()}};
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, out);
+}
+
+HttpResponse Claim(Call& c, WorkflowId wf) {
+  const auto& body = Object(c);
+  WorkerId w = WorkerOf(body);
+  ClaimFilter filter;
+  filter.max_jobs = static_cast<uint32_t>(GetInt(body, "max_jobs", 0, 100000, 1));
+  filter.remaining_seconds = GetNumber(body, "remaining_seconds", 1e18);
+  for (const auto& n : GetArray(body, "nodes", true, 100000)) {
+    if (!n.is_object()) throw ApiError(400, "each of 'nodes' must be an object");
+    NodeCapacity cap;
+    cap.free_cpus = GetInt(n, "free_cpus", 0, 1 << 24);
+    cap.free_memory_bytes = GetInt(n, "free_memory_bytes", 0, INT64_MAX);
+    cap.free_gpus = GetInt(n, "free_gpus", 0, 1 << 16, 0);
+    cap.total_cpus = GetInt(n, "total_cpus", 0, 1 << 24, cap.free_cpus);
+    cap.total_memory_bytes = GetInt(n, "total_memory_bytes", 0, INT64_MAX, cap.free_memory_bytes);
+    auto idle = n.find("idle");
+    cap.idle = idle != n.end() && idle->is_boolean() ? idle->get<bool>() : false;
+    filter.nodes.push_back(cap);
+  }
+  std::string scheduler = GetString(body, "scheduler", "", 256);
+  nlohmann::json out;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    if (!e.core->IsLiveWorker(w))
+      return ServiceStatus::Error(ServiceStatus::kConflict,
+                                  "worker " + std::to_string(w) + " has no lease; register again");
+    if (!scheduler.empty()) {
+      for (uint32_t s = 0; s < e.plan->schedulers.size(); ++s)
+        if (e.plan->schedulers[s].name == scheduler) filter.scheduler = s;
+    }
+    auto claimed = e.core->Claim(w, filter, c.now, batch);
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const auto& cj : claimed) jobs.push_back(ClaimedJobJson(*e.plan, cj));
+    auto counts = e.core->Counts();
+    uint64_t unfinished = 0;
+    for (int s = 0; s < kNumJobStatuses; ++s)
+      if (!IsFinal(static_cast<JobStatus>(s))) unfinished += counts[s];
+    out = {{"jobs", std::move(jobs)},
+           {"workflow_complete", e.core->IsComplete()},
+           {"unfinished", unfinished},
+           {"ready", counts[static_cast<int>(JobStatus::kReady)]}};
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, out);
+}
+
+HttpResponse Start(Call& c, WorkflowId wf) {
+  const auto& body = Object(c);
+  WorkerId w = WorkerOf(body);
+  std::vector<std::pair<JobIndex, uint32_t>> jobs;
+  for (const auto& j : GetArray(body, "jobs", true)) {
+    if (!j.is_object()) throw ApiError(400, "each of 'jobs' must be an object {id, attempt}");
+    jobs.push_back({static_cast<JobIndex>(GetInt(j, "id", 0, UINT32_MAX)),
+                    static_cast<uint32_t>(GetInt(j, "attempt", 1, UINT32_MAX))});
+  }
+  size_t n = 0;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    n = e.core->Started(w, jobs, c.now, batch);
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, {{"started", n}});
+}
+
+AttemptResult ParseResult(const nlohmann::json& r) {
+  if (!r.is_object()) throw ApiError(400, "each of 'results' must be an object");
+  AttemptResult a;
+  a.job = static_cast<JobIndex>(GetInt(r, "id", 0, UINT32_MAX));
+  a.attempt = static_cast<uint32_t>(GetInt(r, "attempt", 1, UINT32_MAX));
+  std::string status = GetString(r, "status", std::nullopt, 32);
+  auto s = ParseJobStatus(status);
+  if (!s || (*s != JobStatus::kCompleted && *s != JobStatus::kFailed &&
+             *s != JobStatus::kTerminated && *s != JobStatus::kCanceled))
+    throw ApiError(400, "'status' of a result must be completed, failed, terminated or canceled, "
+                        "not '" + status + "'");
+  a.status = *s;
+  a.exit_code = static_cast<int32_t>(GetInt(r, "exit_code", INT32_MIN, INT32_MAX, 0));
+  a.signal = static_cast<int32_t>(GetInt(r, "signal", 0, 1024, 0));
+  a.reason = GetString(r, "reason", "", 256);
+  a.start_time = GetNumber(r, "start_time", 0);
+  a.end_time = GetNumber(r, "end_time", 0);
+  a.peak_rss_bytes = GetInt(r, "peak_rss_bytes", -1, INT64_MAX, -1);
+  a.cpu_seconds = GetNumber(r, "cpu_seconds", -1);
+  a.nodes = GetString(r, "nodes", "", 4096);
+  if (a.status == JobStatus::kCompleted && a.exit_code != 0)
+    throw ApiError(400, "a completed result must have exit code 0");
+  return a;
+}
+
+HttpResponse Complete(Call& c, WorkflowId wf) {
+  const auto& body = Object(c);
+  WorkerId w = WorkerOf(body);
+  std::vector<AttemptResult> results;
+  for (const auto& r : GetArray(body, "results", true)) results.push_back(ParseResult(r));
+  nlohmann::json answers = nlohmann::json::array();
+  bool rejected = false;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    auto out = e.core->Complete(w, results, c.now, batch);
+    for (size_t k = 0; k < out.size(); ++k) {
+      const char* outcome = out[k].outcome == CompletionOutcome::kApplied     ? "applied"
+                            : out[k].outcome == CompletionOutcome::kDuplicate ? "duplicate"
+                                                                              : "rejected";
+      nlohmann::json a = {{"id", results[k].job}, {"attempt", results[k].attempt},
+                          {"outcome", outcome}};
+      if (!out[k].reason.empty()) a["reason"] = out[k].reason;
+      rejected = rejected || out[k].outcome == CompletionOutcome::kRejected;
+      answers.push_back(std::move(a));
+    }
+    return ServiceStatus::Ok();
+  }));
+  if (rejected)
+    return Json(409, {{"error", "some results were rejected (stale attempt or not this worker's "
+                                "job); the others were applied"},
+                      {"results", answers}});
+  return Json(200, {{"results", answers}});
+}
+
+}  // namespace
+
+HttpResponse WorkerEndpoints(Call& c, WorkflowId wf, const std::string& what) {
+  const auto& p = c.parts;
+  const std::string& m = c.http.method;
+  if (what == "claim" && p.size() == 3 && m == "POST") return Claim(c, wf);
+  if (what == "start" && p.size() == 3 && m == "POST") return Start(c, wf);
+  if (what == "complete" && p.size() == 3 && m == "POST") return Complete(c, wf);
+  if (what == "workers") {
+    if (p.size() == 3 && m == "POST") return Register(c, wf);
+    if (p.size() >= 4) {
+      WorkerId w = ParseId(p[3], "worker id");
+      if (p.size() == 5 && p[4] == "heartbeat" && m == "POST") return Heartbeat(c, wf, w);
+      if (p.size() == 4 && m == "DELETE") {
+        Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+          e.core->UnregisterWorker(w, c.now, batch);
+          return ServiceStatus::Ok();
+        }));
+        return Json(200, {{"ok", true}});
+      }
+    }
+  }
+  throw ApiError(404, "no endpoint " + m + " " + c.http.path);
+}
+
+}  // namespace torc::server::api

@@ -1,0 +1,72 @@
+#include "server/client.h"
+
+#include <cstdlib>
+
+#include "server/data_dir.h"
+#include "server/http.h"
+
+namespace torc::server {
+
+ApiClient::~ApiClient() = default;
+
+std::unique_ptr<ApiClient> ApiClient::Connect(const ClientOptions& options, std::string* error) {
+  std::unique_ptr<ApiClient> c(new ApiClient());
+  std::string dir = ResolveDataDir(options.data_dir);
+  c->url_ = options.url;
+  c->url_source_ = "--url";
+  if (c->url_.empty()) {
+    if (const char* env = std::getenv("TORC_API_URL"); env && *env) {
+      c->url_ = env;
+      c->url_source_ = "TORC_API_URL=" + c->url_;
+    }
+  }
+  if (c->url_.empty()) {
+    c->url_ = ReadServerUrl(dir);
+    c->url_source_ = dir + "/server.url";
+  }
+  if (c->url_.empty()) {
+    *error = "no torc server found: " + dir +
+             "/server.url does not exist; start one with 'torc server run', or set TORC_API_URL";
+    return nullptr;
+  }
+  while (!c->url_.empty() && c->url_.back() == '/') c->url_.pop_back();
+  std::string token = options.token;
+  if (token.empty())
+    if (const char* env = std::getenv("TORC_TOKEN"); env && *env) token = env;
+  if (token.empty() && !ReadToken(dir, &token, error)) {
+    *error += " (set TORC_TOKEN, or TORC_DATA_DIR to the server's data directory)";
+    return nullptr;
+  }
+  c->http_ = MakeHttpClient(c->url_, token, options.timeout);
+  return c;
+}
+
+ApiResult ApiClient::Call(const std::string& method, const std::string& path,
+                          const nlohmann::json& body) {
+  ApiResult r;
+  HttpResult h = http_->Request(method, "/api/v1" + path, body.is_null() ? "" : body.dump());
+  r.status = h.status;
+  if (!h.transport_ok()) {
+    r.error = h.error;
+    return r;
+  }
+  r.body = nlohmann::json::parse(h.body, nullptr, false);
+  if (r.body.is_discarded()) r.body = nullptr;
+  if (!r.ok()) {
+    if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_string())
+      r.error = r.body["error"].get<std::string>();
+    else
+      r.error = "HTTP " + std::to_string(h.status) + ": " + h.body.substr(0, 200);
+  }
+  return r;
+}
+
+std::string ApiClient::Describe(const ApiResult& r) const {
+  if (r.status == 0)
+    return "cannot reach server at " + url_ + ": " + r.error +
+           " — is 'torc server run' running? (" + url_source_ + ")";
+  if (r.status == 401) return "the server refused the access token: " + r.error;
+  return r.error;
+}
+
+}  // namespace torc::server

@@ -1,0 +1,106 @@
+#include "server/server.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "server/api.h"
+#include "server/data_dir.h"
+#include "server/http.h"
+
+namespace torc::server {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int PortFromUrl(const std::string& url) {
+  size_t colon = url.rfind(':');
+  if (colon == std::string::npos) return -1;
+  try {
+    return std::stoi(url.substr(colon + 1));
+  } catch (...) {
+    return -1;
+  }
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1";
+}
+
+}  // namespace
+
+int RunServer(const ServerOptions& options) {
+  std::string dir = ResolveDataDir(options.data_dir), error;
+  if (!EnsureDataDir(dir, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return 1;
+  }
+  std::string token;
+  if (!LoadOrCreateToken(dir, &token, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return 1;
+  }
+  StoreStatus st;
+  auto store = Store::Open(dir + "/torc.db", StoreOptions{}, &st);
+  if (!store) {
+    std::fprintf(stderr, "torc server: cannot open %s/torc.db: %s\n", dir.c_str(),
+                 st.message.c_str());
+    return 1;
+  }
+  ServiceStatus ss;
+  auto service = Service::Open(std::move(store), options.service, Now(), &ss);
+  if (!service) {
+    std::fprintf(stderr, "torc server: cannot load the workflows: %s\n", ss.message.c_str());
+    return 1;
+  }
+  HttpServerOptions http;
+  http.host = options.host;
+  http.max_body_bytes = options.max_body_bytes;
+  http.port = options.port;
+  if (http.port < 0) {
+    int previous = PortFromUrl(ReadServerUrl(dir));
+    http.port = previous > 0 ? previous : 8080;  // come back where the workers look for us
+  }
+  if (!IsLoopback(options.host))
+    std::fprintf(stderr,
+                 "torc server: WARNING: listening on %s, not loopback: other machines can reach "
+                 "the API (the token still guards it)\n",
+                 options.host.c_str());
+  auto server = StartHttpServer(http, MakeApiHandler(service.get(), {token, Now}), &error);
+  if (!server) {
+    std::fprintf(stderr, "torc server: cannot listen on %s:%d: %s\n", options.host.c_str(),
+                 http.port, error.c_str());
+    return 1;
+  }
+  std::string host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host;
+  std::string url = "http://" + host + ":" + std::to_string(server->port());
+  if (!WriteServerUrl(dir, url, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return 1;
+  }
+  std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
+  std::fflush(stdout);
+
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    service->ExpireAll(Now());
+  }
+  server->Stop();
+  std::fprintf(stderr, "torc server: stopped\n");
+  return 0;
+}
+
+}  // namespace torc::server

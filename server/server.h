@@ -1,0 +1,22 @@
+// `torc server run`: one process holding every workflow, serving the REST API.
+#pragma once
+
+#include <string>
+
+#include "server/service.h"
+
+namespace torc::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = -1;             // -1: reuse the port in server.url, else 8080; 0: any free port
+  std::string data_dir;      // "" : TORC_DATA_DIR or ~/.torc
+  size_t max_body_bytes = 64 << 20;
+  ServiceOptions service;
+};
+
+/// Runs until SIGTERM or SIGINT; returns the process exit code. Prints one
+/// line when ready ("torc server listening on URL"), then logs to stderr.
+int RunServer(const ServerOptions& options);
+
+}  // namespace torc::server

@@ -1,0 +1,179 @@
+#include "server/service.h"
+
+#include <cstdio>
+
+namespace torc::server {
+
+spec::LoadResult ParseWorkflow(const WorkflowRow& row, const spec::LoadOptions& limits) {
+  return spec::ParsePlan(row.spec_text, row.file_name.empty() ? "workflow" : row.file_name,
+                         spec::Format::kAuto, limits);
+}
+
+std::string NamesDigest(const spec::Plan& plan) {
+  // FNV-1a over the names in order: cheap, and any change of expansion shows.
+  uint64_t h = 1469598103934665603ULL;
+  for (const auto& job : plan.jobs) {
+    for (unsigned char c : job.name) h = (h ^ c) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return std::string(buf) + ":" + std::to_string(plan.jobs.size());
+}
+
+ServiceStatus Service::FromStore(const StoreStatus& s, const std::string& doing) {
+  if (s.ok()) return ServiceStatus::Ok();
+  auto code = s.error == StoreError::kBusy || s.error == StoreError::kFull
+                  ? ServiceStatus::kUnavailable
+                  : ServiceStatus::kInternal;
+  return ServiceStatus::Error(code, "storage error while " + doing + ": " + s.message);
+}
+
+std::unique_ptr<Service> Service::Open(std::unique_ptr<Store> store, ServiceOptions options,
+                                       double now, ServiceStatus* status) {
+  std::unique_ptr<Service> service(new Service(std::move(store), options));
+  *status = service->Load(now);
+  if (!status->ok()) return nullptr;
+  return service;
+}
+
+ServiceStatus Service::Load(double now) {
+  std::vector<LoadedWorkflow> loaded;
+  ServiceStatus s = FromStore(store_->LoadAll(&loaded), "loading the workflows");
+  if (!s.ok()) return s;
+  workflows_.clear();
+  next_event_seq_ = store_->MaxEventSeq() + 1;
+  for (auto& lw : loaded) {
+    spec::LoadResult parsed = ParseWorkflow(lw.row, options_.limits);
+    if (!parsed.ok() || NamesDigest(*parsed.plan) != lw.row.names_digest) {
+      std::fprintf(stderr,
+                   "torc server: workflow %lld (%s) no longer expands as it did when submitted; "
+                   "it is not loaded\n",
+                   static_cast<long long>(lw.row.id), lw.row.name.c_str());
+      continue;
+    }
+    auto entry = std::make_unique<WorkflowEntry>();
+    entry->row = lw.row;
+    entry->plan = std::make_shared<const spec::Plan>(std::move(*parsed.plan));
+    entry->core = std::make_unique<WorkflowCore>(lw.row.id, entry->plan, options_.core);
+    for (const auto& w : lw.workers) next_worker_id_ = std::max(next_worker_id_, w.id + 1);
+    ChangeBatch batch;
+    batch.workflow = lw.row.id;
+    batch.time = now;
+    entry->core->Restore(lw.jobs, lw.results, lw.workers, lw.actions, now, &batch);
+    s = CommitLocked(*entry, &batch);
+    if (!s.ok()) return s;
+    workflows_[lw.row.id] = std::move(entry);
+  }
+  return ServiceStatus::Ok();
+}
+
+ServiceStatus Service::CommitLocked(WorkflowEntry& entry, ChangeBatch* batch) {
+  if (batch->empty()) return ServiceStatus::Ok();
+  for (auto& e : batch->events) e.seq = next_event_seq_++;
+  ServiceStatus s = FromStore(store_->Append(*batch), "saving changes");
+  if (!s.ok()) {
+    // Memory is ahead of the disk: rebuild everything from what was committed.
+    ServiceStatus reload = Load(batch->time);
+    if (!reload.ok()) s.message += "; reloading also failed: " + reload.message;
+    return s;
+  }
+  entry.changes_since_checkpoint += batch->jobs.size();
+  uint64_t threshold = std::max<uint64_t>(options_.checkpoint_every_changes, entry.row.job_count);
+  if (entry.changes_since_checkpoint >= threshold) {
+    // A failed checkpoint loses nothing (the log stays); try again later.
+    if (store_->Checkpoint(entry.row.id, entry.core->jobs()).ok())
+      entry.changes_since_checkpoint = 0;
+  }
+  return ServiceStatus::Ok();
+}
+
+ServiceStatus Service::Submit(const SubmitRequest& request, double now, WorkflowId* id) {
+  WorkflowRow row;
+  row.spec_text = request.spec_text;
+  row.file_name = request.file_name;
+  row.working_dir = request.working_dir;
+  row.owner = request.owner;
+  row.created_at = now;
+  // Parse outside the lock: a big sweep must not stall the workers.
+  spec::LoadResult parsed = ParseWorkflow(row, options_.limits);
+  if (!parsed.ok()) {
+    ServiceStatus s = ServiceStatus::Error(
+        ServiceStatus::kBadRequest, "the workflow file has " + std::to_string(parsed.errors.size()) +
+                                        (parsed.errors.size() == 1 ? " error" : " errors"));
+    for (const auto& e : parsed.errors) s.details.push_back(e.ToString());
+    return s;
+  }
+  auto entry = std::make_unique<WorkflowEntry>();
+  entry->plan = std::make_shared<const spec::Plan>(std::move(*parsed.plan));
+  row.name = entry->plan->name;
+  row.job_count = static_cast<uint32_t>(entry->plan->jobs.size());
+  row.names_digest = NamesDigest(*entry->plan);
+
+  // The initial states (ready roots) go into the same transaction as the row.
+  entry->core = std::make_unique<WorkflowCore>(0, entry->plan, options_.core);
+  ChangeBatch batch;
+  batch.time = now;
+  entry->core->Start(now, &batch);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  ServiceStatus s =
+      FromStore(store_->CreateWorkflow(row, entry->core->jobs(), id), "creating the workflow");
+  if (!s.ok()) return s;
+  row.id = *id;
+  entry->row = row;
+  entry->core->set_id(*id);
+  batch.workflow = *id;
+  batch.events.push_back({0, *id, now, "workflow_created", -1, 0, 0,
+                          std::to_string(row.job_count) + " jobs from " + row.file_name});
+  s = CommitLocked(*entry, &batch);
+  if (!s.ok()) {
+    store_->DeleteWorkflow(*id);  // all or nothing
+    workflows_.erase(*id);
+    return s;
+  }
+  workflows_[*id] = std::move(entry);
+  return ServiceStatus::Ok();
+}
+
+ServiceStatus Service::Delete(WorkflowId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!workflows_.count(id))
+    return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
+  ServiceStatus s = FromStore(store_->DeleteWorkflow(id), "deleting the workflow");
+  if (s.ok()) workflows_.erase(id);
+  return s;
+}
+
+std::vector<WorkflowId> Service::WorkflowIds() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<WorkflowId> ids;
+  for (const auto& [id, e] : workflows_) ids.push_back(id);
+  return ids;
+}
+
+WorkerId Service::NextWorkerId() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_worker_id_++;
+}
+
+void Service::ExpireAll(double now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, entry] : workflows_) {
+    ChangeBatch batch;
+    batch.workflow = id;
+    batch.time = now;
+    entry->core->ExpireLeases(now, &batch);
+    if (!CommitLocked(*entry, &batch).ok()) return;  // reloaded; try again next tick
+  }
+}
+
+ServiceStatus Service::EventsSince(WorkflowId id, int64_t after, int limit,
+                                   std::vector<Event>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!workflows_.count(id))
+    return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
+  return FromStore(store_->EventsSince(id, after, limit, out), "reading events");
+}
+
+}  // namespace torc::server

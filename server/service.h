@@ -1,0 +1,124 @@
+// The server's state: every workflow's Plan and scheduling core, kept in
+// memory and persisted through the Store before each operation returns
+// (durable before acknowledged). One mutex serializes all operations: each is
+// short, and batching keeps the request count low.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/core.h"
+#include "server/store.h"
+
+namespace torc::server {
+
+/// Outcome of a service call, mapped to an HTTP status by the API layer.
+struct ServiceStatus {
+  enum Code { kOk, kBadRequest, kNotFound, kConflict, kUnavailable, kInternal };
+  Code code = kOk;
+  std::string message;
+  std::vector<std::string> details;  // e.g. every error of a rejected workflow file
+  bool ok() const { return code == kOk; }
+  static ServiceStatus Ok() { return {}; }
+  static ServiceStatus Error(Code c, std::string m) { return {c, std::move(m), {}}; }
+};
+
+struct ServiceOptions {
+  CoreOptions core;
+  spec::LoadOptions limits;
+  /// Job changes logged for a workflow before its state is checkpointed.
+  uint64_t checkpoint_every_changes = 200'000;
+};
+
+/// A workflow as the service holds it.
+struct WorkflowEntry {
+  WorkflowRow row;
+  std::shared_ptr<const spec::Plan> plan;
+  std::unique_ptr<WorkflowCore> core;
+  uint64_t changes_since_checkpoint = 0;
+};
+
+/// What a submit needs: the workflow file's text and where it came from.
+struct SubmitRequest {
+  std::string spec_text;
+  std::string file_name;
+  std::string working_dir;
+  std::string owner;
+};
+
+class Service {
+ public:
+  /// Loads every workflow from the store. Workers get a fresh lease.
+  static std::unique_ptr<Service> Open(std::unique_ptr<Store> store, ServiceOptions options,
+                                       double now, ServiceStatus* status);
+
+  /// Runs `fn(entry)` on a workflow under the lock; kNotFound when it does not exist.
+  template <typename Fn>
+  ServiceStatus WithWorkflow(WorkflowId id, Fn fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workflows_.find(id);
+    if (it == workflows_.end())
+      return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
+    return fn(*it->second);
+  }
+
+  /// Runs a mutating operation: `fn(core, batch)` changes the core and fills
+  /// the batch, which is then committed. If the commit fails the workflow is
+  /// reloaded from the store (memory never runs ahead of the disk) and the
+  /// call fails with kUnavailable.
+  template <typename Fn>
+  ServiceStatus Mutate(WorkflowId id, double now, Fn fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workflows_.find(id);
+    if (it == workflows_.end())
+      return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
+    ChangeBatch batch;
+    batch.workflow = id;
+    batch.time = now;
+    it->second->core->ExpireLeases(now, &batch);
+    ServiceStatus s;
+    try {
+      s = fn(*it->second, &batch);
+    } catch (...) {
+      // Whatever changed before the throw is committed all the same.
+      CommitLocked(*it->second, &batch);
+      throw;
+    }
+    ServiceStatus c = CommitLocked(*it->second, &batch);
+    return c.ok() ? s : c;
+  }
+
+  const ServiceOptions& options() const { return options_; }
+  ServiceStatus Submit(const SubmitRequest& request, double now, WorkflowId* id);
+  ServiceStatus Delete(WorkflowId id);
+  std::vector<WorkflowId> WorkflowIds();
+  WorkerId NextWorkerId();
+  /// Expires leases in every workflow (called by a timer).
+  void ExpireAll(double now);
+  ServiceStatus EventsSince(WorkflowId id, int64_t after, int limit, std::vector<Event>* out);
+
+ private:
+  Service(std::unique_ptr<Store> store, ServiceOptions options)
+      : store_(std::move(store)), options_(options) {}
+  ServiceStatus Load(double now);
+  ServiceStatus CommitLocked(WorkflowEntry& entry, ChangeBatch* batch);
+  static ServiceStatus FromStore(const StoreStatus& s, const std::string& doing);
+
+  std::mutex mu_;
+  std::unique_ptr<Store> store_;
+  ServiceOptions options_;
+  std::map<WorkflowId, std::unique_ptr<WorkflowEntry>> workflows_;
+  int64_t next_event_seq_ = 1;
+  WorkerId next_worker_id_ = 1;
+};
+
+/// Parses a workflow file as the server does, for submit and for reload.
+spec::LoadResult ParseWorkflow(const WorkflowRow& row, const spec::LoadOptions& limits);
+/// A digest of the expanded job names, to detect a reload that expands differently.
+std::string NamesDigest(const spec::Plan& plan);
+
+}  // namespace torc::server

@@ -1,0 +1,477 @@
+// Tests of the cpprestsdk HTTP transport (server/http.h) over real sockets on 127.0.0.1.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/http.h"
+
+using namespace torc::server;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<HttpServer> Start(HttpHandler handler, size_t max_body_bytes = 64 << 20) {
+  HttpServerOptions options;
+  options.max_body_bytes = max_body_bytes;
+  std::string error;
+  auto server = StartHttpServer(options, std::move(handler), &error);
+  REQUIRE_MESSAGE(server != nullptr, error);
+  REQUIRE(server->port() > 0);
+  return server;
+}
+
+std::string BaseUrl(const HttpServer& server) {
+  return "http://127.0.0.1:" + std::to_string(server.port());
+}
+
+std::unique_ptr<HttpClient> Client(const HttpServer& server, const std::string& token = "",
+                                   std::chrono::milliseconds timeout = 10s) {
+  return MakeHttpClient(BaseUrl(server), token, timeout);
+}
+
+/// Remembers the last request it saw and answers 200 with the body echoed back.
+struct Recorder {
+  std::mutex mu;
+  HttpRequest last;
+  std::atomic<int> calls{0};
+
+  HttpHandler Handler() {
+    return [this](const HttpRequest& request) {
+      ++calls;
+      {
+        std::lock_guard lock(mu);
+        last = request;
+      }
+      HttpResponse response;
+      response.body = request.body;
+      return response;
+    };
+  }
+  HttpRequest Last() {
+    std::lock_guard lock(mu);
+    return last;
+  }
+};
+
+/// A port nothing listens on: bound by the kernel's choice, then released.
+int UnusedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  socklen_t length = sizeof(address);
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+/// Sends raw bytes over a fresh connection and returns everything the server sends back until
+/// it closes the connection (requests should carry "Connection: close"). With `hang_up`, the
+/// sending side is shut down right after the bytes, as a client that goes away would.
+std::string RawExchange(int port, const std::string& request, bool hang_up = false) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    REQUIRE(n > 0);
+    sent += static_cast<size_t>(n);
+  }
+  if (hang_up) shutdown(fd, SHUT_WR);
+  std::string response;
+  char buffer[4096];
+  for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) response.append(buffer, n);
+  close(fd);
+  return response;
+}
+
+std::string Chunked(const std::string& body, size_t piece) {
+  std::string out;
+  char size[32];
+  for (size_t at = 0; at < body.size(); at += piece) {
+    std::string part = body.substr(at, piece);
+    snprintf(size, sizeof(size), "%zx\r\n", part.size());
+    out += size + part + "\r\n";
+  }
+  return out + "0\r\n\r\n";
+}
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+TEST_CASE("echo round trip carries method, decoded path and query, body and Authorization") {
+  Recorder recorder;
+  auto server = Start(recorder.Handler());
+  auto client = Client(*server, "s3cret");
+
+  HttpResult result = client->Request(
+      "POST", "/api/v1/work%20flows/3?name=a%20b&flag&sum=1%2B1&plus=c+d&utf=%C3%A9", "{\"k\": 1}");
+  REQUIRE_MESSAGE(result.transport_ok(), result.error);
+  CHECK(result.status == 200);
+  CHECK(result.body == "{\"k\": 1}");
+  CHECK(result.error.empty());
+
+  HttpRequest seen = recorder.Last();
+  CHECK(seen.method == "POST");
+  CHECK(seen.path == "/api/v1/work flows/3");
+  CHECK(seen.query.size() == 5);
+  CHECK(seen.query["name"] == "a b");
+  CHECK(seen.query["flag"] == "");
+  CHECK(seen.query["sum"] == "1+1");
+  CHECK(seen.query["plus"] == "c d");
+  CHECK(seen.query["utf"] == "\xC3\xA9");
+  CHECK(seen.body == "{\"k\": 1}");
+  CHECK(seen.authorization == "Bearer s3cret");
+  CHECK(seen.remote_address == "127.0.0.1");
+
+  // No token, no body, other methods.
+  auto anonymous = Client(*server);
+  for (const char* method : {"GET", "DELETE", "PUT", "PATCH", "OPTIONS"}) {
+    CAPTURE(method);
+    result = anonymous->Request(method, "/x");
+    REQUIRE_MESSAGE(result.transport_ok(), result.error);
+    CHECK(result.status == 200);
+    seen = recorder.Last();
+    CHECK(seen.method == method);
+    CHECK(seen.path == "/x");
+    CHECK(seen.query.empty());
+    CHECK(seen.body.empty());
+    CHECK(seen.authorization.empty());
+  }
+  CHECK(recorder.calls == 6);
+
+  // Binary bytes survive both ways.
+  std::string binary;
+  for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
+  result = anonymous->Request("POST", "/bin", binary);
+  CHECK(result.status == 200);
+  CHECK(result.body == binary);
+}
+
+TEST_CASE("port 0 binds a real free port, two servers get different ones") {
+  Recorder a_recorder, b_recorder;
+  auto a = Start(a_recorder.Handler());
+  auto b = Start(b_recorder.Handler());
+  CHECK(a->port() != b->port());
+  CHECK(Client(*a)->Request("POST", "/", "a").body == "a");
+  CHECK(Client(*b)->Request("POST", "/", "b").body == "b");
+  CHECK(a_recorder.calls == 1);
+  CHECK(b_recorder.calls == 1);
+}
+
+TEST_CASE("an explicit port is used, and a second server on it is refused") {
+  Recorder recorder;
+  HttpServerOptions options;
+  options.port = UnusedPort();
+  std::string error;
+  auto server = StartHttpServer(options, recorder.Handler(), &error);
+  REQUIRE_MESSAGE(server != nullptr, error);
+  CHECK(server->port() == options.port);
+
+  auto second = StartHttpServer(options, recorder.Handler(), &error);
+  CHECK(second == nullptr);
+  CHECK(error.find("in use") != std::string::npos);
+  // The first server is unaffected.
+  CHECK(Client(*server)->Request("POST", "/", "still here").body == "still here");
+}
+
+TEST_CASE("a port used by another socket is reported as an error") {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  REQUIRE(listen(fd, 1) == 0);
+  socklen_t length = sizeof(address);
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+
+  HttpServerOptions options;
+  options.port = ntohs(address.sin_port);
+  std::string error;
+  auto server = StartHttpServer(options, [](const HttpRequest&) { return HttpResponse(); }, &error);
+  CHECK(server == nullptr);
+  CHECK_MESSAGE(error.find("cannot listen") != std::string::npos, error);
+  close(fd);
+
+  options.port = 70000;
+  CHECK(StartHttpServer(options, [](const HttpRequest&) { return HttpResponse(); }, &error) ==
+        nullptr);
+  CHECK(error.find("invalid port") != std::string::npos);
+}
+
+TEST_CASE("status codes, bodies and content types pass through") {
+  auto server = Start([](const HttpRequest& request) {
+    HttpResponse response;
+    response.status = std::stoi(request.path.substr(1));
+    if (response.status != 204) response.body = "{\"status\": " + request.path.substr(1) + "}";
+    if (request.query.count("text")) response.content_type = "text/plain";
+    return response;
+  });
+  auto client = Client(*server);
+  for (int status : {200, 201, 204, 400, 401, 404, 409, 418, 500, 503}) {
+    CAPTURE(status);
+    HttpResult result = client->Request("GET", "/" + std::to_string(status));
+    REQUIRE_MESSAGE(result.transport_ok(), result.error);
+    CHECK(result.status == status);
+    if (status == 204) {
+      CHECK(result.body.empty());
+    } else {
+      CHECK(result.body == "{\"status\": " + std::to_string(status) + "}");
+    }
+  }
+  std::string raw = RawExchange(server->port(),
+                                "GET /404?text=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(raw.rfind("HTTP/1.1 404 ", 0) == 0);
+  CHECK(raw.find("Content-Type: text/plain") != std::string::npos);
+  raw = RawExchange(server->port(), "GET /200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(raw.find("Content-Type: application/json") != std::string::npos);
+}
+
+TEST_CASE("a handler that throws gives 500 with a JSON error, and the server keeps serving") {
+  auto server = Start([](const HttpRequest& request) -> HttpResponse {
+    if (request.path == "/boom") throw std::runtime_error("database is on fire");
+    if (request.path == "/int") throw 42;
+    HttpResponse response;
+    response.body = "fine";
+    return response;
+  });
+  auto client = Client(*server);
+  HttpResult result = client->Request("POST", "/boom", "{}");
+  CHECK(result.status == 500);
+  CHECK(result.body == R"({"error":"internal error: database is on fire"})");
+  result = client->Request("GET", "/int");
+  CHECK(result.status == 500);
+  CHECK(result.body.find("\"error\"") != std::string::npos);
+  result = client->Request("GET", "/ok");
+  CHECK(result.status == 200);
+  CHECK(result.body == "fine");
+}
+
+TEST_CASE("malformed requests get 400 without reaching the handler") {
+  Recorder recorder;
+  auto server = Start(recorder.Handler());
+  std::string raw =
+      RawExchange(server->port(), "GET /a%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(raw.rfind("HTTP/1.1 400 ", 0) == 0);
+  raw = RawExchange(server->port(),
+                    "GET /a?x=%4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(raw.rfind("HTTP/1.1 400 ", 0) == 0);
+  CHECK(raw.find("malformed percent-encoding") != std::string::npos);
+  raw = RawExchange(server->port(), "NOT-HTTP\r\n\r\n");
+  CHECK(raw.rfind("HTTP/1.1 400 ", 0) == 0);
+  CHECK(recorder.calls == 0);
+  CHECK(Client(*server)->Request("POST", "/", "ok").body == "ok");
+}
+
+TEST_CASE("a client that disconnects in the middle of its body does not disturb the server") {
+  Recorder recorder;
+  auto server = Start(recorder.Handler());
+  for (int i = 0; i < 5; ++i) {
+    std::string raw = RawExchange(
+        server->port(), "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789",
+        /*hang_up=*/true);
+    // The half-sent request gets no answer (or a 400), never the handler.
+    CHECK((raw.empty() || raw.rfind("HTTP/1.1 400 ", 0) == 0));
+  }
+  CHECK(Client(*server)->Request("POST", "/", "whole").body == "whole");
+  CHECK(recorder.calls == 1);
+  auto started = std::chrono::steady_clock::now();
+  server->Stop();  // nothing left in flight: returns at once
+  CHECK(Seconds(std::chrono::steady_clock::now() - started) < 2);
+}
+
+TEST_CASE("bodies over the limit get 413 without reaching the handler") {
+  Recorder recorder;
+  const size_t limit = 1000;
+  auto server = Start(recorder.Handler(), limit);
+  auto client = Client(*server);
+
+  HttpResult result = client->Request("POST", "/", std::string(limit, 'x'));
+  CHECK(result.status == 200);
+  CHECK(result.body.size() == limit);
+  CHECK(recorder.calls == 1);
+
+  result = client->Request("POST", "/", std::string(limit + 1, 'x'));
+  CHECK(result.status == 413);
+  CHECK(result.body == R"({"error":"request body too large: 1001 bytes, limit 1000"})");
+
+  // Large enough that it is drained in several pieces; the connection stays usable.
+  result = client->Request("POST", "/", std::string(3 << 20, 'x'));
+  CHECK(result.status == 413);
+  CHECK(result.body.find("3145728 bytes") != std::string::npos);
+  CHECK(client->Request("POST", "/", "small").body == "small");
+  CHECK(recorder.calls == 2);
+
+  // Chunked bodies: kept under the limit, refused past it.
+  std::string under(limit, 'c');
+  std::string raw = RawExchange(server->port(),
+                                "POST /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n" +
+                                    Chunked(under, 300));
+  CHECK(raw.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(recorder.Last().body == under);
+  CHECK(recorder.calls == 3);
+  raw = RawExchange(server->port(),
+                    "POST /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n" +
+                        Chunked(std::string(5000, 'c'), 700));
+  CHECK(raw.rfind("HTTP/1.1 413 ", 0) == 0);
+  CHECK(raw.find("request body too large: 5000 bytes, limit 1000") != std::string::npos);
+  CHECK(recorder.calls == 3);
+}
+
+TEST_CASE("a client against a closed port reports the connection failure") {
+  auto client = MakeHttpClient("http://127.0.0.1:" + std::to_string(UnusedPort()), "tok", 5s);
+  HttpResult result = client->Request("GET", "/api/v1/ping");
+  CHECK_FALSE(result.transport_ok());
+  CHECK(result.status == 0);
+  CHECK(result.body.empty());
+  CHECK_MESSAGE(result.error.find("connection refused") != std::string::npos, result.error);
+  MESSAGE("closed port: ", result.error);
+
+  Recorder recorder;
+  auto server = Start(recorder.Handler());
+  result = Client(*server)->Request("GET", "/not encoded");
+  CHECK(result.status == 0);
+  CHECK_FALSE(result.error.empty());
+  MESSAGE("unencoded path: ", result.error);
+
+  auto bad = MakeHttpClient("not a url", "", 1s);
+  result = bad->Request("GET", "/");
+  CHECK(result.status == 0);
+  CHECK_MESSAGE(result.error.find("invalid base URL") != std::string::npos, result.error);
+}
+
+TEST_CASE("a client times out on a slow handler and the server survives it") {
+  std::atomic<bool> slow{true};
+  auto server = Start([&](const HttpRequest&) {
+    if (slow) std::this_thread::sleep_for(1500ms);
+    HttpResponse response;
+    response.body = "late";
+    return response;
+  });
+  auto client = Client(*server, "", 300ms);
+  auto started = std::chrono::steady_clock::now();
+  HttpResult result = client->Request("POST", "/slow", "{}");
+  double elapsed = Seconds(std::chrono::steady_clock::now() - started);
+  CHECK(result.status == 0);
+  CHECK_MESSAGE(result.error.find("timed out after 300 ms") != std::string::npos, result.error);
+  CHECK(elapsed < 1.3);
+  MESSAGE("timeout: ", result.error, " after ", elapsed, " s");
+
+  slow = false;
+  result = Client(*server)->Request("GET", "/fast");
+  CHECK(result.status == 200);
+  CHECK(result.body == "late");
+}
+
+TEST_CASE("8 threads x 200 concurrent requests are all answered correctly") {
+  std::atomic<int> calls{0};
+  std::atomic<int> concurrent{0}, max_concurrent{0};
+  auto server = Start([&](const HttpRequest& request) {
+    int now = ++concurrent;
+    for (int seen = max_concurrent; now > seen && !max_concurrent.compare_exchange_weak(seen, now);) {
+    }
+    ++calls;
+    std::this_thread::sleep_for(1ms);  // long enough for requests to overlap
+    HttpResponse response;
+    response.body = request.path + "|" + request.query.at("i") + "|" + request.body;
+    --concurrent;
+    return response;
+  });
+  auto shared = Client(*server, "tok");
+  constexpr int kThreads = 8, kRequests = 200;
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRequests; ++i) {
+        std::string path = "/t" + std::to_string(t);
+        std::string body = "{\"n\": " + std::to_string(t * 1000 + i) + "}";
+        HttpResult r = shared->Request("POST", path + "?i=" + std::to_string(i), body);
+        if (r.status == 200 && r.body == path + "|" + std::to_string(i) + "|" + body) ++good;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(good == kThreads * kRequests);
+  CHECK(calls == kThreads * kRequests);
+  CHECK(max_concurrent > 1);
+  MESSAGE("most handler calls at once: ", max_concurrent.load());
+}
+
+TEST_CASE("Stop waits for the request in flight and can be called twice") {
+  std::atomic<bool> entered{false};
+  auto server = Start([&](const HttpRequest&) {
+    entered = true;
+    std::this_thread::sleep_for(300ms);
+    HttpResponse response;
+    response.body = "done";
+    return response;
+  });
+  const int port = server->port();
+  HttpResult in_flight;
+  std::thread caller([&] { in_flight = Client(*server)->Request("GET", "/slow"); });
+  while (!entered) std::this_thread::sleep_for(1ms);
+  server->Stop();
+  caller.join();
+  CHECK(in_flight.status == 200);
+  CHECK(in_flight.body == "done");
+  server->Stop();
+  HttpResult after = MakeHttpClient("http://127.0.0.1:" + std::to_string(port), "", 2s)
+                         ->Request("GET", "/");
+  CHECK(after.status == 0);
+  server.reset();
+}
+
+TEST_CASE("throughput of sequential small requests and of 1 MB round trips") {
+  auto server = Start([](const HttpRequest& request) {
+    HttpResponse response;
+    response.body = request.body.empty() ? std::string("{\"ok\": true}") : request.body;
+    return response;
+  });
+  auto client = Client(*server, "token");
+
+  constexpr int kSmall = 3000;
+  auto started = std::chrono::steady_clock::now();
+  int ok = 0;
+  for (int i = 0; i < kSmall; ++i) ok += client->Request("GET", "/api/v1/ping").status == 200;
+  double small_seconds = Seconds(std::chrono::steady_clock::now() - started);
+  CHECK(ok == kSmall);
+  MESSAGE("sequential small GETs: ", static_cast<int>(kSmall / small_seconds), " requests/s (",
+          1e6 * small_seconds / kSmall, " us each)");
+
+  std::string megabyte(1 << 20, 'm');
+  constexpr int kLarge = 20;
+  started = std::chrono::steady_clock::now();
+  ok = 0;
+  for (int i = 0; i < kLarge; ++i) {
+    HttpResult result = client->Request("POST", "/echo", megabyte);
+    ok += result.status == 200 && result.body.size() == megabyte.size();
+  }
+  double large_seconds = Seconds(std::chrono::steady_clock::now() - started);
+  CHECK(ok == kLarge);
+  MESSAGE("1 MB up + 1 MB down round trip: ", 1e3 * large_seconds / kLarge, " ms each (",
+          2 * kLarge / large_seconds, " MB/s moved)");
+}
