@@ -112,6 +112,19 @@ HttpResponse Heartbeat(Call& c, WorkflowId wf, WorkerId w) {
   return Json(200, out);
 }
 
+HttpResponse Held(Call& c, WorkflowId wf, WorkerId w) {
+  nlohmann::json jobs = nlohmann::json::array();
+  Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    for (const auto& cj : e.core->HeldBy(w)) {
+      nlohmann::json j = ClaimedJobJson(*e.plan, cj);
+      j["status"] = ToString(e.core->job(cj.job).status);
+      jobs.push_back(std::move(j));
+    }
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, {{"jobs", jobs}});
+}
+
 HttpResponse Claim(Call& c, WorkflowId wf) {
   const auto& body = Object(c);
   WorkerId w = WorkerOf(body);
@@ -239,6 +252,7 @@ HttpResponse WorkerEndpoints(Call& c, WorkflowId wf, const std::string& what) {
     if (p.size() >= 4) {
       WorkerId w = ParseId(p[3], "worker id");
       if (p.size() == 5 && p[4] == "heartbeat" && m == "POST") return Heartbeat(c, wf, w);
+      if (p.size() == 5 && p[4] == "jobs" && m == "GET") return Held(c, wf, w);
       if (p.size() == 4 && m == "DELETE") {
         Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
           e.core->UnregisterWorker(w, c.now, batch);

@@ -238,6 +238,21 @@ bool WorkflowCore::IsLiveWorker(WorkerId w) const {
   return it != workers_.end() && it->second.alive;
 }
 
+std::vector<ClaimedJob> WorkflowCore::HeldBy(WorkerId w) const {
+  std::vector<ClaimedJob> out;
+  auto it = worker_jobs_.find(w);
+  if (it == worker_jobs_.end()) return out;
+  std::vector<JobIndex> held = it->second;
+  std::sort(held.begin(), held.end());
+  held.erase(std::unique(held.begin(), held.end()), held.end());
+  for (JobIndex j : held) {
+    const JobDynamic& d = jobs_[j];
+    if (d.worker == w && (d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning))
+      out.push_back({j, d.attempt, {}});
+  }
+  return out;
+}
+
 void WorkflowCore::RegisterWorker(const WorkerRecord& worker, double now, ChangeBatch* batch) {
   WorkerRecord rec = worker;
   rec.workflow = id_;
@@ -328,6 +343,7 @@ std::vector<ClaimedJob> WorkflowCore::Claim(WorkerId w, const ClaimFilter& filte
                                             ChangeBatch* batch) {
   std::vector<ClaimedJob> out;
   if (!IsLiveWorker(w)) return out;
+  workers_[w].lease_expires = now + options_.lease_seconds();
   auto placements = ready_.Take(filter, [&](JobIndex j, uint32_t token) {
     return jobs_[j].status == JobStatus::kReady && queue_token_[j] == token;
   });
@@ -376,6 +392,7 @@ std::vector<CompletionAnswer> WorkflowCore::Complete(WorkerId w,
                                                      double now, ChangeBatch* batch) {
   std::vector<CompletionAnswer> answers;
   answers.reserve(results.size());
+  if (IsLiveWorker(w)) workers_[w].lease_expires = now + options_.lease_seconds();
   for (const AttemptResult& in : results) {
     CompletionAnswer ans;
     if (in.job >= jobs_.size()) {

@@ -70,6 +70,8 @@ class WorkflowCore {
   /// Expires every lease older than now; their jobs go back to ready, attempt+1.
   void ExpireLeases(double now, ChangeBatch* batch);
   bool IsLiveWorker(WorkerId worker) const;
+  /// Jobs a worker holds (claimed or running), e.g. to re-attach after a lost answer.
+  std::vector<ClaimedJob> HeldBy(WorkerId worker) const;
 
   // ---- the hot path ---------------------------------------------------------
   /// Gives the worker up to filter.max_jobs ready jobs that fit its free resources.

@@ -1,14 +1,15 @@
 // HttpClient on cpprestsdk's http_client: one client (and its keep-alive connection pool) per
 // base URL, blocking calls, transport failures turned into HttpResult::error.
+// http_client.h first: it brings in <utility>, which Boost.Asio's awaitable.hpp (included by
+// pplx/threadpool.h) uses without including.
+#include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <system_error>
 #include <thread>
-#include <utility>  // before pplx/threadpool.h: Boost.Asio's awaitable.hpp uses std::exchange
-
-#include <cpprest/http_client.h>
-#include <pplx/threadpool.h>
 
 #include "server/http.h"
 
@@ -51,7 +52,8 @@ std::string ReadBody(const http_response& response) {
   std::string body(buffer.in_avail(), '\0');
   size_t read = 0;
   while (read < body.size()) {
-    size_t n = buffer.getn(reinterpret_cast<uint8_t*>(body.data()) + read, body.size() - read).get();
+    size_t n =
+        buffer.getn(reinterpret_cast<uint8_t*>(body.data()) + read, body.size() - read).get();
     if (n == 0) break;
     read += n;
   }

@@ -23,7 +23,8 @@
 #include <string_view>
 #include <vector>
 
-// After nlohmann: cpprestsdk's headers are the heavy ones and are kept last.
+// Kept apart and last: cpprestsdk's headers are heavy, and define U() unless
+// _TURN_OFF_PLATFORM_STRING is set (see CMakeLists.txt).
 #include <cpprest/http_listener.h>
 
 #include "server/http.h"
@@ -54,8 +55,8 @@ HttpResponse ErrorResponse(int status, const std::string& message) {
   HttpResponse response;
   response.status = status;
   // replace: an exception text with invalid UTF-8 must not make the error path throw.
-  response.body =
-      nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  response.body = nlohmann::json{{"error", message}}.dump(-1, ' ', false,
+                                                          nlohmann::json::error_handler_t::replace);
   return response;
 }
 
@@ -173,19 +174,21 @@ struct ServerState {
   int in_flight = 0;   // admitted requests whose reply has not been written yet
 };
 
-/// Sends `response` and counts the request finished once cpprestsdk has written it.
+/// Sends `response` and counts the request finished once cpprestsdk has written it. With
+/// `close_connection` the connection is closed after the response.
 void Reply(const std::shared_ptr<ServerState>& state, const http_request& request,
-           HttpResponse response) noexcept {
+           HttpResponse response, bool close_connection = false) noexcept {
   try {
     if (response.status < 100 || response.status > 999) {
-      response = ErrorResponse(500, "handler returned invalid HTTP status " +
-                                        std::to_string(response.status));
+      response = ErrorResponse(
+          500, "handler returned invalid HTTP status " + std::to_string(response.status));
     }
     http_response reply(static_cast<web::http::status_code>(response.status));
     const bool has_type = !response.content_type.empty();
     reply.set_body(std::move(response.body),
                    has_type ? response.content_type : std::string("application/octet-stream"));
     if (!has_type) reply.headers().remove(web::http::header_names::content_type);
+    if (close_connection) reply.headers().add(web::http::header_names::connection, "close");
     request.reply(reply).then([state](pplx::task<void> sent) {
       try {
         sent.get();
@@ -212,6 +215,11 @@ void Dispatch(const std::shared_ptr<ServerState>& state, const http_request& req
     } else if (!state->EnterHandler()) {
       response = ErrorResponse(503, "server is shutting down");
     } else {
+      // Leaves on every path out of this block, so Stop() can never wait for a handler forever.
+      struct Leave {
+        ServerState* state;
+        ~Leave() { state->LeaveHandler(); }
+      } leave{state.get()};
       try {
         response = state->handler(converted);
       } catch (const std::exception& e) {
@@ -219,7 +227,6 @@ void Dispatch(const std::shared_ptr<ServerState>& state, const http_request& req
       } catch (...) {
         response = ErrorResponse(500, "internal error: unknown exception");
       }
-      state->LeaveHandler();
     }
   } catch (const std::exception& e) {
     response = ErrorResponse(500, std::string("internal error: ") + e.what());
@@ -273,7 +280,14 @@ class BodyReader : public std::enable_shared_from_this<BodyReader> {
 
   void OnRead(pplx::task<size_t> read) noexcept {
     try {
-      size_t n = read.get();
+      size_t n = 0;
+      try {
+        n = read.get();
+      } catch (const std::exception&) {
+        // cpprestsdk reports a client that went away as a bare errno ("No such file or
+        // directory"); say what happened instead.
+        throw std::runtime_error(ClosedEarly());
+      }
       total_ += n;
       if (!discarding_ && total_ > limit_) {
         discarding_ = true;
@@ -284,10 +298,7 @@ class BodyReader : public std::enable_shared_from_this<BodyReader> {
         Step();
         return;
       }
-      if (expected_ && total_ < *expected_) {
-        throw std::runtime_error("connection closed after " + std::to_string(total_) + " of " +
-                                 std::to_string(*expected_) + " body bytes");
-      }
+      if (expected_ && total_ < *expected_) throw std::runtime_error(ClosedEarly());
       BodyResult result;
       result.too_large = discarding_;
       result.size = expected_ ? *expected_ : total_;
@@ -299,6 +310,12 @@ class BodyReader : public std::enable_shared_from_this<BodyReader> {
     } catch (...) {
       done_.set_exception(std::current_exception());
     }
+  }
+
+  std::string ClosedEarly() const {
+    return expected_ ? "connection closed before all " + std::to_string(*expected_) +
+                           " body bytes arrived"
+                     : std::string("connection closed in the middle of a chunked body");
   }
 
   concurrency::streams::streambuf<uint8_t> buffer_;
@@ -344,8 +361,11 @@ void OnRequest(const std::shared_ptr<ServerState>& state, const http_request& re
       try {
         result = read.get();
       } catch (const std::exception& e) {
+        // The connection is in an unknown state: close it rather than read the next request
+        // from it (cpprestsdk would otherwise leave a half-closed connection open).
         Reply(state, request,
-              ErrorResponse(400, std::string("cannot read request body: ") + e.what()));
+              ErrorResponse(400, std::string("cannot read request body: ") + e.what()),
+              /*close_connection=*/true);
         return;
       }
       if (result.too_large) {
@@ -473,8 +493,8 @@ std::unique_ptr<HttpServer> StartHttpServer(const HttpServerOptions& options, Ht
       continue;
     }
     try {
-      auto listener = std::make_unique<http_listener>(
-          web::uri("http://" + address + "/"), http_listener_config());
+      auto listener = std::make_unique<http_listener>(web::uri("http://" + address + "/"),
+                                                      http_listener_config());
       auto on_request = [state](http_request request) { OnRequest(state, request); };
       listener->support(on_request);
       // Without these cpprestsdk answers OPTIONS and TRACE itself (TRACE would echo headers).
