@@ -1,39 +1,56 @@
 // Worker endpoints: register, heartbeat, unregister, claim, start, complete.
 // The hot path: claims and completions are batched, one commit per request.
 #include "server/api_internal.h"
+#include "server/json_writer.h"
 
 namespace torc::server::api {
 namespace {
 
-nlohmann::json EnvJson(const spec::Plan& plan, const spec::Job& job) {
-  nlohmann::json env = nlohmann::json::object();
-  for (const auto& [k, v] : plan.env) env[k] = v;
-  for (const auto& [k, v] : job.env) env[k] = v;
-  return env;
-}
-
-nlohmann::json StdioJson(const spec::StdioConfig& s) {
-  return {{"mode", spec::ToString(s.mode)}, {"delete_on_success", s.delete_on_success}};
+// The claim answer's job object, written directly (no DOM): this is the
+// hottest serialization in the server. Empty fields are left out.
+void WriteClaimedJob(const spec::Plan& plan, const ClaimedJob& c, JsonWriter& w) {
+  const spec::Job& job = plan.jobs[c.job];
+  const auto& rr = plan.RequirementsOf(job);
+  w.Raw("{").Key("id", true).Int(c.job).Key("name").String(job.name);
+  w.Key("attempt").Int(c.attempt).Key("command").String(job.command);
+  if (!job.invocation_script.empty()) w.Key("invocation_script").String(job.invocation_script);
+  if (!plan.env.empty() || !job.env.empty()) {
+    w.Key("env").Raw("{");
+    bool first = true;
+    auto put = [&](const std::string& k, const std::string& v) {
+      w.Key(k, first).String(v);
+      first = false;
+    };
+    for (const auto& [k, v] : plan.env) {
+      bool overridden = false;
+      for (const auto& jv : job.env) overridden = overridden || jv.first == k;
+      if (!overridden) put(k, v);
+    }
+    for (const auto& [k, v] : job.env) put(k, v);
+    w.Raw("}");
+  }
+  w.Key("num_cpus").Int(rr.num_cpus).Key("memory_bytes").Int(rr.memory_bytes);
+  w.Key("num_gpus").Int(rr.num_gpus).Key("num_nodes").Int(rr.num_nodes);
+  w.Key("runtime_seconds").Int(rr.runtime_seconds);
+  w.Key("nodes").Raw("[");
+  for (size_t k = 0; k < c.nodes.size(); ++k) {
+    if (k) w.Raw(",");
+    w.Int(c.nodes[k]);
+  }
+  w.Raw("]");
+  const spec::StdioConfig& io = job.stdio ? *job.stdio : plan.execution.stdio;
+  if (io.mode != spec::StdioMode::kSeparate || io.delete_on_success)
+    w.Key("stdio").Raw("{").Key("mode", true).String(spec::ToString(io.mode))
+        .Key("delete_on_success").Bool(io.delete_on_success).Raw("}");
+  if (job.failure_handler != spec::kNone) w.Key("failure_handler").Int(job.failure_handler);
+  w.Raw("}");
 }
 
 nlohmann::json ClaimedJobJson(const spec::Plan& plan, const ClaimedJob& c) {
-  const spec::Job& job = plan.jobs[c.job];
-  const auto& rr = plan.RequirementsOf(job);
-  nlohmann::json j = {{"id", c.job},
-                      {"name", job.name},
-                      {"attempt", c.attempt},
-                      {"command", job.command},
-                      {"invocation_script", job.invocation_script},
-                      {"env", EnvJson(plan, job)},
-                      {"num_cpus", rr.num_cpus},
-                      {"memory_bytes", rr.memory_bytes},
-                      {"num_gpus", rr.num_gpus},
-                      {"num_nodes", rr.num_nodes},
-                      {"runtime_seconds", rr.runtime_seconds},
-                      {"nodes", c.nodes},
-                      {"stdio", StdioJson(job.stdio ? *job.stdio : plan.execution.stdio)}};
-  if (job.failure_handler != spec::kNone) j["failure_handler"] = job.failure_handler;
-  return j;
+  std::string text;
+  JsonWriter w(&text);
+  WriteClaimedJob(plan, c, w);
+  return nlohmann::json::parse(text);
 }
 
 WorkerId WorkerOf(const nlohmann::json& body) {
@@ -144,7 +161,7 @@ HttpResponse Claim(Call& c, WorkflowId wf) {
     filter.nodes.push_back(cap);
   }
   std::string scheduler = GetString(body, "scheduler", "", 256);
-  nlohmann::json out;
+  std::string out;
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
     if (!e.core->IsLiveWorker(w))
       return ServiceStatus::Error(ServiceStatus::kConflict,
@@ -154,19 +171,24 @@ HttpResponse Claim(Call& c, WorkflowId wf) {
         if (e.plan->schedulers[s].name == scheduler) filter.scheduler = s;
     }
     auto claimed = e.core->Claim(w, filter, c.now, batch);
-    nlohmann::json jobs = nlohmann::json::array();
-    for (const auto& cj : claimed) jobs.push_back(ClaimedJobJson(*e.plan, cj));
     auto counts = e.core->Counts();
     uint64_t unfinished = 0;
     for (int s = 0; s < kNumJobStatuses; ++s)
       if (!IsFinal(static_cast<JobStatus>(s))) unfinished += counts[s];
-    out = {{"jobs", std::move(jobs)},
-           {"workflow_complete", e.core->IsComplete()},
-           {"unfinished", unfinished},
-           {"ready", counts[static_cast<int>(JobStatus::kReady)]}};
+    out.reserve(128 + claimed.size() * 160);
+    JsonWriter jw(&out);
+    jw.Raw("{").Key("jobs", true).Raw("[");
+    for (size_t k = 0; k < claimed.size(); ++k) {
+      if (k) jw.Raw(",");
+      WriteClaimedJob(*e.plan, claimed[k], jw);
+    }
+    jw.Raw("]").Key("workflow_complete").Bool(e.core->IsComplete());
+    jw.Key("unfinished").Int(static_cast<int64_t>(unfinished));
+    jw.Key("ready").Int(static_cast<int64_t>(counts[static_cast<int>(JobStatus::kReady)]));
+    jw.Raw("}");
     return ServiceStatus::Ok();
   }));
-  return Json(200, out);
+  return {200, std::move(out), "application/json"};
 }
 
 HttpResponse Start(Call& c, WorkflowId wf) {
@@ -216,27 +238,28 @@ HttpResponse Complete(Call& c, WorkflowId wf) {
   WorkerId w = WorkerOf(body);
   std::vector<AttemptResult> results;
   for (const auto& r : GetArray(body, "results", true)) results.push_back(ParseResult(r));
-  nlohmann::json answers = nlohmann::json::array();
-  bool rejected = false;
+  // The answer counts the outcomes and lists only the rejected results: a
+  // result not listed was recorded (now or by an earlier identical report).
+  nlohmann::json rejected = nlohmann::json::array();
+  int64_t applied = 0, duplicate = 0;
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
     auto out = e.core->Complete(w, results, c.now, batch);
     for (size_t k = 0; k < out.size(); ++k) {
-      const char* outcome = out[k].outcome == CompletionOutcome::kApplied     ? "applied"
-                            : out[k].outcome == CompletionOutcome::kDuplicate ? "duplicate"
-                                                                              : "rejected";
-      nlohmann::json a = {{"id", results[k].job}, {"attempt", results[k].attempt},
-                          {"outcome", outcome}};
-      if (!out[k].reason.empty()) a["reason"] = out[k].reason;
-      rejected = rejected || out[k].outcome == CompletionOutcome::kRejected;
-      answers.push_back(std::move(a));
+      if (out[k].outcome == CompletionOutcome::kApplied) ++applied;
+      else if (out[k].outcome == CompletionOutcome::kDuplicate) ++duplicate;
+      else
+        rejected.push_back({{"id", results[k].job}, {"attempt", results[k].attempt},
+                            {"reason", out[k].reason}});
     }
     return ServiceStatus::Ok();
   }));
-  if (rejected)
-    return Json(409, {{"error", "some results were rejected (stale attempt or not this worker's "
-                                "job); the others were applied"},
-                      {"results", answers}});
-  return Json(200, {{"results", answers}});
+  nlohmann::json answer = {{"applied", applied}, {"duplicate", duplicate}, {"rejected", rejected}};
+  if (!rejected.empty()) {
+    answer["error"] = "some results were rejected (stale attempt or not this worker's job); the "
+                      "others were recorded";
+    return Json(409, answer);
+  }
+  return Json(200, answer);
 }
 
 }  // namespace

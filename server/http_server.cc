@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -236,29 +237,30 @@ void Dispatch(const std::shared_ptr<ServerState>& state, const http_request& req
 
 /// Outcome of reading a request body.
 struct BodyResult {
-  std::string body;        // empty when too_large
+  std::string body;        // empty when too_large or failed
   uint64_t size = 0;       // bytes received (the declared length when it was over the limit)
   bool too_large = false;  // over the limit: the bytes were drained and discarded
+  std::string error;       // non-empty when the body could not be read
 };
 
 /// Reads a request body from cpprestsdk's stream without blocking a pool thread, in pieces of at
-/// most kReadChunk. Over the limit (declared by Content-Length, or reached while reading a
-/// chunked body) it stops keeping data but keeps draining, in kDiscardChunk pieces, so memory
-/// stays bounded and cpprestsdk (which replies only after the whole body has arrived) can send the
-/// 413 on a connection that stays usable.
+/// most kReadChunk, then calls `done` once (on a pool thread; it must not throw). Over the limit
+/// (declared by Content-Length, or reached while reading a chunked body) it stops keeping data but
+/// keeps draining, in kDiscardChunk pieces, so memory stays bounded and cpprestsdk (which replies
+/// only after the whole body has arrived) can send the 413 on a connection that stays usable.
 class BodyReader : public std::enable_shared_from_this<BodyReader> {
  public:
+  using Done = std::function<void(BodyResult)>;
+
   BodyReader(concurrency::streams::streambuf<uint8_t> buffer, std::optional<uint64_t> expected,
-             size_t limit)
-      : buffer_(std::move(buffer)), expected_(expected), limit_(limit) {
+             size_t limit, Done done)
+      : buffer_(std::move(buffer)), expected_(expected), limit_(limit), done_(std::move(done)) {
     discarding_ = expected_ && *expected_ > limit_;
     if (expected_ && !discarding_) body_.resize(*expected_);
   }
 
-  pplx::task<BodyResult> Start() {
-    Step();
-    return pplx::create_task(done_);
-  }
+  /// Issues the first read; throws only if it cannot (and then `done` is never called).
+  void Start() { Step(); }
 
  private:
   void Step() {
@@ -279,6 +281,7 @@ class BodyReader : public std::enable_shared_from_this<BodyReader> {
   }
 
   void OnRead(pplx::task<size_t> read) noexcept {
+    BodyResult result;
     try {
       size_t n = 0;
       try {
@@ -299,17 +302,17 @@ class BodyReader : public std::enable_shared_from_this<BodyReader> {
         return;
       }
       if (expected_ && total_ < *expected_) throw std::runtime_error(ClosedEarly());
-      BodyResult result;
       result.too_large = discarding_;
       result.size = expected_ ? *expected_ : total_;
       if (!discarding_) {
         body_.resize(total_);
         result.body = std::move(body_);
       }
-      done_.set(std::move(result));
-    } catch (...) {
-      done_.set_exception(std::current_exception());
+    } catch (const std::exception& e) {
+      result = BodyResult();
+      result.error = e.what();
     }
+    done_(std::move(result));
   }
 
   std::string ClosedEarly() const {
@@ -321,12 +324,29 @@ class BodyReader : public std::enable_shared_from_this<BodyReader> {
   concurrency::streams::streambuf<uint8_t> buffer_;
   const std::optional<uint64_t> expected_;  // Content-Length, absent for chunked bodies
   const size_t limit_;
+  const Done done_;
   bool discarding_ = false;
   uint64_t total_ = 0;
   std::string body_;
   std::vector<uint8_t> scratch_;
-  pplx::task_completion_event<BodyResult> done_;
 };
+
+/// Answers a request whose body has been read (or could not be).
+void OnBody(const std::shared_ptr<ServerState>& state, const http_request& request,
+            BodyResult result) noexcept {
+  if (!result.error.empty()) {
+    // The connection is in an unknown state: close it rather than read the next request from
+    // it (cpprestsdk would otherwise leave a half-closed connection open).
+    Reply(state, request, ErrorResponse(400, "cannot read request body: " + result.error),
+          /*close_connection=*/true);
+  } else if (result.too_large) {
+    Reply(state, request,
+          ErrorResponse(413, "request body too large: " + std::to_string(result.size) +
+                                 " bytes, limit " + std::to_string(state->max_body_bytes)));
+  } else {
+    Dispatch(state, request, std::move(result.body));
+  }
+}
 
 /// Entry point for every request cpprestsdk parses (on one of its pool threads).
 void OnRequest(const std::shared_ptr<ServerState>& state, const http_request& request) noexcept {
@@ -355,27 +375,9 @@ void OnRequest(const std::shared_ptr<ServerState>& state, const http_request& re
     }
     auto reader = std::make_shared<BodyReader>(
         request.body().streambuf(), chunked ? std::nullopt : std::optional<uint64_t>(length),
-        state->max_body_bytes);
-    reader->Start().then([state, request](pplx::task<BodyResult> read) {
-      BodyResult result;
-      try {
-        result = read.get();
-      } catch (const std::exception& e) {
-        // The connection is in an unknown state: close it rather than read the next request
-        // from it (cpprestsdk would otherwise leave a half-closed connection open).
-        Reply(state, request,
-              ErrorResponse(400, std::string("cannot read request body: ") + e.what()),
-              /*close_connection=*/true);
-        return;
-      }
-      if (result.too_large) {
-        Reply(state, request,
-              ErrorResponse(413, "request body too large: " + std::to_string(result.size) +
-                                     " bytes, limit " + std::to_string(state->max_body_bytes)));
-        return;
-      }
-      Dispatch(state, request, std::move(result.body));
-    });
+        state->max_body_bytes,
+        [state, request](BodyResult result) { OnBody(state, request, std::move(result)); });
+    reader->Start();
   } catch (const std::exception& e) {
     Reply(state, request, ErrorResponse(500, std::string("internal error: ") + e.what()));
   }

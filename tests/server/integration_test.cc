@@ -121,10 +121,8 @@ void WorkLoop(testing::ServerProcess& server, int64_t wf, const spec::Plan& plan
                       {{"worker_id", w}, {"results", results}});
     REQUIRE_MESSAGE(done.status == 200, done.body.dump());
     std::lock_guard<std::mutex> lock(ledger.mu);
-    for (const auto& a : done.body["results"]) {
-      if (a["outcome"] == "applied" || a["outcome"] == "duplicate")
-        ledger.acknowledged[a["id"].get<uint32_t>()] = a["attempt"].get<uint32_t>();
-    }
+    REQUIRE(done.body["rejected"].empty());
+    for (const auto& r : results) ledger.acknowledged[r["id"].get<uint32_t>()] = r["attempt"].get<uint32_t>();
   }
 }
 

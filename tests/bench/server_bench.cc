@@ -1,0 +1,111 @@
+// Server benchmarks against a real `torc server run` over HTTP.
+//
+//   server_bench TORC_BINARY submit N          time to submit an N-job sweep (POST to 201)
+//   server_bench TORC_BINARY dispatch N T B    T simulated workers claim and complete N
+//                                              independent jobs in batches of B, no processes
+//   server_bench TORC_BINARY memory N          server resident memory holding N jobs
+//
+// Prints one JSON line per run.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "../server/server_process.h"
+
+using namespace torc;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string Sweep(long n) {
+  return "name: sweep\njobs:\n  - name: job_{i}\n    command: python run.py --index {i}\n"
+         "    parameters:\n      i: \"1:" + std::to_string(n) + "\"\n";
+}
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+int64_t Submit(server::ApiClient& c, long n, double* seconds) {
+  auto t0 = Clock::now();
+  auto r = c.Call("POST", "/workflows", {{"spec_text", Sweep(n)}, {"file_name", "sweep.yaml"}});
+  *seconds = Seconds(t0);
+  if (r.status != 201) {
+    std::fprintf(stderr, "submit failed: %s\n", r.body.dump().c_str());
+    std::exit(1);
+  }
+  return r.body["workflow_id"];
+}
+
+int Dispatch(testing::ServerProcess& server, long n, int threads, int batch) {
+  auto c = server.Client(std::chrono::seconds(120));
+  double submit_s = 0;
+  int64_t wf = Submit(*c, n, &submit_s);
+  std::string base = "/workflows/" + std::to_string(wf);
+  std::atomic<long> done{0};
+  auto t0 = Clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      auto client = server.Client(std::chrono::seconds(120));
+      int64_t w = client->Call("POST", base + "/workers", {{"hostname", "bench"}}).body["worker_id"];
+      json nodes = json::array({{{"free_cpus", batch}, {"free_memory_bytes", 1LL << 50}, {"idle", true}}});
+      while (true) {
+        auto r = client->Call("POST", base + "/claim",
+                              {{"worker_id", w}, {"max_jobs", batch}, {"nodes", nodes}});
+        const json& jobs = r.body["jobs"];
+        if (jobs.empty()) {
+          if (r.body["workflow_complete"].get<bool>() || done >= n) return;
+          continue;
+        }
+        json results = json::array();
+        for (const auto& j : jobs)
+          results.push_back({{"id", j["id"]}, {"attempt", j["attempt"]}, {"status", "completed"}});
+        auto a = client->Call("POST", base + "/complete", {{"worker_id", w}, {"results", results}});
+        if (a.status != 200) {
+          std::fprintf(stderr, "complete failed: %d %s\n", a.status, a.error.c_str());
+          std::exit(1);
+        }
+        done += static_cast<long>(jobs.size());
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  double s = Seconds(t0);
+  std::printf("{\"case\": \"dispatch\", \"jobs\": %ld, \"threads\": %d, \"batch\": %d, "
+              "\"seconds\": %.3f, \"jobs_per_second\": %.0f, \"server_peak_rss_mib\": %.1f}\n",
+              done.load(), threads, batch, s, static_cast<double>(done) / s,
+              static_cast<double>(server.MemoryKiB("VmHWM:")) / 1024.0);
+  return done == n ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: server_bench TORC_BINARY submit|dispatch|memory N [T B]\n");
+    return 2;
+  }
+  std::string mode = argv[2];
+  long n = std::atol(argv[3]);
+  testing::TempDir dir;
+  testing::ServerProcess server(argv[1], dir.path());
+  server.Start();
+  if (mode == "dispatch")
+    return Dispatch(server, n, argc > 4 ? std::atoi(argv[4]) : 2, argc > 5 ? std::atoi(argv[5]) : 1000);
+  auto c = server.Client(std::chrono::seconds(300));
+  double seconds = 0;
+  long before = server.MemoryKiB();
+  Submit(*c, n, &seconds);
+  if (mode == "submit") {
+    std::printf("{\"case\": \"submit\", \"jobs\": %ld, \"seconds\": %.3f}\n", n, seconds);
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::printf("{\"case\": \"memory\", \"jobs\": %ld, \"rss_before_mib\": %.1f, "
+                "\"rss_mib\": %.1f, \"peak_rss_mib\": %.1f}\n",
+                n, before / 1024.0, server.MemoryKiB() / 1024.0, server.MemoryKiB("VmHWM:") / 1024.0);
+  }
+  return 0;
+}
