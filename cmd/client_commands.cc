@@ -209,8 +209,8 @@ void AddClientCommands(CLI::App& app) {
     for (int64_t offset = 0;; offset += 10000) {
       std::string path = "/workflows/" + std::to_string(*jid) + "/jobs?limit=10000&offset=" +
                          std::to_string(offset);
-      if (!jstatus->empty()) path += "&status=" + *jstatus;
-      if (!jname->empty()) path += "&name=" + *jname;
+      if (!jstatus->empty()) path += "&status=" + server::UrlEncode(*jstatus);
+      if (!jname->empty()) path += "&name=" + server::UrlEncode(*jname);
       auto body = CallOrDie(*client, "GET", path);
       for (auto& j : body["jobs"]) all.push_back(std::move(j));
       if (static_cast<int64_t>(all.size()) >= body["total"].get<int64_t>()) break;

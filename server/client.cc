@@ -1,11 +1,27 @@
 #include "server/client.h"
 
+#include <cctype>
 #include <cstdlib>
 
 #include "server/data_dir.h"
 #include "server/http.h"
 
 namespace torc::server {
+
+std::string UrlEncode(const std::string& value) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
 
 ApiClient::~ApiClient() = default;
 

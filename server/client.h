@@ -30,6 +30,9 @@ struct ApiResult {
   bool ok() const { return status >= 200 && status < 300; }
 };
 
+/// Percent-encodes a query parameter value.
+std::string UrlEncode(const std::string& value);
+
 class ApiClient {
  public:
   /// Resolves URL and token; false with *error when they cannot be found.

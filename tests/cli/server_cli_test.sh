@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The server commands as a user runs them, on a real server: submit, workflows
+# list, status, jobs list (table and --json), cancel, restart, and the errors.
+# Usage: server_cli_test.sh TORC_BINARY SOURCE_DIR
+set -uo pipefail
+torc=$1
+src=$2
+. "$(dirname "$0")/lib.sh"
+export TORC_DATA_DIR=$(mktemp -d)
+unset TORC_API_URL TORC_TOKEN
+server_pid=
+cleanup() { [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$TORC_DATA_DIR"; }
+trap cleanup EXIT
+
+# No server yet: one clear line.
+out=$("$torc" workflows list 2>&1); rc=$?
+expect_eq "no server exit code" "$rc" 1
+expect_contains "no server message" "$out" "torc: no torc server found: $TORC_DATA_DIR/server.url does not exist"
+
+"$torc" server run --port 0 >"$TORC_DATA_DIR/log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do [[ -s $TORC_DATA_DIR/server.url ]] && break; sleep 0.05; done
+expect_contains "server start line" "$(cat "$TORC_DATA_DIR/log")" "torc server listening on http://127.0.0.1:"
+expect_eq "token mode" "$(stat -c %a "$TORC_DATA_DIR/token")" "600"
+
+# submit: the id alone on the last line; --json
+out=$("$torc" submit "$src/tests/data/good/torc/diamond_workflow.yaml"); rc=$?
+expect_eq "submit exit code" "$rc" 0
+expect_eq "submit last line" "$(tail -1 <<<"$out")" "1"
+expect_contains "submit summary" "$out" "created workflow 1 (diamond_workflow, 4 jobs)"
+expect_eq "submit --json" "$("$torc" submit --json "$src/examples/sweep_pipeline.yaml")" '{"workflow_id":2}'
+
+# a bad file: its errors, nothing created
+printf 'name: bad\njobs:\n  - name: a\n' > "$TORC_DATA_DIR/bad.yaml"
+out=$("$torc" submit "$TORC_DATA_DIR/bad.yaml" 2>&1); rc=$?
+expect_eq "bad submit exit code" "$rc" 1
+expect_contains "bad submit errors" "$out" "bad.yaml:3:5: job 'a' needs 'command'"
+expect_eq "nothing created" "$("$torc" workflows list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "2"
+
+# workflows list, table and JSON
+out=$("$torc" workflows list)
+expect_contains "workflows table header" "$out" "ID     NAME"
+expect_contains "workflows table row" "$out" "diamond_workflow"
+"$torc" workflows list --json | python3 -c '
+import json, sys
+w = json.load(sys.stdin)
+assert [x["workflow_id"] for x in w] == [1, 2], w
+assert w[0]["total"] == 4 and w[0]["counts"]["ready"] == 1, w[0]
+' || fail "workflows list --json"
+
+# status, table and JSON
+out=$("$torc" status 1)
+expect_contains "status table" "$out" "workflow 1 (diamond_workflow): 4 jobs"
+expect_contains "status ready" "$out" "ready: 1"
+"$torc" status 1 --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["workflow_id"] == 1 and s["total"] == 4, s
+assert s["counts"] == {"blocked": 3, "ready": 1, "claimed": 0, "running": 0, "completed": 0,
+                       "failed": 0, "canceled": 0, "terminated": 0, "disabled": 0}, s["counts"]
+' || fail "status --json"
+
+# jobs list, table and JSON, with filters
+out=$("$torc" jobs list 1)
+expect_contains "jobs table" "$out" "preprocess"
+expect_contains "jobs table status" "$out" "ready"
+"$torc" jobs list 1 --json --status blocked | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert sorted(x["name"] for x in j) == ["postprocess", "work1", "work2"], j
+for x in j:
+    assert set(["name", "status", "attempt", "exit_code"]) <= set(x), x
+    assert x["status"] == "blocked" and x["attempt"] == 1 and x["exit_code"] is None
+' || fail "jobs list --json --status"
+expect_eq "jobs list --name" "$("$torc" jobs list 1 --json --name '^work' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "2"
+
+# cancel, then restart brings everything back
+expect_eq "cancel" "$("$torc" cancel 1)" "canceled 4 jobs"
+expect_contains "status after cancel" "$("$torc" status 1)" "canceled: 4"
+expect_eq "restart" "$("$torc" restart 1)" "restarted 4 jobs"
+expect_contains "status after restart" "$("$torc" status 1)" "ready: 1"
+
+# unknown workflow: a clear error
+out=$("$torc" status 99 2>&1); rc=$?
+expect_eq "unknown workflow exit code" "$rc" 1
+expect_eq "unknown workflow message" "$out" "torc: no workflow 99"
+
+# server gone: the connection error names the URL and the fix
+kill "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=
+out=$("$torc" status 1 2>&1); rc=$?
+expect_eq "server down exit code" "$rc" 1
+expect_contains "server down message" "$out" "torc: cannot reach server at http://127.0.0.1:"
+expect_contains "server down hint" "$out" "is 'torc server run' running? ($TORC_DATA_DIR/server.url)"
+finish
