@@ -13,4 +13,7 @@ void AddSpecCommands(CLI::App& app);
 /// `torc server run`, `submit`, `workflows`, `status`, `jobs`, `cancel`, `restart`.
 void AddClientCommands(CLI::App& app);
 
+/// `torc worker run` and `torc run`.
+void AddRunCommands(CLI::App& app);
+
 }  // namespace torc::cmd

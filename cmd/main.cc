@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   torc::cmd::AddSpecCommands(app);
   torc::cmd::AddClientCommands(app);
+  torc::cmd::AddRunCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

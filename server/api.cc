@@ -221,6 +221,7 @@ HttpResponse Status(Call& c, WorkflowId wf) {
 }
 
 HttpResponse Cancel(Call& c, WorkflowId wf) {
+  if (!c.body.is_null()) Object(c);  // no body cancels all; a malformed one must not
   size_t n = 0;
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
     std::vector<JobIndex> jobs;
@@ -234,6 +235,7 @@ HttpResponse Cancel(Call& c, WorkflowId wf) {
 }
 
 HttpResponse Restart(Call& c, WorkflowId wf) {
+  if (!c.body.is_null()) Object(c);  // no body restarts all; a malformed one must not
   size_t n = 0;
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
     std::vector<JobIndex> jobs;
@@ -284,17 +286,18 @@ HttpResponse Actions(Call& c, WorkflowId wf) {
   return Json(200, {{"actions", out}});
 }
 
-HttpResponse FinishAction(Call& c, WorkflowId wf, uint32_t action) {
+HttpResponse FinishAction(Call& c, WorkflowId wf, int64_t action) {
   const auto& body = Object(c);
   std::string status = GetString(body, "status", "done", 16);
   if (status != "done" && status != "failed")
     throw ApiError(400, "'status' must be 'done' or 'failed'");
   std::string detail = GetString(body, "detail", "", 64 << 10);
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    if (action >= e.plan->actions.size())
+    if (static_cast<uint64_t>(action) >= e.plan->actions.size())
       return ServiceStatus::Error(ServiceStatus::kNotFound, "no action " + std::to_string(action));
-    e.core->FinishAction(action, status == "done" ? ActionStatus::kDone : ActionStatus::kFailed,
-                         detail, c.now, batch);
+    e.core->FinishAction(static_cast<uint32_t>(action),
+                         status == "done" ? ActionStatus::kDone : ActionStatus::kFailed, detail,
+                         c.now, batch);
     return ServiceStatus::Ok();
   }));
   return Json(200, {{"ok", true}});
@@ -325,7 +328,7 @@ HttpResponse Route(Call& c) {
     if (what == "events" && p.size() == 3 && m == "GET") return Events(c, wf);
     if (what == "actions" && p.size() == 4 && p[3] == "due" && m == "GET") return Actions(c, wf);
     if (what == "actions" && p.size() == 5 && p[4] == "done" && m == "POST")
-      return FinishAction(c, wf, static_cast<uint32_t>(ParseId(p[3], "action index")));
+      return FinishAction(c, wf, ParseId(p[3], "action index"));
     if (what == "jobs") return JobEndpoints(c, wf);
     if (what == "workers" || what == "claim" || what == "start" || what == "complete")
       return WorkerEndpoints(c, wf, what);
@@ -335,6 +338,35 @@ HttpResponse Route(Call& c) {
     for (const auto& part : p) s += (s.empty() ? "" : "/") + part;
     return s;
   }());
+}
+
+/// True when the JSON text nests arrays/objects deeper than `limit`. nlohmann::json parses any
+/// depth, but dump() recurses, so a deep value echoed in an error message (or stored, like a
+/// worker's resources) would overflow the stack and crash the server.
+bool NestedTooDeep(const std::string& text, int limit) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (ch == '\\') escaped = true;
+      else if (ch == '"') in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > limit) return true;
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+/// An error answer. Messages may quote request bytes (a path segment, a query value) that are
+/// not UTF-8; replace them instead of letting dump() throw.
+HttpResponse ErrorJson(int status, const nlohmann::json& body) {
+  return {status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+          "application/json"};
 }
 
 }  // namespace
@@ -366,6 +398,10 @@ HttpHandler MakeApiHandler(Service* service, ApiOptions options) {
         pos = slash + 1;
       }
       if (!http.body.empty()) {
+        constexpr int kMaxDepth = 256;
+        if (api::NestedTooDeep(http.body, kMaxDepth))
+          throw api::ApiError(400, "the request body is nested too deeply (more than " +
+                                       std::to_string(kMaxDepth) + " levels)");
         call.body = nlohmann::json::parse(http.body, nullptr, /*allow_exceptions=*/false);
         if (call.body.is_discarded()) throw api::ApiError(400, "the request body is not valid JSON");
       }
@@ -373,13 +409,13 @@ HttpHandler MakeApiHandler(Service* service, ApiOptions options) {
     } catch (const api::ApiError& e) {
       nlohmann::json body = {{"error", e.what()}};
       if (e.extra.is_object()) body.update(e.extra);
-      return api::Json(e.status, body);
+      return api::ErrorJson(e.status, body);
     } catch (const nlohmann::json::exception& e) {
-      return api::Json(400, {{"error", std::string("bad request: ") + e.what()}});
+      return api::ErrorJson(400, {{"error", std::string("bad request: ") + e.what()}});
     } catch (const std::bad_alloc&) {
-      return api::Json(503, {{"error", "out of memory"}});
+      return api::ErrorJson(503, {{"error", "out of memory"}});
     } catch (const std::exception& e) {
-      return api::Json(500, {{"error", std::string("internal error: ") + e.what()}});
+      return api::ErrorJson(500, {{"error", std::string("internal error: ") + e.what()}});
     }
   };
 }

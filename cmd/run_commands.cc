@@ -1,0 +1,268 @@
+// `torc worker run` (inside an allocation, or anywhere) and `torc run` (a
+// whole workflow on this machine with a private server).
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "cmd/commands.h"
+#include "server/client.h"
+#include "server/embedded.h"
+#include "spec/plan.h"
+#include "spec/units.h"
+#include "worker/worker.h"
+
+namespace torc::cmd {
+namespace {
+
+/// Signals the worker handles itself (through a signalfd) must be blocked in
+/// every thread, so block them before any thread starts.
+void BlockWorkerSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+struct ResourceFlags {
+  int64_t cpus = 0;
+  std::string memory, time_limit;
+  int64_t gpus = -1;
+};
+
+void AddResourceFlags(CLI::App* app, ResourceFlags* f) {
+  app->add_option("--cpus", f->cpus, "CPUs per node to use (default: all)");
+  app->add_option("--memory", f->memory, "Memory per node to use, e.g. 64g (default: all)");
+  app->add_option("--gpus", f->gpus, "Number of GPUs per node (default: found ones)");
+  app->add_option("--time-limit", f->time_limit,
+                  "Stop claiming jobs that do not fit in this time, e.g. PT2H or 02:00:00");
+}
+
+bool ApplyResourceFlags(const ResourceFlags& f, worker::DiscoveryOptions* d, std::string* error) {
+  if (f.cpus > 0) d->cpus = f.cpus;
+  if (f.gpus >= 0) d->gpus = f.gpus;
+  if (!f.memory.empty()) {
+    int64_t bytes = 0;
+    if (!spec::ParseMemory(f.memory, &bytes, error)) return false;
+    d->memory_bytes = bytes;
+  }
+  if (!f.time_limit.empty()) {
+    int64_t seconds = 0;
+    if (!spec::ParseIsoDuration(f.time_limit, &seconds, error) &&
+        !spec::ParseSlurmWalltime(f.time_limit, &seconds, error)) {
+      *error = "--time-limit '" + f.time_limit + "' is neither ISO-8601 (PT2H) nor HH:MM:SS";
+      return false;
+    }
+    d->time_limit_seconds = static_cast<double>(seconds);
+  }
+  return true;
+}
+
+std::string Cwd() {
+  char buf[4096];
+  return getcwd(buf, sizeof buf) ? std::string(buf) : std::string(".");
+}
+
+std::string AbsolutePath(const std::string& p) { return p.empty() || p[0] == '/' ? p : Cwd() + "/" + p; }
+
+/// One line of progress on a terminal (rewritten in place), nothing when piped.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool tty) : tty_(tty), start_(std::chrono::steady_clock::now()) {}
+  void Show(const nlohmann::json& counts, int64_t total) {
+    if (!tty_) return;
+    auto c = [&](const char* k) { return counts.value(k, int64_t{0}); };
+    int64_t done = c("completed");
+    int64_t failed = c("failed") + c("canceled") + c("terminated");
+    int64_t running = c("running") + c("claimed");
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::fprintf(stderr, "\r\033[K%lld/%lld done, %lld running, %lld failed, %lld left  [%.0fs]",
+                 static_cast<long long>(done), static_cast<long long>(total),
+                 static_cast<long long>(running), static_cast<long long>(failed),
+                 static_cast<long long>(total - done - failed), elapsed);
+    std::fflush(stderr);
+  }
+  void Done() {
+    if (tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool tty_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+/// Finds the workflow this file created in an earlier `torc run` of the same
+/// output directory, to resume it; 0 when there is none.
+int64_t FindPrevious(server::ApiClient& client, const std::string& file) {
+  auto r = client.Call("GET", "/workflows");
+  if (!r.ok()) return 0;
+  int64_t found = 0;
+  for (const auto& w : r.body["workflows"])
+    if (w["file_name"] == file) found = w["workflow_id"];
+  return found;
+}
+
+int RunLocally(const std::string& file, const std::string& output_dir,
+               const worker::DiscoveryOptions& discovery) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::cerr << "torc: cannot read " << file << "\n";
+    return 1;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto local = spec::ParsePlan(text.str(), file);
+  if (!local.ok()) {
+    for (const auto& e : local.errors) std::cerr << e.ToString() << "\n";
+    std::cerr << "torc: " << local.errors.size() << " error(s) in " << file << "; nothing was run\n";
+    return 1;
+  }
+  BlockWorkerSignals();
+  std::string out = AbsolutePath(output_dir), error;
+  auto server = server::EmbeddedServer::Start(out + "/.torc", &error);
+  if (!server) {
+    std::cerr << "torc: cannot start the private server: " << error << "\n";
+    return 1;
+  }
+  server::ClientOptions co;
+  co.url = server->url();
+  co.token = server->token();
+  auto client = server::ApiClient::Connect(co, &error);
+  std::string abs_file = AbsolutePath(file);
+  int64_t wf = FindPrevious(*client, abs_file);
+  if (wf) {
+    // Resume: the previous run's worker is gone; give back whatever it held.
+    auto status = client->Call("GET", "/workflows/" + std::to_string(wf));
+    for (const auto& w : status.body["workers"])
+      client->Call("DELETE", "/workflows/" + std::to_string(wf) + "/workers/" +
+                                 std::to_string(w["worker_id"].get<int64_t>()));
+    std::cerr << "torc: resuming workflow " << wf << " from " << out << " ("
+              << status.body["counts"]["completed"] << " of " << status.body["total"]
+              << " jobs already completed)\n";
+  } else {
+    const char* user = std::getenv("USER");
+    auto r = client->Call("POST", "/workflows",
+                          {{"spec_text", text.str()}, {"file_name", abs_file},
+                           {"working_dir", Cwd()}, {"owner", user ? user : ""}});
+    if (!r.ok()) {
+      std::cerr << "torc: " << client->Describe(r) << "\n";
+      return 1;
+    }
+    wf = r.body["workflow_id"];
+  }
+  worker::WorkerOptions wo;
+  wo.workflow_id = wf;
+  wo.mode = "direct";
+  wo.output_dir = out;
+  wo.discovery = discovery;
+  wo.exit_when_stuck = true;
+  wo.idle_timeout_seconds = 1e9;
+  wo.quiet = true;
+  ProgressLine progress(isatty(2));
+  int64_t total = static_cast<int64_t>(local.plan->jobs.size());
+  auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  wo.on_progress = [&](int, int64_t) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last < std::chrono::milliseconds(250)) return;
+    last = now;
+    server->Tick();
+    auto s = client->Call("GET", "/workflows/" + std::to_string(wf) + "/status");
+    if (s.ok()) progress.Show(s.body["counts"], total);
+  };
+  int rc = worker::RunWorker(*client, wo);
+  progress.Done();
+  auto s = client->Call("GET", "/workflows/" + std::to_string(wf) + "/status");
+  if (!s.ok()) return 1;
+  const auto& counts = s.body["counts"];
+  std::printf("workflow %lld (%s): %lld jobs\n", static_cast<long long>(wf),
+              local.plan->name.c_str(), static_cast<long long>(total));
+  for (const auto& [state, n] : counts.items())
+    if (n.get<int64_t>() > 0) std::printf("  %-11s %lld\n", state.c_str(), n.get<long long>());
+  auto failed = client->Call("GET", "/workflows/" + std::to_string(wf) + "/jobs?status=failed&limit=20");
+  if (failed.ok())
+    for (const auto& j : failed.body["jobs"])
+      std::printf("  failed: %s (exit code %s) — logs in %s/%lld/%s.%u.*\n",
+                  j["name"].get<std::string>().c_str(),
+                  j["exit_code"].is_null() ? "?" : std::to_string(j["exit_code"].get<int>()).c_str(),
+                  out.c_str(), static_cast<long long>(wf), j["name"].get<std::string>().c_str(),
+                  j["attempt"].get<unsigned>());
+  bool all = counts["completed"].get<int64_t>() == total;
+  if (rc != 0) return rc;
+  return all ? 0 : 1;
+}
+
+}  // namespace
+
+void AddRunCommands(CLI::App& app) {
+  // torc worker run
+  auto* worker_cmd = app.add_subcommand("worker", "Run a worker (inside an allocation or anywhere)");
+  worker_cmd->require_subcommand(1);
+  auto wo = std::make_shared<worker::WorkerOptions>();
+  auto url = std::make_shared<std::string>();
+  auto data_dir = std::make_shared<std::string>();
+  auto res = std::make_shared<ResourceFlags>();
+  auto this_node = std::make_shared<bool>(false);
+  auto* run = worker_cmd->add_subcommand("run", "Claim and run the jobs of a workflow until it is done");
+  run->add_option("--workflow", wo->workflow_id, "Workflow id")->required();
+  run->add_option("--url", *url, "Server URL (default: TORC_API_URL, then <data-dir>/server.url)");
+  run->add_option("--data-dir", *data_dir, "Server data directory (default: TORC_DATA_DIR or ~/.torc)");
+  run->add_option("--mode", wo->mode, "slurm (srun per job), direct, or auto (slurm inside Slurm)")
+      ->check(CLI::IsMember({"auto", "slurm", "direct"}));
+  run->add_option("--output-dir", wo->output_dir, "Where job stdout/stderr go (default torc_output)");
+  run->add_option("--scheduler", wo->scheduler, "The slurm scheduler this allocation was made for");
+  run->add_option("--idle-timeout", wo->idle_timeout_seconds, "Stop after this many idle seconds");
+  run->add_option("--srun", wo->srun, "Path of srun (default: srun on PATH)");
+  run->add_flag("--this-node-only", *this_node, "Use only this node of the allocation (one worker per node)");
+  AddResourceFlags(run, res.get());
+  run->footer("Example:\n  torc worker run --workflow 3 --mode direct --cpus 8");
+  run->callback([wo, url, data_dir, res, this_node] {
+    std::string error;
+    if (!ApplyResourceFlags(*res, &wo->discovery, &error)) {
+      std::cerr << "torc: " << error << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    wo->discovery.this_node_only = *this_node || wo->mode == "direct";
+    wo->output_dir = AbsolutePath(wo->output_dir);
+    BlockWorkerSignals();
+    server::ClientOptions co;
+    co.url = *url;
+    co.data_dir = *data_dir;
+    auto client = server::ApiClient::Connect(co, &error);
+    if (!client) {
+      std::cerr << "torc: " << error << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    int rc = worker::RunWorker(*client, *wo);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+
+  // torc run FILE
+  auto file = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>("torc_output");
+  auto rres = std::make_shared<ResourceFlags>();
+  auto* r = app.add_subcommand("run", "Run a whole workflow on this machine (resumes when run again)");
+  r->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
+  r->add_option("--output-dir", *out, "Database and job logs (default ./torc_output)");
+  AddResourceFlags(r, rres.get());
+  r->footer("Example:\n  torc run examples/sweep_pipeline.yaml --cpus 4");
+  r->callback([file, out, rres] {
+    worker::DiscoveryOptions d;
+    std::string error;
+    if (!ApplyResourceFlags(*rres, &d, &error)) {
+      std::cerr << "torc: " << error << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    int rc = RunLocally(*file, *out, d);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace torc::cmd

@@ -1,0 +1,47 @@
+#include "server/embedded.h"
+
+#include <chrono>
+
+#include "server/api.h"
+#include "server/data_dir.h"
+#include "server/http.h"
+#include "server/service.h"
+
+namespace torc::server {
+namespace {
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+std::unique_ptr<EmbeddedServer> EmbeddedServer::Start(const std::string& dir, std::string* error) {
+  std::unique_ptr<EmbeddedServer> s(new EmbeddedServer());
+  if (!EnsureDataDir(dir, error) || !LoadOrCreateToken(dir, &s->token_, error)) return nullptr;
+  StoreStatus st;
+  auto store = Store::Open(dir + "/torc.db", StoreOptions{}, &st);
+  if (!store) {
+    *error = "cannot open " + dir + "/torc.db: " + st.message;
+    return nullptr;
+  }
+  ServiceStatus ss;
+  s->service_ = Service::Open(std::move(store), ServiceOptions{}, Now(), &ss);
+  if (!s->service_) {
+    *error = ss.message;
+    return nullptr;
+  }
+  HttpServerOptions http;
+  http.port = 0;
+  s->http_ = StartHttpServer(http, MakeApiHandler(s->service_.get(), {s->token_, Now}), error);
+  if (!s->http_) return nullptr;
+  s->url_ = "http://127.0.0.1:" + std::to_string(s->http_->port());
+  WriteServerUrl(dir, s->url_, error);
+  return s;
+}
+
+EmbeddedServer::~EmbeddedServer() {
+  if (http_) http_->Stop();
+}
+
+void EmbeddedServer::Tick() { service_->ExpireAll(Now()); }
+
+}  // namespace torc::server

@@ -1,0 +1,132 @@
+// The exact command lines and environment the worker gives a job.
+#include "worker/command.h"
+
+#include <doctest/doctest.h>
+
+using namespace torc::worker;
+using V = std::vector<std::string>;
+
+namespace doctest {
+template <>
+struct StringMaker<V> {
+  static String convert(const V& v) {
+    std::string s;
+    for (const auto& a : v) s += "[" + a + "] ";
+    return s.c_str();
+  }
+};
+}  // namespace doctest
+
+namespace {
+
+std::vector<NodeInfo> Nodes(int n, int64_t cpus = 4, std::vector<int> gpus = {}) {
+  std::vector<NodeInfo> nodes;
+  for (int i = 1; i <= n; ++i) nodes.push_back({"n" + std::to_string(i), cpus, 4000LL << 20, gpus});
+  return nodes;
+}
+
+JobToRun Job(int64_t cpus, int64_t mem, int64_t gpus, int64_t nodes) {
+  JobToRun j;
+  j.id = 7;
+  j.name = "train";
+  j.attempt = 2;
+  j.command = "python train.py";
+  j.needs = {cpus, mem, gpus, nodes};
+  j.runtime_seconds = 1800;
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("srun line of a single-node job: both CPU and memory, pinned to its node") {
+  auto nodes = Nodes(4);
+  Placement p;
+  p.nodes = {2};
+  p.gpus = {{}};
+  p.cpus_per_node = 2;
+  p.memory_per_node = 1500LL << 20;
+  SrunOptions o;
+  o.workflow_name = "wf";
+  CHECK(SrunArgs(Job(2, 1500LL << 20, 0, 1), p, nodes, o) ==
+        V{"srun", "--nodes=1", "--ntasks=1", "--ntasks-per-node=1", "--cpus-per-task=2",
+          "--mem=1500", "--exact", "--nodelist=n3", "--job-name=wf_train_2", "--time=31", "bash",
+          "-c", "python train.py"});
+}
+
+TEST_CASE("srun line of a multi-node job on whole nodes, with GPUs and options") {
+  auto nodes = Nodes(4, 4, {0, 1});
+  Placement p;
+  p.nodes = {0, 1, 2, 3};
+  p.gpus = {{0, 1}, {0, 1}, {0, 1}, {0, 1}};
+  p.cpus_per_node = 4;
+  p.memory_per_node = 4000LL << 20;
+  p.whole_nodes = true;
+  SrunOptions o;
+  o.srun = "/opt/slurm/bin/srun";
+  o.workflow_name = "dist";
+  o.signal = "TERM@120";
+  o.cpu_bind = true;
+  JobToRun j = Job(32, 0, 2, 4);
+  j.invocation_script = "module load cuda";
+  CHECK(SrunArgs(j, p, nodes, o) ==
+        V{"/opt/slurm/bin/srun", "--nodes=4", "--ntasks=4", "--ntasks-per-node=1",
+          "--cpus-per-task=4", "--mem=4000", "--exact", "--nodelist=n1,n2,n3,n4",
+          "--job-name=dist_train_2", "--gpus-per-node=2", "--time=31", "--signal=TERM@120",
+          "--cpu-bind=cores", "bash", "-c", "module load cuda\npython train.py"});
+}
+
+TEST_CASE("memory is rounded up to whole MB, never 0") {
+  auto nodes = Nodes(1);
+  Placement p;
+  p.nodes = {0};
+  p.cpus_per_node = 1;
+  p.memory_per_node = 1;
+  CHECK(SrunArgs(Job(1, 1, 0, 1), p, nodes, {})[5] == "--mem=1");
+  p.memory_per_node = (1 << 20) + 1;
+  CHECK(SrunArgs(Job(1, 1, 0, 1), p, nodes, {})[5] == "--mem=2");
+}
+
+TEST_CASE("direct mode runs bash -c with the invocation script first") {
+  JobToRun j = Job(1, 0, 0, 1);
+  CHECK(DirectArgs(j) == V{"bash", "-c", "python train.py"});
+  j.invocation_script = "set -e\n";
+  CHECK(DirectArgs(j) == V{"bash", "-c", "set -e\npython train.py"});
+}
+
+TEST_CASE("what a job sees") {
+  JobToRun j = Job(1, 0, 1, 1);
+  j.env = {{"LOG_LEVEL", "debug"}};
+  Placement p;
+  p.nodes = {0};
+  p.gpus = {{1}};
+  JobContext c{5, "/out/5", "http://127.0.0.1:8080", true, true};
+  auto env = JobEnvironment(j, p, c);
+  CHECK(env["TORC_WORKFLOW_ID"] == "5");
+  CHECK(env["TORC_JOB_ID"] == "7");
+  CHECK(env["TORC_JOB_NAME"] == "train");
+  CHECK(env["TORC_ATTEMPT"] == "2");
+  CHECK(env["TORC_OUTPUT_DIR"] == "/out/5");
+  CHECK(env["TORC_API_URL"] == "http://127.0.0.1:8080");
+  CHECK(env["LOG_LEVEL"] == "debug");
+  CHECK(env["CUDA_VISIBLE_DEVICES"] == "1");
+  CHECK(env["ROCR_VISIBLE_DEVICES"] == "1");
+  p.gpus = {{}};
+  CHECK(JobEnvironment(j, p, c)["CUDA_VISIBLE_DEVICES"] == "");  // no GPU: none visible
+  c.direct = false;  // slurm mode: Slurm sets them in the step
+  CHECK(JobEnvironment(j, p, c).count("CUDA_VISIBLE_DEVICES") == 0);
+}
+
+TEST_CASE("output files for each stdio mode") {
+  JobToRun j = Job(1, 0, 0, 1);
+  auto check = [&](const char* mode, const char* out, const char* err) {
+    j.stdio_mode = mode;
+    OutputPaths p = OutputsFor(j, "/o");
+    CHECK(p.stdout_path == out);
+    CHECK(p.stderr_path == err);
+  };
+  check("separate", "/o/train.2.out", "/o/train.2.err");
+  check("combined", "/o/train.2.out", "/o/train.2.out");
+  check("no_stdout", "", "/o/train.2.err");
+  check("no_stderr", "/o/train.2.out", "");
+  check("none", "", "");
+}

@@ -1,0 +1,642 @@
+#include "worker/allocation.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <set>
+
+namespace torc::worker {
+namespace {
+
+constexpr int64_t kMaxHosts = 100000;
+constexpr int64_t kBytesPerMB = 1024 * 1024;
+constexpr int kRunTimeoutSeconds = 10;
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool AllDigits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+// A non-negative decimal integer of at most 18 digits (so it fits in int64).
+bool ParseCount(std::string_view s, int64_t* out) {
+  if (!AllDigits(s) || s.size() > 18) return false;
+  int64_t v = 0;
+  for (char c : s) v = v * 10 + (c - '0');
+  *out = v;
+  return true;
+}
+
+// Splits on commas that are not inside brackets; brackets are checked later.
+std::vector<std::string_view> SplitTopLevel(std::string_view s) {
+  std::vector<std::string_view> parts;
+  int depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '[') ++depth;
+    if (s[i] == ']') --depth;
+    if (s[i] == ',' && depth <= 0) {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  parts.push_back(s.substr(start));
+  return parts;
+}
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= s.size(); ++i) {
+    if (i == s.size() || s[i] == sep) {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+std::string Padded(int64_t v, size_t width) {
+  std::string digits = std::to_string(v);
+  if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
+  return digits;
+}
+
+// Expands the inside of one bracket group ("01-03,7") into its values, in
+// order. At most `budget` values; more is an error (the caller's host limit).
+bool ExpandBracket(std::string_view body, int64_t budget, std::vector<std::string>* values,
+                   std::string* error) {
+  for (std::string_view item : Split(body, ',')) {
+    if (item.empty()) {
+      *error = "empty item in '[" + std::string(body) + "]'";
+      return false;
+    }
+    size_t dash = item.find('-');
+    std::string_view lo_text = item.substr(0, dash);
+    std::string_view hi_text = dash == std::string_view::npos ? lo_text : item.substr(dash + 1);
+    int64_t lo = 0, hi = 0;
+    if (!ParseCount(lo_text, &lo) || !ParseCount(hi_text, &hi)) {
+      *error = "'" + std::string(item) + "' is not a number or a range of numbers";
+      return false;
+    }
+    if (hi < lo) {
+      *error = "reversed range '" + std::string(item) + "'";
+      return false;
+    }
+    if (hi - lo + 1 > budget - static_cast<int64_t>(values->size())) {
+      *error = "expands to more than " + std::to_string(kMaxHosts) + " hosts";
+      return false;
+    }
+    // Slurm keeps the width of the lower bound: n[08-10] -> n08,n09,n10.
+    for (int64_t v = lo; v <= hi; ++v) values->push_back(Padded(v, lo_text.size()));
+  }
+  return true;
+}
+
+// Expands one comma-free item ("r[1-2]n[1-2]") and appends its hosts.
+bool ExpandItem(std::string_view item, std::vector<std::string>* hosts, std::string* error) {
+  if (item.empty()) {
+    *error = "empty item";
+    return false;
+  }
+  // The item as alternating literal text and bracket groups; the first
+  // group varies slowest, like Slurm: r[1-2]n[1-2] -> r1n1,r1n2,r2n1,r2n2.
+  std::vector<std::vector<std::string>> parts;
+  int64_t combinations = 1;
+  size_t i = 0;
+  while (i < item.size()) {
+    size_t open = item.find_first_of("[]", i);
+    if (open != std::string_view::npos && item[open] == ']') {
+      *error = "unbalanced ']'";
+      return false;
+    }
+    if (open == std::string_view::npos) {
+      parts.push_back({std::string(item.substr(i))});
+      break;
+    }
+    if (open > i) parts.push_back({std::string(item.substr(i, open - i))});
+    size_t close = item.find_first_of("[]", open + 1);
+    if (close == std::string_view::npos || item[close] == '[') {
+      *error = "unbalanced '['";
+      return false;
+    }
+    std::string_view body = item.substr(open + 1, close - open - 1);
+    if (body.empty()) {
+      *error = "empty brackets '[]'";
+      return false;
+    }
+    int64_t budget = (kMaxHosts - static_cast<int64_t>(hosts->size())) / combinations;
+    std::vector<std::string> values;
+    if (!ExpandBracket(body, budget, &values, error)) return false;
+    combinations *= static_cast<int64_t>(values.size());
+    parts.push_back(std::move(values));
+    i = close + 1;
+  }
+  if (static_cast<int64_t>(hosts->size()) + combinations > kMaxHosts) {
+    *error = "expands to more than " + std::to_string(kMaxHosts) + " hosts";
+    return false;
+  }
+  // Odometer over the parts, last part fastest.
+  std::vector<size_t> index(parts.size(), 0);
+  for (int64_t c = 0; c < combinations; ++c) {
+    std::string host;
+    for (size_t p = 0; p < parts.size(); ++p) host += parts[p][index[p]];
+    hosts->push_back(std::move(host));
+    for (size_t p = parts.size(); p-- > 0;) {
+      if (++index[p] < parts[p].size()) break;
+      index[p] = 0;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ExpandHostlist(std::string_view expr, std::vector<std::string>* hosts, std::string* error) {
+  hosts->clear();
+  expr = Trim(expr);
+  if (expr.empty()) {
+    *error = "empty hostlist";
+    return false;
+  }
+  for (std::string_view item : SplitTopLevel(expr)) {
+    if (!ExpandItem(item, hosts, error)) {
+      hosts->clear();
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ExpandCountList(std::string_view text, std::vector<int64_t>* counts, std::string* error) {
+  counts->clear();
+  text = Trim(text);
+  if (text.empty()) {
+    *error = "empty count list";
+    return false;
+  }
+  for (std::string_view item : Split(text, ',')) {
+    int64_t value = 0, repeat = 1;
+    size_t paren = item.find('(');
+    std::string_view value_text = item.substr(0, paren);
+    bool ok = ParseCount(value_text, &value);
+    if (ok && paren != std::string_view::npos) {
+      std::string_view rest = item.substr(paren);  // "(xK)"
+      ok = rest.size() > 3 && rest.substr(0, 2) == "(x" && rest.back() == ')' &&
+           ParseCount(rest.substr(2, rest.size() - 3), &repeat) && repeat >= 1;
+    }
+    if (!ok) {
+      *error = item.empty() ? "empty item" : "'" + std::string(item) + "' is not N or N(xK)";
+      counts->clear();
+      return false;
+    }
+    if (repeat > kMaxHosts - static_cast<int64_t>(counts->size())) {
+      *error = "more than " + std::to_string(kMaxHosts) + " counts";
+      counts->clear();
+      return false;
+    }
+    counts->insert(counts->end(), static_cast<size_t>(repeat), value);
+  }
+  return true;
+}
+
+std::optional<double> ParseSlurmTime(std::string_view text) {
+  text = Trim(text);
+  if (text.empty() || text == "N/A" || text == "UNLIMITED" || text == "NONE") return std::nullopt;
+  // Exactly YYYY-MM-DDTHH:MM:SS.
+  static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd";
+  if (text.size() != kShape.size()) return std::nullopt;
+  for (size_t i = 0; i < kShape.size(); ++i) {
+    bool ok = kShape[i] == 'd' ? (text[i] >= '0' && text[i] <= '9') : text[i] == kShape[i];
+    if (!ok) return std::nullopt;
+  }
+  auto num = [&](size_t pos, size_t len) {
+    int v = 0;
+    for (size_t i = pos; i < pos + len; ++i) v = v * 10 + (text[i] - '0');
+    return v;
+  };
+  std::tm tm{};
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(5, 2) - 1;
+  tm.tm_mday = num(8, 2);
+  tm.tm_hour = num(11, 2);
+  tm.tm_min = num(14, 2);
+  tm.tm_sec = num(17, 2);
+  tm.tm_isdst = -1;
+  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+      tm.tm_min > 59 || tm.tm_sec > 60)
+    return std::nullopt;
+  const int year = tm.tm_year, month = tm.tm_mon, day = tm.tm_mday;
+  std::time_t t = std::mktime(&tm);
+  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+  // mktime normalizes "02-31" to March: such a date is garbage.
+  if (tm.tm_year != year || tm.tm_mon != month || tm.tm_mday != day) return std::nullopt;
+  return static_cast<double>(t);
+}
+
+// ---------------------------------------------------------------------------
+// The real environment.
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Reads fd to EOF into *out; false if the deadline passed first.
+bool ReadUntil(int fd, Clock::time_point deadline, std::string* out) {
+  char buf[4096];
+  while (true) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return true;
+    if (r == 0) continue;  // the deadline check above ends the loop
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return true;  // EOF: the child (and anything it started) closed stdout
+    out->append(buf, static_cast<size_t>(n));
+  }
+}
+
+// Reaps pid, killing it at the deadline (it may have closed stdout and lived on).
+// Returns its exit code, 128+signal, or -1 when killed or lost.
+int WaitUntil(pid_t pid, Clock::time_point deadline) {
+  int status = 0;
+  while (true) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return -1;
+    if (Clock::now() >= deadline) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return -1;
+    }
+    if (r == 0) usleep(5000);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Runs argv with stdin from /dev/null and stdout captured; kills it after
+// kRunTimeoutSeconds. Returns the exit code, 128+signal, or -1 when it could
+// not be started or timed out.
+int RunCaptured(const std::vector<std::string>& argv, std::string* out) {
+  out->clear();
+  if (argv.empty()) return -1;
+  // Everything the child needs is prepared before fork: after fork only
+  // async-signal-safe calls are allowed.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    dup2(fds[1], STDOUT_FILENO);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  if (devnull >= 0) close(devnull);
+  if (pid < 0) {
+    close(fds[0]);
+    return -1;
+  }
+  const auto deadline = Clock::now() + std::chrono::seconds(kRunTimeoutSeconds);
+  bool finished = ReadUntil(fds[0], deadline, out);
+  close(fds[0]);
+  return WaitUntil(pid, finished ? deadline : Clock::now());
+}
+
+int64_t MachineMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  int64_t value = 0;
+  while (in >> key >> value) {
+    std::getline(in, unit);
+    if (key == "MemTotal:") return value * 1024;  // reported in kB
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
+}
+
+std::string Hostname() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+DiscoveryEnv DiscoveryEnv::Real() {
+  DiscoveryEnv env;
+  env.getenv = [](const char* name) -> const char* { return std::getenv(name); };
+  env.run = RunCaptured;
+  env.machine_cpus = []() -> int64_t {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+  };
+  env.machine_memory_bytes = MachineMemoryBytes;
+  env.hostname = Hostname;
+  return env;
+}
+
+// ---------------------------------------------------------------------------
+// Discovery.
+
+namespace {
+
+/// Reads the environment through the seam, treating empty values as unset.
+struct EnvReader {
+  const DiscoveryEnv& env;
+  std::optional<std::string> Get(const char* name) const {
+    const char* v = env.getenv ? env.getenv(name) : nullptr;
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+  }
+};
+
+std::string Quoted(const char* name, const std::string& value) {
+  return std::string(name) + "='" + value + "'";
+}
+
+// An environment variable holding a non-negative count ("4000").
+bool CountVar(const EnvReader& env, const char* name, std::optional<int64_t>* out,
+              std::string* error) {
+  auto text = env.Get(name);
+  out->reset();
+  if (!text) return true;
+  int64_t v = 0;
+  if (!ParseCount(Trim(*text), &v)) {
+    *error = Quoted(name, *text) + " is not a non-negative integer";
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+// mb megabytes times factor, in bytes; false on overflow.
+bool MegabytesToBytes(int64_t mb, int64_t factor, int64_t* bytes) {
+  __int128 b = static_cast<__int128>(mb) * kBytesPerMB;  // both below 2^63: no overflow
+  if (b > INT64_MAX) return false;
+  b *= factor;
+  if (b > INT64_MAX) return false;
+  *bytes = static_cast<int64_t>(b);
+  return true;
+}
+
+// GPU indices from a comma-separated list. Strict (SLURM_JOB_GPUS): every
+// entry a distinct number. Lenient (CUDA_VISIBLE_DEVICES, which may hold
+// UUIDs): if any entry is not a number, the devices are numbered 0..n-1.
+bool ParseGpuList(const char* name, const std::string& text, bool strict, std::vector<int>* gpus,
+                  std::string* error) {
+  gpus->clear();
+  std::string_view list = Trim(text);
+  // Slurm's "no devices" marker when a job has GPU gres without device files.
+  if (list.empty() || list == "NoDevFiles") return true;
+  std::vector<std::string_view> items = Split(list, ',');
+  if (!strict) {
+    // CUDA stops at a negative index: "-1" hides every device.
+    for (size_t i = 0; i < items.size(); ++i) {
+      std::string_view item = Trim(items[i]);
+      if (item.size() > 1 && item[0] == '-' && AllDigits(item.substr(1))) {
+        items.resize(i);
+        break;
+      }
+    }
+  }
+  std::vector<int> values;
+  std::set<int64_t> seen;
+  for (std::string_view item : items) {
+    int64_t v = 0;
+    if (!ParseCount(Trim(item), &v) || v > INT_MAX || !seen.insert(v).second) break;
+    values.push_back(static_cast<int>(v));
+  }
+  if (values.size() == items.size()) {
+    *gpus = std::move(values);
+    return true;
+  }
+  if (strict) {
+    *error = Quoted(name, text) + " is not a list of distinct GPU indices";
+    return false;
+  }
+  for (size_t i = 0; i < items.size(); ++i) gpus->push_back(static_cast<int>(i));
+  return true;
+}
+
+// CPUs per node: SLURM_JOB_CPUS_PER_NODE when it has one count per node, else
+// SLURM_CPUS_ON_NODE for all, else the machine's. *source names where they came from.
+bool SlurmCpus(const EnvReader& env, size_t node_count, std::vector<int64_t>* cpus,
+               std::string* source, std::string* error) {
+  cpus->clear();
+  if (auto text = env.Get("SLURM_JOB_CPUS_PER_NODE")) {
+    std::string why;
+    if (!ExpandCountList(*text, cpus, &why)) {
+      *error = Quoted("SLURM_JOB_CPUS_PER_NODE", *text) + " is not a valid count list: " + why;
+      return false;
+    }
+    *source = Quoted("SLURM_JOB_CPUS_PER_NODE", *text);
+  }
+  if (cpus->size() != node_count) {
+    std::optional<int64_t> on_node;
+    if (!CountVar(env, "SLURM_CPUS_ON_NODE", &on_node, error)) return false;
+    cpus->assign(node_count, on_node ? *on_node : env.env.machine_cpus());
+    *source = on_node ? Quoted("SLURM_CPUS_ON_NODE", std::to_string(*on_node)) : "the machine";
+  }
+  return true;
+}
+
+// Memory of each node: SLURM_MEM_PER_NODE (MB; 0 is Slurm's "all of it"), else
+// SLURM_MEM_PER_CPU (MB) times the node's CPUs, else the machine's.
+bool SlurmMemory(const EnvReader& env, const std::vector<int64_t>& cpus,
+                 std::vector<int64_t>* memory, std::string* error) {
+  std::optional<int64_t> per_node, per_cpu;
+  if (!CountVar(env, "SLURM_MEM_PER_NODE", &per_node, error)) return false;
+  if (!CountVar(env, "SLURM_MEM_PER_CPU", &per_cpu, error)) return false;
+  memory->clear();
+  for (int64_t node_cpus : cpus) {
+    int64_t bytes = 0;
+    if (per_node && *per_node > 0) {
+      if (!MegabytesToBytes(*per_node, 1, &bytes)) {
+        *error = Quoted("SLURM_MEM_PER_NODE", std::to_string(*per_node)) + " is too large";
+        return false;
+      }
+    } else if (!per_node && per_cpu) {
+      if (!MegabytesToBytes(*per_cpu, std::max<int64_t>(node_cpus, 0), &bytes)) {
+        *error = Quoted("SLURM_MEM_PER_CPU", std::to_string(*per_cpu)) + " is too large";
+        return false;
+      }
+    } else {
+      bytes = env.env.machine_memory_bytes();
+    }
+    memory->push_back(bytes);
+  }
+  return true;
+}
+
+// Nodes, CPUs, memory and GPUs of the Slurm allocation (before overrides).
+bool DiscoverSlurmNodes(const EnvReader& env, const DiscoveryOptions& options, Allocation* out,
+                        std::string* error) {
+  const char* list_var = "SLURM_JOB_NODELIST";
+  auto list = env.Get(list_var);
+  if (!list) list = env.Get(list_var = "SLURM_NODELIST");
+  if (!list) {
+    *error = Quoted("SLURM_JOB_ID", out->slurm_job_id) +
+             " is set but neither SLURM_JOB_NODELIST nor SLURM_NODELIST is";
+    return false;
+  }
+  std::vector<std::string> names;
+  std::string why;
+  if (!ExpandHostlist(*list, &names, &why)) {
+    *error = Quoted(list_var, *list) + " is not a valid hostlist: " + why;
+    return false;
+  }
+  std::vector<int64_t> cpus, memory;
+  std::string cpus_source;
+  if (!SlurmCpus(env, names.size(), &cpus, &cpus_source, error)) return false;
+  if (!SlurmMemory(env, cpus, &memory, error)) return false;
+  std::vector<int> gpus;
+  if (auto text = env.Get("SLURM_JOB_GPUS")) {
+    if (!ParseGpuList("SLURM_JOB_GPUS", *text, true, &gpus, error)) return false;
+  } else if (auto cuda = env.Get("CUDA_VISIBLE_DEVICES")) {
+    ParseGpuList("CUDA_VISIBLE_DEVICES", *cuda, false, &gpus, error);
+  }
+  for (size_t i = 0; i < names.size(); ++i)
+    out->nodes.push_back(NodeInfo{std::move(names[i]), cpus[i], memory[i], gpus});
+
+  if (options.this_node_only) {
+    auto self = env.Get("SLURMD_NODENAME");
+    auto it = out->nodes.begin();  // without SLURMD_NODENAME: the first node
+    if (self) {
+      it = std::find_if(out->nodes.begin(), out->nodes.end(),
+                        [&](const NodeInfo& n) { return n.name == *self; });
+      if (it == out->nodes.end()) {
+        *error = Quoted("SLURMD_NODENAME", *self) + " is not in " + Quoted(list_var, *list);
+        return false;
+      }
+    }
+    NodeInfo node = std::move(*it);
+    out->nodes.assign(1, std::move(node));
+  }
+
+  // Checked here so the message names the variable the value came from; --cpus replaces it.
+  for (const auto& node : out->nodes) {
+    if (node.cpus < 1 && !options.cpus) {
+      *error = cpus_source + " gives node " + node.name + " " + std::to_string(node.cpus) +
+               " CPUs; at least 1 is needed";
+      return false;
+    }
+  }
+  return true;
+}
+
+// The allocation's end time from one squeue call; nullopt when unknown or unlimited.
+std::optional<double> SlurmEndTime(const DiscoveryEnv& env, const DiscoveryOptions& options,
+                                   const std::string& job_id) {
+  if (!env.run) return std::nullopt;
+  std::string output;
+  int code = env.run({options.squeue, "-h", "-j", job_id, "-o", "%e"}, &output);
+  if (code != 0) return std::nullopt;
+  std::string_view first = output;
+  first = first.substr(0, first.find('\n'));
+  return ParseSlurmTime(first);
+}
+
+bool ValidateOptions(const DiscoveryOptions& options, std::string* error) {
+  if (options.cpus && *options.cpus < 1) {
+    *error = "--cpus must be at least 1, not " + std::to_string(*options.cpus);
+    return false;
+  }
+  if (options.memory_bytes && *options.memory_bytes < 0) {
+    *error = "--memory must not be negative, not " + std::to_string(*options.memory_bytes);
+    return false;
+  }
+  if (options.gpus && (*options.gpus < 0 || *options.gpus > INT_MAX)) {
+    *error = "--gpus must be between 0 and " + std::to_string(INT_MAX) + ", not " +
+             std::to_string(*options.gpus);
+    return false;
+  }
+  if (options.time_limit_seconds && !(*options.time_limit_seconds >= 0)) {
+    *error =
+        "--time-limit must not be negative, not " + std::to_string(*options.time_limit_seconds);
+    return false;
+  }
+  return true;
+}
+
+void ApplyOverrides(const DiscoveryOptions& options, double now, Allocation* out) {
+  for (auto& node : out->nodes) {
+    if (options.cpus) node.cpus = *options.cpus;
+    if (options.memory_bytes) node.memory_bytes = *options.memory_bytes;
+    if (options.gpus) {
+      node.gpus.clear();
+      for (int g = 0; g < static_cast<int>(*options.gpus); ++g) node.gpus.push_back(g);
+    }
+  }
+  if (options.time_limit_seconds) {
+    double end = now + *options.time_limit_seconds;
+    out->end_time = out->end_time ? std::min(*out->end_time, end) : end;
+  }
+}
+
+}  // namespace
+
+bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options, double now,
+                        Allocation* out, std::string* error) {
+  *out = Allocation{};
+  if (!ValidateOptions(options, error)) return false;
+  EnvReader reader{env};
+  if (auto job_id = reader.Get("SLURM_JOB_ID")) {
+    out->in_slurm = true;
+    out->slurm_job_id = *job_id;
+    if (!DiscoverSlurmNodes(reader, options, out, error)) return false;
+    out->end_time = SlurmEndTime(env, options, out->slurm_job_id);
+  } else {
+    NodeInfo node;
+    node.name = env.hostname();
+    node.cpus = env.machine_cpus();
+    node.memory_bytes = env.machine_memory_bytes();
+    if (auto cuda = reader.Get("CUDA_VISIBLE_DEVICES"))
+      ParseGpuList("CUDA_VISIBLE_DEVICES", *cuda, false, &node.gpus, error);
+    out->nodes.push_back(std::move(node));
+  }
+  ApplyOverrides(options, now, out);
+  for (const auto& node : out->nodes) {
+    if (node.cpus < 1) {
+      *error = "node " + node.name + " reports " + std::to_string(node.cpus) + " CPUs; pass --cpus";
+      return false;
+    }
+    if (node.memory_bytes < 0) {
+      *error = "node " + node.name + " reports " + std::to_string(node.memory_bytes) +
+               " bytes of memory; pass --memory";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace torc::worker

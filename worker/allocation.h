@@ -1,0 +1,80 @@
+// What a worker has to run jobs on: the nodes of its Slurm allocation (or
+// this machine), their CPUs, memory and GPUs, and when the allocation ends.
+// Discovery reads the environment and runs at most one Slurm command (squeue,
+// for the end time) through a seam, so it is unit-tested without Slurm.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace torc::worker {
+
+/// One node the worker may place jobs on.
+struct NodeInfo {
+  std::string name;          // Slurm node name ("n3") or this machine's hostname
+  int64_t cpus = 1;
+  int64_t memory_bytes = 0;
+  std::vector<int> gpus;     // device indices usable on this node (CUDA_VISIBLE_DEVICES values)
+};
+
+/// The allocation a worker runs in.
+struct Allocation {
+  bool in_slurm = false;
+  std::string slurm_job_id;      // "" outside Slurm
+  std::vector<NodeInfo> nodes;   // at least one
+  std::optional<double> end_time;  // seconds since the epoch; nullopt: no limit
+};
+
+/// Expands a Slurm hostlist expression ("n[1-4]", "gpu[01-02,05],login1",
+/// "a[1-2]b[3-4]") into host names in order. False with *error when malformed
+/// or when it would expand to more than 100,000 hosts.
+bool ExpandHostlist(std::string_view expr, std::vector<std::string>* hosts, std::string* error);
+
+/// Expands Slurm's per-node count lists ("4(x2),2" -> 4,4,2), as in
+/// SLURM_JOB_CPUS_PER_NODE.
+bool ExpandCountList(std::string_view text, std::vector<int64_t>* counts, std::string* error);
+
+/// Parses squeue's end time ("2026-11-22T05:10:00", local time) to epoch seconds;
+/// nullopt for "N/A", "UNLIMITED", "NONE" or empty.
+std::optional<double> ParseSlurmTime(std::string_view text);
+
+/// The side effects discovery needs, replaceable in tests.
+struct DiscoveryEnv {
+  /// getenv; returns nullptr when unset.
+  std::function<const char*(const char*)> getenv;
+  /// Runs argv, returns its exit code and stdout in *out.
+  std::function<int(const std::vector<std::string>& argv, std::string* out)> run;
+  /// This machine: logical CPUs, total memory in bytes, hostname.
+  std::function<int64_t()> machine_cpus;
+  std::function<int64_t()> machine_memory_bytes;
+  std::function<std::string()> hostname;
+  /// The real thing (environment, fork/exec, sysconf, /proc/meminfo).
+  static DiscoveryEnv Real();
+};
+
+/// What the user overrides on the command line.
+struct DiscoveryOptions {
+  std::optional<int64_t> cpus;            // --cpus (per node)
+  std::optional<int64_t> memory_bytes;    // --memory (per node)
+  std::optional<int64_t> gpus;            // --gpus (count: indices 0..N-1)
+  std::optional<double> time_limit_seconds;  // --time-limit, from now
+  /// Only this node (direct mode inside Slurm: one worker per node).
+  bool this_node_only = false;
+  std::string squeue = "squeue";          // path of squeue
+};
+
+/// Discovers the allocation. Inside Slurm (SLURM_JOB_ID set): nodes from
+/// SLURM_JOB_NODELIST (or only SLURMD_NODENAME when this_node_only), CPUs from
+/// SLURM_JOB_CPUS_PER_NODE / SLURM_CPUS_ON_NODE, memory from SLURM_MEM_PER_NODE
+/// (MB) or SLURM_MEM_PER_CPU x CPUs, else the machine's; GPUs from SLURM_JOB_GPUS,
+/// else CUDA_VISIBLE_DEVICES; end time from one `squeue -h -j ID -o %e` call.
+/// Outside Slurm: this machine, GPUs from CUDA_VISIBLE_DEVICES or none.
+/// Options override what was found. False with *error when something is malformed.
+bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options, double now,
+                        Allocation* out, std::string* error);
+
+}  // namespace torc::worker

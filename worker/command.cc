@@ -1,0 +1,83 @@
+#include "worker/command.h"
+
+#include <algorithm>
+
+namespace torc::worker {
+
+std::string ShellScript(const JobToRun& job) {
+  if (job.invocation_script.empty()) return job.command;
+  std::string s = job.invocation_script;
+  if (s.back() != '\n') s += '\n';
+  return s + job.command;
+}
+
+std::string NodeListOf(const Placement& placement, const std::vector<NodeInfo>& nodes) {
+  std::string out;
+  for (uint32_t n : placement.nodes) out += (out.empty() ? "" : ",") + nodes[n].name;
+  return out;
+}
+
+std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placement,
+                                  const std::vector<NodeInfo>& nodes, const SrunOptions& options) {
+  const int64_t n = static_cast<int64_t>(placement.nodes.size());
+  const int64_t mem_mb = std::max<int64_t>(1, (placement.memory_per_node + (1 << 20) - 1) >> 20);
+  std::vector<std::string> args = {
+      options.srun,
+      "--nodes=" + std::to_string(n),
+      "--ntasks=" + std::to_string(n),
+      "--ntasks-per-node=1",
+      "--cpus-per-task=" + std::to_string(placement.cpus_per_node),
+      "--mem=" + std::to_string(mem_mb),
+      "--exact",
+      "--nodelist=" + NodeListOf(placement, nodes),
+      "--job-name=" + options.workflow_name + "_" + job.name + "_" + std::to_string(job.attempt),
+  };
+  if (job.needs.gpus > 0 || (placement.whole_nodes && !placement.gpus.empty() &&
+                             !placement.gpus[0].empty()))
+    args.push_back("--gpus-per-node=" +
+                   std::to_string(placement.gpus.empty() ? job.needs.gpus
+                                                         : static_cast<int64_t>(placement.gpus[0].size())));
+  // Slurm ends the step a little after torc's own runtime limit, as a backstop.
+  args.push_back("--time=" + std::to_string((job.runtime_seconds + 59) / 60 + 1));
+  if (!options.signal.empty()) args.push_back("--signal=" + options.signal);
+  if (options.cpu_bind) args.push_back("--cpu-bind=cores");
+  args.push_back("bash");
+  args.push_back("-c");
+  args.push_back(ShellScript(job));
+  return args;
+}
+
+std::vector<std::string> DirectArgs(const JobToRun& job) {
+  return {"bash", "-c", ShellScript(job)};
+}
+
+std::map<std::string, std::string> JobEnvironment(const JobToRun& job, const Placement& placement,
+                                                  const JobContext& context) {
+  std::map<std::string, std::string> env = job.env;
+  env["TORC_WORKFLOW_ID"] = std::to_string(context.workflow_id);
+  env["TORC_JOB_ID"] = std::to_string(job.id);
+  env["TORC_JOB_NAME"] = job.name;
+  env["TORC_ATTEMPT"] = std::to_string(job.attempt);
+  env["TORC_OUTPUT_DIR"] = context.output_dir;
+  env["TORC_API_URL"] = context.api_url;
+  if (context.direct && context.node_has_gpus) {
+    std::string ids;
+    if (!placement.gpus.empty())
+      for (int g : placement.gpus[0]) ids += (ids.empty() ? "" : ",") + std::to_string(g);
+    env["CUDA_VISIBLE_DEVICES"] = ids;
+    env["ROCR_VISIBLE_DEVICES"] = ids;
+  }
+  return env;
+}
+
+OutputPaths OutputsFor(const JobToRun& job, const std::string& dir) {
+  std::string base = dir + "/" + job.name + "." + std::to_string(job.attempt);
+  const std::string& m = job.stdio_mode;
+  if (m == "none") return {"", ""};
+  if (m == "combined") return {base + ".out", base + ".out"};
+  if (m == "no_stdout") return {"", base + ".err"};
+  if (m == "no_stderr") return {base + ".out", ""};
+  return {base + ".out", base + ".err"};
+}
+
+}  // namespace torc::worker

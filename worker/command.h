@@ -1,0 +1,72 @@
+// How a job becomes a process: the argv (bash -c, or srun wrapping it), the
+// environment it sees and where its output goes. Pure functions, tested
+// against the exact command lines.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "worker/ledger.h"
+
+namespace torc::worker {
+
+/// A claimed job as the worker runs it.
+struct JobToRun {
+  uint32_t id = 0;
+  std::string name;
+  uint32_t attempt = 1;
+  std::string command;
+  std::string invocation_script;
+  std::map<std::string, std::string> env;
+  JobNeeds needs;
+  int64_t runtime_seconds = 3600;
+  std::vector<uint32_t> suggested_nodes;
+  std::string stdio_mode = "separate";  // separate, combined, no_stdout, no_stderr, none
+  bool delete_on_success = false;
+  int failure_handler = -1;
+};
+
+/// The shell text: the invocation script, then the command.
+std::string ShellScript(const JobToRun& job);
+
+/// Options of slurm mode's srun line.
+struct SrunOptions {
+  std::string srun = "srun";
+  std::string workflow_name;
+  std::string signal;    // execution_config.srun_termination_signal, e.g. "TERM@120"
+  bool cpu_bind = false; // execution_config.enable_cpu_bind
+};
+
+/// `srun --nodes=N --ntasks=N --ntasks-per-node=1 --cpus-per-task=C --mem=M --exact
+///  --nodelist=<nodes> --job-name=<workflow>_<job>_<attempt> [--gpus-per-node=G]
+///  [--time=T] [--signal=S] [--cpu-bind=cores] bash -c '<script>'`; documented in docs/worker.md.
+std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placement,
+                                  const std::vector<NodeInfo>& nodes, const SrunOptions& options);
+
+/// Direct mode: `bash -c '<script>'`.
+std::vector<std::string> DirectArgs(const JobToRun& job);
+
+/// The variables a job sees on top of the worker's environment.
+struct JobContext {
+  int64_t workflow_id = 0;
+  std::string output_dir;
+  std::string api_url;
+  bool direct = true;        // set CUDA_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES from the placement
+  bool node_has_gpus = false;
+};
+std::map<std::string, std::string> JobEnvironment(const JobToRun& job, const Placement& placement,
+                                                  const JobContext& context);
+
+/// Output files: <dir>/<job>.<attempt>.out and .err ("" means /dev/null);
+/// combined mode writes both streams to the .out file.
+struct OutputPaths {
+  std::string stdout_path, stderr_path;
+};
+OutputPaths OutputsFor(const JobToRun& job, const std::string& job_output_dir);
+
+/// "n[1-2]"-style names are not needed here: a comma list of the placed nodes.
+std::string NodeListOf(const Placement& placement, const std::vector<NodeInfo>& nodes);
+
+}  // namespace torc::worker

@@ -1,0 +1,70 @@
+// Per-node accounting of the worker's free CPUs, memory and GPU indices. It
+// decides where a job runs and never lets more run than fits. Single-node
+// jobs share nodes and are pinned to one; a job with num_nodes N > 1 takes N
+// completely idle nodes whole until it ends (whole-node reservation).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "worker/allocation.h"
+
+namespace torc::worker {
+
+/// What a job needs, per node.
+struct JobNeeds {
+  int64_t cpus = 1;
+  int64_t memory_bytes = 0;  // 0: a per-CPU share of the node's memory
+  int64_t gpus = 0;
+  int64_t nodes = 1;
+};
+
+/// Where a job was placed and what it holds there.
+struct Placement {
+  std::vector<uint32_t> nodes;          // node indices
+  std::vector<std::vector<int>> gpus;   // per placed node: GPU indices held
+  int64_t cpus_per_node = 0;            // CPUs held on each node (all of them when whole)
+  int64_t memory_per_node = 0;          // bytes held on each node
+  bool whole_nodes = false;
+};
+
+/// Free resources of one node, as a claim reports them.
+struct NodeFree {
+  int64_t free_cpus = 0, free_memory_bytes = 0, free_gpus = 0;
+  int64_t total_cpus = 0, total_memory_bytes = 0;
+  bool idle = false;
+};
+
+class NodeLedger {
+ public:
+  explicit NodeLedger(std::vector<NodeInfo> nodes);
+
+  /// Places a job. `preferred` (may be empty) are the node indices the server
+  /// suggested; they are tried first. False when it does not fit anywhere now
+  /// (or can never fit: see CanEverFit).
+  bool Place(const JobNeeds& needs, const std::vector<uint32_t>& preferred, Placement* out);
+  /// Gives back what a placement held.
+  void Release(const Placement& placement);
+  /// True if the job would fit on an empty allocation.
+  bool CanEverFit(const JobNeeds& needs) const;
+
+  std::vector<NodeFree> Free() const;
+  bool AllIdle() const;
+  const std::vector<NodeInfo>& nodes() const { return nodes_; }
+  /// Memory a job gets on node n: its request, or a per-CPU share.
+  int64_t MemoryFor(const JobNeeds& needs, uint32_t n) const;
+
+ private:
+  struct NodeState {
+    int64_t free_cpus = 0, free_memory = 0;
+    std::vector<int> free_gpus;  // indices not held
+    int jobs = 0;                // placements holding something here
+  };
+  bool FitsOn(const JobNeeds& needs, uint32_t n) const;
+  void Take(const JobNeeds& needs, uint32_t n, Placement* out);
+
+  std::vector<NodeInfo> nodes_;
+  std::vector<NodeState> state_;
+};
+
+}  // namespace torc::worker

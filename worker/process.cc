@@ -1,0 +1,167 @@
+#include "worker/process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+extern char** environ;
+
+namespace torc::worker {
+namespace {
+
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  return set;
+}
+
+int OpenOutput(const std::string& path) {
+  if (path.empty()) return open("/dev/null", O_WRONLY);
+  return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+}
+
+}  // namespace
+
+ProcessTable::ProcessTable() {
+  sigset_t set = HandledSignals();
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+ProcessTable::~ProcessTable() {
+  if (signal_fd_ >= 0) close(signal_fd_);
+}
+
+pid_t ProcessTable::Start(const LaunchSpec& spec, std::string* error) {
+  // Everything the child needs is prepared before fork: no allocation after it.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    std::string key = kv.substr(0, kv.find('='));
+    if (!spec.env.count(key)) env_strings.push_back(kv);
+  }
+  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, argv;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = spec.argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int out = OpenOutput(spec.stdout_path);
+  int err = spec.stderr_path == spec.stdout_path ? dup(out) : OpenOutput(spec.stderr_path);
+  if (out < 0 || err < 0) {
+    *error = "cannot open the output files (" + spec.stdout_path + ", " + spec.stderr_path +
+             "): " + std::strerror(errno);
+    if (out >= 0) close(out);
+    if (err >= 0) close(err);
+    return -1;
+  }
+  int devnull = open("/dev/null", O_RDONLY);
+  sigset_t set = HandledSignals();
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);
+    dup2(devnull, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) {
+      dprintf(2, "torc: cannot enter the working directory %s: %s\n", spec.cwd.c_str(),
+              std::strerror(errno));
+      _exit(126);
+    }
+    execvpe(argv[0], argv.data(), envp.data());
+    dprintf(2, "torc: cannot run %s: %s\n", argv[0], std::strerror(errno));
+    _exit(127);
+  }
+  int saved = errno;
+  close(out);
+  close(err);
+  close(devnull);
+  if (pid < 0) {
+    *error = std::string("fork failed: ") + std::strerror(saved);
+    return -1;
+  }
+  setpgid(pid, pid);  // also from the parent, so a signal right away reaches the group
+  ++running_;
+  return pid;
+}
+
+void ProcessTable::Signal(pid_t pid, int sig) {
+  if (pid > 0) kill(-pid, sig);
+}
+
+WakeUp ProcessTable::WaitForEvent(double timeout_seconds) {
+  WakeUp w;
+  auto reap = [&] {
+    while (true) {
+      int status = 0;
+      rusage ru{};
+      pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+      if (pid <= 0) break;
+      ProcessExit e;
+      e.pid = pid;
+      if (WIFEXITED(status)) {
+        e.exit_code = WEXITSTATUS(status);
+      } else if (WIFSIGNALED(status)) {
+        e.signal = WTERMSIG(status);
+        e.exit_code = 128 + e.signal;
+      }
+      e.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                      static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+      e.peak_rss_bytes = static_cast<int64_t>(ru.ru_maxrss) * 1024;
+      if (running_ > 0) --running_;
+      w.exits.push_back(e);
+    }
+  };
+  reap();
+  if (!w.exits.empty()) return w;
+  pollfd pfd{signal_fd_, POLLIN, 0};
+  int ms = timeout_seconds <= 0 ? 0 : static_cast<int>(timeout_seconds * 1000) + 1;
+  poll(&pfd, 1, ms);
+  signalfd_siginfo info{};
+  while (read(signal_fd_, &info, sizeof info) == sizeof info) {
+    if (info.ssi_signo != SIGCHLD) w.signal = static_cast<int>(info.ssi_signo);
+  }
+  reap();
+  return w;
+}
+
+int64_t ProcessTable::GroupRss(pid_t pgid) const {
+  int64_t total = 0;
+  DIR* proc = opendir("/proc");
+  if (!proc) return 0;
+  long page = sysconf(_SC_PAGESIZE);
+  while (dirent* d = readdir(proc)) {
+    if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+    std::ifstream stat(std::string("/proc/") + d->d_name + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    size_t close_paren = line.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    // Fields after "(comm)": state ppid pgrp ... rss is field 24 (1-based).
+    std::istringstream rest(line.substr(close_paren + 2));
+    std::string field;
+    long pgrp = 0, rss = 0;
+    for (int i = 3; i <= 24 && rest >> field; ++i) {
+      if (i == 5) pgrp = std::atol(field.c_str());
+      if (i == 24) rss = std::atol(field.c_str());
+    }
+    if (pgrp == pgid) total += static_cast<int64_t>(rss) * page;
+  }
+  closedir(proc);
+  return total;
+}
+
+}  // namespace torc::worker

@@ -1,0 +1,60 @@
+// Starting, signalling and reaping job processes. Each job runs in its own
+// process group, so a signal reaches everything the job started. The worker's
+// loop sleeps in WaitForEvent until a child exits, a signal arrives or the
+// timeout passes (SIGCHLD through a signalfd: no polling between jobs).
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace torc::worker {
+
+/// What to start.
+struct LaunchSpec {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // added to (and overriding) the worker's environment
+  std::string cwd;
+  std::string stdout_path, stderr_path;    // "" = /dev/null; equal paths share one file
+};
+
+/// How a process ended, with what it used (from wait4's rusage).
+struct ProcessExit {
+  pid_t pid = 0;
+  int exit_code = 0;    // 128 + signal when killed by a signal
+  int signal = 0;
+  double cpu_seconds = 0;
+  int64_t peak_rss_bytes = 0;
+};
+
+/// Events the loop wakes up for.
+struct WakeUp {
+  std::vector<ProcessExit> exits;
+  int signal = 0;  // SIGTERM/SIGINT/SIGUSR1 received by the worker, else 0
+};
+
+class ProcessTable {
+ public:
+  /// Blocks SIGCHLD/SIGTERM/SIGINT/SIGUSR1 and routes them to a signalfd.
+  ProcessTable();
+  ~ProcessTable();
+
+  /// Starts a process in a new process group; returns its pid, or -1 with *error.
+  pid_t Start(const LaunchSpec& spec, std::string* error);
+  /// Sends `sig` to the whole process group of `pid`.
+  void Signal(pid_t pid, int sig);
+  /// Sleeps until a child exits, a signal arrives, or `timeout_seconds` pass;
+  /// reaps every exited child.
+  WakeUp WaitForEvent(double timeout_seconds);
+  /// Resident memory of every process in `pid`'s group, in bytes.
+  int64_t GroupRss(pid_t pid) const;
+  size_t running() const { return running_; }
+
+ private:
+  int signal_fd_ = -1;
+  size_t running_ = 0;
+};
+
+}  // namespace torc::worker

@@ -1,0 +1,40 @@
+// `torc worker run`: the process that lives inside an allocation (or on any
+// machine) and turns claims into processes. Event-driven: it wakes on a
+// child's exit, a signal, the heartbeat timer or a limit, claims in batches
+// sized to its free resources, reports completions in batches, and stops when
+// the workflow is done, when it is idle too long, or at the allocation's end.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "worker/allocation.h"
+
+namespace torc::server {
+class ApiClient;
+}
+
+namespace torc::worker {
+
+struct WorkerOptions {
+  int64_t workflow_id = 0;
+  std::string mode = "auto";       // auto | slurm | direct (auto: slurm inside Slurm, else direct)
+  std::string output_dir = "torc_output";
+  std::string scheduler;           // the slurm scheduler whose allocation this is ("" = any)
+  DiscoveryOptions discovery;
+  double idle_timeout_seconds = 60;  // stop after this long with nothing to run
+  /// Stop when nothing runs here and no job is ready or running anywhere
+  /// (a single local worker: the rest can never become ready). Used by `torc run`.
+  bool exit_when_stuck = false;
+  std::string srun = "srun";
+  bool quiet = false;              // no log lines on stderr
+  /// Called after every loop iteration with counts, for progress displays.
+  std::function<void(int running, int64_t done)> on_progress;
+};
+
+/// Registers with the server, runs jobs until done, unregisters. Returns the
+/// process exit code: 0 when it stopped normally.
+int RunWorker(server::ApiClient& client, const WorkerOptions& options);
+
+}  // namespace torc::worker
