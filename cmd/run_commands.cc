@@ -220,6 +220,7 @@ void AddRunCommands(CLI::App& app) {
   run->add_option("--scheduler", wo->scheduler, "The slurm scheduler this allocation was made for");
   run->add_option("--idle-timeout", wo->idle_timeout_seconds, "Stop after this many idle seconds");
   run->add_option("--srun", wo->srun, "Path of srun (default: srun on PATH)");
+  run->add_option("--squeue", wo->discovery.squeue, "Path of squeue (default: squeue on PATH)");
   run->add_flag("--this-node-only", *this_node, "Use only this node of the allocation (one worker per node)");
   AddResourceFlags(run, res.get());
   run->footer("Example:\n  torc worker run --workflow 3 --mode direct --cpus 8");
@@ -255,6 +256,7 @@ void AddRunCommands(CLI::App& app) {
   r->footer("Example:\n  torc run examples/sweep_pipeline.yaml --cpus 4");
   r->callback([file, out, rres] {
     worker::DiscoveryOptions d;
+    d.ignore_slurm = true;  // `torc run` is this machine, even inside an allocation
     std::string error;
     if (!ApplyResourceFlags(*rres, &d, &error)) {
       std::cerr << "torc: " << error << "\n";

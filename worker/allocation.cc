@@ -610,7 +610,8 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
   *out = Allocation{};
   if (!ValidateOptions(options, error)) return false;
   EnvReader reader{env};
-  if (auto job_id = reader.Get("SLURM_JOB_ID")) {
+  auto job_id = options.ignore_slurm ? std::nullopt : reader.Get("SLURM_JOB_ID");
+  if (job_id) {
     out->in_slurm = true;
     out->slurm_job_id = *job_id;
     if (!DiscoverSlurmNodes(reader, options, out, error)) return false;

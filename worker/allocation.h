@@ -65,6 +65,8 @@ struct DiscoveryOptions {
   /// Only this node (direct mode inside Slurm: one worker per node).
   bool this_node_only = false;
   std::string squeue = "squeue";          // path of squeue
+  /// This machine only, even inside a Slurm allocation (`torc run`).
+  bool ignore_slurm = false;
 };
 
 /// Discovers the allocation. Inside Slurm (SLURM_JOB_ID set): nodes from

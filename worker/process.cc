@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -72,6 +73,9 @@ pid_t ProcessTable::Start(const LaunchSpec& spec, std::string* error) {
   pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);
+    // If the worker dies (kill -9, node failure), its jobs die with it rather
+    // than run on unaccounted while the server gives them to someone else.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     sigprocmask(SIG_UNBLOCK, &set, nullptr);
     dup2(devnull, 0);
     dup2(out, 1);
