@@ -142,72 +142,6 @@ HttpResponse Held(Call& c, WorkflowId wf, WorkerId w) {
   return Json(200, {{"jobs", jobs}});
 }
 
-HttpResponse Claim(Call& c, WorkflowId wf) {
-  const auto& body = Object(c);
-  WorkerId w = WorkerOf(body);
-  ClaimFilter filter;
-  filter.max_jobs = static_cast<uint32_t>(GetInt(body, "max_jobs", 0, 100000, 1));
-  filter.remaining_seconds = GetNumber(body, "remaining_seconds", 1e18);
-  for (const auto& n : GetArray(body, "nodes", true, 100000)) {
-    if (!n.is_object()) throw ApiError(400, "each of 'nodes' must be an object");
-    NodeCapacity cap;
-    cap.free_cpus = GetInt(n, "free_cpus", 0, 1 << 24);
-    cap.free_memory_bytes = GetInt(n, "free_memory_bytes", 0, INT64_MAX);
-    cap.free_gpus = GetInt(n, "free_gpus", 0, 1 << 16, 0);
-    cap.total_cpus = GetInt(n, "total_cpus", 0, 1 << 24, cap.free_cpus);
-    cap.total_memory_bytes = GetInt(n, "total_memory_bytes", 0, INT64_MAX, cap.free_memory_bytes);
-    auto idle = n.find("idle");
-    cap.idle = idle != n.end() && idle->is_boolean() ? idle->get<bool>() : false;
-    filter.nodes.push_back(cap);
-  }
-  std::string scheduler = GetString(body, "scheduler", "", 256);
-  std::string out;
-  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    if (!e.core->IsLiveWorker(w))
-      return ServiceStatus::Error(ServiceStatus::kConflict,
-                                  "worker " + std::to_string(w) + " has no lease; register again");
-    if (!scheduler.empty()) {
-      for (uint32_t s = 0; s < e.plan->schedulers.size(); ++s)
-        if (e.plan->schedulers[s].name == scheduler) filter.scheduler = s;
-    }
-    auto claimed = e.core->Claim(w, filter, c.now, batch);
-    auto counts = e.core->Counts();
-    uint64_t unfinished = 0;
-    for (int s = 0; s < kNumJobStatuses; ++s)
-      if (!IsFinal(static_cast<JobStatus>(s))) unfinished += counts[s];
-    out.reserve(128 + claimed.size() * 160);
-    JsonWriter jw(&out);
-    jw.Raw("{").Key("jobs", true).Raw("[");
-    for (size_t k = 0; k < claimed.size(); ++k) {
-      if (k) jw.Raw(",");
-      WriteClaimedJob(*e.plan, claimed[k], jw);
-    }
-    jw.Raw("]").Key("workflow_complete").Bool(e.core->IsComplete());
-    jw.Key("unfinished").Int(static_cast<int64_t>(unfinished));
-    jw.Key("ready").Int(static_cast<int64_t>(counts[static_cast<int>(JobStatus::kReady)]));
-    jw.Raw("}");
-    return ServiceStatus::Ok();
-  }));
-  return {200, std::move(out), "application/json"};
-}
-
-HttpResponse Start(Call& c, WorkflowId wf) {
-  const auto& body = Object(c);
-  WorkerId w = WorkerOf(body);
-  std::vector<std::pair<JobIndex, uint32_t>> jobs;
-  for (const auto& j : GetArray(body, "jobs", true)) {
-    if (!j.is_object()) throw ApiError(400, "each of 'jobs' must be an object {id, attempt}");
-    jobs.push_back({static_cast<JobIndex>(GetInt(j, "id", 0, UINT32_MAX)),
-                    static_cast<uint32_t>(GetInt(j, "attempt", 1, UINT32_MAX))});
-  }
-  size_t n = 0;
-  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    n = e.core->Started(w, jobs, c.now, batch);
-    return ServiceStatus::Ok();
-  }));
-  return Json(200, {{"started", n}});
-}
-
 AttemptResult ParseResult(const nlohmann::json& r) {
   if (!r.is_object()) throw ApiError(400, "each of 'results' must be an object");
   AttemptResult a;
@@ -233,17 +167,24 @@ AttemptResult ParseResult(const nlohmann::json& r) {
   return a;
 }
 
-HttpResponse Complete(Call& c, WorkflowId wf) {
-  const auto& body = Object(c);
-  WorkerId w = WorkerOf(body);
-  std::vector<AttemptResult> results;
-  for (const auto& r : GetArray(body, "results", true)) results.push_back(ParseResult(r));
-  // The answer counts the outcomes and lists only the rejected results: a
-  // result not listed was recorded (now or by an earlier identical report).
-  nlohmann::json rejected = nlohmann::json::array();
+std::vector<std::pair<JobIndex, uint32_t>> ParseStarted(const nlohmann::json& arr) {
+  std::vector<std::pair<JobIndex, uint32_t>> jobs;
+  for (const auto& j : arr) {
+    if (!j.is_object()) throw ApiError(400, "each started job must be an object {id, attempt}");
+    jobs.push_back({static_cast<JobIndex>(GetInt(j, "id", 0, UINT32_MAX)),
+                    static_cast<uint32_t>(GetInt(j, "attempt", 1, UINT32_MAX))});
+  }
+  return jobs;
+}
+
+/// Outcomes of reported results: counts, and the rejected ones listed.
+struct Tally {
   int64_t applied = 0, duplicate = 0;
-  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    auto out = e.core->Complete(w, results, c.now, batch);
+  nlohmann::json rejected = nlohmann::json::array();
+
+  void Apply(WorkflowCore& core, WorkerId w, const std::vector<AttemptResult>& results,
+             double now, ChangeBatch* batch) {
+    auto out = core.Complete(w, results, now, batch);
     for (size_t k = 0; k < out.size(); ++k) {
       if (out[k].outcome == CompletionOutcome::kApplied) ++applied;
       else if (out[k].outcome == CompletionOutcome::kDuplicate) ++duplicate;
@@ -251,10 +192,95 @@ HttpResponse Complete(Call& c, WorkflowId wf) {
         rejected.push_back({{"id", results[k].job}, {"attempt", results[k].attempt},
                             {"reason", out[k].reason}});
     }
+  }
+};
+
+HttpResponse Claim(Call& c, WorkflowId wf) {
+  const auto& body = Object(c);
+  WorkerId w = WorkerOf(body);
+  ClaimFilter filter;
+  filter.max_jobs = static_cast<uint32_t>(GetInt(body, "max_jobs", 0, 100000, 1));
+  filter.remaining_seconds = GetNumber(body, "remaining_seconds", 1e18);
+  for (const auto& n : GetArray(body, "nodes", true, 100000)) {
+    if (!n.is_object()) throw ApiError(400, "each of 'nodes' must be an object");
+    NodeCapacity cap;
+    cap.free_cpus = GetInt(n, "free_cpus", 0, 1 << 24);
+    cap.free_memory_bytes = GetInt(n, "free_memory_bytes", 0, INT64_MAX);
+    cap.free_gpus = GetInt(n, "free_gpus", 0, 1 << 16, 0);
+    cap.total_cpus = GetInt(n, "total_cpus", 0, 1 << 24, cap.free_cpus);
+    cap.total_memory_bytes = GetInt(n, "total_memory_bytes", 0, INT64_MAX, cap.free_memory_bytes);
+    auto idle = n.find("idle");
+    cap.idle = idle != n.end() && idle->is_boolean() ? idle->get<bool>() : false;
+    filter.nodes.push_back(cap);
+  }
+  std::string scheduler = GetString(body, "scheduler", "", 256);
+  // A claim may carry the worker's news since its last request (jobs it
+  // started, results of jobs that ended), so one request per loop suffices.
+  auto started = ParseStarted(GetArray(body, "started", false));
+  std::vector<AttemptResult> results;
+  for (const auto& r : GetArray(body, "results", false)) results.push_back(ParseResult(r));
+  Tally tally;
+  std::string out;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    if (!e.core->IsLiveWorker(w))
+      return ServiceStatus::Error(ServiceStatus::kConflict,
+                                  "worker " + std::to_string(w) + " has no lease; register again");
+    if (!started.empty()) e.core->Started(w, started, c.now, batch);
+    if (!results.empty()) tally.Apply(*e.core, w, results, c.now, batch);
+    if (!scheduler.empty()) {
+      for (uint32_t s = 0; s < e.plan->schedulers.size(); ++s)
+        if (e.plan->schedulers[s].name == scheduler) filter.scheduler = s;
+    }
+    auto claimed = e.core->Claim(w, filter, c.now, batch);
+    auto counts = e.core->Counts();
+    uint64_t unfinished = 0;
+    for (int s = 0; s < kNumJobStatuses; ++s)
+      if (!IsFinal(static_cast<JobStatus>(s))) unfinished += counts[s];
+    out.reserve(128 + claimed.size() * 160);
+    JsonWriter jw(&out);
+    jw.Raw("{").Key("jobs", true).Raw("[");
+    for (size_t k = 0; k < claimed.size(); ++k) {
+      if (k) jw.Raw(",");
+      WriteClaimedJob(*e.plan, claimed[k], jw);
+    }
+    jw.Raw("]").Key("workflow_complete").Bool(e.core->IsComplete());
+    jw.Key("unfinished").Int(static_cast<int64_t>(unfinished));
+    jw.Key("ready").Int(static_cast<int64_t>(counts[static_cast<int>(JobStatus::kReady)]));
+    jw.Key("applied").Int(tally.applied).Key("duplicate").Int(tally.duplicate);
+    jw.Key("rejected").Raw(tally.rejected.dump());
+    jw.Raw("}");
     return ServiceStatus::Ok();
   }));
-  nlohmann::json answer = {{"applied", applied}, {"duplicate", duplicate}, {"rejected", rejected}};
-  if (!rejected.empty()) {
+  return {200, std::move(out), "application/json"};
+}
+
+HttpResponse Start(Call& c, WorkflowId wf) {
+  const auto& body = Object(c);
+  WorkerId w = WorkerOf(body);
+  auto jobs = ParseStarted(GetArray(body, "jobs", true));
+  size_t n = 0;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    n = e.core->Started(w, jobs, c.now, batch);
+    return ServiceStatus::Ok();
+  }));
+  return Json(200, {{"started", n}});
+}
+
+HttpResponse Complete(Call& c, WorkflowId wf) {
+  const auto& body = Object(c);
+  WorkerId w = WorkerOf(body);
+  std::vector<AttemptResult> results;
+  for (const auto& r : GetArray(body, "results", true)) results.push_back(ParseResult(r));
+  // The answer counts the outcomes and lists only the rejected results: a
+  // result not listed was recorded (now or by an earlier identical report).
+  Tally tally;
+  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    tally.Apply(*e.core, w, results, c.now, batch);
+    return ServiceStatus::Ok();
+  }));
+  nlohmann::json answer = {{"applied", tally.applied}, {"duplicate", tally.duplicate},
+                           {"rejected", tally.rejected}};
+  if (!tally.rejected.empty()) {
     answer["error"] = "some results were rejected (stale attempt or not this worker's job); the "
                       "others were recorded";
     return Json(409, answer);

@@ -153,6 +153,7 @@ std::vector<NodeFree> NodeLedger::Free() const {
     f.free_gpus = static_cast<int64_t>(state_[n].free_gpus.size());
     f.total_cpus = nodes_[n].cpus;
     f.total_memory_bytes = nodes_[n].memory_bytes;
+    f.total_gpus = static_cast<int64_t>(nodes_[n].gpus.size());
     f.idle = state_[n].jobs == 0;
     out.push_back(f);
   }

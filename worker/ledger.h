@@ -31,7 +31,7 @@ struct Placement {
 /// Free resources of one node, as a claim reports them.
 struct NodeFree {
   int64_t free_cpus = 0, free_memory_bytes = 0, free_gpus = 0;
-  int64_t total_cpus = 0, total_memory_bytes = 0;
+  int64_t total_cpus = 0, total_memory_bytes = 0, total_gpus = 0;
   bool idle = false;
 };
 

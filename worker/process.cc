@@ -27,6 +27,40 @@ sigset_t HandledSignals() {
   return set;
 }
 
+/// Everything the child needs, prepared before it exists.
+struct ChildSetup {
+  int devnull, out, err;
+  const char* cwd;
+  char* const* argv;
+  char* const* envp;
+};
+
+// vfork: the worker may be large (an embedded server, many threads), and
+// copying its page tables for every job would cost more than the job. The
+// child only makes system calls before exec, as posix_spawn's does.
+pid_t SpawnChild(const ChildSetup& c) {
+  sigset_t set = HandledSignals();
+  pid_t pid = vfork();
+  if (pid != 0) return pid;
+  setpgid(0, 0);
+  // If the worker dies (kill -9, node failure), its jobs die with it rather
+  // than run on unaccounted while the server gives them to someone else.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  dup2(c.devnull, 0);
+  dup2(c.out, 1);
+  dup2(c.err, 2);
+  if (c.cwd && chdir(c.cwd) != 0) {
+    static const char kMsg[] = "torc: cannot enter the job's working directory\n";
+    (void)!write(2, kMsg, sizeof kMsg - 1);
+    _exit(126);
+  }
+  execvpe(c.argv[0], c.argv, c.envp);
+  static const char kExec[] = "torc: cannot run the job's command\n";
+  (void)!write(2, kExec, sizeof kExec - 1);
+  _exit(127);
+}
+
 int OpenOutput(const std::string& path) {
   if (path.empty()) return open("/dev/null", O_WRONLY);
   return open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -68,31 +102,13 @@ pid_t ProcessTable::Start(const LaunchSpec& spec, std::string* error) {
     if (err >= 0) close(err);
     return -1;
   }
-  int devnull = open("/dev/null", O_RDONLY);
-  sigset_t set = HandledSignals();
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    // If the worker dies (kill -9, node failure), its jobs die with it rather
-    // than run on unaccounted while the server gives them to someone else.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    sigprocmask(SIG_UNBLOCK, &set, nullptr);
-    dup2(devnull, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) {
-      dprintf(2, "torc: cannot enter the working directory %s: %s\n", spec.cwd.c_str(),
-              std::strerror(errno));
-      _exit(126);
-    }
-    execvpe(argv[0], argv.data(), envp.data());
-    dprintf(2, "torc: cannot run %s: %s\n", argv[0], std::strerror(errno));
-    _exit(127);
-  }
+  ChildSetup child{open("/dev/null", O_RDONLY), out, err,
+                   spec.cwd.empty() ? nullptr : spec.cwd.c_str(), argv.data(), envp.data()};
+  pid_t pid = SpawnChild(child);
   int saved = errno;
   close(out);
   close(err);
-  close(devnull);
+  close(child.devnull);
   if (pid < 0) {
     *error = std::string("fork failed: ") + std::strerror(saved);
     return -1;

@@ -405,7 +405,7 @@ std::vector<Case> BadRequests() {
       {"start jobs not an array", "POST", wfp + "/start", R"({"worker_id": {w}, "jobs": 3})", 400,
        "'jobs' must be an array"},
       {"start job entry not an object", "POST", wfp + "/start",
-       R"({"worker_id": {w}, "jobs": [[0, 1]]})", 400, "each of 'jobs' must be an object"},
+       R"({"worker_id": {w}, "jobs": [[0, 1]]})", 400, "must be an object"},
       {"start attempt 0", "POST", wfp + "/start",
        R"({"worker_id": {w}, "jobs": [{"id": 0, "attempt": 0}]})", 400,
        "'attempt' must be between"},

@@ -59,7 +59,10 @@ class ServerProcess {
         }
       }
       int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) throw std::runtime_error("server exited at start");
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;  // reaped: never signal this pid again
+        throw std::runtime_error("server exited at start");
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     throw std::runtime_error("server did not start within 30 s");
