@@ -15,7 +15,10 @@
 
 #include "cmd/commands.h"
 #include "server/client.h"
+#include "server/data_dir.h"
 #include "server/embedded.h"
+#include "server/sbatch_script.h"
+#include "server/slurm.h"
 #include "spec/plan.h"
 #include "spec/units.h"
 #include "worker/worker.h"
@@ -201,7 +204,58 @@ int RunLocally(const std::string& file, const std::string& output_dir,
 
 }  // namespace
 
+void AddSlurmCommands(CLI::App& app) {
+  auto* slurm = app.add_subcommand("slurm", "Slurm helpers");
+  slurm->require_subcommand(1);
+  auto file = std::make_shared<std::string>();
+  auto scheduler = std::make_shared<std::string>();
+  auto* script = slurm->add_subcommand("script", "Print the sbatch script an allocation would use");
+  script->add_option("file", *file, "Workflow file")->required();
+  script->add_option("--scheduler", *scheduler, "Slurm scheduler (default: the first one)");
+  script->footer("Example:\n  torc slurm script examples/sweep_pipeline.yaml --scheduler multi_node");
+  script->callback([file, scheduler] {
+    auto loaded = spec::LoadPlan(*file);
+    if (!loaded.ok()) {
+      for (const auto& e : loaded.errors) std::cerr << e.ToString() << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    const spec::Plan& plan = *loaded.plan;
+    if (plan.schedulers.empty()) {
+      std::cerr << "torc: " << *file << " has no slurm_schedulers\n";
+      throw CLI::RuntimeError(1);
+    }
+    const spec::SlurmScheduler* s = &plan.schedulers[0];
+    if (!scheduler->empty()) {
+      s = nullptr;
+      for (const auto& x : plan.schedulers)
+        if (x.name == *scheduler) s = &x;
+      if (!s) {
+        std::cerr << "torc: no slurm scheduler '" << *scheduler << "' in " << *file << "\n";
+        throw CLI::RuntimeError(1);
+      }
+    }
+    bool per_node = false;
+    for (const auto& a : plan.actions)
+      if (a.scheduler != spec::kNone && &plan.schedulers[a.scheduler] == s)
+        per_node = per_node || a.start_one_worker_per_node;
+    char self[4096] = {};
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    server::ScriptContext ctx;
+    ctx.torc_binary = len > 0 ? std::string(self, static_cast<size_t>(len)) : "torc";
+    ctx.data_dir = server::ResolveDataDir("");
+    ctx.api_url = server::ReadServerUrl(ctx.data_dir);
+    if (ctx.api_url.empty()) ctx.api_url = "http://127.0.0.1:8080";
+    ctx.workflow_id = 0;
+    ctx.working_dir = Cwd();
+    ctx.output_dir = Cwd() + "/torc_output/<workflow id>";
+    ctx.one_worker_per_node = per_node;
+    ctx.srun = server::SlurmPaths::FromEnvironment().srun;
+    std::cout << server::SbatchScript(plan, *s, ctx);
+  });
+}
+
 void AddRunCommands(CLI::App& app) {
+  AddSlurmCommands(app);
   // torc worker run
   auto* worker_cmd = app.add_subcommand("worker", "Run a worker (inside an allocation or anywhere)");
   worker_cmd->require_subcommand(1);

@@ -217,20 +217,30 @@ HttpResponse Status(Call& c, WorkflowId wf) {
     out["actions"] = actions;
     return ServiceStatus::Ok();
   }));
+  nlohmann::json allocations = nlohmann::json::array();
+  for (const auto& a : c.service->Allocations(wf))
+    allocations.push_back({{"slurm_job_id", a.slurm_job_id}, {"scheduler", a.scheduler},
+                           {"action", a.action}, {"state", a.state},
+                           {"submitted_at", a.submitted_at}});
+  out["allocations"] = allocations;
   return Json(200, out);
 }
 
 HttpResponse Cancel(Call& c, WorkflowId wf) {
   if (!c.body.is_null()) Object(c);  // no body cancels all; a malformed one must not
   size_t n = 0;
+  bool whole = false;
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
     std::vector<JobIndex> jobs;
     if (c.body.is_object())
       for (const auto& ref : GetArray(c.body, "jobs", false)) jobs.push_back(FindJob(*e.plan, ref));
     if (c.body.is_object() && c.body.contains("jobs") && jobs.empty()) return ServiceStatus::Ok();
     n = e.core->Cancel(jobs, c.now, batch);
+    whole = jobs.empty();
     return ServiceStatus::Ok();
   }));
+  // Canceling the workflow also gives back its Slurm allocations.
+  if (whole) c.service->RequestScancel(wf);
   return Json(200, {{"canceled", n}});
 }
 

@@ -324,6 +324,13 @@ void WorkflowCore::UnregisterWorker(WorkerId w, double now, ChangeBatch* batch) 
   to_stop_.erase(w);
 }
 
+void WorkflowCore::DropWorkersOfAllocation(const std::string& slurm_job_id, double now,
+                                           ChangeBatch* batch) {
+  for (auto& [id, rec] : workers_)
+    if (rec.alive && rec.slurm_job_id == slurm_job_id) rec.lease_expires = now - 1;
+  ExpireLeases(now, batch);
+}
+
 void WorkflowCore::ExpireLeases(double now, ChangeBatch* batch) {
   for (auto& [id, rec] : workers_) {
     if (!rec.alive || rec.lease_expires > now) continue;

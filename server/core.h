@@ -69,6 +69,8 @@ class WorkflowCore {
   void UnregisterWorker(WorkerId worker, double now, ChangeBatch* batch);
   /// Expires every lease older than now; their jobs go back to ready, attempt+1.
   void ExpireLeases(double now, ChangeBatch* batch);
+  /// Ends the leases of the workers that run in the given Slurm allocation.
+  void DropWorkersOfAllocation(const std::string& slurm_job_id, double now, ChangeBatch* batch);
   bool IsLiveWorker(WorkerId worker) const;
   /// Jobs a worker holds (claimed or running), e.g. to re-attach after a lost answer.
   std::vector<ClaimedJob> HeldBy(WorkerId worker) const;

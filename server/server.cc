@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <thread>
 
+#include <unistd.h>
+
+#include "server/action_runner.h"
 #include "server/api.h"
 #include "server/data_dir.h"
 #include "server/http.h"
@@ -87,6 +90,13 @@ int RunServer(const ServerOptions& options) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return 1;
   }
+  char self[4096] = {};
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  ActionRunnerOptions ro;
+  ro.torc_binary = len > 0 ? std::string(self, static_cast<size_t>(len)) : "torc";
+  ro.api_url = url;
+  ro.data_dir = dir;
+  ActionRunner actions(service.get(), SlurmClient(SlurmPaths::FromEnvironment()), ro);
   std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
   std::fflush(stdout);
 
@@ -97,6 +107,7 @@ int RunServer(const ServerOptions& options) {
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     service->ExpireAll(Now());
+    actions.Tick(Now());
   }
   server->Stop();
   std::fprintf(stderr, "torc server: stopped\n");

@@ -177,3 +177,84 @@ ServiceStatus Service::EventsSince(WorkflowId id, int64_t after, int limit,
 }
 
 }  // namespace torc::server
+
+namespace torc::server {
+
+std::vector<DueAction> Service::TakeDueActions() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<DueAction> out;
+  for (auto& [id, e] : workflows_) {
+    for (uint32_t a : e->core->DueActions()) {
+      auto key = std::make_pair(id, a);
+      if (actions_in_flight_.count(key)) continue;
+      actions_in_flight_[key] = true;
+      out.push_back({id, a, e->plan, e->row});
+    }
+  }
+  return out;
+}
+
+ServiceStatus Service::FinishAction(WorkflowId id, uint32_t action, ActionStatus status,
+                                    const std::string& detail, double now) {
+  ServiceStatus s = Mutate(id, now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    e.core->FinishAction(action, status, detail, now, batch);
+    return ServiceStatus::Ok();
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  actions_in_flight_.erase({id, action});
+  return s;
+}
+
+void Service::AddAllocation(WorkflowId id, AllocationRecord record) {
+  std::lock_guard<std::mutex> lock(mu_);
+  allocations_[id].push_back(std::move(record));
+}
+
+std::vector<AllocationRecord> Service::Allocations(WorkflowId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = allocations_.find(id);
+  return it == allocations_.end() ? std::vector<AllocationRecord>() : it->second;
+}
+
+std::vector<std::pair<WorkflowId, std::string>> Service::LiveAllocations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<WorkflowId, std::string>> out;
+  for (const auto& [id, list] : allocations_)
+    for (const auto& a : list)
+      if (a.state == "pending" || a.state == "running") out.push_back({id, a.slurm_job_id});
+  return out;
+}
+
+void Service::UpdateAllocation(WorkflowId id, const std::string& slurm_job_id,
+                               const std::string& state, double now) {
+  bool ended = state != "pending" && state != "running";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& a : allocations_[id])
+      if (a.slurm_job_id == slurm_job_id) a.state = state;
+  }
+  if (!ended) return;
+  // A vanished allocation's workers are gone: give their jobs back now, not
+  // after the lease runs out.
+  Mutate(id, now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    e.core->DropWorkersOfAllocation(slurm_job_id, now, batch);
+    return ServiceStatus::Ok();
+  });
+}
+
+void Service::RequestScancel(WorkflowId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& a : allocations_[id]) {
+    if (a.state == "pending" || a.state == "running") {
+      scancel_requests_.push_back(a.slurm_job_id);
+      a.state = "canceled";
+    }
+  }
+}
+
+std::vector<std::string> Service::TakeScancelRequests() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::move(scancel_requests_);
+}
+
+}  // namespace torc::server

@@ -42,6 +42,23 @@ struct WorkflowEntry {
   uint64_t changes_since_checkpoint = 0;
 };
 
+/// A due action handed to whoever executes it (the server's action runner).
+struct DueAction {
+  WorkflowId workflow = 0;
+  uint32_t index = 0;
+  std::shared_ptr<const spec::Plan> plan;
+  WorkflowRow row;
+};
+
+/// A Slurm allocation the server asked for.
+struct AllocationRecord {
+  std::string slurm_job_id;
+  std::string scheduler;
+  uint32_t action = 0;
+  std::string state = "pending";  // pending, running, done, failed, canceled (from squeue)
+  double submitted_at = 0;
+};
+
 /// What a submit needs: the workflow file's text and where it came from.
 struct SubmitRequest {
   std::string spec_text;
@@ -101,6 +118,23 @@ class Service {
   void ExpireAll(double now);
   ServiceStatus EventsSince(WorkflowId id, int64_t after, int limit, std::vector<Event>* out);
 
+  // ---- actions and allocations (executed by the server's ActionRunner) ------
+  /// Due actions not yet being executed; they are marked as being executed.
+  std::vector<DueAction> TakeDueActions();
+  /// Records the outcome of an action taken with TakeDueActions.
+  ServiceStatus FinishAction(WorkflowId id, uint32_t action, ActionStatus status,
+                             const std::string& detail, double now);
+  void AddAllocation(WorkflowId id, AllocationRecord record);
+  std::vector<AllocationRecord> Allocations(WorkflowId id);
+  /// Every workflow's allocations that are pending or running.
+  std::vector<std::pair<WorkflowId, std::string>> LiveAllocations();
+  /// Sets an allocation's state; when it ended, its workers' leases end now.
+  void UpdateAllocation(WorkflowId id, const std::string& slurm_job_id, const std::string& state,
+                        double now);
+  /// Asks for the workflow's live allocations to be scanceled.
+  void RequestScancel(WorkflowId id);
+  std::vector<std::string> TakeScancelRequests();
+
  private:
   Service(std::unique_ptr<Store> store, ServiceOptions options)
       : store_(std::move(store)), options_(options) {}
@@ -112,6 +146,9 @@ class Service {
   std::unique_ptr<Store> store_;
   ServiceOptions options_;
   std::map<WorkflowId, std::unique_ptr<WorkflowEntry>> workflows_;
+  std::map<std::pair<WorkflowId, uint32_t>, bool> actions_in_flight_;
+  std::map<WorkflowId, std::vector<AllocationRecord>> allocations_;
+  std::vector<std::string> scancel_requests_;
   int64_t next_event_seq_ = 1;
   WorkerId next_worker_id_ = 1;
 };

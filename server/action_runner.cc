@@ -1,0 +1,116 @@
+#include "server/action_runner.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+namespace torc::server {
+namespace {
+
+void MakeDirs(const std::string& path) {
+  std::string partial;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if ((i == path.size() || path[i] == '/') && !partial.empty()) mkdir(partial.c_str(), 0755);
+    if (i < path.size()) partial += path[i];
+  }
+}
+
+// Slurm's states mapped to torc's allocation states.
+std::string AllocationState(const std::string& slurm) {
+  if (slurm == "PENDING" || slurm == "CONFIGURING" || slurm == "REQUEUED") return "pending";
+  if (slurm == "RUNNING" || slurm == "COMPLETING" || slurm == "SUSPENDED") return "running";
+  if (slurm == "COMPLETED") return "done";
+  if (slurm == "CANCELLED") return "canceled";
+  return "failed";  // FAILED, TIMEOUT, NODE_FAIL, PREEMPTED, OUT_OF_MEMORY, BOOT_FAIL, ...
+}
+
+}  // namespace
+
+std::string ActionRunner::OutputDir(const DueAction& due) const {
+  std::string base = due.row.working_dir.empty() ? "." : due.row.working_dir;
+  return base + "/torc_output/" + std::to_string(due.workflow);
+}
+
+void ActionRunner::Execute(const DueAction& due, double now) {
+  const spec::Action& action = due.plan->actions[due.index];
+  std::string out_dir = OutputDir(due);
+  MakeDirs(out_dir + "/slurm");
+  if (action.type == spec::ActionType::kRunCommands) {
+    std::string log = out_dir + "/action_" + std::to_string(due.index) + ".log";
+    std::ofstream out(log, std::ios::app);
+    for (const auto& command : action.commands) {
+      std::string output;
+      int rc = RunCommand({"bash", "-c", "cd " + ShellQuote(due.row.working_dir) + " && " + command},
+                          &output, 3600);
+      out << "$ " << command << "\n" << output;
+      if (rc != 0) {
+        service_->FinishAction(due.workflow, due.index, ActionStatus::kFailed,
+                               "'" + command + "' exited " + std::to_string(rc) + "; see " + log,
+                               now);
+        return;
+      }
+    }
+    service_->FinishAction(due.workflow, due.index, ActionStatus::kDone,
+                           std::to_string(action.commands.size()) + " command(s) ran", now);
+    return;
+  }
+  const spec::SlurmScheduler& scheduler = due.plan->schedulers[action.scheduler];
+  ScriptContext ctx;
+  ctx.torc_binary = options_.torc_binary;
+  ctx.api_url = options_.api_url;
+  ctx.data_dir = options_.data_dir;
+  ctx.workflow_id = due.workflow;
+  ctx.output_dir = out_dir;
+  ctx.working_dir = due.row.working_dir;
+  ctx.one_worker_per_node = action.start_one_worker_per_node;
+  ctx.srun = slurm_.paths().srun;
+  std::string path = out_dir + "/slurm/action_" + std::to_string(due.index) + ".sh";
+  {
+    std::ofstream script(path);
+    script << SbatchScript(*due.plan, scheduler, ctx);
+  }
+  chmod(path.c_str(), 0755);
+  std::string ids, error;
+  for (int64_t k = 0; k < action.num_allocations; ++k) {
+    std::string id;
+    if (!slurm_.Submit(path, &id, &error)) break;
+    ids += (ids.empty() ? "" : " ") + id;
+    service_->AddAllocation(due.workflow, {id, scheduler.name, due.index, "pending", now});
+  }
+  if (!error.empty())
+    service_->FinishAction(due.workflow, due.index, ActionStatus::kFailed,
+                           error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
+  else
+    service_->FinishAction(due.workflow, due.index, ActionStatus::kDone, "slurm jobs " + ids, now);
+}
+
+void ActionRunner::Reconcile(double now) {
+  auto live = service_->LiveAllocations();
+  if (live.empty()) return;
+  std::vector<std::string> ids;
+  for (const auto& [wf, id] : live) ids.push_back(id);
+  std::map<std::string, std::string> states;
+  std::string error;
+  if (!slurm_.Query(ids, &states, &error)) return;  // try again next time
+  for (const auto& [wf, id] : live) {
+    auto it = states.find(id);
+    // Gone from squeue altogether: it ended long ago (or was purged).
+    std::string state = it == states.end() ? "done" : AllocationState(it->second);
+    service_->UpdateAllocation(wf, id, state, now);
+  }
+}
+
+void ActionRunner::Tick(double now) {
+  for (const auto& due : service_->TakeDueActions()) Execute(due, now);
+  auto cancel = service_->TakeScancelRequests();
+  if (!cancel.empty()) {
+    std::string error;
+    slurm_.Cancel(cancel, &error);
+  }
+  if (now >= next_reconcile_) {
+    next_reconcile_ = now + options_.reconcile_seconds;
+    Reconcile(now);
+  }
+}
+
+}  // namespace torc::server

@@ -1,0 +1,43 @@
+// Executes the actions that become due: `schedule_nodes` writes the sbatch
+// script and submits it num_allocations times; `run_commands` runs the
+// commands in the workflow's directory. Also scancels the allocations of
+// canceled workflows and, on a slow timer, reconciles every allocation with
+// one squeue call. Runs on the server's timer thread.
+#pragma once
+
+#include <string>
+
+#include "server/sbatch_script.h"
+#include "server/service.h"
+#include "server/slurm.h"
+
+namespace torc::server {
+
+struct ActionRunnerOptions {
+  std::string torc_binary;
+  std::string api_url;
+  std::string data_dir;
+  double reconcile_seconds = 30;  // how often squeue is asked about live allocations
+};
+
+class ActionRunner {
+ public:
+  ActionRunner(Service* service, SlurmClient slurm, ActionRunnerOptions options)
+      : service_(service), slurm_(std::move(slurm)), options_(std::move(options)) {}
+
+  /// Does whatever is due now.
+  void Tick(double now);
+  /// Reconciles the live allocations with one squeue call now.
+  void Reconcile(double now);
+
+ private:
+  void Execute(const DueAction& due, double now);
+  std::string OutputDir(const DueAction& due) const;
+
+  Service* service_;
+  SlurmClient slurm_;
+  ActionRunnerOptions options_;
+  double next_reconcile_ = 0;
+};
+
+}  // namespace torc::server

@@ -1,0 +1,68 @@
+#include "server/sbatch_script.h"
+
+#include <sstream>
+
+#include "spec/units.h"
+
+namespace torc::server {
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
+                         const ScriptContext& c) {
+  std::ostringstream o;
+  auto opt = [&](const std::string& name, const std::string& value) {
+    if (!value.empty()) o << "#SBATCH --" << name << "=" << value << "\n";
+  };
+  o << "#!/bin/bash\n";
+  o << "# torc allocation for workflow " << c.workflow_id << " (" << plan.name << "), scheduler "
+    << s.name << "\n";
+  opt("job-name", "torc_" + std::to_string(c.workflow_id) + "_" + s.name);
+  opt("account", s.account);
+  opt("partition", s.partition);
+  opt("qos", s.qos);
+  opt("nodes", std::to_string(s.nodes));
+  opt("time", spec::FormatSlurmWalltime(s.walltime_seconds));
+  // Whole nodes: every CPU, and all memory unless the scheduler says otherwise,
+  // so the worker's job steps can run side by side.
+  o << "#SBATCH --exclusive\n";
+  opt("mem", s.mem.empty() ? "0" : s.mem);
+  opt("gres", s.gres);
+  if (s.ntasks_per_node) opt("ntasks-per-node", std::to_string(*s.ntasks_per_node));
+  opt("tmp", s.tmp);
+  opt("output", c.output_dir + "/slurm/%j.out");
+  opt("error", c.output_dir + "/slurm/%j.err");
+  opt("chdir", c.working_dir);
+  for (const auto& [key, value] : plan.slurm_defaults)
+    o << "#SBATCH --" << key << (value.empty() ? "" : "=" + value) << "\n";
+  if (!s.extra.empty()) {
+    std::istringstream words(s.extra);
+    std::string w;
+    while (words >> w) o << "#SBATCH " << w << "\n";
+  }
+  o << "\nexport TORC_API_URL=" << ShellQuote(c.api_url) << "\n";
+  o << "export TORC_DATA_DIR=" << ShellQuote(c.data_dir) << "\n";
+  std::string worker = ShellQuote(c.torc_binary) + " worker run --workflow " +
+                       std::to_string(c.workflow_id) + " --output-dir " +
+                       ShellQuote(c.output_dir) + " --scheduler " + ShellQuote(s.name);
+  if (c.one_worker_per_node) {
+    // One worker per node, each owning its node's CPUs, memory and GPUs: with
+    // cgroup task plugins a step given one CPU would squeeze its jobs onto it.
+    o << "exec " << ShellQuote(c.srun) << " --nodes=" << s.nodes << " --ntasks=" << s.nodes
+      << " --ntasks-per-node=1 --cpus-per-task=\"$SLURM_CPUS_ON_NODE\" --mem=0"
+      << " ${SLURM_GPUS_ON_NODE:+--gpus-per-node=$SLURM_GPUS_ON_NODE}"
+      << " --kill-on-bad-exit=0 " << worker << " --mode direct --this-node-only\n";
+  } else {
+    o << "exec " << worker << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace torc::server

@@ -1,0 +1,31 @@
+// The sbatch script of one allocation: the scheduler's options as #SBATCH
+// lines (whole nodes, so parallel job steps fit), output under the workflow's
+// output directory, and the worker(s) to start. A pure function: `torc slurm
+// script` prints it, the action runner submits it.
+#pragma once
+
+#include <string>
+
+#include "spec/plan.h"
+
+namespace torc::server {
+
+/// Where things are, for the script.
+struct ScriptContext {
+  std::string torc_binary;   // absolute path of the torc binary the server runs
+  std::string api_url;
+  std::string data_dir;      // the server's data directory (token), shared with compute nodes
+  int64_t workflow_id = 0;
+  std::string output_dir;    // the workflow's output directory (absolute)
+  std::string working_dir;
+  bool one_worker_per_node = false;
+  std::string srun = "srun";
+};
+
+std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& scheduler,
+                         const ScriptContext& context);
+
+/// Quotes a string for bash (single quotes).
+std::string ShellQuote(const std::string& s);
+
+}  // namespace torc::server
