@@ -209,6 +209,7 @@ HttpResponse Claim(Call& c, WorkflowId wf) {
     cap.free_gpus = GetInt(n, "free_gpus", 0, 1 << 16, 0);
     cap.total_cpus = GetInt(n, "total_cpus", 0, 1 << 24, cap.free_cpus);
     cap.total_memory_bytes = GetInt(n, "total_memory_bytes", 0, INT64_MAX, cap.free_memory_bytes);
+    cap.total_gpus = GetInt(n, "total_gpus", 0, 1 << 16, cap.free_gpus);
     auto idle = n.find("idle");
     cap.idle = idle != n.end() && idle->is_boolean() ? idle->get<bool>() : false;
     filter.nodes.push_back(cap);
@@ -246,6 +247,9 @@ HttpResponse Claim(Call& c, WorkflowId wf) {
     jw.Raw("]").Key("workflow_complete").Bool(e.core->IsComplete());
     jw.Key("unfinished").Int(static_cast<int64_t>(unfinished));
     jw.Key("ready").Int(static_cast<int64_t>(counts[static_cast<int>(JobStatus::kReady)]));
+    // When nothing was given, say whether anything left could ever fit this
+    // worker, so it can leave instead of idling (e.g. a 4-node job, 2 nodes here).
+    if (claimed.empty()) jw.Key("runnable").Int(static_cast<int64_t>(e.core->RunnableCount(filter)));
     jw.Key("applied").Int(tally.applied).Key("duplicate").Int(tally.duplicate);
     jw.Key("rejected").Raw(tally.rejected.dump());
     jw.Raw("}");

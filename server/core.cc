@@ -365,6 +365,27 @@ std::vector<ClaimedJob> WorkflowCore::Claim(WorkerId w, const ClaimFilter& filte
   return out;
 }
 
+uint64_t WorkflowCore::RunnableCount(const ClaimFilter& filter) const {
+  int64_t max_cpus = 0, max_gpus = 0, max_memory = 0;
+  for (const auto& n : filter.nodes) {
+    max_cpus = std::max(max_cpus, n.total_cpus);
+    max_gpus = std::max(max_gpus, n.total_gpus);
+    max_memory = std::max(max_memory, n.total_memory_bytes);
+  }
+  uint64_t count = 0;
+  for (JobIndex j = 0; j < jobs_.size(); ++j) {
+    if (IsFinal(jobs_[j].status)) continue;
+    JobShape s = ShapeOf(j);
+    bool fits = s.cpus <= max_cpus && s.gpus <= max_gpus && s.memory_bytes <= max_memory &&
+                s.nodes <= static_cast<int64_t>(filter.nodes.size()) &&
+                static_cast<double>(s.runtime_seconds) <= filter.remaining_seconds &&
+                (filter.scheduler == UINT32_MAX || s.scheduler == UINT32_MAX ||
+                 s.scheduler == filter.scheduler);
+    if (fits) ++count;
+  }
+  return count;
+}
+
 size_t WorkflowCore::Started(WorkerId w, const std::vector<std::pair<JobIndex, uint32_t>>& jobs,
                              double now, ChangeBatch* batch) {
   size_t applied = 0;

@@ -79,6 +79,8 @@ class WorkflowCore {
   /// Gives the worker up to filter.max_jobs ready jobs that fit its free resources.
   std::vector<ClaimedJob> Claim(WorkerId worker, const ClaimFilter& filter, double now,
                                 ChangeBatch* batch);
+  /// Unfinished jobs a worker with these (total) resources could ever run.
+  uint64_t RunnableCount(const ClaimFilter& filter) const;
   /// Marks claimed jobs as running. Unknown/stale entries are ignored (returns how many applied).
   size_t Started(WorkerId worker, const std::vector<std::pair<JobIndex, uint32_t>>& jobs,
                  double now, ChangeBatch* batch);

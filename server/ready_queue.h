@@ -39,6 +39,7 @@ struct NodeCapacity {
   int64_t free_gpus = 0;
   int64_t total_cpus = 0;
   int64_t total_memory_bytes = 0;
+  int64_t total_gpus = 0;
   bool idle = false;  // nothing runs on it (needed by multi-node jobs)
 };
 

@@ -566,6 +566,31 @@ std::optional<double> SlurmEndTime(const DiscoveryEnv& env, const DiscoveryOptio
   return ParseSlurmTime(first);
 }
 
+// Memory per node from `scontrol show job -o ID`: "TRES=cpu=8,mem=8000M,node=2".
+std::optional<int64_t> SlurmTresMemoryPerNode(const DiscoveryEnv& env,
+                                              const DiscoveryOptions& options,
+                                              const std::string& job_id) {
+  std::string output;
+  if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) return std::nullopt;
+  size_t tres = output.find(" TRES=");
+  if (tres == std::string::npos) return std::nullopt;
+  std::string field = output.substr(tres + 6, output.find(' ', tres + 6) - tres - 6);
+  auto value = [&](const std::string& key) -> std::string {
+    size_t p = field.find(key + "=");
+    if (p == std::string::npos || (p > 0 && field[p - 1] != ',')) return "";
+    return field.substr(p + key.size() + 1, field.find(',', p) - p - key.size() - 1);
+  };
+  std::string mem = value("mem"), nodes = value("node");
+  if (mem.empty() || nodes.empty()) return std::nullopt;
+  char unit = mem.back();
+  double amount = std::atof(mem.c_str());
+  double scale = unit == 'G' ? 1024.0 * 1024 * 1024 : unit == 'T' ? 1024.0 * 1024 * 1024 * 1024
+                                                      : unit == 'K' ? 1024.0 : 1024.0 * 1024;
+  int64_t n = std::atoll(nodes.c_str());
+  if (amount <= 0 || n <= 0) return std::nullopt;
+  return static_cast<int64_t>(amount * scale / static_cast<double>(n));
+}
+
 bool ValidateOptions(const DiscoveryOptions& options, std::string* error) {
   if (options.cpus && *options.cpus < 1) {
     *error = "--cpus must be at least 1, not " + std::to_string(*options.cpus);
@@ -616,6 +641,12 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
     out->slurm_job_id = *job_id;
     if (!DiscoverSlurmNodes(reader, options, out, error)) return false;
     out->end_time = SlurmEndTime(env, options, out->slurm_job_id);
+    // `--mem=0` (whole nodes) sets no SLURM_MEM_* variable: ask Slurm what the
+    // allocation holds (TRES mem / nodes) rather than trust the machine's size.
+    if (!reader.Get("SLURM_MEM_PER_NODE") && !reader.Get("SLURM_MEM_PER_CPU") && env.run) {
+      if (auto per_node = SlurmTresMemoryPerNode(env, options, out->slurm_job_id))
+        for (auto& node : out->nodes) node.memory_bytes = *per_node;
+    }
   } else {
     NodeInfo node;
     node.name = env.hostname();

@@ -65,6 +65,7 @@ struct DiscoveryOptions {
   /// Only this node (direct mode inside Slurm: one worker per node).
   bool this_node_only = false;
   std::string squeue = "squeue";          // path of squeue
+  std::string scontrol = "scontrol";      // path of scontrol
   /// This machine only, even inside a Slurm allocation (`torc run`).
   bool ignore_slurm = false;
 };

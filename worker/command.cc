@@ -27,7 +27,7 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
       "--ntasks=" + std::to_string(n),
       "--ntasks-per-node=1",
       "--cpus-per-task=" + std::to_string(placement.cpus_per_node),
-      "--mem=" + std::to_string(mem_mb),
+      placement.whole_nodes ? std::string("--mem=0") : "--mem=" + std::to_string(mem_mb),
       "--exact",
       "--nodelist=" + NodeListOf(placement, nodes),
       "--job-name=" + options.workflow_name + "_" + job.name + "_" + std::to_string(job.attempt),

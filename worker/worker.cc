@@ -182,6 +182,10 @@ class Worker {
           return 0;
         }
         if (draining_) return stop_code_;
+        if (nothing_fits_ && !workflow_complete_) {
+          Log("no unfinished job can run on this worker's resources; stopping");
+          return 0;
+        }
         if (stuck_ && o_.exit_when_stuck) {
           Log("nothing more can run here");
           return 0;
@@ -214,21 +218,24 @@ class Worker {
     for (const auto& f : free) {
       cpus += f.free_cpus;
       nodes.push_back({{"free_cpus", f.free_cpus}, {"free_memory_bytes", f.free_memory_bytes},
-                       {"free_gpus", f.free_gpus}, {"total_cpus", f.total_cpus},
+                       {"free_gpus", f.free_gpus}, {"total_gpus", f.total_gpus},
+                       {"total_cpus", f.total_cpus},
                        {"total_memory_bytes", f.total_memory_bytes}, {"idle", f.idle}});
     }
     // Short jobs: also claim one round ahead (kept in a local queue), so a
     // slot that frees up is refilled at once instead of after a round trip.
     // The shorter the jobs, the more rounds ahead (about 0.2 s of work).
-    bool prefetch = queue_.empty() && mean_job_seconds_ < kPrefetchBelowSeconds;
+    // Only once a few jobs showed how long they take: several workers must not
+    // start by hoarding each other's work.
+    bool prefetch = queue_.empty() && jobs_measured_ >= 4 && mean_job_seconds_ < kPrefetchBelowSeconds;
     int rounds = prefetch ? static_cast<int>(std::clamp(0.2 / std::max(mean_job_seconds_, 1e-3),
-                                                        1.0, 16.0))
+                                                        0.0, 16.0))
                           : 0;
     for (int k = 0; k < rounds; ++k) {
       for (const auto& f : free) {
         cpus += f.total_cpus;
         nodes.push_back({{"free_cpus", f.total_cpus}, {"free_memory_bytes", f.total_memory_bytes},
-                         {"free_gpus", f.total_gpus},
+                         {"free_gpus", f.total_gpus}, {"total_gpus", f.total_gpus},
                          {"total_cpus", f.total_cpus},
                          {"total_memory_bytes", f.total_memory_bytes}, {"idle", false}});
       }
@@ -259,6 +266,8 @@ class Worker {
     LaunchQueued();
     stuck_ = jobs.empty() && running_.empty() && queue_.empty() &&
              r.body.value("unfinished", 0) > 0;
+    nothing_fits_ = jobs.empty() && running_.empty() && queue_.empty() &&
+                    r.body.value("runnable", int64_t{1}) == 0;
     if (jobs.empty()) {
       claim_backoff_ = std::min(2.0, std::max(0.05, claim_backoff_ * 2));
       next_claim_ = now + claim_backoff_;
@@ -430,7 +439,8 @@ class Worker {
     }
     Report(r.job, status, exit_code, e.signal,
            r.end_reason == "stopped" ? "walltime" : r.end_reason, r.start_time, now, r, &e);
-    mean_job_seconds_ = 0.8 * mean_job_seconds_ + 0.2 * (now - r.start_time);
+    double took = now - r.start_time;
+    mean_job_seconds_ = jobs_measured_++ == 0 ? took : 0.8 * mean_job_seconds_ + 0.2 * took;
     if (status == "completed" && r.job.delete_on_success) {
       if (!r.outputs.stdout_path.empty()) unlink(r.outputs.stdout_path.c_str());
       if (!r.outputs.stderr_path.empty()) unlink(r.outputs.stderr_path.c_str());
@@ -541,6 +551,7 @@ class Worker {
   static constexpr double kFlushDelaySeconds = 0.1;
   double first_pending_ = 0;  // when the oldest unsent result or start notice appeared
   double mean_job_seconds_ = 0;  // moving average of recent jobs' run times
+  int64_t jobs_measured_ = 0;
   nlohmann::json results_ = nlohmann::json::array();  // ended attempts not yet reported
   nlohmann::json started_ = nlohmann::json::array();  // launched jobs not yet reported
   std::vector<spec::FailureHandler> handlers_;
@@ -554,6 +565,7 @@ class Worker {
   int64_t sigterm_lead_ = 30;
   int oom_exit_code_ = 137, timeout_exit_code_ = 152;
   double next_claim_ = 0, claim_backoff_ = 0;
+  bool nothing_fits_ = false;
   bool workflow_complete_ = false, draining_ = false, stuck_ = false, lease_lost_ = false,
        trouble_logged_ = false;
   int stop_code_ = 0;

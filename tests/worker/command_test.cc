@@ -70,7 +70,7 @@ TEST_CASE("srun line of a multi-node job on whole nodes, with GPUs and options")
   j.invocation_script = "module load cuda";
   CHECK(SrunArgs(j, p, nodes, o) ==
         V{"/opt/slurm/bin/srun", "--nodes=4", "--ntasks=4", "--ntasks-per-node=1",
-          "--cpus-per-task=4", "--mem=4000", "--exact", "--nodelist=n1,n2,n3,n4",
+          "--cpus-per-task=4", "--mem=0", "--exact", "--nodelist=n1,n2,n3,n4",
           "--job-name=dist_train_2", "--gpus-per-node=2", "--time=31", "--signal=TERM@120",
           "--cpu-bind=cores", "bash", "-c", "module load cuda\npython train.py"});
 }

@@ -333,7 +333,7 @@ jobs:
             check("--nodelist=n1 " in l or "--nodelist=n2 " in l, f"pinned to one node: {l}")
         mpi = [l for l in lines if "--job-name=fake_mpi_1" in l]
         check(len(mpi) == 1 and "--nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=4 "
-              "--mem=4000 --exact --nodelist=n1,n2" in mpi[0], f"whole two nodes: {mpi}")
+              "--mem=0 --exact --nodelist=n1,n2" in mpi[0], f"whole two nodes: {mpi}")
         jobs = s.jobs(wf)
         check(all(j["status"] == "completed" for j in jobs.values()), "all completed")
     finally:
