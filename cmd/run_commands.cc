@@ -284,7 +284,7 @@ void AddRunCommands(CLI::App& app) {
       std::cerr << "torc: " << error << "\n";
       throw CLI::RuntimeError(1);
     }
-    wo->discovery.this_node_only = *this_node || wo->mode == "direct";
+    wo->discovery.this_node_only = *this_node;
     wo->output_dir = AbsolutePath(wo->output_dir);
     BlockWorkerSignals();
     server::ClientOptions co;

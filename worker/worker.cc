@@ -70,6 +70,9 @@ class Worker {
     }
     if (!Register()) return 1;
     ledger_ = std::make_unique<NodeLedger>(alloc_.nodes);
+    if (const char* me = std::getenv("SLURMD_NODENAME"))
+      for (uint32_t n = 0; n < alloc_.nodes.size(); ++n)
+        if (alloc_.nodes[n].name == me) own_node_ = n;
     RunHookCommands(on_start_);
     int rc = Loop();
     RunHookCommands(on_complete_);
@@ -201,13 +204,33 @@ class Worker {
       if (!results_.empty() || !started_.empty()) wait = std::min(wait, kFlushDelaySeconds);
       if (!running_.empty()) wait = std::min(wait, 0.5);  // runtime/memory/kill checks
       wait = std::max(0.0, std::min(wait, 5.0));
+      if (!deferred_.empty()) wait = std::min(wait, 0.2);
       WakeUp w = procs_.WaitForEvent(wait);
+      if (w.signal) Stop(w.signal == SIGUSR1 ? "walltime" : "stopped");
       for (const auto& e : w.exits) OnExit(e);
+      FinishDeferred(Now());
       if (!w.exits.empty()) {
         LaunchQueued();
         next_claim_ = 0;  // resources freed: claim (if anything is free still) at once
       }
-      if (w.signal) Stop(w.signal == SIGUSR1 ? "walltime" : "stopped");
+    }
+  }
+
+  // An srun step killed by a signal may be the allocation going away (scancel,
+  // walltime): Slurm signals the steps and the worker at about the same time.
+  // Such an exit waits a moment; if the worker is stopped meanwhile the job is
+  // reported as terminated (requeued, no retry used), not as failed.
+  void FinishDeferred(double now) {
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+      Running& r = running_[it->first];
+      if (draining_ && r.end_reason.empty()) r.end_reason = "stopped";
+      if (draining_ || now >= it->second.deadline) {
+        Finish(r, it->second.exit);
+        running_.erase(it->first);
+        it = deferred_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 
@@ -308,7 +331,18 @@ class Worker {
         continue;
       }
       Placement p;
-      if (!ledger_->Place(it->needs, it->suggested_nodes, &p)) {
+      // Direct mode runs processes here: a single-node job can only use this
+      // node. (A multi-node job holds whole nodes and runs its command once,
+      // here, e.g. mpirun spreading it.)
+      bool local_only = direct_ && alloc_.nodes.size() > 1 && it->needs.nodes == 1;
+      std::vector<uint32_t> preferred =
+          local_only ? std::vector<uint32_t>{own_node_} : it->suggested_nodes;
+      if (!ledger_->Place(it->needs, preferred, &p)) {
+        ++it;
+        continue;
+      }
+      if (local_only && p.nodes[0] != own_node_) {
+        ledger_->Release(p);
         ++it;
         continue;
       }
@@ -394,6 +428,10 @@ class Worker {
     auto it = running_.find(e.pid);
     if (it == running_.end()) return;
     Running& r = it->second;
+    if (!direct_ && r.end_reason.empty() && e.exit_code >= 128 && !draining_) {
+      deferred_[e.pid] = {e, Now() + 1.5};
+      return;
+    }
     if (r.end_reason.empty() && e.exit_code != 0 && StartRecovery(r, e)) return;
     Finish(r, e);
     running_.erase(it);
@@ -546,12 +584,18 @@ class Worker {
   std::unique_ptr<NodeLedger> ledger_;
   ProcessTable procs_;
   std::map<pid_t, Running> running_;
-  std::deque<JobToRun> queue_;  // claimed, waiting for room (prefetched or not fitting yet)
+  std::deque<JobToRun> queue_;
+  struct Deferred {
+    ProcessExit exit;
+    double deadline;
+  };
+  std::map<pid_t, Deferred> deferred_;  // exits waiting to see if the allocation is ending  // claimed, waiting for room (prefetched or not fitting yet)
   static constexpr double kPrefetchBelowSeconds = 2.0;
   static constexpr double kFlushDelaySeconds = 0.1;
   double first_pending_ = 0;  // when the oldest unsent result or start notice appeared
   double mean_job_seconds_ = 0;  // moving average of recent jobs' run times
   int64_t jobs_measured_ = 0;
+  uint32_t own_node_ = 0;  // the node this worker runs on (direct mode starts processes here)
   nlohmann::json results_ = nlohmann::json::array();  // ended attempts not yet reported
   nlohmann::json started_ = nlohmann::json::array();  // launched jobs not yet reported
   std::vector<spec::FailureHandler> handlers_;

@@ -264,6 +264,236 @@ actions:
         s.stop()
 
 
+def case_distributed_training_mpi(d):
+    open(f"{d}/wf.yaml", "w").write("""name: distributed_training_mpi
+execution_config:
+  mode: direct
+resource_requirements:
+  - name: mpi_training
+    num_cpus: 4
+    memory: 1g
+    num_nodes: 4
+    runtime: PT8M
+jobs:
+  - name: train
+    command: 'echo "$SLURMD_NODENAME ${SLURM_STEP_ID:-none} $TORC_JOB_NAME" >> train.txt'
+    resource_requirements: mpi_training
+    scheduler: training_nodes
+slurm_schedulers:
+  - name: training_nodes
+    account: myproject
+    nodes: 4
+    walltime: "00:10:00"
+actions:
+  - trigger_type: on_workflow_start
+    action_type: schedule_nodes
+    scheduler: training_nodes
+    scheduler_type: slurm
+    num_allocations: 1
+""")
+    s = Server(d)
+    try:
+        wf = s.submit("wf.yaml", d)
+        st = s.wait(wf)
+        check(st["counts"]["completed"] == 1, f"train completed: {st['counts']}")
+        lines = open(f"{d}/train.txt").read().split("\n") if os.path.exists(f"{d}/train.txt") else []
+        lines = [l for l in lines if l]
+        check(len(lines) == 1, f"the command ran once, unwrapped (mpirun would spread it): {lines}")
+        job = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)[0]
+        check(job["status"] == "completed", "completed")
+    finally:
+        s.stop()
+
+
+def case_preprocess_then_train(d):
+    log = f"{d}/rec.txt"
+    open(f"{d}/wf.yaml", "w").write(f"""name: preprocess_then_train
+resource_requirements:
+  - name: preprocess
+    num_cpus: 2
+    memory: 900m
+    runtime: PT5M
+  - name: distributed_training
+    num_cpus: 4
+    memory: 1g
+    num_nodes: 4
+    runtime: PT5M
+jobs:
+  - name: prep_{{i}}
+    command: '{RECORD.format(sleep=0.5, cpus=2, log=log)}'
+    resource_requirements: preprocess
+    scheduler: prep_nodes
+    parameters:
+      i: "1:8"
+  - name: train
+    command: 'echo "$SLURMD_NODENAME $(date +%s.%N)" >> train.txt'
+    resource_requirements: distributed_training
+    scheduler: training_nodes
+    depends_on: [prep_1, prep_2, prep_3, prep_4, prep_5, prep_6, prep_7, prep_8]
+slurm_schedulers:
+  - name: prep_nodes
+    account: myproject
+    nodes: 2
+    walltime: "01:00:00"
+  - name: training_nodes
+    account: myproject
+    nodes: 4
+    walltime: "00:10:00"
+actions:
+  - trigger_type: on_workflow_start
+    action_type: schedule_nodes
+    scheduler: prep_nodes
+    scheduler_type: slurm
+    num_allocations: 1
+  - trigger_type: on_jobs_ready
+    action_type: schedule_nodes
+    jobs: [train]
+    scheduler: training_nodes
+    scheduler_type: slurm
+    num_allocations: 1
+""")
+    s = Server(d)
+    try:
+        wf = s.submit("wf.yaml", d)
+        st = s.wait(wf)
+        check(st["counts"]["completed"] == 9, f"all 9 completed: {st['counts']}")
+        recs = records(log)
+        allocs = {a["scheduler"]: a for a in st["allocations"]}
+        check(set(allocs) == {"prep_nodes", "training_nodes"}, f"two allocations: {allocs}")
+        if recs and "training_nodes" in allocs:
+            last_prep = max(r["end"] for r in recs)
+            check(allocs["training_nodes"]["submitted_at"] >= last_prep,
+                  "the 4-node allocation was asked for only after every prep_* completed")
+        lines = [l for l in open(f"{d}/train.txt").read().split("\n") if l] if os.path.exists(f"{d}/train.txt") else []
+        check({l.split()[0] for l in lines} == {"n1", "n2", "n3", "n4"}, f"train spanned 4 nodes: {lines}")
+    finally:
+        s.stop()
+
+
+def case_mixed_whole_nodes(d):
+    log = f"{d}/rec.txt"
+    open(f"{d}/wf.yaml", "w").write(f"""name: mixed
+resource_requirements:
+  - {{name: one, num_cpus: 1, memory: 500m, runtime: PT5M}}
+  - {{name: two_nodes, num_cpus: 1, memory: 500m, num_nodes: 2, runtime: PT5M}}
+jobs:
+  - name: wide
+    command: 'r=$(date +%s.%N); sleep 3; echo "wide $SLURMD_NODENAME $r $(date +%s.%N)" >> wide.txt'
+    resource_requirements: two_nodes
+    priority: 10
+    scheduler: s
+  - name: single_{{i}}
+    command: '{RECORD.format(sleep=0.5, cpus=1, log=log)}'
+    resource_requirements: one
+    scheduler: s
+    parameters: {{i: "1:40"}}
+slurm_schedulers:
+  - {{name: s, nodes: 4, walltime: "00:10:00"}}
+actions:
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}}
+""")
+    s = Server(d)
+    try:
+        wf = s.submit("wf.yaml", d)
+        st = s.wait(wf)
+        check(st["counts"]["completed"] == 41, f"all completed: {st['counts']}")
+        wide = [l.split() for l in open(f"{d}/wide.txt")] if os.path.exists(f"{d}/wide.txt") else []
+        check(len(wide) == 2 and len({w[1] for w in wide}) == 2, f"the 2-node job spans 2 nodes: {wide}")
+        if len(wide) == 2:
+            nodes = {w[1] for w in wide}
+            start, end = min(float(w[2]) for w in wide), max(float(w[3]) for w in wide)
+            overlap = [r for r in records(log) if r["node"] in nodes and r["start"] < end and r["end"] > start]
+            check(not overlap, f"nothing else ran on the 2-node job's nodes meanwhile: {overlap[:3]}")
+            others = [r for r in records(log) if r["node"] not in nodes and r["start"] < end and r["end"] > start]
+            check(others, "single-node jobs ran on the other nodes meanwhile")
+    finally:
+        s.stop()
+
+
+def case_scancel_loss(d):
+    log = f"{d}/rec.txt"
+    open(f"{d}/wf.yaml", "w").write(f"""name: loss
+resource_requirements:
+  - {{name: r, num_cpus: 1, memory: 500m, runtime: PT5M}}
+jobs:
+  - name: j_{{i}}
+    command: '{RECORD.format(sleep=4, cpus=1, log=log)}'
+    resource_requirements: r
+    scheduler: s
+    parameters: {{i: "1:8"}}
+slurm_schedulers:
+  - {{name: s, nodes: 2, walltime: "00:10:00"}}
+actions:
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}}
+""")
+    s = Server(d)
+    try:
+        wf = s.submit("wf.yaml", d)
+        for _ in range(60):
+            if s.status(wf)["counts"]["running"] > 0:
+                break
+            time.sleep(0.3)
+        st = s.status(wf)
+        check(st["counts"]["running"] > 0, "jobs running in the first allocation")
+        first = st["allocations"][0]["slurm_job_id"]
+        subprocess.run(["scancel", first], check=False)
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            c = s.status(wf)["counts"]
+            if c["running"] == 0 and c["claimed"] == 0:
+                break
+            time.sleep(0.3)
+        c = s.status(wf)["counts"]
+        check(c["running"] == 0 and c["claimed"] == 0 and c["ready"] > 0,
+              f"jobs back to ready within the lease timeout ({time.time() - t0:.1f} s): {c}")
+        # A second allocation from the same script finishes the work.
+        script = f"{d}/torc_output/{wf}/slurm/action_0.sh"
+        subprocess.run(["sbatch", script], check=True, capture_output=True)
+        st = s.wait(wf)
+        check(st["counts"]["completed"] == 8, f"all completed in the second allocation: {st['counts']}")
+        jobs = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)
+        check(all(j["status"] == "completed" for j in jobs), "nothing lost")
+        check(any(j["attempt"] > 1 for j in jobs), "the interrupted jobs ran again as new attempts")
+        names = [r["job"] for r in records(log)]
+        check(len(names) == 8 and len(set(names)) == 8, f"each job ran to its end exactly once: {names}")
+    finally:
+        s.stop()
+
+
+def case_gpus(d):
+    if os.environ.get("TORC_TEST_GPUS") != "2":
+        print("gpus: skipped (run with --gpus 2 and TORC_TEST_GPUS=2)")
+        return
+    open(f"{d}/wf.yaml", "w").write("""name: gpus
+resource_requirements:
+  - {name: g, num_cpus: 1, num_gpus: 1, memory: 500m, runtime: PT5M}
+jobs:
+  - name: "g_{i}"
+    command: 's=$(date +%s.%N); sleep 2; echo "$TORC_JOB_NAME $SLURMD_NODENAME $CUDA_VISIBLE_DEVICES $s $(date +%s.%N)" >> gpus.txt'
+    resource_requirements: g
+    scheduler: s
+    parameters: {i: "1:2"}
+slurm_schedulers:
+  - {name: s, nodes: 1, walltime: "00:10:00", gres: "gpu:2"}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
+""")
+    s = Server(d)
+    try:
+        wf = s.submit("wf.yaml", d)
+        st = s.wait(wf)
+        check(st["counts"]["completed"] == 2, f"both completed: {st['counts']}")
+        lines = [l.split() for l in open(f"{d}/gpus.txt")] if os.path.exists(f"{d}/gpus.txt") else []
+        check(len(lines) == 2, f"two records: {lines}")
+        if len(lines) == 2:
+            check(lines[0][1] == lines[1][1], "same node")
+            check(lines[0][2] != lines[1][2], f"different CUDA_VISIBLE_DEVICES: {lines}")
+            check(float(lines[0][3]) < float(lines[1][4]) and float(lines[1][3]) < float(lines[0][4]),
+                  "they ran at the same time")
+    finally:
+        s.stop()
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":
