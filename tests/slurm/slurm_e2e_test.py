@@ -494,6 +494,64 @@ actions:
         s.stop()
 
 
+def case_walltime(d):
+    log = f"{d}/rec.txt"
+    open(f"{d}/wf.yaml", "w").write(f"""name: walltime
+resource_requirements:
+  - {{name: r, num_cpus: 1, memory: 500m, runtime: PT4M}}
+  - {{name: too_long, num_cpus: 1, memory: 500m, runtime: PT2H}}
+jobs:
+  - name: long
+    command: 'if [ "$TORC_ATTEMPT" = 1 ]; then sleep 300; fi; echo "long $TORC_ATTEMPT" >> {log}'
+    resource_requirements: r
+    scheduler: s
+  - name: never
+    command: 'echo never >> {log}'
+    resource_requirements: too_long
+    scheduler: s
+slurm_schedulers:
+  - {{name: s, nodes: 1, walltime: "00:10:00"}}
+actions:
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}}
+""")
+    s = Server(d)
+    try:
+        wf = s.submit("wf.yaml", d)
+        for _ in range(60):
+            if s.status(wf)["counts"]["running"] > 0:
+                break
+            time.sleep(0.3)
+        st = s.status(wf)
+        check(st["counts"]["running"] == 1, f"long is running: {st['counts']}")
+        reasons = {u["job"]: u["reason"] for u in st["unclaimable"]}
+        check("runtime 7200 s exceeds the walltime of 's'" in reasons.get("never", ""),
+              f"status says why 'never' cannot run: {reasons}")
+        # The allocation's walltime ends mid-job: Slurm signals the worker, which
+        # stops its job before Slurm kills it and reports it terminated.
+        first = st["allocations"][0]["slurm_job_id"]
+        subprocess.run(["scontrol", "update", f"jobid={first}", "TimeLimit=1"], check=True)
+        t0 = time.time()
+        while time.time() - t0 < 150:
+            if s.status(wf)["counts"]["running"] == 0:
+                break
+            time.sleep(1)
+        show = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)
+        long = [j for j in show if j["name"] == "long"][0]
+        check(long["status"] == "ready" and long["attempt"] == 2,
+              f"terminated by walltime and requeued as attempt 2: {long}")
+        check(not os.path.exists(log), "the first attempt never got to its end")
+        subprocess.run(["sbatch", f"{d}/torc_output/{wf}/slurm/action_0.sh"], check=True,
+                       capture_output=True)
+        t0 = time.time()
+        while time.time() - t0 < 60 and s.status(wf)["counts"]["completed"] < 1:
+            time.sleep(0.5)
+        check(open(log).read().split() == ["long", "2"] if os.path.exists(log) else False,
+              "attempt 2 completed in the second allocation")
+        check(s.cli("cancel", str(wf)).returncode == 0, "cancel the rest")
+    finally:
+        s.stop()
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":

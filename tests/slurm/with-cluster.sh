@@ -23,8 +23,9 @@
 # Exit code: COMMAND's; 124 on --timeout; 128+N on signal N; 1 if COMMAND succeeded but
 # the cluster did not start or cleanup found leftovers (2 for a usage error).
 # Environment: SLURM_LAB_DIR, BASE_PORT (fixed: no retry), SLURM_LAB_TIMEOUT (as
-# --timeout), SLURM_LAB_KEEP=1 (stop but keep the lab dir for its logs), KILL_WAIT,
-# START_TIMEOUT, AUTH (passed to start-cluster.sh).
+# --timeout), SLURM_LAB_KEEP=1 (stop but keep the lab dir for its logs), STOP_GRACE
+# (seconds jobs still running at the end get to exit before SIGKILL [5]), KILL_WAIT,
+# START_TIMEOUT, AUTH (passed to start-cluster.sh / stop-cluster.sh).
 set -uo pipefail
 
 # Become a child subreaper (needs python3; optional): the daemons double-fork, so without
@@ -214,7 +215,8 @@ cleanup() {
       tail -n 15 "$D/log/slurmctld.log" | sed 's/^/    /' >&2
     fi
     local purge=--purge; [[ $KEEP == 1 ]] && purge=""
-    SLURM_LAB_DIR=$D "$HERE/stop-cluster.sh" $purge >&2 || { log "FAIL: stop-cluster.sh failed"; bad=1; }
+    SLURM_LAB_DIR=$D STOP_GRACE=${STOP_GRACE:-5} "$HERE/stop-cluster.sh" $purge >&2 \
+      || { log "FAIL: stop-cluster.sh failed"; bad=1; }
     # anything still referring to the lab dir belongs to this cluster: kill it, then fail
     local excl left=() p
     excl=" $(ancestors_of_me | tr "\n" " ") "
@@ -224,7 +226,7 @@ cleanup() {
     done
     if (( ${#left[@]} )); then
       bad=1
-      log "FAIL: processes of the cluster in $D left after stop-cluster.sh:"
+      log "FAIL: processes of this cluster (or started by the command with its SLURM_CONF) left after stop-cluster.sh:"
       for p in "${left[@]}"; do log "  $(describe "$p")"; done
       kill_and_wait KILL 5 "${left[@]}" || log "FAIL: could not kill ${left[*]}"
     fi
