@@ -87,7 +87,7 @@ pilot_case() {
 
 declare -A results
 for r in $(seq "$rounds"); do
-  for c in torc_slurm torc_direct array per_job_sbatch pilot; do
+  for c in ${CASES:-torc_slurm torc_direct array per_job_sbatch pilot}; do
     case $c in
       torc_slurm) v=$(torc_case slurm) ;;
       torc_direct) v=$(torc_case direct) ;;
@@ -99,7 +99,7 @@ for r in $(seq "$rounds"); do
     echo "round $r $c ${v} s" >&2
   done
 done
-for c in torc_slurm torc_direct array per_job_sbatch pilot; do
+for c in ${CASES:-torc_slurm torc_direct array per_job_sbatch pilot}; do
   python3 - "$c" ${results[$c]} <<'PY'
 import json, statistics, sys
 name, runs = sys.argv[1], [float(x) for x in sys.argv[2:]]

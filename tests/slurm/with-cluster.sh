@@ -135,6 +135,22 @@ kill_and_wait() {  # kill_and_wait SIGNAL SECONDS PID...
   done
 }
 
+# sweep_leftovers DIR: kill (and list) every process that still refers to lab dir DIR,
+# except this shell and its ancestors; returns 1 if there was any
+sweep_leftovers() {
+  local d=$1 excl left=() p
+  excl=" $(ancestors_of_me | tr "\n" " ") "
+  for p in $(pids_referencing "$d"); do
+    [[ $excl == *" $p "* ]] && continue
+    alive "$p" && left+=("$p")
+  done
+  (( ${#left[@]} )) || return 0
+  log "processes of the cluster in $d (or started with its SLURM_CONF) still running:"
+  for p in "${left[@]}"; do log "  $(describe "$p")"; done
+  kill_and_wait KILL 5 "${left[@]}" || log "could not kill ${left[*]}"
+  return 1
+}
+
 # --------------------------------------------------- stale runs of dead invocations
 ROOT=${TMPDIR:-/tmp}/torc-slurm-lab
 reap_stale() {
@@ -144,7 +160,8 @@ reap_stale() {
     read -r opid ostart <"$dir/owner" 2>/dev/null || continue
     if [[ -n $opid ]] && alive "$opid" && [[ $(starttime_of "$opid") == "$ostart" ]]; then continue; fi
     log "removing stale lab dir $dir (its with-cluster.sh, pid $opid, is gone)"
-    SLURM_LAB_DIR=$dir/cluster "$HERE/stop-cluster.sh" --purge >&2 || true
+    SLURM_LAB_DIR=$dir/cluster STOP_GRACE=5 "$HERE/stop-cluster.sh" --purge >&2 || true
+    sweep_leftovers "$dir/cluster" || true
     rm -rf "$dir"
   done
 }
@@ -218,17 +235,9 @@ cleanup() {
     SLURM_LAB_DIR=$D STOP_GRACE=${STOP_GRACE:-5} "$HERE/stop-cluster.sh" $purge >&2 \
       || { log "FAIL: stop-cluster.sh failed"; bad=1; }
     # anything still referring to the lab dir belongs to this cluster: kill it, then fail
-    local excl left=() p
-    excl=" $(ancestors_of_me | tr "\n" " ") "
-    for p in $(pids_referencing "$D"); do
-      [[ $excl == *" $p "* ]] && continue
-      alive "$p" && left+=("$p")
-    done
-    if (( ${#left[@]} )); then
+    if ! sweep_leftovers "$D"; then
       bad=1
-      log "FAIL: processes of this cluster (or started by the command with its SLURM_CONF) left after stop-cluster.sh:"
-      for p in "${left[@]}"; do log "  $(describe "$p")"; done
-      kill_and_wait KILL 5 "${left[@]}" || log "FAIL: could not kill ${left[*]}"
+      log "FAIL: the processes above were left after stop-cluster.sh (killed now)"
     fi
   fi
   # anything else the command left running (it would keep ctest's output pipe open)
