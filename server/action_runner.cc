@@ -107,7 +107,7 @@ void ActionRunner::Tick(double now) {
     std::string error;
     slurm_.Cancel(cancel, &error);
   }
-  if (now >= next_reconcile_) {
+  if (now >= next_reconcile_ || service_->TakeReconcileRequest()) {
     next_reconcile_ = now + options_.reconcile_seconds;
     Reconcile(now);
   }

@@ -240,7 +240,7 @@ HttpResponse Cancel(Call& c, WorkflowId wf) {
     return ServiceStatus::Ok();
   }));
   // Canceling the workflow also gives back its Slurm allocations.
-  if (whole) c.service->RequestScancel(wf);
+  if (whole) c.service->RequestScancel(wf, c.now);
   return Json(200, {{"canceled", n}});
 }
 

@@ -1,6 +1,7 @@
 #include "server/service.h"
 
 #include <cstdio>
+#include <sstream>
 
 namespace torc::server {
 
@@ -65,12 +66,17 @@ ServiceStatus Service::Load(double now) {
     if (!s.ok()) return s;
     workflows_[lw.row.id] = std::move(entry);
   }
+  LoadAllocations();
   return ServiceStatus::Ok();
 }
 
 ServiceStatus Service::CommitLocked(WorkflowEntry& entry, ChangeBatch* batch) {
   if (batch->empty()) return ServiceStatus::Ok();
-  for (auto& e : batch->events) e.seq = next_event_seq_++;
+  for (auto& e : batch->events) {
+    e.seq = next_event_seq_++;
+    // A lost worker of a Slurm allocation: ask squeue about the allocations now.
+    if (e.kind == "lease_expired") reconcile_requested_ = true;
+  }
   ServiceStatus s = FromStore(store_->Append(*batch), "saving changes");
   if (!s.ok()) {
     // Memory is ahead of the disk: rebuild everything from what was committed.
@@ -205,9 +211,48 @@ ServiceStatus Service::FinishAction(WorkflowId id, uint32_t action, ActionStatus
   return s;
 }
 
+// Allocations are recorded as events ("allocation_submitted", then
+// "allocation_<state>"), durable like every other change, and rebuilt from
+// them when the server starts.
+void Service::RecordAllocationEvent(WorkflowId id, const std::string& kind,
+                                    const std::string& detail, double now) {
+  Mutate(id, now, [&](WorkflowEntry&, ChangeBatch* batch) {
+    batch->events.push_back({0, id, now, kind, -1, 0, 0, detail});
+    return ServiceStatus::Ok();
+  });
+}
+
 void Service::AddAllocation(WorkflowId id, AllocationRecord record) {
+  RecordAllocationEvent(id, "allocation_submitted",
+                        record.slurm_job_id + " " + record.scheduler + " " +
+                            std::to_string(record.action),
+                        record.submitted_at);
   std::lock_guard<std::mutex> lock(mu_);
   allocations_[id].push_back(std::move(record));
+}
+
+void Service::LoadAllocations() {
+  allocations_.clear();
+  for (const auto& [id, e] : workflows_) {
+    std::vector<Event> events;
+    if (!store_->EventsSince(id, 0, 1 << 20, &events).ok()) continue;
+    for (const auto& ev : events) {
+      if (ev.kind.rfind("allocation_", 0) != 0) continue;
+      std::istringstream in(ev.detail);
+      std::string slurm_id;
+      in >> slurm_id;
+      if (ev.kind == "allocation_submitted") {
+        AllocationRecord r;
+        r.slurm_job_id = slurm_id;
+        in >> r.scheduler >> r.action;
+        r.submitted_at = ev.time;
+        allocations_[id].push_back(r);
+      } else {
+        for (auto& a : allocations_[id])
+          if (a.slurm_job_id == slurm_id) a.state = ev.kind.substr(11);
+      }
+    }
+  }
 }
 
 std::vector<AllocationRecord> Service::Allocations(WorkflowId id) {
@@ -228,11 +273,16 @@ std::vector<std::pair<WorkflowId, std::string>> Service::LiveAllocations() {
 void Service::UpdateAllocation(WorkflowId id, const std::string& slurm_job_id,
                                const std::string& state, double now) {
   bool ended = state != "pending" && state != "running";
+  bool changed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& a : allocations_[id])
-      if (a.slurm_job_id == slurm_job_id) a.state = state;
+      if (a.slurm_job_id == slurm_job_id && a.state != state) {
+        a.state = state;
+        changed = true;
+      }
   }
+  if (changed) RecordAllocationEvent(id, "allocation_" + state, slurm_job_id, now);
   if (!ended) return;
   // A vanished allocation's workers are gone: give their jobs back now, not
   // after the lease runs out.
@@ -242,14 +292,31 @@ void Service::UpdateAllocation(WorkflowId id, const std::string& slurm_job_id,
   });
 }
 
-void Service::RequestScancel(WorkflowId id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& a : allocations_[id]) {
-    if (a.state == "pending" || a.state == "running") {
-      scancel_requests_.push_back(a.slurm_job_id);
-      a.state = "canceled";
+void Service::RequestScancel(WorkflowId id, double now) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& a : allocations_[id]) {
+      if (a.state == "pending" || a.state == "running") {
+        scancel_requests_.push_back(a.slurm_job_id);
+        ids.push_back(a.slurm_job_id);
+        a.state = "canceled";
+      }
     }
   }
+  for (const auto& sid : ids) RecordAllocationEvent(id, "allocation_canceled", sid, now);
+}
+
+void Service::RequestReconcile() {
+  std::lock_guard<std::mutex> lock(mu_);
+  reconcile_requested_ = true;
+}
+
+bool Service::TakeReconcileRequest() {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool r = reconcile_requested_;
+  reconcile_requested_ = false;
+  return r;
 }
 
 std::vector<std::string> Service::TakeScancelRequests() {

@@ -132,7 +132,10 @@ class Service {
   void UpdateAllocation(WorkflowId id, const std::string& slurm_job_id, const std::string& state,
                         double now);
   /// Asks for the workflow's live allocations to be scanceled.
-  void RequestScancel(WorkflowId id);
+  void RequestScancel(WorkflowId id, double now);
+  /// Asks for (and takes) an early squeue reconciliation, e.g. after a lease expired.
+  void RequestReconcile();
+  bool TakeReconcileRequest();
   std::vector<std::string> TakeScancelRequests();
 
  private:
@@ -140,6 +143,9 @@ class Service {
       : store_(std::move(store)), options_(options) {}
   ServiceStatus Load(double now);
   ServiceStatus CommitLocked(WorkflowEntry& entry, ChangeBatch* batch);
+  void RecordAllocationEvent(WorkflowId id, const std::string& kind, const std::string& detail,
+                             double now);
+  void LoadAllocations();
   static ServiceStatus FromStore(const StoreStatus& s, const std::string& doing);
 
   std::mutex mu_;
@@ -149,6 +155,7 @@ class Service {
   std::map<std::pair<WorkflowId, uint32_t>, bool> actions_in_flight_;
   std::map<WorkflowId, std::vector<AllocationRecord>> allocations_;
   std::vector<std::string> scancel_requests_;
+  bool reconcile_requested_ = false;
   int64_t next_event_seq_ = 1;
   WorkerId next_worker_id_ = 1;
 };

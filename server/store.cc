@@ -13,172 +13,26 @@
 // not inside whichever commit happens to cross SQLite's threshold: that kept
 // one Append in ten at 10-30 ms instead of 1-3 ms.
 //
-// Layout (schema version 1, see kMigrations):
-//   workflows  one row per workflow; `checkpoint` holds the packed job states
-//              as of job_log seq `checkpoint_seq` (the initial states at first)
-//   job_log    one row per ChangeBatch that changed jobs: the packed changes
-//   attempts   one row per (workflow, job, attempt); commit order = rowid
-//   events     seq is the caller's global event number
-//   workers, actions   latest record of each, upserted
-//   counters   the event seq high-water mark, kept across workflow deletions
-// Child rows go with their workflow by ON DELETE CASCADE.
-//
-// Packing (all integers little-endian, fixed width):
-//   job state (17 bytes): status u8 (JobStatus value), attempt u32, retries
-//                         u16, walltime_requeues u16, worker i64
-//   checkpoint blob:      format u8 (= 1), then job_count job states in job order
-//   job_log payload:      format u8 (= 1), then per change: job u32, job state
-// JobStatus and ActionStatus values are stored as numbers, so their order is
-// part of the schema.
+// The tables are laid out, and migrated, in server/store_schema.cc; job states
+// are packed into blobs as server/store_codec.h describes.
 //
 // A Store is not thread-safe; the server commits one batch at a time.
 
 #include "server/store.h"
 
 #include <algorithm>
-#include <iterator>
-#include <string_view>
 #include <unordered_map>
 
 #include "server/sqlite.h"
+#include "server/store_codec.h"
+#include "server/store_schema.h"
 
 namespace torc::server {
 namespace {
 
-/// Schema migrations; entry i brings the database to version i + 1. Append
-/// new versions, never edit applied ones.
-constexpr const char* kMigrations[] = {
-    R"sql(
-CREATE TABLE workflows (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even after a delete
-  name TEXT NOT NULL,
-  owner TEXT NOT NULL,
-  created_at REAL NOT NULL,
-  spec_text TEXT NOT NULL,
-  file_name TEXT NOT NULL,
-  working_dir TEXT NOT NULL,
-  job_count INTEGER NOT NULL,
-  names_digest TEXT NOT NULL,
-  checkpoint BLOB NOT NULL,
-  checkpoint_seq INTEGER NOT NULL DEFAULT 0  -- job_log rows up to here are in it
-);
-CREATE TABLE job_log (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so checkpoint_seq stays valid
-  workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
-  time REAL NOT NULL,
-  payload BLOB NOT NULL
-);
-CREATE INDEX job_log_by_workflow ON job_log(workflow_id, seq);
-CREATE TABLE attempts (
-  workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
-  job INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  worker INTEGER NOT NULL,
-  status INTEGER NOT NULL,
-  exit_code INTEGER NOT NULL,
-  signal INTEGER NOT NULL,
-  reason TEXT NOT NULL,
-  start_time REAL NOT NULL,
-  end_time REAL NOT NULL,
-  peak_rss_bytes INTEGER NOT NULL,
-  cpu_seconds REAL NOT NULL,
-  nodes TEXT NOT NULL,
-  PRIMARY KEY (workflow_id, job, attempt)
-);
-CREATE TABLE events (
-  seq INTEGER PRIMARY KEY,
-  workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
-  time REAL NOT NULL,
-  kind TEXT NOT NULL,
-  job INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  worker INTEGER NOT NULL,
-  detail TEXT NOT NULL
-);
-CREATE INDEX events_by_workflow ON events(workflow_id, seq);
-CREATE TABLE workers (
-  id INTEGER PRIMARY KEY,
-  workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
-  hostname TEXT NOT NULL,
-  slurm_job_id TEXT NOT NULL,
-  pid INTEGER NOT NULL,
-  registered_at REAL NOT NULL,
-  lease_expires REAL NOT NULL,
-  alive INTEGER NOT NULL,
-  resources_json TEXT NOT NULL
-);
-CREATE INDEX workers_by_workflow ON workers(workflow_id);
-CREATE TABLE actions (
-  workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
-  action INTEGER NOT NULL,
-  status INTEGER NOT NULL,
-  detail TEXT NOT NULL,
-  PRIMARY KEY (workflow_id, action)
-) WITHOUT ROWID;
-CREATE TABLE counters (
-  name TEXT PRIMARY KEY,
-  value INTEGER NOT NULL
-) WITHOUT ROWID;
-)sql",
-};
-constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
-
 /// WAL size (in pages of 4 KiB) that wakes the background checkpointer; the
 /// same as SQLite's own auto-checkpoint default.
 constexpr int kWalCheckpointPages = 1000;
-
-// ---- Packing job states ----
-
-constexpr uint8_t kPackFormat = 1;
-constexpr size_t kPackedJobSize = 17;
-constexpr size_t kPackedChangeSize = 4 + kPackedJobSize;
-
-void PutLittleEndian(uint64_t v, int bytes, std::string* out) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t GetLittleEndian(const char* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
-}
-
-void PackJob(const JobDynamic& job, std::string* out) {
-  PutLittleEndian(static_cast<uint8_t>(job.status), 1, out);
-  PutLittleEndian(job.attempt, 4, out);
-  PutLittleEndian(job.retries, 2, out);
-  PutLittleEndian(job.walltime_requeues, 2, out);
-  PutLittleEndian(static_cast<uint64_t>(job.worker), 8, out);
-}
-
-/// Reads one packed job state; false when its status byte is out of range.
-bool UnpackJob(const char* p, JobDynamic* job) {
-  uint8_t status = static_cast<uint8_t>(p[0]);
-  if (status >= kNumJobStatuses) return false;
-  job->status = static_cast<JobStatus>(status);
-  job->attempt = static_cast<uint32_t>(GetLittleEndian(p + 1, 4));
-  job->retries = static_cast<uint16_t>(GetLittleEndian(p + 5, 2));
-  job->walltime_requeues = static_cast<uint16_t>(GetLittleEndian(p + 7, 2));
-  job->worker = static_cast<WorkerId>(GetLittleEndian(p + 9, 8));
-  return true;
-}
-
-void PackCheckpoint(const std::vector<JobDynamic>& jobs, std::string* out) {
-  out->clear();
-  out->reserve(1 + jobs.size() * kPackedJobSize);
-  out->push_back(static_cast<char>(kPackFormat));
-  for (const JobDynamic& job : jobs) PackJob(job, out);
-}
-
-void PackChanges(const std::vector<std::pair<JobIndex, JobDynamic>>& changes, std::string* out) {
-  out->clear();
-  out->reserve(1 + changes.size() * kPackedChangeSize);
-  out->push_back(static_cast<char>(kPackFormat));
-  for (const auto& [index, job] : changes) {
-    PutLittleEndian(index, 4, out);
-    PackJob(job, out);
-  }
-}
 
 /// Adds which record (event seq, worker id, job index...) a failure is about,
 /// only when it failed: the success path builds no strings.
@@ -188,42 +42,6 @@ StoreStatus Detail(StoreStatus status, int64_t id) {
 }
 
 StoreStatus Corrupt(std::string message) { return {StoreError::kCorrupt, std::move(message)}; }
-
-StoreStatus UnpackCheckpoint(std::string_view blob, uint32_t job_count,
-                             std::vector<JobDynamic>* jobs) {
-  if (blob.size() != 1 + size_t{job_count} * kPackedJobSize ||
-      static_cast<uint8_t>(blob[0]) != kPackFormat) {
-    return Corrupt("checkpoint of " + std::to_string(blob.size()) + " bytes does not hold " +
-                   std::to_string(job_count) + " jobs in format 1");
-  }
-  jobs->assign(job_count, JobDynamic{});
-  for (uint32_t i = 0; i < job_count; ++i) {
-    if (!UnpackJob(blob.data() + 1 + i * kPackedJobSize, &(*jobs)[i])) {
-      return Corrupt("checkpoint: bad status for job " + std::to_string(i));
-    }
-  }
-  return StoreStatus::Ok();
-}
-
-/// Applies one job_log payload to `jobs`.
-StoreStatus ApplyChanges(std::string_view blob, std::vector<JobDynamic>* jobs) {
-  if (blob.empty() || static_cast<uint8_t>(blob[0]) != kPackFormat ||
-      (blob.size() - 1) % kPackedChangeSize != 0) {
-    return Corrupt("job log entry of " + std::to_string(blob.size()) +
-                   " bytes is not a list of job changes in format 1");
-  }
-  for (size_t at = 1; at < blob.size(); at += kPackedChangeSize) {
-    uint64_t index = GetLittleEndian(blob.data() + at, 4);
-    if (index >= jobs->size()) {
-      return Corrupt("job log entry changes job " + std::to_string(index) + " of a workflow with " +
-                     std::to_string(jobs->size()) + " jobs");
-    }
-    if (!UnpackJob(blob.data() + at + 4, &(*jobs)[index])) {
-      return Corrupt("job log entry: bad status for job " + std::to_string(index));
-    }
-  }
-  return StoreStatus::Ok();
-}
 
 // ---- Statements ----
 
@@ -346,7 +164,6 @@ class SqliteStore final : public Store {
 
  private:
   StoreStatus Configure(const StoreOptions& options);
-  StoreStatus Migrate();
   StoreStatus ReadCaches();
   StoreStatus CheckBatch(const ChangeBatch& batch) const;
   StoreStatus WriteBatch(const ChangeBatch& batch);
@@ -372,7 +189,7 @@ StoreStatus SqliteStore::Init(const std::string& path, const StoreOptions& optio
   StoreStatus status = db_.Open(path);
   if (status.ok()) status = Configure(options);
   if (status.ok()) status = s_.transactions.Prepare(db_.get());
-  if (status.ok()) status = Migrate();
+  if (status.ok()) status = MigrateSchema(&db_, &s_.transactions);
   if (status.ok()) status = s_.Prepare(db_.get());
   if (status.ok()) status = ReadCaches();
   if (status.ok()) {
@@ -397,44 +214,6 @@ StoreStatus SqliteStore::Configure(const StoreOptions& options) {
   // See the top of this file for why NORMAL is enough.
   return db_.Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
                   "configuring the connection");
-}
-
-StoreStatus SqliteStore::Migrate() {
-  SqliteTransaction transaction(&s_.transactions);
-  StoreStatus status = transaction.BeginWrite();
-  if (status.ok()) {
-    status = db_.Exec(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-        " applied_at INTEGER NOT NULL)",
-        "creating the schema_version table");
-  }
-  SqliteStatement current;
-  if (status.ok()) {
-    status = current.Prepare(db_.get(), "SELECT IFNULL(MAX(version), 0) FROM schema_version");
-  }
-  int64_t version = 0;
-  if (status.ok() && current.Step(&status, "reading the schema version")) {
-    version = current.ColumnInt(0);
-  }
-  current.Reset();
-  if (!status.ok()) return status;
-  if (version > kSchemaVersion) {
-    return {StoreError::kOther, "the database has schema version " + std::to_string(version) +
-                                    ", newer than this torc knows (" +
-                                    std::to_string(kSchemaVersion) + ")"};
-  }
-  SqliteStatement record;
-  status = record.Prepare(db_.get(),
-                          "INSERT INTO schema_version(version, applied_at)"
-                          " VALUES(?, CAST(strftime('%s', 'now') AS INTEGER))");
-  for (int64_t v = version + 1; status.ok() && v <= kSchemaVersion; ++v) {
-    std::string doing = "migrating the schema to version " + std::to_string(v);
-    status = db_.Exec(kMigrations[v - 1], doing);
-    record.BindInt(1, v);
-    if (status.ok()) status = record.Run(doing);
-  }
-  if (status.ok()) status = transaction.Commit();
-  return status;
 }
 
 StoreStatus SqliteStore::ReadCaches() {
