@@ -104,11 +104,19 @@ int RunServer(const ServerOptions& options) {
   sa.sa_handler = OnSignal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  // Actions (sbatch, run_commands) on their own thread: a slow command must
+  // not hold up lease expiry.
+  std::thread action_thread([&] {
+    while (!g_stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      actions.Tick(Now());
+    }
+  });
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     service->ExpireAll(Now());
-    actions.Tick(Now());
   }
+  action_thread.join();
   server->Stop();
   std::fprintf(stderr, "torc server: stopped\n");
   return 0;

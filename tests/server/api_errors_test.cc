@@ -27,7 +27,7 @@ namespace {
 constexpr auto kTimeout = std::chrono::seconds(20);
 
 // Five ready jobs, one with a long run of 'a' for the regex-bomb case, and an action that is due
-// as soon as the workflow starts (so a stray /actions/N/done would show).
+// waiting for a job the test never completes (so a stray /actions/N/done would show).
 const char* kWorkflow = R"(name: errs
 jobs:
   - name: job_{i}
@@ -36,9 +36,10 @@ jobs:
   - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
     command: "true"
 actions:
-  - trigger_type: on_workflow_start
+  - trigger_type: on_jobs_complete
+    jobs: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]
     action_type: run_commands
-    commands: ["echo started"]
+    commands: ["echo done"]
 )";
 constexpr int kWorkflowJobs = 5;
 

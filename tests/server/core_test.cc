@@ -48,8 +48,14 @@ struct Fixture {
   ClaimFilter Filter(WorkerId w, uint32_t max_jobs = 1000) {
     ClaimFilter f;
     f.max_jobs = max_jobs;
-    for (int n = 0; n < node_count[w]; ++n)
-      f.nodes.push_back({node_cpus[w], 1LL << 40, 8, node_cpus[w], 1LL << 40, true});
+    for (int n = 0; n < node_count[w]; ++n) {
+      NodeCapacity c;
+      c.free_cpus = c.total_cpus = node_cpus[w];
+      c.free_memory_bytes = c.total_memory_bytes = 1LL << 40;
+      c.free_gpus = c.total_gpus = 8;
+      c.idle = true;
+      f.nodes.push_back(c);
+    }
     return f;
   }
 
