@@ -204,6 +204,8 @@ int RunLocally(const std::string& file, const std::string& output_dir,
 
 }  // namespace
 
+void AddScheduleCommand(CLI::App* slurm);
+
 void AddSlurmCommands(CLI::App& app) {
   auto* slurm = app.add_subcommand("slurm", "Slurm helpers");
   slurm->require_subcommand(1);
@@ -251,6 +253,43 @@ void AddSlurmCommands(CLI::App& app) {
     ctx.one_worker_per_node = per_node;
     ctx.srun = server::SlurmPaths::FromEnvironment().srun;
     std::cout << server::SbatchScript(plan, *s, ctx);
+  });
+  AddScheduleCommand(slurm);
+}
+
+void AddScheduleCommand(CLI::App* slurm) {
+  auto wf = std::make_shared<int64_t>(0);
+  auto scheduler = std::make_shared<std::string>();
+  auto num = std::make_shared<int64_t>(1);
+  auto per_node = std::make_shared<bool>(false);
+  auto url = std::make_shared<std::string>();
+  auto data_dir = std::make_shared<std::string>();
+  auto* cmd = slurm->add_subcommand("schedule", "Ask Slurm for allocations for a workflow now");
+  cmd->add_option("workflow", *wf, "Workflow id")->required();
+  cmd->add_option("--scheduler", *scheduler, "Slurm scheduler (default: the first one)");
+  cmd->add_option("--num-allocations", *num, "How many allocations (default 1)");
+  cmd->add_flag("--one-worker-per-node", *per_node, "Start one worker per node (direct mode)");
+  cmd->add_option("--url", *url, "Server URL");
+  cmd->add_option("--data-dir", *data_dir, "Server data directory");
+  cmd->footer("Example:\n  torc slurm schedule 3 --scheduler multi_node --num-allocations 2");
+  cmd->callback([=] {
+    server::ClientOptions co;
+    co.url = *url;
+    co.data_dir = *data_dir;
+    std::string error;
+    auto client = server::ApiClient::Connect(co, &error);
+    if (!client) {
+      std::cerr << "torc: " << error << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    nlohmann::json body = {{"num_allocations", *num}, {"start_one_worker_per_node", *per_node}};
+    if (!scheduler->empty()) body["scheduler"] = *scheduler;
+    auto r = client->Call("POST", "/workflows/" + std::to_string(*wf) + "/allocations", body);
+    if (!r.ok()) {
+      std::cerr << "torc: " << client->Describe(r) << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    std::cout << "requested " << *num << (*num == 1 ? " allocation" : " allocations") << "\n";
   });
 }
 

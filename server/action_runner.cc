@@ -55,6 +55,21 @@ void ActionRunner::Execute(const DueAction& due, double now) {
     return;
   }
   const spec::SlurmScheduler& scheduler = due.plan->schedulers[action.scheduler];
+  std::string ids, error;
+  if (!SubmitAllocations(due, scheduler, action.num_allocations, action.start_one_worker_per_node,
+                         "action_" + std::to_string(due.index), now, &ids, &error))
+    service_->FinishAction(due.workflow, due.index, ActionStatus::kFailed,
+                           error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
+  else
+    service_->FinishAction(due.workflow, due.index, ActionStatus::kDone, "slurm jobs " + ids, now);
+}
+
+bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmScheduler& scheduler,
+                                     int64_t count, bool one_worker_per_node,
+                                     const std::string& script_name, double now,
+                                     std::string* ids, std::string* error) {
+  std::string out_dir = OutputDir(due);
+  MakeDirs(out_dir + "/slurm");
   ScriptContext ctx;
   ctx.torc_binary = options_.torc_binary;
   ctx.api_url = options_.api_url;
@@ -62,26 +77,21 @@ void ActionRunner::Execute(const DueAction& due, double now) {
   ctx.workflow_id = due.workflow;
   ctx.output_dir = out_dir;
   ctx.working_dir = due.row.working_dir;
-  ctx.one_worker_per_node = action.start_one_worker_per_node;
+  ctx.one_worker_per_node = one_worker_per_node;
   ctx.srun = slurm_.paths().srun;
-  std::string path = out_dir + "/slurm/action_" + std::to_string(due.index) + ".sh";
+  std::string path = out_dir + "/slurm/" + script_name + ".sh";
   {
     std::ofstream script(path);
     script << SbatchScript(*due.plan, scheduler, ctx);
   }
   chmod(path.c_str(), 0755);
-  std::string ids, error;
-  for (int64_t k = 0; k < action.num_allocations; ++k) {
+  for (int64_t k = 0; k < count; ++k) {
     std::string id;
-    if (!slurm_.Submit(path, &id, &error)) break;
-    ids += (ids.empty() ? "" : " ") + id;
+    if (!slurm_.Submit(path, &id, error)) return false;
+    *ids += (ids->empty() ? "" : " ") + id;
     service_->AddAllocation(due.workflow, {id, scheduler.name, due.index, "pending", now});
   }
-  if (!error.empty())
-    service_->FinishAction(due.workflow, due.index, ActionStatus::kFailed,
-                           error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
-  else
-    service_->FinishAction(due.workflow, due.index, ActionStatus::kDone, "slurm jobs " + ids, now);
+  return true;
 }
 
 void ActionRunner::Reconcile(double now) {
@@ -102,6 +112,11 @@ void ActionRunner::Reconcile(double now) {
 
 void ActionRunner::Tick(double now) {
   for (const auto& due : service_->TakeDueActions()) Execute(due, now);
+  for (const auto& [request, due] : service_->TakeScheduleRequests()) {
+    std::string ids, error;
+    SubmitAllocations(due, due.plan->schedulers[request.scheduler], request.num_allocations,
+                      request.one_worker_per_node, "scheduled", now, &ids, &error);
+  }
   auto cancel = service_->TakeScancelRequests();
   if (!cancel.empty()) {
     std::string error;

@@ -32,6 +32,11 @@ class ActionRunner {
 
  private:
   void Execute(const DueAction& due, double now);
+  /// Writes the script and submits it `count` times; the Slurm job ids, or
+  /// false with *error (ids submitted before the error stay in *ids).
+  bool SubmitAllocations(const DueAction& due, const spec::SlurmScheduler& scheduler,
+                         int64_t count, bool one_worker_per_node, const std::string& script_name,
+                         double now, std::string* ids, std::string* error);
   std::string OutputDir(const DueAction& due) const;
 
   Service* service_;

@@ -313,6 +313,31 @@ HttpResponse FinishAction(Call& c, WorkflowId wf, int64_t action) {
   return Json(200, {{"ok", true}});
 }
 
+// Asks for allocations now (`torc slurm schedule`), e.g. for the work left
+// after an allocation ended.
+HttpResponse Schedule(Call& c, WorkflowId wf) {
+  const auto& body = Object(c);
+  std::string name = GetString(body, "scheduler", "", 256);
+  ScheduleRequest req;
+  req.workflow = wf;
+  req.num_allocations = GetInt(body, "num_allocations", 1, 1000, 1);
+  auto per_node = body.find("start_one_worker_per_node");
+  req.one_worker_per_node = per_node != body.end() && per_node->is_boolean() && per_node->get<bool>();
+  bool found = false;
+  Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    for (uint32_t s = 0; s < e.plan->schedulers.size(); ++s)
+      if (name.empty() ? s == 0 : e.plan->schedulers[s].name == name) {
+        req.scheduler = s;
+        found = true;
+        break;
+      }
+    return ServiceStatus::Ok();
+  }));
+  if (!found) throw ApiError(400, "no slurm scheduler '" + name + "' in this workflow");
+  Check(c.service->RequestSchedule(req));
+  return Json(202, {{"requested", req.num_allocations}});
+}
+
 HttpResponse Route(Call& c) {
   const auto& p = c.parts;
   const std::string& m = c.http.method;
@@ -340,6 +365,7 @@ HttpResponse Route(Call& c) {
     if (what == "actions" && p.size() == 5 && p[4] == "done" && m == "POST")
       return FinishAction(c, wf, ParseId(p[3], "action index"));
     if (what == "jobs") return JobEndpoints(c, wf);
+    if (what == "allocations" && p.size() == 3 && m == "POST") return Schedule(c, wf);
     if (what == "workers" || what == "claim" || what == "start" || what == "complete")
       return WorkerEndpoints(c, wf, what);
   }

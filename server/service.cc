@@ -325,3 +325,29 @@ std::vector<std::string> Service::TakeScancelRequests() {
 }
 
 }  // namespace torc::server
+
+namespace torc::server {
+
+ServiceStatus Service::RequestSchedule(const ScheduleRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workflows_.find(request.workflow);
+  if (it == workflows_.end())
+    return ServiceStatus::Error(ServiceStatus::kNotFound,
+                                "no workflow " + std::to_string(request.workflow));
+  schedule_requests_.push_back(request);
+  return ServiceStatus::Ok();
+}
+
+std::vector<std::pair<ScheduleRequest, DueAction>> Service::TakeScheduleRequests() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<ScheduleRequest, DueAction>> out;
+  for (const auto& r : schedule_requests_) {
+    auto it = workflows_.find(r.workflow);
+    if (it == workflows_.end()) continue;
+    out.push_back({r, {r.workflow, UINT32_MAX, it->second->plan, it->second->row}});
+  }
+  schedule_requests_.clear();
+  return out;
+}
+
+}  // namespace torc::server

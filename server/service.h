@@ -50,6 +50,14 @@ struct DueAction {
   WorkflowRow row;
 };
 
+/// Allocations a user asked for with `torc slurm schedule` (not from an action).
+struct ScheduleRequest {
+  WorkflowId workflow = 0;
+  uint32_t scheduler = 0;  // index into the plan's schedulers
+  int64_t num_allocations = 1;
+  bool one_worker_per_node = false;
+};
+
 /// A Slurm allocation the server asked for.
 struct AllocationRecord {
   std::string slurm_job_id;
@@ -133,6 +141,10 @@ class Service {
                         double now);
   /// Asks for the workflow's live allocations to be scanceled.
   void RequestScancel(WorkflowId id, double now);
+  /// Queues allocations for a workflow (executed by the action runner).
+  ServiceStatus RequestSchedule(const ScheduleRequest& request);
+  /// Takes the queued schedule requests with what executing them needs.
+  std::vector<std::pair<ScheduleRequest, DueAction>> TakeScheduleRequests();
   /// Asks for (and takes) an early squeue reconciliation, e.g. after a lease expired.
   void RequestReconcile();
   bool TakeReconcileRequest();
@@ -156,6 +168,7 @@ class Service {
   std::map<WorkflowId, std::vector<AllocationRecord>> allocations_;
   std::vector<std::string> scancel_requests_;
   bool reconcile_requested_ = false;
+  std::vector<ScheduleRequest> schedule_requests_;
   int64_t next_event_seq_ = 1;
   WorkerId next_worker_id_ = 1;
 };

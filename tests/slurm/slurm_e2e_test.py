@@ -446,9 +446,9 @@ actions:
         c = s.status(wf)["counts"]
         check(c["running"] == 0 and c["claimed"] == 0 and c["ready"] > 0,
               f"jobs back to ready within the lease timeout ({time.time() - t0:.1f} s): {c}")
-        # A second allocation from the same script finishes the work.
-        script = f"{d}/torc_output/{wf}/slurm/action_0.sh"
-        subprocess.run(["sbatch", script], check=True, capture_output=True)
+        # A second allocation, asked for with torc, finishes the work.
+        check(s.cli("slurm", "schedule", str(wf), "--scheduler", "s").returncode == 0,
+              "torc slurm schedule")
         st = s.wait(wf)
         check(st["counts"]["completed"] == 8, f"all completed in the second allocation: {st['counts']}")
         jobs = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)
@@ -540,8 +540,7 @@ actions:
         check(long["status"] == "ready" and long["attempt"] == 2,
               f"terminated by walltime and requeued as attempt 2: {long}")
         check(not os.path.exists(log), "the first attempt never got to its end")
-        subprocess.run(["sbatch", f"{d}/torc_output/{wf}/slurm/action_0.sh"], check=True,
-                       capture_output=True)
+        check(s.cli("slurm", "schedule", str(wf)).returncode == 0, "torc slurm schedule")
         t0 = time.time()
         while time.time() - t0 < 60 and s.status(wf)["counts"]["completed"] < 1:
             time.sleep(0.5)
