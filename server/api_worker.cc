@@ -2,6 +2,7 @@
 // The hot path: claims and completions are batched, one commit per request.
 #include "server/api_internal.h"
 #include "server/json_writer.h"
+#include "spec/plan_json.h"
 
 namespace torc::server::api {
 namespace {
@@ -70,16 +71,7 @@ HttpResponse Register(Call& c, WorkflowId wf) {
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
     e.core->RegisterWorker(w, c.now, batch);
     const spec::Plan& plan = *e.plan;
-    nlohmann::json handlers = nlohmann::json::array();
-    for (const auto& h : plan.failure_handlers) {
-      nlohmann::json rules = nlohmann::json::array();
-      for (const auto& r : h.rules)
-        rules.push_back({{"exit_codes", r.exit_codes},
-                         {"match_all_exit_codes", r.match_all_exit_codes},
-                         {"max_retries", r.max_retries},
-                         {"recovery_script", r.recovery_script}});
-      handlers.push_back({{"name", h.name}, {"rules", rules}});
-    }
+    nlohmann::json handlers = spec::FailureHandlersToJson(plan.failure_handlers);
     nlohmann::json worker_start = nlohmann::json::array(), worker_complete = nlohmann::json::array();
     for (const auto& a : plan.actions) {
       if (a.type != spec::ActionType::kRunCommands) continue;

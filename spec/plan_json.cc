@@ -29,6 +29,38 @@ nlohmann::json StdioToJson(const StdioConfig& s) {
 
 }  // namespace
 
+nlohmann::json FailureHandlersToJson(const std::vector<FailureHandler>& handlers) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& h : handlers) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const auto& r : h.rules)
+      rules.push_back({{"exit_codes", r.exit_codes},
+                       {"match_all_exit_codes", r.match_all_exit_codes},
+                       {"max_retries", r.max_retries},
+                       {"recovery_script", r.recovery_script}});
+    out.push_back({{"name", h.name}, {"rules", rules}});
+  }
+  return out;
+}
+
+std::vector<FailureHandler> FailureHandlersFromJson(const nlohmann::json& handlers) {
+  std::vector<FailureHandler> out;
+  for (const auto& h : handlers) {
+    FailureHandler fh;
+    fh.name = h.at("name").get<std::string>();
+    for (const auto& r : h.at("rules")) {
+      FailureRule rule;
+      rule.exit_codes = r.at("exit_codes").get<std::vector<int64_t>>();
+      rule.match_all_exit_codes = r.at("match_all_exit_codes").get<bool>();
+      rule.max_retries = r.at("max_retries").get<int64_t>();
+      rule.recovery_script = r.at("recovery_script").get<std::string>();
+      fh.rules.push_back(std::move(rule));
+    }
+    out.push_back(std::move(fh));
+  }
+  return out;
+}
+
 nlohmann::json PlanToJson(const Plan& plan) {
   std::vector<std::string> job_names, file_names, ud_names;
   for (const auto& j : plan.jobs) job_names.push_back(j.name);
@@ -113,16 +145,7 @@ nlohmann::json PlanToJson(const Plan& plan) {
                             {"num_gpus", r.num_gpus},
                             {"num_nodes", r.num_nodes},
                             {"runtime_seconds", r.runtime_seconds}});
-  nlohmann::json handlers = nlohmann::json::array();
-  for (const auto& h : plan.failure_handlers) {
-    nlohmann::json rules = nlohmann::json::array();
-    for (const auto& r : h.rules)
-      rules.push_back({{"exit_codes", r.exit_codes},
-                       {"match_all_exit_codes", r.match_all_exit_codes},
-                       {"max_retries", r.max_retries},
-                       {"recovery_script", r.recovery_script}});
-    handlers.push_back({{"name", h.name}, {"rules", rules}});
-  }
+  nlohmann::json handlers = FailureHandlersToJson(plan.failure_handlers);
   const ExecutionConfig& e = plan.execution;
   nlohmann::json execution = {
       {"mode", ToString(e.mode)},

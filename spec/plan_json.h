@@ -11,4 +11,9 @@ namespace torc::spec {
 /// actions, files, user data, requirements, failure handlers, execution config.
 nlohmann::json PlanToJson(const Plan& plan);
 
+/// The failure handlers alone (as in the plan JSON): also what workers get at registration.
+nlohmann::json FailureHandlersToJson(const std::vector<FailureHandler>& handlers);
+/// The inverse of FailureHandlersToJson (throws nlohmann::json exceptions on bad input).
+std::vector<FailureHandler> FailureHandlersFromJson(const nlohmann::json& handlers);
+
 }  // namespace torc::spec

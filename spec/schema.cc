@@ -6,7 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "spec/units.h"
+#include "spec/schema_internal.h"
 #include "spec/yaml_reader.h"
 
 namespace torc::spec {
@@ -20,18 +20,8 @@ const char* RefListKey(RefList list) {
   return kKeys[list];
 }
 
-namespace {
+namespace internal {
 
-constexpr int64_t kMaxCount = 1'000'000;  // a sane bound for CPUs, nodes, GPUs per node
-
-bool IsIdentifier(std::string_view s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-  return true;
-}
-
-// Name of an entry for messages: "job 'train'" or "job #3" when it has no name.
 std::string EntryName(const YAML::Node& node, const char* kind, size_t index) {
   if (node.IsMap()) {
     YAML::Node name = node["name"];
@@ -39,6 +29,60 @@ std::string EntryName(const YAML::Node& node, const char* kind, size_t index) {
       return std::string(kind) + " '" + name.Scalar() + "'";
   }
   return std::string(kind) + " #" + std::to_string(index + 1);
+}
+
+void RefuseUnsupported(MapReader& r, std::initializer_list<std::string_view> keys) {
+  for (auto key : keys) {
+    if (r.Has(key) || r.Get(key).IsSequence() || r.Get(key).IsMap())
+      r.Error(LocOf(r.Get(key)), "'" + std::string(key) + "' is not supported by torc yet (in " + r.what() +
+                            ")");
+  }
+}
+
+std::optional<StdioConfig> ReadStdio(const YAML::Node& node, const std::string& where,
+                                     Diagnostics* diags) {
+  MapReader r(node, "stdio of " + where, {"mode", "delete_on_success"}, diags);
+  if (!r.valid()) return std::nullopt;
+  StdioConfig c;
+  if (auto mode = r.String("mode")) {
+    static const std::pair<const char*, StdioMode> kModes[] = {
+        {"separate", StdioMode::kSeparate}, {"combined", StdioMode::kCombined},
+        {"no_stdout", StdioMode::kNoStdout}, {"no_stderr", StdioMode::kNoStderr},
+        {"none", StdioMode::kNone}};
+    bool found = false;
+    for (const auto& [name, m] : kModes) {
+      if (mode->value == name) {
+        c.mode = m;
+        found = true;
+      }
+    }
+    if (!found)
+      r.Error(mode->loc, "stdio mode '" + mode->value +
+                             "' is not one of separate, combined, no_stdout, no_stderr, none");
+  }
+  if (auto d = r.Bool("delete_on_success")) c.delete_on_success = *d;
+  r.Finish();
+  return c;
+}
+
+}  // namespace internal
+
+using internal::EntryName;
+using internal::ReadAction;
+using internal::ReadExecutionConfig;
+using internal::ReadFailureHandler;
+using internal::ReadRequirements;
+using internal::ReadScheduler;
+using internal::ReadStdio;
+using internal::RefuseUnsupported;
+
+namespace {
+
+bool IsIdentifier(std::string_view s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
 }
 
 // Converts user data to JSON. `budget` counts values visited: YAML aliases let a
@@ -152,40 +196,6 @@ void ReadParameters(MapReader& r, const LoadOptions& options, RawParameters* out
   }
 }
 
-void RefuseUnsupported(MapReader& r, std::initializer_list<std::string_view> keys) {
-  for (auto key : keys) {
-    if (r.Has(key) || r.Get(key).IsSequence() || r.Get(key).IsMap())
-      r.Error(LocOf(r.Get(key)), "'" + std::string(key) + "' is not supported by torc yet (in " + r.what() +
-                            ")");
-  }
-}
-
-std::optional<StdioConfig> ReadStdio(const YAML::Node& node, const std::string& where,
-                                     Diagnostics* diags) {
-  MapReader r(node, "stdio of " + where, {"mode", "delete_on_success"}, diags);
-  if (!r.valid()) return std::nullopt;
-  StdioConfig c;
-  if (auto mode = r.String("mode")) {
-    static const std::pair<const char*, StdioMode> kModes[] = {
-        {"separate", StdioMode::kSeparate}, {"combined", StdioMode::kCombined},
-        {"no_stdout", StdioMode::kNoStdout}, {"no_stderr", StdioMode::kNoStderr},
-        {"none", StdioMode::kNone}};
-    bool found = false;
-    for (const auto& [name, m] : kModes) {
-      if (mode->value == name) {
-        c.mode = m;
-        found = true;
-      }
-    }
-    if (!found)
-      r.Error(mode->loc, "stdio mode '" + mode->value +
-                             "' is not one of separate, combined, no_stdout, no_stderr, none");
-  }
-  if (auto d = r.Bool("delete_on_success")) c.delete_on_success = *d;
-  r.Finish();
-  return c;
-}
-
 void ReadEnv(MapReader& r, std::vector<std::pair<std::string, LString>>* env) {
   for (auto& [key, value] : r.StringMap("env")) {
     if (!IsIdentifier(key.value)) {
@@ -268,225 +278,6 @@ RawUserData ReadUserData(const YAML::Node& node, size_t index, const LoadOptions
   ReadParameters(r, options, &u.parameters, diags);
   r.Finish();
   return u;
-}
-
-Located<ResourceRequirements> ReadRequirements(const YAML::Node& node, size_t index,
-                                               Diagnostics* diags) {
-  Located<ResourceRequirements> out;
-  ResourceRequirements& rr = out.value;
-  MapReader r(node, EntryName(node, "resource requirement", index),
-              {"name", "num_cpus", "num_gpus", "num_nodes", "memory", "runtime", "step_nodes"},
-              diags);
-  out.loc = r.loc();
-  if (!r.valid()) return out;
-  if (auto v = r.String("name", true)) {
-    rr.name = v->value;
-    out.loc = v->loc;
-  }
-  if (auto v = r.Int("num_cpus", 1, kMaxCount)) rr.num_cpus = *v;
-  if (auto v = r.Int("num_gpus", 0, kMaxCount)) rr.num_gpus = *v;
-  if (auto v = r.Int("num_nodes", 1, kMaxCount)) rr.num_nodes = *v;
-  r.Int("step_nodes", 1, kMaxCount);  // accepted for Torc compatibility
-  if (auto v = r.String("memory")) {
-    std::string error;
-    if (!ParseMemory(v->value, &rr.memory_bytes, &error))
-      r.Error(v->loc, error + " (in " + r.what() + ")");
-    else if (rr.memory_bytes <= 0)
-      r.Error(v->loc, "memory of " + r.what() + " must be more than zero");
-  }
-  if (auto v = r.String("runtime")) {
-    std::string error;
-    if (!ParseIsoDuration(v->value, &rr.runtime_seconds, &error))
-      r.Error(v->loc, error + " (in " + r.what() + ")");
-    else if (rr.runtime_seconds <= 0)
-      r.Error(v->loc, "runtime of " + r.what() + " must be more than zero");
-  }
-  r.Finish();
-  return out;
-}
-
-Located<SlurmScheduler> ReadScheduler(const YAML::Node& node, size_t index, Diagnostics* diags) {
-  Located<SlurmScheduler> out;
-  SlurmScheduler& s = out.value;
-  MapReader r(node, EntryName(node, "slurm scheduler", index),
-              {"name", "account", "partition", "qos", "nodes", "walltime", "mem", "gres",
-               "ntasks_per_node", "tmp", "extra", "serialize_allocations"},
-              diags);
-  out.loc = r.loc();
-  if (!r.valid()) return out;
-  if (auto v = r.String("name", true)) {
-    s.name = v->value;
-    out.loc = v->loc;
-  }
-  auto str = [&](const char* key, std::string* field) {
-    if (auto v = r.String(key)) *field = v->value;
-  };
-  str("account", &s.account);
-  str("partition", &s.partition);
-  str("qos", &s.qos);
-  str("mem", &s.mem);
-  str("gres", &s.gres);
-  str("tmp", &s.tmp);
-  str("extra", &s.extra);
-  if (!s.mem.empty()) {
-    int64_t bytes = 0;
-    std::string error;
-    if (!ParseMemory(s.mem, &bytes, &error)) r.Error(LocOf(r.Get("mem")), error);
-  }
-  if (auto v = r.Int("nodes", 1, kMaxCount)) s.nodes = *v;
-  if (auto v = r.Int("ntasks_per_node", 1, kMaxCount)) s.ntasks_per_node = *v;
-  r.Bool("serialize_allocations");
-  s.walltime = "01:00:00";
-  if (auto v = r.String("walltime")) s.walltime = v->value;
-  std::string error;
-  if (!ParseSlurmWalltime(s.walltime, &s.walltime_seconds, &error))
-    r.Error(LocOf(r.Get("walltime")), error + " (in " + r.what() + ")");
-  r.Finish();
-  return out;
-}
-
-RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
-  RawAction a;
-  MapReader r(node, "action #" + std::to_string(index + 1),
-              {"trigger_type", "action_type", "jobs", "job_name_regexes", "scheduler",
-               "scheduler_type", "num_allocations", "start_one_worker_per_node",
-               "max_parallel_jobs", "persistent", "commands"},
-              diags);
-  a.loc = r.loc();
-  if (!r.valid()) return a;
-  static const std::pair<const char*, TriggerType> kTriggers[] = {
-      {"on_workflow_start", TriggerType::kOnWorkflowStart},
-      {"on_jobs_ready", TriggerType::kOnJobsReady},
-      {"on_jobs_complete", TriggerType::kOnJobsComplete},
-      {"on_workflow_complete", TriggerType::kOnWorkflowComplete},
-      {"on_worker_start", TriggerType::kOnWorkerStart},
-      {"on_worker_complete", TriggerType::kOnWorkerComplete}};
-  if (auto v = r.String("trigger_type", true)) {
-    bool found = false;
-    std::vector<std::string_view> names;
-    for (const auto& [name, t] : kTriggers) {
-      names.push_back(name);
-      if (v->value == name) {
-        a.action.trigger = t;
-        found = true;
-      }
-    }
-    if (!found) {
-      std::string hint = SuggestClosest(v->value, names);
-      r.Error(v->loc, "unknown trigger_type '" + v->value + "'" +
-                          (hint.empty() ? " (expected on_workflow_start, on_jobs_ready, "
-                                          "on_jobs_complete, on_workflow_complete, "
-                                          "on_worker_start or on_worker_complete)"
-                                        : "; " + hint));
-    }
-  }
-  bool has_type = false;
-  if (auto v = r.String("action_type", true)) {
-    has_type = true;
-    if (v->value == "schedule_nodes") a.action.type = ActionType::kScheduleNodes;
-    else if (v->value == "run_commands") a.action.type = ActionType::kRunCommands;
-    else {
-      has_type = false;
-      r.Error(v->loc, "unknown action_type '" + v->value +
-                          "' (expected schedule_nodes or run_commands)");
-    }
-  }
-  a.jobs = r.StringList("jobs");
-  a.job_name_regexes = r.StringList("job_name_regexes");
-  if (auto v = r.String("scheduler")) a.scheduler = *v;
-  if (auto v = r.String("scheduler_type")) {
-    if (v->value != "slurm")
-      r.Error(v->loc, "scheduler_type '" + v->value + "' is not supported (only 'slurm')");
-  }
-  if (auto v = r.Int("num_allocations", 1, 10000)) a.action.num_allocations = *v;
-  if (auto v = r.Bool("start_one_worker_per_node")) {
-    a.action.start_one_worker_per_node = *v;
-    a.worker_per_node_loc = LocOf(r.Get("start_one_worker_per_node"));
-  }
-  r.Int("max_parallel_jobs", 1, INT64_MAX);
-  r.Bool("persistent");
-  for (auto& c : r.StringList("commands")) a.action.commands.push_back(std::move(c.value));
-  if (has_type && a.action.type == ActionType::kScheduleNodes && a.scheduler.empty())
-    r.Error(r.loc(), r.what() + " (schedule_nodes) needs 'scheduler'");
-  if (has_type && a.action.type == ActionType::kRunCommands && a.action.commands.empty())
-    r.Error(r.loc(), r.what() + " (run_commands) needs 'commands'");
-  bool job_trigger = a.action.trigger == TriggerType::kOnJobsReady ||
-                     a.action.trigger == TriggerType::kOnJobsComplete;
-  if (job_trigger && a.jobs.empty() && a.job_name_regexes.empty())
-    r.Error(r.loc(), r.what() + " (" + ToString(a.action.trigger) +
-                         ") needs 'jobs' or 'job_name_regexes'");
-  r.Finish();
-  return a;
-}
-
-Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
-                                           Diagnostics* diags) {
-  Located<FailureHandler> out;
-  MapReader r(node, EntryName(node, "failure handler", index), {"name", "rules"}, diags);
-  out.loc = r.loc();
-  if (!r.valid()) return out;
-  if (auto v = r.String("name", true)) {
-    out.value.name = v->value;
-    out.loc = v->loc;
-  }
-  YAML::Node rules = r.Get("rules");
-  if (IsAbsent(rules) || !rules.IsSequence()) {
-    r.Error(IsAbsent(rules) ? r.loc() : LocOf(rules),
-            r.what() + " needs 'rules', a list of rules");
-  } else {
-    for (size_t k = 0; k < rules.size(); ++k) {
-      MapReader rr(rules[k], "rule #" + std::to_string(k + 1) + " of " + r.what(),
-                   {"exit_codes", "match_all_exit_codes", "recovery_script", "max_retries"},
-                   diags);
-      if (!rr.valid()) continue;
-      FailureRule rule;
-      rule.max_retries = 3;
-      rule.exit_codes = rr.IntList("exit_codes", -1000000, 1000000);
-      if (auto v = rr.Bool("match_all_exit_codes")) rule.match_all_exit_codes = *v;
-      if (auto v = rr.String("recovery_script")) rule.recovery_script = v->value;
-      if (auto v = rr.Int("max_retries", 0, 1000)) rule.max_retries = *v;
-      if (rule.exit_codes.empty() && !rule.match_all_exit_codes)
-        rr.Error(rr.loc(), rr.what() + " matches no exit code: give 'exit_codes' or "
-                                       "'match_all_exit_codes: true'");
-      rr.Finish();
-      out.value.rules.push_back(std::move(rule));
-    }
-  }
-  r.Finish();
-  return out;
-}
-
-void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* diags) {
-  MapReader r(node, "execution_config",
-              {"mode", "sigkill_headroom_seconds", "timeout_exit_code", "staggered_start",
-               "limit_resources", "termination_signal", "sigterm_lead_seconds", "oom_exit_code",
-               "srun_termination_signal", "srun_mpi", "enable_cpu_bind", "stdio",
-               "job_stdio_overrides"},
-              diags);
-  if (!r.valid()) return;
-  ExecutionConfig& e = wf->execution;
-  if (auto v = r.String("mode")) {
-    wf->execution_mode_loc = v->loc;
-    if (v->value == "direct") e.mode = ExecutionMode::kDirect;
-    else if (v->value == "slurm") e.mode = ExecutionMode::kSlurm;
-    else if (v->value == "auto") e.mode = ExecutionMode::kAuto;
-    else r.Error(v->loc, "execution_config mode must be direct, slurm or auto, not '" + v->value + "'");
-  }
-  if (auto v = r.Bool("limit_resources")) e.limit_resources = *v;
-  if (auto v = r.String("termination_signal")) e.termination_signal = v->value;
-  if (auto v = r.Int("sigterm_lead_seconds", 0, 86400 * 7)) e.sigterm_lead_seconds = *v;
-  if (auto v = r.Int("oom_exit_code", 0, 255)) e.oom_exit_code = *v;
-  if (auto v = r.Int("timeout_exit_code", 0, 255)) e.timeout_exit_code = *v;
-  if (auto v = r.String("srun_termination_signal")) e.srun_termination_signal = v->value;
-  if (auto v = r.Bool("enable_cpu_bind")) e.enable_cpu_bind = *v;
-  r.Int("sigkill_headroom_seconds", 0, 86400 * 7);
-  r.Bool("staggered_start");
-  r.String("srun_mpi");
-  YAML::Node stdio = r.Get("stdio");
-  if (!IsAbsent(stdio))
-    if (auto s = ReadStdio(stdio, "execution_config", diags)) e.stdio = *s;
-  RefuseUnsupported(r, {"job_stdio_overrides"});
-  r.Finish();
 }
 
 template <typename Fn>

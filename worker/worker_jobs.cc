@@ -1,0 +1,217 @@
+// The life of a job on this worker: placing and launching it, enforcing its
+// runtime and memory limits, stopping it, its exit (deferred or followed by a
+// recovery script) and the result it reports. The loop and the server
+// communication are in worker.cc.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "server/client.h"
+#include "spec/plan.h"
+#include "worker/command.h"
+#include "worker/ledger.h"
+#include "worker/process.h"
+#include "worker/worker_internal.h"
+
+namespace torc::worker::internal {
+
+// An srun step killed by a signal may be the allocation going away (scancel,
+// walltime): Slurm signals the steps and the worker at about the same time.
+// Such an exit waits a moment; if the worker is stopped meanwhile the job is
+// reported as terminated (requeued, no retry used), not as failed.
+void Worker::FinishDeferred(double now) {
+  for (auto it = deferred_.begin(); it != deferred_.end();) {
+    Running& r = running_[it->first];
+    if (draining_ && r.end_reason.empty()) r.end_reason = "stopped";
+    if (draining_ || now >= it->second.deadline) {
+      Finish(r, it->second.exit);
+      running_.erase(it->first);
+      it = deferred_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+/// Starts the queued jobs that fit now, in claim order.
+void Worker::LaunchQueued() {
+  if (draining_) return;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (!ledger_->CanEverFit(it->needs)) {
+      Running none;
+      Report(*it, "failed", 1, 0, "does not fit this worker's nodes", Now(), Now(), none);
+      it = queue_.erase(it);
+      continue;
+    }
+    Placement p;
+    // Direct mode runs processes here: a single-node job can only use this
+    // node. (A multi-node job holds whole nodes and runs its command once,
+    // here, e.g. mpirun spreading it.)
+    bool local_only = direct_ && alloc_.nodes.size() > 1 && it->needs.nodes == 1;
+    std::vector<uint32_t> preferred =
+        local_only ? std::vector<uint32_t>{own_node_} : it->suggested_nodes;
+    if (!ledger_->Place(it->needs, preferred, &p)) {
+      ++it;
+      continue;
+    }
+    if (local_only && p.nodes[0] != own_node_) {
+      ledger_->Release(p);
+      ++it;
+      continue;
+    }
+    JobToRun job = std::move(*it);
+    it = queue_.erase(it);
+    uint32_t id = job.id, attempt = job.attempt;
+    if (Launch(std::move(job), p)) started_.push_back({{"id", id}, {"attempt", attempt}});
+  }
+}
+
+bool Worker::Launch(JobToRun job, const Placement& placement) {
+  Running r;
+  double now = Now();
+  r.placement = placement;
+  r.nodes = NodeListOf(r.placement, alloc_.nodes);
+  r.outputs = OutputsFor(job, job_output_dir_);
+  JobContext ctx{o_.workflow_id, job_output_dir_, api_.url(), direct_,
+                 !alloc_.nodes[r.placement.nodes[0]].gpus.empty()};
+  LaunchSpec spec;
+  spec.argv = direct_ ? DirectArgs(job) : SrunArgs(job, r.placement, alloc_.nodes, srun_);
+  spec.env = JobEnvironment(job, r.placement, ctx);
+  spec.cwd = working_dir_;
+  spec.stdout_path = r.outputs.stdout_path;
+  spec.stderr_path = r.outputs.stderr_path;
+  std::string error;
+  r.pid = procs_.Start(spec, &error);
+  r.start_time = now;
+  r.runtime_deadline = now + static_cast<double>(job.runtime_seconds);
+  r.job = std::move(job);
+  if (r.pid < 0) {
+    Log("cannot start " + r.job.name + ": " + error);
+    ledger_->Release(r.placement);
+    Report(r.job, "failed", 127, 0, "could not start: " + error, now, now, r);
+    return false;
+  }
+  running_[r.pid] = std::move(r);
+  return true;
+}
+
+// ---- limits, signals, exits ------------------------------------------------------
+void Worker::Terminate(Running& r, const std::string& reason, double grace) {
+  if (!r.end_reason.empty()) return;
+  r.end_reason = reason;
+  procs_.Signal(r.pid, reason == "memory" ? SIGKILL : term_signal_);
+  r.kill_at = Now() + grace;
+}
+
+void Worker::CheckLimits(double now) {
+  bool walltime_near = alloc_.end_time && now >= *alloc_.end_time - sigterm_lead_;
+  if (walltime_near && !draining_) {
+    Log("the allocation ends in " + std::to_string(static_cast<int>(*alloc_.end_time - now)) +
+        " s: stopping jobs");
+    Stop("walltime");
+  }
+  for (auto& [pid, r] : running_) {
+    if (r.recovery_pid > 0) continue;
+    if (r.end_reason.empty() && now >= r.runtime_deadline)
+      Terminate(r, "runtime", std::min<double>(sigterm_lead_, 30));
+    if (r.end_reason.empty() && direct_ && limit_resources_ && r.job.needs.memory_bytes > 0 &&
+        procs_.GroupRss(pid) > r.job.needs.memory_bytes)
+      Terminate(r, "memory", 0);
+    if (r.kill_at > 0 && now >= r.kill_at) procs_.Signal(pid, SIGKILL);
+  }
+}
+
+void Worker::Stop(const std::string& reason) {
+  draining_ = true;
+  double grace = alloc_.end_time ? std::max(1.0, std::min<double>(sigterm_lead_ - 5,
+                                                                  *alloc_.end_time - Now() - 5))
+                                 : 10.0;
+  for (auto& [pid, r] : running_) Terminate(r, reason, grace);
+}
+
+void Worker::OnExit(const ProcessExit& e) {
+  // A recovery script finished: now the failure is reported.
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if (it->second.recovery_pid == e.pid) {
+      Finish(it->second, it->second.exit);
+      running_.erase(it);
+      return;
+    }
+  }
+  auto it = running_.find(e.pid);
+  if (it == running_.end()) return;
+  Running& r = it->second;
+  if (!direct_ && r.end_reason.empty() && e.exit_code >= 128 && !draining_) {
+    deferred_[e.pid] = {e, Now() + 1.5};
+    return;
+  }
+  if (r.end_reason.empty() && e.exit_code != 0 && StartRecovery(r, e)) return;
+  Finish(r, e);
+  running_.erase(it);
+}
+
+bool Worker::StartRecovery(Running& r, const ProcessExit& e) {
+  if (r.job.failure_handler < 0 || static_cast<size_t>(r.job.failure_handler) >= handlers_.size())
+    return false;
+  const spec::FailureRule* rule = handlers_[r.job.failure_handler].Match(e.exit_code);
+  if (!rule || rule->recovery_script.empty()) return false;
+  LaunchSpec spec;
+  spec.argv = {"bash", "-c", rule->recovery_script};
+  JobContext ctx{o_.workflow_id, job_output_dir_, api_.url(), direct_, false};
+  spec.env = JobEnvironment(r.job, r.placement, ctx);
+  spec.env["TORC_EXIT_CODE"] = std::to_string(e.exit_code);
+  spec.cwd = working_dir_;
+  spec.stdout_path = spec.stderr_path =
+      job_output_dir_ + "/" + r.job.name + "." + std::to_string(r.job.attempt) + ".recovery.log";
+  std::string error;
+  r.recovery_pid = procs_.Start(spec, &error);
+  if (r.recovery_pid < 0) return false;
+  r.exit = e;
+  return true;
+}
+
+void Worker::Finish(Running& r, const ProcessExit& e) {
+  double now = Now();
+  ledger_->Release(r.placement);
+  std::string status = "completed";
+  int exit_code = e.exit_code;
+  if (r.end_reason == "memory") {
+    status = "failed";
+    exit_code = oom_exit_code_;
+  } else if (r.end_reason == "runtime") {
+    status = "terminated";
+    exit_code = timeout_exit_code_;
+  } else if (r.end_reason == "walltime" || r.end_reason == "stopped") {
+    status = "terminated";
+  } else if (r.end_reason == "canceled") {
+    status = "canceled";
+  } else if (e.exit_code != 0) {
+    status = "failed";
+  }
+  Report(r.job, status, exit_code, e.signal,
+         r.end_reason == "stopped" ? "walltime" : r.end_reason, r.start_time, now, r, &e);
+  double took = now - r.start_time;
+  mean_job_seconds_ = jobs_measured_++ == 0 ? took : 0.8 * mean_job_seconds_ + 0.2 * took;
+  if (status == "completed" && r.job.delete_on_success) {
+    if (!r.outputs.stdout_path.empty()) unlink(r.outputs.stdout_path.c_str());
+    if (!r.outputs.stderr_path.empty()) unlink(r.outputs.stderr_path.c_str());
+  }
+  ++done_;
+}
+
+void Worker::Report(const JobToRun& job, const std::string& status, int exit_code, int signal,
+                    const std::string& reason, double start, double end, const Running& r,
+                    const ProcessExit* e) {
+  nlohmann::json res = {{"id", job.id},         {"attempt", job.attempt}, {"status", status},
+                        {"exit_code", status == "completed" ? 0 : (exit_code ? exit_code : 1)},
+                        {"signal", signal},     {"reason", reason},       {"start_time", start},
+                        {"end_time", end},      {"nodes", r.nodes}};
+  if (e) {
+    res["peak_rss_bytes"] = e->peak_rss_bytes;
+    res["cpu_seconds"] = e->cpu_seconds;
+  }
+  results_.push_back(std::move(res));
+}
+
+}  // namespace torc::worker::internal
