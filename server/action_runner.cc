@@ -1,19 +1,13 @@
 #include "server/action_runner.h"
 
+#include "server/data_dir.h"
+
 #include <sys/stat.h>
 
 #include <fstream>
 
 namespace torc::server {
 namespace {
-
-void MakeDirs(const std::string& path) {
-  std::string partial;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if ((i == path.size() || path[i] == '/') && !partial.empty()) mkdir(partial.c_str(), 0755);
-    if (i < path.size()) partial += path[i];
-  }
-}
 
 // Slurm's states mapped to torc's allocation states.
 std::string AllocationState(const std::string& slurm) {
@@ -34,7 +28,8 @@ std::string ActionRunner::OutputDir(const DueAction& due) const {
 void ActionRunner::Execute(const DueAction& due, double now) {
   const spec::Action& action = due.plan->actions[due.index];
   std::string out_dir = OutputDir(due);
-  MakeDirs(out_dir + "/slurm");
+  std::string ignored;
+  MakeDirectories(out_dir + "/slurm", 0755, &ignored);
   if (action.type == spec::ActionType::kRunCommands) {
     std::string log = out_dir + "/action_" + std::to_string(due.index) + ".log";
     std::ofstream out(log, std::ios::app);
@@ -69,7 +64,8 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmSche
                                      const std::string& script_name, double now,
                                      std::string* ids, std::string* error) {
   std::string out_dir = OutputDir(due);
-  MakeDirs(out_dir + "/slurm");
+  std::string ignored;
+  MakeDirectories(out_dir + "/slurm", 0755, &ignored);
   ScriptContext ctx;
   ctx.torc_binary = options_.torc_binary;
   ctx.api_url = options_.api_url;

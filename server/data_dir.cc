@@ -47,6 +47,10 @@ std::string ResolveDataDir(const std::string& flag) {
 }
 
 bool EnsureDataDir(const std::string& dir, std::string* error) {
+  return MakeDirectories(dir, 0700, error);
+}
+
+bool MakeDirectories(const std::string& dir, unsigned mode, std::string* error) {
   std::string partial;
   std::stringstream ss(dir);
   std::string part;
@@ -54,8 +58,8 @@ bool EnsureDataDir(const std::string& dir, std::string* error) {
   while (std::getline(ss, part, '/')) {
     if (part.empty()) continue;
     partial.append(part).append("/");
-    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      *error = "cannot create the data directory " + partial + ": " + std::strerror(errno);
+    if (mkdir(partial.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+      *error = "cannot create the directory " + partial + ": " + std::strerror(errno);
       return false;
     }
   }

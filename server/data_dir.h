@@ -13,6 +13,9 @@ std::string ResolveDataDir(const std::string& flag);
 /// Creates the directory (mode 0700) if needed. False with *error on failure.
 bool EnsureDataDir(const std::string& dir, std::string* error);
 
+/// `mkdir -p`: creates `path` and its missing parents with `mode`.
+bool MakeDirectories(const std::string& path, unsigned mode, std::string* error);
+
 /// Reads the token in dir/token, creating a random one (mode 0600) if absent.
 /// Refuses a token file that group or others can read.
 bool LoadOrCreateToken(const std::string& dir, std::string* token, std::string* error);

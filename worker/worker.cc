@@ -12,6 +12,7 @@
 #include <map>
 
 #include "server/client.h"
+#include "server/data_dir.h"
 #include "spec/plan.h"
 #include "spec/plan_json.h"
 #include "worker/command.h"
@@ -21,16 +22,6 @@
 
 namespace torc::worker {
 namespace {
-
-void MakeDirs(const std::string& path) {
-  std::string partial;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (!partial.empty()) mkdir(partial.c_str(), 0755);
-    }
-    if (i < path.size()) partial += path[i];
-  }
-}
 
 int SignalNumber(const std::string& name) {
   static const std::map<std::string, int> kSignals = {
@@ -112,7 +103,8 @@ bool Worker::Register() {
   srun_.signal = x.value("srun_termination_signal", "");
   srun_.cpu_bind = x.value("enable_cpu_bind", false);
   job_output_dir_ = o_.output_dir + "/" + std::to_string(o_.workflow_id);
-  MakeDirs(job_output_dir_);
+  std::string mkdir_error;
+  if (!server::MakeDirectories(job_output_dir_, 0755, &mkdir_error)) Log(mkdir_error);
   Log("worker " + std::to_string(worker_id_) + " registered: " +
       std::to_string(alloc_.nodes.size()) + " node(s) x " + std::to_string(alloc_.nodes[0].cpus) +
       " CPUs, " + (direct_ ? "direct" : "slurm") + " mode");
