@@ -158,10 +158,10 @@ WakeUp ProcessTable::WaitForEvent(double timeout_seconds) {
   return w;
 }
 
-int64_t ProcessTable::GroupRss(pid_t pgid) const {
-  int64_t total = 0;
+std::map<pid_t, int64_t> ProcessTable::RssByGroup() const {
+  std::map<pid_t, int64_t> total;
   DIR* proc = opendir("/proc");
-  if (!proc) return 0;
+  if (!proc) return total;
   long page = sysconf(_SC_PAGESIZE);
   while (dirent* d = readdir(proc)) {
     if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
@@ -178,7 +178,7 @@ int64_t ProcessTable::GroupRss(pid_t pgid) const {
       if (i == 5) pgrp = std::atol(field.c_str());
       if (i == 24) rss = std::atol(field.c_str());
     }
-    if (pgrp == pgid) total += static_cast<int64_t>(rss) * page;
+    total[static_cast<pid_t>(pgrp)] += static_cast<int64_t>(rss) * page;
   }
   closedir(proc);
   return total;

@@ -48,8 +48,8 @@ class ProcessTable {
   /// Sleeps until a child exits, a signal arrives, or `timeout_seconds` pass;
   /// reaps every exited child.
   WakeUp WaitForEvent(double timeout_seconds);
-  /// Resident memory of every process in `pid`'s group, in bytes.
-  int64_t GroupRss(pid_t pid) const;
+  /// Resident memory of each process group, in bytes: one pass over /proc for all of them.
+  std::map<pid_t, int64_t> RssByGroup() const;
   size_t running() const { return running_; }
 
  private:

@@ -110,6 +110,7 @@ class Worker {
   int term_signal_ = SIGTERM;
   int64_t sigterm_lead_ = 30;
   int oom_exit_code_ = 137, timeout_exit_code_ = 152;
+  double next_memory_check_ = 0;  // when /proc is read again for memory limits
   double next_claim_ = 0, claim_backoff_ = 0;
   bool nothing_fits_ = false;
   bool workflow_complete_ = false, draining_ = false, stuck_ = false, lease_lost_ = false,

@@ -111,12 +111,19 @@ void Worker::CheckLimits(double now) {
         " s: stopping jobs");
     Stop("walltime");
   }
+  // Memory is read from /proc at most every 0.5 s, in one pass for all jobs.
+  std::map<pid_t, int64_t> rss;
+  if (direct_ && limit_resources_ && now >= next_memory_check_) {
+    next_memory_check_ = now + 0.5;
+    rss = procs_.RssByGroup();
+  }
   for (auto& [pid, r] : running_) {
     if (r.recovery_pid > 0) continue;
     if (r.end_reason.empty() && now >= r.runtime_deadline)
       Terminate(r, "runtime", std::min<double>(sigterm_lead_, 30));
-    if (r.end_reason.empty() && direct_ && limit_resources_ && r.job.needs.memory_bytes > 0 &&
-        procs_.GroupRss(pid) > r.job.needs.memory_bytes)
+    auto used = rss.find(pid);
+    if (r.end_reason.empty() && r.job.needs.memory_bytes > 0 && used != rss.end() &&
+        used->second > r.job.needs.memory_bytes)
       Terminate(r, "memory", 0);
     if (r.kill_at > 0 && now >= r.kill_at) procs_.Signal(pid, SIGKILL);
   }
