@@ -55,11 +55,6 @@ nlohmann::json CallOrDie(server::ApiClient& client, const std::string& method,
   return r.body;
 }
 
-std::string Cwd() {
-  char buf[4096];
-  return getcwd(buf, sizeof buf) ? std::string(buf) : std::string(".");
-}
-
 void PrintCounts(const nlohmann::json& status) {
   std::cout << "workflow " << status["workflow_id"] << " (" << status["name"].get<std::string>()
             << "): " << status["total"] << " jobs" << (status["complete"].get<bool>() ? ", complete" : "")
@@ -113,7 +108,7 @@ void AddClientCommands(CLI::App& app) {
     auto body = CallOrDie(*client, "POST", "/workflows",
                           {{"spec_text", text.str()},
                            {"file_name", *file},
-                           {"working_dir", Cwd()},
+                           {"working_dir", CurrentDirectory()},
                            {"owner", user ? user : ""}});
     if (*json) {
       std::cout << nlohmann::json{{"workflow_id", body["workflow_id"]}}.dump() << "\n";

@@ -5,7 +5,12 @@ namespace CLI {
 class App;
 }
 
+#include <string>
+
 namespace torc::cmd {
+
+/// The directory the command was started in (jobs run there, as with sbatch).
+std::string CurrentDirectory();
 
 /// `torc validate FILE` and `torc plan FILE [--json]`.
 void AddSpecCommands(CLI::App& app);

@@ -3,6 +3,15 @@
 
 #include "cmd/commands.h"
 
+#include <unistd.h>
+
+namespace torc::cmd {
+std::string CurrentDirectory() {
+  char buf[4096];
+  return getcwd(buf, sizeof buf) ? std::string(buf) : std::string(".");
+}
+}  // namespace torc::cmd
+
 int main(int argc, char** argv) {
   CLI::App app{"torc: run workflows of many jobs on Slurm allocations or on this machine"};
   app.set_version_flag("--version", std::string("torc ") + TORC_VERSION);

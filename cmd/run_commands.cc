@@ -69,12 +69,7 @@ bool ApplyResourceFlags(const ResourceFlags& f, worker::DiscoveryOptions* d, std
   return true;
 }
 
-std::string Cwd() {
-  char buf[4096];
-  return getcwd(buf, sizeof buf) ? std::string(buf) : std::string(".");
-}
-
-std::string AbsolutePath(const std::string& p) { return p.empty() || p[0] == '/' ? p : Cwd() + "/" + p; }
+std::string AbsolutePath(const std::string& p) { return p.empty() || p[0] == '/' ? p : CurrentDirectory() + "/" + p; }
 
 /// One line of progress on a terminal (rewritten in place), nothing when piped.
 class ProgressLine {
@@ -154,7 +149,7 @@ int RunLocally(const std::string& file, const std::string& output_dir,
     const char* user = std::getenv("USER");
     auto r = client->Call("POST", "/workflows",
                           {{"spec_text", text.str()}, {"file_name", abs_file},
-                           {"working_dir", Cwd()}, {"owner", user ? user : ""}});
+                           {"working_dir", CurrentDirectory()}, {"owner", user ? user : ""}});
     if (!r.ok()) {
       std::cerr << "torc: " << client->Describe(r) << "\n";
       return 1;
@@ -248,8 +243,8 @@ void AddSlurmCommands(CLI::App& app) {
     ctx.api_url = server::ReadServerUrl(ctx.data_dir);
     if (ctx.api_url.empty()) ctx.api_url = "http://127.0.0.1:8080";
     ctx.workflow_id = 0;
-    ctx.working_dir = Cwd();
-    ctx.output_dir = Cwd() + "/torc_output/<workflow id>";
+    ctx.working_dir = CurrentDirectory();
+    ctx.output_dir = CurrentDirectory() + "/torc_output/<workflow id>";
     ctx.one_worker_per_node = per_node;
     ctx.srun = server::SlurmPaths::FromEnvironment().srun;
     std::cout << server::SbatchScript(plan, *s, ctx);

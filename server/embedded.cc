@@ -3,15 +3,14 @@
 #include <chrono>
 
 #include "server/api.h"
+#include "server/clock.h"
 #include "server/data_dir.h"
 #include "server/http.h"
 #include "server/service.h"
 
 namespace torc::server {
 namespace {
-double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double Now() { return server::WallClockNow(); }
 }  // namespace
 
 std::unique_ptr<EmbeddedServer> EmbeddedServer::Start(const std::string& dir, std::string* error) {

@@ -12,6 +12,7 @@
 
 #include "server/action_runner.h"
 #include "server/api.h"
+#include "server/clock.h"
 #include "server/data_dir.h"
 #include "server/http.h"
 
@@ -21,9 +22,7 @@ namespace {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double Now() { return server::WallClockNow(); }
 
 int PortFromUrl(const std::string& url) {
   size_t colon = url.rfind(':');

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "server/client.h"
+#include "server/clock.h"
 #include "server/data_dir.h"
 #include "spec/plan.h"
 #include "spec/plan_json.h"
@@ -36,9 +37,7 @@ int SignalNumber(const std::string& name) {
 
 namespace internal {
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double Now() { return server::WallClockNow(); }
 
 int Worker::Run() {
   std::string error;
