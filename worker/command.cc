@@ -1,6 +1,9 @@
 #include "worker/command.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <set>
 
 namespace torc::worker {
 
@@ -47,7 +50,45 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
   return args;
 }
 
+std::optional<std::vector<std::string>> SimpleArgv(const std::string& command) {
+  // Words of these characters mean the same to bash as to execvp: no quoting, expansion,
+  // redirection, globbing, grouping or comments.
+  auto plain = [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || std::strchr("_./,:=+@%-", ch);
+  };
+  std::vector<std::string> words;
+  std::string word;
+  for (char ch : command) {
+    if (ch == ' ' || ch == '\t') {
+      if (!word.empty()) words.push_back(std::move(word));
+      word.clear();
+    } else if (ch != '\0' && plain(ch)) {
+      word += ch;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  if (words.empty()) return std::nullopt;
+  const std::string& first = words[0];
+  // An assignment (`X=1 prog`) or a bash builtin/keyword needs the shell. `true` and `false`
+  // are the exceptions: the programs behave exactly as the builtins.
+  static const std::set<std::string> kShellWords = {
+      "alias", "bg", "bind", "break", "builtin", "caller", "case", "cd", "command", "compgen",
+      "complete", "compopt", "continue", "coproc", "declare", "dirs", "disown", "do", "done",
+      "echo", "elif", "else", "enable", "esac", "eval", "exec", "exit", "export", "fc", "fg",
+      "fi", "for", "function", "getopts", "hash", "help", "history", "if", "in", "jobs", "kill",
+      "let", "local", "logout", "mapfile", "popd", "printf", "pushd", "pwd", "read", "readarray",
+      "readonly", "return", "select", "set", "shift", "shopt", "source", "suspend", "test",
+      "then", "time", "times", "trap", "type", "typeset", "ulimit", "umask", "unalias",
+      "unset", "until", "wait", "while", "."};
+  if (first.find('=') != std::string::npos || kShellWords.count(first)) return std::nullopt;
+  return words;
+}
+
 std::vector<std::string> DirectArgs(const JobToRun& job) {
+  if (job.invocation_script.empty())
+    if (auto argv = SimpleArgv(job.command)) return *argv;
   return {"bash", "-c", ShellScript(job)};
 }
 

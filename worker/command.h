@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,13 @@ struct SrunOptions {
 std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placement,
                                   const std::vector<NodeInfo>& nodes, const SrunOptions& options);
 
-/// Direct mode: `bash -c '<script>'`.
+/// The command split into words when it has no shell syntax at all (plain words of
+/// [A-Za-z0-9_./,:=+@%-], first word neither an assignment nor a bash builtin/keyword other
+/// than true/false), so it can be executed without a shell; nullopt otherwise.
+std::optional<std::vector<std::string>> SimpleArgv(const std::string& command);
+
+/// Direct mode: the command's words executed as they are when SimpleArgv accepts it and there
+/// is no invocation script (saves a bash start per job), else `bash -c '<script>'`.
 std::vector<std::string> DirectArgs(const JobToRun& job);
 
 /// The variables a job sees on top of the worker's environment.

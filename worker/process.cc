@@ -56,9 +56,16 @@ pid_t SpawnChild(const ChildSetup& c) {
     _exit(126);
   }
   execvpe(c.argv[0], c.argv, c.envp);
-  static const char kExec[] = "torc: cannot run the job's command\n";
-  (void)!write(2, kExec, sizeof kExec - 1);
-  _exit(127);
+  // As bash reports it: 127 when there is no such program, 126 when it cannot be executed.
+  const bool missing = errno == ENOENT || errno == ENOTDIR;
+  static const char kPrefix[] = "torc: cannot run '";
+  static const char kMissing[] = "': command not found\n";
+  static const char kDenied[] = "': not executable\n";
+  (void)!write(2, kPrefix, sizeof kPrefix - 1);
+  (void)!write(2, c.argv[0], strlen(c.argv[0]));
+  if (missing) (void)!write(2, kMissing, sizeof kMissing - 1);
+  else (void)!write(2, kDenied, sizeof kDenied - 1);
+  _exit(missing ? 127 : 126);
 }
 
 int OpenOutput(const std::string& path) {

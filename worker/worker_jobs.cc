@@ -79,6 +79,8 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
   spec.argv = direct_ ? DirectArgs(job) : SrunArgs(job, r.placement, alloc_.nodes, srun_);
   spec.env = JobEnvironment(job, r.placement, ctx);
   spec.cwd = working_dir_;
+  // What bash would set; a command run without a shell gets it from here.
+  if (direct_ && !spec.cwd.empty()) spec.env["PWD"] = spec.cwd;
   spec.stdout_path = r.outputs.stdout_path;
   spec.stderr_path = r.outputs.stderr_path;
   std::string error;
@@ -169,6 +171,8 @@ bool Worker::StartRecovery(Running& r, const ProcessExit& e) {
   spec.env = JobEnvironment(r.job, r.placement, ctx);
   spec.env["TORC_EXIT_CODE"] = std::to_string(e.exit_code);
   spec.cwd = working_dir_;
+  // What bash would set; a command run without a shell gets it from here.
+  if (direct_ && !spec.cwd.empty()) spec.env["PWD"] = spec.cwd;
   spec.stdout_path = spec.stderr_path =
       job_output_dir_ + "/" + r.job.name + "." + std::to_string(r.job.attempt) + ".recovery.log";
   std::string error;

@@ -86,11 +86,27 @@ TEST_CASE("memory is rounded up to whole MB, never 0") {
   CHECK(SrunArgs(Job(1, 1, 0, 1), p, nodes, {})[5] == "--mem=2");
 }
 
-TEST_CASE("direct mode runs bash -c with the invocation script first") {
+TEST_CASE("direct mode runs a plain command without a shell, anything else with bash -c") {
   JobToRun j = Job(1, 0, 0, 1);
-  CHECK(DirectArgs(j) == V{"bash", "-c", "python train.py"});
+  CHECK(DirectArgs(j) == V{"python", "train.py"});
   j.invocation_script = "set -e\n";
   CHECK(DirectArgs(j) == V{"bash", "-c", "set -e\npython train.py"});
+  j.invocation_script.clear();
+  j.command = "python train.py > log";
+  CHECK(DirectArgs(j) == V{"bash", "-c", "python train.py > log"});
+}
+
+TEST_CASE("which commands are plain words") {
+  CHECK(SimpleArgv("sleep 0.1") == V{"sleep", "0.1"});
+  CHECK(SimpleArgv("  ./run.sh\t--lr=0.01  -n 4 a,b:c@d%e+f ") ==
+        V{"./run.sh", "--lr=0.01", "-n", "4", "a,b:c@d%e+f"});
+  CHECK(SimpleArgv("true") == V{"true"});
+  for (const char* shell : {"echo hi", "cd /tmp", "exit 3", "X=1 prog", "prog $HOME", "a && b",
+                            "a; b", "a | b", "prog 'quoted'", "prog \"q\"", "ls *.txt", "prog ~",
+                            "a\nb", "prog # note", "(prog)", "prog `x`", "prog a\\ b", "",
+                            "   ", "source env.sh", ". env.sh", "if", "{ a; }", "prog > out",
+                            "prog [ab]", "prog {1..3}", "time prog", "! prog"})
+    CHECK_MESSAGE(!SimpleArgv(shell), shell);
 }
 
 TEST_CASE("what a job sees") {
