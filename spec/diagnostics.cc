@@ -17,6 +17,14 @@ void Diagnostics::Error(Loc loc, std::string message) {
     return;
   }
   if (errors_.size() > kMaxErrors) return;
+  // Messages quote what the file says; a 10 MB value must not make a 10 MB message.
+  constexpr size_t kMaxMessageBytes = 1000;
+  if (message.size() > kMaxMessageBytes) {
+    size_t cut = kMaxMessageBytes;
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    message = message.substr(0, cut) + "... (" + std::to_string(message.size() - cut) +
+              " more bytes)";
+  }
   errors_.push_back({file_, loc.line, loc.column, std::move(message)});
 }
 

@@ -105,6 +105,7 @@ class Expander {
 
   void Run() {
     Plan& plan = out_->plan;
+    out_->max_regex_tests = options_.max_regex_tests;
     plan.name = wf_.name;
     plan.description = wf_.description;
     plan.project = wf_.project;
@@ -131,6 +132,18 @@ class Expander {
       diags_->Error(loc, what + ": " + error);
       return false;
     }
+    // Workflow-wide: many entries of a few million combinations each (fan-in jobs fold them
+    // into few jobs, so the job limit alone would not stop the work).
+    if (*count > options_.max_combinations - combinations_) {
+      diags_->Error(loc, what + ": its " + std::to_string(*count) +
+                             " parameter combinations bring the workflow over the limit of " +
+                             std::to_string(options_.max_combinations) +
+                             " combinations expanded in all (" + std::to_string(combinations_) +
+                             " before this entry)");
+      combinations_ = options_.max_combinations;
+      return false;
+    }
+    combinations_ += *count;
     return true;
   }
 
@@ -179,7 +192,7 @@ class Expander {
     std::vector<Parameter> params;
     if (!GatherParameters(u.parameters, wf_, what, &params, diags_)) return;
     if (params.empty()) {
-      out_->plan.user_data.push_back({u.name.value, u.data.dump(), u.is_ephemeral});
+      out_->plan.user_data.push_back({u.name.value, u.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), u.is_ephemeral});
       out_->user_data_locs.push_back(u.name.loc);
       return;
     }
@@ -195,7 +208,7 @@ class Expander {
       ud.is_ephemeral = u.is_ephemeral;
       nlohmann::json data = u.data;
       if (!ts.Render(name, values, &ud.name) || !RenderJson(&data, ts, values, u.loc)) return;
-      ud.data_json = data.dump();
+      ud.data_json = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       out_->plan.user_data.push_back(std::move(ud));
       out_->user_data_locs.push_back(u.name.loc);
     }
@@ -379,6 +392,7 @@ class Expander {
   Expansion* out_;
   Diagnostics* diags_;
   bool total_jobs_exceeded_ = false;
+  uint64_t combinations_ = 0;  // expanded so far, over every entry
 };
 
 }  // namespace

@@ -26,6 +26,7 @@ struct Expansion {
   /// "the template's references as written" (shared, resolved once).
   std::vector<std::unique_ptr<JobRefs>> job_refs;
   std::vector<Loc> file_locs, user_data_locs;
+  uint64_t max_regex_tests = UINT64_MAX;  // LoadOptions::max_regex_tests, for resolution
 };
 
 /// Expands every template of `wf`. Errors go to `diags`.

@@ -25,9 +25,14 @@ bool NameIndex::Match(const std::string& pattern, const std::vector<Index>** res
     *result = cached->second.get();
     return true;
   }
+  if (pattern.size() > kMaxRegexBytes) {
+    *error = "the regular expression is too long (" + std::to_string(pattern.size()) +
+             " bytes, limit " + std::to_string(kMaxRegexBytes) + ")";
+    return false;
+  }
   RE2::Options opts;
   opts.set_log_errors(false);
-  opts.set_max_mem(32 << 20);
+  opts.set_max_mem(kMaxRegexMemory);
   RE2 re(pattern, opts);
   if (!re.ok()) {
     *error = "invalid regular expression '" + pattern + "': " + re.error();
@@ -52,6 +57,15 @@ bool NameIndex::Match(const std::string& pattern, const std::vector<Index>** res
       return e.first.substr(0, max.size()) <= std::string_view(max);
     });
   }
+  const auto candidates = static_cast<uint64_t>(last - first);
+  if (candidates > tests_left_) {
+    *error = "the regular expressions of the workflow would test more than " +
+             std::to_string(max_tests_) + " names in all; use fewer distinct patterns, or " +
+             "anchor them with '^' so that fewer names are tested";
+    tests_left_ = 0;
+    return false;
+  }
+  tests_left_ -= candidates;
   auto found = std::make_unique<std::vector<Index>>();
   for (auto it = first; it != last; ++it) {
     if (RE2::PartialMatch(re2::StringPiece(it->first.data(), it->first.size()), re))

@@ -28,10 +28,15 @@ class NameIndex {
   /// "did you mean" text for an unknown name (empty for very large indexes).
   std::string Suggest(std::string_view name) const;
 
+  /// How many names Match may test in all (LoadOptions::max_regex_tests); past it, Match fails.
+  void set_max_tests(uint64_t n) { tests_left_ = max_tests_ = n; }
+
  private:
   std::unordered_map<std::string_view, Index> by_name_;
   std::vector<std::pair<std::string_view, Index>> sorted_;  // built on first Match
   std::unordered_map<std::string, std::unique_ptr<std::vector<Index>>> matches_;
+  uint64_t tests_left_ = UINT64_MAX;
+  uint64_t max_tests_ = UINT64_MAX;
 };
 
 }  // namespace torc::spec

@@ -178,10 +178,27 @@ struct LoadResult {
 
 enum class Format { kAuto, kYaml, kJson };
 
-/// Limits that keep a hostile or mistaken file from exhausting the machine.
+/// Limits that keep a hostile or mistaken file from exhausting the machine (docs/limits.md).
+/// Each is checked before the memory or time it guards is spent.
 struct LoadOptions {
   uint64_t max_jobs = 10'000'000;  // after expansion
+  /// Values of all parameters together, counted as they are read: a range of 10^12 values is
+  /// refused from its text, before a single value exists.
+  uint64_t max_parameter_values = 10'000'000;
+  /// Parameter combinations expanded over all jobs, files and user_data entries together (a
+  /// fan-in job folds many combinations into one job, so this is not max_jobs).
+  uint64_t max_combinations = 50'000'000;
+  /// Values in all user_data `data` together, after YAML aliases are expanded.
+  uint64_t max_data_values = 1'000'000;
+  /// Names tested against regular expressions (depends_on_regexes, ...) over all patterns:
+  /// each test is linear (RE2), but many distinct patterns times many names is not.
+  uint64_t max_regex_tests = 500'000'000;
 };
+
+/// Largest regular expression accepted (bytes), and the memory RE2 may use to compile one;
+/// a pattern over either is refused with an error (also used by the API's name filter).
+inline constexpr size_t kMaxRegexBytes = 4096;
+inline constexpr int64_t kMaxRegexMemory = 32 << 20;
 
 /// Reads and expands a workflow file (YAML or JSON, chosen by extension or content).
 LoadResult LoadPlan(const std::string& path, const LoadOptions& options = {});

@@ -25,6 +25,7 @@ class Resolver {
       : wf_(wf), exp_(exp), plan_(exp->plan), diags_(diags) {}
 
   void Run() {
+    for (NameIndex* index : {&jobs_, &files_, &user_data_}) index->set_max_tests(exp_->max_regex_tests);
     IndexNames();
     if (!diags_->empty()) return;
     template_refs_.resize(wf_.jobs.size());

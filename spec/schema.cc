@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include "spec/schema_internal.h"
@@ -85,9 +87,18 @@ bool IsIdentifier(std::string_view s) {
   return true;
 }
 
+// Deepest nesting of user data (lists and mappings); an alias inside its own anchor
+// (`&a [*a]`) nests without end.
+constexpr int kMaxDataDepth = 100;
+
 // Converts user data to JSON. `budget` counts values visited: YAML aliases let a
 // few lines stand for billions of values ("billion laughs"), so stop early.
-nlohmann::json YamlToJson(const YAML::Node& node, int64_t* budget) {
+// Nesting deeper than kMaxDataDepth sets *too_deep and stops too.
+nlohmann::json YamlToJson(const YAML::Node& node, int64_t* budget, int depth, bool* too_deep) {
+  if (depth > kMaxDataDepth) {
+    *too_deep = true;
+    *budget = -1;
+  }
   if (--*budget < 0) return nullptr;
   if (!node.IsDefined() || node.IsNull()) return nullptr;
   if (node.IsScalar()) {
@@ -106,7 +117,7 @@ nlohmann::json YamlToJson(const YAML::Node& node, int64_t* budget) {
   if (node.IsSequence()) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& item : node) {
-      arr.push_back(YamlToJson(item, budget));
+      arr.push_back(YamlToJson(item, budget, depth + 1, too_deep));
       if (*budget < 0) break;
     }
     return arr;
@@ -114,12 +125,30 @@ nlohmann::json YamlToJson(const YAML::Node& node, int64_t* budget) {
   nlohmann::json obj = nlohmann::json::object();
   for (auto it = node.begin(); it != node.end() && *budget >= 0; ++it)
     obj[it->first.IsScalar() ? it->first.Scalar() : std::string("?")] =
-        YamlToJson(it->second, budget);
+        YamlToJson(it->second, budget, depth + 1, too_deep);
   return obj;
 }
 
+// What is left of the workflow-wide limits (spec::LoadOptions) while the file is read.
+struct Budget {
+  explicit Budget(const LoadOptions& o)
+      : limits(o),
+        parameter_values_left(o.max_parameter_values),
+        data_values_left(static_cast<int64_t>(std::min<uint64_t>(o.max_data_values, INT64_MAX))) {}
+  const LoadOptions& limits;
+  uint64_t parameter_values_left;
+  int64_t data_values_left;
+
+  // Says how much of a workflow-wide limit earlier entries used, when they used some.
+  std::string UsedNote(uint64_t total, uint64_t left, const char* what) const {
+    if (left == total) return "";
+    return "; the workflow may have " + std::to_string(total) + " " + what + " in all and " +
+           std::to_string(total - left) + " are used before this one";
+  }
+};
+
 // Reads a `parameters` mapping (name -> range/list/scalar text or YAML list).
-void ReadParameterMap(const YAML::Node& node, const std::string& where, const LoadOptions& options,
+void ReadParameterMap(const YAML::Node& node, const std::string& where, Budget* budget,
                       std::vector<Parameter>* params, std::vector<Loc>* locs, Diagnostics* diags) {
   if (!node.IsMap()) {
     diags->Error(LocOf(node), "'parameters' of " + where +
@@ -149,8 +178,13 @@ void ReadParameterMap(const YAML::Node& node, const std::string& where, const Lo
         diags->Error(LocOf(v), "parameter '" + p.name + "' has an empty list of values");
         continue;
       }
-      if (v.size() > options.max_jobs) {
-        diags->Error(LocOf(v), "parameter '" + p.name + "' has too many values");
+      if (v.size() > budget->parameter_values_left) {
+        diags->Error(LocOf(v), "parameter '" + p.name + "' has too many values (" +
+                                   std::to_string(v.size()) + ", limit " +
+                                   std::to_string(budget->parameter_values_left) + ")" +
+                                   budget->UsedNote(budget->limits.max_parameter_values,
+                                                    budget->parameter_values_left,
+                                                    "parameter values"));
         continue;
       }
       bool ok = true;
@@ -166,8 +200,11 @@ void ReadParameterMap(const YAML::Node& node, const std::string& where, const Lo
       }
       if (!ok) continue;
     } else if (v.IsScalar() && !v.Scalar().empty()) {
-      if (!ParseParameterText(v.Scalar(), options.max_jobs, &p.values, &error)) {
-        diags->Error(LocOf(v), "parameter '" + p.name + "': " + error);
+      if (!ParseParameterText(v.Scalar(), budget->parameter_values_left, &p.values, &error)) {
+        diags->Error(LocOf(v), "parameter '" + p.name + "': " + error +
+                                   budget->UsedNote(budget->limits.max_parameter_values,
+                                                    budget->parameter_values_left,
+                                                    "parameter values"));
         continue;
       }
     } else {
@@ -176,16 +213,16 @@ void ReadParameterMap(const YAML::Node& node, const std::string& where, const Lo
                                  KindOf(v));
       continue;
     }
+    budget->parameter_values_left -= std::min<uint64_t>(p.values.size(), budget->parameter_values_left);
     params->push_back(std::move(p));
     locs->push_back(name.loc);
   }
 }
 
-void ReadParameters(MapReader& r, const LoadOptions& options, RawParameters* out,
-                    Diagnostics* diags) {
+void ReadParameters(MapReader& r, Budget* budget, RawParameters* out, Diagnostics* diags) {
   YAML::Node params = r.Get("parameters");
   if (!IsAbsent(params))
-    ReadParameterMap(params, r.what(), options, &out->params, &out->param_locs, diags);
+    ReadParameterMap(params, r.what(), budget, &out->params, &out->param_locs, diags);
   out->use_parameters = r.StringList("use_parameters");
   if (auto mode = r.String("parameter_mode")) {
     if (mode->value == "zip") out->mode = ParameterMode::kZip;
@@ -207,7 +244,7 @@ void ReadEnv(MapReader& r, std::vector<std::pair<std::string, LString>>* env) {
   }
 }
 
-RawJob ReadJob(const YAML::Node& node, size_t index, const LoadOptions& options,
+RawJob ReadJob(const YAML::Node& node, size_t index, Budget* budget,
                Diagnostics* diags) {
   RawJob job;
   std::vector<std::string_view> keys = {
@@ -231,7 +268,7 @@ RawJob ReadJob(const YAML::Node& node, size_t index, const LoadOptions& options,
   ReadEnv(r, &job.env);
   for (int l = 0; l < kNumRefLists; ++l)
     job.refs[l] = r.StringList(RefListKey(static_cast<RefList>(l)));
-  ReadParameters(r, options, &job.parameters, diags);
+  ReadParameters(r, budget, &job.parameters, diags);
   RefuseUnsupported(r, {"parameters_file", "use_parameters_file"});
   YAML::Node stdio = r.Get("stdio");
   if (!IsAbsent(stdio)) job.stdio = ReadStdio(stdio, r.what(), diags);
@@ -241,7 +278,7 @@ RawJob ReadJob(const YAML::Node& node, size_t index, const LoadOptions& options,
   return job;
 }
 
-RawFile ReadFile(const YAML::Node& node, size_t index, const LoadOptions& options,
+RawFile ReadFile(const YAML::Node& node, size_t index, Budget* budget,
                  Diagnostics* diags) {
   RawFile f;
   MapReader r(node, EntryName(node, "file", index),
@@ -253,12 +290,12 @@ RawFile ReadFile(const YAML::Node& node, size_t index, const LoadOptions& option
   if (auto v = r.String("name", true)) f.name = *v;
   if (auto v = r.String("path", true)) f.path = *v;
   r.String("identifier");
-  ReadParameters(r, options, &f.parameters, diags);
+  ReadParameters(r, budget, &f.parameters, diags);
   r.Finish();
   return f;
 }
 
-RawUserData ReadUserData(const YAML::Node& node, size_t index, const LoadOptions& options,
+RawUserData ReadUserData(const YAML::Node& node, size_t index, Budget* budget,
                          Diagnostics* diags) {
   RawUserData u;
   MapReader r(node, EntryName(node, "user_data entry", index),
@@ -267,15 +304,25 @@ RawUserData ReadUserData(const YAML::Node& node, size_t index, const LoadOptions
   u.loc = r.loc();
   if (!r.valid()) return u;
   if (auto v = r.String("name", true)) u.name = *v;
-  constexpr int64_t kMaxDataValues = 1'000'000;
-  int64_t budget = kMaxDataValues;
-  u.data = YamlToJson(r.Get("data"), &budget);
-  if (budget < 0)
+  const uint64_t total = budget->limits.max_data_values;
+  const auto left = static_cast<uint64_t>(budget->data_values_left);
+  bool too_deep = false;
+  u.data = YamlToJson(r.Get("data"), &budget->data_values_left, 0, &too_deep);
+  if (too_deep) {
+    r.Error(LocOf(r.Get("data")), "'data' of " + r.what() + " nests deeper than " +
+                                      std::to_string(kMaxDataDepth) +
+                                      " levels (or a YAML alias refers to itself)");
+    budget->data_values_left = static_cast<int64_t>(left);
+    u.data = nullptr;
+  } else if (budget->data_values_left < 0) {
     r.Error(LocOf(r.Get("data")), "'data' of " + r.what() + " has more than " +
-                                      std::to_string(kMaxDataValues) +
-                                      " values (YAML aliases expanding?)");
+                                      std::to_string(left) + " values (YAML aliases expanding?)" +
+                                      budget->UsedNote(total, left, "user_data values"));
+    budget->data_values_left = 0;
+    u.data = nullptr;
+  }
   if (auto v = r.Bool("is_ephemeral")) u.is_ephemeral = *v;
-  ReadParameters(r, options, &u.parameters, diags);
+  ReadParameters(r, budget, &u.parameters, diags);
   r.Finish();
   return u;
 }
@@ -292,7 +339,47 @@ void ForEachEntry(const YAML::Node& node, const char* key, Diagnostics* diags, F
 
 }  // namespace
 
+// The length of the valid UTF-8 sequence at text[i] (no overlong forms, no surrogates, nothing
+// past U+10FFFF), or 0 when the bytes there are not one.
+size_t Utf8SequenceLength(const std::string& text, size_t i) {
+  auto byte = [&](size_t k) { return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u; };
+  unsigned c = byte(i);
+  if (c < 0x80) return 1;
+  auto cont = [&](size_t k) { return (byte(k) & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    unsigned c1 = byte(i + 1);
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) return 0;  // overlong, surrogate
+    return cont(i + 1) && cont(i + 2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    unsigned c1 = byte(i + 1);
+    if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) return 0;  // overlong, > U+10FFFF
+    return cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  }
+  return 0;
+}
+
 bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diagnostics* diags) {
+  // Workflow files are UTF-8 (YAML and JSON both say so); everything read from them ends up in
+  // JSON answers and plan output, which must be valid UTF-8 too.
+  Loc at{1, 1};
+  for (size_t i = 0; i < text.size();) {
+    size_t n = Utf8SequenceLength(text, i);
+    if (n == 0) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[i]));
+      diags->Error(at, std::string("the file is not valid UTF-8 (byte ") + hex + ")");
+      return false;
+    }
+    if (text[i] == '\n') {
+      ++at.line;
+      at.column = 1;
+    } else {
+      ++at.column;
+    }
+    i += n;
+  }
   if (format == Format::kJson) {
     // Strict JSON syntax first: YAML would accept things JSON forbids.
     try {
@@ -337,6 +424,11 @@ bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diag
   }
   try {
     *root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    diags->Error({e.mark.line + 1, e.mark.column + 1},
+                 std::string(format == Format::kJson ? "invalid JSON" : "invalid YAML") +
+                     ": nested deeper than " + std::to_string(e.depth()) + " levels");
+    return false;
   } catch (const YAML::ParserException& e) {
     // yaml-cpp reports errors at end of input one line past the last line.
     int lines = 1 + static_cast<int>(std::count(text.begin(), text.end(), '\n'));
@@ -361,6 +453,7 @@ bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diag
 
 void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflow* wf,
                   Diagnostics* diags) {
+  Budget budget(options);
   MapReader r(root, "the workflow",
               {"name", "description", "project", "user", "metadata", "env", "parameters",
                "jobs", "files", "user_data", "resource_requirements", "slurm_schedulers",
@@ -383,20 +476,20 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
   RefuseUnsupported(r, {"variables", "parameters_file"});
   YAML::Node params = r.Get("parameters");
   if (!IsAbsent(params))
-    ReadParameterMap(params, "the workflow", options, &wf->parameters, &wf->parameter_locs, diags);
+    ReadParameterMap(params, "the workflow", &budget, &wf->parameters, &wf->parameter_locs, diags);
 
   YAML::Node jobs = r.Get("jobs");
   if (IsAbsent(jobs)) r.Error(r.loc(), "the workflow needs 'jobs', a list of jobs");
   else if (jobs.IsSequence() && jobs.size() == 0)
     r.Error(LocOf(jobs), "the workflow has no jobs ('jobs' is an empty list)");
   ForEachEntry(jobs, "jobs", diags, [&](const YAML::Node& n, size_t i) {
-    wf->jobs.push_back(ReadJob(n, i, options, diags));
+    wf->jobs.push_back(ReadJob(n, i, &budget, diags));
   });
   ForEachEntry(r.Get("files"), "files", diags, [&](const YAML::Node& n, size_t i) {
-    wf->files.push_back(ReadFile(n, i, options, diags));
+    wf->files.push_back(ReadFile(n, i, &budget, diags));
   });
   ForEachEntry(r.Get("user_data"), "user_data", diags, [&](const YAML::Node& n, size_t i) {
-    wf->user_data.push_back(ReadUserData(n, i, options, diags));
+    wf->user_data.push_back(ReadUserData(n, i, &budget, diags));
   });
   ForEachEntry(r.Get("resource_requirements"), "resource_requirements", diags,
                [&](const YAML::Node& n, size_t i) {
