@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <map>
 
@@ -70,6 +71,7 @@ bool Worker::Register() {
                      {{"hostname", host},
                       {"slurm_job_id", alloc_.slurm_job_id},
                       {"pid", getpid()},
+                      {"output_dir", o_.output_dir + "/" + std::to_string(o_.workflow_id)},
                       {"resources", {{"nodes", nodes},
                                      {"end_time", alloc_.end_time ? nlohmann::json(*alloc_.end_time)
                                                                   : nlohmann::json(nullptr)}}}});
@@ -140,8 +142,9 @@ int Worker::Loop() {
     LaunchQueued();
     // A claim carries the results and start notices; otherwise they are sent
     // alone, a few at a time (see FlushDue).
-    if (!draining_ && now >= next_claim_) Claim(now);
-    else if (FlushDue(now)) Flush();
+    if (resync_ && now >= retry_at_) Resync();
+    if (!draining_ && !resync_ && now >= next_claim_ && now >= retry_at_) Claim(now);
+    else if (FlushDue(now) && now >= retry_at_) Flush();
     LaunchQueued();
     if (!running_.empty() || !results_.empty() || !queue_.empty()) idle_since = now;
     if (running_.empty() && results_.empty() && queue_.empty()) {
@@ -165,8 +168,9 @@ int Worker::Loop() {
       }
     }
     if (o_.on_progress) o_.on_progress(static_cast<int>(running_.size()), done_);
-    double wait = std::min(next_heartbeat, next_claim_) - Now();
-    if (!results_.empty() || !started_.empty()) wait = std::min(wait, kFlushDelaySeconds);
+    double wait = std::min(next_heartbeat, std::max(next_claim_, retry_at_)) - Now();
+    if (!results_.empty() || !started_.empty())
+      wait = std::min(wait, std::max(kFlushDelaySeconds, retry_at_ - Now()));
     if (!running_.empty()) wait = std::min(wait, 0.5);  // runtime/memory/kill checks
     wait = std::max(0.0, std::min(wait, 5.0));
     if (!deferred_.empty()) wait = std::min(wait, 0.2);
@@ -224,9 +228,13 @@ void Worker::Claim(double now) {
   if (alloc_.end_time) body["remaining_seconds"] = *alloc_.end_time - now - sigterm_lead_;
   auto r = api_.Call("POST", base_ + "/claim", body);
   if (!r.ok()) {
+    // The server may have handed out jobs whose answer never arrived (it died after
+    // committing, or the connection broke): find out before claiming again.
+    if (r.status == 0 || r.status >= 500) resync_ = true;
     ServerTrouble(r);
     return;
   }
+  ServerOk();
   results_ = nlohmann::json::array();
   started_ = nlohmann::json::array();
   first_pending_ = 0;
@@ -289,6 +297,7 @@ void Worker::Flush() {
   if (r.ok() || r.status == 409) {
     // 409: some were stale (this worker lost them); they are done with all the same.
     results_.clear();
+    ServerOk();
     return;
   }
   ServerTrouble(r);
@@ -309,6 +318,7 @@ void Worker::Heartbeat() {
     ServerTrouble(r);
     return;
   }
+  ServerOk();
   workflow_complete_ = r.body.value("workflow_complete", false);
   for (const auto& id : r.body["stop_jobs"]) {
     for (auto& [pid, run] : running_)
@@ -324,10 +334,49 @@ void Worker::Heartbeat() {
 }
 
 void Worker::ServerTrouble(const server::ApiResult& r) {
-  // Keep running jobs and results; try again a little later.
+  // Keep running jobs and their results; try again later, backing off.
   if (!trouble_logged_) Log("server trouble, will retry: " + api_.Describe(r));
   trouble_logged_ = true;
-  next_claim_ = Now() + 1.0;
+  trouble_backoff_ = std::clamp(trouble_backoff_ * 2, 0.25, 5.0);
+  const double jitter = 0.8 + 0.4 * (static_cast<double>(std::rand()) / RAND_MAX);
+  retry_at_ = Now() + trouble_backoff_ * jitter;
+}
+
+void Worker::Resync() {
+  auto r = api_.Call("GET", base_ + "/workers/" + std::to_string(worker_id_) + "/jobs");
+  if (r.status == 404 || r.status == 409) {
+    resync_ = false;  // no lease any more: the heartbeat will find out and register again
+    return;
+  }
+  if (!r.ok()) {
+    ServerTrouble(r);
+    return;
+  }
+  ServerOk();
+  resync_ = false;
+  int taken = 0;
+  for (const auto& j : r.body["jobs"]) {
+    if (j.value("status", "") != "claimed") continue;
+    uint32_t id = j["id"], attempt = j["attempt"];
+    bool known = false;
+    for (const auto& [pid, run] : running_)
+      known = known || (run.job.id == id && run.job.attempt == attempt);
+    for (const auto& q : queue_) known = known || (q.id == id && q.attempt == attempt);
+    for (const auto& res : results_)
+      known = known || (res["id"] == id && res["attempt"] == attempt);
+    if (known) continue;
+    queue_.push_back(ParseJob(j));
+    ++taken;
+  }
+  if (taken > 0) Log("took back " + std::to_string(taken) + " job(s) claimed in a lost answer");
+  LaunchQueued();
+}
+
+void Worker::ServerOk() {
+  if (trouble_logged_) Log("the server answers again");
+  trouble_logged_ = false;
+  trouble_backoff_ = 0;
+  retry_at_ = 0;
 }
 
 server::ApiResult Worker::RetryCall(const std::string& method, const std::string& path,

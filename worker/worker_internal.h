@@ -62,6 +62,10 @@ class Worker {
   void Flush();
   void Heartbeat();
   void ServerTrouble(const server::ApiResult& r);
+  void ServerOk();
+  /// After a claim whose answer may have been lost: takes back the jobs the server says this
+  /// worker holds but it does not know of.
+  void Resync();
   server::ApiResult RetryCall(const std::string& method, const std::string& path,
                               const nlohmann::json& body);
   void Log(const std::string& message);
@@ -111,7 +115,12 @@ class Worker {
   int64_t sigterm_lead_ = 30;
   int oom_exit_code_ = 137, timeout_exit_code_ = 152;
   double next_memory_check_ = 0;  // when /proc is read again for memory limits
+  double next_log_check_ = 0;     // when output files are checked again against max_log_bytes
   double next_claim_ = 0, claim_backoff_ = 0;
+  // Server unreachable or answering 5xx: no call before retry_at_; the wait doubles per failure
+  // (0.25 s up to 5 s, with jitter) and resets on the first success.
+  double retry_at_ = 0, trouble_backoff_ = 0;
+  bool resync_ = false;  // a claim failed in flight: ask the server what this worker holds
   bool nothing_fits_ = false;
   bool workflow_complete_ = false, draining_ = false, stuck_ = false, lease_lost_ = false,
        trouble_logged_ = false;

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Graceful degradation: the server goes away while jobs run and comes back later.
+
+1. outage: 4 jobs of 4 s run on a worker; the server is killed (kill -9) while they run and
+   stays down for 7 s, longer than the workers' lease (3 s with --heartbeat-seconds 1). The
+   worker keeps its jobs running, retries with backoff, and reports their completions when the
+   server returns: every job completes as attempt 1, each ran once, nothing was requeued.
+2. restart: the server is stopped and restarted (SIGTERM) between two waves of jobs; the same
+   worker re-attaches (same worker id, no new registration) and finishes the second wave.
+
+Usage: degradation_test.py TORC_BINARY
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+TORC = os.path.abspath(sys.argv[1])
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Setup:
+    def __init__(self, workflow):
+        self.work = tempfile.mkdtemp(prefix="torc-degrade-")
+        self.data = os.path.join(self.work, "data")
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.env = dict(os.environ, TORC_DATA_DIR=self.data, TORC_API_URL=self.url)
+        self.server = None
+        with open(os.path.join(self.work, "wf.yaml"), "w") as f:
+            f.write(workflow)
+        self.start_server()
+        r = subprocess.run([TORC, "submit", "wf.yaml"], cwd=self.work, env=self.env,
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "submit: " + r.stderr)
+        self.token = open(os.path.join(self.data, "token")).read().strip()
+        self.worker_log = os.path.join(self.work, "worker.log")
+        self.worker = subprocess.Popen(
+            [TORC, "worker", "run", "--url", self.url, "--workflow", "1", "--cpus", "4",
+             "--memory", "2g", "--idle-timeout", "60"],
+            cwd=self.work, env=self.env, stdout=open(self.worker_log, "w"),
+            stderr=subprocess.STDOUT)
+
+    def start_server(self):
+        self.server = subprocess.Popen(
+            [TORC, "server", "run", "--port", str(self.port), "--heartbeat-seconds", "1"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(self.url + "/api/v1/health", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the server did not start")
+
+    def api(self, path):
+        req = urllib.request.Request(self.url + "/api/v1" + path,
+                                     headers={"Authorization": "Bearer " + self.token})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    def wait_counts(self, pred, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            counts = self.api("/workflows/1")["counts"]
+            if pred(counts):
+                return counts
+            time.sleep(0.1)
+        return self.api("/workflows/1")["counts"]
+
+    def executions(self):
+        path = os.path.join(self.work, "exec.log")
+        return [l.split() for l in open(path)] if os.path.exists(path) else []
+
+    def events(self):
+        return self.api("/workflows/1/events?limit=10000")["events"]
+
+    def finish(self):
+        try:
+            self.worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.worker.kill()
+            check(False, "the worker did not stop at the end")
+        self.server.terminate()
+        self.server.wait()
+
+
+def outage():
+    s = Setup("""\
+name: outage
+jobs:
+  - name: "j_{i}"
+    command: 'echo "$TORC_JOB_NAME $TORC_ATTEMPT" >> exec.log; sleep 4'
+    parameters: {i: "1:4"}
+""")
+    counts = s.wait_counts(lambda c: c["running"] == 4, 30)
+    check(counts["running"] == 4, "outage: 4 jobs running before the outage: %s" % counts)
+    s.server.send_signal(signal.SIGKILL)
+    s.server.wait()
+    time.sleep(7)  # longer than the lease (3 s)
+    check(s.worker.poll() is None, "outage: the worker stayed up while the server was away")
+    s.start_server()
+    counts = s.wait_counts(lambda c: c["completed"] == 4, 30)
+    check(counts["completed"] == 4, "outage: all 4 completed after the server came back: %s" % counts)
+    jobs = s.api("/workflows/1/jobs")["jobs"]
+    check(all(j["attempt"] == 1 for j in jobs), "outage: every job completed as attempt 1: %s" %
+          [(j["name"], j["attempt"]) for j in jobs])
+    check(len(s.executions()) == 4, "outage: each job ran once: %s" % s.executions())
+    kinds = [e["kind"] for e in s.events()]
+    check("requeued" not in kinds and "lease_expired" not in kinds,
+          "outage: nothing was requeued: %s" % kinds)
+    s.finish()
+    log = open(s.worker_log).read()
+    check("server trouble, will retry" in log and "the server answers again" in log,
+          "outage: the worker logged the trouble and the recovery: " + log)
+
+
+def restart():
+    s = Setup("""\
+name: restart
+jobs:
+  - name: "first_{i}"
+    command: 'echo "$TORC_JOB_NAME $TORC_ATTEMPT" >> exec.log; sleep 2'
+    parameters: {i: "1:4"}
+  - name: "second_{i}"
+    command: 'echo "$TORC_JOB_NAME $TORC_ATTEMPT" >> exec.log; sleep 1'
+    depends_on: ["first_{i}"]
+    parameters: {i: "1:4"}
+""")
+    counts = s.wait_counts(lambda c: c["running"] == 4, 30)
+    check(counts["running"] == 4, "restart: first wave running: %s" % counts)
+    s.server.terminate()
+    s.server.wait()
+    time.sleep(1)
+    s.start_server()
+    counts = s.wait_counts(lambda c: c["completed"] == 8, 40)
+    check(counts["completed"] == 8, "restart: both waves completed: %s" % counts)
+    events = s.events()
+    registered = [e for e in events if e["kind"] == "worker_registered"]
+    check(len(registered) == 1, "restart: the worker re-attached without registering again: %s" %
+          [e["kind"] for e in events])
+    check(sorted(x[0] for x in s.executions()) == sorted(
+        ["first_%d" % i for i in range(1, 5)] + ["second_%d" % i for i in range(1, 5)]),
+        "restart: each job ran exactly once: %s" % s.executions())
+    s.finish()
+
+
+for case in (outage, restart):
+    case()
+    print("degradation: %s done" % case.__name__, flush=True)
+if failures:
+    print("%d check(s) failed" % len(failures))
+    sys.exit(1)
+print("degradation: all checks passed")
