@@ -1,0 +1,90 @@
+// What the commands that talk to a server share: finding and calling it with
+// one-line errors, choosing a workflow, and the output helpers (colour, tables,
+// durations, sizes) every listing uses.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/client.h"
+
+namespace CLI {
+class App;
+}
+
+namespace torc::cmd {
+
+/// Where the server is: --url and --data-dir of every client command.
+struct Connection {
+  std::string url, data_dir;
+};
+
+/// Adds --url and --data-dir to a command.
+void AddConnectionFlags(CLI::App* app, Connection* c);
+
+/// Prints "torc: <message>" on stderr and ends the command with exit code `code`.
+[[noreturn]] void Die(const std::string& message, int code = 1);
+
+/// Finds the server (flags, TORC_API_URL, the data directory) or dies with one line.
+std::unique_ptr<server::ApiClient> Connect(const Connection& c);
+
+/// One API call; any failure dies with the server's message (or the transport error).
+nlohmann::json CallOrDie(server::ApiClient& client, const std::string& method,
+                         const std::string& path, const nlohmann::json& body = nullptr);
+
+/// "/workflows/<id>".
+std::string WorkflowPath(int64_t workflow);
+
+/// The workflow a command without WF means: the newest workflow (highest id)
+/// owned by $USER, else the newest of all. Dies when the server has none.
+int64_t DefaultWorkflow(server::ApiClient& client);
+
+/// Every job of a workflow matching the filters (pages through the API).
+nlohmann::json AllJobs(server::ApiClient& client, int64_t workflow, const std::string& status,
+                       const std::string& name_regex);
+
+/// Colour on a terminal: `mode` is auto (a terminal and NO_COLOR unset, TERM not
+/// dumb), always or never.
+bool UseColor(const std::string& mode, std::FILE* stream);
+/// Adds --color auto|always|never to a command.
+void AddColorFlag(CLI::App* app, std::string* mode);
+/// `text` in the colour of a job state (or "bold"/"dim"), when `on`.
+std::string Paint(bool on, const std::string& state, const std::string& text);
+
+/// "42 ms", "3.5 s", "2m05s", "1h02m"; "-" for negative values.
+std::string FormatSeconds(double seconds);
+/// "512 B", "3.2 MiB"; "-" for negative values.
+std::string FormatBytes(int64_t bytes);
+/// Local time "2026-11-22 06:50:01"; "-" for 0.
+std::string FormatTime(double epoch_seconds);
+
+/// A plain text table: columns padded to the widest cell; a cell may carry a
+/// state colour that does not count towards the width.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
+  struct Cell {
+    std::string text;
+    std::string color;  // a job state, "bold", "dim" or ""
+  };
+  void Row(std::vector<Cell> cells) { rows_.push_back(std::move(cells)); }
+  void Print(std::FILE* out, bool color, const std::string& indent = "") const;
+  bool empty() const { return rows_.empty(); }
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<Cell>> rows_;
+};
+
+/// Markdown describing a command's --json output, shown by `torc help-markdown`
+/// (docs/cli.md) under that command.
+void DocumentJson(CLI::App* command, std::string markdown);
+/// The markdown given to DocumentJson for `command`, or null.
+const std::string* JsonDocOf(const CLI::App* command);
+
+}  // namespace torc::cmd

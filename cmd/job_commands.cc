@@ -1,0 +1,366 @@
+// Jobs of a workflow: `torc jobs list|show`, `torc logs`, `torc cancel`,
+// `torc restart`. Output formats and JSON schemas: docs/cli.md.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "cmd/client_support.h"
+#include "cmd/commands.h"
+#include "worker/command.h"
+
+namespace torc::cmd {
+namespace {
+
+std::string Str(const nlohmann::json& v, const char* fallback = "-") {
+  if (v.is_string()) return v.get<std::string>().empty() ? fallback : v.get<std::string>();
+  if (v.is_null()) return fallback;
+  return v.dump();
+}
+
+/// The job detail of the API, plus `log_paths` ({"stdout", "stderr"}, null for a
+/// stream the job's stdio mode does not write) on every attempt and, for the
+/// attempt a worker holds now, on `current`.
+nlohmann::json JobWithLogs(server::ApiClient& client, int64_t wf, const std::string& job) {
+  auto j = CallOrDie(client, "GET", WorkflowPath(wf) + "/jobs/" + server::UrlEncode(job));
+  std::string fallback;  // workers that did not report their output directory
+  auto paths = [&](const nlohmann::json& attempt_obj, uint32_t attempt) {
+    std::string dir = Str(attempt_obj.value("output_dir", nlohmann::json()), "");
+    if (dir.empty()) {
+      if (fallback.empty()) {
+        auto w = CallOrDie(client, "GET", WorkflowPath(wf));
+        std::string base = Str(w.value("working_dir", nlohmann::json()), ".");
+        fallback = base + "/torc_output/" + std::to_string(wf);
+      }
+      dir = fallback;
+    }
+    worker::JobToRun run;
+    run.name = j["name"].get<std::string>();
+    run.attempt = attempt;
+    if (j.contains("stdio") && j["stdio"].is_object()) run.stdio_mode = j["stdio"].value("mode", "separate");
+    auto o = worker::OutputsFor(run, dir);
+    auto or_null = [](const std::string& p) { return p.empty() ? nlohmann::json() : nlohmann::json(p); };
+    return nlohmann::json{{"stdout", or_null(o.stdout_path)}, {"stderr", or_null(o.stderr_path)}};
+  };
+  for (auto& a : j["attempts"]) a["log_paths"] = paths(a, a["attempt"].get<uint32_t>());
+  if (j.contains("current") && j["current"].is_object())
+    j["current"]["log_paths"] = paths(j["current"], j["current"]["attempt"].get<uint32_t>());
+  return j;
+}
+
+void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
+  std::printf("job %u '%s' of workflow %lld: %s, attempt %u\n", j["id"].get<unsigned>(),
+              j["name"].get<std::string>().c_str(), static_cast<long long>(wf),
+              Paint(color, j["status"].get<std::string>(), j["status"].get<std::string>()).c_str(),
+              j["attempt"].get<unsigned>());
+  std::printf("  command:    %s\n", j["command"].get<std::string>().c_str());
+  int64_t nodes = j.value("num_nodes", int64_t{1});
+  std::printf("  resources:  %lld CPU, %s, %lld GPU, %lld node%s, runtime %s (per node)\n",
+              j.value("num_cpus", 1LL), j.value("memory_bytes", int64_t{0}) > 0
+                                            ? FormatBytes(j["memory_bytes"].get<int64_t>()).c_str()
+                                            : "memory: a per-CPU share",
+              j.value("num_gpus", 0LL), static_cast<long long>(nodes), nodes == 1 ? "" : "s",
+              FormatSeconds(j.value("runtime_seconds", 0.0)).c_str());
+  if (!j["depends_on"].empty()) {
+    std::string deps;
+    for (const auto& d : j["depends_on"]) deps.append(deps.empty() ? "" : ", ").append(d.get<std::string>());
+    if (j.value("depends_on_count", size_t{0}) > j["depends_on"].size()) deps.append(", ...");
+    std::printf("  depends on: %s\n", deps.c_str());
+  }
+  if (j.contains("current") && j["current"].is_object()) {
+    const auto& c = j["current"];
+    std::printf("  now:        attempt %u %s on %s (worker %s)\n", c["attempt"].get<unsigned>(),
+                j["status"] == "claimed" ? "starting" : "running", Str(c["hostname"], "?").c_str(),
+                Str(c["worker"]).c_str());
+  }
+  if (!j["attempts"].empty()) {
+    std::printf("  attempts:\n");
+    Table t({"ATTEMPT", "STATUS", "EXIT", "SIGNAL", "REASON", "NODES", "START", "DURATION", "PEAK RSS", "CPU"});
+    for (const auto& a : j["attempts"]) {
+      double start = a.value("start_time", 0.0), end = a.value("end_time", 0.0);
+      int sig = a.value("signal", 0);
+      t.Row({{std::to_string(a["attempt"].get<unsigned>()), ""},
+             {a["status"].get<std::string>(), a["status"].get<std::string>()},
+             {Str(a["exit_code"]), ""},
+             {sig ? std::to_string(sig) : "-", ""},
+             {Str(a["reason"]), ""},
+             {Str(a["nodes"]), ""},
+             {FormatTime(start), ""},
+             {start > 0 && end >= start ? FormatSeconds(end - start) : "-", ""},
+             {FormatBytes(a.value("peak_rss_bytes", int64_t{-1})), ""},
+             {FormatSeconds(a.value("cpu_seconds", -1.0)), ""}});
+    }
+    t.Print(stdout, color, "    ");
+  }
+  std::vector<const nlohmann::json*> with_logs;
+  for (const auto& a : j["attempts"]) with_logs.push_back(&a);
+  if (j.contains("current") && j["current"].is_object()) with_logs.push_back(&j["current"]);
+  if (!with_logs.empty()) std::printf("  logs:\n");
+  for (const auto* a : with_logs) {
+    const auto& lp = (*a)["log_paths"];
+    std::string out = Str(lp["stdout"], "(none)"), err = Str(lp["stderr"], "(none)");
+    if (out == err) std::printf("    %u: %s (stdout and stderr)\n", (*a)["attempt"].get<unsigned>(), out.c_str());
+    else std::printf("    %u: %s\n       %s\n", (*a)["attempt"].get<unsigned>(), out.c_str(), err.c_str());
+  }
+}
+
+// ---- torc logs ----------------------------------------------------------------
+struct LogsOptions {
+  int64_t workflow = 0;
+  std::string job;
+  uint32_t attempt = 0;  // 0: the current or latest
+  bool stderr_stream = false;
+  bool follow = false;
+};
+
+bool AttemptActive(const nlohmann::json& j, uint32_t attempt) {
+  return j.contains("current") && j["current"].is_object() &&
+         j["current"]["attempt"].get<uint32_t>() == attempt;
+}
+
+/// Copies what `in` has beyond `*offset` to stdout.
+void Pump(std::ifstream& in, std::streamoff* offset) {
+  in.clear();
+  in.seekg(*offset);
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    std::fwrite(buf, 1, static_cast<size_t>(in.gcount()), stdout);
+    *offset += in.gcount();
+    if (in.eof()) break;
+  }
+  std::fflush(stdout);
+}
+
+void ShowLogs(const Connection& conn, const LogsOptions& o) {
+  auto client = Connect(conn);
+  auto j = JobWithLogs(*client, o.workflow, o.job);
+  std::string name = j["name"].get<std::string>();
+  uint32_t attempt = o.attempt;
+  const nlohmann::json* chosen = nullptr;
+  if (j.contains("current") && j["current"].is_object() &&
+      (attempt == 0 || attempt == j["current"]["attempt"].get<uint32_t>()))
+    chosen = &j["current"];
+  for (const auto& a : j["attempts"])
+    if (!chosen && (attempt == 0 || a["attempt"].get<uint32_t>() == attempt)) {
+      if (attempt == 0 && &a != &j["attempts"].back()) continue;  // the latest
+      chosen = &a;
+    }
+  if (!chosen) {
+    if (attempt == 0) Die("job '" + name + "' has not run yet (it is " + j["status"].get<std::string>() + ")");
+    Die("job '" + name + "' has no attempt " + std::to_string(attempt) + " (its attempts: 1.." +
+        std::to_string(j["attempt"].get<unsigned>()) + ", recorded or running: " +
+        std::to_string(j["attempts"].size() + (j.contains("current") && j["current"].is_object())) + ")");
+  }
+  attempt = (*chosen)["attempt"].get<uint32_t>();
+  const char* stream = o.stderr_stream ? "stderr" : "stdout";
+  const auto& p = (*chosen)["log_paths"][stream];
+  std::string mode = j.contains("stdio") ? j["stdio"].value("mode", "separate") : "separate";
+  if (!p.is_string()) Die("job '" + name + "' writes no " + stream + " file (stdio mode " + mode + ")");
+  std::string path = p.get<std::string>();
+  if (o.stderr_stream && mode == "combined")
+    std::cerr << "torc: stdio mode combined: stderr is in " << path << " with stdout\n";
+  bool active = AttemptActive(j, attempt);
+  std::ifstream in;
+  auto last_check = std::chrono::steady_clock::now();
+  std::streamoff offset = 0;
+  while (true) {
+    if (!in.is_open()) in.open(path, std::ios::binary);
+    if (in.is_open()) Pump(in, &offset);
+    if (!o.follow || !active) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (std::chrono::steady_clock::now() - last_check > std::chrono::seconds(1)) {
+      last_check = std::chrono::steady_clock::now();
+      auto r = client->Call("GET", WorkflowPath(o.workflow) + "/jobs/" + server::UrlEncode(name));
+      if (r.ok()) active = AttemptActive(r.body, attempt);  // a lost server: keep tailing
+    }
+    if (!active && in.is_open()) Pump(in, &offset);
+    if (!active) break;
+  }
+  if (!in.is_open()) {
+    std::string why = active ? "it has not started yet"
+                              : j.contains("stdio") && j["stdio"].value("delete_on_success", false)
+                                    ? "stdio delete_on_success removes the logs of completed attempts"
+                                    : "not written, deleted, or on another machine's disk";
+    Die("no " + std::string(stream) + " file for attempt " + std::to_string(attempt) + " of job '" +
+        name + "' at " + path + " (" + why + ")");
+  }
+}
+
+void AddLogsCommand(CLI::App& app) {
+  auto conn = std::make_shared<Connection>();
+  auto o = std::make_shared<LogsOptions>();
+  auto* logs = app.add_subcommand("logs", "Print a job's stdout (or stderr) file; --follow tails a running attempt");
+  logs->add_option("workflow", o->workflow, "Workflow id")->required();
+  logs->add_option("job", o->job, "Job name (or index)")->required();
+  logs->add_option("--attempt", o->attempt, "Attempt number (default: the running or latest one)")
+      ->check(CLI::PositiveNumber);
+  logs->add_flag("--stderr", o->stderr_stream, "The stderr file instead of stdout");
+  logs->add_flag("-f,--follow", o->follow, "Keep printing what is written until the attempt ends");
+  AddConnectionFlags(logs, conn.get());
+  logs->footer(
+      "Logs are read from the files the worker writes (<output-dir>/<workflow id>/<job>.<attempt>.out\n"
+      "and .err), so run it where those files are (the same machine or a shared filesystem).\n\n"
+      "Examples:\n  torc logs 3 train_07 --stderr\n  torc logs 3 train_07 --attempt 1\n"
+      "  torc logs 3 train_07 -f");
+  logs->callback([conn, o] { ShowLogs(*conn, *o); });
+}
+
+// ---- jobs list / show -------------------------------------------------------------------
+void AddJobsCommands(CLI::App& app) {
+  auto* jobs = app.add_subcommand("jobs", "List a workflow's jobs or show one");
+  jobs->require_subcommand(1);
+  jobs->footer("Example:\n  torc jobs list 3 --status failed");
+  auto conn = std::make_shared<Connection>();
+  auto wf = std::make_shared<int64_t>(0);
+  auto status = std::make_shared<std::string>();
+  auto name = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto color = std::make_shared<std::string>("auto");
+  auto* list = jobs->add_subcommand("list", "List jobs with their state, attempt, exit code and host");
+  list->add_option("workflow", *wf, "Workflow id")->required();
+  list->add_option("--status", *status,
+                   "Only jobs in this state (blocked, ready, claimed, running, completed, failed, "
+                   "canceled, terminated, disabled)");
+  list->add_option("--name", *name, "Only jobs whose name matches this regex (RE2, search)");
+  list->add_flag("--json", *json, "Print a JSON array");
+  AddColorFlag(list, color.get());
+  AddConnectionFlags(list, conn.get());
+  list->footer("Examples:\n  torc jobs list 3 --status failed\n  torc jobs list 3 --name '^train_0[0-4]$' --json");
+  DocumentJson(list,
+               "An array, in job order, of `{\"id\" (index in the workflow), \"name\", \"status\", "
+               "\"attempt\" (current or last), \"exit_code\" (of the last recorded attempt, or null), "
+               "\"worker\" (the worker holding it, or that held it last; null before its first claim)}`.");
+  list->callback([conn, wf, status, name, json, color] {
+    auto client = Connect(*conn);
+    auto all = AllJobs(*client, *wf, *status, *name);
+    if (*json) {
+      std::cout << all.dump(2) << "\n";
+      return;
+    }
+    std::map<int64_t, std::string> hosts;
+    bool any_worker = false;
+    for (const auto& j : all) any_worker = any_worker || j["worker"].is_number();
+    if (any_worker)
+      for (const auto& w : CallOrDie(*client, "GET", WorkflowPath(*wf) + "/status")["workers"])
+        hosts[w["worker_id"].get<int64_t>()] = w["hostname"].get<std::string>();
+    // HOST: where a claimed or running job is now (finished attempts: `torc jobs show`).
+    Table t({"ID", "NAME", "STATUS", "ATTEMPT", "EXIT", "HOST"});
+    for (const auto& j : all) {
+      std::string host = "-";
+      std::string st = j["status"].get<std::string>();
+      if (j["worker"].is_number() && (st == "running" || st == "claimed")) {
+        auto it = hosts.find(j["worker"].get<int64_t>());
+        host = it == hosts.end() ? "worker " + j["worker"].dump() : it->second;
+      }
+      t.Row({{std::to_string(j["id"].get<unsigned>()), ""},
+             {j["name"].get<std::string>(), ""},
+             {st, st},
+             {std::to_string(j["attempt"].get<unsigned>()), ""},
+             {Str(j["exit_code"]), ""},
+             {host, ""}});
+    }
+    if (t.empty() && status->empty()) std::printf("no jobs\n");
+    else if (t.empty()) std::printf("no %s jobs\n", status->c_str());
+    else t.Print(stdout, UseColor(*color, stdout));
+  });
+
+  auto job = std::make_shared<std::string>();
+  auto* show = jobs->add_subcommand("show", "Show a job: command, resources, every attempt and its log files");
+  show->add_option("workflow", *wf, "Workflow id")->required();
+  show->add_option("job", *job, "Job name (or index)")->required();
+  show->add_flag("--json", *json, "Print JSON");
+  AddColorFlag(show, color.get());
+  AddConnectionFlags(show, conn.get());
+  show->footer("Example:\n  torc jobs show 3 train_07");
+  DocumentJson(show,
+               "The API's job object (`GET /workflows/{id}/jobs/{job}`, see docs/api.md): `id`, "
+               "`name`, `status`, `attempt`, `exit_code`, `worker`, `command`, `invocation_script`, "
+               "`num_cpus`, `memory_bytes`, `num_gpus`, `num_nodes`, `runtime_seconds`, `priority`, "
+               "`retries`, `scheduler`, `depends_on`, `depends_on_count`, `stdio` (`{\"mode\", "
+               "\"delete_on_success\"}`), `current` (the attempt a worker holds now: `{\"attempt\", "
+               "\"worker\", \"hostname\", \"output_dir\", \"log_paths\"}`, or null) and `attempts`: "
+               "`[{\"attempt\", \"worker\", \"hostname\", \"status\", \"exit_code\", \"signal\", "
+               "\"reason\", \"start_time\", \"end_time\", \"peak_rss_bytes\" (-1 unknown), "
+               "\"cpu_seconds\" (-1 unknown), \"nodes\", \"output_dir\", \"log_paths\"}]`. "
+               "`log_paths` is `{\"stdout\": path or null, \"stderr\": path or null}` (added by the "
+               "CLI; null for a stream the stdio mode does not write).");
+  show->callback([conn, wf, job, json, color] {
+    auto client = Connect(*conn);
+    auto j = JobWithLogs(*client, *wf, *job);
+    if (*json) {
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    PrintJob(j, *wf, UseColor(*color, stdout));
+  });
+}
+
+// ---- cancel / restart -------------------------------------------------------------------
+void AddCancelRestart(CLI::App& app) {
+  auto conn = std::make_shared<Connection>();
+  auto wf = std::make_shared<int64_t>(0);
+  auto names = std::make_shared<std::vector<std::string>>();
+  auto* cancel = app.add_subcommand("cancel", "Cancel a workflow (or some of its jobs) and their dependents");
+  cancel->add_option("workflow", *wf, "Workflow id")->required();
+  cancel->add_option("jobs", *names, "Job names (default: every unfinished job, and the workflow's allocations)");
+  AddConnectionFlags(cancel, conn.get());
+  cancel->footer("Examples:\n  torc cancel 3\n  torc cancel 3 train_07 train_08");
+  cancel->callback([conn, wf, names] {
+    auto client = Connect(*conn);
+    nlohmann::json body = nlohmann::json::object();
+    if (!names->empty()) body["jobs"] = *names;
+    auto r = CallOrDie(*client, "POST", WorkflowPath(*wf) + "/cancel", body);
+    std::cout << "canceled " << r["canceled"] << " jobs\n";
+  });
+
+  auto rconn = std::make_shared<Connection>();
+  auto rwf = std::make_shared<int64_t>(0);
+  auto rnames = std::make_shared<std::vector<std::string>>();
+  auto failed = std::make_shared<bool>(false);
+  auto* restart = app.add_subcommand(
+      "restart", "Run failed, canceled or terminated jobs again, with their canceled dependents");
+  restart->add_option("workflow", *rwf, "Workflow id")->required();
+  auto* jobs_opt = restart->add_option("jobs", *rnames, "Job names");
+  restart->add_flag("--failed", *failed, "Every failed, canceled and terminated job (the default without job names)")
+      ->excludes(jobs_opt);
+  AddConnectionFlags(restart, rconn.get());
+  restart->footer(
+      "Each restarted job gets a new attempt number; jobs that were canceled because it failed\n"
+      "come back with it. Completed jobs are not run again.\n\n"
+      "Examples:\n  torc restart 3 --failed\n  torc restart 3 train_07");
+  restart->callback([rconn, rwf, rnames] {
+    auto client = Connect(*rconn);
+    nlohmann::json body = nlohmann::json::object();
+    if (!rnames->empty()) {
+      std::map<std::string, std::string> state;
+      for (const auto& j : AllJobs(*client, *rwf, "", ""))
+        state[j["name"].get<std::string>()] = j["status"].get<std::string>();
+      for (const auto& n : *rnames) {
+        auto it = state.find(n);
+        if (it == state.end()) Die("workflow " + std::to_string(*rwf) + " has no job '" + n + "'");
+        if (it->second != "failed" && it->second != "canceled" && it->second != "terminated")
+          std::cerr << "torc: job '" << n << "' is " << it->second
+                    << "; only failed, canceled or terminated jobs are restarted\n";
+      }
+      body["jobs"] = *rnames;
+    }
+    auto r = CallOrDie(*client, "POST", WorkflowPath(*rwf) + "/restart", body);
+    std::cout << "restarted " << r["restarted"] << " jobs\n";
+  });
+}
+
+}  // namespace
+
+void AddJobCommands(CLI::App& app) {
+  AddJobsCommands(app);
+  AddLogsCommand(app);
+  AddCancelRestart(app);
+}
+
+}  // namespace torc::cmd
