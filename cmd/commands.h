@@ -18,6 +18,9 @@ void AddSpecCommands(CLI::App& app);
 /// `torc server run`, `submit`, `workflows`, `status`, `jobs`, `cancel`, `restart`.
 void AddClientCommands(CLI::App& app);
 
+/// `torc report WF --html FILE` (report_commands.cc).
+void AddReportCommands(CLI::App& app);
+
 /// `torc worker run` and `torc run`.
 void AddRunCommands(CLI::App& app);
 

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   torc::cmd::AddSpecCommands(app);
   torc::cmd::AddClientCommands(app);
   torc::cmd::AddRunCommands(app);
+  torc::cmd::AddReportCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,8 +1,11 @@
 #include "server/api.h"
 
 #include <charconv>
+#include <chrono>
 
 #include "server/api_internal.h"
+#include "server/metrics.h"
+#include "server/web_assets.h"
 
 namespace torc::server {
 
@@ -366,6 +369,7 @@ HttpResponse Route(Call& c) {
       return FinishAction(c, wf, ParseId(p[3], "action index"));
     if (what == "jobs") return JobEndpoints(c, wf);
     if (what == "allocations" && p.size() == 3 && m == "POST") return Schedule(c, wf);
+    if ((what == "attempts" || what == "timeline") && p.size() == 3) return MonitorEndpoints(c, wf);
     if (what == "workers" || what == "claim" || what == "start" || what == "complete")
       return WorkerEndpoints(c, wf, what);
   }
@@ -405,54 +409,81 @@ HttpResponse ErrorJson(int status, const nlohmann::json& body) {
           "application/json"};
 }
 
-}  // namespace
+void CheckToken(const HttpRequest& http, const std::string& token) {
+  const std::string bearer = "Bearer ";
+  if (http.authorization.rfind(bearer, 0) != 0 ||
+      !ConstantTimeEquals(http.authorization.substr(bearer.size()), token))
+    throw ApiError(401, http.authorization.empty()
+                            ? "missing access token (Authorization: Bearer <token>)"
+                            : "invalid access token");
+}
 
+/// The dashboard page (no data in it: no token needed) and the metrics (token needed).
+HttpResponse WebEndpoints(Service* service, const ApiOptions& options, const HttpRequest& http) {
+  if (http.path == "/metrics") {
+    if (http.method != "GET") throw ApiError(405, "use GET on /metrics");
+    CheckToken(http, options.token);
+    if (!options.metrics) throw ApiError(404, "this server keeps no metrics");
+    return {200, options.metrics->Render(*service), "text/plain; version=0.0.4; charset=utf-8"};
+  }
+  if (http.method != "GET") throw ApiError(405, "use GET on " + http.path);
+  return {200, DashboardHtml(), "text/html; charset=utf-8"};
+}
+
+HttpResponse HandleRequest(Service* service, const ApiOptions& options, const HttpRequest& http) {
+  try {
+    const std::string prefix = "/api/v1/";
+    if (http.path == "/api/v1/health" || http.path == "/api/v1/health/")
+      return api::Json(200, {{"status", "ok"}});
+    if (http.path == "/" || http.path == "/index.html" || http.path == "/metrics")
+      return WebEndpoints(service, options, http);
+    if (http.path.rfind(prefix, 0) != 0)
+      throw api::ApiError(404, "no endpoint " + http.path + " (the API is under /api/v1)");
+    CheckToken(http, options.token);
+    api::Call call{http, {}, nullptr, options.now(), service, options.metrics};
+    std::string rest = http.path.substr(prefix.size());
+    size_t pos = 0;
+    while (pos <= rest.size()) {
+      size_t slash = rest.find('/', pos);
+      std::string part = rest.substr(pos, slash == std::string::npos ? slash : slash - pos);
+      if (!part.empty()) call.parts.push_back(part);
+      if (slash == std::string::npos) break;
+      pos = slash + 1;
+    }
+    if (!http.body.empty()) {
+      constexpr int kMaxDepth = 256;
+      if (api::NestedTooDeep(http.body, kMaxDepth))
+        throw api::ApiError(400, "the request body is nested too deeply (more than " +
+                                     std::to_string(kMaxDepth) + " levels)");
+      call.body = nlohmann::json::parse(http.body, nullptr, /*allow_exceptions=*/false);
+      if (call.body.is_discarded()) throw api::ApiError(400, "the request body is not valid JSON");
+    }
+    return api::Route(call);
+  } catch (const api::ApiError& e) {
+    nlohmann::json body = {{"error", e.what()}};
+    if (e.extra.is_object()) body.update(e.extra);
+    return api::ErrorJson(e.status, body);
+  } catch (const nlohmann::json::exception& e) {
+    return api::ErrorJson(400, {{"error", std::string("bad request: ") + e.what()}});
+  } catch (const std::bad_alloc&) {
+    return api::ErrorJson(503, {{"error", "out of memory"}});
+  } catch (const std::exception& e) {
+    return api::ErrorJson(500, {{"error", std::string("internal error: ") + e.what()}});
+  }
+}
+
+}  // namespace
 }  // namespace api
 
 HttpHandler MakeApiHandler(Service* service, ApiOptions options) {
   return [service, options](const HttpRequest& http) -> HttpResponse {
-    try {
-      const std::string prefix = "/api/v1/";
-      if (http.path == "/api/v1/health" || http.path == "/api/v1/health/")
-        return api::Json(200, {{"status", "ok"}});
-      if (http.path.rfind(prefix, 0) != 0)
-        throw api::ApiError(404, "no endpoint " + http.path + " (the API is under /api/v1)");
-      const std::string bearer = "Bearer ";
-      if (http.authorization.rfind(bearer, 0) != 0 ||
-          !ConstantTimeEquals(http.authorization.substr(bearer.size()), options.token))
-        throw api::ApiError(401, http.authorization.empty()
-                                     ? "missing access token (Authorization: Bearer <token>)"
-                                     : "invalid access token");
-      api::Call call{http, {}, nullptr, options.now(), service};
-      std::string rest = http.path.substr(prefix.size());
-      size_t pos = 0;
-      while (pos <= rest.size()) {
-        size_t slash = rest.find('/', pos);
-        std::string part = rest.substr(pos, slash == std::string::npos ? slash : slash - pos);
-        if (!part.empty()) call.parts.push_back(part);
-        if (slash == std::string::npos) break;
-        pos = slash + 1;
-      }
-      if (!http.body.empty()) {
-        constexpr int kMaxDepth = 256;
-        if (api::NestedTooDeep(http.body, kMaxDepth))
-          throw api::ApiError(400, "the request body is nested too deeply (more than " +
-                                       std::to_string(kMaxDepth) + " levels)");
-        call.body = nlohmann::json::parse(http.body, nullptr, /*allow_exceptions=*/false);
-        if (call.body.is_discarded()) throw api::ApiError(400, "the request body is not valid JSON");
-      }
-      return api::Route(call);
-    } catch (const api::ApiError& e) {
-      nlohmann::json body = {{"error", e.what()}};
-      if (e.extra.is_object()) body.update(e.extra);
-      return api::ErrorJson(e.status, body);
-    } catch (const nlohmann::json::exception& e) {
-      return api::ErrorJson(400, {{"error", std::string("bad request: ") + e.what()}});
-    } catch (const std::bad_alloc&) {
-      return api::ErrorJson(503, {{"error", "out of memory"}});
-    } catch (const std::exception& e) {
-      return api::ErrorJson(500, {{"error", std::string("internal error: ") + e.what()}});
-    }
+    if (!options.metrics) return api::HandleRequest(service, options, http);
+    auto start = std::chrono::steady_clock::now();
+    HttpResponse response = api::HandleRequest(service, options, http);
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    options.metrics->ObserveRequest(RouteClass(http.method, http.path), response.status,
+                                    took.count());
+    return response;
   };
 }
 

@@ -11,11 +11,15 @@
 
 namespace torc::server {
 
+class ServerMetrics;
+
 struct ApiOptions {
   /// The access token every endpoint but /api/v1/health requires.
   std::string token;
   /// The clock (seconds since the epoch); a seam for tests.
   std::function<double()> now;
+  /// Where request latencies go and /metrics comes from; null: no /metrics.
+  ServerMetrics* metrics = nullptr;
 };
 
 /// The handler to give StartHttpServer. `service` must outlive it.

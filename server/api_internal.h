@@ -26,6 +26,7 @@ struct Call {
   nlohmann::json body;
   double now;
   Service* service;
+  ServerMetrics* metrics = nullptr;  // null when the server keeps no metrics
 };
 
 inline HttpResponse Json(int status, const nlohmann::json& j) {
@@ -56,9 +57,19 @@ inline void Check(const ServiceStatus& s) {
 
 /// Resolves a job reference (index or name) in a workflow (404 when unknown).
 JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref);
+/// Resolves a job given in a URL path: a name, or an index unless a job has that name.
+JobIndex FindJobByText(const spec::Plan& plan, const std::string& ref);
+/// One recorded attempt as the job endpoints show it.
+nlohmann::json AttemptJson(const AttemptResult& r);
+/// The file a job's attempt writes its stdout (or stderr) to, as the worker names it
+/// (docs/worker.md), assuming the default output dir under the workflow's working dir;
+/// "" when the job's stdio mode writes no such stream.
+std::string JobLogPath(const WorkflowEntry& e, JobIndex j, uint32_t attempt, bool stderr_stream);
 
 // Endpoint groups.
 HttpResponse WorkerEndpoints(Call& c, WorkflowId wf, const std::string& what);
 HttpResponse JobEndpoints(Call& c, WorkflowId wf);
+/// attempts, timeline and job logs (server/api_monitor.cc).
+HttpResponse MonitorEndpoints(Call& c, WorkflowId wf);
 
 }  // namespace torc::server::api

@@ -4,7 +4,6 @@
 #include "server/api_internal.h"
 
 namespace torc::server::api {
-namespace {
 
 nlohmann::json AttemptJson(const AttemptResult& r) {
   return {{"attempt", r.attempt},           {"worker", r.worker},
@@ -14,6 +13,19 @@ nlohmann::json AttemptJson(const AttemptResult& r) {
           {"peak_rss_bytes", r.peak_rss_bytes}, {"cpu_seconds", r.cpu_seconds},
           {"nodes", r.nodes}};
 }
+
+JobIndex FindJobByText(const spec::Plan& plan, const std::string& ref) {
+  nlohmann::json r = ref;
+  if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos && ref.size() < 10) {
+    // A number is an index unless a job has exactly that name.
+    bool named = false;
+    for (const auto& job : plan.jobs) named = named || job.name == ref;
+    if (!named) r = std::stoll(ref);
+  }
+  return FindJob(plan, r);
+}
+
+namespace {
 
 nlohmann::json JobRow(const WorkflowCore& core, JobIndex j) {
   const JobDynamic& d = core.job(j);
@@ -63,15 +75,7 @@ HttpResponse List(Call& c, WorkflowId wf) {
 HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
   nlohmann::json out;
   Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
-    nlohmann::json r = ref;
-    if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos &&
-        ref.size() < 10) {
-      // A number is an index unless a job has exactly that name.
-      bool named = false;
-      for (const auto& job : e.plan->jobs) named = named || job.name == ref;
-      if (!named) r = std::stoll(ref);
-    }
-    JobIndex j = FindJob(*e.plan, r);
+    JobIndex j = FindJobByText(*e.plan, ref);
     const spec::Plan& plan = *e.plan;
     const spec::Job& job = plan.jobs[j];
     const auto& rr = plan.RequirementsOf(job);
@@ -103,6 +107,7 @@ HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
 }  // namespace
 
 HttpResponse JobEndpoints(Call& c, WorkflowId wf) {
+  if (c.parts.size() == 5 && c.parts[4] == "log") return MonitorEndpoints(c, wf);
   if (c.http.method != "GET") throw ApiError(405, "use GET on jobs");
   if (c.parts.size() == 3) return List(c, wf);
   if (c.parts.size() == 4) return Show(c, wf, c.parts[3]);

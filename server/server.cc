@@ -15,6 +15,7 @@
 #include "server/clock.h"
 #include "server/data_dir.h"
 #include "server/http.h"
+#include "server/metrics.h"
 
 namespace torc::server {
 namespace {
@@ -77,7 +78,9 @@ int RunServer(const ServerOptions& options) {
                  "torc server: WARNING: listening on %s, not loopback: other machines can reach "
                  "the API (the token still guards it)\n",
                  options.host.c_str());
-  auto server = StartHttpServer(http, MakeApiHandler(service.get(), {token, Now}), &error);
+  ServerMetrics metrics(Now());
+  service->SetCommitObserver([&metrics](const ChangeBatch& b) { metrics.ObserveBatch(b); });
+  auto server = StartHttpServer(http, MakeApiHandler(service.get(), {token, Now, &metrics}), &error);
   if (!server) {
     std::fprintf(stderr, "torc server: cannot listen on %s:%d: %s\n", options.host.c_str(),
                  http.port, error.c_str());
@@ -97,6 +100,8 @@ int RunServer(const ServerOptions& options) {
   ro.data_dir = dir;
   ActionRunner actions(service.get(), SlurmClient(SlurmPaths::FromEnvironment()), ro);
   std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
+  // The fragment stays in the browser (docs/dashboard.md): the page reads the token from it.
+  std::printf("dashboard: %s/#token=%s\n", url.c_str(), token.c_str());
   std::fflush(stdout);
 
   struct sigaction sa {};

@@ -84,6 +84,7 @@ ServiceStatus Service::CommitLocked(WorkflowEntry& entry, ChangeBatch* batch) {
     if (!reload.ok()) s.message += "; reloading also failed: " + reload.message;
     return s;
   }
+  if (commit_observer_) commit_observer_(*batch);
   entry.changes_since_checkpoint += batch->jobs.size();
   uint64_t threshold = std::max<uint64_t>(options_.checkpoint_every_changes, entry.row.job_count);
   if (entry.changes_since_checkpoint >= threshold) {
@@ -92,6 +93,11 @@ ServiceStatus Service::CommitLocked(WorkflowEntry& entry, ChangeBatch* batch) {
       entry.changes_since_checkpoint = 0;
   }
   return ServiceStatus::Ok();
+}
+
+void Service::SetCommitObserver(std::function<void(const ChangeBatch&)> observer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  commit_observer_ = std::move(observer);
 }
 
 ServiceStatus Service::Submit(const SubmitRequest& request, double now, WorkflowId* id) {

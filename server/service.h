@@ -4,6 +4,7 @@
 // short, and batching keeps the request count low.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -117,6 +118,10 @@ class Service {
     return c.ok() ? s : c;
   }
 
+  /// Called with every committed batch, under the service's lock: it must be
+  /// quick and must not call the service (the server's metrics use it).
+  void SetCommitObserver(std::function<void(const ChangeBatch&)> observer);
+
   const ServiceOptions& options() const { return options_; }
   ServiceStatus Submit(const SubmitRequest& request, double now, WorkflowId* id);
   ServiceStatus Delete(WorkflowId id);
@@ -171,6 +176,7 @@ class Service {
   std::vector<ScheduleRequest> schedule_requests_;
   int64_t next_event_seq_ = 1;
   WorkerId next_worker_id_ = 1;
+  std::function<void(const ChangeBatch&)> commit_observer_;  // see SetCommitObserver
 };
 
 /// Parses a workflow file as the server does, for submit and for reload.

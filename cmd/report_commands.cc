@@ -1,0 +1,107 @@
+// `torc report WF --html FILE`: one self-contained HTML file about a workflow
+// (server/report.h renders it from the API's JSON; docs/dashboard.md).
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+#include "cmd/commands.h"
+#include "server/client.h"
+#include "server/clock.h"
+#include "server/report.h"
+
+namespace torc::cmd {
+namespace {
+
+struct ReportFlags {
+  std::string url, data_dir;
+  int64_t workflow = -1;
+  std::string html;
+};
+
+[[noreturn]] void Die(const std::string& message) {
+  std::cerr << "torc: " << message << "\n";
+  throw CLI::RuntimeError(1);
+}
+
+nlohmann::json CallOrDie(server::ApiClient& client, const std::string& path) {
+  server::ApiResult r = client.Call("GET", path);
+  if (!r.ok()) Die(client.Describe(r));
+  return r.body;
+}
+
+/// Every job with its attempts, a page of the bulk endpoint at a time; the
+/// parents too when the graph will be drawn.
+nlohmann::json FetchAttempts(server::ApiClient& client, int64_t wf, bool parents) {
+  constexpr int64_t kPage = 20000;
+  nlohmann::json all;
+  for (int64_t offset = 0;; offset += kPage) {
+    nlohmann::json page =
+        CallOrDie(client, "/workflows/" + std::to_string(wf) + "/attempts?offset=" +
+                              std::to_string(offset) + "&limit=" + std::to_string(kPage) +
+                              (parents ? "&parents=true" : ""));
+    if (all.is_null()) {
+      all = page;
+    } else {
+      for (auto& job : page["jobs"]) all["jobs"].push_back(std::move(job));
+      all["now"] = page["now"];
+    }
+    if (page["jobs"].size() < static_cast<size_t>(kPage) ||
+        offset + kPage >= page.value("total", int64_t{0}))
+      break;
+  }
+  return all;
+}
+
+void RunReport(const ReportFlags& f) {
+  server::ClientOptions o;
+  o.url = f.url;
+  o.data_dir = f.data_dir;
+  std::string error;
+  auto client = server::ApiClient::Connect(o, &error);
+  if (!client) Die(error);
+  int64_t wf = f.workflow;
+  nlohmann::json summary = CallOrDie(*client, "/workflows/" + std::to_string(wf));
+  server::ReportOptions options;
+  options.generated_at = server::WallClockNow();
+  bool graph = summary.value("total", int64_t{0}) <= static_cast<int64_t>(options.max_dag_jobs);
+  nlohmann::json attempts = FetchAttempts(*client, wf, graph);
+  std::string html = server::RenderReportHtml(summary, attempts, options);
+  size_t n_attempts = 0, flagged = 0;
+  for (const auto& job : attempts["jobs"]) {
+    n_attempts += job["attempts"].size();
+    flagged += server::JudgeUsage(job, options.thresholds).empty() ? 0 : 1;
+  }
+  if (f.html == "-") {
+    std::cout << html;
+    return;
+  }
+  std::ofstream out(f.html, std::ios::binary | std::ios::trunc);
+  out << html;
+  out.close();
+  if (!out) Die("cannot write " + f.html);
+  std::cout << "wrote " << f.html << ": workflow " << wf << ", " << attempts["jobs"].size()
+            << " jobs, " << n_attempts << " attempts, " << flagged
+            << " jobs with flagged requests\n";
+}
+
+}  // namespace
+
+void AddReportCommands(CLI::App& app) {
+  auto flags = std::make_shared<ReportFlags>();
+  auto* cmd = app.add_subcommand(
+      "report", "Write a self-contained HTML report of a workflow: summary, timeline, graph, "
+                "resource use against requests");
+  cmd->add_option("workflow", flags->workflow, "Workflow id")->required();
+  cmd->add_option("--html", flags->html, "The HTML file to write ('-': standard output)")
+      ->required();
+  cmd->add_option("--url", flags->url, "Server URL (default: TORC_API_URL, then <data-dir>/server.url)");
+  cmd->add_option("--data-dir", flags->data_dir,
+                  "Server data directory (default: TORC_DATA_DIR or ~/.torc)");
+  cmd->footer("Example:\n  torc report 3 --html report.html   # then open report.html in a browser");
+  cmd->callback([flags] { RunReport(*flags); });
+}
+
+}  // namespace torc::cmd
