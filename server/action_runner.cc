@@ -25,8 +25,19 @@ std::string ActionRunner::OutputDir(const DueAction& due) const {
   return base + "/torc_output/" + std::to_string(due.workflow);
 }
 
+bool ActionRunner::Refused(const DueAction& due, std::string* why) const {
+  if (options_.only_owner.empty() || due.row.owner == options_.only_owner) return false;
+  *why = "not run: a multi-user server runs no commands and submits no allocations for a "
+         "workflow of another user ('" + due.row.owner + "'); see docs/security.md";
+  return true;
+}
+
 void ActionRunner::Execute(const DueAction& due, double now) {
   const spec::Action& action = due.plan->actions[due.index];
+  if (std::string why; Refused(due, &why)) {
+    service_->FinishAction(due.workflow, due.index, ActionStatus::kFailed, why, now);
+    return;
+  }
   std::string out_dir = OutputDir(due);
   std::string ignored;
   MakeDirectories(out_dir + "/slurm", 0755, &ignored);
@@ -63,6 +74,7 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmSche
                                      int64_t count, bool one_worker_per_node,
                                      const std::string& script_name, double now,
                                      std::string* ids, std::string* error) {
+  if (Refused(due, error)) return false;
   std::string out_dir = OutputDir(due);
   std::string ignored;
   MakeDirectories(out_dir + "/slurm", 0755, &ignored);

@@ -18,6 +18,10 @@ struct ActionRunnerOptions {
   std::string api_url;
   std::string data_dir;
   double reconcile_seconds = 30;  // how often squeue is asked about live allocations
+  /// Multi-user mode: the server's own user. Actions (commands, sbatch) of a
+  /// workflow another user owns would run as the server's account, so they
+  /// fail without running anything. Empty: every workflow's actions run.
+  std::string only_owner;
 };
 
 class ActionRunner {
@@ -38,6 +42,8 @@ class ActionRunner {
                          int64_t count, bool one_worker_per_node, const std::string& script_name,
                          double now, std::string* ids, std::string* error);
   std::string OutputDir(const DueAction& due) const;
+  /// True (with *why) when this server must not act for the workflow's owner.
+  bool Refused(const DueAction& due, std::string* why) const;
 
   Service* service_;
   SlurmClient slurm_;

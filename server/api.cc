@@ -5,6 +5,7 @@
 
 #include "server/api_internal.h"
 #include "server/metrics.h"
+#include "server/users.h"
 #include "server/web_assets.h"
 
 namespace torc::server {
@@ -116,6 +117,12 @@ void Fail(const ServiceStatus& s) {
   }
   nlohmann::json extra = nullptr;
   if (!s.details.empty()) extra = {{"errors", s.details}};
+  if (s.code == ServiceStatus::kUnavailable) {
+    // Busy or full storage passes: nothing was changed, the same request may be sent again.
+    extra = nlohmann::json::object();
+    extra["retry"] = true;
+    throw ApiError(status, s.message + " (temporary: nothing was changed; retry)", extra);
+  }
   throw ApiError(status, s.message, extra);
 }
 
@@ -170,6 +177,7 @@ HttpResponse Submit(Call& c) {
   req.file_name = GetString(body, "file_name", "workflow.yaml", 4096);
   req.working_dir = GetString(body, "working_dir", "", 4096);
   req.owner = GetString(body, "owner", "", 256);
+  if (!c.admin) req.owner = c.user;  // multi-user: the token says who, never the body
   WorkflowId id = 0;
   Check(c.service->Submit(req, c.now, &id));
   size_t jobs = 0;
@@ -180,13 +188,25 @@ HttpResponse Submit(Call& c) {
   return Json(201, {{"workflow_id", id}, {"jobs", jobs}});
 }
 
+/// Multi-user mode: another user's workflow answers 404 like one that does
+/// not exist, so its existence is not revealed.
+void CheckOwner(const Call& c, WorkflowId wf) {
+  bool mine = false;
+  Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    mine = e.row.owner == c.user;
+    return ServiceStatus::Ok();
+  }));
+  if (!mine) throw ApiError(404, "no workflow " + std::to_string(wf));
+}
+
 HttpResponse ListWorkflows(Call& c) {
   nlohmann::json out = nlohmann::json::array();
   for (WorkflowId id : c.service->WorkflowIds()) {
-    c.service->WithWorkflow(id, [&](WorkflowEntry& e) {
-      out.push_back(WorkflowSummary(e));
+    ServiceStatus s = c.service->WithWorkflow(id, [&](WorkflowEntry& e) {
+      if (c.admin || e.row.owner == c.user) out.push_back(WorkflowSummary(e));
       return ServiceStatus::Ok();
     });
+    if (s.code == ServiceStatus::kUnavailable) Fail(s);
   }
   return Json(200, {{"workflows", out}});
 }
@@ -319,6 +339,10 @@ HttpResponse FinishAction(Call& c, WorkflowId wf, int64_t action) {
 // Asks for allocations now (`torc slurm schedule`), e.g. for the work left
 // after an allocation ended.
 HttpResponse Schedule(Call& c, WorkflowId wf) {
+  if (!c.admin)
+    throw ApiError(403, "a multi-user server submits no Slurm allocations for users (sbatch would "
+                        "run as the server's account): submit the script of 'torc slurm script' "
+                        "with sbatch yourself");
   const auto& body = Object(c);
   std::string name = GetString(body, "scheduler", "", 256);
   ScheduleRequest req;
@@ -351,6 +375,7 @@ HttpResponse Route(Call& c) {
   }
   if (p.size() >= 2 && p[0] == "workflows") {
     WorkflowId wf = ParseId(p[1], "workflow id");
+    if (!c.admin) CheckOwner(c, wf);
     if (p.size() == 2) {
       if (m == "GET") return Status(c, wf);
       if (m == "DELETE") {
@@ -360,6 +385,11 @@ HttpResponse Route(Call& c) {
       throw ApiError(405, "use GET or DELETE on a workflow");
     }
     const std::string& what = p[2];
+    // The server reads job logs as its own account, so never for a user of a multi-user
+    // server: a symbolic link in their directory could point at any file it can read.
+    if (!c.admin && what == "jobs" && p.size() == 5 && p[4] == "log")
+      throw ApiError(403, "a multi-user server does not read job logs for users; read the file "
+                          "yourself (torc_output/<workflow>/<job>.<attempt>.out in the working dir)");
     if (what == "status" && p.size() == 3 && m == "GET") return Status(c, wf);
     if (what == "cancel" && p.size() == 3 && m == "POST") return Cancel(c, wf);
     if (what == "restart" && p.size() == 3 && m == "POST") return Restart(c, wf);
@@ -418,6 +448,20 @@ void CheckToken(const HttpRequest& http, const std::string& token) {
                             : "invalid access token");
 }
 
+/// Who sends the request: "" for the server's own token (the admin), or, in
+/// multi-user mode, the name of the user whose token it is; 401 otherwise.
+std::string Authenticate(const HttpRequest& http, const ApiOptions& options) {
+  const std::string bearer = "Bearer ";
+  if (options.users && http.authorization.rfind(bearer, 0) == 0) {
+    std::string presented = http.authorization.substr(bearer.size());
+    if (ConstantTimeEquals(presented, options.token)) return "";
+    std::string user = options.users->Find(presented);
+    if (!user.empty()) return user;
+  }
+  CheckToken(http, options.token);
+  return "";
+}
+
 /// The dashboard page (no data in it: no token needed) and the metrics (token needed).
 HttpResponse WebEndpoints(Service* service, const ApiOptions& options, const HttpRequest& http) {
   if (http.path == "/metrics") {
@@ -439,8 +483,10 @@ HttpResponse HandleRequest(Service* service, const ApiOptions& options, const Ht
       return WebEndpoints(service, options, http);
     if (http.path.rfind(prefix, 0) != 0)
       throw api::ApiError(404, "no endpoint " + http.path + " (the API is under /api/v1)");
-    CheckToken(http, options.token);
+    std::string user = Authenticate(http, options);
     api::Call call{http, {}, nullptr, options.now(), service, options.metrics};
+    call.user = user;
+    call.admin = user.empty();
     std::string rest = http.path.substr(prefix.size());
     size_t pos = 0;
     while (pos <= rest.size()) {

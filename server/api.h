@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "server/http.h"
@@ -12,6 +13,7 @@
 namespace torc::server {
 
 class ServerMetrics;
+class UserDirectory;
 
 struct ApiOptions {
   /// The access token every endpoint but /api/v1/health requires.
@@ -20,6 +22,9 @@ struct ApiOptions {
   std::function<double()> now;
   /// Where request latencies go and /metrics comes from; null: no /metrics.
   ServerMetrics* metrics = nullptr;
+  /// Multi-user mode (docs/security.md): the users and their token digests. Null:
+  /// single-user, only `token` is accepted.
+  std::shared_ptr<UserDirectory> users = nullptr;
 };
 
 /// The handler to give StartHttpServer. `service` must outlive it.

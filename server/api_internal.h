@@ -27,6 +27,10 @@ struct Call {
   double now;
   Service* service;
   ServerMetrics* metrics = nullptr;  // null when the server keeps no metrics
+  /// Who asks (multi-user mode): a user sees and changes only their own
+  /// workflows; the admin (the server's token, and everyone in single-user mode) all.
+  std::string user{};
+  bool admin = true;
 };
 
 inline HttpResponse Json(int status, const nlohmann::json& j) {

@@ -49,6 +49,13 @@ std::unique_ptr<ApiClient> ApiClient::Connect(const ClientOptions& options, std:
   std::string token = options.token;
   if (token.empty())
     if (const char* env = std::getenv("TORC_TOKEN"); env && *env) token = env;
+  std::string token_file = options.token_file;
+  if (token_file.empty())
+    if (const char* env = std::getenv("TORC_TOKEN_FILE"); env && *env) token_file = env;
+  if (token.empty() && !token_file.empty() && !ReadTokenFile(token_file, &token, error)) {
+    *error += " (TORC_TOKEN_FILE)";
+    return nullptr;
+  }
   if (token.empty() && !ReadToken(dir, &token, error)) {
     *error += " (set TORC_TOKEN, or TORC_DATA_DIR to the server's data directory)";
     return nullptr;

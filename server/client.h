@@ -13,10 +13,13 @@ namespace torc::server {
 class HttpClient;
 
 /// Where the server is and how to authenticate. Empty fields are filled from
-/// TORC_API_URL / TORC_TOKEN, then from the data directory (server.url, token).
+/// TORC_API_URL / TORC_TOKEN, then the token from `token_file` or
+/// TORC_TOKEN_FILE (a user's own token on a multi-user server), then from the
+/// data directory (server.url, token).
 struct ClientOptions {
   std::string url;
   std::string token;
+  std::string token_file;
   std::string data_dir;
   std::chrono::milliseconds timeout{30000};
 };

@@ -67,7 +67,18 @@ bool MakeDirectories(const std::string& dir, unsigned mode, std::string* error) 
 }
 
 bool ReadToken(const std::string& dir, std::string* token, std::string* error) {
-  std::string path = dir + "/token";
+  return ReadTokenFile(dir + "/token", token, error);
+}
+
+std::string NewToken() {
+  std::random_device rd;
+  static const char kHex[] = "0123456789abcdef";
+  std::string t;
+  for (int i = 0; i < 64; ++i) t += kHex[rd() % 16];
+  return t;
+}
+
+bool ReadTokenFile(const std::string& path, std::string* token, std::string* error) {
   if (!CheckPrivate(path, error)) return false;
   std::ifstream in(path);
   std::getline(in, *token);
@@ -83,10 +94,7 @@ bool LoadOrCreateToken(const std::string& dir, std::string* token, std::string* 
   std::string path = dir + "/token";
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) return ReadToken(dir, token, error);
-  std::random_device rd;
-  static const char kHex[] = "0123456789abcdef";
-  std::string t;
-  for (int i = 0; i < 64; ++i) t += kHex[rd() % 16];
+  std::string t = NewToken();
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
     if (errno == EEXIST) return ReadToken(dir, token, error);  // another server won the race

@@ -21,6 +21,11 @@ bool MakeDirectories(const std::string& path, unsigned mode, std::string* error)
 bool LoadOrCreateToken(const std::string& dir, std::string* token, std::string* error);
 /// Reads dir/token (for clients); refuses a group/world-readable file.
 bool ReadToken(const std::string& dir, std::string* token, std::string* error);
+/// Reads the token in the file at `path` (first line); refuses a file that
+/// group or others can read, and an empty one.
+bool ReadTokenFile(const std::string& path, std::string* token, std::string* error);
+/// A new random token: 64 hex digits (256 bits) from std::random_device.
+std::string NewToken();
 
 /// Writes dir/server.url atomically (temp file + rename).
 bool WriteServerUrl(const std::string& dir, const std::string& url, std::string* error);

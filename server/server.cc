@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -15,6 +17,7 @@
 #include "server/clock.h"
 #include "server/data_dir.h"
 #include "server/http.h"
+#include "server/users.h"
 #include "server/metrics.h"
 
 namespace torc::server {
@@ -35,6 +38,21 @@ int PortFromUrl(const std::string& url) {
   }
 }
 
+/// The users file of a multi-user server, created empty (0600) if absent.
+bool OpenUsers(const std::string& dir, std::shared_ptr<UserDirectory>* users, std::string* error) {
+  std::string path = dir + "/users";
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) close(fd);
+  *users = std::make_shared<UserDirectory>(path);
+  return (*users)->Load(error);
+}
+
+/// The name of the Unix user the server runs as.
+std::string ServerUserName() {
+  struct passwd* pw = getpwuid(geteuid());
+  return pw ? pw->pw_name : std::to_string(geteuid());
+}
+
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1";
 }
@@ -52,8 +70,15 @@ int RunServer(const ServerOptions& options) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return 1;
   }
+  std::shared_ptr<UserDirectory> users;
+  if (options.multi_user && !OpenUsers(dir, &users, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return 1;
+  }
+  // A file size limit (ulimit -f) must give a full-disk 503, not kill the server.
+  signal(SIGXFSZ, SIG_IGN);
   StoreStatus st;
-  auto store = Store::Open(dir + "/torc.db", StoreOptions{}, &st);
+  auto store = Store::Open(dir + "/torc.db", options.store, &st);
   if (!store) {
     std::fprintf(stderr, "torc server: cannot open %s/torc.db: %s\n", dir.c_str(),
                  st.message.c_str());
@@ -80,7 +105,9 @@ int RunServer(const ServerOptions& options) {
                  options.host.c_str());
   ServerMetrics metrics(Now());
   service->SetCommitObserver([&metrics](const ChangeBatch& b) { metrics.ObserveBatch(b); });
-  auto server = StartHttpServer(http, MakeApiHandler(service.get(), {token, Now, &metrics}), &error);
+  ApiOptions api{token, Now, &metrics};
+  api.users = users;
+  auto server = StartHttpServer(http, MakeApiHandler(service.get(), api), &error);
   if (!server) {
     std::fprintf(stderr, "torc server: cannot listen on %s:%d: %s\n", options.host.c_str(),
                  http.port, error.c_str());
@@ -98,6 +125,7 @@ int RunServer(const ServerOptions& options) {
   ro.torc_binary = len > 0 ? std::string(self, static_cast<size_t>(len)) : "torc";
   ro.api_url = url;
   ro.data_dir = dir;
+  if (options.multi_user) ro.only_owner = ServerUserName();
   ActionRunner actions(service.get(), SlurmClient(SlurmPaths::FromEnvironment()), ro);
   std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
   // The fragment stays in the browser (docs/dashboard.md): the page reads the token from it.

@@ -62,15 +62,41 @@ ServiceStatus Service::Load(double now) {
     batch.workflow = lw.row.id;
     batch.time = now;
     entry->core->Restore(lw.jobs, lw.results, lw.workers, lw.actions, now, &batch);
-    s = CommitLocked(*entry, &batch);
-    if (!s.ok()) return s;
+    // What Restore changes (healing) follows from the stored state alone, so
+    // it is derived again at the next load if it cannot be saved now (a full
+    // disk): keep the workflow either way. No reload here: that would recurse.
+    s = AppendLocked(*entry, &batch);
+    if (!s.ok())
+      std::fprintf(stderr, "torc server: workflow %lld: %s (derived again at the next load)\n",
+                   static_cast<long long>(lw.row.id), s.message.c_str());
     workflows_[lw.row.id] = std::move(entry);
   }
   LoadAllocations();
   return ServiceStatus::Ok();
 }
 
+ServiceStatus Service::FreshLocked(double now) {
+  if (!stale_) return ServiceStatus::Ok();
+  ServiceStatus s = Load(now);
+  if (!s.ok())
+    return ServiceStatus::Error(ServiceStatus::kUnavailable,
+                                "the state could not be reloaded from the database: " + s.message);
+  stale_ = false;
+  return s;
+}
+
 ServiceStatus Service::CommitLocked(WorkflowEntry& entry, ChangeBatch* batch) {
+  ServiceStatus s = AppendLocked(entry, batch);
+  if (s.ok()) return s;
+  // Memory is ahead of the disk: rebuild everything from what was committed.
+  // If that fails too, every later call tries again before using memory.
+  stale_ = true;
+  ServiceStatus reload = FreshLocked(batch->time);
+  if (!reload.ok()) s.message += "; " + reload.message;
+  return s;
+}
+
+ServiceStatus Service::AppendLocked(WorkflowEntry& entry, ChangeBatch* batch) {
   if (batch->empty()) return ServiceStatus::Ok();
   for (auto& e : batch->events) {
     e.seq = next_event_seq_++;
@@ -78,12 +104,7 @@ ServiceStatus Service::CommitLocked(WorkflowEntry& entry, ChangeBatch* batch) {
     if (e.kind == "lease_expired") reconcile_requested_ = true;
   }
   ServiceStatus s = FromStore(store_->Append(*batch), "saving changes");
-  if (!s.ok()) {
-    // Memory is ahead of the disk: rebuild everything from what was committed.
-    ServiceStatus reload = Load(batch->time);
-    if (!reload.ok()) s.message += "; reloading also failed: " + reload.message;
-    return s;
-  }
+  if (!s.ok()) return s;
   if (commit_observer_) commit_observer_(*batch);
   entry.changes_since_checkpoint += batch->jobs.size();
   uint64_t threshold = std::max<uint64_t>(options_.checkpoint_every_changes, entry.row.job_count);
@@ -129,27 +150,28 @@ ServiceStatus Service::Submit(const SubmitRequest& request, double now, Workflow
   entry->core->Start(now, &batch);
 
   std::lock_guard<std::mutex> lock(mu_);
-  ServiceStatus s =
-      FromStore(store_->CreateWorkflow(row, entry->core->jobs(), id), "creating the workflow");
+  last_now_ = now;
+  ServiceStatus s = FreshLocked(now);
+  if (!s.ok()) return s;
+  batch.events.push_back({0, 0, now, "workflow_created", -1, 0, 0,
+                          std::to_string(row.job_count) + " jobs from " + row.file_name});
+  for (auto& e : batch.events) e.seq = next_event_seq_++;
+  // Row, initial states and first batch in one transaction: all or nothing.
+  s = FromStore(store_->CreateWorkflow(row, entry->core->jobs(), batch, id),
+                "creating the workflow");
   if (!s.ok()) return s;
   row.id = *id;
   entry->row = row;
   entry->core->set_id(*id);
   batch.workflow = *id;
-  batch.events.push_back({0, *id, now, "workflow_created", -1, 0, 0,
-                          std::to_string(row.job_count) + " jobs from " + row.file_name});
-  s = CommitLocked(*entry, &batch);
-  if (!s.ok()) {
-    store_->DeleteWorkflow(*id);  // all or nothing
-    workflows_.erase(*id);
-    return s;
-  }
+  if (commit_observer_) commit_observer_(batch);
   workflows_[*id] = std::move(entry);
   return ServiceStatus::Ok();
 }
 
 ServiceStatus Service::Delete(WorkflowId id) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (ServiceStatus fresh = FreshLocked(last_now_); !fresh.ok()) return fresh;
   if (!workflows_.count(id))
     return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
   ServiceStatus s = FromStore(store_->DeleteWorkflow(id), "deleting the workflow");
@@ -159,6 +181,7 @@ ServiceStatus Service::Delete(WorkflowId id) {
 
 std::vector<WorkflowId> Service::WorkflowIds() {
   std::lock_guard<std::mutex> lock(mu_);
+  (void)FreshLocked(last_now_);  // callers read each one with WithWorkflow, which reports it
   std::vector<WorkflowId> ids;
   for (const auto& [id, e] : workflows_) ids.push_back(id);
   return ids;
@@ -171,6 +194,8 @@ WorkerId Service::NextWorkerId() {
 
 void Service::ExpireAll(double now) {
   std::lock_guard<std::mutex> lock(mu_);
+  last_now_ = now;
+  if (!FreshLocked(now).ok()) return;  // try again next tick
   for (auto& [id, entry] : workflows_) {
     ChangeBatch batch;
     batch.workflow = id;

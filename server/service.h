@@ -86,6 +86,7 @@ class Service {
   template <typename Fn>
   ServiceStatus WithWorkflow(WorkflowId id, Fn fn) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (ServiceStatus fresh = FreshLocked(last_now_); !fresh.ok()) return fresh;
     auto it = workflows_.find(id);
     if (it == workflows_.end())
       return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
@@ -99,6 +100,8 @@ class Service {
   template <typename Fn>
   ServiceStatus Mutate(WorkflowId id, double now, Fn fn) {
     std::lock_guard<std::mutex> lock(mu_);
+    last_now_ = now;
+    if (ServiceStatus fresh = FreshLocked(now); !fresh.ok()) return fresh;
     auto it = workflows_.find(id);
     if (it == workflows_.end())
       return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
@@ -159,7 +162,14 @@ class Service {
   Service(std::unique_ptr<Store> store, ServiceOptions options)
       : store_(std::move(store)), options_(options) {}
   ServiceStatus Load(double now);
+  /// Commits a batch; on failure reloads every workflow from the store (the
+  /// entry and any iterator into workflows_ are then invalid).
   ServiceStatus CommitLocked(WorkflowEntry& entry, ChangeBatch* batch);
+  /// Commits a batch, nothing more.
+  ServiceStatus AppendLocked(WorkflowEntry& entry, ChangeBatch* batch);
+  /// After a failed commit whose reload also failed, memory may be ahead of
+  /// the disk: reloads it (kUnavailable while that fails).
+  ServiceStatus FreshLocked(double now);
   void RecordAllocationEvent(WorkflowId id, const std::string& kind, const std::string& detail,
                              double now);
   void LoadAllocations();
@@ -177,6 +187,8 @@ class Service {
   int64_t next_event_seq_ = 1;
   WorkerId next_worker_id_ = 1;
   std::function<void(const ChangeBatch&)> commit_observer_;  // see SetCommitObserver
+  bool stale_ = false;   // memory may be ahead of the disk; reload before use
+  double last_now_ = 0;  // the latest time a caller gave, for reloads
 };
 
 /// Parses a workflow file as the server does, for submit and for reload.

@@ -1,6 +1,7 @@
 #include "server/sqlite.h"
 
 #include <cerrno>
+#include <cstring>
 
 namespace torc::server {
 
@@ -14,11 +15,18 @@ StoreStatus SqliteFailure(sqlite3* db, int rc, std::string_view doing) {
     case SQLITE_FULL:
       status.error = StoreError::kFull;
       break;
-    case SQLITE_IOERR:
-      // A write that fails for lack of space surfaces as an I/O error.
-      status.error =
-          (db && sqlite3_system_errno(db) == ENOSPC) ? StoreError::kFull : StoreError::kOther;
+    case SQLITE_IOERR: {
+      // A write that fails for lack of space surfaces as an I/O error: a
+      // user's disk quota (EDQUOT) or a file size limit (EFBIG, ulimit -f)
+      // pass when space returns, like a full disk. SQLite does not always keep
+      // the errno of a failed write, so every failed write counts: the
+      // transaction was rolled back, nothing changed, and a retry may succeed.
+      int err = db ? sqlite3_system_errno(db) : 0;
+      status.error = err == ENOSPC || err == EDQUOT || err == EFBIG || rc == SQLITE_IOERR_WRITE
+                         ? StoreError::kFull
+                         : StoreError::kOther;
       break;
+    }
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       status.error = StoreError::kCorrupt;
@@ -30,6 +38,8 @@ StoreStatus SqliteFailure(sqlite3* db, int rc, std::string_view doing) {
   // The connection's message is the most specific; without one, the code's.
   const char* what = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   status.message = std::string(doing) + ": " + what;
+  if ((rc & 0xff) == SQLITE_IOERR && db && sqlite3_system_errno(db) != 0)
+    status.message.append(" (").append(std::strerror(sqlite3_system_errno(db))).append(")");
   return status;
 }
 

@@ -152,8 +152,9 @@ class SqliteStore final : public Store {
  public:
   StoreStatus Init(const std::string& path, const StoreOptions& options);
 
+  using Store::CreateWorkflow;
   StoreStatus CreateWorkflow(const WorkflowRow& row, const std::vector<JobDynamic>& initial,
-                             WorkflowId* id) override;
+                             const ChangeBatch& first, WorkflowId* id) override;
   StoreStatus DeleteWorkflow(WorkflowId id) override;
   StoreStatus Append(const ChangeBatch& batch) override;
   StoreStatus Checkpoint(WorkflowId id, const std::vector<JobDynamic>& jobs) override;
@@ -231,7 +232,8 @@ StoreStatus SqliteStore::ReadCaches() {
 }
 
 StoreStatus SqliteStore::CreateWorkflow(const WorkflowRow& row,
-                                        const std::vector<JobDynamic>& initial, WorkflowId* id) {
+                                        const std::vector<JobDynamic>& initial,
+                                        const ChangeBatch& first, WorkflowId* id) {
   const std::string context = "storing workflow \"" + row.name + "\"";
   if (initial.size() != row.job_count) {
     return {StoreError::kOther, context + ": " + std::to_string(initial.size()) +
@@ -255,9 +257,15 @@ StoreStatus SqliteStore::CreateWorkflow(const WorkflowRow& row,
     status = s.Run("inserting the workflow row");
   }
   WorkflowId new_id = sqlite3_last_insert_rowid(db_.get());
+  if (status.ok() && !first.empty()) {
+    ChangeBatch batch = first;
+    batch.workflow = new_id;
+    status = WriteBatch(batch);
+  }
   if (status.ok()) status = transaction.Commit();
   if (!status.ok()) return WithContext(status, context);
   job_counts_[new_id] = row.job_count;
+  for (const Event& e : first.events) max_event_seq_ = std::max(max_event_seq_, e.seq);
   *id = new_id;
   return status;
 }

@@ -38,7 +38,10 @@ struct LoadedWorkflow {
 
 struct StoreOptions {
   /// Milliseconds SQLite waits on a locked database before reporting kBusy.
-  int busy_timeout_ms = 2000;
+  /// Short on purpose: the server commits under one lock, so every request
+  /// queues behind a commit that waits; better a quick 503 the client retries
+  /// (the worker does) than every request hanging for seconds.
+  int busy_timeout_ms = 500;
 };
 
 class Store {
@@ -49,10 +52,15 @@ class Store {
                                      StoreStatus* status);
   virtual ~Store() = default;
 
-  /// Inserts a workflow with every job in `initial` (size row.job_count), all
-  /// or nothing; sets *id (also returned in row.id by LoadAll).
+  /// Inserts a workflow with every job in `initial` (size row.job_count) and
+  /// the changes of its first batch (`first`, written under the new id), all
+  /// or nothing in one transaction; sets *id (also returned in row.id by LoadAll).
   virtual StoreStatus CreateWorkflow(const WorkflowRow& row, const std::vector<JobDynamic>& initial,
-                                     WorkflowId* id) = 0;
+                                     const ChangeBatch& first, WorkflowId* id) = 0;
+  StoreStatus CreateWorkflow(const WorkflowRow& row, const std::vector<JobDynamic>& initial,
+                             WorkflowId* id) {
+    return CreateWorkflow(row, initial, ChangeBatch{}, id);
+  }
   /// Removes a workflow and everything recorded about it.
   virtual StoreStatus DeleteWorkflow(WorkflowId id) = 0;
 
