@@ -149,6 +149,21 @@ def main(base):
     status, body = server.api("POST", f"/workflows/{wb}/allocations", {}, token=tokens["bob"])
     check(status == 403 and "sbatch" in body["error"], "a user cannot make the server sbatch for them")
 
+    # A real worker with the user's token file runs her workflow; with bob's it gets nothing.
+    status, body = server.api("POST", "/workflows", {"spec_text": sweep("alice_run", 3), "working_dir": base},
+                              token=tokens["alice"])
+    wrun = body["workflow_id"]
+    bob_env = dict(alice_env, TORC_TOKEN_FILE=os.path.join(data, "tokens", "bob"))
+    worker_args = ["worker", "run", "--workflow", str(wrun), "--mode", "direct",
+                   "--output-dir", os.path.join(base, "out"), "--idle-timeout", "5"]
+    r = cli(worker_args, bob_env, cwd=base)
+    check(r.returncode != 0 and f"no workflow {wrun}" in r.stderr,
+          f"a worker with bob's token cannot work on alice's workflow ({r.returncode}, {r.stderr.strip()[-200:]})")
+    r = cli(worker_args, alice_env, cwd=base)
+    status, st = server.api("GET", f"/workflows/{wrun}", token=tokens["alice"])
+    check(r.returncode == 0 and st["counts"]["completed"] == 3,
+          f"a worker with alice's token file runs her workflow ({r.returncode}, {st['counts']})")
+
     # ---- actions of a user's workflow never run as the server's account ----------------------
     marker = os.path.join(base, "action_ran")
     spec = ("name: with_action\njobs:\n  - {name: a, command: \"true\"}\nactions:\n"
@@ -178,7 +193,7 @@ def main(base):
     new = read(os.path.join(data, "tokens", "alice"))
     check(r.returncode == 0 and new != old, "add-user again gives alice a new token")
     check(server.api("GET", "/workflows", token=old)[0] == 401, "her old token is refused at once (no restart)")
-    check(listing(new) == {wa: "alice", wact: "alice"}, "her new token works, same workflows")
+    check(listing(new) == {wa: "alice", wrun: "alice", wact: "alice"}, "her new token works, same workflows")
     check(listing(tokens["bob"]) == {wb: "bob"}, "bob's token still works")
     tokens["alice"] = new
 
@@ -216,7 +231,7 @@ def main(base):
     check(status == 201, "single-user: submit with the server's token")
     ws = body["workflow_id"]
     lst = {w["workflow_id"]: w["owner"] for w in single.api("GET", "/workflows")[1]["workflows"]}
-    check(lst.get(ws) == "dave" and len(lst) == 5, f"single-user: the client's owner is kept and all are listed ({lst})")
+    check(lst.get(ws) == "dave" and len(lst) == 6, f"single-user: the client's owner is kept and all are listed ({lst})")
     single.stop()
 
 
