@@ -15,8 +15,18 @@ std::string CurrentDirectory();
 /// `torc validate FILE` and `torc plan FILE [--json]`.
 void AddSpecCommands(CLI::App& app);
 
-/// `torc server run`, `submit`, `workflows`, `status`, `jobs`, `cancel`, `restart`.
+/// `torc server run`, `submit`.
 void AddClientCommands(CLI::App& app);
+
+/// `torc status`, `watch`, `workflows list|show|delete`, `allocations list` (monitor_commands.cc).
+void AddMonitorCommands(CLI::App& app);
+
+/// `torc jobs list|show`, `logs`, `cancel`, `restart` (job_commands.cc).
+void AddJobCommands(CLI::App& app);
+
+/// `torc completion bash` and the hidden `torc help-markdown` (docs/cli.md), generated
+/// from the whole command tree when they run.
+void AddDocCommands(CLI::App& app);
 
 /// `torc report WF --html FILE` (report_commands.cc).
 void AddReportCommands(CLI::App& app);

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cmd/commands.h"
+#include "cmd/progress.h"
 #include "server/client.h"
 #include "server/data_dir.h"
 #include "server/embedded.h"
@@ -21,6 +22,7 @@
 #include "server/slurm.h"
 #include "spec/plan.h"
 #include "spec/units.h"
+#include "worker/log_cap.h"
 #include "worker/worker.h"
 
 namespace torc::cmd {
@@ -77,15 +79,8 @@ class ProgressLine {
   explicit ProgressLine(bool tty) : tty_(tty), start_(std::chrono::steady_clock::now()) {}
   void Show(const nlohmann::json& counts, int64_t total) {
     if (!tty_) return;
-    auto c = [&](const char* k) { return counts.value(k, int64_t{0}); };
-    int64_t done = c("completed");
-    int64_t failed = c("failed") + c("canceled") + c("terminated");
-    int64_t running = c("running") + c("claimed");
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    std::fprintf(stderr, "\r\033[K%lld/%lld done, %lld running, %lld failed, %lld left  [%.0fs]",
-                 static_cast<long long>(done), static_cast<long long>(total),
-                 static_cast<long long>(running), static_cast<long long>(failed),
-                 static_cast<long long>(total - done - failed), elapsed);
+    std::fprintf(stderr, "\r\033[K%s  [%.0fs]", ProgressText(counts, total, 20, false).c_str(), elapsed);
     std::fflush(stderr);
   }
   void Done() {
@@ -109,7 +104,7 @@ int64_t FindPrevious(server::ApiClient& client, const std::string& file) {
 }
 
 int RunLocally(const std::string& file, const std::string& output_dir,
-               const worker::DiscoveryOptions& discovery) {
+               const worker::DiscoveryOptions& discovery, int64_t max_log_bytes) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     std::cerr << "torc: cannot read " << file << "\n";
@@ -164,6 +159,7 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   wo.exit_when_stuck = true;
   wo.idle_timeout_seconds = 1e9;
   wo.quiet = true;
+  wo.max_log_bytes = max_log_bytes;
   ProgressLine progress(isatty(2));
   int64_t total = static_cast<int64_t>(local.plan->jobs.size());
   auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
@@ -204,6 +200,7 @@ void AddScheduleCommand(CLI::App* slurm);
 void AddSlurmCommands(CLI::App& app) {
   auto* slurm = app.add_subcommand("slurm", "Slurm helpers");
   slurm->require_subcommand(1);
+  slurm->footer("Example:\n  torc slurm script examples/sweep_pipeline.yaml");
   auto file = std::make_shared<std::string>();
   auto scheduler = std::make_shared<std::string>();
   auto* script = slurm->add_subcommand("script", "Print the sbatch script an allocation would use");
@@ -293,6 +290,7 @@ void AddRunCommands(CLI::App& app) {
   // torc worker run
   auto* worker_cmd = app.add_subcommand("worker", "Run a worker (inside an allocation or anywhere)");
   worker_cmd->require_subcommand(1);
+  worker_cmd->footer("Example:\n  torc worker run --workflow 3");
   auto wo = std::make_shared<worker::WorkerOptions>();
   auto url = std::make_shared<std::string>();
   auto data_dir = std::make_shared<std::string>();
@@ -307,6 +305,9 @@ void AddRunCommands(CLI::App& app) {
   run->add_option("--output-dir", wo->output_dir, "Where job stdout/stderr go (default torc_output)");
   run->add_option("--scheduler", wo->scheduler, "The slurm scheduler this allocation was made for");
   run->add_option("--idle-timeout", wo->idle_timeout_seconds, "Stop after this many idle seconds");
+  run->add_option("--max-log-bytes", wo->max_log_bytes,
+                  "Cut each job's stdout/stderr file at this size, with a note (default "
+                  "1073741824, 1 GiB; 0: no limit)");
   run->add_option("--srun", wo->srun, "Path of srun (default: srun on PATH)");
   run->add_option("--squeue", wo->discovery.squeue, "Path of squeue (default: squeue on PATH)");
   run->add_flag("--this-node-only", *this_node, "Use only this node of the allocation (one worker per node)");
@@ -337,12 +338,16 @@ void AddRunCommands(CLI::App& app) {
   auto file = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>("torc_output");
   auto rres = std::make_shared<ResourceFlags>();
+  auto max_log = std::make_shared<int64_t>(worker::kDefaultMaxLogBytes);
   auto* r = app.add_subcommand("run", "Run a whole workflow on this machine (resumes when run again)");
   r->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
   r->add_option("--output-dir", *out, "Database and job logs (default ./torc_output)");
   AddResourceFlags(r, rres.get());
+  r->add_option("--max-log-bytes", *max_log,
+                "Cut each job's stdout/stderr file at this size, with a note (default "
+                "1073741824, 1 GiB; 0: no limit)");
   r->footer("Example:\n  torc run examples/sweep_pipeline.yaml --cpus 4");
-  r->callback([file, out, rres] {
+  r->callback([file, out, rres, max_log] {
     worker::DiscoveryOptions d;
     d.ignore_slurm = true;  // `torc run` is this machine, even inside an allocation
     std::string error;
@@ -350,7 +355,7 @@ void AddRunCommands(CLI::App& app) {
       std::cerr << "torc: " << error << "\n";
       throw CLI::RuntimeError(1);
     }
-    int rc = RunLocally(*file, *out, d);
+    int rc = RunLocally(*file, *out, d, *max_log);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

@@ -50,6 +50,9 @@ HttpResponse List(Call& c, WorkflowId wf) {
   std::unique_ptr<RE2> name_re;
   auto nm = c.http.query.find("name");
   if (nm != c.http.query.end() && !nm->second.empty()) {
+    if (nm->second.size() > spec::kMaxRegexBytes)
+      throw ApiError(400, "the name regex is too long (" + std::to_string(nm->second.size()) +
+                              " bytes, limit " + std::to_string(spec::kMaxRegexBytes) + ")");
     RE2::Options opts;
     opts.set_log_errors(false);
     opts.set_max_mem(8 << 20);
@@ -70,6 +73,19 @@ HttpResponse List(Call& c, WorkflowId wf) {
     return ServiceStatus::Ok();
   }));
   return Json(200, {{"total", matched}, {"offset", offset}, {"limit", limit}, {"jobs", jobs}});
+}
+
+/// Adds "hostname" and "output_dir" (the directory of its job logs, reported at
+/// registration; null when unknown) of worker `w` to `row`.
+void AddWorkerPlace(const WorkflowCore& core, WorkerId w, nlohmann::json* row) {
+  (*row)["hostname"] = nullptr;
+  (*row)["output_dir"] = nullptr;
+  auto it = core.workers().find(w);
+  if (it == core.workers().end()) return;
+  (*row)["hostname"] = it->second.hostname;
+  auto reported = nlohmann::json::parse(it->second.resources_json, nullptr, false);
+  if (reported.is_object() && reported.contains("output_dir") && reported["output_dir"].is_string())
+    (*row)["output_dir"] = reported["output_dir"];
 }
 
 HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
@@ -96,9 +112,24 @@ HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
     for (size_t k = 0; k < parents.size() && k < 1000; ++k) deps.push_back(plan.jobs[parents[k]].name);
     out["depends_on"] = deps;
     out["depends_on_count"] = parents.size();
+    // Where each attempt ran and wrote its logs (the worker's registration), and the
+    // attempt a worker holds now.
     nlohmann::json attempts = nlohmann::json::array();
-    for (const auto* a : e.core->AttemptsOf(j)) attempts.push_back(AttemptJson(*a));
+    for (const auto* a : e.core->AttemptsOf(j)) {
+      nlohmann::json row = AttemptJson(*a);
+      AddWorkerPlace(*e.core, a->worker, &row);
+      attempts.push_back(std::move(row));
+    }
     out["attempts"] = attempts;
+    const JobDynamic& d = e.core->job(j);
+    out["current"] = nullptr;
+    if (d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning) {
+      nlohmann::json current = {{"attempt", d.attempt}, {"worker", d.worker}};
+      AddWorkerPlace(*e.core, d.worker, &current);
+      out["current"] = std::move(current);
+    }
+    const spec::StdioConfig& io = job.stdio ? *job.stdio : plan.execution.stdio;
+    out["stdio"] = {{"mode", spec::ToString(io.mode)}, {"delete_on_success", io.delete_on_success}};
     return ServiceStatus::Ok();
   }));
   return Json(200, out);

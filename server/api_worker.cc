@@ -65,7 +65,11 @@ HttpResponse Register(Call& c, WorkflowId wf) {
   w.slurm_job_id = GetString(body, "slurm_job_id", "", 64);
   w.pid = GetInt(body, "pid", 0, INT64_MAX, 0);
   auto res = body.find("resources");
-  w.resources_json = res == body.end() ? "{}" : res->dump();
+  nlohmann::json reported = res == body.end() ? nlohmann::json::object() : *res;
+  // Where its jobs' stdout/stderr files go: kept with what it reported, for `torc logs`.
+  std::string output_dir = GetString(body, "output_dir", "", 4096);
+  if (!output_dir.empty() && reported.is_object()) reported["output_dir"] = output_dir;
+  w.resources_json = reported.dump();
   w.id = c.service->NextWorkerId();
   nlohmann::json out;
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {

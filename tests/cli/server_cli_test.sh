@@ -39,7 +39,7 @@ expect_eq "nothing created" "$("$torc" workflows list --json | python3 -c 'impor
 
 # workflows list, table and JSON
 out=$("$torc" workflows list)
-expect_contains "workflows table header" "$out" "ID     NAME"
+expect_contains "workflows table header" "$out" "ID  NAME"
 expect_contains "workflows table row" "$out" "diamond_workflow"
 "$torc" workflows list --json | python3 -c '
 import json, sys
@@ -51,7 +51,7 @@ assert w[0]["total"] == 4 and w[0]["counts"]["ready"] == 1, w[0]
 # status, table and JSON
 out=$("$torc" status 1)
 expect_contains "status table" "$out" "workflow 1 (diamond_workflow): 4 jobs"
-expect_contains "status ready" "$out" "ready: 1"
+expect_contains "status ready" "$out" "ready:      1"
 "$torc" status 1 --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
@@ -76,9 +76,9 @@ expect_eq "jobs list --name" "$("$torc" jobs list 1 --json --name '^work' | pyth
 
 # cancel, then restart brings everything back
 expect_eq "cancel" "$("$torc" cancel 1)" "canceled 4 jobs"
-expect_contains "status after cancel" "$("$torc" status 1)" "canceled: 4"
+expect_contains "status after cancel" "$("$torc" status 1)" "canceled:   4"
 expect_eq "restart" "$("$torc" restart 1)" "restarted 4 jobs"
-expect_contains "status after restart" "$("$torc" status 1)" "ready: 1"
+expect_contains "status after restart" "$("$torc" status 1)" "ready:      1"
 
 # unknown workflow: a clear error
 out=$("$torc" status 99 2>&1); rc=$?

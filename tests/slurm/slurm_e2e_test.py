@@ -187,7 +187,7 @@ actions:
             steps = {r["step"] for r in recs if r["node"] == n}
             check(len(steps) == 1, f"node {n}: one worker step for all its jobs ({steps})")
             check(max_overlap([r for r in recs if r["node"] == n]) <= 4, f"node {n} within 4 CPUs")
-        events = json.loads(s.cli("workflows", "show", str(wf)).stdout)
+        events = json.loads(s.cli("workflows", "show", str(wf), "--json").stdout)
         regs = subprocess.run([TORC, "status", str(wf), "--json"], env=s.env, capture_output=True,
                               text=True).stdout
         out = s.cli("jobs", "list", str(wf), "--json")

@@ -174,7 +174,7 @@ jobs:
               f"over-memory job killed and reported 137: {jobs['hog']}")
         check(jobs["slow"]["status"] == "terminated" and jobs["slow"]["attempt"] == 4,
               f"over-runtime job terminated after 3 requeues: {jobs['slow']}")
-        show = json.loads(s.cli("workflows", "show", "1").stdout)
+        show = json.loads(s.cli("workflows", "show", "1", "--json").stdout)
         check(show["counts"]["terminated"] == 1, "status counts the terminated job")
     finally:
         s.stop()
