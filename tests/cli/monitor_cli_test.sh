@@ -28,7 +28,11 @@ expect_eq "unreachable: one line" "$(wc -l <<<"$out")" 1
 expect_contains "unreachable message" "$out" "torc: cannot reach server at http://127.0.0.1:1: "
 expect_contains "unreachable hint" "$out" "is 'torc server run' running? (TORC_API_URL=http://127.0.0.1:1)"
 
-"$torc" server run --port 0 >"$TORC_DATA_DIR/log" 2>&1 &
+# Fake sbatch/squeue for the allocations checks: every allocation is job 4242, pending.
+printf '#!/bin/sh\necho 4242\n' >"$work/sbatch"
+printf '#!/bin/sh\necho "4242 PENDING"\n' >"$work/squeue"
+chmod +x "$work/sbatch" "$work/squeue"
+TORC_SBATCH=$work/sbatch TORC_SQUEUE=$work/squeue "$torc" server run --port 0 >"$TORC_DATA_DIR/log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do [[ -s $TORC_DATA_DIR/server.url ]] && break; sleep 0.05; done
 
@@ -192,6 +196,35 @@ out=$("$torc" status 3 2>&1); rc=$?
 expect_eq "deleted workflow: one line" "$out (rc $rc)" "torc: no workflow 3 (rc 1)"
 out=$("$torc" watch 3 2>&1); rc=$?
 expect_eq "watch of a missing workflow" "$out (rc $rc)" "torc: no workflow 3 (rc 2)"
+
+# allocations (fake sbatch) and a job no scheduler can hold, in status and allocations list
+cat >slurm.yaml <<'EOF'
+name: on_slurm
+slurm_schedulers:
+  - {name: small, account: test, walltime: "01:00:00"}
+resource_requirements:
+  - {name: long, runtime: PT2H}
+jobs:
+  - {name: too_long, command: "true", resource_requirements: long, scheduler: small}
+  - {name: fits, command: "true", scheduler: small}
+EOF
+expect_eq "submit slurm.yaml" "$("$torc" submit --json slurm.yaml)" '{"workflow_id":4}'
+expect_eq "slurm schedule" "$("$torc" slurm schedule 4 --scheduler small)" "requested 1 allocation"
+for _ in $(seq 100); do
+  [[ $("$torc" allocations list 4 --json) != "[]" ]] && break
+  sleep 0.1
+done
+"$torc" allocations list 4 --json | json '
+assert [(a["slurm_job_id"], a["scheduler"], a["state"]) for a in d] == [("4242", "small", "pending")], d' \
+  || fail "allocations list --json"
+out=$("$torc" allocations list 4)
+expect_eq "allocations list table" "$(tail -1 <<<"$out" | awk '{print $1, $2, $4}')" "4242 small pending"
+out=$("$torc" status 4)
+expect_contains "status allocations" "$out" "allocations: 1 pending"
+expect_contains "status cannot run" "$out" $'cannot run:\n  too_long: runtime 7200 s exceeds the walltime'
+"$torc" status 4 --json | json '
+assert [u["job"] for u in d["unclaimable"]] == ["too_long"], d["unclaimable"]
+assert d["allocations"][0]["state"] == "pending", d' || fail "status --json unclaimable"
 
 # bash completion, generated from the command tree
 out=$(bash -c "source <(\"$torc\" completion bash) && complete -p torc")
