@@ -40,7 +40,12 @@ int RunCommand(const std::vector<std::string>& argv, std::string* output, int ti
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  // The server ignores SIGXFSZ (a file size limit gives 503s, not death); commands get the default.
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGXFSZ);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::vector<std::string> args = argv;
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
