@@ -141,6 +141,20 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
   auto client = Connect(conn);
   auto j = JobWithLogs(*client, o.workflow, o.job);
   std::string name = j["name"].get<std::string>();
+  // --follow of a job that has not started yet (e.g. just restarted): wait for it.
+  auto waiting = [&] {
+    std::string st = j["status"].get<std::string>();
+    return o.attempt == 0 && (st == "blocked" || st == "ready" || st == "claimed") &&
+           !(j.contains("current") && j["current"].is_object());
+  };
+  if (o.follow && waiting()) {
+    std::cerr << "torc: waiting for job '" << name << "' to start (it is "
+              << j["status"].get<std::string>() << ")\n";
+    while (waiting()) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      j = JobWithLogs(*client, o.workflow, name);
+    }
+  }
   uint32_t attempt = o.attempt;
   const nlohmann::json* chosen = nullptr;
   if (j.contains("current") && j["current"].is_object() &&
@@ -254,6 +268,8 @@ void AddJobsCommands(CLI::App& app) {
     for (const auto& j : all) {
       std::string host = "-";
       std::string st = j["status"].get<std::string>();
+      // EXIT: only for a job that ended (otherwise the API's exit_code is an earlier attempt's).
+      bool final = st == "completed" || st == "failed" || st == "canceled" || st == "terminated";
       if (j["worker"].is_number() && (st == "running" || st == "claimed")) {
         auto it = hosts.find(j["worker"].get<int64_t>());
         host = it == hosts.end() ? "worker " + j["worker"].dump() : it->second;
@@ -262,7 +278,7 @@ void AddJobsCommands(CLI::App& app) {
              {j["name"].get<std::string>(), ""},
              {st, st},
              {std::to_string(j["attempt"].get<unsigned>()), ""},
-             {Str(j["exit_code"]), ""},
+             {final ? Str(j["exit_code"]) : "-", ""},
              {host, ""}});
     }
     if (t.empty() && status->empty()) std::printf("no jobs\n");

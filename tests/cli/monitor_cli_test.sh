@@ -131,6 +131,8 @@ expect_eq "--failed with job names is refused" "$out" "torc: jobs excludes --fai
 ((rc != 0)) || fail "--failed with job names: exit code"
 touch guide_fixed
 expect_eq "restart --failed" "$("$torc" restart 1 --failed)" "restarted 2 jobs"
+expect_eq "jobs list: no exit code until the new attempt ends" \
+  "$("$torc" jobs list 1 --name analyze_2 | tail -1 | awk '{print $3, $4, $5}')" "ready 2 -"
 "$torc" jobs list 1 --json | json '
 got = {j["name"]: (j["status"], j["attempt"]) for j in d}
 assert got == {"prepare": ("completed", 1), "analyze_1": ("completed", 1), "analyze_3": ("completed", 1),
@@ -166,15 +168,16 @@ jobs:
   - {name: tick, command: "for i in 1 2 3 4; do echo tick $i; sleep 0.4; done"}
 EOF
 expect_eq "submit ticker" "$("$torc" submit --json ticker.yaml)" '{"workflow_id":2}'
+# (started before the job: it waits for the attempt to start, then tails it)
+timeout 30 "$torc" logs 2 tick --follow >follow.out 2>follow.err &
+follow_pid=$!
+sleep 0.5
 "$torc" worker run --workflow 2 --cpus 1 --idle-timeout 20 >worker3.log 2>&1 &
 worker_pid=$!
-for _ in $(seq 100); do
-  [[ $("$torc" jobs list 2 --json | json 'print(d[0]["status"])') == running ]] && break
-  sleep 0.05
-done
-out=$(timeout 20 "$torc" logs 2 tick --follow); rc=$?
+wait "$follow_pid"; rc=$?
 expect_eq "logs --follow exit code" "$rc" 0
-expect_eq "logs --follow content" "$out" $'tick 1\ntick 2\ntick 3\ntick 4'
+expect_eq "logs --follow content" "$(cat follow.out)" $'tick 1\ntick 2\ntick 3\ntick 4'
+expect_eq "logs --follow waited" "$(cat follow.err)" "torc: waiting for job 'tick' to start (it is ready)"
 wait "$worker_pid"
 
 # cancel: a job and what depends on it, then the whole workflow
