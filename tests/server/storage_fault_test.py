@@ -204,12 +204,11 @@ def case_tmpfs(base):
     filler = os.path.join(mnt, "filler")
 
     def make_full():
-        with open(filler, "wb") as f:
+        with open(filler, "wb", buffering=0) as f:
             chunk = b"\0" * 65536
             try:
                 while True:
                     f.write(chunk)
-                    f.flush()
             except OSError:
                 pass
             try:  # the last pages, one by one
