@@ -66,8 +66,8 @@ JobIndex FindJobByText(const spec::Plan& plan, const std::string& ref);
 /// One recorded attempt as the job endpoints show it.
 nlohmann::json AttemptJson(const AttemptResult& r);
 /// The file a job's attempt writes its stdout (or stderr) to, as the worker names it
-/// (docs/worker.md), assuming the default output dir under the workflow's working dir;
-/// "" when the job's stdio mode writes no such stream.
+/// (docs/worker.md), in the output dir its worker reported (else the default under the
+/// workflow's working dir); "" when the job's stdio mode writes no such stream.
 std::string JobLogPath(const WorkflowEntry& e, JobIndex j, uint32_t attempt, bool stderr_stream);
 
 // Endpoint groups.

@@ -1,9 +1,10 @@
 // Endpoints for watching a workflow from the dashboard and `torc report`:
 // every job with all its attempts in one request, the attempt timeline as SVG,
 // and the tail of a job's stdout/stderr file.
+#include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
-
-#include <fstream>
+#include <unistd.h>
 
 #include "server/api_internal.h"
 #include "server/metrics.h"
@@ -91,7 +92,7 @@ HttpResponse Timeline(Call& c, WorkflowId wf) {
 
 }  // namespace
 
-// <working dir>/torc_output/<workflow>/<job>.<attempt>.out|.err
+// <output dir of the attempt's worker>/<job>.<attempt>.out|.err
 std::string JobLogPath(const WorkflowEntry& e, JobIndex j, uint32_t attempt, bool err) {
   const spec::Job& job = e.plan->jobs[j];
   spec::StdioMode mode = job.stdio ? job.stdio->mode : e.plan->execution.stdio.mode;
@@ -99,9 +100,22 @@ std::string JobLogPath(const WorkflowEntry& e, JobIndex j, uint32_t attempt, boo
   if (err && mode == spec::StdioMode::kNoStderr) return "";
   if (!err && mode == spec::StdioMode::kNoStdout) return "";
   bool out_file = !err || mode == spec::StdioMode::kCombined;
-  std::string dir = e.row.working_dir.empty() ? "." : e.row.working_dir;
-  return dir + "/torc_output/" + std::to_string(e.row.id) + "/" + job.name + "." +
-         std::to_string(attempt) + (out_file ? ".out" : ".err");
+  // The directory the attempt's worker reported at registration (`output_dir`), else the
+  // default of `torc worker run` started in the workflow's working directory.
+  WorkerId w = 0;
+  for (const auto* a : e.core->AttemptsOf(j))
+    if (a->attempt == attempt) w = a->worker;
+  if (w == 0 && e.core->job(j).attempt == attempt) w = e.core->job(j).worker;
+  std::string dir;
+  if (auto it = e.core->workers().find(w); it != e.core->workers().end()) {
+    auto reported = nlohmann::json::parse(it->second.resources_json, nullptr, false);
+    if (reported.is_object() && reported.contains("output_dir") && reported["output_dir"].is_string())
+      dir = reported["output_dir"].get<std::string>();
+  }
+  if (dir.empty())
+    dir = (e.row.working_dir.empty() ? std::string(".") : e.row.working_dir) + "/torc_output/" +
+          std::to_string(e.row.id);
+  return dir + "/" + job.name + "." + std::to_string(attempt) + (out_file ? ".out" : ".err");
 }
 
 namespace {
@@ -113,33 +127,49 @@ HttpResponse Log(Call& c, WorkflowId wf, const std::string& ref) {
   constexpr int64_t kMaxBytes = 1 << 20;
   int64_t limit = QueryInt(c, "limit", 1, kMaxBytes, kMaxBytes);
   int64_t offset = QueryInt(c, "offset", -1, INT64_MAX, -1);
-  std::string path, name;
+  std::string path, name, owner;
   uint32_t attempt = 0;
   Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
     JobIndex j = FindJobByText(*e.plan, ref);
     uint32_t current = e.core->job(j).attempt;
     attempt = static_cast<uint32_t>(QueryInt(c, "attempt", 1, current, current));
     name = e.plan->jobs[j].name;
+    owner = e.row.owner;
     path = JobLogPath(e, j, attempt, which == "err");
     return ServiceStatus::Ok();
   }));
   if (path.empty())
     throw ApiError(404, "job '" + name + "' writes no std" + which + " file (its stdio mode)");
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd >= 0) close(fd);
     throw ApiError(404, "no std" + which + " file for attempt " + std::to_string(attempt) +
                             " of job '" + name + "' at " + path +
                             " (not started, deleted on success, or written elsewhere)",
                    {{"path", path}});
+  }
+  // The server reads as its own account: serve only files of the workflow's owner (the
+  // server's account when the owner is no Unix user), not whatever a path leads to.
+  uid_t expected = geteuid();
+  if (!owner.empty()) {
+    struct passwd pwd {}, *pw = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwnam_r(owner.c_str(), &pwd, buf.data(), buf.size(), &pw) == 0 && pw) expected = pw->pw_uid;
+  }
+  if (st.st_uid != expected) {
+    close(fd);
+    throw ApiError(403, path + " does not belong to the workflow's owner" +
+                            (owner.empty() ? std::string() : " (" + owner + ")"));
+  }
   int64_t size = st.st_size;
   // Without an offset: the last `limit` bytes; with one: from there, `limit` bytes at most.
   int64_t start = offset < 0 ? std::max<int64_t>(0, size - limit) : std::min(offset, size);
   int64_t count = std::min(limit, size - start);
   std::string content(static_cast<size_t>(count), '\0');
-  std::ifstream in(path, std::ios::binary);
-  in.seekg(start);
-  in.read(content.data(), count);
-  content.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
+  ssize_t got = pread(fd, content.data(), static_cast<size_t>(count), start);
+  close(fd);
+  content.resize(static_cast<size_t>(std::max<ssize_t>(0, got)));
   nlohmann::json out = {{"job", name},  {"attempt", attempt}, {"stream", which},
                         {"path", path}, {"size", size},       {"offset", start},
                         {"next_offset", start + static_cast<int64_t>(content.size())},

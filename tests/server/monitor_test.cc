@@ -4,7 +4,9 @@
 // job logs read from disk.
 #include <doctest/doctest.h>
 
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <regex>
@@ -89,7 +91,10 @@ jobs:
   REQUIRE(sub["workflow_id"] == 1);
 
   // Worker 1 claims 3 jobs, starts them, reports one completed and one failed.
-  json w1 = Ok(client->Call("POST", "/workflows/1/workers", {{"hostname", "n1"}}));
+  // Worker 1 writes its logs elsewhere and says so at registration.
+  std::string logdir = work + "/elsewhere/1";
+  json w1 = Ok(client->Call("POST", "/workflows/1/workers",
+                            {{"hostname", "n1"}, {"resources", {{"output_dir", logdir}}}}));
   json claim = Ok(client->Call("POST", "/workflows/1/claim",
                                {{"worker_id", w1["worker_id"]}, {"max_jobs", 3}, {"nodes", Nodes()}}));
   REQUIRE(claim["jobs"].size() == 3);
@@ -148,9 +153,8 @@ jobs:
   CHECK(svg.body.find("data-bars=\"3\"") != std::string::npos);
   CHECK(svg.body.find("data-state=\"running\"") != std::string::npos);
 
-  // Logs: read from <working dir>/torc_output/<wf>/<job>.<attempt>.out, tail by default.
+  // Logs: read from <the worker's output dir>/<job>.<attempt>.out, tail by default.
   std::string name = att["jobs"][done]["name"];
-  std::string logdir = work + "/torc_output/1";
   REQUIRE(system(("mkdir -p '" + logdir + "'").c_str()) == 0);
   std::ofstream(logdir + "/" + name + ".1.out") << "hello from the job\n";
   json log = Ok(client->Call("GET", "/workflows/1/jobs/" + name + "/log"));
@@ -176,6 +180,12 @@ jobs:
   json claim2 = Ok(client->Call("POST", "/workflows/1/claim",
                                 {{"worker_id", w2["worker_id"]}, {"max_jobs", 1}, {"nodes", Nodes()}}));
   REQUIRE(claim2["jobs"].size() == 1);
+  // Worker 2 named no output dir: its attempt's log is looked for in the default place.
+  std::string name2 = claim2["jobs"][0]["name"];
+  auto default_place = client->Call("GET", "/workflows/1/jobs/" + name2 + "/log");
+  CHECK(default_place.status == 404);
+  CHECK(default_place.body["path"] == work + "/torc_output/1/" + name2 + "." +
+                                          std::to_string(claim2["jobs"][0]["attempt"].get<int>()) + ".out");
   double expiries = 0;
   for (int i = 0; i < 100 && expiries < 1; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -188,4 +198,37 @@ jobs:
   CHECK(Metric(after, "torc_attempts_ended_total{status=\"terminated\"}") == 2);
   CHECK(Metric(after, "torc_workers{workflow=\"1\"}") == 0);
   CHECK(Metric(after, "torc_jobs{workflow=\"1\",state=\"running\"}") == 0);
+}
+
+TEST_CASE("a job log is served only when the workflow's owner owns the file") {
+  struct passwd* nobody = getpwnam("nobody");
+  if (geteuid() != 0 || !nobody) {
+    MESSAGE("needs root and a user 'nobody' (chown)");
+    return;
+  }
+  testing::TempDir dir;
+  testing::ServerProcess server(TORC_BINARY, dir.path());
+  server.Start();
+  auto client = server.Client();
+  std::string spec = "name: owned\njobs:\n  - name: a\n    command: \"true\"\n";
+  Ok(client->Call("POST", "/workflows",
+                  {{"spec_text", spec}, {"working_dir", dir.path()}, {"owner", "nobody"}}));
+  json w = Ok(client->Call("POST", "/workflows/1/workers", {{"hostname", "n1"}}));
+  REQUIRE(Ok(client->Call("POST", "/workflows/1/claim",
+                          {{"worker_id", w["worker_id"]}, {"max_jobs", 1}, {"nodes", Nodes()}}))["jobs"]
+              .size() == 1);
+  std::string logdir = dir.path() + "/torc_output/1", log = logdir + "/a.1.out";
+  REQUIRE(system(("mkdir -p '" + logdir + "'").c_str()) == 0);
+  std::ofstream(log) << "secret of root\n";
+  // Written by root, asked for as nobody's workflow: refused.
+  auto refused = client->Call("GET", "/workflows/1/jobs/a/log");
+  CHECK(refused.status == 403);
+  CHECK(refused.error.find("does not belong to the workflow's owner (nobody)") != std::string::npos);
+  // Owned by nobody: served.
+  REQUIRE(chown(log.c_str(), nobody->pw_uid, nobody->pw_gid) == 0);
+  CHECK(Ok(client->Call("GET", "/workflows/1/jobs/a/log"))["content"] == "secret of root\n");
+  // A symlink in the last component is not followed.
+  REQUIRE(rename(log.c_str(), (logdir + "/real").c_str()) == 0);
+  REQUIRE(symlink((logdir + "/real").c_str(), log.c_str()) == 0);
+  CHECK(client->Call("GET", "/workflows/1/jobs/a/log").status == 404);
 }
