@@ -558,6 +558,38 @@ TEST_CASE("a batch that fails half-way leaves nothing behind") {
   RequireOk(store->Append(MakeBatch(id, 1, 3)));
 }
 
+TEST_CASE("CreateWorkflow stores the first batch in the same transaction, all or nothing") {
+  TempDir dir;
+  auto store = OpenStore(dir.File());
+  WorkflowId first = Create(store.get(), "alpha", 4);
+  ChangeBatch batch;
+  batch.events.push_back(MakeEvent(1, 0, "workflow_created"));
+  batch.actions.push_back({0, ActionStatus::kDue, ""});
+  WorkflowId id = 0;
+  RequireOk(store->CreateWorkflow(MakeRow("beta", 3), InitialJobs(3), batch, &id));
+  CHECK(id > first);
+  std::vector<Event> events;
+  RequireOk(store->EventsSince(id, 0, 100, &events));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].kind == "workflow_created");
+  CHECK(LoadAll(store.get())[1].actions.size() == 1);
+  CHECK(store->MaxEventSeq() == 1);
+
+  // A first batch that cannot be written (an event seq already used) leaves no workflow.
+  RawDb raw(dir.File());
+  int64_t rows = raw.Count("SELECT COUNT(*) FROM workflows");
+  WorkflowId ignored = 0;
+  StoreStatus status = store->CreateWorkflow(MakeRow("gamma", 2), InitialJobs(2), batch, &ignored);
+  CHECK(status.error == StoreError::kOther);
+  CHECK(status.message.find("UNIQUE constraint failed") != std::string::npos);
+  CHECK(raw.Count("SELECT COUNT(*) FROM workflows") == rows);
+  CHECK(LoadAll(store.get()).size() == 2);
+  // And the store goes on: that batch under another seq is fine.
+  batch.events[0].seq = 2;
+  RequireOk(store->CreateWorkflow(MakeRow("gamma", 2), InitialJobs(2), batch, &ignored));
+  CHECK(LoadAll(store.get()).size() == 3);
+}
+
 TEST_CASE("Append refuses unknown workflows and job indexes out of range") {
   TempDir dir;
   auto store = OpenStore(dir.File());
