@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -9,13 +10,13 @@
 #include <iostream>
 #include <map>
 
-#include <CLI/CLI.hpp>
-
 namespace torc::cmd {
 
 void AddConnectionFlags(CLI::App* app, Connection* c) {
-  app->add_option("--url", c->url, "Server URL (default: TORC_API_URL, then <data-dir>/server.url)");
-  app->add_option("--data-dir", c->data_dir, "Server data directory (default: TORC_DATA_DIR or ~/.torc)");
+  app->add_option("--url", c->url,
+                  "Server URL (default: TORC_API_URL, then <data-dir>/server.url)");
+  app->add_option("--data-dir", c->data_dir,
+                  "Server data directory (default: TORC_DATA_DIR or ~/.torc)");
 }
 
 void Die(const std::string& message, int code) {
@@ -97,9 +98,9 @@ void AddColorFlag(CLI::App* app, std::string* mode) {
 
 std::string Paint(bool on, const std::string& state, const std::string& text) {
   static const std::map<std::string, const char*> kCodes = {
-      {"completed", "32"},  {"failed", "31;1"}, {"canceled", "35"}, {"terminated", "35"},
-      {"running", "36"},    {"claimed", "36"},  {"ready", "33"},    {"blocked", "2"},
-      {"disabled", "2"},    {"bold", "1"},      {"dim", "2"},       {"pending", "33"},
+      {"completed", "32"}, {"failed", "31;1"}, {"canceled", "35"}, {"terminated", "35"},
+      {"running", "36"},   {"claimed", "36"},  {"ready", "33"},    {"blocked", "2"},
+      {"disabled", "2"},   {"bold", "1"},      {"dim", "2"},       {"pending", "33"},
       {"done", "32"}};
   if (!on || text.empty()) return text;
   auto it = kCodes.find(state);
@@ -110,8 +111,10 @@ std::string Paint(bool on, const std::string& state, const std::string& text) {
 std::string FormatSeconds(double s) {
   if (s < 0 || std::isnan(s)) return "-";
   char buf[48];
-  if (s < 1) std::snprintf(buf, sizeof buf, "%.0f ms", s * 1000);
-  else if (s < 60) std::snprintf(buf, sizeof buf, "%.1f s", s);
+  if (s < 1)
+    std::snprintf(buf, sizeof buf, "%.0f ms", s * 1000);
+  else if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.1f s", s);
   else if (s < 3600)
     std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s) / 60,
                   static_cast<long long>(s) % 60);
@@ -174,7 +177,9 @@ std::map<const CLI::App*, std::string>& JsonDocs() {
 }
 }  // namespace
 
-void DocumentJson(CLI::App* command, std::string markdown) { JsonDocs()[command] = std::move(markdown); }
+void DocumentJson(CLI::App* command, std::string markdown) {
+  JsonDocs()[command] = std::move(markdown);
+}
 
 const std::string* JsonDocOf(const CLI::App* command) {
   auto it = JsonDocs().find(command);

@@ -3,13 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
@@ -43,9 +42,12 @@ nlohmann::json JobWithLogs(server::ApiClient& client, int64_t wf, const std::str
     worker::JobToRun run;
     run.name = j["name"].get<std::string>();
     run.attempt = attempt;
-    if (j.contains("stdio") && j["stdio"].is_object()) run.stdio_mode = j["stdio"].value("mode", "separate");
+    if (j.contains("stdio") && j["stdio"].is_object())
+      run.stdio_mode = j["stdio"].value("mode", "separate");
     auto o = worker::OutputsFor(run, dir);
-    auto or_null = [](const std::string& p) { return p.empty() ? nlohmann::json() : nlohmann::json(p); };
+    auto or_null = [](const std::string& p) {
+      return p.empty() ? nlohmann::json() : nlohmann::json(p);
+    };
     return nlohmann::json{{"stdout", or_null(o.stdout_path)}, {"stderr", or_null(o.stderr_path)}};
   };
   for (auto& a : j["attempts"]) a["log_paths"] = paths(a, a["attempt"].get<uint32_t>());
@@ -62,14 +64,16 @@ void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
   std::printf("  command:    %s\n", j["command"].get<std::string>().c_str());
   int64_t nodes = j.value("num_nodes", int64_t{1});
   std::printf("  resources:  %lld CPU, %s, %lld GPU, %lld node%s, runtime %s (per node)\n",
-              j.value("num_cpus", 1LL), j.value("memory_bytes", int64_t{0}) > 0
-                                            ? FormatBytes(j["memory_bytes"].get<int64_t>()).c_str()
-                                            : "memory: a per-CPU share",
+              j.value("num_cpus", 1LL),
+              j.value("memory_bytes", int64_t{0}) > 0
+                  ? FormatBytes(j["memory_bytes"].get<int64_t>()).c_str()
+                  : "memory: a per-CPU share",
               j.value("num_gpus", 0LL), static_cast<long long>(nodes), nodes == 1 ? "" : "s",
               FormatSeconds(j.value("runtime_seconds", 0.0)).c_str());
   if (!j["depends_on"].empty()) {
     std::string deps;
-    for (const auto& d : j["depends_on"]) deps.append(deps.empty() ? "" : ", ").append(d.get<std::string>());
+    for (const auto& d : j["depends_on"])
+      deps.append(deps.empty() ? "" : ", ").append(d.get<std::string>());
     if (j.value("depends_on_count", size_t{0}) > j["depends_on"].size()) deps.append(", ...");
     std::printf("  depends on: %s\n", deps.c_str());
   }
@@ -81,7 +85,8 @@ void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
   }
   if (!j["attempts"].empty()) {
     std::printf("  attempts:\n");
-    Table t({"ATTEMPT", "STATUS", "EXIT", "SIGNAL", "REASON", "NODES", "START", "DURATION", "PEAK RSS", "CPU"});
+    Table t({"ATTEMPT", "STATUS", "EXIT", "SIGNAL", "REASON", "NODES", "START", "DURATION",
+             "PEAK RSS", "CPU"});
     for (const auto& a : j["attempts"]) {
       double start = a.value("start_time", 0.0), end = a.value("end_time", 0.0);
       int sig = a.value("signal", 0);
@@ -105,8 +110,11 @@ void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
   for (const auto* a : with_logs) {
     const auto& lp = (*a)["log_paths"];
     std::string out = Str(lp["stdout"], "(none)"), err = Str(lp["stderr"], "(none)");
-    if (out == err) std::printf("    %u: %s (stdout and stderr)\n", (*a)["attempt"].get<unsigned>(), out.c_str());
-    else std::printf("    %u: %s\n       %s\n", (*a)["attempt"].get<unsigned>(), out.c_str(), err.c_str());
+    if (out == err)
+      std::printf("    %u: %s (stdout and stderr)\n", (*a)["attempt"].get<unsigned>(), out.c_str());
+    else
+      std::printf("    %u: %s\n       %s\n", (*a)["attempt"].get<unsigned>(), out.c_str(),
+                  err.c_str());
   }
 }
 
@@ -166,16 +174,19 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
       chosen = &a;
     }
   if (!chosen) {
-    if (attempt == 0) Die("job '" + name + "' has not run yet (it is " + j["status"].get<std::string>() + ")");
+    if (attempt == 0)
+      Die("job '" + name + "' has not run yet (it is " + j["status"].get<std::string>() + ")");
     Die("job '" + name + "' has no attempt " + std::to_string(attempt) + " (its attempts: 1.." +
         std::to_string(j["attempt"].get<unsigned>()) + ", recorded or running: " +
-        std::to_string(j["attempts"].size() + (j.contains("current") && j["current"].is_object())) + ")");
+        std::to_string(j["attempts"].size() + (j.contains("current") && j["current"].is_object())) +
+        ")");
   }
   attempt = (*chosen)["attempt"].get<uint32_t>();
   const char* stream = o.stderr_stream ? "stderr" : "stdout";
   const auto& p = (*chosen)["log_paths"][stream];
   std::string mode = j.contains("stdio") ? j["stdio"].value("mode", "separate") : "separate";
-  if (!p.is_string()) Die("job '" + name + "' writes no " + stream + " file (stdio mode " + mode + ")");
+  if (!p.is_string())
+    Die("job '" + name + "' writes no " + stream + " file (stdio mode " + mode + ")");
   std::string path = p.get<std::string>();
   if (o.stderr_stream && mode == "combined")
     std::cerr << "torc: stdio mode combined: stderr is in " << path << " with stdout\n";
@@ -198,9 +209,9 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
   }
   if (!in.is_open()) {
     std::string why = active ? "it has not started yet"
-                              : j.contains("stdio") && j["stdio"].value("delete_on_success", false)
-                                    ? "stdio delete_on_success removes the logs of completed attempts"
-                                    : "not written, deleted, or on another machine's disk";
+                      : j.contains("stdio") && j["stdio"].value("delete_on_success", false)
+                          ? "stdio delete_on_success removes the logs of completed attempts"
+                          : "not written, deleted, or on another machine's disk";
     Die("no " + std::string(stream) + " file for attempt " + std::to_string(attempt) + " of job '" +
         name + "' at " + path + " (" + why + ")");
   }
@@ -209,7 +220,8 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
 void AddLogsCommand(CLI::App& app) {
   auto conn = std::make_shared<Connection>();
   auto o = std::make_shared<LogsOptions>();
-  auto* logs = app.add_subcommand("logs", "Print a job's stdout (or stderr) file; --follow tails a running attempt");
+  auto* logs = app.add_subcommand(
+      "logs", "Print a job's stdout (or stderr) file; --follow tails a running attempt");
   logs->add_option("workflow", o->workflow, "Workflow id")->required();
   logs->add_option("job", o->job, "Job name (or index)")->required();
   logs->add_option("--attempt", o->attempt, "Attempt number (default: the running or latest one)")
@@ -218,7 +230,8 @@ void AddLogsCommand(CLI::App& app) {
   logs->add_flag("-f,--follow", o->follow, "Keep printing what is written until the attempt ends");
   AddConnectionFlags(logs, conn.get());
   logs->footer(
-      "Logs are read from the files the worker writes (<output-dir>/<workflow id>/<job>.<attempt>.out\n"
+      "Logs are read from the files the worker writes (<output-dir>/<workflow "
+      "id>/<job>.<attempt>.out\n"
       "and .err), so run it where those files are (the same machine or a shared filesystem).\n\n"
       "Examples:\n  torc logs 3 train_07 --stderr\n  torc logs 3 train_07 --attempt 1\n"
       "  torc logs 3 train_07 -f");
@@ -236,7 +249,8 @@ void AddJobsCommands(CLI::App& app) {
   auto name = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto color = std::make_shared<std::string>("auto");
-  auto* list = jobs->add_subcommand("list", "List jobs with their state, attempt, exit code and host");
+  auto* list =
+      jobs->add_subcommand("list", "List jobs with their state, attempt, exit code and host");
   list->add_option("workflow", *wf, "Workflow id")->required();
   list->add_option("--status", *status,
                    "Only jobs in this state (blocked, ready, claimed, running, completed, failed, "
@@ -245,11 +259,14 @@ void AddJobsCommands(CLI::App& app) {
   list->add_flag("--json", *json, "Print a JSON array");
   AddColorFlag(list, color.get());
   AddConnectionFlags(list, conn.get());
-  list->footer("Examples:\n  torc jobs list 3 --status failed\n  torc jobs list 3 --name '^train_0[0-4]$' --json");
-  DocumentJson(list,
-               "An array, in job order, of `{\"id\" (index in the workflow), \"name\", \"status\", "
-               "\"attempt\" (current or last), \"exit_code\" (of the last recorded attempt, or null), "
-               "\"worker\" (the worker holding it, or that held it last; null before its first claim)}`.");
+  list->footer(
+      "Examples:\n  torc jobs list 3 --status failed\n  torc jobs list 3 --name '^train_0[0-4]$' "
+      "--json");
+  DocumentJson(
+      list,
+      "An array, in job order, of `{\"id\" (index in the workflow), \"name\", \"status\", "
+      "\"attempt\" (current or last), \"exit_code\" (of the last recorded attempt, or null), "
+      "\"worker\" (the worker holding it, or that held it last; null before its first claim)}`.");
   list->callback([conn, wf, status, name, json, color] {
     auto client = Connect(*conn);
     auto all = AllJobs(*client, *wf, *status, *name);
@@ -281,31 +298,36 @@ void AddJobsCommands(CLI::App& app) {
              {final ? Str(j["exit_code"]) : "-", ""},
              {host, ""}});
     }
-    if (t.empty() && status->empty()) std::printf("no jobs\n");
-    else if (t.empty()) std::printf("no %s jobs\n", status->c_str());
-    else t.Print(stdout, UseColor(*color, stdout));
+    if (t.empty() && status->empty())
+      std::printf("no jobs\n");
+    else if (t.empty())
+      std::printf("no %s jobs\n", status->c_str());
+    else
+      t.Print(stdout, UseColor(*color, stdout));
   });
 
   auto job = std::make_shared<std::string>();
-  auto* show = jobs->add_subcommand("show", "Show a job: command, resources, every attempt and its log files");
+  auto* show = jobs->add_subcommand(
+      "show", "Show a job: command, resources, every attempt and its log files");
   show->add_option("workflow", *wf, "Workflow id")->required();
   show->add_option("job", *job, "Job name (or index)")->required();
   show->add_flag("--json", *json, "Print JSON");
   AddColorFlag(show, color.get());
   AddConnectionFlags(show, conn.get());
   show->footer("Example:\n  torc jobs show 3 train_07");
-  DocumentJson(show,
-               "The API's job object (`GET /workflows/{id}/jobs/{job}`, see docs/api.md): `id`, "
-               "`name`, `status`, `attempt`, `exit_code`, `worker`, `command`, `invocation_script`, "
-               "`num_cpus`, `memory_bytes`, `num_gpus`, `num_nodes`, `runtime_seconds`, `priority`, "
-               "`retries`, `scheduler`, `depends_on`, `depends_on_count`, `stdio` (`{\"mode\", "
-               "\"delete_on_success\"}`), `current` (the attempt a worker holds now: `{\"attempt\", "
-               "\"worker\", \"hostname\", \"output_dir\", \"log_paths\"}`, or null) and `attempts`: "
-               "`[{\"attempt\", \"worker\", \"hostname\", \"status\", \"exit_code\", \"signal\", "
-               "\"reason\", \"start_time\", \"end_time\", \"peak_rss_bytes\" (-1 unknown), "
-               "\"cpu_seconds\" (-1 unknown), \"nodes\", \"output_dir\", \"log_paths\"}]`. "
-               "`log_paths` is `{\"stdout\": path or null, \"stderr\": path or null}` (added by the "
-               "CLI; null for a stream the stdio mode does not write).");
+  DocumentJson(
+      show,
+      "The API's job object (`GET /workflows/{id}/jobs/{job}`, see docs/api.md): `id`, "
+      "`name`, `status`, `attempt`, `exit_code`, `worker`, `command`, `invocation_script`, "
+      "`num_cpus`, `memory_bytes`, `num_gpus`, `num_nodes`, `runtime_seconds`, `priority`, "
+      "`retries`, `scheduler`, `depends_on`, `depends_on_count`, `stdio` (`{\"mode\", "
+      "\"delete_on_success\"}`), `current` (the attempt a worker holds now: `{\"attempt\", "
+      "\"worker\", \"hostname\", \"output_dir\", \"log_paths\"}`, or null) and `attempts`: "
+      "`[{\"attempt\", \"worker\", \"hostname\", \"status\", \"exit_code\", \"signal\", "
+      "\"reason\", \"start_time\", \"end_time\", \"peak_rss_bytes\" (-1 unknown), "
+      "\"cpu_seconds\" (-1 unknown), \"nodes\", \"output_dir\", \"log_paths\"}]`. "
+      "`log_paths` is `{\"stdout\": path or null, \"stderr\": path or null}` (added by the "
+      "CLI; null for a stream the stdio mode does not write).");
   show->callback([conn, wf, job, json, color] {
     auto client = Connect(*conn);
     auto j = JobWithLogs(*client, *wf, *job);
@@ -322,9 +344,11 @@ void AddCancelRestart(CLI::App& app) {
   auto conn = std::make_shared<Connection>();
   auto wf = std::make_shared<int64_t>(0);
   auto names = std::make_shared<std::vector<std::string>>();
-  auto* cancel = app.add_subcommand("cancel", "Cancel a workflow (or some of its jobs) and their dependents");
+  auto* cancel =
+      app.add_subcommand("cancel", "Cancel a workflow (or some of its jobs) and their dependents");
   cancel->add_option("workflow", *wf, "Workflow id")->required();
-  cancel->add_option("jobs", *names, "Job names (default: every unfinished job, and the workflow's allocations)");
+  cancel->add_option("jobs", *names,
+                     "Job names (default: every unfinished job, and the workflow's allocations)");
   AddConnectionFlags(cancel, conn.get());
   cancel->footer("Examples:\n  torc cancel 3\n  torc cancel 3 train_07 train_08");
   cancel->callback([conn, wf, names] {
@@ -343,7 +367,9 @@ void AddCancelRestart(CLI::App& app) {
       "restart", "Run failed, canceled or terminated jobs again, with their canceled dependents");
   restart->add_option("workflow", *rwf, "Workflow id")->required();
   auto* jobs_opt = restart->add_option("jobs", *rnames, "Job names");
-  restart->add_flag("--failed", *failed, "Every failed, canceled and terminated job (the default without job names)")
+  restart
+      ->add_flag("--failed", *failed,
+                 "Every failed, canceled and terminated job (the default without job names)")
       ->excludes(jobs_opt);
   AddConnectionFlags(restart, rconn.get());
   restart->footer(

@@ -4,13 +4,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <iostream>
 #include <map>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
@@ -19,7 +18,7 @@
 namespace torc::cmd {
 namespace {
 
-const char* const kStates[] = {"completed", "running", "claimed",  "ready",   "blocked",
+const char* const kStates[] = {"completed", "running",  "claimed",    "ready",   "blocked",
                                "failed",    "canceled", "terminated", "disabled"};
 
 /// The server's status plus `running_jobs`: every claimed or running job with the
@@ -53,7 +52,8 @@ void PrintRunning(const nlohmann::json& running, bool color) {
   std::map<std::string, std::vector<std::string>> names;
   for (const auto& j : running) {
     std::string host = j["hostname"].is_string() ? j["hostname"].get<std::string>() : "?";
-    if (j["worker"].is_number()) host += " (worker " + std::to_string(j["worker"].get<int64_t>()) + ")";
+    if (j["worker"].is_number())
+      host += " (worker " + std::to_string(j["worker"].get<int64_t>()) + ")";
     if (!names.count(host)) hosts.push_back(host);
     names[host].push_back(j["name"].get<std::string>() +
                           (j["status"] == "claimed" ? " (starting)" : ""));
@@ -89,7 +89,8 @@ void PrintStatus(const nlohmann::json& s, bool color) {
     for (const auto& a : s["allocations"]) ++by_state[a["state"].get<std::string>()];
     std::string line;
     for (const char* st : {"pending", "running", "done", "failed", "canceled"})
-      if (by_state.count(st)) line.append(line.empty() ? "" : ", ").append(std::to_string(by_state[st]) + " " + st);
+      if (by_state.count(st))
+        line.append(line.empty() ? "" : ", ").append(std::to_string(by_state[st]) + " " + st);
     for (const auto& [st, n] : by_state)
       if (line.find(st) == std::string::npos) line.append(", " + std::to_string(n) + " " + st);
     std::printf("%s %s\n", Paint(color, "bold", "allocations:").c_str(), line.c_str());
@@ -124,7 +125,8 @@ int Watch(server::ApiClient& client, int64_t wf, double interval, bool color) {
   double unreachable_since = -1;
   nlohmann::json s;
   while (true) {
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     server::ApiResult r = client.Call("GET", WorkflowPath(wf) + "/status");
     if (!r.ok()) {
       // A restarting server is normal (its state is durable): retry for a minute.
@@ -142,9 +144,11 @@ int Watch(server::ApiClient& client, int64_t wf, double interval, bool color) {
       unreachable_since = -1;
       s = std::move(r.body);
       int64_t total = s["total"].get<int64_t>();
-      std::string text = ProgressText(s["counts"], total, tty ? std::min(40, TerminalWidth() / 4) : 20, color);
+      std::string text =
+          ProgressText(s["counts"], total, tty ? std::min(40, TerminalWidth() / 4) : 20, color);
       if (!s["unclaimable"].empty())
-        text += "  " + Paint(color, "failed", std::to_string(s["unclaimable"].size()) + " cannot run");
+        text +=
+            "  " + Paint(color, "failed", std::to_string(s["unclaimable"].size()) + " cannot run");
       if (tty) {
         long long secs = static_cast<long long>(elapsed);
         std::printf("\r\033[K%s  %lld:%02lld", text.c_str(), secs / 60, secs % 60);
@@ -209,7 +213,8 @@ void AddWorkflowsCommands(CLI::App& app) {
       return;
     }
     bool on = UseColor(*color, stdout);
-    // STATE: active (unfinished jobs), done (all completed) or failed (finished, not all completed).
+    // STATE: active (unfinished jobs), done (all completed) or failed (finished, not all
+    // completed).
     Table t({"ID", "NAME", "OWNER", "JOBS", "COMPLETED", "FAILED", "CANCELED", "STATE", "CREATED"});
     for (const auto& w : body["workflows"]) {
       const auto& c = w["counts"];
@@ -225,14 +230,17 @@ void AddWorkflowsCommands(CLI::App& app) {
              {std::to_string(c.value("completed", int64_t{0})), ""},
              {std::to_string(failed), failed ? "failed" : ""},
              {std::to_string(canceled), canceled ? "canceled" : ""},
-             {state, state == "active" ? "running" : state == "done" ? "completed" : "failed"},
+             {state, state == "active" ? "running"
+                     : state == "done" ? "completed"
+                                       : "failed"},
              {FormatTime(w.value("created_at", 0.0)), ""}});
     }
     t.Print(stdout, on);
   });
 
   auto wid = std::make_shared<int64_t>(0);
-  auto* show = wfs->add_subcommand("show", "Show one workflow: where it came from, counts, actions, allocations");
+  auto* show = wfs->add_subcommand(
+      "show", "Show one workflow: where it came from, counts, actions, allocations");
   show->add_option("workflow", *wid, "Workflow id")->required();
   show->add_flag("--json", *json, "Print JSON");
   AddColorFlag(show, color.get());
@@ -284,23 +292,32 @@ void AddMonitorCommands(CLI::App& app) {
   auto wf = std::make_shared<int64_t>(0);
   auto json = std::make_shared<bool>(false);
   auto color = std::make_shared<std::string>("auto");
-  auto* status = app.add_subcommand("status", "Job counts per state, running jobs per host, allocations, and jobs that cannot run");
-  status->add_option("workflow", *wf, "Workflow id (default: your newest workflow, else the newest)");
+  auto* status = app.add_subcommand(
+      "status",
+      "Job counts per state, running jobs per host, allocations, and jobs that cannot run");
+  status->add_option("workflow", *wf,
+                     "Workflow id (default: your newest workflow, else the newest)");
   status->add_flag("--json", *json, "Print JSON");
   AddColorFlag(status, color.get());
   AddConnectionFlags(status, conn.get());
-  status->footer("Examples:\n  torc status          # your most recently submitted workflow\n  torc status 3 --json");
-  DocumentJson(status,
-               "The API's `GET /workflows/{id}/status` object plus `running_jobs`:\n\n"
-               "```\n{\"workflow_id\", \"name\", \"owner\", \"created_at\", \"file_name\", \"working_dir\",\n"
-               " \"total\", \"counts\": {\"blocked\", \"ready\", \"claimed\", \"running\", \"completed\",\n"
-               "            \"failed\", \"canceled\", \"terminated\", \"disabled\"}, \"complete\": bool,\n"
-               " \"allocations\": [{\"slurm_job_id\", \"scheduler\", \"action\", \"state\", \"submitted_at\"}],\n"
-               " \"workers\": [{\"worker_id\", \"hostname\", \"slurm_job_id\", \"lease_expires\"}],\n"
-               " \"unclaimable\": [{\"job\", \"reason\"}], \"actions\": [{\"index\", \"trigger_type\",\n"
-               " \"action_type\", \"status\"}], \"running_jobs\": [{\"id\", \"name\", \"status\", \"attempt\",\n"
-               " \"worker\", \"hostname\"}]}\n```\n\n"
-               "`counts` always has all nine states; `running_jobs` lists claimed and running jobs.");
+  status->footer(
+      "Examples:\n  torc status          # your most recently submitted workflow\n  torc status 3 "
+      "--json");
+  DocumentJson(
+      status,
+      "The API's `GET /workflows/{id}/status` object plus `running_jobs`:\n\n"
+      "```\n{\"workflow_id\", \"name\", \"owner\", \"created_at\", \"file_name\", "
+      "\"working_dir\",\n"
+      " \"total\", \"counts\": {\"blocked\", \"ready\", \"claimed\", \"running\", \"completed\",\n"
+      "            \"failed\", \"canceled\", \"terminated\", \"disabled\"}, \"complete\": bool,\n"
+      " \"allocations\": [{\"slurm_job_id\", \"scheduler\", \"action\", \"state\", "
+      "\"submitted_at\"}],\n"
+      " \"workers\": [{\"worker_id\", \"hostname\", \"slurm_job_id\", \"lease_expires\"}],\n"
+      " \"unclaimable\": [{\"job\", \"reason\"}], \"actions\": [{\"index\", \"trigger_type\",\n"
+      " \"action_type\", \"status\"}], \"running_jobs\": [{\"id\", \"name\", \"status\", "
+      "\"attempt\",\n"
+      " \"worker\", \"hostname\"}]}\n```\n\n"
+      "`counts` always has all nine states; `running_jobs` lists claimed and running jobs.");
   status->callback([conn, wf, json, color] {
     auto client = Connect(*conn);
     int64_t id = *wf ? *wf : DefaultWorkflow(*client);
@@ -317,7 +334,8 @@ void AddMonitorCommands(CLI::App& app) {
   auto wwf = std::make_shared<int64_t>(0);
   auto interval = std::make_shared<double>(1.0);
   auto wcolor = std::make_shared<std::string>("auto");
-  auto* watch = app.add_subcommand("watch", "Show progress until the workflow ends; exit 0 only if every job completed");
+  auto* watch = app.add_subcommand(
+      "watch", "Show progress until the workflow ends; exit 0 only if every job completed");
   watch->add_option("workflow", *wwf, "Workflow id (default: as for status)");
   watch->add_option("--interval", *interval, "Seconds between polls (default 1)")
       ->check(CLI::Range(0.05, 3600.0));
@@ -344,16 +362,18 @@ void AddMonitorCommands(CLI::App& app) {
   auto awf = std::make_shared<int64_t>(0);
   auto ajson = std::make_shared<bool>(false);
   auto acolor = std::make_shared<std::string>("auto");
-  auto* alist = allocs->add_subcommand("list", "List the allocations torc asked Slurm for, with their state");
+  auto* alist =
+      allocs->add_subcommand("list", "List the allocations torc asked Slurm for, with their state");
   alist->add_option("workflow", *awf, "Workflow id")->required();
   alist->add_flag("--json", *ajson, "Print a JSON array");
   AddColorFlag(alist, acolor.get());
   AddConnectionFlags(alist, aconn.get());
   alist->footer("Example:\n  torc allocations list 3 --json");
-  DocumentJson(alist,
-               "An array of `{\"slurm_job_id\", \"scheduler\", \"action\" (index of the action that "
-               "asked for it), \"state\" (pending, running, done, failed, canceled), "
-               "\"submitted_at\"}`.");
+  DocumentJson(
+      alist,
+      "An array of `{\"slurm_job_id\", \"scheduler\", \"action\" (index of the action that "
+      "asked for it), \"state\" (pending, running, done, failed, canceled), "
+      "\"submitted_at\"}`.");
   alist->callback([aconn, awf, ajson, acolor] {
     auto client = Connect(*aconn);
     auto s = CallOrDie(*client, "GET", WorkflowPath(*awf) + "/status");
@@ -364,14 +384,18 @@ void AddMonitorCommands(CLI::App& app) {
     Table t({"SLURM JOB", "SCHEDULER", "ACTION", "STATE", "SUBMITTED"});
     for (const auto& a : s["allocations"]) {
       std::string st = a["state"].get<std::string>();
-      t.Row({{a["slurm_job_id"].is_string() ? a["slurm_job_id"].get<std::string>() : a["slurm_job_id"].dump(), ""},
+      t.Row({{a["slurm_job_id"].is_string() ? a["slurm_job_id"].get<std::string>()
+                                            : a["slurm_job_id"].dump(),
+              ""},
              {a["scheduler"].is_string() ? a["scheduler"].get<std::string>() : "-", ""},
              {a["action"].dump(), ""},
              {st, st},
              {FormatTime(a.value("submitted_at", 0.0)), ""}});
     }
-    if (t.empty()) std::printf("workflow %lld has no allocations\n", static_cast<long long>(*awf));
-    else t.Print(stdout, UseColor(*acolor, stdout));
+    if (t.empty())
+      std::printf("workflow %lld has no allocations\n", static_cast<long long>(*awf));
+    else
+      t.Print(stdout, UseColor(*acolor, stdout));
   });
 }
 

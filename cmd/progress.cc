@@ -10,7 +10,8 @@ std::string ProgressText(const nlohmann::json& counts, int64_t total, int bar_wi
   std::string out;
   if (bar_width > 0) {
     int64_t filled = total > 0 ? done * bar_width / total : bar_width;
-    int64_t bad = total > 0 ? (n("failed") + n("canceled") + n("terminated")) * bar_width / total : 0;
+    int64_t bad =
+        total > 0 ? (n("failed") + n("canceled") + n("terminated")) * bar_width / total : 0;
     bad = std::min<int64_t>(bad, bar_width - filled);
     out = "[" + Paint(color, "completed", std::string(static_cast<size_t>(filled), '#')) +
           Paint(color, "failed", std::string(static_cast<size_t>(bad), '!')) +
@@ -22,13 +23,12 @@ std::string ProgressText(const nlohmann::json& counts, int64_t total, int bar_wi
     const char* label;
     const char* state;
   };
-  for (const Part& p : {Part{n("running") + n("claimed"), "running", "running"},
-                        Part{n("ready"), "ready", "ready"},
-                        Part{n("blocked"), "blocked", "blocked"},
-                        Part{n("failed"), "failed", "failed"},
-                        Part{n("canceled"), "canceled", "canceled"},
-                        Part{n("terminated"), "terminated", "terminated"},
-                        Part{n("disabled"), "disabled", "disabled"}})
+  for (const Part& p :
+       {Part{n("running") + n("claimed"), "running", "running"}, Part{n("ready"), "ready", "ready"},
+        Part{n("blocked"), "blocked", "blocked"}, Part{n("failed"), "failed", "failed"},
+        Part{n("canceled"), "canceled", "canceled"},
+        Part{n("terminated"), "terminated", "terminated"},
+        Part{n("disabled"), "disabled", "disabled"}})
     if (p.count > 0) out += "  " + Paint(color, p.state, std::to_string(p.count) + " " + p.label);
   return out;
 }

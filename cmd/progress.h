@@ -2,9 +2,8 @@
 // `torc status` and `torc run`.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace torc::cmd {
 
