@@ -110,7 +110,9 @@ void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
   for (const auto* a : with_logs) {
     const auto& lp = (*a)["log_paths"];
     std::string out = Str(lp["stdout"], "(none)"), err = Str(lp["stderr"], "(none)");
-    if (out == err)
+    if (lp["stdout"].is_null() && lp["stderr"].is_null())
+      std::printf("    %u: no files (stdio mode none)\n", (*a)["attempt"].get<unsigned>());
+    else if (out == err)
       std::printf("    %u: %s (stdout and stderr)\n", (*a)["attempt"].get<unsigned>(), out.c_str());
     else
       std::printf("    %u: %s\n       %s\n", (*a)["attempt"].get<unsigned>(), out.c_str(),

@@ -229,6 +229,25 @@ expect_contains "status cannot run" "$out" $'cannot run:\n  too_long: runtime 72
 assert [u["job"] for u in d["unclaimable"]] == ["too_long"], d["unclaimable"]
 assert d["allocations"][0]["state"] == "pending", d' || fail "status --json unclaimable"
 
+# stdio modes: combined (stderr is in the .out file), none, delete_on_success
+cat >stdio.yaml <<'EOF'
+name: stdio_modes
+jobs:
+  - {name: comb, command: "echo out; echo err >&2", stdio: {mode: combined}}
+  - {name: quiet, command: "echo out", stdio: {mode: none}}
+  - {name: gone, command: "echo out", stdio: {delete_on_success: true}}
+EOF
+expect_eq "submit stdio.yaml" "$("$torc" submit --json stdio.yaml)" '{"workflow_id":5}'
+"$torc" worker run --workflow 5 --idle-timeout 20 >worker5.log 2>&1
+expect_eq "combined: stdout" "$("$torc" logs 5 comb)" $'out\nerr'
+expect_eq "combined: --stderr" "$("$torc" logs 5 comb --stderr 2>&1)" \
+  $'torc: stdio mode combined: stderr is in '"$work"$'/torc_output/5/comb.1.out with stdout\nout\nerr'
+out=$("$torc" logs 5 quiet 2>&1); rc=$?
+expect_eq "stdio none" "$out (rc $rc)" "torc: job 'quiet' writes no stdout file (stdio mode none) (rc 1)"
+expect_contains "stdio none in jobs show" "$("$torc" jobs show 5 quiet)" "1: no files (stdio mode none)"
+out=$("$torc" logs 5 gone 2>&1); rc=$?
+expect_eq "delete_on_success" "$out (rc $rc)" "torc: no stdout file for attempt 1 of job 'gone' at $work/torc_output/5/gone.1.out (stdio delete_on_success removes the logs of completed attempts) (rc 1)"
+
 # bash completion, generated from the command tree
 out=$(bash -c "source <(\"$torc\" completion bash) && complete -p torc")
 expect_eq "completion registered" "$out" "complete -o default -F _torc torc"
