@@ -336,7 +336,7 @@ void AddMonitorCommands(CLI::App& app) {
   auto wcolor = std::make_shared<std::string>("auto");
   auto* watch = app.add_subcommand(
       "watch", "Show progress until the workflow ends; exit 0 only if every job completed");
-  watch->add_option("workflow", *wwf, "Workflow id (default: as for status)");
+  watch->add_option("workflow", *wwf, "Workflow id (default: your newest workflow, else the newest)");
   watch->add_option("--interval", *interval, "Seconds between polls (default 1)")
       ->check(CLI::Range(0.05, 3600.0));
   AddColorFlag(watch, wcolor.get());

@@ -263,7 +263,8 @@ while read -r cmd; do
   [[ $("$torc" $cmd --help) == *Example* ]] || fail "'torc $cmd --help' has no example"
 done < <("$torc" help-markdown | sed -n 's/^## `torc \(.*\)`$/\1/p')
 [[ $("$torc" help-markdown | grep -c '^## `torc') -ge 20 ]] || fail "help-markdown lists the commands"
-if ! diff <("$torc" help-markdown) "$src/docs/cli.md" >/dev/null; then
-  fail "docs/cli.md is stale: run 'torc help-markdown > docs/cli.md'"
+if ! diff <("$torc" help-markdown) "$src/docs/cli.md" >cli_md.diff; then
+  fail "docs/cli.md is stale: run 'torc help-markdown > docs/cli.md' (a CLI command or option changed); diff:
+$(head -20 cli_md.diff)"
 fi
 finish
