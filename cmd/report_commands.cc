@@ -7,8 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/client_support.h"
 #include "cmd/commands.h"
-#include "server/client.h"
 #include "server/clock.h"
 #include "server/report.h"
 
@@ -16,21 +16,10 @@ namespace torc::cmd {
 namespace {
 
 struct ReportFlags {
-  std::string url, data_dir;
+  Connection connection;
   int64_t workflow = -1;
   std::string html;
 };
-
-[[noreturn]] void Die(const std::string& message) {
-  std::cerr << "torc: " << message << "\n";
-  throw CLI::RuntimeError(1);
-}
-
-nlohmann::json CallOrDie(server::ApiClient& client, const std::string& path) {
-  server::ApiResult r = client.Call("GET", path);
-  if (!r.ok()) Die(client.Describe(r));
-  return r.body;
-}
 
 /// Every job with its attempts, a page of the bulk endpoint at a time; the
 /// parents too when the graph will be drawn.
@@ -39,9 +28,9 @@ nlohmann::json FetchAttempts(server::ApiClient& client, int64_t wf, bool parents
   nlohmann::json all;
   for (int64_t offset = 0;; offset += kPage) {
     nlohmann::json page =
-        CallOrDie(client, "/workflows/" + std::to_string(wf) + "/attempts?offset=" +
-                              std::to_string(offset) + "&limit=" + std::to_string(kPage) +
-                              (parents ? "&parents=true" : ""));
+        CallOrDie(client, "GET",
+                  WorkflowPath(wf) + "/attempts?offset=" + std::to_string(offset) +
+                      "&limit=" + std::to_string(kPage) + (parents ? "&parents=true" : ""));
     if (all.is_null()) {
       all = page;
     } else {
@@ -56,14 +45,9 @@ nlohmann::json FetchAttempts(server::ApiClient& client, int64_t wf, bool parents
 }
 
 void RunReport(const ReportFlags& f) {
-  server::ClientOptions o;
-  o.url = f.url;
-  o.data_dir = f.data_dir;
-  std::string error;
-  auto client = server::ApiClient::Connect(o, &error);
-  if (!client) Die(error);
-  int64_t wf = f.workflow;
-  nlohmann::json summary = CallOrDie(*client, "/workflows/" + std::to_string(wf));
+  auto client = Connect(f.connection);
+  int64_t wf = f.workflow >= 0 ? f.workflow : DefaultWorkflow(*client);
+  nlohmann::json summary = CallOrDie(*client, "GET", WorkflowPath(wf));
   server::ReportOptions options;
   options.generated_at = server::WallClockNow();
   bool graph = summary.value("total", int64_t{0}) <= static_cast<int64_t>(options.max_dag_jobs);
@@ -94,12 +78,10 @@ void AddReportCommands(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "report", "Write a self-contained HTML report of a workflow: summary, timeline, graph, "
                 "resource use against requests");
-  cmd->add_option("workflow", flags->workflow, "Workflow id")->required();
+  cmd->add_option("workflow", flags->workflow, "Workflow id (default: your newest workflow)");
   cmd->add_option("--html", flags->html, "The HTML file to write ('-': standard output)")
       ->required();
-  cmd->add_option("--url", flags->url, "Server URL (default: TORC_API_URL, then <data-dir>/server.url)");
-  cmd->add_option("--data-dir", flags->data_dir,
-                  "Server data directory (default: TORC_DATA_DIR or ~/.torc)");
+  AddConnectionFlags(cmd, &flags->connection);
   cmd->footer("Example:\n  torc report 3 --html report.html   # then open report.html in a browser");
   cmd->callback([flags] { RunReport(*flags); });
 }

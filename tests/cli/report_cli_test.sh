@@ -51,7 +51,8 @@ expect_eq "submit" "$("$torc" submit wf.yaml | tail -1)" "1"
 out=$("$torc" report 1 --html report.html); rc=$?
 expect_eq "report exit code" "$rc" 0
 expect_eq "report line" "$out" "wrote report.html: workflow 1, 4 jobs, 4 attempts, 1 jobs with flagged requests"
-html=$(cat report.html)
+expect_eq "report of the newest workflow" "$("$torc" report --html newest.html)" \
+  "wrote newest.html: workflow 1, 4 jobs, 4 attempts, 1 jobs with flagged requests"
 expect_eq "report to stdout is the same page but for the time" \
   "$("$torc" report 1 --html - | grep -v Generated | md5sum)" "$(grep -v Generated report.html | md5sum)"
 
