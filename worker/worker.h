@@ -10,6 +10,7 @@
 #include <string>
 
 #include "worker/allocation.h"
+#include "worker/log_cap.h"
 
 namespace torc::server {
 class ApiClient;
@@ -29,6 +30,8 @@ struct WorkerOptions {
   bool exit_when_stuck = false;
   std::string srun = "srun";
   bool quiet = false;              // no log lines on stderr
+  /// Cap on each job's stdout/stderr file, checked every 0.5 s (worker/log_cap.h); 0: none.
+  int64_t max_log_bytes = kDefaultMaxLogBytes;
   /// Called after every loop iteration with counts, for progress displays.
   std::function<void(int running, int64_t done)> on_progress;
 };

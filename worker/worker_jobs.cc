@@ -11,6 +11,7 @@
 #include "spec/plan.h"
 #include "worker/command.h"
 #include "worker/ledger.h"
+#include "worker/log_cap.h"
 #include "worker/process.h"
 #include "worker/worker_internal.h"
 
@@ -119,6 +120,15 @@ void Worker::CheckLimits(double now) {
     next_memory_check_ = now + 0.5;
     rss = procs_.RssByGroup();
   }
+  // Output files over the cap are cut back (worker/log_cap.h), also every 0.5 s.
+  if (o_.max_log_bytes > 0 && now >= next_log_check_) {
+    next_log_check_ = now + 0.5;
+    for (auto& [pid, r] : running_)
+      for (const std::string* path : {&r.outputs.stdout_path, &r.outputs.stderr_path})
+        if (CapOutputFile(*path, o_.max_log_bytes))
+          Log("job " + r.job.name + ": " + *path + " reached " +
+              std::to_string(o_.max_log_bytes) + " bytes (--max-log-bytes); later output dropped");
+  }
   for (auto& [pid, r] : running_) {
     if (r.recovery_pid > 0) continue;
     if (r.end_reason.empty() && now >= r.runtime_deadline)
@@ -185,6 +195,9 @@ bool Worker::StartRecovery(Running& r, const ProcessExit& e) {
 void Worker::Finish(Running& r, const ProcessExit& e) {
   double now = Now();
   ledger_->Release(r.placement);
+  // What the job wrote since the last 0.5 s check is cut too.
+  for (const std::string* path : {&r.outputs.stdout_path, &r.outputs.stderr_path})
+    CapOutputFile(*path, o_.max_log_bytes);
   std::string status = "completed";
   int exit_code = e.exit_code;
   if (r.end_reason == "memory") {
