@@ -229,6 +229,15 @@ expect_contains "status cannot run" "$out" $'cannot run:\n  too_long: runtime 72
 assert [u["job"] for u in d["unclaimable"]] == ["too_long"], d["unclaimable"]
 assert d["allocations"][0]["state"] == "pending", d' || fail "status --json unclaimable"
 
+# watch stops cleanly when interrupted (workflow 4 cannot finish: no worker)
+"$torc" watch 4 --interval 0.1 >watch4.out 2>&1 &
+watch_pid=$!
+sleep 0.5
+kill -TERM "$watch_pid"
+wait "$watch_pid"; rc=$?
+expect_eq "watch interrupted: exit code" "$rc" 130
+expect_contains "watch interrupted: it printed the counts" "$(cat watch4.out)" "0/2 done  2 ready"
+
 # stdio modes: combined (stderr is in the .out file), none, delete_on_success
 cat >stdio.yaml <<'EOF'
 name: stdio_modes
