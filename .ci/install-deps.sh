@@ -8,6 +8,7 @@ packages=(
   libcli11-dev libspdlog-dev doctest-dev libre2-dev
   slurm-wlm slurm-client
   chromium
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

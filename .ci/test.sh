@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: install what is needed, build, and run the whole test suite:
 # unit and integration tests on the release build, then the unit tests again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then the fuzzers for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/install-deps.sh
@@ -12,4 +12,5 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTORC_SANITIZE=ON \
 cmake --build build-asan -j2
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j2 -L unit
+.ci/fuzz.sh  # libFuzzer targets, TORC_FUZZ_SECONDS (default 60) each
 echo "test.sh: all tests passed"
