@@ -137,7 +137,10 @@ bool NaturalLess(const std::string& a, const std::string& b) {
   return a.size() - i < b.size() - j;
 }
 
-std::vector<Bar> CollectBars(const nlohmann::json& data, size_t* unknown_start) {
+/// The bars of every attempt; stops adding at `limit` (host lists can be long) and counts
+/// the attempts left out in *skipped.
+std::vector<Bar> CollectBars(const nlohmann::json& data, size_t limit, size_t* unknown_start,
+                             size_t* skipped) {
   std::vector<Bar> bars;
   double now = Num(data, "now");
   auto rows_of = [](const std::string& nodes, const std::string& fallback) {
@@ -150,6 +153,10 @@ std::vector<Bar> CollectBars(const nlohmann::json& data, size_t* unknown_start) 
     for (const auto& a : List(job, "attempts")) {
       double start = Num(a, "start_time"), end = Num(a, "end_time");
       if (start <= 0) continue;
+      if (bars.size() >= limit) {
+        ++*skipped;
+        continue;
+      }
       std::string fallback = "worker " + std::to_string(static_cast<int64_t>(Num(a, "worker")));
       for (const auto& row : rows_of(Str(a, "nodes"), fallback))
         bars.push_back({row, name, Str(a, "status"), static_cast<int64_t>(Num(a, "attempt")), start,
@@ -184,8 +191,8 @@ double NiceStep(double span) {
 std::string RenderTimelineSvg(const nlohmann::json& data) {
   constexpr size_t kMaxBars = 20000;
   constexpr double kLabelW = 160, kPlotW = 900, kTop = 44, kLaneH = 11, kRowGap = 5;
-  size_t unknown_start = 0;
-  std::vector<Bar> bars = CollectBars(data, &unknown_start);
+  size_t unknown_start = 0, skipped = 0;
+  std::vector<Bar> bars = CollectBars(data, 4 * kMaxBars, &unknown_start, &skipped);
   std::ostringstream svg;
   if (bars.empty()) {
     svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"600\" "
@@ -194,7 +201,7 @@ std::string RenderTimelineSvg(const nlohmann::json& data) {
     return svg.str();
   }
   std::sort(bars.begin(), bars.end(), [](const Bar& a, const Bar& b) { return a.start < b.start; });
-  size_t dropped = bars.size() > kMaxBars ? bars.size() - kMaxBars : 0;
+  size_t dropped = (bars.size() > kMaxBars ? bars.size() - kMaxBars : 0) + skipped;
   bars.resize(std::min(bars.size(), kMaxBars));
   double t0 = bars.front().start, t1 = t0;
   for (const auto& b : bars) t1 = std::max(t1, b.end);
@@ -237,7 +244,7 @@ std::string RenderTimelineSvg(const nlohmann::json& data) {
   if (dropped || unknown_start) {
     std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"13\" fill=\"#a00\">", lx + 10);
     svg << buf;
-    if (dropped) svg << dropped << " later attempts not drawn. ";
+    if (dropped) svg << dropped << " more bars not drawn. ";
     if (unknown_start) svg << unknown_start << " running jobs started before this server did.";
     svg << "</text>\n";
   }

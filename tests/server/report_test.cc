@@ -124,6 +124,15 @@ TEST_CASE("timeline: one bar per attempt per node, running bars up to now") {
   CHECK(RenderTimelineSvg(empty).find("No attempt has started yet") != std::string::npos);
 }
 
+TEST_CASE("timeline: at most 20,000 bars, the rest counted") {
+  json jobs = json::array();
+  for (int i = 0; i < 20003; ++i)
+    jobs.push_back(Job(i, "j", "completed", 1, 0, {Attempt(1, "completed", i, i + 1, 1, 1, "n1")}));
+  std::string svg = RenderTimelineSvg({{"now", kT0 + 30000}, {"jobs", jobs}});
+  CHECK(svg.find("data-bars=\"20000\"") != std::string::npos);
+  CHECK(svg.find("3 more bars not drawn.") != std::string::npos);
+}
+
 TEST_CASE("dependency graph: small workflows only") {
   std::string svg = RenderDagSvg(Attempts());
   CHECK(Count(svg, "class=\"dag-node\"") == 4);
