@@ -340,6 +340,30 @@ std::vector<Case> BadRequests() {
        "'pid' must be an integer"},
       {"hostname too long", "POST", wfp + "/workers",
        json{{"hostname", std::string(300, 'h')}}.dump(), 400, "'hostname' is too long"},
+      {"10 MB hostname", "POST", wfp + "/workers",
+       json{{"hostname", std::string(10 << 20, 'h')}}.dump(), 400,
+       "'hostname' is too long (10485760 bytes, limit 256)"},
+      {"10 MB action detail", "POST", wfp + "/actions/0/done",
+       json{{"status", "failed"}, {"detail", std::string(10 << 20, 'd')}}.dump(), 400,
+       "'detail' is too long"},
+      {"10 MB job name filter", "GET", wfp + "/jobs?name=" + std::string(10 << 20, 'j'), "", 400,
+       "the name regex is too long (10485760 bytes, limit 4096)"},
+      {"negative resources in a submitted workflow", "POST", "/workflows",
+       json{{"spec_text", "name: neg\njobs:\n  - name: a\n    command: x\n"
+                          "    resource_requirements: r\nresource_requirements:\n"
+                          "  - {name: r, num_cpus: -4, memory: -1g}\n"}}
+           .dump(),
+       400, "the workflow file has 2 errors",
+       [](const json& b) {
+         REQUIRE(b["errors"].is_array());
+         CHECK(b["errors"][0].get<std::string>().find("'num_cpus' of resource requirement 'r' "
+                                                      "must be between 1 and") != std::string::npos);
+       }},
+      {"a regex bomb in a submitted workflow", "POST", "/workflows",
+       json{{"spec_text", "name: bomb\njobs:\n  - name: a\n    command: x\n  - name: b\n"
+                          "    command: x\n    depends_on_regexes: [\"((a{1000}){1000}){1000}\"]\n"}}
+           .dump(),
+       400, "the workflow file has 1 error"},
       {"heartbeat of an unknown worker", "POST", wfp + "/workers/999999/heartbeat", "", 409,
        "has no lease"},
       {"heartbeat with a non-numeric worker id", "POST", wfp + "/workers/abc/heartbeat", "", 400,
