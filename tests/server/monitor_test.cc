@@ -58,8 +58,8 @@ json Result(int64_t id, const char* status, int exit_code, double start, double 
 
 TEST_CASE("metrics, dashboard, attempts, timeline and logs on a real server") {
   testing::TempDir dir;
-  // Leases of 3 x 1 s: a silent worker expires within seconds.
-  testing::ServerProcess server(TORC_BINARY, dir.path(), {"--heartbeat-seconds", "1"});
+  // Leases of 3 x 2 s: a silent worker expires within seconds (worker 1 heartbeats).
+  testing::ServerProcess server(TORC_BINARY, dir.path(), {"--heartbeat-seconds", "2"});
   server.Start();
   std::string token = ReadToken(dir.path());
   auto http = server::MakeHttpClient(server.url(), token, std::chrono::seconds(30));
@@ -109,6 +109,8 @@ jobs:
                    {"results", {Result(done, "completed", 0, now - 2, now - 1),
                                 Result(failed, "failed", 3, now - 2, now)}}}));
 
+  std::string beat = "/workflows/1/workers/" + std::to_string(w1["worker_id"].get<int64_t>()) + "/heartbeat";
+  Ok(client->Call("POST", beat, json::object()));
   auto metrics = http->Request("GET", "/metrics");
   REQUIRE(metrics.status == 200);
   const std::string& m = metrics.body;
@@ -154,6 +156,7 @@ jobs:
   CHECK(svg.body.find("data-bars=\"3\"") != std::string::npos);
   CHECK(svg.body.find("data-state=\"running\"") != std::string::npos);
 
+  Ok(client->Call("POST", beat, json::object()));
   // Logs: read from <the worker's output dir>/<job>.<attempt>.out, tail by default.
   std::string name = att["jobs"][done]["name"];
   REQUIRE(system(("mkdir -p '" + logdir + "'").c_str()) == 0);
@@ -188,7 +191,7 @@ jobs:
   CHECK(default_place.body["path"] == work + "/torc_output/1/" + name2 + "." +
                                           std::to_string(claim2["jobs"][0]["attempt"].get<int>()) + ".out");
   double expiries = 0;
-  for (int i = 0; i < 100 && expiries < 1; ++i) {
+  for (int i = 0; i < 300 && expiries < 1; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     expiries = Metric(http->Request("GET", "/metrics").body, "torc_lease_expiries_total");
   }
