@@ -400,6 +400,26 @@ bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diag
       size_t pos = what.find("syntax error");
       diags->Error(loc, "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
       return false;
+    } catch (const nlohmann::json::exception& e) {
+      // Not a syntax error: a number too large for a double ("number overflow parsing '1e999'").
+      // Found by fuzzing: it escaped ParsePlan and aborted `torc validate`.
+      std::string what = e.what();
+      size_t open = what.find('\''), close = what.rfind('\'');
+      Loc loc{1, 1};
+      if (open != std::string::npos && close > open) {
+        size_t at_byte = text.find(what.substr(open + 1, close - open - 1));
+        for (size_t i = 0; at_byte != std::string::npos && i < at_byte; ++i) {
+          if (text[i] == '\n') {
+            ++loc.line;
+            loc.column = 1;
+          } else {
+            ++loc.column;
+          }
+        }
+      }
+      size_t pos = what.find("] ");
+      diags->Error(loc, "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+      return false;
     }
   }
   if (format == Format::kYaml) {
