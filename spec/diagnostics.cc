@@ -55,16 +55,18 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 std::string SuggestClosest(std::string_view word, const std::vector<std::string_view>& candidates) {
   if (word.size() > 64) return "";
+  const size_t allowed = std::max<size_t>(2, word.size() / 3);
   size_t best = SIZE_MAX;
   std::string_view best_word;
   for (auto c : candidates) {
+    // A length difference over `allowed` is already too far (and a long name is costly).
+    if (c.size() > word.size() + allowed || word.size() > c.size() + allowed) continue;
     size_t d = EditDistance(word, c);
     if (d < best) {
       best = d;
       best_word = c;
     }
   }
-  size_t allowed = std::max<size_t>(2, word.size() / 3);
   if (best_word.empty() || best > allowed) return "";
   return "did you mean '" + std::string(best_word) + "'?";
 }

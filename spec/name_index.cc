@@ -77,13 +77,18 @@ bool NameIndex::Match(const std::string& pattern, const std::vector<Index>** res
   return true;
 }
 
-std::string NameIndex::Suggest(std::string_view name) const {
+std::string NameIndex::Suggest(std::string_view name) {
   if (by_name_.size() > 20000) return "";
+  auto cached = suggestions_.find(std::string(name));
+  if (cached != suggestions_.end()) return cached->second;
+  if (suggestions_.size() >= kMaxSuggestions) return "";
   std::vector<std::string_view> names;
   names.reserve(by_name_.size());
   for (const auto& [n, i] : by_name_) names.push_back(n);
   std::sort(names.begin(), names.end());
-  return SuggestClosest(name, names);
+  std::string hint = SuggestClosest(name, names);
+  suggestions_.emplace(std::string(name), hint);
+  return hint;
 }
 
 }  // namespace torc::spec

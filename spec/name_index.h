@@ -25,8 +25,11 @@ class NameIndex {
   /// Each distinct pattern is matched once; later calls reuse the answer.
   bool Match(const std::string& pattern, const std::vector<Index>** result, std::string* error);
 
-  /// "did you mean" text for an unknown name (empty for very large indexes).
-  std::string Suggest(std::string_view name) const;
+  /// "did you mean" text for an unknown name (empty for very large indexes). Each distinct name
+  /// is looked up once, and only the first kMaxSuggestions distinct names get a hint: 10,000 jobs
+  /// naming one missing job must not cost 10,000 scans of every name (found by fuzzing).
+  std::string Suggest(std::string_view name);
+  static constexpr size_t kMaxSuggestions = 20;
 
   /// How many names Match may test in all (LoadOptions::max_regex_tests); past it, Match fails.
   void set_max_tests(uint64_t n) { tests_left_ = max_tests_ = n; }
@@ -35,6 +38,7 @@ class NameIndex {
   std::unordered_map<std::string_view, Index> by_name_;
   std::vector<std::pair<std::string_view, Index>> sorted_;  // built on first Match
   std::unordered_map<std::string, std::unique_ptr<std::vector<Index>>> matches_;
+  std::unordered_map<std::string, std::string> suggestions_;
   uint64_t tests_left_ = UINT64_MAX;
   uint64_t max_tests_ = UINT64_MAX;
 };

@@ -174,3 +174,19 @@ TEST_CASE("hostile text: invalid UTF-8, 10 MB strings, deep nesting, huge number
                "resource_requirements:\n  - {name: r, num_cpus: -4, num_gpus: -1}\n")
             .find("must be") != std::string::npos);
 }
+
+TEST_CASE("10,000 jobs naming one missing job: the 'did you mean' search is done once") {
+  // Found by fuzzing: each unknown reference scanned every job name (edit distance), 10^8
+  // comparisons here; over a minute before.
+  auto t0 = std::chrono::steady_clock::now();
+  LoadResult r = ParsePlan("name: w\njobs:\n  - name: prep_{i}\n    command: x\n"
+                           "    parameters: {i: \"1:10000\"}\n"
+                           "  - name: run_{i}\n    command: x\n    parameters: {i: \"1:10000\"}\n"
+                           "    depends_on: [\"prep_{i}\", gone]\n",
+                           "t.yaml");
+  CHECK(SecondsSince(t0) < 5);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.errors.size() == 201);  // 200 and "too many errors"
+  CHECK(r.errors[0].message == "depends_on of job 'run_{i}' (as 'run_1') names job 'gone', "
+                               "which is not defined");
+}
