@@ -33,7 +33,8 @@ nlohmann::json StatusWithRunning(server::ApiClient& client, int64_t wf) {
     for (auto& j : AllJobs(client, wf, state, "")) {
       nlohmann::json row = {{"id", j["id"]},         {"name", j["name"]},
                             {"status", j["status"]}, {"attempt", j["attempt"]},
-                            {"worker", j["worker"]}, {"hostname", nullptr}};
+                            {"worker", j["worker"]}, {"hostname", nullptr},
+                            {"nodes", j.value("nodes", "")}};
       if (j["worker"].is_number()) {
         auto it = workers.find(j["worker"].get<int64_t>());
         if (it != workers.end()) row["hostname"] = it->second["hostname"];
@@ -51,7 +52,11 @@ void PrintRunning(const nlohmann::json& running, bool color) {
   std::vector<std::string> hosts;
   std::map<std::string, std::vector<std::string>> names;
   for (const auto& j : running) {
-    std::string host = j["hostname"].is_string() ? j["hostname"].get<std::string>() : "?";
+    // The nodes the worker placed the job on (slurm mode: the srun step's nodes), else the
+    // worker's host.
+    std::string host = !j["nodes"].get<std::string>().empty() ? j["nodes"].get<std::string>()
+                       : j["hostname"].is_string()            ? j["hostname"].get<std::string>()
+                                                              : "?";
     if (j["worker"].is_number())
       host += " (worker " + std::to_string(j["worker"].get<int64_t>()) + ")";
     if (!names.count(host)) hosts.push_back(host);
@@ -316,8 +321,9 @@ void AddMonitorCommands(CLI::App& app) {
       " \"unclaimable\": [{\"job\", \"reason\"}], \"actions\": [{\"index\", \"trigger_type\",\n"
       " \"action_type\", \"status\"}], \"running_jobs\": [{\"id\", \"name\", \"status\", "
       "\"attempt\",\n"
-      " \"worker\", \"hostname\"}]}\n```\n\n"
-      "`counts` always has all nine states; `running_jobs` lists claimed and running jobs.");
+      " \"worker\", \"hostname\", \"nodes\"}]}\n```\n\n"
+      "`counts` always has all nine states; `running_jobs` lists claimed and running jobs; "
+      "`nodes` is where a running job was placed (\"\" until its start is reported).");
   status->callback([conn, wf, json, color] {
     auto client = Connect(*conn);
     int64_t id = *wf ? *wf : DefaultWorkflow(*client);

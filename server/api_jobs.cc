@@ -27,17 +27,30 @@ JobIndex FindJobByText(const spec::Plan& plan, const std::string& ref) {
 
 namespace {
 
-nlohmann::json JobRow(const WorkflowCore& core, JobIndex j) {
+/// The nodes a running job runs on (from its worker's start notice), or "".
+const std::string& RunningOn(const WorkflowEntry& e, JobIndex j) {
+  static const std::string kNone;
+  const JobDynamic& d = e.core->job(j);
+  if (d.status != JobStatus::kRunning) return kNone;
+  auto it = e.running_on.find(j);
+  return it != e.running_on.end() && it->second.first == d.attempt ? it->second.second : kNone;
+}
+
+nlohmann::json JobRow(const WorkflowEntry& e, JobIndex j) {
+  const WorkflowCore& core = *e.core;
   const JobDynamic& d = core.job(j);
   auto attempts = core.AttemptsOf(j);
   nlohmann::json exit_code = nullptr;
   if (!attempts.empty()) exit_code = attempts.back()->exit_code;
-  return {{"id", j},
-          {"name", core.plan().jobs[j].name},
-          {"status", ToString(d.status)},
-          {"attempt", d.attempt},
-          {"exit_code", exit_code},
-          {"worker", d.worker == 0 ? nlohmann::json(nullptr) : nlohmann::json(d.worker)}};
+  nlohmann::json row = {
+      {"id", j},
+      {"name", core.plan().jobs[j].name},
+      {"status", ToString(d.status)},
+      {"attempt", d.attempt},
+      {"exit_code", exit_code},
+      {"worker", d.worker == 0 ? nlohmann::json(nullptr) : nlohmann::json(d.worker)}};
+  if (const std::string& nodes = RunningOn(e, j); !nodes.empty()) row["nodes"] = nodes;
+  return row;
 }
 
 HttpResponse List(Call& c, WorkflowId wf) {
@@ -67,7 +80,7 @@ HttpResponse List(Call& c, WorkflowId wf) {
     for (JobIndex j = 0; j < e.core->job_count(); ++j) {
       if (status && e.core->job(j).status != *status) continue;
       if (name_re && !RE2::PartialMatch(e.plan->jobs[j].name, *name_re)) continue;
-      if (matched >= offset && matched < offset + limit) jobs.push_back(JobRow(*e.core, j));
+      if (matched >= offset && matched < offset + limit) jobs.push_back(JobRow(e, j));
       ++matched;
     }
     return ServiceStatus::Ok();
@@ -95,7 +108,7 @@ HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
     const spec::Plan& plan = *e.plan;
     const spec::Job& job = plan.jobs[j];
     const auto& rr = plan.RequirementsOf(job);
-    out = JobRow(*e.core, j);
+    out = JobRow(e, j);
     out["command"] = job.command;
     out["invocation_script"] = job.invocation_script;
     out["num_cpus"] = rr.num_cpus;

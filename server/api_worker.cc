@@ -163,14 +163,36 @@ AttemptResult ParseResult(const nlohmann::json& r) {
   return a;
 }
 
-std::vector<std::pair<JobIndex, uint32_t>> ParseStarted(const nlohmann::json& arr) {
+/// Start notices: {id, attempt} plus, optionally, the node list the job runs on.
+struct StartedJobs {
   std::vector<std::pair<JobIndex, uint32_t>> jobs;
+  std::vector<std::string> nodes;  // parallel to jobs; empty when not given
+  bool empty() const { return jobs.empty(); }
+};
+
+StartedJobs ParseStarted(const nlohmann::json& arr) {
+  StartedJobs out;
   for (const auto& j : arr) {
     if (!j.is_object()) throw ApiError(400, "each started job must be an object {id, attempt}");
-    jobs.push_back({static_cast<JobIndex>(GetInt(j, "id", 0, UINT32_MAX)),
-                    static_cast<uint32_t>(GetInt(j, "attempt", 1, UINT32_MAX))});
+    out.jobs.push_back({static_cast<JobIndex>(GetInt(j, "id", 0, UINT32_MAX)),
+                        static_cast<uint32_t>(GetInt(j, "attempt", 1, UINT32_MAX))});
+    out.nodes.push_back(GetString(j, "nodes", std::string(), 1 << 16));
   }
-  return jobs;
+  return out;
+}
+
+/// Applies start notices and remembers where each job runs.
+size_t ApplyStarted(WorkflowEntry& e, WorkerId w, const StartedJobs& s, double now,
+                    ChangeBatch* batch) {
+  size_t n = e.core->Started(w, s.jobs, now, batch);
+  for (size_t k = 0; k < s.jobs.size(); ++k) {
+    const auto& [job, attempt] = s.jobs[k];
+    if (s.nodes[k].empty() || job >= e.core->plan().jobs.size()) continue;
+    const JobDynamic& d = e.core->job(job);
+    if (d.status == JobStatus::kRunning && d.attempt == attempt && d.worker == w)
+      e.running_on[job] = {attempt, s.nodes[k]};
+  }
+  return n;
 }
 
 /// Outcomes of reported results: counts, and the rejected ones listed.
@@ -222,7 +244,7 @@ HttpResponse Claim(Call& c, WorkflowId wf) {
     if (!e.core->IsLiveWorker(w))
       return ServiceStatus::Error(ServiceStatus::kConflict,
                                   "worker " + std::to_string(w) + " has no lease; register again");
-    if (!started.empty()) e.core->Started(w, started, c.now, batch);
+    if (!started.empty()) ApplyStarted(e, w, started, c.now, batch);
     if (!results.empty()) tally.Apply(*e.core, w, results, c.now, batch);
     if (!scheduler.empty()) {
       for (uint32_t s = 0; s < e.plan->schedulers.size(); ++s)
@@ -260,7 +282,7 @@ HttpResponse Start(Call& c, WorkflowId wf) {
   auto jobs = ParseStarted(GetArray(body, "jobs", true));
   size_t n = 0;
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    n = e.core->Started(w, jobs, c.now, batch);
+    n = ApplyStarted(e, w, jobs, c.now, batch);
     return ServiceStatus::Ok();
   }));
   return Json(200, {{"started", n}});

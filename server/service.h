@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "server/core.h"
@@ -41,6 +42,10 @@ struct WorkflowEntry {
   std::shared_ptr<const spec::Plan> plan;
   std::unique_ptr<WorkflowCore> core;
   uint64_t changes_since_checkpoint = 0;
+  /// Where running attempts run, from the workers' start notices: job -> (attempt, node list).
+  /// Memory only (lost on restart until the next notice); an entry counts only while the job
+  /// is running that attempt.
+  std::unordered_map<JobIndex, std::pair<uint32_t, std::string>> running_on;
 };
 
 /// A due action handed to whoever executes it (the server's action runner).

@@ -64,7 +64,8 @@ void Worker::LaunchQueued() {
     JobToRun job = std::move(*it);
     it = queue_.erase(it);
     uint32_t id = job.id, attempt = job.attempt;
-    if (Launch(std::move(job), p)) started_.push_back({{"id", id}, {"attempt", attempt}});
+    if (Launch(std::move(job), p))
+      started_.push_back({{"id", id}, {"attempt", attempt}, {"nodes", NodeListOf(p, alloc_.nodes)}});
   }
 }
 

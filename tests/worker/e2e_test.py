@@ -8,6 +8,7 @@ files; the checks read those files and ask a real server for the states.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -200,6 +201,18 @@ jobs:
                 break
             time.sleep(0.05)
         check(os.path.exists(f"{d}/started"), "the job started")
+        # The start notice says where the job runs; the job list and `torc status` show it.
+        nodes = ""
+        for _ in range(100):
+            nodes = s.jobs(wf)["long"].get("nodes", "")
+            if nodes:
+                break
+            time.sleep(0.05)
+        host = socket.gethostname()
+        check(nodes in (host, host.split(".")[0]), f"the running job's nodes: {nodes!r}")
+        status = s.cli("status", str(wf), "--color", "never").stdout
+        check(f"{nodes} (worker" in status and "long" in status,
+              f"torc status shows the running job on its node: {status}")
         check(s.cli("cancel", str(wf)).returncode == 0, "cancel accepted")
         t0 = time.time()
         worker.wait(timeout=30)
