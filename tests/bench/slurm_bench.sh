@@ -85,6 +85,11 @@ pilot_case() {
   python3 -c "print(round($t1 - $t0, 2))"
 }
 
+# Warm-up: the first batch job of a freshly started cluster waits ~2.5 s for slurmctld's first
+# scheduling cycle, whatever submitted it; it would land on whichever case runs first.
+sbatch --wrap true -o /dev/null >/dev/null
+wait_slurm_empty
+
 declare -A results
 for r in $(seq "$rounds"); do
   for c in ${CASES:-torc_slurm torc_direct array per_job_sbatch pilot}; do

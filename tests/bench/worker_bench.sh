@@ -22,8 +22,10 @@ bench() {  # bench NAME N COMMAND IDEAL
     "$name" "$cmd" "$n" > wf.yaml
   local t=() x=()
   for r in $(seq "$runs"); do
-    rm -rf torc_output
-    t+=("$(elapsed "$torc" run wf.yaml --cpus "$cores")")
+    # A fresh output directory per run, all deleted at the end: creating thousands of files
+    # right after deleting thousands makes ext4 scan its recently deleted inodes
+    # (recently_deleted() in the kernel profile) and slowed later runs by up to 2x.
+    t+=("$(elapsed "$torc" run wf.yaml --cpus "$cores" --output-dir "out_${name}_$r")")
     x+=("$(elapsed bash -c "seq $n | xargs -P $cores -I{} bash -c '$cmd'")")
   done
   local tm xm
