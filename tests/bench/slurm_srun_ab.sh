@@ -5,7 +5,7 @@
 # Run under with-cluster.sh: tests/slurm/with-cluster.sh -- tests/bench/slurm_srun_ab.sh TORC [N] ["W0 pilot W1 W2"]
 set -euo pipefail
 torc=$1; n=${2:-160}; variants=${3:-"W0 pilot W1 W2 W0 pilot W1 W2"}
-work=$(mktemp -d /tmp/prof/ab.XXXX); cd "$work"
+work=$(mktemp -d); cd "$work"
 export TORC_DATA_DIR=$work/data
 "$torc" server run --port 0 >server.log 2>&1 &
 server_pid=$!
