@@ -20,13 +20,13 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from fixed_port_server import FixedPortServer, check, failures
 
 TORC = os.path.abspath(sys.argv[1])
 KEEP = "--keep" in sys.argv
@@ -49,56 +49,17 @@ jobs:
 """
 TOTAL = 50 * 99 + 50
 
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Chaos:
     def __init__(self, work):
         self.work = work
-        self.data = os.path.join(work, "data")
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.env = dict(os.environ, TORC_DATA_DIR=self.data, TORC_API_URL=self.url)
-        self.server = None
+        self.server = FixedPortServer(TORC, work)
+        self.env = self.server.env
+        self.url = self.server.url
+        self.data = self.server.data
         self.workers = []
-        self.server_starts = 0
         self.worker_starts = 0
-        self.token = None
-
-    def start_server(self):
-        log = open(os.path.join(self.work, "server.log"), "a")
-        self.server = subprocess.Popen(
-            [TORC, "server", "run", "--port", str(self.port), "--heartbeat-seconds", "1"],
-            env=self.env, stdout=log, stderr=log)
-        self.server_starts += 1
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/api/v1/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("the server did not come up (see server.log)")
-        if self.token is None:
-            self.token = open(os.path.join(self.data, "token")).read().strip()
-
-    def kill_server(self):
-        self.server.send_signal(signal.SIGKILL)
-        self.server.wait()
 
     def start_worker(self):
         log = open(os.path.join(self.work, "worker.log"), "a")
@@ -111,10 +72,7 @@ class Chaos:
         self.workers.append(p)
 
     def api(self, path):
-        req = urllib.request.Request(self.url + "/api/v1" + path,
-                                     headers={"Authorization": "Bearer " + self.token})
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return json.loads(r.read())
+        return self.server.api(path)
 
     def counts(self):
         try:
@@ -130,7 +88,7 @@ def main():
     with open(os.path.join(work, "wf.yaml"), "w") as f:
         f.write(WORKFLOW)
     c = Chaos(work)
-    c.start_server()
+    c.server.start()
     r = subprocess.run([TORC, "submit", "wf.yaml", "--json"], cwd=work, env=c.env,
                        capture_output=True, text=True, timeout=60)
     check(r.returncode == 0, "submit: " + r.stderr)
@@ -158,10 +116,10 @@ def main():
             continue
         what = plan.pop()
         if what == "server":
-            c.kill_server()
+            c.server.stop(signal.SIGKILL)
             server_kills += 1
             time.sleep(rng.uniform(0.0, 1.0))  # down for a while; workers must wait it out
-            c.start_server()
+            c.server.start()
         else:
             live = [p for p in c.workers if p.poll() is None]
             if live:
@@ -185,8 +143,7 @@ def main():
         except subprocess.TimeoutExpired:
             p.kill()
             check(False, "a worker did not stop after the workflow completed")
-    c.server.terminate()
-    c.server.wait()
+    c.server.stop(signal.SIGTERM)
 
     executions = []
     with open(os.path.join(work, "exec.log")) as f:
@@ -236,7 +193,7 @@ def main():
     result = {
         "seed": SEED, "jobs": TOTAL, "elapsed_s": round(elapsed, 1),
         "server_kills": server_kills, "worker_kills": worker_kills,
-        "server_starts": c.server_starts, "worker_starts": c.worker_starts,
+        "server_starts": c.server.starts, "worker_starts": c.worker_starts,
         "executions": len(executions), "attempt_records": len(attempts),
         "abandoned_before_start": len(not_executed),
         "requeued_attempts": sum(1 for (s, _) in attempts.values() if s != completed_code),

@@ -10,47 +10,29 @@
 
 Usage: degradation_test.py TORC_BINARY
 """
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from fixed_port_server import FixedPortServer, check, failures
 
 TORC = os.path.abspath(sys.argv[1])
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Setup:
     def __init__(self, workflow):
         self.work = tempfile.mkdtemp(prefix="torc-degrade-")
-        self.data = os.path.join(self.work, "data")
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.env = dict(os.environ, TORC_DATA_DIR=self.data, TORC_API_URL=self.url)
-        self.server = None
+        self.server = FixedPortServer(TORC, self.work)
+        self.url, self.env = self.server.url, self.server.env
         with open(os.path.join(self.work, "wf.yaml"), "w") as f:
             f.write(workflow)
-        self.start_server()
+        self.server.start()
         r = subprocess.run([TORC, "submit", "wf.yaml"], cwd=self.work, env=self.env,
                            capture_output=True, text=True, timeout=60)
         check(r.returncode == 0, "submit: " + r.stderr)
-        self.token = open(os.path.join(self.data, "token")).read().strip()
         self.worker_log = os.path.join(self.work, "worker.log")
         self.worker = subprocess.Popen(
             [TORC, "worker", "run", "--url", self.url, "--workflow", "1", "--cpus", "4",
@@ -58,23 +40,8 @@ class Setup:
             cwd=self.work, env=self.env, stdout=open(self.worker_log, "w"),
             stderr=subprocess.STDOUT)
 
-    def start_server(self):
-        self.server = subprocess.Popen(
-            [TORC, "server", "run", "--port", str(self.port), "--heartbeat-seconds", "1"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(self.url + "/api/v1/health", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the server did not start")
-
     def api(self, path):
-        req = urllib.request.Request(self.url + "/api/v1" + path,
-                                     headers={"Authorization": "Bearer " + self.token})
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return json.loads(r.read())
+        return self.server.api(path)
 
     def wait_counts(self, pred, timeout):
         deadline = time.time() + timeout
@@ -98,8 +65,7 @@ class Setup:
         except subprocess.TimeoutExpired:
             self.worker.kill()
             check(False, "the worker did not stop at the end")
-        self.server.terminate()
-        self.server.wait()
+        self.server.stop(signal.SIGTERM)
 
 
 def outage():
@@ -112,11 +78,10 @@ jobs:
 """)
     counts = s.wait_counts(lambda c: c["running"] == 4, 30)
     check(counts["running"] == 4, "outage: 4 jobs running before the outage: %s" % counts)
-    s.server.send_signal(signal.SIGKILL)
-    s.server.wait()
+    s.server.stop(signal.SIGKILL)
     time.sleep(7)  # longer than the lease (3 s)
     check(s.worker.poll() is None, "outage: the worker stayed up while the server was away")
-    s.start_server()
+    s.server.start()
     counts = s.wait_counts(lambda c: c["completed"] == 4, 30)
     check(counts["completed"] == 4, "outage: all 4 completed after the server came back: %s" % counts)
     jobs = s.api("/workflows/1/jobs")["jobs"]
@@ -146,10 +111,9 @@ jobs:
 """)
     counts = s.wait_counts(lambda c: c["running"] == 4, 30)
     check(counts["running"] == 4, "restart: first wave running: %s" % counts)
-    s.server.terminate()
-    s.server.wait()
+    s.server.stop(signal.SIGTERM)
     time.sleep(1)
-    s.start_server()
+    s.server.start()
     counts = s.wait_counts(lambda c: c["completed"] == 8, 40)
     check(counts["completed"] == 8, "restart: both waves completed: %s" % counts)
     events = s.events()
