@@ -200,15 +200,19 @@ struct Tally {
   int64_t applied = 0, duplicate = 0;
   nlohmann::json rejected = nlohmann::json::array();
 
-  void Apply(WorkflowCore& core, WorkerId w, const std::vector<AttemptResult>& results,
+  void Apply(WorkflowEntry& e, WorkerId w, const std::vector<AttemptResult>& results,
              double now, ChangeBatch* batch) {
-    auto out = core.Complete(w, results, now, batch);
+    auto out = e.core->Complete(w, results, now, batch);
     for (size_t k = 0; k < out.size(); ++k) {
-      if (out[k].outcome == CompletionOutcome::kApplied) ++applied;
-      else if (out[k].outcome == CompletionOutcome::kDuplicate) ++duplicate;
-      else
+      if (out[k].outcome == CompletionOutcome::kApplied) {
+        ++applied;
+        e.running_on.erase(results[k].job);  // the attempt ended: keep only running ones
+      } else if (out[k].outcome == CompletionOutcome::kDuplicate) {
+        ++duplicate;
+      } else {
         rejected.push_back({{"id", results[k].job}, {"attempt", results[k].attempt},
                             {"reason", out[k].reason}});
+      }
     }
   }
 };
@@ -245,7 +249,7 @@ HttpResponse Claim(Call& c, WorkflowId wf) {
       return ServiceStatus::Error(ServiceStatus::kConflict,
                                   "worker " + std::to_string(w) + " has no lease; register again");
     if (!started.empty()) ApplyStarted(e, w, started, c.now, batch);
-    if (!results.empty()) tally.Apply(*e.core, w, results, c.now, batch);
+    if (!results.empty()) tally.Apply(e, w, results, c.now, batch);
     if (!scheduler.empty()) {
       for (uint32_t s = 0; s < e.plan->schedulers.size(); ++s)
         if (e.plan->schedulers[s].name == scheduler) filter.scheduler = s;
@@ -297,7 +301,7 @@ HttpResponse Complete(Call& c, WorkflowId wf) {
   // result not listed was recorded (now or by an earlier identical report).
   Tally tally;
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    tally.Apply(*e.core, w, results, c.now, batch);
+    tally.Apply(e, w, results, c.now, batch);
     return ServiceStatus::Ok();
   }));
   nlohmann::json answer = {{"applied", tally.applied}, {"duplicate", tally.duplicate},

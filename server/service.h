@@ -43,8 +43,8 @@ struct WorkflowEntry {
   std::unique_ptr<WorkflowCore> core;
   uint64_t changes_since_checkpoint = 0;
   /// Where running attempts run, from the workers' start notices: job -> (attempt, node list).
-  /// Memory only (lost on restart until the next notice); an entry counts only while the job
-  /// is running that attempt.
+  /// Memory only (lost on restart until the next notice); erased when the attempt's result is
+  /// applied, and an entry counts only while the job is running that attempt.
   std::unordered_map<JobIndex, std::pair<uint32_t, std::string>> running_on;
 };
 
