@@ -11,6 +11,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTORC_SANITIZE=ON \
   -DTORC_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j2
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions=$PWD/.ci/lsan.supp \
   ctest --test-dir build-asan --output-on-failure -j2 -L unit
 .ci/fuzz.sh  # libFuzzer targets, TORC_FUZZ_SECONDS (default 60) each
 echo "test.sh: all tests passed"
