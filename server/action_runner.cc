@@ -20,6 +20,28 @@ std::string AllocationState(const std::string& slurm) {
 
 }  // namespace
 
+void Wakeup::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notified_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Wakeup::Wait(std::chrono::milliseconds max) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, max, [this] { return notified_ || closed_; });
+  notified_ = false;
+}
+
+void Wakeup::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
 std::string ActionRunner::OutputDir(const DueAction& due) const {
   std::string base = due.row.working_dir.empty() ? "." : due.row.working_dir;
   return base + "/torc_output/" + std::to_string(due.workflow);

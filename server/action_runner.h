@@ -5,6 +5,9 @@
 // one squeue call. Runs on the server's timer thread.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 
 #include "server/sbatch_script.h"
@@ -22,6 +25,23 @@ struct ActionRunnerOptions {
   /// workflow another user owns would run as the server's account, so they
   /// fail without running anything. Empty: every workflow's actions run.
   std::string only_owner;
+};
+
+/// Lets the action thread sleep until there is work (Notify, e.g. from
+/// Service::SetActionWakeup) or its poll interval has passed.
+class Wakeup {
+ public:
+  void Notify();
+  /// Returns when notified (clearing it) or after `max`, whichever is first.
+  void Wait(std::chrono::milliseconds max);
+  /// Ends every Wait at once, now and later (shutdown).
+  void Close();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool notified_ = false;
+  bool closed_ = false;
 };
 
 class ActionRunner {

@@ -138,17 +138,24 @@ int RunServer(const ServerOptions& options) {
   sigaction(SIGINT, &sa, nullptr);
   // Actions (sbatch, run_commands) on their own thread: a slow command must
   // not hold up lease expiry.
+  // It wakes at once when a commit makes an action due (a workflow's
+  // on_workflow_start sbatch is submitted milliseconds after `torc submit`),
+  // and polls every 200 ms for the slow timers (squeue reconciliation).
+  Wakeup wakeup;
+  service->SetActionWakeup([&wakeup] { wakeup.Notify(); });
   std::thread action_thread([&] {
     while (!g_stop) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
       actions.Tick(Now());
+      wakeup.Wait(std::chrono::milliseconds(200));
     }
   });
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     service->ExpireAll(Now());
   }
+  wakeup.Close();
   action_thread.join();
+  service->SetActionWakeup(nullptr);
   server->Stop();
   std::fprintf(stderr, "torc server: stopped\n");
   return 0;

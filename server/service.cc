@@ -1,5 +1,6 @@
 #include "server/service.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -106,6 +107,7 @@ ServiceStatus Service::AppendLocked(WorkflowEntry& entry, ChangeBatch* batch) {
   ServiceStatus s = FromStore(store_->Append(*batch), "saving changes");
   if (!s.ok()) return s;
   if (commit_observer_) commit_observer_(*batch);
+  WakeActionsForLocked(entry, *batch);
   entry.changes_since_checkpoint += batch->jobs.size();
   uint64_t threshold = std::max<uint64_t>(options_.checkpoint_every_changes, entry.row.job_count);
   if (entry.changes_since_checkpoint >= threshold) {
@@ -119,6 +121,21 @@ ServiceStatus Service::AppendLocked(WorkflowEntry& entry, ChangeBatch* batch) {
 void Service::SetCommitObserver(std::function<void(const ChangeBatch&)> observer) {
   std::lock_guard<std::mutex> lock(mu_);
   commit_observer_ = std::move(observer);
+}
+
+void Service::SetActionWakeup(std::function<void()> wakeup) {
+  std::lock_guard<std::mutex> lock(mu_);
+  action_wakeup_ = std::move(wakeup);
+}
+
+void Service::WakeActionsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch) {
+  bool due = std::any_of(batch.actions.begin(), batch.actions.end(),
+                         [](const ActionState& a) { return a.status == ActionStatus::kDue; });
+  bool expired = std::any_of(batch.events.begin(), batch.events.end(),
+                             [](const Event& e) { return e.kind == "lease_expired"; });
+  // on_workflow_complete is due once the workflow is complete (WorkflowCore::DueActions).
+  bool completed = !batch.jobs.empty() && entry.core->IsComplete();
+  if (due || expired || completed) WakeActionsLocked();
 }
 
 ServiceStatus Service::Submit(const SubmitRequest& request, double now, WorkflowId* id) {
@@ -165,6 +182,7 @@ ServiceStatus Service::Submit(const SubmitRequest& request, double now, Workflow
   entry->core->set_id(*id);
   batch.workflow = *id;
   if (commit_observer_) commit_observer_(batch);
+  WakeActionsForLocked(*entry, batch);
   workflows_[*id] = std::move(entry);
   return ServiceStatus::Ok();
 }
@@ -334,6 +352,7 @@ void Service::RequestScancel(WorkflowId id, double now) {
         a.state = "canceled";
       }
     }
+    if (!ids.empty()) WakeActionsLocked();
   }
   for (const auto& sid : ids) RecordAllocationEvent(id, "allocation_canceled", sid, now);
 }
@@ -341,6 +360,7 @@ void Service::RequestScancel(WorkflowId id, double now) {
 void Service::RequestReconcile() {
   std::lock_guard<std::mutex> lock(mu_);
   reconcile_requested_ = true;
+  WakeActionsLocked();
 }
 
 bool Service::TakeReconcileRequest() {
@@ -366,6 +386,7 @@ ServiceStatus Service::RequestSchedule(const ScheduleRequest& request) {
     return ServiceStatus::Error(ServiceStatus::kNotFound,
                                 "no workflow " + std::to_string(request.workflow));
   schedule_requests_.push_back(request);
+  WakeActionsLocked();
   return ServiceStatus::Ok();
 }
 

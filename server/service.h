@@ -129,6 +129,12 @@ class Service {
   /// Called with every committed batch, under the service's lock: it must be
   /// quick and must not call the service (the server's metrics use it).
   void SetCommitObserver(std::function<void(const ChangeBatch&)> observer);
+  /// Called, under the service's lock, whenever there is new work for the
+  /// action runner: an action became due, a workflow completed, an allocation
+  /// is to be submitted or scanceled, or squeue should be asked now. It must be
+  /// quick (the server's action thread uses it to wake at once instead of
+  /// waiting for its next poll).
+  void SetActionWakeup(std::function<void()> wakeup);
 
   const ServiceOptions& options() const { return options_; }
   ServiceStatus Submit(const SubmitRequest& request, double now, WorkflowId* id);
@@ -192,6 +198,12 @@ class Service {
   int64_t next_event_seq_ = 1;
   WorkerId next_worker_id_ = 1;
   std::function<void(const ChangeBatch&)> commit_observer_;  // see SetCommitObserver
+  std::function<void()> action_wakeup_;                      // see SetActionWakeup
+  void WakeActionsLocked() {
+    if (action_wakeup_) action_wakeup_();
+  }
+  /// Wakes the action runner when a committed batch gives it something to do.
+  void WakeActionsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch);
   bool stale_ = false;   // memory may be ahead of the disk; reload before use
   double last_now_ = 0;  // the latest time a caller gave, for reloads
 };

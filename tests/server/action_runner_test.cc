@@ -1,0 +1,175 @@
+// The action runner's wake-up (server/action_runner.h, Service::SetActionWakeup):
+// a workflow whose on_workflow_start action is due must reach sbatch at once,
+// not on the action thread's next 200 ms poll. A fake sbatch records its calls.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "server/action_runner.h"
+#include "server/service.h"
+
+namespace fs = std::filesystem;
+using namespace torc::server;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/torc_action_test.XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::unique_ptr<Service> OpenService(const TempDir& dir) {
+  StoreStatus st;
+  auto store = Store::Open((dir.path / "torc.db").string(), {}, &st);
+  REQUIRE_MESSAGE(store, st.message);
+  ServiceStatus ss;
+  auto service = Service::Open(std::move(store), {}, 1000.0, &ss);
+  REQUIRE_MESSAGE(service, ss.message);
+  return service;
+}
+
+const char* kWithAction = R"(name: wf
+jobs:
+  - {name: a, command: "true", scheduler: s}
+  - {name: b, command: "true", depends_on: [a]}
+slurm_schedulers:
+  - {name: s, nodes: 1, walltime: "00:10:00"}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
+  - {trigger_type: on_jobs_complete, jobs: [a], action_type: run_commands, commands: ["true"]}
+)";
+
+const char* kWithoutAction = R"(name: plain
+jobs:
+  - {name: a, command: "true"}
+)";
+
+}  // namespace
+
+TEST_CASE("the action runner is woken when an action becomes due, and only then") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  int wakeups = 0;
+  service->SetActionWakeup([&] { ++wakeups; });
+
+  WorkflowId plain = 0, id = 0;
+  REQUIRE(service->Submit({kWithoutAction, "plain.yaml", dir.path.string(), "u"}, 1001.0, &plain)
+              .ok());
+  CHECK(wakeups == 0);
+  CHECK(service->TakeDueActions().empty());
+
+  REQUIRE(service->Submit({kWithAction, "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
+  CHECK(wakeups == 1);  // on_workflow_start is due the moment the workflow exists
+  auto due = service->TakeDueActions();
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].workflow == id);
+  CHECK(due[0].index == 0);
+
+  // Explicit requests wake it too: more allocations, an early squeue.
+  ScheduleRequest more;
+  more.workflow = id;
+  REQUIRE(service->RequestSchedule(more).ok());
+  CHECK(wakeups == 2);
+  service->RequestReconcile();
+  CHECK(wakeups == 3);
+
+  // Finishing an action changes its state but makes nothing due: no wake-up.
+  REQUIRE(service->FinishAction(id, 0, ActionStatus::kDone, "submitted", 1003.0).ok());
+  CHECK(wakeups == 3);
+}
+
+TEST_CASE("Wakeup: a notification ends the wait at once; without one the wait lasts its interval") {
+  using Clock = std::chrono::steady_clock;
+  Wakeup wakeup;
+  wakeup.Notify();
+  auto t0 = Clock::now();
+  wakeup.Wait(std::chrono::seconds(30));
+  CHECK(Clock::now() - t0 < std::chrono::seconds(10));
+
+  // The notification was consumed: the next wait runs its course.
+  t0 = Clock::now();
+  wakeup.Wait(std::chrono::milliseconds(60));
+  CHECK(Clock::now() - t0 >= std::chrono::milliseconds(50));
+
+  // A notification from another thread while waiting.
+  std::thread notifier([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    wakeup.Notify();
+  });
+  t0 = Clock::now();
+  wakeup.Wait(std::chrono::seconds(30));
+  notifier.join();
+  CHECK(Clock::now() - t0 < std::chrono::seconds(10));
+
+  wakeup.Close();  // shutdown: every later wait returns at once
+  t0 = Clock::now();
+  wakeup.Wait(std::chrono::seconds(30));
+  CHECK(Clock::now() - t0 < std::chrono::seconds(10));
+}
+
+TEST_CASE("a due schedule_nodes action is submitted by the action thread as soon as it is woken") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  fs::path calls = dir.path / "sbatch_calls";
+  fs::path fake = dir.path / "sbatch";
+  std::ofstream(fake) << "#!/bin/sh\necho \"$@\" >> '" << calls.string() << "'\necho 77\n";
+  fs::permissions(fake, fs::perms::owner_all);
+
+  SlurmPaths paths;
+  paths.sbatch = fake.string();
+  paths.squeue = "/bin/false";  // reconciliation fails quietly and is retried later
+  ActionRunnerOptions options;
+  options.torc_binary = "/usr/local/bin/torc";
+  options.api_url = "http://127.0.0.1:1";
+  options.data_dir = dir.path.string();
+  options.reconcile_seconds = 3600;
+  ActionRunner runner(service.get(), SlurmClient(paths), options);
+
+  // The server's loop with a poll interval far longer than the test allows:
+  // only the wake-up can make the submit happen in time.
+  Wakeup wakeup;
+  service->SetActionWakeup([&] { wakeup.Notify(); });
+  std::atomic<bool> stop{false};
+  std::thread thread([&] {
+    while (!stop) {
+      runner.Tick(2000.0);
+      wakeup.Wait(std::chrono::seconds(60));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the thread is waiting now
+
+  WorkflowId id = 0;
+  REQUIRE(service->Submit({kWithAction, "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (service->Allocations(id).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  wakeup.Close();
+  thread.join();
+  service->SetActionWakeup(nullptr);
+
+  auto allocations = service->Allocations(id);
+  REQUIRE(allocations.size() == 1);
+  CHECK(allocations[0].slurm_job_id == "77");
+  std::string recorded = Slurp(calls);
+  CHECK(recorded.find("--parsable") != std::string::npos);
+  CHECK(recorded.find("action_0.sh") != std::string::npos);
+}
