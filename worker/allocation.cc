@@ -443,29 +443,43 @@ std::optional<double> SlurmEndTime(const DiscoveryEnv& env, const DiscoveryOptio
   return ParseSlurmTime(first);
 }
 
-// Memory per node from `scontrol show job -o ID`: "TRES=cpu=8,mem=8000M,node=2".
-std::optional<int64_t> SlurmTresMemoryPerNode(const DiscoveryEnv& env,
-                                              const DiscoveryOptions& options,
-                                              const std::string& job_id) {
+// What one `scontrol show job -o ID` says: the end time ("EndTime=2026-11-22T10:20:44",
+// "Unknown" without a time limit) and the memory per node from the allocated TRES
+// ("TRES=cpu=8,mem=8000M,node=2").
+struct ScontrolJob {
+  std::optional<double> end_time;
+  std::optional<int64_t> memory_per_node;
+};
+
+ScontrolJob SlurmScontrolJob(const DiscoveryEnv& env, const DiscoveryOptions& options,
+                             const std::string& job_id) {
+  ScontrolJob job;
   std::string output;
-  if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) return std::nullopt;
-  size_t tres = output.find(" TRES=");
-  if (tres == std::string::npos) return std::nullopt;
-  std::string field = output.substr(tres + 6, output.find(' ', tres + 6) - tres - 6);
+  if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) return job;
+  output = output.substr(0, output.find('\n'));
+  auto field = [&](const std::string& key) -> std::string {
+    size_t p = output.find(" " + key + "=");
+    if (p == std::string::npos) return "";
+    p += key.size() + 2;
+    return output.substr(p, output.find(' ', p) - p);
+  };
+  job.end_time = ParseSlurmTime(field("EndTime"));
+  std::string tres = field("TRES");
   auto value = [&](const std::string& key) -> std::string {
-    size_t p = field.find(key + "=");
-    if (p == std::string::npos || (p > 0 && field[p - 1] != ',')) return "";
-    return field.substr(p + key.size() + 1, field.find(',', p) - p - key.size() - 1);
+    size_t p = tres.find(key + "=");
+    if (p == std::string::npos || (p > 0 && tres[p - 1] != ',')) return "";
+    return tres.substr(p + key.size() + 1, tres.find(',', p) - p - key.size() - 1);
   };
   std::string mem = value("mem"), nodes = value("node");
-  if (mem.empty() || nodes.empty()) return std::nullopt;
+  if (mem.empty() || nodes.empty()) return job;
   char unit = mem.back();
   double amount = std::atof(mem.c_str());
   double scale = unit == 'G' ? 1024.0 * 1024 * 1024 : unit == 'T' ? 1024.0 * 1024 * 1024 * 1024
                                                       : unit == 'K' ? 1024.0 : 1024.0 * 1024;
   int64_t n = std::atoll(nodes.c_str());
-  if (amount <= 0 || n <= 0) return std::nullopt;
-  return static_cast<int64_t>(amount * scale / static_cast<double>(n));
+  if (amount <= 0 || n <= 0) return job;
+  job.memory_per_node = static_cast<int64_t>(amount * scale / static_cast<double>(n));
+  return job;
 }
 
 bool ValidateOptions(const DiscoveryOptions& options, std::string* error) {
@@ -517,12 +531,18 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
     out->in_slurm = true;
     out->slurm_job_id = *job_id;
     if (!DiscoverSlurmNodes(reader, options, out, error)) return false;
-    out->end_time = SlurmEndTime(env, options, out->slurm_job_id);
-    // `--mem=0` (whole nodes) sets no SLURM_MEM_* variable: ask Slurm what the
-    // allocation holds (TRES mem / nodes) rather than trust the machine's size.
+    // `--mem=0` (whole nodes, as torc's own scripts ask) sets no SLURM_MEM_* variable:
+    // ask Slurm what the allocation holds (TRES mem / nodes) rather than trust the
+    // machine's size. That one scontrol call also gives the end time, which
+    // otherwise comes from squeue: one Slurm command either way, as the worker's
+    // start-up is on every allocation's critical path.
     if (!reader.Get("SLURM_MEM_PER_NODE") && !reader.Get("SLURM_MEM_PER_CPU") && env.run) {
-      if (auto per_node = SlurmTresMemoryPerNode(env, options, out->slurm_job_id))
-        for (auto& node : out->nodes) node.memory_bytes = *per_node;
+      ScontrolJob job = SlurmScontrolJob(env, options, out->slurm_job_id);
+      out->end_time = job.end_time;
+      if (job.memory_per_node)
+        for (auto& node : out->nodes) node.memory_bytes = *job.memory_per_node;
+    } else {
+      out->end_time = SlurmEndTime(env, options, out->slurm_job_id);
     }
   } else {
     NodeInfo node;

@@ -313,6 +313,39 @@ TEST_CASE("DiscoverAllocation: SLURM_MEM_PER_CPU") {
   }
 }
 
+TEST_CASE("DiscoverAllocation: --mem=0 (no SLURM_MEM_*): one scontrol call gives memory and end") {
+  FakeEnv f = FourNodes();
+  f.vars.erase("SLURM_MEM_PER_NODE");
+  // What Slurm 22.05 prints for `sbatch --nodes=4 --exclusive --mem=0 --time=10` (abridged).
+  f.squeue_output =
+      "JobId=77 JobName=torc_1_s UserId=root(0) JobState=RUNNING TimeLimit=00:10:00 "
+      "StartTime=2026-11-22T05:00:00 EndTime=2026-11-22T05:10:00 Deadline=N/A "
+      "NodeList=n[1-4] NumNodes=4 NumCPUs=16 TRES=cpu=16,mem=16000M,node=4,billing=16 "
+      "MinMemoryNode=0\n";
+  Allocation a = f.Discover();
+  REQUIRE(f.runs.size() == 1);
+  CHECK(f.runs[0] == std::vector<std::string>{"scontrol", "show", "job", "-o", "77"});
+  for (const auto& n : a.nodes) CHECK(n.memory_bytes == 4000 * kMB);
+  REQUIRE(a.end_time);
+  CHECK(*a.end_time == *ParseSlurmTime("2026-11-22T05:10:00"));
+
+  SUBCASE("no time limit: EndTime=Unknown") {
+    f.squeue_output = "JobId=77 TimeLimit=UNLIMITED EndTime=Unknown TRES=cpu=8,mem=2G,node=2\n";
+    f.runs.clear();
+    Allocation b = f.Discover();
+    CHECK(f.runs.size() == 1);
+    CHECK(!b.end_time);
+    CHECK(b.nodes[0].memory_bytes == 1024 * kMB);
+  }
+  SUBCASE("scontrol fails: the machine's memory, no end time") {
+    f.squeue_exit = 1;
+    f.squeue_output = "slurm_load_jobs error: Invalid job id specified\n";
+    Allocation b = f.Discover();
+    CHECK(!b.end_time);
+    CHECK(b.nodes[0].memory_bytes == f.memory);
+  }
+}
+
 TEST_CASE("DiscoverAllocation: GPUs") {
   FakeEnv f = FourNodes();
   using V = std::vector<int>;
