@@ -8,7 +8,7 @@
 set -euo pipefail
 torc=$(realpath "$1")
 rounds=${2:-1}
-n=320
+n=${BENCH_JOBS:-320}  # a smaller number only to try the script out
 work=$(mktemp -d)
 trap 'rm -rf "$work"; [[ -n ${server_pid:-} ]] && kill "$server_pid" 2>/dev/null' EXIT
 cd "$work"
@@ -21,11 +21,30 @@ done_count() { ls "$1" 2>/dev/null | wc -l; }
 server_pid=$!
 while [[ ! -s $TORC_DATA_DIR/server.url ]]; do sleep 0.05; done
 
-torc_case() {  # torc_case MODE
+# measure DIR SUBMIT...: runs the submit command in a fresh DIR with an empty marks/, then
+# waits until n marks exist; prints the makespan. Starts at a random point of a second first:
+# slurmctld starts batch jobs on its ~1 s cycle, not at submit, so a case whose submits
+# kept the same phase to that cycle round after round would keep the same bias
+# (docs/benchmarks.md); the random start spreads it evenly over all cases.
+measure() {
+  local dir=$1; shift
+  rm -rf "$dir" && mkdir -p "$dir/marks" && cd "$dir"
+  [[ -n ${prepare:-} ]] && $prepare
+  sleep "0.$(printf %03d $((RANDOM % 1000)))"
+  local t0 t1
+  t0=$(now)
+  "$@" >/dev/null
+  while (( $(done_count marks) < n )); do sleep 0.05; done
+  t1=$(now)
+  cd ..
+  wait_slurm_empty
+  python3 -c "print(round($t1 - $t0, 2))"
+}
+
+torc_workflow() {  # torc_workflow MODE > wf.yaml
   local mode=$1 extra="" per_node=false
   [[ $mode == direct ]] && { extra=$'execution_config:\n  mode: direct\n'; per_node=true; }
-  mkdir -p "t_$mode" && cd "t_$mode" && rm -rf marks && mkdir marks
-  cat > wf.yaml <<YAML
+  cat <<YAML
 name: bench_$mode
 ${extra}resource_requirements:
   - {name: one, num_cpus: 1, memory: 200m, runtime: PT5M}
@@ -36,53 +55,14 @@ slurm_schedulers:
 actions:
   - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm, start_one_worker_per_node: $per_node}
 YAML
-  local t0 t1
-  t0=$(now)
-  "$torc" submit wf.yaml >/dev/null
-  while (( $(done_count marks) < n )); do sleep 0.05; done
-  t1=$(now)
-  cd ..
-  wait_slurm_empty
-  python3 -c "print(round($t1 - $t0, 2))"
 }
+slurm_yaml() { torc_workflow slurm > wf.yaml; }
+direct_yaml() { torc_workflow direct > wf.yaml; }
 
-array_case() {
-  rm -rf a && mkdir -p a/marks && cd a
-  local t0 t1
-  t0=$(now)
-  sbatch --array=1-$n --ntasks=1 --cpus-per-task=1 --mem=200 -o /dev/null --wrap 'sleep 1; touch marks/$SLURM_ARRAY_TASK_ID' >/dev/null
-  while (( $(done_count marks) < n )); do sleep 0.05; done
-  t1=$(now)
-  cd ..
-  wait_slurm_empty
-  python3 -c "print(round($t1 - $t0, 2))"
-}
-
-per_job_case() {
-  rm -rf p && mkdir -p p/marks && cd p
-  local t0 t1
-  t0=$(now)
+per_job_sbatch() {
   for i in $(seq $n); do
-    sbatch --ntasks=1 --cpus-per-task=1 --mem=200 -o /dev/null --wrap "sleep 1; touch marks/$i" >/dev/null
+    sbatch --ntasks=1 --cpus-per-task=1 --mem=200 -o /dev/null --wrap "sleep 1; touch marks/$i"
   done
-  while (( $(done_count marks) < n )); do sleep 0.05; done
-  t1=$(now)
-  cd ..
-  wait_slurm_empty
-  python3 -c "print(round($t1 - $t0, 2))"
-}
-
-pilot_case() {
-  rm -rf h && mkdir -p h/marks && cd h
-  local t0 t1
-  t0=$(now)
-  sbatch --nodes=4 --exclusive --mem=0 -o /dev/null --wrap \
-    "seq $n | xargs -P16 -I{} srun --nodes=1 --ntasks=1 --cpus-per-task=1 --mem=100 --exact bash -c 'sleep 1; touch marks/{}'" >/dev/null
-  while (( $(done_count marks) < n )); do sleep 0.05; done
-  t1=$(now)
-  cd ..
-  wait_slurm_empty
-  python3 -c "print(round($t1 - $t0, 2))"
 }
 
 # Warm-up: the first batch job of a freshly started cluster waits ~2.5 s for slurmctld's first
@@ -94,21 +74,25 @@ declare -A results
 for r in $(seq "$rounds"); do
   for c in ${CASES:-torc_slurm torc_direct array per_job_sbatch pilot}; do
     case $c in
-      torc_slurm) v=$(torc_case slurm) ;;
-      torc_direct) v=$(torc_case direct) ;;
-      array) v=$(array_case) ;;
-      per_job_sbatch) v=$(per_job_case) ;;
-      pilot) v=$(pilot_case) ;;
+      torc_slurm) v=$(prepare=slurm_yaml measure t_slurm "$torc" submit wf.yaml) ;;
+      torc_direct) v=$(prepare=direct_yaml measure t_direct "$torc" submit wf.yaml) ;;
+      array) v=$(measure a sbatch --array=1-$n --ntasks=1 --cpus-per-task=1 --mem=200 -o /dev/null \
+                 --wrap 'sleep 1; touch marks/$SLURM_ARRAY_TASK_ID') ;;
+      per_job_sbatch) v=$(measure p per_job_sbatch) ;;
+      pilot) v=$(measure h sbatch --nodes=4 --exclusive --mem=0 -o /dev/null --wrap \
+                 "seq $n | xargs -P16 -I{} srun --nodes=1 --ntasks=1 --cpus-per-task=1 --mem=100 --exact bash -c 'sleep 1; touch marks/{}'") ;;
+      *) echo "unknown case $c" >&2; exit 2 ;;
     esac
     results[$c]="${results[$c]:-} $v"
     echo "round $r $c ${v} s" >&2
   done
 done
 for c in ${CASES:-torc_slurm torc_direct array per_job_sbatch pilot}; do
-  python3 - "$c" ${results[$c]} <<'PY'
+  python3 - "$c" "$n" ${results[$c]} <<'PY'
 import json, statistics, sys
-name, runs = sys.argv[1], [float(x) for x in sys.argv[2:]]
+name, n, runs = sys.argv[1], int(sys.argv[2]), [float(x) for x in sys.argv[3:]]
 m = statistics.median(runs)
-print(json.dumps({"case": name, "jobs": 320, "runs_s": runs, "median_s": m, "over_ideal": round(m / 20.0, 3)}))
+ideal = n / 16  # 16 CPUs, one second each
+print(json.dumps({"case": name, "jobs": n, "runs_s": runs, "median_s": m, "over_ideal": round(m / ideal, 3)}))
 PY
 done
