@@ -25,19 +25,21 @@ bool CheckPrivate(const std::string& path, std::string* error) {
     *error = "cannot read " + path + ": " + std::strerror(errno);
     return false;
   }
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    char text[4096];
-    std::snprintf(text, sizeof text,
-                  "refusing the token file %s: its mode is %03o, so other users can read it; "
-                  "run: chmod 600 %s",
-                  path.c_str(), static_cast<unsigned>(st.st_mode & 0777), path.c_str());
-    *error = text;
-    return false;
-  }
-  return true;
+  return !RefuseShared(path, st.st_mode, "token", error);
 }
 
 }  // namespace
+
+bool RefuseShared(const std::string& path, unsigned mode, const char* what, std::string* error) {
+  if (!(mode & (S_IRWXG | S_IRWXO))) return false;
+  char text[4096];
+  std::snprintf(text, sizeof text,
+                "refusing the %s file %s: its mode is %03o, so other users can read it; "
+                "run: chmod 600 %s",
+                what, path.c_str(), mode & 0777u, path.c_str());
+  *error = text;
+  return true;
+}
 
 std::string ResolveDataDir(const std::string& flag) {
   if (!flag.empty()) return flag;

@@ -24,6 +24,9 @@ bool ReadToken(const std::string& dir, std::string* token, std::string* error);
 /// Reads the token in the file at `path` (first line); refuses a file that
 /// group or others can read, and an empty one.
 bool ReadTokenFile(const std::string& path, std::string* token, std::string* error);
+/// False with *error ("refusing the WHAT file PATH: its mode is 644 …; run: chmod 600 PATH")
+/// when `mode` lets group or others read a secret file (the token, the users file).
+bool RefuseShared(const std::string& path, unsigned mode, const char* what, std::string* error);
 /// A new random token: 64 hex digits (256 bits) from std::random_device.
 std::string NewToken();
 

@@ -78,15 +78,7 @@ bool UserDirectory::Load(std::string* error) {
   ctime_ = st.st_ctim;
   size_ = st.st_size;
   inode_ = st.st_ino;
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    char text[4096];
-    std::snprintf(text, sizeof text,
-                  "refusing the users file %s: its mode is %03o, so other users can read it; "
-                  "run: chmod 600 %s",
-                  path_.c_str(), static_cast<unsigned>(st.st_mode & 0777), path_.c_str());
-    *error = text;
-    return false;
-  }
+  if (RefuseShared(path_, st.st_mode, "users", error)) return false;
   std::ifstream in(path_);
   std::string line;
   std::vector<std::pair<std::string, std::string>> users;
