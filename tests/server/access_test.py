@@ -9,13 +9,11 @@ Usage: access_test.py TORC_BINARY
   (and an unknown path) answers 401 without it, before revealing anything.
 """
 import os
-import shutil
 import socket
 import sys
-import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torc_testlib import Server, check, failures, finish, sweep  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from torc_testlib import Server, check, finish, run_cases, sweep  # noqa: E402
 
 TORC = os.path.abspath(sys.argv[1])
 
@@ -106,14 +104,5 @@ def main(base):
 
 
 if __name__ == "__main__":
-    base = tempfile.mkdtemp(prefix="torc-access-")
-    try:
-        main(base)
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        check(False, f"raised {e!r}")
-    finally:
-        if not os.environ.get("TORC_KEEP_TEST_DIRS"):
-            shutil.rmtree(base, ignore_errors=True)
-    finish(failures)
+    run_cases({"main": main}, [], "torc-access")
+    finish()

@@ -10,15 +10,12 @@ no actions for users; token files and the users file must be private; single-use
 ignores user tokens and keeps the client's owner.
 """
 import os
-import shutil
 import stat
-import subprocess
 import sys
-import tempfile
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torc_testlib import NODE, Server, check, failures, finish, result, sweep  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from torc_testlib import (NODE, Server, check, finish, result, run_cases, run_torc,  # noqa: E402
+                          sweep, wait_for)
 
 TORC = os.path.abspath(sys.argv[1])
 
@@ -26,8 +23,7 @@ TORC = os.path.abspath(sys.argv[1])
 def cli(args, env_extra, cwd=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORC_")}
     env.update(env_extra)
-    return subprocess.run([TORC] + args, env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return run_torc(TORC, args, env, cwd)
 
 
 def read(path):
@@ -172,14 +168,9 @@ def main(base):
     status, body = server.api("POST", "/workflows", {"spec_text": spec, "working_dir": base},
                               token=tokens["alice"])
     wact = body["workflow_id"]
-    deadline = time.time() + 10
-    actions = []
-    while time.time() < deadline:
-        status, st = server.api("GET", f"/workflows/{wact}", token=tokens["alice"])
-        actions = st["actions"]
-        if actions and actions[0]["status"] not in ("pending", "due", "running"):
-            break
-        time.sleep(0.1)
+    actions = wait_for(
+        lambda: server.api("GET", f"/workflows/{wact}", token=tokens["alice"])[1]["actions"],
+        lambda a: a and a[0]["status"] not in ("pending", "due", "running"), 10)
     check(actions and actions[0]["status"] == "failed", f"alice's run_commands action fails ({actions})")
     check(not os.path.exists(marker), "... and its command did not run")
     status, ev = server.api("GET", f"/workflows/{wact}/events", token=tokens["alice"])
@@ -236,14 +227,5 @@ def main(base):
 
 
 if __name__ == "__main__":
-    base = tempfile.mkdtemp(prefix="torc-multi-user-")
-    try:
-        main(base)
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        check(False, f"raised {e!r}")
-    finally:
-        if not os.environ.get("TORC_KEEP_TEST_DIRS"):
-            shutil.rmtree(base, ignore_errors=True)
-    finish(failures)
+    run_cases({"main": main}, [], "torc-multi-user")
+    finish()

@@ -21,12 +21,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torc_testlib import NODE, Server, check, failures, finish, result, sweep  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from torc_testlib import NODE, Server, check, finish, result, run_cases, sweep, wait_for  # noqa: E402
 
 TORC = os.path.abspath(sys.argv[1])
 INF = resource.RLIM_INFINITY
@@ -59,12 +58,7 @@ def is_503(status, body):
 
 
 def retry_until_ok(fn, seconds=15):
-    deadline = time.time() + seconds
-    while True:
-        status, body = fn()
-        if status != 503 or time.time() > deadline:
-            return status, body
-        time.sleep(0.2)
+    return wait_for(fn, lambda answer: answer[0] != 503, seconds, 0.2)
 
 
 def exercise_full_disk(server, make_full, make_space, label):
@@ -145,7 +139,7 @@ def worker_rides_it_out(server, make_full, make_space, base):
     status, body = server.api("POST", "/workflows", {"spec_text": sweep("ride", 20), "working_dir": base})
     wf = body["workflow_id"]
     make_full()
-    env = dict(os.environ, TORC_API_URL=server.url, TORC_DATA_DIR=server.dir)
+    env = dict(server.env, TORC_API_URL=server.url)
     env.pop("TORC_TOKEN", None)
     log = open(os.path.join(base, "worker.log"), "w")
     worker = subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--mode", "direct",
@@ -303,17 +297,5 @@ def case_busy(base):
 CASES = {"fsize": case_fsize, "tmpfs": case_tmpfs, "busy": case_busy}
 
 if __name__ == "__main__":
-    names = sys.argv[2:] or list(CASES)
-    for name in names:
-        base = tempfile.mkdtemp(prefix=f"torc-storage-{name}-")
-        print(f"== {name} ({base})")
-        try:
-            CASES[name](base)
-        except Exception as e:  # a crash of the test is a failure, not a skip
-            import traceback
-            traceback.print_exc()
-            check(False, f"{name}: raised {e!r}")
-        finally:
-            if not os.environ.get("TORC_KEEP_TEST_DIRS"):
-                shutil.rmtree(base, ignore_errors=True)
-    finish(failures)
+    run_cases(CASES, sys.argv[2:], "torc-storage")
+    finish()

@@ -8,306 +8,172 @@ actions (sbatch) to completion.
 
 Usage: slurm_e2e_test.py TORC_BINARY [CASE ...]
 """
+import contextlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from torc_testlib import (Server, cases_of, check, finish, lines_of, max_overlap,  # noqa: E402
+                          records, run_cases, wait_for, write)
+
 TORC = os.path.abspath(sys.argv[1])
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
 
 RECORD = ('s=$(date +%s.%N); sleep {sleep}; '
           'echo "$TORC_JOB_NAME ${{SLURMD_NODENAME:-none}} ${{SLURM_STEP_ID:-none}} $s $(date +%s.%N) {cpus}" '
           '>> {log}')
+FIELDS = ["job", "node", "step", "start:f", "end:f", "cpus:i"]
+DIRECT = "execution_config:\n  mode: direct\n"
 
 
-class Server:
-    def __init__(self, d):
-        self.data = os.path.join(d, "data")
-        os.makedirs(self.data)
-        self.env = dict(os.environ, TORC_DATA_DIR=self.data)
-        self.proc = subprocess.Popen([TORC, "server", "run", "--port", "0", "--heartbeat-seconds", "2"],
-                                     env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(d, "server.log"), "w"))
-        for _ in range(200):
-            if os.path.exists(os.path.join(self.data, "server.url")):
-                break
-            time.sleep(0.05)
-
-    def cli(self, *args, cwd=None):
-        return subprocess.run([TORC] + list(args), env=self.env, cwd=cwd, capture_output=True,
-                              text=True, timeout=60)
-
-    def submit(self, path, cwd):
-        r = self.cli("submit", "--json", path, cwd=cwd)
-        check(r.returncode == 0, f"submit {path}: {r.stderr}")
-        return json.loads(r.stdout)["workflow_id"]
-
-    def status(self, wf):
-        return json.loads(self.cli("status", str(wf), "--json").stdout)
-
-    def wait(self, wf, timeout=180):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            s = self.status(wf)
-            if s["complete"]:
-                return s
-            time.sleep(0.5)
-        return self.status(wf)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
+@contextlib.contextmanager
+def submitted(d, spec):
+    """Writes <d>/wf.yaml, starts a server on <d>/data and submits the file: (server, id)."""
+    write(f"{d}/wf.yaml", spec)
+    with Server(TORC, f"{d}/data", ["--heartbeat-seconds", "2"], log_path=f"{d}/server.log") as s:
+        yield s, s.submit("wf.yaml", d)
 
 
-def records(path):
-    out = []
-    if os.path.exists(path):
-        for line in open(path):
-            p = line.split()
-            if len(p) == 6:
-                out.append({"job": p[0], "node": p[1], "step": p[2], "start": float(p[3]),
-                            "end": float(p[4]), "cpus": int(p[5])})
-    return out
+def status_once_running(s, wf, interval):
+    """The status after waiting (up to 60 polls) for a job to run."""
+    wait_for(lambda: s.status(wf)["counts"]["running"], bool, 60 * interval, interval)
+    return s.status(wf)
 
 
-def max_overlap(recs):
-    events = sorted([(r["start"], 1, r["cpus"]) for r in recs] + [(r["end"], 0, r["cpus"]) for r in recs])
-    cur = best = 0
-    for _, kind, w in events:
-        cur += w if kind else -w
-        best = max(best, cur)
-    return best
+def cpu_peak(recs):
+    return max_overlap([(r["start"], r["end"], r["cpus"]) for r in recs])
 
 
 def no_slurm_jobs_left():
-    for _ in range(60):
-        if not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
-            return True
-        time.sleep(0.5)
-    return False
+    return wait_for(lambda: not subprocess.run(["squeue", "-h"], capture_output=True,
+                                               text=True).stdout.strip(), bool, 30, 0.5)
+
+
+def one_allocation(scheduler, nodes, account=None, gres=None, per_node=False):
+    """The slurm_schedulers and actions sections: `scheduler`, `nodes` nodes for 10 minutes,
+    and one allocation of it asked for when the workflow starts."""
+    opts = (f", account: {account}" if account else "") + (f', gres: "{gres}"' if gres else "")
+    per_node = ", start_one_worker_per_node: true" if per_node else ""
+    return (f'slurm_schedulers:\n  - {{name: {scheduler}{opts}, nodes: {nodes}, walltime: "00:10:00"}}\n'
+            "actions:\n  - {trigger_type: on_workflow_start, action_type: schedule_nodes, "
+            f"scheduler: {scheduler}, scheduler_type: slurm{per_node}, num_allocations: 1}}\n")
+
+
+def analysis_spec(name, n, nodes, log, direct=False):
+    """The parallel_analysis seed (2-CPU analyze_{i} jobs, one allocation of `nodes` nodes);
+    `direct`: the parallel_analysis_direct variant, one worker per node, no srun per job."""
+    mode, one_node = (DIRECT, "    num_nodes: 1\n") if direct else ("", "")
+    return f"""name: {name}
+description: Run {n} analysis tasks across {nodes} nodes
+{mode}resource_requirements:
+  - name: analysis
+    num_cpus: 2
+{one_node}    memory: 900m
+    runtime: {"PT3M" if direct else "PT5M"}
+jobs:
+  - name: analyze_{{i}}
+    command: '{RECORD.format(sleep=0.3, cpus=2, log=log)}'
+    resource_requirements: analysis
+    scheduler: multi_node
+    parameters:
+      i: "1:{n}"
+""" + one_allocation("multi_node", nodes, account="myproject", per_node=direct)
+
+
+def training_spec(name, command, direct=False):
+    """The distributed_training seed: one 4-node job (`direct`: its _mpi variant)."""
+    return f"""name: {name}
+{DIRECT if direct else ""}resource_requirements:
+  - name: mpi_training
+    num_cpus: 4
+    memory: 1g
+    num_nodes: 4
+    runtime: PT8M
+jobs:
+  - name: train
+    command: '{command}'
+    resource_requirements: mpi_training
+    scheduler: training_nodes
+""" + one_allocation("training_nodes", 4, account="myproject")
 
 
 def case_parallel_analysis(d):
     log = f"{d}/rec.txt"
-    open(f"{d}/wf.yaml", "w").write(f"""name: parallel_analysis
-description: Run 100 analysis tasks across 4 nodes
-resource_requirements:
-  - name: analysis
-    num_cpus: 2
-    memory: 900m
-    runtime: PT5M
-jobs:
-  - name: analyze_{{i}}
-    command: '{RECORD.format(sleep=0.3, cpus=2, log=log)}'
-    resource_requirements: analysis
-    scheduler: multi_node
-    parameters:
-      i: "1:100"
-slurm_schedulers:
-  - name: multi_node
-    account: myproject
-    nodes: 4
-    walltime: "00:10:00"
-actions:
-  - trigger_type: on_workflow_start
-    action_type: schedule_nodes
-    scheduler: multi_node
-    scheduler_type: slurm
-    num_allocations: 1
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
+    with submitted(d, analysis_spec("parallel_analysis", 100, 4, log)) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 100, f"all 100 completed: {st['counts']}")
-        recs = records(log)
+        recs = records(log, FIELDS)
         nodes = {r["node"] for r in recs}
         check(nodes == {"n1", "n2", "n3", "n4"}, f"jobs ran on all 4 nodes: {nodes}")
         for n in sorted(nodes):
-            peak = max_overlap([r for r in recs if r["node"] == n])
+            peak = cpu_peak([r for r in recs if r["node"] == n])
             check(peak <= 4, f"node {n} never over its 4 CPUs (peak {peak})")
         check(len({r["step"] for r in recs}) == 100, "one srun step per job")
         check(len(st["allocations"]) == 1, f"one allocation: {st['allocations']}")
         check(no_slurm_jobs_left(), "the allocation ended once the workflow was done")
-    finally:
-        s.stop()
 
 
 def case_parallel_analysis_direct(d):
     log = f"{d}/rec.txt"
-    open(f"{d}/wf.yaml", "w").write(f"""name: parallel_analysis_direct
-execution_config:
-  mode: direct
-resource_requirements:
-  - name: analysis
-    num_cpus: 2
-    num_nodes: 1
-    memory: 900m
-    runtime: PT3M
-jobs:
-  - name: analyze_{{i}}
-    command: '{RECORD.format(sleep=0.3, cpus=2, log=log)}'
-    resource_requirements: analysis
-    scheduler: multi_node
-    parameters:
-      i: "1:20"
-slurm_schedulers:
-  - name: multi_node
-    account: myproject
-    nodes: 2
-    walltime: "00:10:00"
-actions:
-  - trigger_type: on_workflow_start
-    action_type: schedule_nodes
-    scheduler: multi_node
-    scheduler_type: slurm
-    start_one_worker_per_node: true
-    num_allocations: 1
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
+    with submitted(d, analysis_spec("parallel_analysis_direct", 20, 2, log, direct=True)) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 20, f"all 20 completed: {st['counts']}")
-        recs = records(log)
+        recs = records(log, FIELDS)
         nodes = {r["node"] for r in recs}
         check(len(nodes) == 2, f"jobs ran on both nodes: {nodes}")
         # No srun per job: every job on a node runs inside that node's worker step.
         for n in nodes:
             steps = {r["step"] for r in recs if r["node"] == n}
             check(len(steps) == 1, f"node {n}: one worker step for all its jobs ({steps})")
-            check(max_overlap([r for r in recs if r["node"] == n]) <= 4, f"node {n} within 4 CPUs")
-        events = json.loads(s.cli("workflows", "show", str(wf), "--json").stdout)
-        regs = subprocess.run([TORC, "status", str(wf), "--json"], env=s.env, capture_output=True,
-                              text=True).stdout
-        out = s.cli("jobs", "list", str(wf), "--json")
-        check(out.returncode == 0, "jobs list works")
-        check(events["complete"], "workflow complete")
-        del regs
-    finally:
-        s.stop()
+            check(cpu_peak([r for r in recs if r["node"] == n]) <= 4, f"node {n} within 4 CPUs")
+        show = json.loads(s.cli("workflows", "show", str(wf), "--json").stdout)
+        check(s.cli("jobs", "list", str(wf), "--json").returncode == 0, "jobs list works")
+        check(show["complete"], "workflow complete")
 
 
 def case_distributed_training(d):
-    open(f"{d}/wf.yaml", "w").write("""name: distributed_training
-resource_requirements:
-  - name: mpi_training
-    num_cpus: 4
-    memory: 1g
-    num_nodes: 4
-    runtime: PT8M
-jobs:
-  - name: train
-    command: 'echo "$SLURMD_NODENAME $SLURM_STEP_ID $SLURM_STEP_NODELIST $SLURM_NTASKS" >> train.txt'
-    resource_requirements: mpi_training
-    scheduler: training_nodes
-slurm_schedulers:
-  - name: training_nodes
-    account: myproject
-    nodes: 4
-    walltime: "00:10:00"
-actions:
-  - trigger_type: on_workflow_start
-    action_type: schedule_nodes
-    scheduler: training_nodes
-    scheduler_type: slurm
-    num_allocations: 1
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
+    command = 'echo "$SLURMD_NODENAME $SLURM_STEP_ID $SLURM_STEP_NODELIST $SLURM_NTASKS" >> train.txt'
+    with submitted(d, training_spec("distributed_training", command)) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 1, f"train completed: {st['counts']}")
-        lines = [l.split() for l in open(f"{d}/train.txt")] if os.path.exists(f"{d}/train.txt") else []
+        lines = lines_of(f"{d}/train.txt")
         check(len(lines) == 4, f"one task per node: {lines}")
         check({l[0] for l in lines} == {"n1", "n2", "n3", "n4"}, "4 distinct nodes")
         check(len({l[1] for l in lines}) == 1, "one step spanning them")
         check(all(l[3] == "4" for l in lines), "SLURM_NTASKS=4")
-    finally:
-        s.stop()
 
 
 def case_cancel_scancels(d):
-    open(f"{d}/wf.yaml", "w").write("""name: cancel
+    with submitted(d, """name: cancel
 resource_requirements:
   - {name: short, runtime: PT5M}
 jobs:
   - {name: "long_{i}", command: "sleep 120", scheduler: s, resource_requirements: short, parameters: {i: "1:4"}}
-slurm_schedulers:
-  - {name: s, nodes: 1, walltime: "00:10:00"}
-actions:
-  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
-        for _ in range(60):
-            if s.status(wf)["counts"]["running"] > 0:
-                break
-            time.sleep(0.5)
-        check(s.status(wf)["counts"]["running"] > 0, "jobs started in the allocation")
+""" + one_allocation("s", 1)) as (s, wf):
+        st = status_once_running(s, wf, 0.5)
+        check(st["counts"]["running"] > 0, "jobs started in the allocation")
         check(s.cli("cancel", str(wf)).returncode == 0, "cancel")
         check(no_slurm_jobs_left(), "torc cancel scanceled the allocation")
         st = s.status(wf)
         check(st["counts"]["canceled"] == 4, f"all canceled: {st['counts']}")
-    finally:
-        s.stop()
 
 
 def case_distributed_training_mpi(d):
-    open(f"{d}/wf.yaml", "w").write("""name: distributed_training_mpi
-execution_config:
-  mode: direct
-resource_requirements:
-  - name: mpi_training
-    num_cpus: 4
-    memory: 1g
-    num_nodes: 4
-    runtime: PT8M
-jobs:
-  - name: train
-    command: 'echo "$SLURMD_NODENAME ${SLURM_STEP_ID:-none} $TORC_JOB_NAME" >> train.txt'
-    resource_requirements: mpi_training
-    scheduler: training_nodes
-slurm_schedulers:
-  - name: training_nodes
-    account: myproject
-    nodes: 4
-    walltime: "00:10:00"
-actions:
-  - trigger_type: on_workflow_start
-    action_type: schedule_nodes
-    scheduler: training_nodes
-    scheduler_type: slurm
-    num_allocations: 1
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
+    command = 'echo "$SLURMD_NODENAME ${SLURM_STEP_ID:-none} $TORC_JOB_NAME" >> train.txt'
+    with submitted(d, training_spec("distributed_training_mpi", command, direct=True)) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 1, f"train completed: {st['counts']}")
-        lines = open(f"{d}/train.txt").read().split("\n") if os.path.exists(f"{d}/train.txt") else []
-        lines = [l for l in lines if l]
+        lines = lines_of(f"{d}/train.txt")
         check(len(lines) == 1, f"the command ran once, unwrapped (mpirun would spread it): {lines}")
         job = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)[0]
         check(job["status"] == "completed", "completed")
-    finally:
-        s.stop()
 
 
 def case_preprocess_then_train(d):
     log = f"{d}/rec.txt"
-    open(f"{d}/wf.yaml", "w").write(f"""name: preprocess_then_train
+    with submitted(d, f"""name: preprocess_then_train
 resource_requirements:
   - name: preprocess
     num_cpus: 2
@@ -351,28 +217,23 @@ actions:
     scheduler: training_nodes
     scheduler_type: slurm
     num_allocations: 1
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
+""") as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 9, f"all 9 completed: {st['counts']}")
-        recs = records(log)
+        recs = records(log, FIELDS)
         allocs = {a["scheduler"]: a for a in st["allocations"]}
         check(set(allocs) == {"prep_nodes", "training_nodes"}, f"two allocations: {allocs}")
         if recs and "training_nodes" in allocs:
             last_prep = max(r["end"] for r in recs)
             check(allocs["training_nodes"]["submitted_at"] >= last_prep,
                   "the 4-node allocation was asked for only after every prep_* completed")
-        lines = [l for l in open(f"{d}/train.txt").read().split("\n") if l] if os.path.exists(f"{d}/train.txt") else []
-        check({l.split()[0] for l in lines} == {"n1", "n2", "n3", "n4"}, f"train spanned 4 nodes: {lines}")
-    finally:
-        s.stop()
+        lines = lines_of(f"{d}/train.txt")
+        check({l[0] for l in lines} == {"n1", "n2", "n3", "n4"}, f"train spanned 4 nodes: {lines}")
 
 
 def case_mixed_whole_nodes(d):
     log = f"{d}/rec.txt"
-    open(f"{d}/wf.yaml", "w").write(f"""name: mixed
+    with submitted(d, f"""name: mixed
 resource_requirements:
   - {{name: one, num_cpus: 1, memory: 500m, runtime: PT5M}}
   - {{name: two_nodes, num_cpus: 1, memory: 500m, num_nodes: 2, runtime: PT5M}}
@@ -387,32 +248,24 @@ jobs:
     resource_requirements: one
     scheduler: s
     parameters: {{i: "1:40"}}
-slurm_schedulers:
-  - {{name: s, nodes: 4, walltime: "00:10:00"}}
-actions:
-  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}}
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
+""" + one_allocation("s", 4)) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 41, f"all completed: {st['counts']}")
-        wide = [l.split() for l in open(f"{d}/wide.txt")] if os.path.exists(f"{d}/wide.txt") else []
+        wide = lines_of(f"{d}/wide.txt")
         check(len(wide) == 2 and len({w[1] for w in wide}) == 2, f"the 2-node job spans 2 nodes: {wide}")
         if len(wide) == 2:
             nodes = {w[1] for w in wide}
             start, end = min(float(w[2]) for w in wide), max(float(w[3]) for w in wide)
-            overlap = [r for r in records(log) if r["node"] in nodes and r["start"] < end and r["end"] > start]
+            during = [r for r in records(log, FIELDS) if r["start"] < end and r["end"] > start]
+            overlap = [r for r in during if r["node"] in nodes]
             check(not overlap, f"nothing else ran on the 2-node job's nodes meanwhile: {overlap[:3]}")
-            others = [r for r in records(log) if r["node"] not in nodes and r["start"] < end and r["end"] > start]
+            others = [r for r in during if r["node"] not in nodes]
             check(others, "single-node jobs ran on the other nodes meanwhile")
-    finally:
-        s.stop()
 
 
 def case_scancel_loss(d):
     log = f"{d}/rec.txt"
-    open(f"{d}/wf.yaml", "w").write(f"""name: loss
+    with submitted(d, f"""name: loss
 resource_requirements:
   - {{name: r, num_cpus: 1, memory: 500m, runtime: PT5M}}
 jobs:
@@ -421,28 +274,13 @@ jobs:
     resource_requirements: r
     scheduler: s
     parameters: {{i: "1:8"}}
-slurm_schedulers:
-  - {{name: s, nodes: 2, walltime: "00:10:00"}}
-actions:
-  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}}
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
-        for _ in range(60):
-            if s.status(wf)["counts"]["running"] > 0:
-                break
-            time.sleep(0.3)
-        st = s.status(wf)
+""" + one_allocation("s", 2)) as (s, wf):
+        st = status_once_running(s, wf, 0.3)
         check(st["counts"]["running"] > 0, "jobs running in the first allocation")
         first = st["allocations"][0]["slurm_job_id"]
         subprocess.run(["scancel", first], check=False)
         t0 = time.time()
-        while time.time() - t0 < 30:
-            c = s.status(wf)["counts"]
-            if c["running"] == 0 and c["claimed"] == 0:
-                break
-            time.sleep(0.3)
+        wait_for(lambda: s.status(wf)["counts"], lambda c: c["running"] == 0 and c["claimed"] == 0, 30, 0.3)
         c = s.status(wf)["counts"]
         check(c["running"] == 0 and c["claimed"] == 0 and c["ready"] > 0,
               f"jobs back to ready within the lease timeout ({time.time() - t0:.1f} s): {c}")
@@ -454,17 +292,15 @@ actions:
         jobs = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)
         check(all(j["status"] == "completed" for j in jobs), "nothing lost")
         check(any(j["attempt"] > 1 for j in jobs), "the interrupted jobs ran again as new attempts")
-        names = [r["job"] for r in records(log)]
+        names = [r["job"] for r in records(log, FIELDS)]
         check(len(names) == 8 and len(set(names)) == 8, f"each job ran to its end exactly once: {names}")
-    finally:
-        s.stop()
 
 
 def case_gpus(d):
     if os.environ.get("TORC_TEST_GPUS") != "2":
         print("gpus: skipped (run with --gpus 2 and TORC_TEST_GPUS=2)")
         return
-    open(f"{d}/wf.yaml", "w").write("""name: gpus
+    with submitted(d, """name: gpus
 resource_requirements:
   - {name: g, num_cpus: 1, num_gpus: 1, memory: 500m, runtime: PT5M}
 jobs:
@@ -473,30 +309,21 @@ jobs:
     resource_requirements: g
     scheduler: s
     parameters: {i: "1:2"}
-slurm_schedulers:
-  - {name: s, nodes: 1, walltime: "00:10:00", gres: "gpu:2"}
-actions:
-  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
+""" + one_allocation("s", 1, gres="gpu:2")) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 2, f"both completed: {st['counts']}")
-        lines = [l.split() for l in open(f"{d}/gpus.txt")] if os.path.exists(f"{d}/gpus.txt") else []
+        lines = lines_of(f"{d}/gpus.txt")
         check(len(lines) == 2, f"two records: {lines}")
         if len(lines) == 2:
             check(lines[0][1] == lines[1][1], "same node")
             check(lines[0][2] != lines[1][2], f"different CUDA_VISIBLE_DEVICES: {lines}")
             check(float(lines[0][3]) < float(lines[1][4]) and float(lines[1][3]) < float(lines[0][4]),
                   "they ran at the same time")
-    finally:
-        s.stop()
 
 
 def case_walltime(d):
     log = f"{d}/rec.txt"
-    open(f"{d}/wf.yaml", "w").write(f"""name: walltime
+    with submitted(d, f"""name: walltime
 resource_requirements:
   - {{name: r, num_cpus: 1, memory: 500m, runtime: PT4M}}
   - {{name: too_long, num_cpus: 1, memory: 500m, runtime: PT2H}}
@@ -509,19 +336,8 @@ jobs:
     command: 'echo never >> {log}'
     resource_requirements: too_long
     scheduler: s
-slurm_schedulers:
-  - {{name: s, nodes: 1, walltime: "00:10:00"}}
-actions:
-  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}}
-""")
-    s = Server(d)
-    try:
-        wf = s.submit("wf.yaml", d)
-        for _ in range(60):
-            if s.status(wf)["counts"]["running"] > 0:
-                break
-            time.sleep(0.3)
-        st = s.status(wf)
+""" + one_allocation("s", 1)) as (s, wf):
+        st = status_once_running(s, wf, 0.3)
         check(st["counts"]["running"] == 1, f"long is running: {st['counts']}")
         reasons = {u["job"]: u["reason"] for u in st["unclaimable"]}
         check("runtime 7200 s exceeds the walltime of 's'" in reasons.get("never", ""),
@@ -530,40 +346,21 @@ actions:
         # stops its job before Slurm kills it and reports it terminated.
         first = st["allocations"][0]["slurm_job_id"]
         subprocess.run(["scontrol", "update", f"jobid={first}", "TimeLimit=1"], check=True)
-        t0 = time.time()
-        while time.time() - t0 < 150:
-            if s.status(wf)["counts"]["running"] == 0:
-                break
-            time.sleep(1)
-        show = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)
-        long = [j for j in show if j["name"] == "long"][0]
+        wait_for(lambda: s.status(wf)["counts"]["running"], lambda n: n == 0, 150, 1)
+        long = s.jobs(wf)["long"]
         check(long["status"] == "ready" and long["attempt"] == 2,
               f"terminated by walltime and requeued as attempt 2: {long}")
         check(not os.path.exists(log), "the first attempt never got to its end")
         check(s.cli("slurm", "schedule", str(wf)).returncode == 0, "torc slurm schedule")
-        t0 = time.time()
-        while time.time() - t0 < 60 and s.status(wf)["counts"]["completed"] < 1:
-            time.sleep(0.5)
+        wait_for(lambda: s.status(wf)["counts"]["completed"], lambda n: n >= 1, 60, 0.5)
         check(open(log).read().split() == ["long", "2"] if os.path.exists(log) else False,
               "attempt 2 completed in the second allocation")
         check(s.cli("cancel", str(wf)).returncode == 0, "cancel the rest")
-    finally:
-        s.stop()
 
-
-CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":
     if not os.environ.get("SLURM_CONF"):
         print("SLURM_CONF is not set: run under tests/slurm/with-cluster.sh", file=sys.stderr)
         sys.exit(2)
-    for name in sys.argv[2:] or list(CASES):
-        with tempfile.TemporaryDirectory(prefix=f"torc-slurm-{name}-") as d:
-            t0 = time.time()
-            before = len(failures)
-            CASES[name](d)
-            print(f"{name}: {'ok' if len(failures) == before else 'FAILED'} ({time.time() - t0:.1f} s)")
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        sys.exit(1)
-    print("all slurm end-to-end checks passed")
+    run_cases(cases_of(globals()), sys.argv[2:], "torc-slurm")
+    finish(passed="all slurm end-to-end checks passed")

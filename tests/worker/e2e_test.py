@@ -11,87 +11,31 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from torc_testlib import (Server, cases_of, check, finish, max_overlap, records,  # noqa: E402
+                          run_cases, run_torc, wait_for, write)
+
 TORC = os.path.abspath(sys.argv[1])
-failures = []
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+def run(args, cwd):
+    return run_torc(TORC, args, cwd=cwd, timeout=120)
 
 
-def run(args, cwd, timeout=120, **kw):
-    return subprocess.run([TORC] + args, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, **kw)
-
-
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-
-
-class Server:
-    """A real `torc server run` on a data directory (for inspecting a run's state)."""
-
-    def __init__(self, data_dir):
-        self.env = dict(os.environ, TORC_DATA_DIR=data_dir)
-        try:
-            os.remove(os.path.join(data_dir, "server.url"))
-        except FileNotFoundError:
-            pass
-        self.proc = subprocess.Popen([TORC, "server", "run", "--port", "0", "--heartbeat-seconds", "1"],
-                                     env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            if os.path.exists(os.path.join(data_dir, "server.url")):
-                break
-            time.sleep(0.05)
-
-    def cli(self, *args, cwd=None):
-        r = subprocess.run([TORC] + list(args), env=self.env, cwd=cwd, capture_output=True,
-                           text=True, timeout=60)
-        return r
-
-    def jobs(self, wf):
-        r = self.cli("jobs", "list", str(wf), "--json")
-        return {j["name"]: j for j in json.loads(r.stdout)}
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-
-
-def records(path):
-    """Lines 'name start end cpus gpus' written by the stand-in jobs."""
-    out = []
-    if os.path.exists(path):
-        for line in open(path):
-            p = line.split()
-            if len(p) >= 4:
-                out.append((p[0], float(p[1]), float(p[2]), int(p[3]), p[4] if len(p) > 4 else ""))
-    return out
+def server(data, d):
+    """A real server on a data directory (for inspecting a run's state); a context manager."""
+    return Server(TORC, data, ["--heartbeat-seconds", "1"], log_path=f"{d}/server.log")
 
 
 RECORD = ('s=$(date +%s.%N); sleep {sleep}; e=$(date +%s.%N); '
           'echo "$TORC_JOB_NAME $s $e {cpus} ${{CUDA_VISIBLE_DEVICES:-none}}" >> {log}')
+FIELDS = ["job", "start:f", "end:f", "cpus:i", "gpu"]
 
 
-def max_overlap(recs, weight):
-    """Largest total weight of records running at the same moment."""
-    events = []
-    for r in recs:
-        events.append((r[1], 1, weight(r)))
-        events.append((r[2], 0, weight(r)))
-    events.sort()
-    cur = best = 0
-    for _, kind, w in events:
-        cur += w if kind == 1 else -w
-        best = max(best, cur)
-    return best
+def peak(recs, weight=lambda r: r["cpus"]):
+    return max_overlap([(r["start"], r["end"], weight(r)) for r in recs])
 
 
 # ---- cases ------------------------------------------------------------------
@@ -128,8 +72,8 @@ jobs:
 """)
     r = run(["run", "wf.yaml", "--cpus", "4"], d)
     check(r.returncode == 0, f"sweep exits 0 ({r.stderr})")
-    recs = records(log)
-    check(len(recs) == 200 and len({x[0] for x in recs}) == 200, "200 jobs ran once each")
+    recs = records(log, FIELDS)
+    check(len(recs) == 200 and len({x["job"] for x in recs}) == 200, "200 jobs ran once each")
     check(open(f"{d}/total.txt").read().strip() == "200", "fan-in ran after all 200")
 
 
@@ -168,8 +112,7 @@ jobs:
     r = run(["run", "wf.yaml"], d)
     check(r.returncode == 1, "limits run exits 1")
     check(time.time() - t0 < 25, "memory and runtime limits act long before the jobs end")
-    s = Server(f"{d}/torc_output/.torc")
-    try:
+    with server(f"{d}/torc_output/.torc", d) as s:
         jobs = s.jobs(1)
         check(jobs["hog"]["status"] == "failed" and jobs["hog"]["exit_code"] == 137,
               f"over-memory job killed and reported 137: {jobs['hog']}")
@@ -177,37 +120,23 @@ jobs:
               f"over-runtime job terminated after 3 requeues: {jobs['slow']}")
         show = json.loads(s.cli("workflows", "show", "1", "--json").stdout)
         check(show["counts"]["terminated"] == 1, "status counts the terminated job")
-    finally:
-        s.stop()
 
 
 def case_cancel(d):
-    data = f"{d}/data"
-    os.makedirs(data)
-    s = Server(data)
-    try:
+    with server(f"{d}/data", d) as s:
         write(f"{d}/wf.yaml", """name: cancel
 jobs:
   - {name: long, command: "echo started > started; sleep 60; echo finished > finished"}
   - {name: after, command: "echo after > after", depends_on: [long]}
 """)
-        wf = s.cli("submit", "--json", "wf.yaml", cwd=d)
-        wf = json.loads(wf.stdout)["workflow_id"]
+        wf = s.submit("wf.yaml", d)
         worker = subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--output-dir",
                                    f"{d}/out", "--idle-timeout", "3"], env=s.env, cwd=d,
                                   stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            if os.path.exists(f"{d}/started"):
-                break
-            time.sleep(0.05)
+        wait_for(lambda: os.path.exists(f"{d}/started"), bool, 10, 0.05)
         check(os.path.exists(f"{d}/started"), "the job started")
         # The start notice says where the job runs; the job list and `torc status` show it.
-        nodes = ""
-        for _ in range(100):
-            nodes = s.jobs(wf)["long"].get("nodes", "")
-            if nodes:
-                break
-            time.sleep(0.05)
+        nodes = wait_for(lambda: s.jobs(wf)["long"].get("nodes", ""), bool, 5, 0.05)
         host = socket.gethostname()
         check(nodes in (host, host.split(".")[0]), f"the running job's nodes: {nodes!r}")
         status = s.cli("status", str(wf), "--color", "never").stdout
@@ -224,8 +153,6 @@ jobs:
               f"both canceled: {jobs}")
         show = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)
         check(all(j["status"] == "canceled" for j in show), "nothing left running")
-    finally:
-        s.stop()
 
 
 def case_resume_after_kill(d):
@@ -242,11 +169,8 @@ jobs:
     p.send_signal(signal.SIGKILL)
     p.wait()
     time.sleep(0.5)  # the killed run's jobs die with it (PR_SET_PDEATHSIG)
-    s = Server(f"{d}/torc_output/.torc")
-    try:
+    with server(f"{d}/torc_output/.torc", d) as s:
         before = {n for n, j in s.jobs(1).items() if j["status"] == "completed"}
-    finally:
-        s.stop()
     check(0 < len(before) < 24, f"the kill came in the middle ({len(before)} completed)")
     r = run(["run", "wf.yaml", "--cpus", "4"], d)
     check(r.returncode == 0, f"the second run completes the workflow ({r.stderr})")
@@ -255,12 +179,9 @@ jobs:
     for name in before:
         n = sum(1 for s_ in starts if s_[1] == name)
         check(n == 1, f"completed job {name} ran {n} times")
-    s = Server(f"{d}/torc_output/.torc")
-    try:
+    with server(f"{d}/torc_output/.torc", d) as s:
         jobs = s.jobs(1)
         check(all(j["status"] == "completed" for j in jobs.values()), "all completed after resume")
-    finally:
-        s.stop()
 
 
 def case_packing(d):
@@ -276,11 +197,11 @@ def case_packing(d):
           "jobs:\n" + "\n".join(jobs) + "\n")
     r = run(["run", "wf.yaml", "--cpus", "4"], d)
     check(r.returncode == 0, f"packing run exits 0 ({r.stderr})")
-    recs = records(log)
+    recs = records(log, FIELDS)
     check(len(recs) == 30, "all 30 ran")
-    peak = max_overlap(recs, lambda x: x[3])
-    check(peak <= 4, f"never more than 4 CPUs in use (saw {peak})")
-    check(peak >= 3, f"jobs ran side by side (peak {peak})")
+    cpus = peak(recs)
+    check(cpus <= 4, f"never more than 4 CPUs in use (saw {cpus})")
+    check(cpus >= 3, f"jobs ran side by side (peak {cpus})")
 
 
 def case_gpus(d):
@@ -296,13 +217,13 @@ jobs:
 """)
     r = run(["run", "wf.yaml", "--cpus", "8", "--gpus", "2"], d)
     check(r.returncode == 0, f"gpu run exits 0 ({r.stderr})")
-    recs = records(log)
+    recs = records(log, FIELDS)
     check(len(recs) == 8, "8 GPU jobs ran")
-    check(all(x[4] in ("0", "1") for x in recs), f"each saw one GPU index: {[x[4] for x in recs]}")
+    check(all(x["gpu"] in ("0", "1") for x in recs), f"each saw one GPU index: {[x['gpu'] for x in recs]}")
     for gpu in ("0", "1"):
-        same = [x for x in recs if x[4] == gpu]
-        check(max_overlap(same, lambda x: 1) <= 1, f"GPU {gpu} never shared")
-    check(max_overlap(recs, lambda x: 1) == 2, "two GPU jobs at a time")
+        same = [x for x in recs if x["gpu"] == gpu]
+        check(peak(same, lambda x: 1) <= 1, f"GPU {gpu} never shared")
+    check(peak(recs, lambda x: 1) == 2, "two GPU jobs at a time")
 
 
 def case_fake_srun(d):
@@ -316,10 +237,7 @@ exec "$@"
     write(f"{d}/squeue", "#!/bin/bash\necho UNLIMITED\n")
     os.chmod(f"{d}/srun", 0o755)
     os.chmod(f"{d}/squeue", 0o755)
-    data = f"{d}/data"
-    os.makedirs(data)
-    s = Server(data)
-    try:
+    with server(f"{d}/data", d) as s:
         write(f"{d}/wf.yaml", """name: fake
 resource_requirements:
   - {name: two, num_cpus: 2, memory: 1g}
@@ -328,7 +246,7 @@ jobs:
   - {name: "a_{i}", command: "true", resource_requirements: two, parameters: {i: "1:4"}}
   - {name: mpi, command: "true", resource_requirements: wide, depends_on_regexes: ["^a_"]}
 """)
-        wf = json.loads(s.cli("submit", "--json", "wf.yaml", cwd=d).stdout)["workflow_id"]
+        wf = s.submit("wf.yaml", d)
         env = dict(s.env, SLURM_JOB_ID="4242", SLURM_JOB_NODELIST="n[1-2]",
                    SLURM_JOB_CPUS_PER_NODE="4(x2)", SLURM_MEM_PER_NODE="4000")
         w = subprocess.run([TORC, "worker", "run", "--workflow", str(wf), "--mode", "slurm",
@@ -349,22 +267,8 @@ jobs:
               "--mem=0 --exact --nodelist=n1,n2" in mpi[0], f"whole two nodes: {mpi}")
         jobs = s.jobs(wf)
         check(all(j["status"] == "completed" for j in jobs.values()), "all completed")
-    finally:
-        s.stop()
 
-
-CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":
-    selected = sys.argv[2:] or list(CASES)
-    for name in selected:
-        with tempfile.TemporaryDirectory(prefix=f"torc-e2e-{name}-") as d:
-            t0 = time.time()
-            before = len(failures)
-            CASES[name](d)
-            status = "ok" if len(failures) == before else "FAILED"
-            print(f"{name}: {status} ({time.time() - t0:.1f} s)")
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        sys.exit(1)
-    print("all worker end-to-end checks passed")
+    run_cases(cases_of(globals()), sys.argv[2:], "torc-e2e")
+    finish(passed="all worker end-to-end checks passed")
