@@ -9,17 +9,13 @@ set -euo pipefail
 torc=$(realpath "$1")
 rounds=${2:-1}
 n=${BENCH_JOBS:-320}  # a smaller number only to try the script out
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
-trap 'rm -rf "$work"; [[ -n ${server_pid:-} ]] && kill "$server_pid" 2>/dev/null' EXIT
 cd "$work"
-export TORC_DATA_DIR=$work/data
+source "$here/slurm_lib.sh"
 now() { date +%s.%N; }
-wait_slurm_empty() { while [[ -n $(squeue -h -o %i) ]]; do sleep 0.2; done; }
 done_count() { ls "$1" 2>/dev/null | wc -l; }
-
-"$torc" server run --port 0 >server.log 2>&1 &
-server_pid=$!
-while [[ ! -s $TORC_DATA_DIR/server.url ]]; do sleep 0.05; done
+start_torc_server "$torc" "$work"
 
 # measure DIR SUBMIT...: runs the submit command in a fresh DIR with an empty marks/, then
 # waits until n marks exist; prints the makespan. Starts at a random point of a second first:
@@ -66,23 +62,8 @@ print(round(started[first[1]] - first[0], 3) if first and first[1] in started el
 PY
 }
 
-torc_workflow() {  # torc_workflow MODE > wf.yaml
-  local mode=$1 extra="" per_node=false
-  [[ $mode == direct ]] && { extra=$'execution_config:\n  mode: direct\n'; per_node=true; }
-  cat <<YAML
-name: bench_$mode
-${extra}resource_requirements:
-  - {name: one, num_cpus: 1, memory: 200m, runtime: PT5M}
-jobs:
-  - {name: "j_{i}", command: "sleep 1; touch marks/{i}", resource_requirements: one, scheduler: s, parameters: {i: "1:$n"}}
-slurm_schedulers:
-  - {name: s, nodes: 4, walltime: "00:10:00"}
-actions:
-  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm, start_one_worker_per_node: $per_node}
-YAML
-}
-slurm_yaml() { torc_workflow slurm > wf.yaml; }
-direct_yaml() { torc_workflow direct > wf.yaml; }
+slurm_yaml() { bench_workflow bench_slurm "$n" "sleep 1; touch marks/{i}" slurm > wf.yaml; }
+direct_yaml() { bench_workflow bench_direct "$n" "sleep 1; touch marks/{i}" direct > wf.yaml; }
 
 per_job_sbatch() {
   for i in $(seq $n); do

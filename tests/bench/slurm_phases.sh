@@ -7,13 +7,10 @@
 # Run under with-cluster.sh: tests/slurm/with-cluster.sh -- tests/bench/slurm_phases.sh TORC [N] [ROUNDS]
 set -euo pipefail
 torc=$(realpath "$1"); n=${2:-320}; rounds=${3:-2}
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d); cd "$work"
-export TORC_DATA_DIR=$work/data
-"$torc" server run --port 0 >server.log 2>&1 &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null; rm -rf "$work"' EXIT
-while [[ ! -s $TORC_DATA_DIR/server.url ]]; do sleep 0.05; done
-wait_slurm_empty() { while [[ -n $(squeue -h -o %i) ]]; do sleep 0.2; done; }
+source "$here/slurm_lib.sh"
+start_torc_server "$torc" "$work"
 sbatch --wrap true -o /dev/null >/dev/null  # warm-up: a fresh cluster's first batch job waits ~2.5 s
 wait_slurm_empty
 cmd='date +%s.%N > ts/{i}.s; sleep 1; date +%s.%N > ts/{i}.e; touch marks/{i}'
@@ -30,17 +27,7 @@ PY
 }
 for r in $(seq "$rounds"); do
   mkdir -p "t$r/marks" "t$r/ts" && cd "t$r"
-  cat > wf.yaml <<YAML
-name: phases
-resource_requirements:
-  - {name: one, num_cpus: 1, memory: 200m, runtime: PT5M}
-jobs:
-  - {name: "j_{i}", command: "$cmd", resource_requirements: one, scheduler: s, parameters: {i: "1:$n"}}
-slurm_schedulers:
-  - {name: s, nodes: 4, walltime: "00:10:00"}
-actions:
-  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
-YAML
+  bench_workflow phases "$n" "$cmd" > wf.yaml
   t0=$(date +%s.%N); "$torc" submit wf.yaml >/dev/null
   while (( $(ls marks | wc -l) < n )); do sleep 0.05; done
   phases torc "$t0" "$(date +%s.%N)"; cd ..; wait_slurm_empty

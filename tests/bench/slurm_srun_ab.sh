@@ -4,13 +4,11 @@
 # W0: torc's srun line as is; W1: without --nodelist; W2: without --job-name/--time/--ntasks-per-node.
 # Run under with-cluster.sh: tests/slurm/with-cluster.sh -- tests/bench/slurm_srun_ab.sh TORC [N] ["W0 pilot W1 W2"]
 set -euo pipefail
-torc=$1; n=${2:-160}; variants=${3:-"W0 pilot W1 W2 W0 pilot W1 W2"}
+torc=$(realpath "$1"); n=${2:-160}; variants=${3:-"W0 pilot W1 W2 W0 pilot W1 W2"}
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d); cd "$work"
-export TORC_DATA_DIR=$work/data
-"$torc" server run --port 0 >server.log 2>&1 &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null' EXIT
-while [[ ! -s $TORC_DATA_DIR/server.url ]]; do sleep 0.05; done
+source "$here/slurm_lib.sh"
+start_torc_server "$torc" "$work"
 real_srun=$(command -v srun)
 for w in W0 W1 W2; do
   cat > $w.sh <<SH
@@ -35,13 +33,7 @@ for v in $variants; do
     sbatch --nodes=4 --exclusive --mem=0 -o /dev/null --wrap \
       "seq $n | xargs -P16 -I{} srun --nodes=1 --ntasks=1 --cpus-per-task=1 --mem=200 --exact bash -c 'sleep 1; touch marks/{}'" >/dev/null
   else
-    cat > wf.yaml <<YAML
-name: ab_$v
-resource_requirements:
-  - {name: one, num_cpus: 1, memory: 200m, runtime: PT5M}
-jobs:
-  - {name: "j_{i}", command: "sleep 1; touch marks/{i}", resource_requirements: one, parameters: {i: "1:$n"}}
-YAML
+    bench_workflow "ab_$v" "$n" "sleep 1; touch marks/{i}" slurm no > wf.yaml
     wf=$(( wf + 1 ))
     "$torc" submit wf.yaml >/dev/null
     sbatch --nodes=4 --exclusive --mem=0 -o worker_$wf.log --wrap "$torc worker run --workflow $wf --mode slurm --srun $work/$v.sh --output-dir $work/out" >/dev/null
