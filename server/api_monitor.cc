@@ -92,14 +92,12 @@ HttpResponse Timeline(Call& c, WorkflowId wf) {
 
 }  // namespace
 
-// <output dir of the attempt's worker>/<job>.<attempt>.out|.err
+// <output dir of the attempt's worker>/<job>.<attempt>.out|.err (spec::AttemptLogPaths, as the
+// worker names them)
 std::string JobLogPath(const WorkflowEntry& e, JobIndex j, uint32_t attempt, bool err) {
   const spec::Job& job = e.plan->jobs[j];
   spec::StdioMode mode = job.stdio ? job.stdio->mode : e.plan->execution.stdio.mode;
   if (mode == spec::StdioMode::kNone) return "";
-  if (err && mode == spec::StdioMode::kNoStderr) return "";
-  if (!err && mode == spec::StdioMode::kNoStdout) return "";
-  bool out_file = !err || mode == spec::StdioMode::kCombined;
   // The directory the attempt's worker reported at registration (`output_dir`), else the
   // default of `torc worker run` started in the workflow's working directory.
   WorkerId w = 0;
@@ -115,7 +113,8 @@ std::string JobLogPath(const WorkflowEntry& e, JobIndex j, uint32_t attempt, boo
   if (dir.empty())
     dir = (e.row.working_dir.empty() ? std::string(".") : e.row.working_dir) + "/torc_output/" +
           std::to_string(e.row.id);
-  return dir + "/" + job.name + "." + std::to_string(attempt) + (out_file ? ".out" : ".err");
+  spec::AttemptLogs logs = spec::AttemptLogPaths(dir, job.name, attempt, mode);
+  return err ? logs.err : logs.out;
 }
 
 namespace {

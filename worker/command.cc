@@ -5,6 +5,8 @@
 #include <cstring>
 #include <set>
 
+#include "spec/plan.h"
+
 namespace torc::worker {
 
 std::string ShellScript(const JobToRun& job) {
@@ -112,13 +114,9 @@ std::map<std::string, std::string> JobEnvironment(const JobToRun& job, const Pla
 }
 
 OutputPaths OutputsFor(const JobToRun& job, const std::string& dir) {
-  std::string base = dir + "/" + job.name + "." + std::to_string(job.attempt);
-  const std::string& m = job.stdio_mode;
-  if (m == "none") return {"", ""};
-  if (m == "combined") return {base + ".out", base + ".out"};
-  if (m == "no_stdout") return {"", base + ".err"};
-  if (m == "no_stderr") return {base + ".out", ""};
-  return {base + ".out", base + ".err"};
+  spec::AttemptLogs logs =
+      spec::AttemptLogPaths(dir, job.name, job.attempt, spec::StdioModeNamed(job.stdio_mode));
+  return {logs.out, logs.err};
 }
 
 }  // namespace torc::worker
