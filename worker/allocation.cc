@@ -210,7 +210,8 @@ bool ExpandCountList(std::string_view text, std::vector<int64_t>* counts, std::s
 
 std::optional<double> ParseSlurmTime(std::string_view text) {
   text = Trim(text);
-  if (text.empty() || text == "N/A" || text == "UNLIMITED" || text == "NONE") return std::nullopt;
+  if (text.empty() || text == "N/A" || text == "UNLIMITED" || text == "NONE" || text == "Unknown")
+    return std::nullopt;
   // Exactly YYYY-MM-DDTHH:MM:SS.
   static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd";
   if (text.size() != kShape.size()) return std::nullopt;
@@ -451,11 +452,12 @@ struct ScontrolJob {
   std::optional<int64_t> memory_per_node;
 };
 
-ScontrolJob SlurmScontrolJob(const DiscoveryEnv& env, const DiscoveryOptions& options,
-                             const std::string& job_id) {
+std::optional<ScontrolJob> SlurmScontrolJob(const DiscoveryEnv& env,
+                                            const DiscoveryOptions& options,
+                                            const std::string& job_id) {
   ScontrolJob job;
   std::string output;
-  if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) return job;
+  if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) return std::nullopt;
   output = output.substr(0, output.find('\n'));
   auto field = [&](const std::string& key) -> std::string {
     size_t p = output.find(" " + key + "=");
@@ -464,7 +466,9 @@ ScontrolJob SlurmScontrolJob(const DiscoveryEnv& env, const DiscoveryOptions& op
     return output.substr(p, output.find(' ', p) - p);
   };
   job.end_time = ParseSlurmTime(field("EndTime"));
-  std::string tres = field("TRES");
+  // Newer Slurm prints AllocTRES= (and ReqTRES=) where 22.05 prints TRES=.
+  std::string tres = field("AllocTRES");
+  if (tres.empty()) tres = field("TRES");
   auto value = [&](const std::string& key) -> std::string {
     size_t p = tres.find(key + "=");
     if (p == std::string::npos || (p > 0 && tres[p - 1] != ',')) return "";
@@ -537,10 +541,11 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
     // otherwise comes from squeue: one Slurm command either way, as the worker's
     // start-up is on every allocation's critical path.
     if (!reader.Get("SLURM_MEM_PER_NODE") && !reader.Get("SLURM_MEM_PER_CPU") && env.run) {
-      ScontrolJob job = SlurmScontrolJob(env, options, out->slurm_job_id);
-      out->end_time = job.end_time;
-      if (job.memory_per_node)
-        for (auto& node : out->nodes) node.memory_bytes = *job.memory_per_node;
+      auto job = SlurmScontrolJob(env, options, out->slurm_job_id);
+      // scontrol failed: the walltime still matters more than the memory; ask squeue.
+      out->end_time = job ? job->end_time : SlurmEndTime(env, options, out->slurm_job_id);
+      if (job && job->memory_per_node)
+        for (auto& node : out->nodes) node.memory_bytes = *job->memory_per_node;
     } else {
       out->end_time = SlurmEndTime(env, options, out->slurm_job_id);
     }

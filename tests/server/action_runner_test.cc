@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -96,6 +97,32 @@ TEST_CASE("the action runner is woken when an action becomes due, and only then"
   CHECK(wakeups == 3);
 }
 
+TEST_CASE("on_jobs_ready over jobs that are ready at submit is due, stored and wakes at once") {
+  TempDir dir;
+  WorkflowId id = 0;
+  {
+    auto service = OpenService(dir);
+    int wakeups = 0;
+    service->SetActionWakeup([&] { ++wakeups; });
+    const char* spec = R"(name: ready_at_once
+jobs:
+  - {name: a, command: "true"}
+  - {name: b, command: "true", depends_on: [a]}
+actions:
+  - {trigger_type: on_jobs_ready, jobs: [a], action_type: run_commands, commands: ["true"]}
+  - {trigger_type: on_jobs_ready, jobs: [b], action_type: run_commands, commands: ["true"]}
+)";
+    REQUIRE(service->Submit({spec, "r.yaml", dir.path.string(), "u"}, 1001.0, &id).ok());
+    CHECK(wakeups == 1);
+  }
+  // After a restart the action is still due (its state was stored with the workflow).
+  auto reopened = OpenService(dir);
+  auto due = reopened->TakeDueActions();
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].workflow == id);
+  CHECK(due[0].index == 0);
+}
+
 TEST_CASE("Wakeup: a notification ends the wait at once; without one the wait lasts its interval") {
   using Clock = std::chrono::steady_clock;
   Wakeup wakeup;
@@ -148,13 +175,16 @@ TEST_CASE("a due schedule_nodes action is submitted by the action thread as soon
   Wakeup wakeup;
   service->SetActionWakeup([&] { wakeup.Notify(); });
   std::atomic<bool> stop{false};
+  std::atomic<int> ticks{0};
   std::thread thread([&] {
     while (!stop) {
       runner.Tick(2000.0);
+      ++ticks;
       wakeup.Wait(std::chrono::seconds(60));
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the thread is waiting now
+  // Submit only after the first Tick: only the wake-up can then run the action in time.
+  while (ticks == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 
   WorkflowId id = 0;
   REQUIRE(service->Submit({kWithAction, "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());

@@ -337,12 +337,22 @@ TEST_CASE("DiscoverAllocation: --mem=0 (no SLURM_MEM_*): one scontrol call gives
     CHECK(!b.end_time);
     CHECK(b.nodes[0].memory_bytes == 1024 * kMB);
   }
-  SUBCASE("scontrol fails: the machine's memory, no end time") {
+  SUBCASE("scontrol fails: the machine's memory, and squeue is asked for the end") {
     f.squeue_exit = 1;
     f.squeue_output = "slurm_load_jobs error: Invalid job id specified\n";
+    f.runs.clear();
     Allocation b = f.Discover();
+    REQUIRE(f.runs.size() == 2);
+    CHECK(f.runs[1] == std::vector<std::string>{"squeue", "-h", "-j", "77", "-o", "%e"});
     CHECK(!b.end_time);
     CHECK(b.nodes[0].memory_bytes == f.memory);
+  }
+  SUBCASE("newer Slurm: AllocTRES= (and ReqTRES=) instead of TRES=") {
+    f.squeue_output = "JobId=77 EndTime=2026-11-22T05:10:00 ReqTRES=cpu=4,mem=1000M,node=1 "
+                      "AllocTRES=cpu=16,mem=8000M,node=4\n";
+    Allocation b = f.Discover();
+    CHECK(b.nodes[0].memory_bytes == 2000 * kMB);
+    CHECK(b.end_time);
   }
 }
 
