@@ -16,6 +16,7 @@ A script imports it with
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -85,6 +86,17 @@ def run_torc(torc, args, env=None, cwd=None, timeout=60):
 
 
 def free_port():
+    """A free port for a server that is killed and restarted on it: not from the ephemeral
+    range, where another process's `--port 0` or outgoing connection could take it while the
+    server is down (tests/server/server_process.h FreeFixedPort: same rule)."""
+    for _ in range(200):
+        port = 20000 + 100 * random.randrange(127) + 50 + random.randrange(50)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

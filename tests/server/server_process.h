@@ -2,7 +2,9 @@
 // integration tests and benchmarks.
 #pragma once
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -20,6 +23,30 @@
 
 namespace torc::testing {
 
+/// A free TCP port on 127.0.0.1 for a server that is killed and restarted on the same port.
+/// Not from the ephemeral range (32768-60999 here): while the server is down, any process's
+/// `--port 0` or outgoing connection could take an ephemeral port, and the clients would then
+/// talk to that (seen: a restarted test server's port answered by another test's HTTP server,
+/// 404). 20000-32699, last two digits 50-99: the local Slurm clusters' ports (16817 + 100 k,
+/// slurmd +10...) end in 17-40.
+inline int FreeFixedPort() {
+  std::random_device rd;
+  std::mt19937 rng(rd());
+  for (int tries = 0; tries < 200; ++tries) {
+    int port = 20000 + 100 * static_cast<int>(rng() % 127) + 50 + static_cast<int>(rng() % 50);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) break;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 0;  // fall back to an ephemeral port
+}
+
 /// A torc server child process with its own data directory.
 class ServerProcess {
  public:
@@ -27,14 +54,16 @@ class ServerProcess {
       : binary_(std::move(torc_binary)), dir_(std::move(data_dir)), extra_(std::move(extra)) {}
   ~ServerProcess() { Kill(SIGTERM); }
 
-  /// Starts the server (port 0 the first time, then the port it had) and waits until it answers.
+  /// Starts the server (a free port outside the ephemeral range the first time, then the
+  /// port it had) and waits until it answers.
   void Start() {
+    if (port_ == 0 && url_.empty()) first_port_ = FreeFixedPort();
     std::fflush(stdout);
     std::fflush(stderr);
     pid_ = fork();
     if (pid_ == 0) {
       std::vector<std::string> args = {binary_, "server", "run", "--data-dir", dir_};
-      if (port_ == 0) args.insert(args.end(), {"--port", "0"});
+      if (port_ == 0) args.insert(args.end(), {"--port", std::to_string(first_port_)});
       for (const auto& e : extra_) args.push_back(e);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
@@ -106,6 +135,7 @@ class ServerProcess {
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int first_port_ = 0;
   std::string url_;
 };
 
