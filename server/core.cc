@@ -86,15 +86,14 @@ void WorkflowCore::Start(double now, ChangeBatch* batch) {
     unmet_[j] = static_cast<uint32_t>(job.depends_on.size() + job.dependency_groups.size());
     if (unmet_[j] == 0) MakeReady(j, nullptr);
   }
-  // on_jobs_ready over root jobs became due just now (the initial job states are stored
-  // with the workflow, not as changes): record those actions as changes all the same, so
-  // the due state is stored and the action runner is woken.
   for (uint32_t a = 0; a < actions_.size(); ++a) {
+    // on_jobs_ready over root jobs became due just above (the initial job states are stored
+    // with the workflow, not as changes): record it as a change all the same, so the due
+    // state is stored and the action runner is woken.
     if (actions_[a].status == ActionStatus::kDue && batch)
       batch->actions.push_back({a, ActionStatus::kDue, ""});
-  }
-  for (uint32_t a = 0; a < actions_.size(); ++a) {
-    if (plan_->actions[a].trigger == spec::TriggerType::kOnWorkflowStart) MarkDue(a, batch);
+    else if (plan_->actions[a].trigger == spec::TriggerType::kOnWorkflowStart)
+      MarkDue(a, batch);
   }
   (void)now;
 }

@@ -99,15 +99,16 @@ ServiceStatus Service::CommitLocked(WorkflowEntry& entry, ChangeBatch* batch) {
 
 ServiceStatus Service::AppendLocked(WorkflowEntry& entry, ChangeBatch* batch) {
   if (batch->empty()) return ServiceStatus::Ok();
+  bool expired = false;
   for (auto& e : batch->events) {
     e.seq = next_event_seq_++;
     // A lost worker of a Slurm allocation: ask squeue about the allocations now.
-    if (e.kind == "lease_expired") reconcile_requested_ = true;
+    if (e.kind == "lease_expired") reconcile_requested_ = expired = true;
   }
   ServiceStatus s = FromStore(store_->Append(*batch), "saving changes");
   if (!s.ok()) return s;
   if (commit_observer_) commit_observer_(*batch);
-  WakeActionsForLocked(entry, *batch);
+  WakeActionsForLocked(entry, *batch, expired);
   entry.changes_since_checkpoint += batch->jobs.size();
   uint64_t threshold = std::max<uint64_t>(options_.checkpoint_every_changes, entry.row.job_count);
   if (entry.changes_since_checkpoint >= threshold) {
@@ -128,14 +129,13 @@ void Service::SetActionWakeup(std::function<void()> wakeup) {
   action_wakeup_ = std::move(wakeup);
 }
 
-void Service::WakeActionsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch) {
+void Service::WakeActionsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch,
+                                   bool lease_expired) {
   bool due = std::any_of(batch.actions.begin(), batch.actions.end(),
                          [](const ActionState& a) { return a.status == ActionStatus::kDue; });
-  bool expired = std::any_of(batch.events.begin(), batch.events.end(),
-                             [](const Event& e) { return e.kind == "lease_expired"; });
   // on_workflow_complete is due once the workflow is complete (WorkflowCore::DueActions).
   bool completed = !batch.jobs.empty() && entry.core->IsComplete();
-  if (due || expired || completed) WakeActionsLocked();
+  if (due || completed || lease_expired) WakeActionsLocked();
 }
 
 ServiceStatus Service::Submit(const SubmitRequest& request, double now, WorkflowId* id) {
@@ -182,7 +182,7 @@ ServiceStatus Service::Submit(const SubmitRequest& request, double now, Workflow
   entry->core->set_id(*id);
   batch.workflow = *id;
   if (commit_observer_) commit_observer_(batch);
-  WakeActionsForLocked(*entry, batch);
+  WakeActionsForLocked(*entry, batch, false);
   workflows_[*id] = std::move(entry);
   return ServiceStatus::Ok();
 }

@@ -202,8 +202,10 @@ class Service {
   void WakeActionsLocked() {
     if (action_wakeup_) action_wakeup_();
   }
-  /// Wakes the action runner when a committed batch gives it something to do.
-  void WakeActionsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch);
+  /// Wakes the action runner when a committed batch gives it something to do (an action
+  /// due, the workflow complete, a lease expired: squeue is to be asked).
+  void WakeActionsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch,
+                            bool lease_expired);
   bool stale_ = false;   // memory may be ahead of the disk; reload before use
   double last_now_ = 0;  // the latest time a caller gave, for reloads
 };

@@ -444,6 +444,17 @@ std::optional<double> SlurmEndTime(const DiscoveryEnv& env, const DiscoveryOptio
   return ParseSlurmTime(first);
 }
 
+// The value of `key=` in "k1=v1<sep>k2=v2...", where key starts the text or follows sep; "" if
+// absent.
+std::string KeyValue(const std::string& text, const std::string& key, char sep) {
+  for (size_t p = text.find(key + "="); p != std::string::npos; p = text.find(key + "=", p + 1)) {
+    if (p > 0 && text[p - 1] != sep) continue;
+    size_t start = p + key.size() + 1;
+    return text.substr(start, text.find(sep, start) - start);
+  }
+  return "";
+}
+
 // What one `scontrol show job -o ID` says: the end time ("EndTime=2026-11-22T10:20:44",
 // "Unknown" without a time limit) and the memory per node from the allocated TRES
 // ("TRES=cpu=8,mem=8000M,node=2").
@@ -459,22 +470,11 @@ std::optional<ScontrolJob> SlurmScontrolJob(const DiscoveryEnv& env,
   std::string output;
   if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) return std::nullopt;
   output = output.substr(0, output.find('\n'));
-  auto field = [&](const std::string& key) -> std::string {
-    size_t p = output.find(" " + key + "=");
-    if (p == std::string::npos) return "";
-    p += key.size() + 2;
-    return output.substr(p, output.find(' ', p) - p);
-  };
-  job.end_time = ParseSlurmTime(field("EndTime"));
+  job.end_time = ParseSlurmTime(KeyValue(output, "EndTime", ' '));
   // Newer Slurm prints AllocTRES= (and ReqTRES=) where 22.05 prints TRES=.
-  std::string tres = field("AllocTRES");
-  if (tres.empty()) tres = field("TRES");
-  auto value = [&](const std::string& key) -> std::string {
-    size_t p = tres.find(key + "=");
-    if (p == std::string::npos || (p > 0 && tres[p - 1] != ',')) return "";
-    return tres.substr(p + key.size() + 1, tres.find(',', p) - p - key.size() - 1);
-  };
-  std::string mem = value("mem"), nodes = value("node");
+  std::string tres = KeyValue(output, "AllocTRES", ' ');
+  if (tres.empty()) tres = KeyValue(output, "TRES", ' ');
+  std::string mem = KeyValue(tres, "mem", ','), nodes = KeyValue(tres, "node", ',');
   if (mem.empty() || nodes.empty()) return job;
   char unit = mem.back();
   double amount = std::atof(mem.c_str());
