@@ -104,7 +104,8 @@ HttpResponse Register(Call& c, WorkflowId wf) {
              {"oom_exit_code", x.oom_exit_code ? *x.oom_exit_code : 137},
              {"timeout_exit_code", x.timeout_exit_code ? *x.timeout_exit_code : 152},
              {"srun_termination_signal", x.srun_termination_signal},
-             {"enable_cpu_bind", x.enable_cpu_bind}}}};
+             {"enable_cpu_bind", x.enable_cpu_bind},
+             {"srun_launch_interval_ms", x.srun_launch_interval_ms}}}};
     return ServiceStatus::Ok();
   }));
   return Json(201, out);

@@ -72,6 +72,8 @@ struct ExecutionConfig {
   std::optional<int64_t> oom_exit_code, timeout_exit_code;
   std::string srun_termination_signal;
   bool enable_cpu_bind = false;
+  /// Slurm mode: a worker starts at most one srun per this many milliseconds (0: no limit).
+  int64_t srun_launch_interval_ms = 25;
   StdioConfig stdio;
 };
 

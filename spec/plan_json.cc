@@ -157,6 +157,7 @@ nlohmann::json PlanToJson(const Plan& plan) {
        e.timeout_exit_code ? nlohmann::json(*e.timeout_exit_code) : nlohmann::json(nullptr)},
       {"srun_termination_signal", e.srun_termination_signal},
       {"enable_cpu_bind", e.enable_cpu_bind},
+      {"srun_launch_interval_ms", e.srun_launch_interval_ms},
       {"stdio", StdioToJson(e.stdio)}};
   nlohmann::json slurm_defaults = nlohmann::json::object();
   for (const auto& [k, v] : plan.slurm_defaults) slurm_defaults[k] = v;

@@ -204,7 +204,8 @@ void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
   MapReader r(node, "execution_config",
               {"mode", "sigkill_headroom_seconds", "timeout_exit_code", "staggered_start",
                "limit_resources", "termination_signal", "sigterm_lead_seconds", "oom_exit_code",
-               "srun_termination_signal", "srun_mpi", "enable_cpu_bind", "stdio",
+               "srun_termination_signal", "srun_mpi", "enable_cpu_bind", "srun_launch_interval_ms",
+               "stdio",
                "job_stdio_overrides"},
               diags);
   if (!r.valid()) return;
@@ -223,6 +224,7 @@ void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
   if (auto v = r.Int("timeout_exit_code", 0, 255)) e.timeout_exit_code = *v;
   if (auto v = r.String("srun_termination_signal")) e.srun_termination_signal = v->value;
   if (auto v = r.Bool("enable_cpu_bind")) e.enable_cpu_bind = *v;
+  if (auto v = r.Int("srun_launch_interval_ms", 0, 60000)) e.srun_launch_interval_ms = *v;
   r.Int("sigkill_headroom_seconds", 0, 86400 * 7);
   r.Bool("staggered_start");
   r.String("srun_mpi");

@@ -103,6 +103,7 @@ bool Worker::Register() {
   srun_.workflow_name = workflow_name_;
   srun_.signal = x.value("srun_termination_signal", "");
   srun_.cpu_bind = x.value("enable_cpu_bind", false);
+  launch_interval_ = direct_ ? 0.0 : x.value("srun_launch_interval_ms", int64_t{25}) / 1000.0;
   job_output_dir_ = o_.output_dir + "/" + std::to_string(o_.workflow_id);
   std::string mkdir_error;
   if (!server::MakeDirectories(job_output_dir_, 0755, &mkdir_error)) Log(mkdir_error);
@@ -146,13 +147,15 @@ int Worker::Loop() {
     if (!draining_ && !resync_ && now >= next_claim_ && now >= retry_at_) Claim(now);
     else if (FlushDue(now) && now >= retry_at_) Flush();
     LaunchQueued();
-    if (!running_.empty() || !results_.empty() || !queue_.empty()) idle_since = now;
-    if (running_.empty() && results_.empty() && queue_.empty()) {
+    bool holding = !queue_.empty() || !placed_.empty();
+    if (!running_.empty() || !results_.empty() || holding) idle_since = now;
+    // Stopping: jobs claimed but not started go back to the server when this worker leaves.
+    if (draining_ && running_.empty() && results_.empty()) return stop_code_;
+    if (running_.empty() && results_.empty() && !holding) {
       if (workflow_complete_) {
         Log("the workflow is complete");
         return 0;
       }
-      if (draining_) return stop_code_;
       if (nothing_fits_ && !workflow_complete_) {
         Log("no unfinished job can run on this worker's resources; stopping");
         return 0;
@@ -174,6 +177,7 @@ int Worker::Loop() {
     if (!running_.empty()) wait = std::min(wait, 0.5);  // runtime/memory/kill checks
     wait = std::max(0.0, std::min(wait, 5.0));
     if (!deferred_.empty()) wait = std::min(wait, 0.2);
+    if (!placed_.empty()) wait = std::min(wait, std::max(0.0, next_launch_at_ - Now()));
     WakeUp w = procs_.WaitForEvent(wait);
     if (w.signal) Stop(w.signal == SIGUSR1 ? "walltime" : "stopped");
     for (const auto& e : w.exits) OnExit(e);
@@ -242,10 +246,9 @@ void Worker::Claim(double now) {
   const auto& jobs = r.body["jobs"];
   for (const auto& j : jobs) queue_.push_back(ParseJob(j));
   LaunchQueued();
-  stuck_ = jobs.empty() && running_.empty() && queue_.empty() &&
-           r.body.value("unfinished", 0) > 0;
-  nothing_fits_ = jobs.empty() && running_.empty() && queue_.empty() &&
-                  r.body.value("runnable", int64_t{1}) == 0;
+  bool idle = jobs.empty() && running_.empty() && queue_.empty() && placed_.empty();
+  stuck_ = idle && r.body.value("unfinished", 0) > 0;
+  nothing_fits_ = idle && r.body.value("runnable", int64_t{1}) == 0;
   if (jobs.empty()) {
     claim_backoff_ = std::min(2.0, std::max(0.05, claim_backoff_ * 2));
     next_claim_ = now + claim_backoff_;
@@ -310,6 +313,9 @@ void Worker::Heartbeat() {
     // given to others, so ours must not go on. Start over.
     Log("lease lost; stopping this worker's jobs and registering again");
     for (auto& [pid, run] : running_) procs_.Signal(pid, SIGKILL);
+    // Those not started yet were given to others too.
+    queue_.clear();
+    DropPlaced();
     lease_lost_ = true;
     Register();
     return;
@@ -328,6 +334,14 @@ void Worker::Heartbeat() {
       Running none;
       Report(*it, "canceled", 1, 0, "canceled", Now(), Now(), none);
       queue_.erase(it);
+      break;
+    }
+    for (auto it = placed_.begin(); it != placed_.end(); ++it) {
+      if (it->job.id != id.get<uint32_t>()) continue;
+      ledger_->Release(it->placement);
+      Running none;
+      Report(it->job, "canceled", 1, 0, "canceled", Now(), Now(), none);
+      placed_.erase(it);
       break;
     }
   }
@@ -362,6 +376,8 @@ void Worker::Resync() {
     for (const auto& [pid, run] : running_)
       known = known || (run.job.id == id && run.job.attempt == attempt);
     for (const auto& q : queue_) known = known || (q.id == id && q.attempt == attempt);
+    for (const auto& p : placed_)
+      known = known || (p.job.id == id && p.job.attempt == attempt);
     for (const auto& res : results_)
       known = known || (res["id"] == id && res["attempt"] == attempt);
     if (known) continue;

@@ -73,6 +73,8 @@ class Worker {
   // the life of a job: launch, limits, exits, reports (worker_jobs.cc)
   void FinishDeferred(double now);
   void LaunchQueued();
+  void StartPlaced(double now);
+  void DropPlaced();
   bool Launch(JobToRun job, const Placement& placement);
   void Terminate(Running& r, const std::string& reason, double grace);
   void CheckLimits(double now);
@@ -91,6 +93,14 @@ class Worker {
   ProcessTable procs_;
   std::map<pid_t, Running> running_;
   std::deque<JobToRun> queue_;  // claimed, waiting for room (prefetched or not fitting yet)
+  struct Placed {
+    JobToRun job;
+    Placement placement;
+  };
+  // Placed on nodes (their resources held in the ledger), waiting for their turn to be
+  // launched: slurm mode starts at most one srun per launch_interval_ seconds.
+  std::deque<Placed> placed_;
+  double launch_interval_ = 0, next_launch_at_ = 0;
   struct Deferred {
     ProcessExit exit;
     double deadline;

@@ -35,9 +35,9 @@ void Worker::FinishDeferred(double now) {
   }
 }
 
-/// Starts the queued jobs that fit now, in claim order.
+/// Places the queued jobs that fit now, in claim order, and starts them (StartPlaced).
 void Worker::LaunchQueued() {
-  if (draining_) return;
+  if (draining_) return DropPlaced();
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (!ledger_->CanEverFit(it->needs)) {
       Running none;
@@ -61,12 +61,37 @@ void Worker::LaunchQueued() {
       ++it;
       continue;
     }
-    JobToRun job = std::move(*it);
+    placed_.push_back({std::move(*it), p});
     it = queue_.erase(it);
-    uint32_t id = job.id, attempt = job.attempt;
-    if (Launch(std::move(job), p))
-      started_.push_back({{"id", id}, {"attempt", attempt}, {"nodes", NodeListOf(p, alloc_.nodes)}});
   }
+  StartPlaced(Now());
+}
+
+// Slurm mode paces its sruns: a burst of them at once (an allocation's first jobs, or a
+// round of equal jobs ending together) loads slurmctld and the nodes with all their
+// step set-ups at the same moment, and every one of them starts later than when they
+// come one after another (docs/worker.md).
+void Worker::StartPlaced(double now) {
+  while (!placed_.empty()) {
+    if (launch_interval_ > 0) {
+      if (now < next_launch_at_) return;
+      next_launch_at_ = now + launch_interval_;
+    }
+    Placed next = std::move(placed_.front());
+    placed_.pop_front();
+    uint32_t id = next.job.id, attempt = next.job.attempt;
+    std::string nodes = NodeListOf(next.placement, alloc_.nodes);
+    if (Launch(std::move(next.job), next.placement))
+      started_.push_back({{"id", id}, {"attempt", attempt}, {"nodes", nodes}});
+    now = Now();
+  }
+}
+
+/// A stopping worker starts nothing more: the placed jobs' resources are freed, and the
+/// server gives the jobs to others when this worker leaves.
+void Worker::DropPlaced() {
+  for (const auto& p : placed_) ledger_->Release(p.placement);
+  placed_.clear();
 }
 
 bool Worker::Launch(JobToRun job, const Placement& placement) {
@@ -144,6 +169,7 @@ void Worker::CheckLimits(double now) {
 
 void Worker::Stop(const std::string& reason) {
   draining_ = true;
+  DropPlaced();
   double grace = alloc_.end_time ? std::max(1.0, std::min<double>(sigterm_lead_ - 5,
                                                                   *alloc_.end_time - Now() - 5))
                                  : 10.0;

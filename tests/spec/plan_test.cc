@@ -225,7 +225,11 @@ TEST_CASE("defaults a Torc user expects") {
   CHECK(p.jobs[0].cancel_on_blocking_job_failure);
   CHECK(p.jobs[0].priority == 0);
   CHECK(p.execution.mode == ExecutionMode::kAuto);
+  CHECK(p.execution.srun_launch_interval_ms == 25);
   CHECK(p.jobs[0].scheduler == kNone);
+  Plan q = Parse("name: d\nexecution_config: {srun_launch_interval_ms: 0}\n"
+                 "jobs:\n  - name: a\n    command: 'true'\n");
+  CHECK(q.execution.srun_launch_interval_ms == 0);
 }
 
 TEST_CASE("JSON workflow files") {

@@ -269,6 +269,94 @@ jobs:
         check(all(j["status"] == "completed" for j in jobs.values()), "all completed")
 
 
+def fake_slurm_tools(d):
+    """A fake srun that logs the time it was started and the job name, then runs the command;
+    a fake squeue for the end time. Returns the srun log's path."""
+    srun_log = f"{d}/srun.txt"
+    write(f"{d}/srun", f"""#!/bin/bash
+for a in "$@"; do [[ $a == --job-name=* ]] && name=${{a#--job-name=}}; done
+echo "$(date +%s.%N) $name" >> {srun_log}
+while [[ $1 == --* ]]; do shift; done
+exec "$@"
+""")
+    write(f"{d}/squeue", "#!/bin/bash\necho UNLIMITED\n")
+    os.chmod(f"{d}/srun", 0o755)
+    os.chmod(f"{d}/squeue", 0o755)
+    return srun_log
+
+
+def slurm_worker(s, d, wf, extra=()):
+    """`torc worker run` in slurm mode inside a faked 2 x 4-CPU allocation (not waited for)."""
+    env = dict(s.env, SLURM_JOB_ID="4343", SLURM_JOB_NODELIST="n[1-2]",
+               SLURM_JOB_CPUS_PER_NODE="4(x2)", SLURM_MEM_PER_NODE="4000")
+    return subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--mode", "slurm",
+                             "--srun", f"{d}/srun", "--squeue", f"{d}/squeue",
+                             "--output-dir", f"{d}/out", "--idle-timeout", "2", *extra],
+                            env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def case_srun_pacing(d):
+    """Slurm mode starts at most one srun per srun_launch_interval_ms, even when all fit."""
+    srun_log = fake_slurm_tools(d)
+    with server(f"{d}/data", d) as s:
+        spans = {}
+        for interval in (0, 200):
+            open(srun_log, "w").close()
+            write(f"{d}/wf{interval}.yaml", f"""name: pace{interval}
+execution_config: {{srun_launch_interval_ms: {interval}}}
+resource_requirements:
+  - {{name: one, num_cpus: 1, memory: 100m}}
+jobs:
+  - {{name: "j_{{i}}", command: "sleep 0.1", resource_requirements: one, parameters: {{i: "1:8"}}}}
+""")
+            wf = s.submit(f"wf{interval}.yaml", d)
+            w = slurm_worker(s, d, wf)
+            out, err = w.communicate(timeout=60)
+            check(w.returncode == 0, f"worker exits 0 ({err})")
+            starts = sorted(float(line.split()[0]) for line in open(srun_log))
+            check(len(starts) == 8, f"one srun per job ({len(starts)})")
+            spans[interval] = starts[-1] - starts[0]
+            if interval:
+                gaps = [b - a for a, b in zip(starts, starts[1:])]
+                # the fake srun logs a moment after the worker started it: allow some jitter
+                check(min(gaps) > 0.15, f"sruns {interval} ms apart at least (gaps {gaps})")
+            check(all(j["status"] == "completed" for j in s.jobs(wf).values()), "all completed")
+        check(spans[0] < 1.0, f"no pacing: all 8 sruns start together ({spans[0]:.2f} s)")
+        check(spans[200] >= 1.3, f"200 ms pacing: 8 sruns over >= 1.4 s ({spans[200]:.2f} s)")
+
+
+def case_stop_returns_unstarted_jobs(d):
+    """A worker stopped while jobs wait for their srun turn exits at once; the server takes
+    those jobs back (never started), the running one is stopped and requeued."""
+    srun_log = fake_slurm_tools(d)
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", """name: stop
+execution_config: {srun_launch_interval_ms: 60000}
+resource_requirements:
+  - {name: one, num_cpus: 1, memory: 100m}
+jobs:
+  - {name: "j_{i}", command: "sleep 60", resource_requirements: one, parameters: {i: "1:4"}}
+""")
+        wf = s.submit("wf.yaml", d)
+        w = slurm_worker(s, d, wf)
+        check(wait_for(lambda: os.path.exists(srun_log) and open(srun_log).read().strip(),
+                       bool, 20), "the first srun started")
+        time.sleep(0.5)
+        t0 = time.time()
+        w.send_signal(signal.SIGTERM)
+        out, err = w.communicate(timeout=60)
+        check(time.time() - t0 < 15, f"the worker exits promptly ({time.time() - t0:.1f} s)")
+        check(len(open(srun_log).read().splitlines()) == 1, "no srun after the first")
+        jobs = s.jobs(wf)
+        check(all(j["status"] == "ready" for j in jobs.values()),
+              f"all four are ready again, none lost or failed ({jobs})")
+        # the running one was stopped by the signal (143); the others never ran: the server
+        # took them back when the worker left (exit code -1, abandoned attempt)
+        check(sorted(j["exit_code"] for j in jobs.values()) == [-1, -1, -1, 143],
+              f"one stopped, three never started ({jobs})")
+
+
 if __name__ == "__main__":
     run_cases(cases_of(globals()), sys.argv[2:], "torc-e2e")
     finish(passed="all worker end-to-end checks passed")
