@@ -14,18 +14,18 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from torc_testlib import Server, check, finish, lines_of, wait_for, write  # noqa: E402
+from torc_testlib import (Server, cases_of, check, finish, lines_of, run_cases,  # noqa: E402
+                          wait_for, write)
 
 TORC = os.path.abspath(sys.argv[1])
 
 
 class Setup:
-    def __init__(self, workflow):
-        self.work = tempfile.mkdtemp(prefix="torc-degrade-")
+    def __init__(self, work, workflow):
+        self.work = work
         # On a fixed port and data directory, so it can be killed and restarted where the
         # worker expects it; --heartbeat-seconds 1 makes the lease 3 s.
         self.server = Server(TORC, os.path.join(self.work, "data"), ["--heartbeat-seconds", "1"],
@@ -62,8 +62,8 @@ class Setup:
         self.server.stop(signal.SIGTERM)
 
 
-def outage():
-    s = Setup("""\
+def case_outage(d):
+    s = Setup(d, """\
 name: outage
 jobs:
   - name: "j_{i}"
@@ -91,8 +91,8 @@ jobs:
           "outage: the worker logged the trouble and the recovery: " + log)
 
 
-def restart():
-    s = Setup("""\
+def case_restart(d):
+    s = Setup(d, """\
 name: restart
 jobs:
   - name: "first_{i}"
@@ -120,7 +120,6 @@ jobs:
     s.finish()
 
 
-for case in (outage, restart):
-    case()
-    print("degradation: %s done" % case.__name__, flush=True)
+# Each case in its own temporary directory, removed afterwards (TORC_KEEP_TEST_DIRS=1 keeps it).
+run_cases(cases_of(globals()), sys.argv[2:], "torc-degrade")
 finish(passed="degradation: all checks passed")
