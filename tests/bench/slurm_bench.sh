@@ -38,14 +38,15 @@ measure() {
 }
 
 # slurm_wait T0: seconds from the first batch job submitted after T0 to slurmctld starting it
-# (its log: `_slurm_rpc_submit_batch_job: JobId=N` -> `sched: Allocate JobId=N`), "nan" without
+# (its log: `_slurm_rpc_submit_batch_job: JobId=N` -> `sched: Allocate JobId=N`, or the backfill
+# scheduler's `_start_job: Started JobId=N`), "nan" without
 # the log. What Slurm's scheduling cycle added to this case's makespan, whoever submitted.
 slurm_wait() {
   python3 - "${SLURM_LAB_DIR:-}/log/slurmctld.log" "$1" <<'PY'
 import datetime, re, sys
 path, t0 = sys.argv[1], float(sys.argv[2])
 submitted, started = {}, {}
-pattern = re.compile(r"\[(\S+)\] (_slurm_rpc_submit_batch_job:|sched: Allocate|sched/backfill: Started) JobId=(\d+)")
+pattern = re.compile(r"\[(\S+)\] (_slurm_rpc_submit_batch_job:|sched: Allocate|sched/backfill: _start_job: Started) JobId=(\d+) ")
 try:
     for line in open(path, errors="replace"):
         m = pattern.match(line)
