@@ -226,17 +226,35 @@ jobs:
     check(peak(recs, lambda x: 1) == 2, "two GPU jobs at a time")
 
 
-def case_fake_srun(d):
-    """Slurm mode inside a (faked) 2-node allocation: one srun per job, exact flags."""
+def fake_slurm_tools(d):
+    """A fake srun that logs the time it was started and its arguments, then runs the command;
+    a fake squeue for the end time. Returns the srun log's path."""
     srun_log = f"{d}/srun.txt"
     write(f"{d}/srun", f"""#!/bin/bash
-echo "$*" >> {srun_log}
+echo "$(date +%s.%N) $*" >> {srun_log}
 while [[ $1 == --* ]]; do shift; done
 exec "$@"
 """)
     write(f"{d}/squeue", "#!/bin/bash\necho UNLIMITED\n")
     os.chmod(f"{d}/srun", 0o755)
     os.chmod(f"{d}/squeue", 0o755)
+    return srun_log
+
+
+def slurm_worker(s, d, wf):
+    """`torc worker run` in slurm mode inside a faked 2 x 4-CPU allocation (not waited for)."""
+    env = dict(s.env, SLURM_JOB_ID="4343", SLURM_JOB_NODELIST="n[1-2]",
+               SLURM_JOB_CPUS_PER_NODE="4(x2)", SLURM_MEM_PER_NODE="4000")
+    return subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--mode", "slurm",
+                             "--srun", f"{d}/srun", "--squeue", f"{d}/squeue",
+                             "--output-dir", f"{d}/out", "--idle-timeout", "2"],
+                            env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def case_fake_srun(d):
+    """Slurm mode inside a (faked) 2-node allocation: one srun per job, exact flags."""
+    srun_log = fake_slurm_tools(d)
     with server(f"{d}/data", d) as s:
         write(f"{d}/wf.yaml", """name: fake
 resource_requirements:
@@ -247,13 +265,9 @@ jobs:
   - {name: mpi, command: "true", resource_requirements: wide, depends_on_regexes: ["^a_"]}
 """)
         wf = s.submit("wf.yaml", d)
-        env = dict(s.env, SLURM_JOB_ID="4242", SLURM_JOB_NODELIST="n[1-2]",
-                   SLURM_JOB_CPUS_PER_NODE="4(x2)", SLURM_MEM_PER_NODE="4000")
-        w = subprocess.run([TORC, "worker", "run", "--workflow", str(wf), "--mode", "slurm",
-                            "--srun", f"{d}/srun", "--squeue", f"{d}/squeue",
-                            "--output-dir", f"{d}/out", "--idle-timeout", "2"],
-                           env=env, cwd=d, capture_output=True, text=True, timeout=60)
-        check(w.returncode == 0, f"slurm-mode worker exits 0 ({w.stderr})")
+        w = slurm_worker(s, d, wf)
+        _, err = w.communicate(timeout=60)
+        check(w.returncode == 0, f"slurm-mode worker exits 0 ({err})")
         lines = open(srun_log).read().splitlines()
         check(len(lines) == 5, f"one srun per job ({len(lines)})")
         singles = [l for l in lines if "--job-name=fake_a_" in l]
@@ -267,33 +281,6 @@ jobs:
               "--mem=0 --exact --nodelist=n1,n2" in mpi[0], f"whole two nodes: {mpi}")
         jobs = s.jobs(wf)
         check(all(j["status"] == "completed" for j in jobs.values()), "all completed")
-
-
-def fake_slurm_tools(d):
-    """A fake srun that logs the time it was started and the job name, then runs the command;
-    a fake squeue for the end time. Returns the srun log's path."""
-    srun_log = f"{d}/srun.txt"
-    write(f"{d}/srun", f"""#!/bin/bash
-for a in "$@"; do [[ $a == --job-name=* ]] && name=${{a#--job-name=}}; done
-echo "$(date +%s.%N) $name" >> {srun_log}
-while [[ $1 == --* ]]; do shift; done
-exec "$@"
-""")
-    write(f"{d}/squeue", "#!/bin/bash\necho UNLIMITED\n")
-    os.chmod(f"{d}/srun", 0o755)
-    os.chmod(f"{d}/squeue", 0o755)
-    return srun_log
-
-
-def slurm_worker(s, d, wf, extra=()):
-    """`torc worker run` in slurm mode inside a faked 2 x 4-CPU allocation (not waited for)."""
-    env = dict(s.env, SLURM_JOB_ID="4343", SLURM_JOB_NODELIST="n[1-2]",
-               SLURM_JOB_CPUS_PER_NODE="4(x2)", SLURM_MEM_PER_NODE="4000")
-    return subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--mode", "slurm",
-                             "--srun", f"{d}/srun", "--squeue", f"{d}/squeue",
-                             "--output-dir", f"{d}/out", "--idle-timeout", "2", *extra],
-                            env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
 
 
 def case_srun_pacing(d):
