@@ -205,7 +205,8 @@ void Worker::Claim(double now) {
   // The shorter the jobs, the more rounds ahead (about 0.2 s of work).
   // Only once a few jobs showed how long they take: several workers must not
   // start by hoarding each other's work.
-  bool prefetch = queue_.empty() && jobs_measured_ >= 4 && mean_job_seconds_ < kPrefetchBelowSeconds;
+  bool prefetch = queue_.empty() && placed_.empty() && jobs_measured_ >= 4 &&
+                  mean_job_seconds_ < kPrefetchBelowSeconds;
   int rounds = prefetch ? static_cast<int>(std::clamp(0.2 / std::max(mean_job_seconds_, 1e-3),
                                                       0.0, 16.0))
                         : 0;
