@@ -316,6 +316,17 @@ void WorkflowCore::AbandonAttempt(JobIndex j, const char* why, double now, Chang
 void WorkflowCore::UnregisterWorker(WorkerId w, double now, ChangeBatch* batch) {
   auto it = workers_.find(w);
   if (it == workers_.end()) return;
+  // A worker leaves only once every job it started has ended and been reported
+  // (docs/worker.md), so the jobs it still holds as claimed never ran: they go back as
+  // they were, attempt number and all, with no attempt record of a run that never was.
+  if (auto held = worker_jobs_.find(w); held != worker_jobs_.end())
+    for (JobIndex j : held->second)
+      if (jobs_[j].worker == w && jobs_[j].status == JobStatus::kClaimed) {
+        Requeue(j, false, batch);
+        Event(batch, now, "requeued", j, jobs_[j].attempt, w,
+              "worker left before starting it; attempt " + std::to_string(jobs_[j].attempt) +
+                  " unchanged");
+      }
   ReleaseWorkerJobs(w, "worker left", now, batch);
   it->second.alive = false;
   if (batch) batch->workers.push_back(it->second);

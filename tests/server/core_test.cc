@@ -267,6 +267,28 @@ TEST_CASE("an expired lease gives the jobs back with a new attempt; the old atte
   CHECK(attempts[1]->attempt == 2);
 }
 
+TEST_CASE("a leaving worker hands back its claimed jobs unchanged; running ones are abandoned") {
+  Fixture f("name: l\njobs:\n  - {name: a, command: x}\n  - {name: b, command: x}\n");
+  WorkerId w1 = f.Worker(1), w2 = f.Worker(2);
+  CHECK(f.Claim(w1).size() == 2);
+  f.core.Started(w1, {{f.J("a"), 1}}, f.now, &f.batch);
+  f.core.UnregisterWorker(w1, f.now, &f.batch);
+  CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.S("b") == JobStatus::kReady);
+  // a ran (as far as the server knows): a new attempt, the old one recorded as abandoned
+  CHECK(f.core.job(f.J("a")).attempt == 2);
+  REQUIRE(f.core.AttemptsOf(f.J("a")).size() == 1);
+  CHECK(f.core.AttemptsOf(f.J("a"))[0]->reason == "abandoned: worker left");
+  // b never started: same attempt, nothing recorded
+  CHECK(f.core.job(f.J("b")).attempt == 1);
+  CHECK(f.core.AttemptsOf(f.J("b")).empty());
+  CHECK(f.HasEvent("requeued", "worker left before starting it; attempt 1 unchanged"));
+  CHECK(f.Finish(w1, "b", 0, JobStatus::kCompleted, "", 1).outcome == CompletionOutcome::kRejected);
+  CHECK(f.Claim(w2).size() == 2);
+  CHECK(f.Finish(w2, "b").outcome == CompletionOutcome::kApplied);
+  CHECK(f.core.AttemptsOf(f.J("b")).size() == 1);
+}
+
 TEST_CASE("cancel: every unfinished job, running ones are stopped through the heartbeat") {
   Fixture f(kDiamond);
   WorkerId w = f.Worker(1);

@@ -317,7 +317,7 @@ jobs:
 
 def case_stop_returns_unstarted_jobs(d):
     """A worker stopped while jobs wait for their srun turn exits at once; the server takes
-    those jobs back (never started), the running one is stopped and requeued."""
+    those jobs back unchanged (never started), the running one is stopped and requeued."""
     srun_log = fake_slurm_tools(d)
     with server(f"{d}/data", d) as s:
         write(f"{d}/wf.yaml", """name: stop
@@ -340,10 +340,10 @@ jobs:
         jobs = s.jobs(wf)
         check(all(j["status"] == "ready" for j in jobs.values()),
               f"all four are ready again, none lost or failed ({jobs})")
-        # the running one was stopped by the signal (143); the others never ran: the server
-        # took them back when the worker left (exit code -1, abandoned attempt)
-        check(sorted(j["exit_code"] for j in jobs.values()) == [-1, -1, -1, 143],
-              f"one stopped, three never started ({jobs})")
+        # the running one was stopped by the signal (exit 143, requeued as attempt 2); the
+        # others never ran: handed back as they were (attempt 1, no exit code)
+        check(sorted((j["attempt"], j["exit_code"] is None) for j in jobs.values()) ==
+              [(1, True), (1, True), (1, True), (2, False)], f"one stopped, three untouched ({jobs})")
 
 
 if __name__ == "__main__":
