@@ -323,7 +323,7 @@ void WorkflowCore::UnregisterWorker(WorkerId w, double now, ChangeBatch* batch) 
     for (JobIndex j : held->second)
       if (jobs_[j].worker == w && jobs_[j].status == JobStatus::kClaimed) {
         Requeue(j, false, batch);
-        Event(batch, now, "requeued", j, jobs_[j].attempt, w,
+        Event(batch, now, "released", j, jobs_[j].attempt, w,
               "worker left before starting it; attempt " + std::to_string(jobs_[j].attempt) +
                   " unchanged");
       }

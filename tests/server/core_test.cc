@@ -282,7 +282,7 @@ TEST_CASE("a leaving worker hands back its claimed jobs unchanged; running ones 
   // b never started: same attempt, nothing recorded
   CHECK(f.core.job(f.J("b")).attempt == 1);
   CHECK(f.core.AttemptsOf(f.J("b")).empty());
-  CHECK(f.HasEvent("requeued", "worker left before starting it; attempt 1 unchanged"));
+  CHECK(f.HasEvent("released", "worker left before starting it; attempt 1 unchanged"));
   CHECK(f.Finish(w1, "b", 0, JobStatus::kCompleted, "", 1).outcome == CompletionOutcome::kRejected);
   CHECK(f.Claim(w2).size() == 2);
   CHECK(f.Finish(w2, "b").outcome == CompletionOutcome::kApplied);
