@@ -47,6 +47,49 @@ inline int FreeFixedPort() {
   return 0;  // fall back to an ephemeral port
 }
 
+// Live server children, so that a test binary that crashes or aborts (a failed REQUIRE in a
+// thread, a segfault) takes them along instead of leaving them running. doctest reports a fatal
+// signal with its own handler and then raises it again with the previous one: this.
+namespace children {
+inline constexpr int kSlots = 64;
+inline volatile sig_atomic_t pids[kSlots];
+
+inline void KillAll() {
+  for (int i = 0; i < kSlots; ++i)
+    if (pids[i] > 0) kill(static_cast<pid_t>(pids[i]), SIGKILL);
+}
+
+inline void OnFatalSignal(int sig) {
+  KillAll();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+// Installed before main, so before doctest's handlers, which chain to it.
+inline const bool installed = [] {
+  for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGINT}) {
+    struct sigaction sa {};
+    sa.sa_handler = OnFatalSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, nullptr);
+  }
+  return true;
+}();
+
+inline void Add(pid_t pid) {
+  for (int i = 0; i < kSlots; ++i)
+    if (pids[i] == 0) {
+      pids[i] = pid;
+      return;
+    }
+}
+
+inline void Remove(pid_t pid) {
+  for (int i = 0; i < kSlots; ++i)
+    if (pids[i] == pid) pids[i] = 0;
+}
+}  // namespace children
+
 /// A torc server child process with its own data directory.
 class ServerProcess {
  public:
@@ -74,6 +117,7 @@ class ServerProcess {
       execv(argv[0], argv.data());
       _exit(127);
     }
+    children::Add(pid_);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       // The old process is dead and reaped, so whoever answers is the new one.
@@ -89,6 +133,7 @@ class ServerProcess {
       }
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        children::Remove(pid_);
         pid_ = -1;  // reaped: never signal this pid again
         throw std::runtime_error("server exited at start");
       }
@@ -103,6 +148,7 @@ class ServerProcess {
     kill(pid_, sig);
     int status = 0;
     waitpid(pid_, &status, 0);
+    children::Remove(pid_);
     pid_ = -1;
   }
 
