@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 namespace torc::server {
@@ -284,7 +285,9 @@ void Service::LoadAllocations() {
   allocations_.clear();
   for (const auto& [id, e] : workflows_) {
     std::vector<Event> events;
-    if (!store_->EventsSince(id, 0, 1 << 20, &events).ok()) continue;
+    // Only the allocation events, all of them: a workflow can have any number of others.
+    if (!store_->EventsSince(id, 0, std::numeric_limits<int>::max(), &events, "allocation_").ok())
+      continue;
     for (const auto& ev : events) {
       if (ev.kind.rfind("allocation_", 0) != 0) continue;
       std::istringstream in(ev.detail);

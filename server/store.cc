@@ -95,7 +95,8 @@ StoreStatus Statements::Prepare(sqlite3* db) {
        " ON CONFLICT(workflow_id, action) DO UPDATE SET status = ?3, detail = ?4"},
       {&events_since,
        "SELECT seq, time, kind, job, attempt, worker, detail FROM events"
-       " WHERE workflow_id = ? AND seq > ? ORDER BY seq LIMIT ?"},
+       " WHERE workflow_id = ?1 AND seq > ?2 AND substr(kind, 1, length(?4)) = ?4"
+       " ORDER BY seq LIMIT ?3"},
       {&max_event_seq,
        "SELECT MAX((SELECT IFNULL(MAX(seq), 0) FROM events),"
        " IFNULL((SELECT value FROM counters WHERE name = 'max_event_seq'), 0))"},
@@ -159,8 +160,8 @@ class SqliteStore final : public Store {
   StoreStatus Append(const ChangeBatch& batch) override;
   StoreStatus Checkpoint(WorkflowId id, const std::vector<JobDynamic>& jobs) override;
   StoreStatus LoadAll(std::vector<LoadedWorkflow>* out) override;
-  StoreStatus EventsSince(WorkflowId id, int64_t after, int limit,
-                          std::vector<Event>* out) override;
+  StoreStatus EventsSince(WorkflowId id, int64_t after, int limit, std::vector<Event>* out,
+                          const std::string& kind_prefix = "") override;
   int64_t MaxEventSeq() override { return max_event_seq_; }
 
  private:
@@ -426,13 +427,14 @@ StoreStatus SqliteStore::Checkpoint(WorkflowId id, const std::vector<JobDynamic>
 }
 
 StoreStatus SqliteStore::EventsSince(WorkflowId id, int64_t after, int limit,
-                                     std::vector<Event>* out) {
+                                     std::vector<Event>* out, const std::string& kind_prefix) {
   out->clear();
   if (limit <= 0) return StoreStatus::Ok();
   SqliteStatement& s = s_.events_since;
   s.BindInt(1, id);
   s.BindInt(2, after);
   s.BindInt(3, limit);
+  s.BindText(4, kind_prefix);
   StoreStatus status;
   while (s.Step(&status, "reading events")) {
     Event& e = out->emplace_back();

@@ -75,9 +75,11 @@ class Store {
   /// Reads every workflow back (checkpoint + replayed log).
   virtual StoreStatus LoadAll(std::vector<LoadedWorkflow>* out) = 0;
 
-  /// Events of a workflow with seq > after, at most `limit`, in seq order.
+  /// Events of a workflow with seq > after, at most `limit`, in seq order; only those whose
+  /// kind starts with `kind_prefix` when it is not empty.
   virtual StoreStatus EventsSince(WorkflowId id, int64_t after, int limit,
-                                  std::vector<Event>* out) = 0;
+                                  std::vector<Event>* out,
+                                  const std::string& kind_prefix = "") = 0;
   /// The highest event seq ever stored (0 when none), to continue numbering.
   virtual int64_t MaxEventSeq() = 0;
 };

@@ -203,3 +203,41 @@ TEST_CASE("a due schedule_nodes action is submitted by the action thread as soon
   CHECK(recorded.find("--parsable") != std::string::npos);
   CHECK(recorded.find("action_0.sh") != std::string::npos);
 }
+
+TEST_CASE("allocations and their states come back after a restart, among other events") {
+  TempDir dir;
+  WorkflowId id = 0;
+  {
+    auto service = OpenService(dir);
+    REQUIRE(service->Submit({kWithAction, "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
+    service->AddAllocation(id, {"101", "s", 0, "pending", 1003.0});
+    // other events in between (a worker coming and going) must not confuse the rebuild
+    WorkerRecord w;
+    w.id = 5;
+    w.hostname = "h";
+    w.slurm_job_id = "101";
+    REQUIRE(service->Mutate(id, 1004.0, [&](WorkflowEntry& e, ChangeBatch* batch) {
+      e.core->RegisterWorker(w, 1004.0, batch);
+      return ServiceStatus::Ok();
+    }).ok());
+    service->AddAllocation(id, {"102", "s", 0, "pending", 1005.0});
+    service->UpdateAllocation(id, "101", "running", 1006.0);
+    REQUIRE(service->Mutate(id, 1007.0, [&](WorkflowEntry& e, ChangeBatch* batch) {
+      e.core->UnregisterWorker(5, 1007.0, batch);
+      return ServiceStatus::Ok();
+    }).ok());
+    service->UpdateAllocation(id, "101", "done", 1008.0);
+  }
+  auto service = OpenService(dir);
+  auto allocations = service->Allocations(id);
+  REQUIRE(allocations.size() == 2);
+  CHECK(allocations[0].slurm_job_id == "101");
+  CHECK(allocations[0].state == "done");
+  CHECK(allocations[0].scheduler == "s");
+  CHECK(allocations[1].slurm_job_id == "102");
+  CHECK(allocations[1].state == "pending");
+  CHECK(allocations[1].submitted_at == doctest::Approx(1005.0));
+  auto live = service->LiveAllocations();
+  REQUIRE(live.size() == 1);
+  CHECK(live[0].second == "102");
+}

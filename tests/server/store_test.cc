@@ -483,6 +483,15 @@ TEST_CASE("EventsSince pages through one workflow's events") {
   CHECK(page.empty());
   RequireOk(store->EventsSince(b + 100, 0, 10, &page));
   CHECK(page.empty());
+  // Only one kind (by prefix), all of them, in order.
+  RequireOk(store->EventsSince(a, 0, 1000, &page, "lease_"));
+  std::vector<Event> leases;
+  for (const Event& e : sent)
+    if (e.kind == "lease_expired") leases.push_back(e);
+  REQUIRE(leases.size() == 7);
+  CheckSameList(page, leases);
+  RequireOk(store->EventsSince(a, 0, 1000, &page, "allocation_"));
+  CHECK(page.empty());
 }
 
 TEST_CASE("MaxEventSeq continues across reopening") {
