@@ -76,10 +76,18 @@ ApiResult ApiClient::Call(const std::string& method, const std::string& path,
   r.body = nlohmann::json::parse(h.body, nullptr, false);
   if (r.body.is_discarded()) r.body = nullptr;
   if (!r.ok()) {
-    if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_string())
+    if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_string()) {
       r.error = r.body["error"].get<std::string>();
-    else
+    } else if (h.status == 404) {
+      // Every torc error carries a JSON {"error"}. A bare 404 comes from cpprestsdk itself
+      // in the moment a server starts: it accepts connections a little before it routes
+      // them to the server's handler (seen when a worker hammered a restarting server).
+      // Not an answer: callers retry it as they retry a server that is not up yet.
+      r.status = 503;
+      r.error = "the server is starting (HTTP 404 before its API answered)";
+    } else {
       r.error = "HTTP " + std::to_string(h.status) + ": " + h.body.substr(0, 200);
+    }
   }
   return r;
 }

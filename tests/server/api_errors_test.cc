@@ -868,3 +868,29 @@ TEST_CASE("bad requests in parallel with good ones") {
   CHECK(Send(*setup, "GET", "/api/v1/workflows").body["workflows"].size() == 1);
   CHECK(Send(*setup, "GET", "/api/v1/health").status == 200);
 }
+
+TEST_CASE("a bare 404 (no torc error body) is 'server starting' to the client, retried like 503") {
+  // cpprestsdk accepts connections a moment before it routes them to the handler and answers
+  // those with a bodyless 404; a torc 404 always carries {"error"}.
+  server::HttpServerOptions options;
+  std::string error;
+  auto http = server::StartHttpServer(options, [](const server::HttpRequest& request) {
+    server::HttpResponse response;
+    response.status = 404;
+    if (request.path == "/api/v1/workflows/9") response.body = R"({"error": "no workflow 9"})";
+    else response.body = "";
+    return response;
+  }, &error);
+  REQUIRE_MESSAGE(http, error);
+  server::ClientOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(http->port());
+  o.token = "t";
+  auto client = server::ApiClient::Connect(o, &error);
+  REQUIRE_MESSAGE(client, error);
+  auto torc = client->Call("GET", "/workflows/9");
+  CHECK(torc.status == 404);
+  CHECK(torc.error == "no workflow 9");
+  auto bare = client->Call("GET", "/workflows/1/complete");
+  CHECK(bare.status == 503);
+  CHECK(bare.error.find("starting") != std::string::npos);
+}

@@ -26,9 +26,10 @@ namespace torc::testing {
 /// A free TCP port on 127.0.0.1 for a server that is killed and restarted on the same port.
 /// Not from the ephemeral range (32768-60999 here): while the server is down, any process's
 /// `--port 0` or outgoing connection could take an ephemeral port, and the clients would then
-/// talk to that (seen: a restarted test server's port answered by another test's HTTP server,
-/// 404). 20000-32699, last two digits 50-99: the local Slurm clusters' ports (16817 + 100 k,
-/// slurmd +10...) end in 17-40.
+/// talk to that. (A bodyless 404 seen by a client of a restarting server was first blamed on
+/// this; its cause was cpprestsdk answering in the moment the server starts, which the client
+/// now retries: server/client.cc.) 20000-32699, last two digits 50-99: the local Slurm
+/// clusters' ports (16817 + 100 k, slurmd +10...) end in 17-40.
 inline int FreeFixedPort() {
   std::random_device rd;
   std::mt19937 rng(rd());
