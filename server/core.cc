@@ -283,13 +283,22 @@ void WorkflowCore::Requeue(JobIndex j, bool new_attempt, ChangeBatch* batch) {
   MakeReady(j, batch);
 }
 
-void WorkflowCore::ReleaseWorkerJobs(WorkerId w, const char* why, double now, ChangeBatch* batch) {
+void WorkflowCore::ReleaseWorkerJobs(WorkerId w, const char* why, double now, ChangeBatch* batch,
+                                     bool claimed_never_ran) {
   auto it = worker_jobs_.find(w);
   if (it == worker_jobs_.end()) return;
   for (JobIndex j : it->second) {
     const JobDynamic& d = jobs_[j];
-    if (d.worker == w && (d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning))
+    if (d.worker != w) continue;
+    if (claimed_never_ran && d.status == JobStatus::kClaimed) {
+      // Back as it was, attempt number and all, with no record of a run that never was.
+      Requeue(j, false, batch);
+      Event(batch, now, "released", j, d.attempt, w,
+            std::string(why) + " before starting it; attempt " + std::to_string(d.attempt) +
+                " unchanged");
+    } else if (d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning) {
       AbandonAttempt(j, why, now, batch);
+    }
   }
   worker_jobs_.erase(it);
 }
@@ -317,17 +326,8 @@ void WorkflowCore::UnregisterWorker(WorkerId w, double now, ChangeBatch* batch) 
   auto it = workers_.find(w);
   if (it == workers_.end()) return;
   // A worker leaves only once every job it started has ended and been reported
-  // (docs/worker.md), so the jobs it still holds as claimed never ran: they go back as
-  // they were, attempt number and all, with no attempt record of a run that never was.
-  if (auto held = worker_jobs_.find(w); held != worker_jobs_.end())
-    for (JobIndex j : held->second)
-      if (jobs_[j].worker == w && jobs_[j].status == JobStatus::kClaimed) {
-        Requeue(j, false, batch);
-        Event(batch, now, "released", j, jobs_[j].attempt, w,
-              "worker left before starting it; attempt " + std::to_string(jobs_[j].attempt) +
-                  " unchanged");
-      }
-  ReleaseWorkerJobs(w, "worker left", now, batch);
+  // (docs/worker.md), so the jobs it still holds as claimed never ran.
+  ReleaseWorkerJobs(w, "worker left", now, batch, /*claimed_never_ran=*/true);
   it->second.alive = false;
   if (batch) batch->workers.push_back(it->second);
   Event(batch, now, "worker_left", -1, 0, w, it->second.hostname);

@@ -140,7 +140,11 @@ class WorkflowCore {
   uint32_t CountUnmet(JobIndex j, int64_t* cancel_parent) const;
   void RecomputeGroups();
   void Requeue(JobIndex j, bool new_attempt, ChangeBatch* batch);
-  void ReleaseWorkerJobs(WorkerId w, const char* why, double now, ChangeBatch* batch);
+  /// Gives back every job worker `w` holds: running ones (and claimed ones, unless
+  /// `claimed_never_ran`) as abandoned attempts with attempt+1; with `claimed_never_ran` the
+  /// claimed ones go back to ready unchanged (event `released`).
+  void ReleaseWorkerJobs(WorkerId w, const char* why, double now, ChangeBatch* batch,
+                         bool claimed_never_ran = false);
   /// Gives up the current attempt of a claimed/running job (recorded as
   /// terminated with `why`) and makes the job ready as a new attempt.
   void AbandonAttempt(JobIndex j, const char* why, double now, ChangeBatch* batch);

@@ -327,23 +327,27 @@ void Worker::Heartbeat() {
   }
   ServerOk();
   workflow_complete_ = r.body.value("workflow_complete", false);
-  for (const auto& id : r.body["stop_jobs"]) {
+  // A canceled job not started yet is reported canceled at once.
+  auto cancel_unstarted = [this](const JobToRun& job) {
+    Running none;
+    Report(job, "canceled", 1, 0, "canceled", Now(), Now(), none);
+  };
+  for (const auto& stop : r.body["stop_jobs"]) {
+    const uint32_t id = stop.get<uint32_t>();
     for (auto& [pid, run] : running_)
-      if (run.job.id == id.get<uint32_t>()) Terminate(run, "canceled", 5);
-    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (it->id != id.get<uint32_t>()) continue;
-      Running none;
-      Report(*it, "canceled", 1, 0, "canceled", Now(), Now(), none);
-      queue_.erase(it);
-      break;
+      if (run.job.id == id) Terminate(run, "canceled", 5);
+    auto queued = std::find_if(queue_.begin(), queue_.end(),
+                               [id](const JobToRun& j) { return j.id == id; });
+    if (queued != queue_.end()) {
+      cancel_unstarted(*queued);
+      queue_.erase(queued);
     }
-    for (auto it = placed_.begin(); it != placed_.end(); ++it) {
-      if (it->job.id != id.get<uint32_t>()) continue;
-      ledger_->Release(it->placement);
-      Running none;
-      Report(it->job, "canceled", 1, 0, "canceled", Now(), Now(), none);
-      placed_.erase(it);
-      break;
+    auto placed = std::find_if(placed_.begin(), placed_.end(),
+                               [id](const Placed& p) { return p.job.id == id; });
+    if (placed != placed_.end()) {
+      ledger_->Release(placed->placement);
+      cancel_unstarted(placed->job);
+      placed_.erase(placed);
     }
   }
 }
