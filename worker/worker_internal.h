@@ -71,7 +71,9 @@ class Worker {
   void Log(const std::string& message);
 
   // the life of a job: launch, limits, exits, reports (worker_jobs.cc)
+  bool MayBeAllocationEnding(const Running& r, const ProcessExit& e) const;
   void FinishDeferred(double now);
+  void Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& e);
   void LaunchQueued();
   void StartPlaced(double now);
   void DropPlaced();
@@ -106,6 +108,7 @@ class Worker {
     double deadline;
   };
   std::map<pid_t, Deferred> deferred_;  // exits waiting to see if the allocation is ending
+  static constexpr double kAllocationEndingWaitSeconds = 1.5;
   static constexpr double kPrefetchBelowSeconds = 2.0;
   static constexpr double kFlushDelaySeconds = 0.1;
   double first_pending_ = 0;  // when the oldest unsent result or start notice appeared

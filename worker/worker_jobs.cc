@@ -17,17 +17,24 @@
 
 namespace torc::worker::internal {
 
-// An srun step killed by a signal may be the allocation going away (scancel,
-// walltime): Slurm signals the steps and the worker at about the same time.
-// Such an exit waits a moment; if the worker is stopped meanwhile the job is
-// reported as terminated (requeued, no retry used), not as failed.
+// A job that fails on its own may be the allocation going away (scancel,
+// walltime): Slurm signals the steps and the worker at about the same time, and
+// an srun started just after the allocation began ending fails at once ("Unable
+// to create step ... already completing", exit 1). So in slurm mode every
+// failure, and in direct mode a death by signal, waits a moment; if the worker is
+// stopped meanwhile the job is reported as terminated (requeued, no retry used),
+// not as failed. Otherwise it ends as any failure does (recovery script first).
+bool Worker::MayBeAllocationEnding(const Running& r, const ProcessExit& e) const {
+  if (!r.end_reason.empty() || draining_ || e.exit_code == 0) return false;
+  return !direct_ || e.exit_code >= 128 || e.signal != 0;
+}
+
 void Worker::FinishDeferred(double now) {
   for (auto it = deferred_.begin(); it != deferred_.end();) {
-    Running& r = running_[it->first];
-    if (draining_ && r.end_reason.empty()) r.end_reason = "stopped";
     if (draining_ || now >= it->second.deadline) {
-      Finish(r, it->second.exit);
-      running_.erase(it->first);
+      auto r = running_.find(it->first);
+      if (draining_ && r->second.end_reason.empty()) r->second.end_reason = "stopped";
+      Conclude(r, it->second.exit);
       it = deferred_.erase(it);
     } else {
       ++it;
@@ -127,7 +134,8 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
 
 // ---- limits, signals, exits ------------------------------------------------------
 void Worker::Terminate(Running& r, const std::string& reason, double grace) {
-  if (!r.end_reason.empty()) return;
+  // An ended process (a deferred exit) is not signalled: its group may be gone.
+  if (!r.end_reason.empty() || deferred_.count(r.pid)) return;
   r.end_reason = reason;
   procs_.Signal(r.pid, reason == "memory" ? SIGKILL : term_signal_);
   r.kill_at = Now() + grace;
@@ -187,11 +195,17 @@ void Worker::OnExit(const ProcessExit& e) {
   }
   auto it = running_.find(e.pid);
   if (it == running_.end()) return;
-  Running& r = it->second;
-  if (!direct_ && r.end_reason.empty() && e.exit_code >= 128 && !draining_) {
-    deferred_[e.pid] = {e, Now() + 1.5};
+  if (MayBeAllocationEnding(it->second, e)) {
+    deferred_[e.pid] = {e, Now() + kAllocationEndingWaitSeconds};
     return;
   }
+  Conclude(it, e);
+}
+
+/// The process of a running job ended: a failure runs its recovery script first,
+/// anything else is reported now.
+void Worker::Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& e) {
+  Running& r = it->second;
   if (r.end_reason.empty() && e.exit_code != 0 && StartRecovery(r, e)) return;
   Finish(r, e);
   running_.erase(it);

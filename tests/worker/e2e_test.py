@@ -346,6 +346,44 @@ jobs:
               [(1, True), (1, True), (1, True), (2, False)], f"one stopped, three untouched ({jobs})")
 
 
+
+def case_failure_as_allocation_ends(d):
+    """Slurm mode: an srun that fails just before the worker is told to stop (an allocation
+    being canceled refuses new steps, exit 1) is requeued as terminated, not failed. Without
+    the stop, the same failure is a failure, after its recovery script."""
+    srun_log = fake_slurm_tools(d)
+    with server(f"{d}/data", d) as s:
+        results = {}
+        for stopped in (True, False):
+            open(srun_log, "w").close()
+            write(f"{d}/wf{stopped}.yaml", f"""name: ending{stopped}
+failure_handlers:
+  - name: h
+    rules:
+      - {{exit_codes: [1], max_retries: 0, recovery_script: "echo $TORC_EXIT_CODE >> recovered{stopped}.txt"}}
+jobs:
+  - {{name: refused, command: "exit 1", failure_handler: h}}
+""")
+            wf = s.submit(f"wf{stopped}.yaml", d)
+            w = slurm_worker(s, d, wf)
+            check(wait_for(lambda: open(srun_log).read().strip(), bool, 20), "the srun started")
+            if stopped:
+                time.sleep(0.3)
+                w.send_signal(signal.SIGTERM)
+            w.communicate(timeout=60)
+            results[stopped] = s.jobs(wf)["refused"]
+        job = results[True]
+        check(job["status"] == "ready" and job["attempt"] == 2,
+              f"stopped within the wait: requeued as a new attempt, not failed ({job})")
+        check(not os.path.exists(f"{d}/recoveredTrue.txt"), "no recovery script for a stop")
+        job = results[False]
+        check(job["status"] == "failed" and job["exit_code"] == 1,
+              f"not stopped: failed with its exit code ({job})")
+        check(os.path.exists(f"{d}/recoveredFalse.txt") and
+              open(f"{d}/recoveredFalse.txt").read().split() == ["1"],
+              "its recovery script ran with TORC_EXIT_CODE=1")
+
+
 if __name__ == "__main__":
     run_cases(cases_of(globals()), sys.argv[2:], "torc-e2e")
     finish(passed="all worker end-to-end checks passed")
