@@ -448,17 +448,20 @@ std::vector<CompletionAnswer> WorkflowCore::Complete(WorkerId w,
       SetStatus(in.job, JobStatus::kCompleted, batch);
       OnFinal(in.job, now, batch);
     } else if (r.status == JobStatus::kTerminated &&
-               (r.reason == "walltime" || r.reason == "runtime")) {
+               (r.reason == "walltime" || r.reason == "runtime" || r.reason == "stopped")) {
+      // "stopped": its worker was stopped before the end (scancel of the allocation, a
+      // signal), not by anything the job did.
+      std::string why = r.reason == "stopped" ? "stopped with its worker" : "terminated by " + r.reason;
       if (d.walltime_requeues < options_.walltime_requeue_limit) {
         ++d.walltime_requeues;
         Requeue(in.job, true, batch);
         Event(batch, now, "requeued", in.job, in.attempt, w,
-              "terminated by " + r.reason + "; requeue " + std::to_string(d.walltime_requeues) +
-                  " of " + std::to_string(options_.walltime_requeue_limit));
+              why + "; requeue " + std::to_string(d.walltime_requeues) + " of " +
+                  std::to_string(options_.walltime_requeue_limit));
       } else {
         SetStatus(in.job, JobStatus::kTerminated, batch);
         Event(batch, now, "terminated", in.job, in.attempt, w,
-              "terminated by " + r.reason + " and the requeue limit is used up");
+              why + " and the requeue limit is used up");
         OnFinal(in.job, now, batch);
       }
     } else if (r.status == JobStatus::kCanceled || r.status == JobStatus::kTerminated) {

@@ -52,7 +52,7 @@ struct AttemptResult {
   JobStatus status = JobStatus::kCompleted;  // completed, failed, terminated or canceled
   int32_t exit_code = 0;
   int32_t signal = 0;            // terminating signal, 0 if none
-  std::string reason;            // "", "walltime", "runtime", "memory", "canceled", "lease expired"
+  std::string reason;            // "", "walltime", "stopped", "runtime", "memory", "canceled", "lease expired"
   double start_time = 0;         // seconds since the epoch
   double end_time = 0;
   int64_t peak_rss_bytes = -1;   // -1: unknown

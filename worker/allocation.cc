@@ -573,4 +573,12 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
   return true;
 }
 
+bool SlurmEndingForTimeLimit(const DiscoveryEnv& env, const DiscoveryOptions& options,
+                             const std::string& job_id) {
+  std::string output;
+  if (!env.run || env.run({options.squeue, "-h", "-j", job_id, "-o", "%r"}, &output) != 0)
+    return false;
+  return output.substr(0, output.find('\n')) == "TimeLimit";
+}
+
 }  // namespace torc::worker

@@ -80,4 +80,10 @@ struct DiscoveryOptions {
 bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options, double now,
                         Allocation* out, std::string* error);
 
+/// Whether Slurm is ending allocation `job_id` for its time limit, from one
+/// `squeue -h -j ID -o %r` call: the reason reads "TimeLimit" once the limit is hit,
+/// "None" after an scancel. False when it says anything else or cannot be asked.
+bool SlurmEndingForTimeLimit(const DiscoveryEnv& env, const DiscoveryOptions& options,
+                             const std::string& job_id);
+
 }  // namespace torc::worker

@@ -179,7 +179,7 @@ int Worker::Loop() {
     if (!deferred_.empty()) wait = std::min(wait, 0.2);
     if (!placed_.empty()) wait = std::min(wait, std::max(0.0, next_launch_at_ - Now()));
     WakeUp w = procs_.WaitForEvent(wait);
-    if (w.signal) Stop(w.signal == SIGUSR1 ? "walltime" : "stopped");
+    if (w.signal) OnStopSignal(w.signal);
     for (const auto& e : w.exits) OnExit(e);
     FinishDeferred(Now());
     if (!w.exits.empty()) {
@@ -187,6 +187,24 @@ int Worker::Loop() {
       next_claim_ = 0;  // resources freed: claim (if anything is free still) at once
     }
   }
+}
+
+// SIGUSR1 is Slurm's --signal warning: the walltime. A SIGTERM is the walltime
+// too when it comes near the known end, or when Slurm says the time limit was hit
+// (it can be changed after the worker asked: scontrol update TimeLimit). Any other
+// stop (scancel, ^C) is "stopped". Slurm is asked after the jobs were signalled,
+// so a slow squeue never delays stopping them.
+void Worker::OnStopSignal(int signal) {
+  if (draining_) return;  // already stopping: a second signal changes nothing
+  bool at_end = alloc_.end_time && Now() >= *alloc_.end_time - sigterm_lead_ - 60;
+  if (signal == SIGUSR1 || at_end) return Stop("walltime");
+  Stop("stopped");
+  if (signal != SIGTERM || !alloc_.in_slurm ||
+      !SlurmEndingForTimeLimit(DiscoveryEnv::Real(), o_.discovery, alloc_.slurm_job_id))
+    return;
+  stop_reason_ = "walltime";
+  for (auto& [pid, r] : running_)
+    if (r.end_reason == "stopped") r.end_reason = "walltime";
 }
 
 void Worker::Claim(double now) {

@@ -71,6 +71,7 @@ class Worker {
   void Log(const std::string& message);
 
   // the life of a job: launch, limits, exits, reports (worker_jobs.cc)
+  void OnStopSignal(int signal);
   bool MayBeAllocationEnding(const Running& r, const ProcessExit& e) const;
   void FinishDeferred(double now);
   void Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& e);
@@ -138,6 +139,7 @@ class Worker {
   bool workflow_complete_ = false, draining_ = false, stuck_ = false, lease_lost_ = false,
        trouble_logged_ = false;
   int stop_code_ = 0;
+  std::string stop_reason_;  // why Stop() was called: "walltime" or "stopped"
   int64_t done_ = 0;
 };
 

@@ -33,7 +33,7 @@ void Worker::FinishDeferred(double now) {
   for (auto it = deferred_.begin(); it != deferred_.end();) {
     if (draining_ || now >= it->second.deadline) {
       auto r = running_.find(it->first);
-      if (draining_ && r->second.end_reason.empty()) r->second.end_reason = "stopped";
+      if (draining_ && r->second.end_reason.empty()) r->second.end_reason = stop_reason_;
       Conclude(r, it->second.exit);
       it = deferred_.erase(it);
     } else {
@@ -177,6 +177,7 @@ void Worker::CheckLimits(double now) {
 
 void Worker::Stop(const std::string& reason) {
   draining_ = true;
+  stop_reason_ = reason;
   DropPlaced();
   double grace = alloc_.end_time ? std::max(1.0, std::min<double>(sigterm_lead_ - 5,
                                                                   *alloc_.end_time - Now() - 5))
@@ -255,7 +256,7 @@ void Worker::Finish(Running& r, const ProcessExit& e) {
     status = "failed";
   }
   Report(r.job, status, exit_code, e.signal,
-         r.end_reason == "stopped" ? "walltime" : r.end_reason, r.start_time, now, r, &e);
+         r.end_reason, r.start_time, now, r, &e);
   double took = now - r.start_time;
   mean_job_seconds_ = jobs_measured_++ == 0 ? took : 0.8 * mean_job_seconds_ + 0.2 * took;
   if (status == "completed" && r.job.delete_on_success) {

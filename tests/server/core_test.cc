@@ -235,6 +235,22 @@ TEST_CASE("walltime terminations requeue without using retries, up to the limit"
   CHECK(f.core.job(f.J("a")).attempt == 3);
 }
 
+TEST_CASE("a job stopped with its worker (scancel) is requeued like a walltime stop, said so") {
+  CoreOptions options;
+  options.walltime_requeue_limit = 1;
+  Fixture f("name: w\njobs:\n  - {name: a, command: x}\n", options);
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.Finish(w, "a", 143, JobStatus::kTerminated, "stopped");
+  CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.core.job(f.J("a")).retries == 0);
+  CHECK(f.HasEvent("requeued", "stopped with its worker; requeue 1 of 1"));
+  f.Claim(w);
+  f.Finish(w, "a", 143, JobStatus::kTerminated, "stopped");
+  CHECK(f.S("a") == JobStatus::kTerminated);
+  CHECK(f.HasEvent("terminated", "stopped with its worker and the requeue limit is used up"));
+}
+
 TEST_CASE("an expired lease gives the jobs back with a new attempt; the old attempt is rejected") {
   CoreOptions options;
   options.heartbeat_seconds = 10;

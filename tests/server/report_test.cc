@@ -105,6 +105,17 @@ TEST_CASE("usage flags: over- and under-requests by the thresholds") {
   auto k = JudgeUsage(killed);
   REQUIRE(k.size() == 1);
   CHECK(k[0].kind == "memory-under");
+
+  // Ended by the walltime: its runtime request was too small. Stopped with its worker
+  // (scancel): nothing to say about the request.
+  json walltime = Job(10, "w", "ready", 1, kGiB,
+                      {Attempt(1, "terminated", 0, 1, 0.5, -1, "n1", "walltime")});
+  auto wk = JudgeUsage(walltime);
+  REQUIRE(wk.size() == 1);
+  CHECK(wk[0].kind == "runtime-under");
+  json stopped = Job(11, "s", "ready", 1, kGiB,
+                     {Attempt(1, "terminated", 0, 1, 0.5, -1, "n1", "stopped")});
+  CHECK(JudgeUsage(stopped).empty());
 }
 
 TEST_CASE("timeline: one bar per attempt per node, running bars up to now") {

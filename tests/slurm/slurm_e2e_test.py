@@ -292,6 +292,12 @@ jobs:
         jobs = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)
         check(all(j["status"] == "completed" for j in jobs), "nothing lost")
         check(any(j["attempt"] > 1 for j in jobs), "the interrupted jobs ran again as new attempts")
+        # Stopped by the scancel (the worker reported them) or given up with the lease, never
+        # mistaken for the walltime or a failure.
+        ended = [a["reason"] for j in s.get(f"/workflows/{wf}/attempts")["jobs"]
+                 for a in j["attempts"] if a["status"] != "completed"]
+        check(ended and all(r == "stopped" or r.startswith("abandoned") for r in ended),
+              f"interrupted attempts say why: {ended}")
         names = [r["job"] for r in records(log, FIELDS)]
         check(len(names) == 8 and len(set(names)) == 8, f"each job ran to its end exactly once: {names}")
 
@@ -350,6 +356,12 @@ jobs:
         long = s.jobs(wf)["long"]
         check(long["status"] == "ready" and long["attempt"] == 2,
               f"terminated by walltime and requeued as attempt 2: {long}")
+        # The time limit changed after the worker read it: Slurm's reason tells it apart
+        # from an scancel.
+        first_attempt = next(j for j in s.get(f"/workflows/{wf}/attempts")["jobs"]
+                             if j["name"] == "long")["attempts"][0]
+        check((first_attempt["status"], first_attempt["reason"]) == ("terminated", "walltime"),
+              f"recorded as ended by the walltime: {first_attempt}")
         check(not os.path.exists(log), "the first attempt never got to its end")
         check(s.cli("slurm", "schedule", str(wf)).returncode == 0, "torc slurm schedule")
         wait_for(lambda: s.status(wf)["counts"]["completed"], lambda n: n >= 1, 60, 0.5)

@@ -566,3 +566,18 @@ TEST_CASE("DiscoveryEnv::Real runs commands and reads the machine") {
   CHECK(!env.hostname().empty());
   CHECK(env.getenv("TORC_SURELY_NOT_SET_ANYWHERE") == nullptr);
 }
+
+TEST_CASE("SlurmEndingForTimeLimit: one squeue for the job's reason") {
+  FakeEnv f;
+  DiscoveryOptions o;
+  o.squeue = "/opt/slurm/bin/squeue";
+  f.squeue_output = "TimeLimit\n";
+  CHECK(SlurmEndingForTimeLimit(f.Env(), o, "77"));
+  REQUIRE(f.runs.size() == 1);
+  CHECK(f.runs[0] == std::vector<std::string>{"/opt/slurm/bin/squeue", "-h", "-j", "77", "-o", "%r"});
+  f.squeue_output = "None\n";  // after an scancel
+  CHECK_FALSE(SlurmEndingForTimeLimit(f.Env(), o, "77"));
+  f.squeue_output = "TimeLimit\n";
+  f.squeue_exit = 1;  // squeue failed: not known to be the walltime
+  CHECK_FALSE(SlurmEndingForTimeLimit(f.Env(), o, "77"));
+}

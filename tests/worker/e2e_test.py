@@ -353,7 +353,7 @@ def case_failure_as_allocation_ends(d):
     the stop, the same failure is a failure, after its recovery script."""
     srun_log = fake_slurm_tools(d)
     with server(f"{d}/data", d) as s:
-        results = {}
+        results, wfs = {}, {}
         for stopped in (True, False):
             open(srun_log, "w").close()
             write(f"{d}/wf{stopped}.yaml", f"""name: ending{stopped}
@@ -372,10 +372,15 @@ jobs:
                 w.send_signal(signal.SIGTERM)
             w.communicate(timeout=60)
             results[stopped] = s.jobs(wf)["refused"]
+            wfs[stopped] = wf
         job = results[True]
         check(job["status"] == "ready" and job["attempt"] == 2,
               f"stopped within the wait: requeued as a new attempt, not failed ({job})")
         check(not os.path.exists(f"{d}/recoveredTrue.txt"), "no recovery script for a stop")
+        reasons = [(a["status"], a["reason"]) for j in s.get(f"/workflows/{wfs[True]}/attempts")["jobs"]
+                   for a in j["attempts"]]
+        check(reasons == [("terminated", "stopped")],
+              f"recorded as stopped with its worker, not as the walltime ({reasons})")
         job = results[False]
         check(job["status"] == "failed" and job["exit_code"] == 1,
               f"not stopped: failed with its exit code ({job})")
