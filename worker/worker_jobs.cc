@@ -24,8 +24,9 @@ namespace torc::worker::internal {
 // failure, and in direct mode a death by signal, waits a moment; if the worker is
 // stopped meanwhile the job is reported as terminated (requeued, no retry used),
 // not as failed. Otherwise it ends as any failure does (recovery script first).
+// Outside Slurm nothing signals the jobs and the worker together: no wait.
 bool Worker::MayBeAllocationEnding(const Running& r, const ProcessExit& e) const {
-  if (!r.end_reason.empty() || draining_ || e.exit_code == 0) return false;
+  if (!alloc_.in_slurm || !r.end_reason.empty() || draining_ || e.exit_code == 0) return false;
   return !direct_ || e.exit_code >= 128 || e.signal != 0;
 }
 
