@@ -189,24 +189,6 @@ int Worker::Loop() {
   }
 }
 
-// SIGUSR1 is Slurm's --signal warning: the walltime. A SIGTERM is the walltime
-// too when it comes near the known end, or when Slurm says the time limit was hit
-// (it can be changed after the worker asked: scontrol update TimeLimit). Any other
-// stop (scancel, ^C) is "stopped". Slurm is asked after the jobs were signalled,
-// so a slow squeue never delays stopping them.
-void Worker::OnStopSignal(int signal) {
-  if (draining_) return;  // already stopping: a second signal changes nothing
-  bool at_end = alloc_.end_time && Now() >= *alloc_.end_time - sigterm_lead_ - 60;
-  if (signal == SIGUSR1 || at_end) return Stop("walltime");
-  Stop("stopped");
-  if (signal != SIGTERM || !alloc_.in_slurm ||
-      !SlurmEndingForTimeLimit(DiscoveryEnv::Real(), o_.discovery, alloc_.slurm_job_id))
-    return;
-  stop_reason_ = "walltime";
-  for (auto& [pid, r] : running_)
-    if (r.end_reason == "stopped") r.end_reason = "walltime";
-}
-
 void Worker::Claim(double now) {
   std::vector<NodeFree> free = ledger_->Free();
   int64_t cpus = 0;
@@ -331,7 +313,8 @@ void Worker::Heartbeat() {
     // The lease expired (the server was unreachable too long): the jobs were
     // given to others, so ours must not go on. Start over.
     Log("lease lost; stopping this worker's jobs and registering again");
-    for (auto& [pid, run] : running_) procs_.Signal(pid, SIGKILL);
+    for (auto& [pid, run] : running_)
+      if (!deferred_.count(pid)) procs_.Signal(pid, SIGKILL);  // (a deferred one has ended)
     // Those not started yet were given to others too.
     queue_.clear();
     DropPlaced();

@@ -9,6 +9,7 @@
 
 #include "server/client.h"
 #include "spec/plan.h"
+#include "worker/allocation.h"
 #include "worker/command.h"
 #include "worker/ledger.h"
 #include "worker/log_cap.h"
@@ -184,6 +185,24 @@ void Worker::Stop(const std::string& reason) {
                                                                   *alloc_.end_time - Now() - 5))
                                  : 10.0;
   for (auto& [pid, r] : running_) Terminate(r, reason, grace);
+}
+
+// SIGUSR1 is Slurm's --signal warning: the walltime. A SIGTERM is the walltime
+// too when it comes near the known end, or when Slurm says the time limit was hit
+// (it can be changed after the worker asked: scontrol update TimeLimit). Any other
+// stop (scancel, ^C) is "stopped". Slurm is asked after the jobs were signalled,
+// so a slow squeue never delays stopping them.
+void Worker::OnStopSignal(int signal) {
+  if (draining_) return;  // already stopping: a second signal changes nothing
+  bool at_end = alloc_.end_time && Now() >= *alloc_.end_time - sigterm_lead_ - 60;
+  if (signal == SIGUSR1 || at_end) return Stop("walltime");
+  Stop("stopped");
+  if (signal != SIGTERM || !alloc_.in_slurm ||
+      !SlurmEndingForTimeLimit(DiscoveryEnv::Real(), o_.discovery, alloc_.slurm_job_id))
+    return;
+  stop_reason_ = "walltime";
+  for (auto& [pid, r] : running_)
+    if (r.end_reason == "stopped") r.end_reason = "walltime";
 }
 
 void Worker::OnExit(const ProcessExit& e) {
