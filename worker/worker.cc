@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <utility>
 
 #include "server/client.h"
 #include "server/clock.h"
@@ -119,11 +120,14 @@ void Worker::RunHookCommands(const std::vector<std::string>& commands) {
     std::string error;
     pid_t pid = procs_.Start(spec, &error);
     if (pid < 0) continue;
-    while (true) {
+    bool done = false;
+    while (!done) {
       WakeUp w = procs_.WaitForEvent(1.0);
-      bool done = false;
-      for (const auto& e : w.exits) done = done || e.pid == pid;
-      if (done) break;
+      auto own = std::find_if(w.exits.begin(), w.exits.end(),
+                              [pid](const ProcessExit& e) { return e.pid == pid; });
+      done = own != w.exits.end();
+      if (done) w.exits.erase(own);
+      Stash(std::move(w));  // a job's exit or a signal meanwhile is the loop's
     }
   }
 }
@@ -139,6 +143,9 @@ int Worker::Loop() {
       Heartbeat();
       next_heartbeat = now + heartbeat_seconds_;
     }
+    // A signal that came while waiting elsewhere (hook commands, registration retries)
+    // counts before anything more is claimed or launched.
+    if (stashed_.signal) OnStopSignal(std::exchange(stashed_.signal, 0));
     // Refill free slots from the queue first: no round trip between jobs.
     LaunchQueued();
     // A claim carries the results and start notices; otherwise they are sent
@@ -178,11 +185,14 @@ int Worker::Loop() {
     wait = std::max(0.0, std::min(wait, 5.0));
     if (!deferred_.empty()) wait = std::min(wait, 0.2);
     if (!placed_.empty()) wait = std::min(wait, std::max(0.0, next_launch_at_ - Now()));
-    WakeUp w = procs_.WaitForEvent(wait);
+    bool stashed = !stashed_.exits.empty() || stashed_.signal;
+    WakeUp w = procs_.WaitForEvent(stashed ? 0.0 : wait);
+    Stash(std::move(w));
+    w = std::exchange(stashed_, WakeUp{});
     if (w.signal) OnStopSignal(w.signal);
     for (const auto& e : w.exits) OnExit(e);
-    FinishDeferred(Now());
-    if (!w.exits.empty()) {
+    bool freed = FinishDeferred(Now());
+    if (!w.exits.empty() || freed) {
       LaunchQueued();
       next_claim_ = 0;  // resources freed: claim (if anything is free still) at once
     }
@@ -313,8 +323,10 @@ void Worker::Heartbeat() {
     // The lease expired (the server was unreachable too long): the jobs were
     // given to others, so ours must not go on. Start over.
     Log("lease lost; stopping this worker's jobs and registering again");
-    for (auto& [pid, run] : running_)
-      if (!deferred_.count(pid)) procs_.Signal(pid, SIGKILL);  // (a deferred one has ended)
+    for (auto& [pid, run] : running_) {
+      if (run.recovery_pid > 0) procs_.Signal(run.recovery_pid, SIGKILL);
+      else if (!deferred_.count(pid)) procs_.Signal(pid, SIGKILL);  // (a held one has ended)
+    }
     // Those not started yet were given to others too.
     queue_.clear();
     DropPlaced();
@@ -407,9 +419,14 @@ server::ApiResult Worker::RetryCall(const std::string& method, const std::string
   for (int attempt = 0; attempt < 30; ++attempt) {
     r = api_.Call(method, path, body);
     if (r.status != 0 && r.status != 503) return r;
-    procs_.WaitForEvent(std::min(5.0, 0.1 * (1 << std::min(attempt, 5))));
+    Stash(procs_.WaitForEvent(std::min(5.0, 0.1 * (1 << std::min(attempt, 5)))));
   }
   return r;
+}
+
+void Worker::Stash(WakeUp w) {
+  for (auto& e : w.exits) stashed_.exits.push_back(std::move(e));
+  if (w.signal && !stashed_.signal) stashed_.signal = w.signal;
 }
 
 void Worker::Log(const std::string& message) {

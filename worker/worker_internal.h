@@ -73,7 +73,8 @@ class Worker {
   // the life of a job: launch, limits, exits, reports (worker_jobs.cc)
   void OnStopSignal(int signal);
   bool MayBeAllocationEnding(const Running& r, const ProcessExit& e) const;
-  void FinishDeferred(double now);
+  /// Concludes held exits whose wait is over; true if any was (its resources are free).
+  bool FinishDeferred(double now);
   void Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& e);
   void LaunchQueued();
   void StartPlaced(double now);
@@ -109,6 +110,10 @@ class Worker {
     double deadline;
   };
   std::map<pid_t, Deferred> deferred_;  // exits waiting to see if the allocation is ending
+  // Exits and a signal seen while waiting outside the loop (registration retries, hook
+  // commands): the loop handles them on its next turn.
+  WakeUp stashed_;
+  void Stash(WakeUp w);
   static constexpr double kAllocationEndingWaitSeconds = 1.5;
   static constexpr double kPrefetchBelowSeconds = 2.0;
   static constexpr double kFlushDelaySeconds = 0.1;

@@ -31,17 +31,25 @@ bool Worker::MayBeAllocationEnding(const Running& r, const ProcessExit& e) const
   return !direct_ || e.exit_code >= 128 || e.signal != 0;
 }
 
-void Worker::FinishDeferred(double now) {
+bool Worker::FinishDeferred(double now) {
+  bool concluded = false;
   for (auto it = deferred_.begin(); it != deferred_.end();) {
-    if (draining_ || now >= it->second.deadline) {
-      auto r = running_.find(it->first);
-      if (draining_ && r->second.end_reason.empty()) r->second.end_reason = stop_reason_;
+    auto r = running_.find(it->first);
+    if (r == running_.end()) {  // cannot happen: only this erases a held job
+      it = deferred_.erase(it);
+      continue;
+    }
+    if (draining_ && r->second.end_reason.empty()) r->second.end_reason = stop_reason_;
+    // Canceled or stopped while held: no need to wait longer.
+    if (!r->second.end_reason.empty() || now >= it->second.deadline) {
       Conclude(r, it->second.exit);
       it = deferred_.erase(it);
+      concluded = true;
     } else {
       ++it;
     }
   }
+  return concluded;
 }
 
 /// Places the queued jobs that fit now, in claim order, and starts them (StartPlaced).
@@ -136,9 +144,13 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
 
 // ---- limits, signals, exits ------------------------------------------------------
 void Worker::Terminate(Running& r, const std::string& reason, double grace) {
-  // An ended process (a deferred exit) is not signalled: its group may be gone.
-  if (!r.end_reason.empty() || deferred_.count(r.pid)) return;
+  // A failure whose recovery script runs stays a failure (the script is short; Slurm
+  // ends it with the allocation).
+  if (!r.end_reason.empty() || r.recovery_pid > 0) return;
   r.end_reason = reason;
+  // An exit held for the allocation-ending check takes the reason (canceled, stopped) for
+  // its report, but is not signalled: its process has ended and its group may be gone.
+  if (deferred_.count(r.pid)) return;
   procs_.Signal(r.pid, reason == "memory" ? SIGKILL : term_signal_);
   r.kill_at = Now() + grace;
 }
@@ -166,7 +178,7 @@ void Worker::CheckLimits(double now) {
               std::to_string(o_.max_log_bytes) + " bytes (--max-log-bytes); later output dropped");
   }
   for (auto& [pid, r] : running_) {
-    if (r.recovery_pid > 0) continue;
+    if (r.recovery_pid > 0 || deferred_.count(pid)) continue;  // the job's process has ended
     if (r.end_reason.empty() && now >= r.runtime_deadline)
       Terminate(r, "runtime", std::min<double>(sigterm_lead_, 30));
     auto used = rss.find(pid);

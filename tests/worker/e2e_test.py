@@ -389,6 +389,53 @@ jobs:
               "its recovery script ran with TORC_EXIT_CODE=1")
 
 
+
+def case_held_failure_frees_its_nodes(d):
+    """Slurm mode: a whole-allocation job fails (its exit is held 1.5 s for the
+    allocation-ending check); once it is concluded the worker claims again at once and runs
+    the retry, rather than idling out with the allocation unused."""
+    fake_slurm_tools(d)
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", """name: held
+failure_handlers:
+  - name: h
+    rules: [{exit_codes: [1], max_retries: 1}]
+resource_requirements:
+  - {name: all, num_cpus: 4, num_nodes: 2}
+jobs:
+  - {name: wide, command: '[ "$TORC_ATTEMPT" = 2 ] || exit 1', resource_requirements: all, failure_handler: h}
+""")
+        wf = s.submit("wf.yaml", d)
+        w = slurm_worker(s, d, wf)
+        _, err = w.communicate(timeout=60)
+        job = s.jobs(wf)["wide"]
+        check(job["status"] == "completed" and job["attempt"] == 2,
+              f"the retry ran in the same worker after the held failure ({job}; {err[-300:]})")
+        check(w.returncode == 0 and "idle" not in err, f"the worker ended with the workflow ({err[-300:]})")
+
+
+def case_signal_during_start_hook(d):
+    """A SIGTERM while the on_worker_start commands run is not lost: the worker stops once
+    they are done, and starts no job."""
+    srun_log = fake_slurm_tools(d)
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", f"""name: hook
+jobs:
+  - {{name: j, command: "true"}}
+actions:
+  - {{trigger_type: on_worker_start, action_type: run_commands, commands: ["touch {d}/hook; sleep 1.5"]}}
+""")
+        wf = s.submit("wf.yaml", d)
+        w = slurm_worker(s, d, wf)
+        check(wait_for(lambda: os.path.exists(f"{d}/hook"), bool, 20), "the start hook runs")
+        w.send_signal(signal.SIGTERM)
+        _, err = w.communicate(timeout=60)
+        check(not open(srun_log).read().strip() if os.path.exists(srun_log) else True,
+              "no job was started after the signal")
+        job = s.jobs(wf)["j"]
+        check(job["status"] == "ready" and job["attempt"] == 1, f"the job is still ready ({job})")
+
+
 if __name__ == "__main__":
     run_cases(cases_of(globals()), sys.argv[2:], "torc-e2e")
     finish(passed="all worker end-to-end checks passed")
