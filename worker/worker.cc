@@ -323,14 +323,16 @@ void Worker::Heartbeat() {
     // The lease expired (the server was unreachable too long): the jobs were
     // given to others, so ours must not go on. Start over.
     Log("lease lost; stopping this worker's jobs and registering again");
+    // Their results are reported all the same (the server rejects them as stale), but no
+    // recovery script runs for a job that is someone else's now.
     for (auto& [pid, run] : running_) {
+      if (run.end_reason.empty()) run.end_reason = "lease lost";
       if (run.recovery_pid > 0) procs_.Signal(run.recovery_pid, SIGKILL);
       else if (!deferred_.count(pid)) procs_.Signal(pid, SIGKILL);  // (a held one has ended)
     }
     // Those not started yet were given to others too.
     queue_.clear();
     DropPlaced();
-    lease_lost_ = true;
     Register();
     return;
   }

@@ -141,7 +141,7 @@ class Worker {
   double retry_at_ = 0, trouble_backoff_ = 0;
   bool resync_ = false;  // a claim failed in flight: ask the server what this worker holds
   bool nothing_fits_ = false;
-  bool workflow_complete_ = false, draining_ = false, stuck_ = false, lease_lost_ = false,
+  bool workflow_complete_ = false, draining_ = false, stuck_ = false,
        trouble_logged_ = false;
   int stop_code_ = 0;
   std::string stop_reason_;  // why Stop() was called: "walltime" or "stopped"

@@ -436,6 +436,39 @@ actions:
         check(job["status"] == "ready" and job["attempt"] == 1, f"the job is still ready ({job})")
 
 
+
+def case_lease_lost(d):
+    """A worker that was frozen past its lease (SIGSTOP) learns it at its next heartbeat: it
+    kills its job (the server gave it back), runs no recovery script for it (it is not this
+    worker's any more), registers again and runs the new attempt."""
+    with server(f"{d}/data", d) as s:  # --heartbeat-seconds 1: a 3 s lease
+        write(f"{d}/wf.yaml", f"""name: lease
+failure_handlers:
+  - name: h
+    rules: [{{exit_codes: [137], max_retries: 2, recovery_script: "echo $TORC_ATTEMPT >> {d}/recovered.txt"}}]
+jobs:
+  - name: j
+    command: 'echo $TORC_ATTEMPT >> {d}/exec.log; if [ $TORC_ATTEMPT = 1 ]; then sleep 60; fi'
+    failure_handler: h
+""")
+        wf = s.submit("wf.yaml", d)
+        w = subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--output-dir",
+                              f"{d}/out", "--idle-timeout", "2"], env=s.env, cwd=d,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        check(wait_for(lambda: os.path.exists(f"{d}/exec.log"), bool, 20), "attempt 1 runs")
+        w.send_signal(signal.SIGSTOP)
+        check(wait_for(lambda: s.jobs(wf)["j"]["attempt"], lambda a: a == 2, 20, 0.5),
+              "the server took the job back when the lease expired")
+        w.send_signal(signal.SIGCONT)
+        _, err = w.communicate(timeout=60)
+        job = s.jobs(wf)["j"]
+        check(job["status"] == "completed" and job["attempt"] == 2, f"attempt 2 completed ({job})")
+        check(open(f"{d}/exec.log").read().split() == ["1", "2"], "each attempt ran once")
+        check("lease lost" in err, f"the worker noticed ({err[-300:]})")
+        check(not os.path.exists(f"{d}/recovered.txt"),
+              "no recovery script for the job killed because the lease was lost")
+
+
 if __name__ == "__main__":
     run_cases(cases_of(globals()), sys.argv[2:], "torc-e2e")
     finish(passed="all worker end-to-end checks passed")
