@@ -289,7 +289,6 @@ void Service::LoadAllocations() {
     if (!store_->EventsSince(id, 0, std::numeric_limits<int>::max(), &events, "allocation_").ok())
       continue;
     for (const auto& ev : events) {
-      if (ev.kind.rfind("allocation_", 0) != 0) continue;
       std::istringstream in(ev.detail);
       std::string slurm_id;
       in >> slurm_id;

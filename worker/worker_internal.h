@@ -68,6 +68,8 @@ class Worker {
   void Resync();
   server::ApiResult RetryCall(const std::string& method, const std::string& path,
                               const nlohmann::json& body);
+  /// Keeps what a wait outside the loop saw (exits, a signal) for the loop.
+  void Stash(WakeUp w);
   void Log(const std::string& message);
 
   // the life of a job: launch, limits, exits, reports (worker_jobs.cc)
@@ -111,9 +113,8 @@ class Worker {
   };
   std::map<pid_t, Deferred> deferred_;  // exits waiting to see if the allocation is ending
   // Exits and a signal seen while waiting outside the loop (registration retries, hook
-  // commands): the loop handles them on its next turn.
+  // commands): the loop handles them on its next turn (Stash).
   WakeUp stashed_;
-  void Stash(WakeUp w);
   static constexpr double kAllocationEndingWaitSeconds = 1.5;
   static constexpr double kPrefetchBelowSeconds = 2.0;
   static constexpr double kFlushDelaySeconds = 0.1;
