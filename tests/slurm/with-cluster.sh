@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # with-cluster.sh - run one command against a fresh private Slurm cluster, then tear it down.
 #
-# Usage: with-cluster.sh [--nodes N] [--cpus C] [--mem MB] [--gpus G] [--timeout S] -- COMMAND ARGS...
-#   defaults: 4 nodes x 4 CPUs x 4000 MB, no GPUs, no timeout.
+# Usage: with-cluster.sh [--nodes N] [--cpus C] [--mem MB] [--gpus G] [--gpu-nodes K]
+#          [--partitions "SPEC"] [--extra-conf "LINES"] [--netns | --no-netns] [--timeout S]
+#          -- COMMAND ARGS...
+#   defaults: 4 nodes x 4 CPUs x 4000 MB, no GPUs (with --gpus G: G on each of the last K
+#   nodes, K = all), one partition "debug=ALL", each node in its own network namespace,
+#   no timeout. SPEC: "cpu=n[1-2] gpu=n[3-4]" (the first is the default partition; "none":
+#   the PartitionName lines come from --extra-conf). LINES: appended to slurm.conf.
+#
+# --netns (the default; NETNS=1 of start-cluster.sh): every node's slurmd runs in its own
+#   network and UTS namespace: hostname n<I>, its own address on a bridge, its own 127.0.0.1.
+#   The login node (this machine: slurmctld, sbatch, a torc server) is $LAB_LOGIN_IP there,
+#   so a batch job or step reaches a service of the login node at $LAB_LOGIN_IP, never at
+#   127.0.0.1 - as on a real cluster. Every Slurm end-to-end test runs this way; --no-netns
+#   (all nodes on 127.0.0.1, LAB_LOGIN_IP=127.0.0.1) is for a test that needs the loopback lab.
 #
 # 1. Starts a cluster with start-cluster.sh (FORCE_RESTART=1) in
 #    $SLURM_LAB_DIR, or, when that is unset, in a fresh directory
@@ -12,20 +24,27 @@
 #    the ephemeral range. Invocations on one host choose and start under a lock, and a
 #    port taken in the meantime (start-cluster exit 3) means another try on other ports.
 # 3. Runs COMMAND with SLURM_CONF (from $SLURM_LAB_DIR/env.sh), SLURM_LAB_DIR and
-#    SLURM_LAB_{NODES,CPUS,MEM_MB,GPUS,BASE_PORT} exported and every other inherited
-#    SLURM_* variable removed (an enclosing real allocation must not leak in).
+#    SLURM_LAB_{NODES,CPUS,MEM_MB,GPUS,GPU_NODES,PARTITIONS,NETNS,BASE_PORT} and
+#    LAB_LOGIN_IP (the login node's address as the nodes see it; 127.0.0.1 with --no-netns)
+#    exported and every other inherited SLURM_* variable removed (an enclosing real
+#    allocation must not leak in).
 # 4. Always (EXIT/INT/TERM trap, and on --timeout) stops COMMAND, then the cluster with
 #    stop-cluster.sh --purge, then checks that no process of this cluster is left:
 #    slurmctld/slurmd/slurmstepd (or job/client processes) whose command line, open
-#    files, cwd or SLURM_CONF refer to the lab dir. Leftovers are killed and reported,
-#    and the run fails. Unrelated processes are never touched.
+#    files, cwd or SLURM_CONF refer to the lab dir, and that no namespace tl<BASE_PORT>-n*
+#    nor link tl<BASE_PORT>b / tl<BASE_PORT>n* of this cluster is left. Leftovers are
+#    killed/removed and reported, and the run fails. Unrelated processes are never touched.
+#    Stale runs of with-cluster.sh invocations that died are reaped the same way first.
 #
 # Exit code: COMMAND's; 124 on --timeout; 128+N on signal N; 1 if COMMAND succeeded but
 # the cluster did not start or cleanup found leftovers (2 for a usage error).
 # Environment: SLURM_LAB_DIR, BASE_PORT (fixed: no retry), SLURM_LAB_TIMEOUT (as
 # --timeout), SLURM_LAB_KEEP=1 (stop but keep the lab dir for its logs), STOP_GRACE
 # (seconds jobs still running at the end get to exit before SIGKILL [5]), KILL_WAIT,
-# START_TIMEOUT, AUTH (passed to start-cluster.sh / stop-cluster.sh).
+# START_TIMEOUT, AUTH (passed to start-cluster.sh / stop-cluster.sh); NETNS (0/1), GPU_NODES,
+# PARTITIONS, EXTRA_CONF are the defaults of --netns/--no-netns, --gpu-nodes, --partitions,
+# --extra-conf; LAB_NET (start-cluster.sh) fixes the node subnet instead of deriving it from
+# BASE_PORT - only for a host whose routes cover 10.100-199.x (then no two labs at once).
 set -uo pipefail
 
 # Become a child subreaper (needs python3; optional): the daemons double-fork, so without
@@ -41,18 +60,24 @@ unset _TORC_WITH_CLUSTER_REAPER
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ME=with-cluster
 log() { echo "$ME: $*" >&2; }
-usage() {
-  sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+usage() {  # prints the comment from "# Usage:" to the first empty comment line
+  sed -n '/^# Usage:/,/^#$/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 NODES=4 CPUS=4 MEM_MB=4000 GPUS=0 TIMEOUT=${SLURM_LAB_TIMEOUT:-0}
+NETNS=${NETNS:-1} GPU_NODES=${GPU_NODES:-} PARTITIONS=${PARTITIONS:-debug=ALL} EXTRA_CONF=${EXTRA_CONF:-}
 while (( $# )); do
   case $1 in
     --nodes) NODES=${2:-}; shift 2 || usage ;;
     --cpus) CPUS=${2:-}; shift 2 || usage ;;
     --mem) MEM_MB=${2:-}; shift 2 || usage ;;
     --gpus) GPUS=${2:-}; shift 2 || usage ;;
+    --gpu-nodes) GPU_NODES=${2:-}; shift 2 || usage ;;
+    --partitions) PARTITIONS=${2:-}; shift 2 || usage ;;
+    --extra-conf) EXTRA_CONF=${2-}; shift 2 || usage ;;
+    --netns) NETNS=1; shift ;;
+    --no-netns) NETNS=0; shift ;;
     --timeout) TIMEOUT=${2:-}; shift 2 || usage ;;
     --) shift; break ;;
     -h|--help) usage ;;
@@ -62,6 +87,10 @@ done
 (( $# )) || { log "no command given"; usage; }
 for v in NODES CPUS MEM_MB; do [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { log "bad $v '${!v}'"; usage; }; done
 [[ $GPUS =~ ^[0-9]+$ && $TIMEOUT =~ ^[0-9]+$ ]] || { log "bad --gpus/--timeout"; usage; }
+[[ -n $GPU_NODES ]] || GPU_NODES=$NODES
+[[ $GPU_NODES =~ ^[0-9]+$ ]] && (( GPU_NODES <= NODES )) || { log "bad --gpu-nodes '$GPU_NODES' (0..$NODES)"; usage; }
+[[ $NETNS == 0 || $NETNS == 1 ]] || { log "bad NETNS '$NETNS' (0 or 1)"; usage; }
+[[ -n ${PARTITIONS// } ]] || { log "empty --partitions"; usage; }
 
 # Variables that start-cluster.sh/stop-cluster.sh read, then no other SLURM_* from outside.
 USER_LAB_DIR=${SLURM_LAB_DIR:-}
@@ -151,17 +180,40 @@ sweep_leftovers() {
   return 1
 }
 
+# netns_leftovers TAG: remove (and list) the namespaces TAG-n<I> and links TAGb / TAGn<I> of a
+# NETNS cluster that are still there, killing the processes inside; returns 1 if there was any
+netns_leftovers() {
+  local tag=$1 nss links ns l p pids
+  [[ $tag =~ ^tl[0-9]+$ ]] && command -v ip >/dev/null || return 0
+  mapfile -t nss < <(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$tag-n[0-9]+$")
+  mapfile -t links < <(ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' \
+                       | grep -E "^${tag}(b|n[0-9]+)$" | sort -r)   # veths (n) before the bridge (b)
+  (( ${#nss[@]} + ${#links[@]} )) || return 0
+  log "network of the cluster still present: namespaces: ${nss[*]:-none}; links: ${links[*]:-none}"
+  for ns in "${nss[@]}"; do
+    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null)
+    (( ${#pids[@]} )) || continue
+    for p in "${pids[@]}"; do log "  in $ns: $(describe "$p")"; done
+    kill_and_wait KILL 5 "${pids[@]}" || log "could not kill ${pids[*]}"
+  done
+  for l in "${links[@]}"; do ip link del "$l" 2>/dev/null || log "could not delete link $l"; done
+  for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null || log "could not delete namespace $ns"; done
+  return 1
+}
+
 # --------------------------------------------------- stale runs of dead invocations
 ROOT=${TMPDIR:-/tmp}/torc-slurm-lab
 reap_stale() {
-  local dir opid ostart
+  local dir opid ostart tag
   for dir in "$ROOT"/run.*; do
     [[ -f $dir/owner ]] || continue
     read -r opid ostart <"$dir/owner" 2>/dev/null || continue
     if [[ -n $opid ]] && alive "$opid" && [[ $(starttime_of "$opid") == "$ostart" ]]; then continue; fi
     log "removing stale lab dir $dir (its with-cluster.sh, pid $opid, is gone)"
+    tag=$(cat "$dir/cluster/netns.tag" 2>/dev/null) || tag=""
     SLURM_LAB_DIR=$dir/cluster STOP_GRACE=5 "$HERE/stop-cluster.sh" --purge >&2 || true
     sweep_leftovers "$dir/cluster" || true
+    if [[ -n $tag ]]; then netns_leftovers "$tag" || true; fi
     rm -rf "$dir"
   done
 }
@@ -185,6 +237,13 @@ ports_free() {  # ports_free BASE: slurmctld BASE and slurmd BASE+10 .. BASE+9+N
   return 0
 }
 # choose_port TRY: a BASE_PORT with all ports free, different for each try
+# NETNS subnets: start-cluster.sh derives LAB_NET = 10.(100 + (BASE_PORT>>8) % 100).(BASE_PORT & 255)
+# (and the names tl<BASE_PORT>*). Two ports give the same subnet iff they are equal mod
+# 100 * 256 = 25600, so every BASE_PORT chosen here lies in [16817, 16817 + 25599]: all
+# distinct, hence collision-free. With Linux's default ephemeral range (from 32768) the
+# window ends below 32768 anyway; the cap matters when that range starts above 42417 or
+# cannot be read. (start-cluster.sh also refuses, with exit 3 -> retry, a subnet or bridge
+# that is already in use, e.g. by a lab started by hand with the same subnet.)
 choose_port() {
   local first=16817 span=$(( 10 + NODES )) stride limit lo n i k base
   stride=$(( (span + 99) / 100 * 100 ))
@@ -193,6 +252,7 @@ choose_port() {
     limit=$(( lo - 1 ))  # stay below the ephemeral range: clients' ports come from there
   fi
   n=$(( (limit - first - span + 1) / stride + 1 ))
+  (( n <= 25599 / stride + 1 )) || n=$(( 25599 / stride + 1 ))   # the subnet window above
   (( n >= 1 )) || return 1
   k=$(( (RANDOM * 32768 + RANDOM + $1 * 7919) % n ))
   for (( i = 0; i < n; i++ )); do
@@ -206,6 +266,8 @@ choose_port() {
 RUN_DIR=""        # fresh per-invocation dir (removed at the end), empty if SLURM_LAB_DIR was set
 D=""              # the lab dir
 STARTED=0         # start-cluster.sh was run (successfully or not)
+TAGS=()           # NETNS tags (tl<BASE_PORT>) of every start tried: all must be gone at the end
+LOGIN_IP=127.0.0.1
 CMD_PID=""
 TIMER_PID=""
 RC=1
@@ -239,6 +301,13 @@ cleanup() {
       bad=1
       log "FAIL: the processes above were left after stop-cluster.sh (killed now)"
     fi
+    local tag
+    for tag in "${TAGS[@]}"; do
+      if ! netns_leftovers "$tag"; then
+        bad=1
+        log "FAIL: the network above was left after stop-cluster.sh (removed now)"
+      fi
+    done
   fi
   # anything else the command left running (it would keep ctest's output pipe open)
   local rest=() p
@@ -284,7 +353,9 @@ for try in 1 2 3 4 5; do
     port=$(choose_port "$try") || { log "no free port range found"; break; }
   fi
   STARTED=1
-  SLURM_LAB_DIR=$D BASE_PORT=$port GPUS=$GPUS FORCE_RESTART=1 \
+  (( NETNS )) && TAGS+=("tl$port")
+  SLURM_LAB_DIR=$D BASE_PORT=$port GPUS=$GPUS GPU_NODES=$GPU_NODES NETNS=$NETNS \
+    PARTITIONS=$PARTITIONS EXTRA_CONF=$EXTRA_CONF FORCE_RESTART=1 \
     "$HERE/start-cluster.sh" "$NODES" "$CPUS" "$MEM_MB" >&2 9>&-
   start_rc=$?
   (( start_rc == 3 )) && [[ -z $USER_BASE_PORT ]] || break
@@ -296,8 +367,15 @@ if (( start_rc != 0 )); then
   log "FAIL: could not start the cluster (start-cluster.sh exit $start_rc)"
   RC=1; exit 1
 fi
+if (( NETNS )); then
+  # shellcheck disable=SC1091
+  LOGIN_IP=$(unset LAB_LOGIN_IP; source "$D/env.sh" && echo "${LAB_LOGIN_IP:-}")
+  [[ -n $LOGIN_IP ]] || { log "FAIL: $D/env.sh has no LAB_LOGIN_IP"; RC=1; exit 1; }
+fi
 log "cluster up in $(( ($(date +%s%N) - T0) / 1000000 )) ms: $D, BASE_PORT=$port," \
-    "$NODES nodes x $CPUS CPUs x $MEM_MB MB, $GPUS GPUs/node"
+    "$NODES nodes x $CPUS CPUs x $MEM_MB MB, $GPUS GPUs/node on $GPU_NODES nodes," \
+    "partitions '$PARTITIONS', netns=$NETNS" \
+    "($( (( NETNS )) && echo "each node in namespace tl$port-n<I>" || echo "all nodes on 127.0.0.1")), login node $LOGIN_IP"
 
 # ------------------------------------------------------------------ run
 (
@@ -305,7 +383,9 @@ log "cluster up in $(( ($(date +%s%N) - T0) / 1000000 )) ms: $D, BASE_PORT=$port
   # shellcheck disable=SC1091
   source "$D/env.sh"
   export SLURM_LAB_DIR=$D SLURM_LAB_NODES=$NODES SLURM_LAB_CPUS=$CPUS \
-         SLURM_LAB_MEM_MB=$MEM_MB SLURM_LAB_GPUS=$GPUS SLURM_LAB_BASE_PORT=$port
+         SLURM_LAB_MEM_MB=$MEM_MB SLURM_LAB_GPUS=$GPUS SLURM_LAB_BASE_PORT=$port \
+         SLURM_LAB_GPU_NODES=$GPU_NODES SLURM_LAB_PARTITIONS=$PARTITIONS \
+         SLURM_LAB_NETNS=$NETNS LAB_LOGIN_IP=$LOGIN_IP
   exec "$@"
 ) &
 CMD_PID=$!
