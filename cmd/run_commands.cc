@@ -15,6 +15,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/progress.h"
+#include "server/advertise.h"
 #include "server/client.h"
 #include "server/data_dir.h"
 #include "server/embedded.h"
@@ -239,6 +240,11 @@ void AddSlurmCommands(CLI::App& app) {
     ctx.data_dir = server::ResolveDataDir("");
     ctx.api_url = server::ReadServerUrl(ctx.data_dir);
     if (ctx.api_url.empty()) ctx.api_url = "http://127.0.0.1:8080";
+    if (server::IsLoopbackHost(server::UrlHost(ctx.api_url)))
+      std::cerr << "torc: WARNING: the script gives workers TORC_API_URL=" << ctx.api_url
+                << ", a loopback address: on a compute node that is the node itself, not this "
+                   "server. Start the server with --host 0.0.0.0 (or --advertise-url URL) so "
+                   "that the nodes can reach it (docs/slurm.md)\n";
     ctx.workflow_id = 0;
     ctx.working_dir = CurrentDirectory();
     ctx.output_dir = CurrentDirectory() + "/torc_output/<workflow id>";
@@ -305,6 +311,10 @@ void AddRunCommands(CLI::App& app) {
   run->add_option("--output-dir", wo->output_dir, "Where job stdout/stderr go (default torc_output)");
   run->add_option("--scheduler", wo->scheduler, "The slurm scheduler this allocation was made for");
   run->add_option("--idle-timeout", wo->idle_timeout_seconds, "Stop after this many idle seconds");
+  run->add_option("--connect-timeout", wo->connect_timeout_seconds,
+                  "Exit non-zero when the server cannot be reached at all for this many seconds "
+                  "from the start (default 300), so that an allocation does not idle")
+      ->check(CLI::PositiveNumber);
   run->add_option("--max-log-bytes", wo->max_log_bytes,
                   "Cut each job's stdout/stderr file at this size, with a note (default "
                   "1073741824, 1 GiB; 0: no limit)");

@@ -1,24 +1,33 @@
 #include "server/action_runner.h"
 
-#include "server/data_dir.h"
-
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <fstream>
+#include <set>
+
+#include "server/data_dir.h"
 
 namespace torc::server {
-namespace {
 
-// Slurm's states mapped to torc's allocation states.
 std::string AllocationState(const std::string& slurm) {
-  if (slurm == "PENDING" || slurm == "CONFIGURING" || slurm == "REQUEUED") return "pending";
-  if (slurm == "RUNNING" || slurm == "COMPLETING" || slurm == "SUSPENDED") return "running";
+  // Not an end: the job waits to (re)start, or runs, or is between the two. Its workers
+  // keep their leases (a requeued job's workers are gone, and their leases run out).
+  static const std::set<std::string> kPending = {"PENDING", "CONFIGURING", "REQUEUED",
+                                                 "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
+                                                 "SPECIAL_EXIT"};
+  static const std::set<std::string> kRunning = {"RUNNING", "COMPLETING", "SIGNALING", "STOPPED",
+                                                 "SUSPENDED", "RESIZING", "STAGE_OUT"};
+  static const std::set<std::string> kFailed = {"FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
+                                                "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
+                                                "REVOKED"};
+  if (kPending.count(slurm)) return "pending";
+  if (kRunning.count(slurm)) return "running";
   if (slurm == "COMPLETED") return "done";
   if (slurm == "CANCELLED") return "canceled";
-  return "failed";  // FAILED, TIMEOUT, NODE_FAIL, PREEMPTED, OUT_OF_MEMORY, BOOT_FAIL, ...
+  if (kFailed.count(slurm)) return "failed";
+  return "";  // a state this torc does not know: no change, rather than a wrong end
 }
-
-}  // namespace
 
 void Wakeup::Notify() {
   {
@@ -116,10 +125,15 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmSche
   }
   chmod(path.c_str(), 0755);
   for (int64_t k = 0; k < count; ++k) {
-    std::string id;
-    if (!slurm_.Submit(path, &id, error)) return false;
-    *ids += (ids->empty() ? "" : " ") + id;
-    service_->AddAllocation(due.workflow, {id, scheduler.name, due.index, "pending", now});
+    SubmittedJob job;
+    bool ok = slurm_.Submit(path, &job, error);
+    if (!job.messages.empty())
+      std::fprintf(stderr, "torc server: workflow %lld: sbatch said: %s\n",
+                   static_cast<long long>(due.workflow), job.messages.c_str());
+    if (!ok) return false;
+    *ids += (ids->empty() ? "" : " ") + job.id;
+    service_->AddAllocation(due.workflow,
+                            {job.id, scheduler.name, due.index, "pending", now, job.cluster});
   }
   return true;
 }
@@ -127,16 +141,16 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmSche
 void ActionRunner::Reconcile(double now) {
   auto live = service_->LiveAllocations();
   if (live.empty()) return;
-  std::vector<std::string> ids;
-  for (const auto& [wf, id] : live) ids.push_back(id);
+  std::vector<std::string> refs;
+  for (const auto& [wf, a] : live) refs.push_back(a.SlurmRef());
   std::map<std::string, std::string> states;
   std::string error;
-  if (!slurm_.Query(ids, &states, &error)) return;  // try again next time
-  for (const auto& [wf, id] : live) {
-    auto it = states.find(id);
+  if (!slurm_.Query(refs, &states, &error)) return;  // try again next time
+  for (const auto& [wf, a] : live) {
+    auto it = states.find(a.slurm_job_id);
     // Gone from squeue altogether: it ended long ago (or was purged).
     std::string state = it == states.end() ? "done" : AllocationState(it->second);
-    service_->UpdateAllocation(wf, id, state, now);
+    if (!state.empty()) service_->UpdateAllocation(wf, a.slurm_job_id, state, now);
   }
 }
 
@@ -144,8 +158,10 @@ void ActionRunner::Tick(double now) {
   for (const auto& due : service_->TakeDueActions()) Execute(due, now);
   for (const auto& [request, due] : service_->TakeScheduleRequests()) {
     std::string ids, error;
-    SubmitAllocations(due, due.plan->schedulers[request.scheduler], request.num_allocations,
-                      request.one_worker_per_node, "scheduled", now, &ids, &error);
+    if (!SubmitAllocations(due, due.plan->schedulers[request.scheduler], request.num_allocations,
+                           request.one_worker_per_node, "scheduled", now, &ids, &error))
+      service_->RecordEvent(due.workflow, "sbatch_failed",
+                            error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
   }
   auto cancel = service_->TakeScancelRequests();
   if (!cancel.empty()) {

@@ -16,6 +16,10 @@
 
 namespace torc::server {
 
+/// torc's allocation state ("pending", "running", "done", "canceled", "failed") for a state
+/// squeue prints; "" for one it does not know (the allocation keeps its state).
+std::string AllocationState(const std::string& slurm_state);
+
 struct ActionRunnerOptions {
   std::string torc_binary;
   std::string api_url;

@@ -60,7 +60,17 @@ std::unique_ptr<ApiClient> ApiClient::Connect(const ClientOptions& options, std:
     *error += " (set TORC_TOKEN, or TORC_DATA_DIR to the server's data directory)";
     return nullptr;
   }
+  c->token_ = token;
   c->http_ = MakeHttpClient(c->url_, token, options.timeout);
+  return c;
+}
+
+std::unique_ptr<ApiClient> ApiClient::WithTimeout(std::chrono::milliseconds timeout) const {
+  std::unique_ptr<ApiClient> c(new ApiClient());
+  c->url_ = url_;
+  c->url_source_ = url_source_;
+  c->token_ = token_;
+  c->http_ = MakeHttpClient(url_, token_, timeout);
   return c;
 }
 

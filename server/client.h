@@ -52,9 +52,14 @@ class ApiClient {
 
   const std::string& url() const { return url_; }
 
+  /// The same server and token with another timeout per call (e.g. a short one while a worker
+  /// looks for a server it has never reached).
+  std::unique_ptr<ApiClient> WithTimeout(std::chrono::milliseconds timeout) const;
+
  private:
   ApiClient() = default;
   std::string url_;
+  std::string token_;
   std::string url_source_;  // where the URL came from, for messages
   std::unique_ptr<HttpClient> http_;
 };

@@ -47,7 +47,10 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
     std::string w;
     while (words >> w) o << "#SBATCH " << w << "\n";
   }
-  o << "\nexport TORC_API_URL=" << ShellQuote(c.api_url) << "\n";
+  // Sites set SBATCH_EXPORT=NONE, and steps inherit it: every srun here and in the worker
+  // passes the environment on.
+  o << "\nexport SLURM_EXPORT_ENV=ALL\n";
+  o << "export TORC_API_URL=" << ShellQuote(c.api_url) << "\n";
   o << "export TORC_DATA_DIR=" << ShellQuote(c.data_dir) << "\n";
   std::string worker = ShellQuote(c.torc_binary) + " worker run --workflow " +
                        std::to_string(c.workflow_id) + " --output-dir " +
@@ -58,7 +61,10 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
     o << "exec " << ShellQuote(c.srun) << " --nodes=" << s.nodes << " --ntasks=" << s.nodes
       << " --ntasks-per-node=1 --cpus-per-task=\"$SLURM_CPUS_ON_NODE\" --mem=0"
       << " ${SLURM_GPUS_ON_NODE:+--gpus-per-node=$SLURM_GPUS_ON_NODE}"
-      << " --kill-on-bad-exit=0 " << worker << " --mode direct --this-node-only\n";
+      << " --kill-on-bad-exit=0"
+      // A node's worker that is done early must not get the others killed (a site's
+      // WaitTime), and the workers need no MPI wire-up (a site's MpiDefault).
+      << " --wait=0 --mpi=none --export=ALL " << worker << " --mode direct --this-node-only\n";
   } else {
     o << "exec " << worker << "\n";
   }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "server/action_runner.h"
+#include "server/advertise.h"
 #include "server/api.h"
 #include "server/clock.h"
 #include "server/data_dir.h"
@@ -53,14 +54,15 @@ std::string ServerUserName() {
   return pw ? pw->pw_name : std::to_string(geteuid());
 }
 
-bool IsLoopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1";
-}
-
 }  // namespace
 
 int RunServer(const ServerOptions& options) {
   std::string dir = ResolveDataDir(options.data_dir), error;
+  if (std::string url, note; !AdvertisedUrl(options.host, 1, options.advertise_url, HostFacts{},
+                                            &url, &note, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());  // before anything is opened
+    return 1;
+  }
   if (!EnsureDataDir(dir, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return 1;
@@ -98,7 +100,7 @@ int RunServer(const ServerOptions& options) {
     int previous = PortFromUrl(ReadServerUrl(dir));
     http.port = previous > 0 ? previous : 8080;  // come back where the workers look for us
   }
-  if (!IsLoopback(options.host))
+  if (!IsLoopbackHost(options.host))
     std::fprintf(stderr,
                  "torc server: WARNING: listening on %s, not loopback: other machines can reach "
                  "the API (the token still guards it)\n",
@@ -113,8 +115,14 @@ int RunServer(const ServerOptions& options) {
                  http.port, error.c_str());
     return 1;
   }
-  std::string host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host;
-  std::string url = "http://" + host + ":" + std::to_string(server->port());
+  // What compute nodes are told: a wildcard address is no address they can use.
+  std::string url, note;
+  if (!AdvertisedUrl(options.host, server->port(), options.advertise_url, ReadHostFacts(), &url,
+                     &note, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return 1;
+  }
+  if (!note.empty()) std::fprintf(stderr, "torc server: WARNING: %s\n", note.c_str());
   if (!WriteServerUrl(dir, url, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return 1;

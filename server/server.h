@@ -9,6 +9,9 @@ namespace torc::server {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
+  /// The URL compute nodes and clients are told to use (server.url, batch scripts); "" chooses
+  /// one from `host` (server/advertise.h). Without a port, the listening port is appended.
+  std::string advertise_url;
   int port = -1;             // -1: reuse the port in server.url, else 8080; 0: any free port
   std::string data_dir;      // "" : TORC_DATA_DIR or ~/.torc
   size_t max_body_bytes = 64 << 20;

@@ -264,8 +264,8 @@ ServiceStatus Service::FinishAction(WorkflowId id, uint32_t action, ActionStatus
 // Allocations are recorded as events ("allocation_submitted", then
 // "allocation_<state>"), durable like every other change, and rebuilt from
 // them when the server starts.
-void Service::RecordAllocationEvent(WorkflowId id, const std::string& kind,
-                                    const std::string& detail, double now) {
+void Service::RecordEvent(WorkflowId id, const std::string& kind, const std::string& detail,
+                          double now) {
   Mutate(id, now, [&](WorkflowEntry&, ChangeBatch* batch) {
     batch->events.push_back({0, id, now, kind, -1, 0, 0, detail});
     return ServiceStatus::Ok();
@@ -273,10 +273,10 @@ void Service::RecordAllocationEvent(WorkflowId id, const std::string& kind,
 }
 
 void Service::AddAllocation(WorkflowId id, AllocationRecord record) {
-  RecordAllocationEvent(id, "allocation_submitted",
-                        record.slurm_job_id + " " + record.scheduler + " " +
-                            std::to_string(record.action),
-                        record.submitted_at);
+  RecordEvent(id, "allocation_submitted",
+              record.slurm_job_id + " " + record.scheduler + " " + std::to_string(record.action) +
+                  (record.cluster.empty() ? "" : " " + record.cluster),
+              record.submitted_at);
   std::lock_guard<std::mutex> lock(mu_);
   allocations_[id].push_back(std::move(record));
 }
@@ -295,7 +295,7 @@ void Service::LoadAllocations() {
       if (ev.kind == "allocation_submitted") {
         AllocationRecord r;
         r.slurm_job_id = slurm_id;
-        in >> r.scheduler >> r.action;
+        in >> r.scheduler >> r.action >> r.cluster;
         r.submitted_at = ev.time;
         allocations_[id].push_back(r);
       } else {
@@ -312,12 +312,12 @@ std::vector<AllocationRecord> Service::Allocations(WorkflowId id) {
   return it == allocations_.end() ? std::vector<AllocationRecord>() : it->second;
 }
 
-std::vector<std::pair<WorkflowId, std::string>> Service::LiveAllocations() {
+std::vector<std::pair<WorkflowId, AllocationRecord>> Service::LiveAllocations() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::pair<WorkflowId, std::string>> out;
+  std::vector<std::pair<WorkflowId, AllocationRecord>> out;
   for (const auto& [id, list] : allocations_)
     for (const auto& a : list)
-      if (a.state == "pending" || a.state == "running") out.push_back({id, a.slurm_job_id});
+      if (a.state == "pending" || a.state == "running") out.push_back({id, a});
   return out;
 }
 
@@ -333,7 +333,7 @@ void Service::UpdateAllocation(WorkflowId id, const std::string& slurm_job_id,
         changed = true;
       }
   }
-  if (changed) RecordAllocationEvent(id, "allocation_" + state, slurm_job_id, now);
+  if (changed) RecordEvent(id, "allocation_" + state, slurm_job_id, now);
   if (!ended) return;
   // A vanished allocation's workers are gone: give their jobs back now, not
   // after the lease runs out.
@@ -349,14 +349,14 @@ void Service::RequestScancel(WorkflowId id, double now) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& a : allocations_[id]) {
       if (a.state == "pending" || a.state == "running") {
-        scancel_requests_.push_back(a.slurm_job_id);
+        scancel_requests_.push_back(a.SlurmRef());
         ids.push_back(a.slurm_job_id);
         a.state = "canceled";
       }
     }
     if (!ids.empty()) WakeActionsLocked();
   }
-  for (const auto& sid : ids) RecordAllocationEvent(id, "allocation_canceled", sid, now);
+  for (const auto& sid : ids) RecordEvent(id, "allocation_canceled", sid, now);
 }
 
 void Service::RequestReconcile() {

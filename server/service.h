@@ -71,6 +71,9 @@ struct AllocationRecord {
   uint32_t action = 0;
   std::string state = "pending";  // pending, running, done, failed, canceled (from squeue)
   double submitted_at = 0;
+  std::string cluster;  // the cluster sbatch named ("ID;CLUSTER"), "" for the local one
+  /// How squeue and scancel are told about it: "ID", or "ID;CLUSTER" (then given -M CLUSTER).
+  std::string SlurmRef() const { return cluster.empty() ? slurm_job_id : slurm_job_id + ";" + cluster; }
 };
 
 /// What a submit needs: the workflow file's text and where it came from.
@@ -152,9 +155,11 @@ class Service {
   ServiceStatus FinishAction(WorkflowId id, uint32_t action, ActionStatus status,
                              const std::string& detail, double now);
   void AddAllocation(WorkflowId id, AllocationRecord record);
+  /// Records an event of the workflow (e.g. "sbatch_failed" with Slurm's message).
+  void RecordEvent(WorkflowId id, const std::string& kind, const std::string& detail, double now);
   std::vector<AllocationRecord> Allocations(WorkflowId id);
   /// Every workflow's allocations that are pending or running.
-  std::vector<std::pair<WorkflowId, std::string>> LiveAllocations();
+  std::vector<std::pair<WorkflowId, AllocationRecord>> LiveAllocations();
   /// Sets an allocation's state; when it ended, its workers' leases end now.
   void UpdateAllocation(WorkflowId id, const std::string& slurm_job_id, const std::string& state,
                         double now);
@@ -181,8 +186,6 @@ class Service {
   /// After a failed commit whose reload also failed, memory may be ahead of
   /// the disk: reloads it (kUnavailable while that fails).
   ServiceStatus FreshLocked(double now);
-  void RecordAllocationEvent(WorkflowId id, const std::string& kind, const std::string& detail,
-                             double now);
   void LoadAllocations();
   static ServiceStatus FromStore(const StoreStatus& s, const std::string& doing);
 

@@ -4,6 +4,7 @@
 // the integration tests run the real ones on a local cluster.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,22 +20,48 @@ struct SlurmPaths {
 /// Runs argv and captures its output (stdout + stderr); returns the exit code,
 /// or -1 when it could not start. Uses posix_spawn (safe in a threaded server).
 int RunCommand(const std::vector<std::string>& argv, std::string* output, int timeout_seconds = 60);
+/// The same with standard output and standard error kept apart.
+int RunCommandSplit(const std::vector<std::string>& argv, std::string* out, std::string* err,
+                    int timeout_seconds = 60);
+
+/// The job id in `sbatch --parsable`'s standard output: the last line that is "ID" or
+/// "ID;CLUSTER" (federation, -M). False when there is none.
+bool ParseSbatchOutput(const std::string& out, std::string* job_id, std::string* cluster);
+/// True for sbatch failures that can succeed later (a controller that timed out or is busy).
+bool IsTransientSbatchFailure(const std::string& message);
+
+/// A queued allocation: its id, the cluster it went to ("" for the local one), and what sbatch
+/// said on standard error (banners, retries), for the log.
+struct SubmittedJob {
+  std::string id, cluster, messages;
+};
+
+/// How often sbatch is tried when it fails transiently, and the first wait (doubled per try).
+struct SbatchRetry {
+  int attempts = 5;
+  double first_delay_seconds = 1.0;
+};
 
 class SlurmClient {
  public:
-  explicit SlurmClient(SlurmPaths paths) : paths_(std::move(paths)) {}
-  /// sbatch --parsable SCRIPT; the Slurm job id, or false with *error.
-  bool Submit(const std::string& script_path, std::string* job_id, std::string* error);
-  /// scancel of several jobs in one call.
-  bool Cancel(const std::vector<std::string>& job_ids, std::string* error);
-  /// One squeue call for all the ids: id -> state (PENDING, RUNNING, ...);
-  /// ids Slurm no longer knows are absent.
-  bool Query(const std::vector<std::string>& job_ids, std::map<std::string, std::string>* states,
+  explicit SlurmClient(SlurmPaths paths, SbatchRetry retry = {},
+                       std::function<void(const std::string&)> log = nullptr)
+      : paths_(std::move(paths)), retry_(retry), log_(std::move(log)) {}
+  /// sbatch --parsable SCRIPT, retried on transient failures; false with *error (Slurm's own
+  /// message) when it failed for good.
+  bool Submit(const std::string& script_path, SubmittedJob* job, std::string* error);
+  /// scancel of several jobs ("ID" or "ID;CLUSTER"): one call per cluster, with -M.
+  bool Cancel(const std::vector<std::string>& job_refs, std::string* error);
+  /// One squeue call per cluster for all the jobs ("ID" or "ID;CLUSTER"): id -> state
+  /// (PENDING, RUNNING, ...), keyed by the bare id; ids Slurm no longer knows are absent.
+  bool Query(const std::vector<std::string>& job_refs, std::map<std::string, std::string>* states,
              std::string* error);
   const SlurmPaths& paths() const { return paths_; }
 
  private:
   SlurmPaths paths_;
+  SbatchRetry retry_;
+  std::function<void(const std::string&)> log_;
 };
 
 }  // namespace torc::server

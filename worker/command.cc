@@ -36,12 +36,18 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
       "--exact",
       "--nodelist=" + NodeListOf(placement, nodes),
       "--job-name=" + options.workflow_name + "_" + job.name + "_" + std::to_string(job.attempt),
+      // Sites set SBATCH_EXPORT=NONE, which steps inherit: the job sees the worker's environment.
+      "--export=ALL",
   };
   if (job.needs.gpus > 0 || (placement.whole_nodes && !placement.gpus.empty() &&
                              !placement.gpus[0].empty()))
     args.push_back("--gpus-per-node=" +
                    std::to_string(placement.gpus.empty() ? job.needs.gpus
                                                          : static_cast<int64_t>(placement.gpus[0].size())));
+  else
+    // A step that asks for no GRES gets all of the job's: in a GPU allocation, CPU jobs would
+    // hold every GPU and run one after another with the GPU jobs.
+    args.push_back("--gres=none");
   // Slurm ends the step a little after torc's own runtime limit, as a backstop.
   args.push_back("--time=" + std::to_string((job.runtime_seconds + 59) / 60 + 1));
   if (!options.signal.empty()) args.push_back("--signal=" + options.signal);
@@ -111,6 +117,39 @@ std::map<std::string, std::string> JobEnvironment(const JobToRun& job, const Pla
     env["ROCR_VISIBLE_DEVICES"] = ids;
   }
   return env;
+}
+
+const std::vector<std::string>& InheritedStepVariables() {
+  static const std::vector<std::string> kNames = {
+      "SLURM_STEP_*",     "SLURM_PROCID",       "SLURM_LOCALID",     "SLURM_NODEID",
+      "SLURM_GTIDS",      "SLURM_TASK_PID",     "SLURM_CPUS_PER_TASK", "SLURM_TRES_PER_TASK",
+      "SLURM_NTASKS*",    "SLURM_NPROCS",       "SLURM_CPU_BIND*",   "SLURM_DISTRIBUTION",
+      "SLURM_SRUN_COMM_*", "SLURM_LAUNCH_NODE_IPADDR", "SLURM_UMASK", "SLURM_PRIO_PROCESS",
+      "SLURM_GPUS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_MPI_TYPE", "PMI*", "PMIX*",
+      "OMPI_MCA_*"};
+  return kNames;
+}
+
+std::map<std::string, std::string> DirectSlurmEnvironment(const Placement& placement,
+                                                          const std::vector<NodeInfo>& nodes,
+                                                          const std::string& hostfile) {
+  const std::string list = NodeListOf(placement, nodes);
+  const std::string count = std::to_string(placement.nodes.size());
+  const std::string per_node =
+      std::to_string(placement.cpus_per_node) + "(x" + count + ")";
+  return {{"SLURM_JOB_NODELIST", list},   {"SLURM_NODELIST", list},
+          {"SLURM_JOB_NUM_NODES", count}, {"SLURM_NNODES", count},
+          {"SLURM_JOB_CPUS_PER_NODE", per_node}, {"SLURM_TASKS_PER_NODE", per_node},
+          {"SLURM_HOSTFILE", hostfile},   {"SLURM_OVERLAP", "1"}};
+}
+
+std::string HostfileText(const Placement& placement, const std::vector<NodeInfo>& nodes) {
+  // Round robin, one line per CPU: `srun -N2 -n2` reads the first two lines (one task per
+  // node) and `srun -n8` on 2 x 4 CPUs the first eight.
+  std::string out;
+  for (int64_t c = 0; c < std::max<int64_t>(1, placement.cpus_per_node); ++c)
+    for (uint32_t n : placement.nodes) out += nodes[n].name + "\n";
+  return out;
 }
 
 OutputPaths OutputsFor(const JobToRun& job, const std::string& dir) {

@@ -41,8 +41,9 @@ struct SrunOptions {
 };
 
 /// `srun --nodes=N --ntasks=N --ntasks-per-node=1 --cpus-per-task=C --mem=M --exact
-///  --nodelist=<nodes> --job-name=<workflow>_<job>_<attempt> [--gpus-per-node=G]
-///  [--time=T] [--signal=S] [--cpu-bind=cores] bash -c '<script>'`; documented in docs/worker.md.
+///  --nodelist=<nodes> --job-name=<workflow>_<job>_<attempt>
+///  --export=ALL [--gpus-per-node=G | --gres=none] [--time=T] [--signal=S] [--cpu-bind=cores]
+///  bash -c '<script>'`; documented in docs/worker.md.
 std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placement,
                                   const std::vector<NodeInfo>& nodes, const SrunOptions& options);
 
@@ -65,6 +66,20 @@ struct JobContext {
 };
 std::map<std::string, std::string> JobEnvironment(const JobToRun& job, const Placement& placement,
                                                   const JobContext& context);
+
+/// Direct mode inside Slurm: the variables of the worker's own step (its task identity, its
+/// task layout, MPI wire-up) a job must not inherit. A trailing '*' makes a name a prefix.
+const std::vector<std::string>& InheritedStepVariables();
+/// Direct mode inside Slurm: the job's nodes presented as its allocation, so that an `srun` or
+/// `mpirun` in the command runs on the nodes torc reserved for it: SLURM_JOB_NODELIST,
+/// SLURM_NODELIST, SLURM_JOB_NUM_NODES, SLURM_NNODES, SLURM_JOB_CPUS_PER_NODE,
+/// SLURM_TASKS_PER_NODE, SLURM_HOSTFILE=`hostfile` (HostfileText) and SLURM_OVERLAP=1 (the
+/// worker's own step holds the CPUs). Documented in docs/worker.md.
+std::map<std::string, std::string> DirectSlurmEnvironment(const Placement& placement,
+                                                          const std::vector<NodeInfo>& nodes,
+                                                          const std::string& hostfile);
+/// The hostfile of a placement: its nodes round robin, one line per CPU held on each.
+std::string HostfileText(const Placement& placement, const std::vector<NodeInfo>& nodes);
 
 /// Output files: <dir>/<job>.<attempt>.out and .err ("" means /dev/null);
 /// combined mode writes both streams to the .out file.

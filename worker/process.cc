@@ -88,10 +88,18 @@ ProcessTable::~ProcessTable() {
 pid_t ProcessTable::Start(const LaunchSpec& spec, std::string* error) {
   // Everything the child needs is prepared before fork: no allocation after it.
   std::vector<std::string> env_strings;
+  auto dropped = [&spec](const std::string& key) {
+    for (const auto& u : spec.unset) {
+      if (!u.empty() && u.back() == '*' ? key.compare(0, u.size() - 1, u, 0, u.size() - 1) == 0
+                                        : key == u)
+        return true;
+    }
+    return false;
+  };
   for (char** e = environ; *e; ++e) {
     std::string kv = *e;
     std::string key = kv.substr(0, kv.find('='));
-    if (!spec.env.count(key)) env_strings.push_back(kv);
+    if (!spec.env.count(key) && !dropped(key)) env_strings.push_back(kv);
   }
   for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp, argv;

@@ -18,6 +18,8 @@ struct LaunchSpec {
   std::map<std::string, std::string> env;  // added to (and overriding) the worker's environment
   std::string cwd;
   std::string stdout_path, stderr_path;    // "" = /dev/null; equal paths share one file
+  /// Variables of the worker's environment the process does not get (a trailing '*': a prefix).
+  std::vector<std::string> unset;
 };
 
 /// How a process ended, with what it used (from wait4's rusage).

@@ -68,6 +68,7 @@ bool Worker::Register() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   base_ = "/workflows/" + std::to_string(o_.workflow_id);
+  if (!ReachServer()) return false;
   auto r = RetryCall("POST", base_ + "/workers",
                      {{"hostname", host},
                       {"slurm_job_id", alloc_.slurm_job_id},
@@ -114,9 +115,46 @@ bool Worker::Register() {
   return true;
 }
 
+bool Worker::ReachServer() {
+  if (contacted_) return true;
+  // Short calls until the server first answers: a URL nobody answers on (a loopback address
+  // on a compute node, a firewall) is reported within seconds, not after a call's timeout.
+  auto probe = api_.WithTimeout(std::chrono::milliseconds(4000));
+  const double start = Now();
+  double wait = 0.25, next_report = 0;
+  while (true) {
+    auto r = probe->Call("GET", "/health");
+    if (r.status != 0 && r.status != 503) {
+      if (next_report > 0) Log("reached the server at " + api_.url());
+      contacted_ = true;
+      return true;
+    }
+    const double now = Now(), waited = now - start;
+    if (waited >= o_.connect_timeout_seconds) {
+      Log("giving up: no answer from the server at " + api_.url() + " for " +
+          std::to_string(static_cast<int>(waited)) + " s (--connect-timeout); last error: " +
+          api_.Describe(r));
+      return false;
+    }
+    if (now >= next_report) {
+      Log(api_.Describe(r) + "; retrying until " +
+          std::to_string(static_cast<int>(o_.connect_timeout_seconds)) +
+          " s have passed (--connect-timeout). On a cluster, the nodes need a URL of the login "
+          "node they can reach: torc server run --host 0.0.0.0 or --advertise-url (docs/slurm.md)");
+      next_report = now + 30;
+    }
+    Stash(procs_.WaitForEvent(std::min(wait, o_.connect_timeout_seconds - waited)));
+    if (stashed_.signal) {
+      Log("stopped by a signal before reaching the server");
+      return false;
+    }
+    wait = std::min(5.0, wait * 2);
+  }
+}
+
 void Worker::RunHookCommands(const std::vector<std::string>& commands) {
   for (const auto& c : commands) {
-    LaunchSpec spec{{"bash", "-c", c}, {}, working_dir_, "", ""};
+    LaunchSpec spec{{"bash", "-c", c}, {}, working_dir_, "", "", {}};
     std::string error;
     pid_t pid = procs_.Start(spec, &error);
     if (pid < 0) continue;

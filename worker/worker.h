@@ -25,6 +25,8 @@ struct WorkerOptions {
   std::string scheduler;           // the slurm scheduler whose allocation this is ("" = any)
   DiscoveryOptions discovery;
   double idle_timeout_seconds = 60;  // stop after this long with nothing to run
+  /// Give up (exit 1) when the server could not be reached at all for this long from the start.
+  double connect_timeout_seconds = 300;
   /// Stop when nothing runs here and no job is ready or running anywhere
   /// (a single local worker: the rest can never become ready). Used by `torc run`.
   bool exit_when_stuck = false;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ class Worker {
  private:
   // setup, the loop and talking to the server (worker.cc)
   bool Register();
+  /// Until the server first answers: retries with backoff, says on stderr within seconds what
+  /// it cannot reach, and gives up after the connect timeout. False when it gave up.
+  bool ReachServer();
   void RunHookCommands(const std::vector<std::string>& commands);
   int Loop();
   void Claim(double now);
@@ -82,6 +86,8 @@ class Worker {
   void StartPlaced(double now);
   void DropPlaced();
   bool Launch(JobToRun job, const Placement& placement);
+  /// The SLURM_HOSTFILE of a direct-mode placement (written once per node set).
+  std::string Hostfile(const Placement& placement);
   void Terminate(Running& r, const std::string& reason, double grace);
   void CheckLimits(double now);
   void Stop(const std::string& reason);
@@ -125,6 +131,7 @@ class Worker {
   nlohmann::json results_ = nlohmann::json::array();  // ended attempts not yet reported
   nlohmann::json started_ = nlohmann::json::array();  // launched jobs not yet reported
   std::vector<spec::FailureHandler> handlers_;
+  std::set<std::string> hostfiles_;  // hostfiles written (see Hostfile)
   std::vector<std::string> on_start_, on_complete_;
   SrunOptions srun_;
   std::string base_, workflow_name_, working_dir_, job_output_dir_;
@@ -140,6 +147,7 @@ class Worker {
   // Server unreachable or answering 5xx: no call before retry_at_; the wait doubles per failure
   // (0.25 s up to 5 s, with jitter) and resets on the first success.
   double retry_at_ = 0, trouble_backoff_ = 0;
+  bool contacted_ = false;  // the server has answered once (ReachServer)
   bool resync_ = false;  // a claim failed in flight: ask the server what this worker holds
   bool nothing_fits_ = false;
   bool workflow_complete_ = false, draining_ = false, stuck_ = false,

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "server/client.h"
+#include "server/data_dir.h"
 #include "spec/plan.h"
 #include "worker/allocation.h"
 #include "worker/command.h"
@@ -122,6 +124,11 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
   LaunchSpec spec;
   spec.argv = direct_ ? DirectArgs(job) : SrunArgs(job, r.placement, alloc_.nodes, srun_);
   spec.env = JobEnvironment(job, r.placement, ctx);
+  if (direct_ && alloc_.in_slurm) {
+    // Not the worker's step: the job's own nodes, for an srun or mpirun of its own.
+    spec.unset = InheritedStepVariables();
+    spec.env.merge(DirectSlurmEnvironment(r.placement, alloc_.nodes, Hostfile(r.placement)));
+  }
   spec.cwd = working_dir_;
   // What bash would set; a command run without a shell gets it from here.
   if (direct_ && !spec.cwd.empty()) spec.env["PWD"] = spec.cwd;
@@ -242,6 +249,23 @@ void Worker::Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& 
   if (r.end_reason.empty() && e.exit_code != 0 && StartRecovery(r, e)) return;
   Finish(r, e);
   running_.erase(it);
+}
+
+std::string Worker::Hostfile(const Placement& placement) {
+  std::string text = HostfileText(placement, alloc_.nodes);
+  std::string name = NodeListOf(placement, alloc_.nodes) + "_" +
+                     std::to_string(placement.cpus_per_node);
+  std::string path = job_output_dir_ + "/hostfiles/" + name;
+  if (hostfiles_.count(path)) return path;
+  // Workers of one allocation share the directory: write a copy, then rename it into place.
+  std::string error, tmp = path + "." + std::to_string(getpid());
+  if (!server::MakeDirectories(job_output_dir_ + "/hostfiles", 0755, &error)) Log(error);
+  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+    std::fputs(text.c_str(), f);
+    if (std::fclose(f) == 0 && std::rename(tmp.c_str(), path.c_str()) == 0) hostfiles_.insert(path);
+  }
+  if (!hostfiles_.count(path)) Log("cannot write the hostfile " + path);
+  return path;
 }
 
 bool Worker::StartRecovery(Running& r, const ProcessExit& e) {

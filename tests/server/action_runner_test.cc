@@ -210,7 +210,7 @@ TEST_CASE("allocations and their states come back after a restart, among other e
   {
     auto service = OpenService(dir);
     REQUIRE(service->Submit({kWithAction, "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
-    service->AddAllocation(id, {"101", "s", 0, "pending", 1003.0});
+    service->AddAllocation(id, {"101", "s", 0, "pending", 1003.0, ""});
     // other events in between (a worker coming and going) must not confuse the rebuild
     WorkerRecord w;
     w.id = 5;
@@ -220,7 +220,7 @@ TEST_CASE("allocations and their states come back after a restart, among other e
       e.core->RegisterWorker(w, 1004.0, batch);
       return ServiceStatus::Ok();
     }).ok());
-    service->AddAllocation(id, {"102", "s", 0, "pending", 1005.0});
+    service->AddAllocation(id, {"102", "s", 0, "pending", 1005.0, "c2"});
     service->UpdateAllocation(id, "101", "running", 1006.0);
     REQUIRE(service->Mutate(id, 1007.0, [&](WorkflowEntry& e, ChangeBatch* batch) {
       e.core->UnregisterWorker(5, 1007.0, batch);
@@ -239,5 +239,120 @@ TEST_CASE("allocations and their states come back after a restart, among other e
   CHECK(allocations[1].submitted_at == doctest::Approx(1005.0));
   auto live = service->LiveAllocations();
   REQUIRE(live.size() == 1);
-  CHECK(live[0].second == "102");
+  CHECK(live[0].second.slurm_job_id == "102");
+  CHECK(live[0].second.cluster == "c2");
+  CHECK(live[0].second.SlurmRef() == "102;c2");
+  CHECK(allocations[0].SlurmRef() == "101");
+}
+
+// ---- sbatch, squeue and scancel as sites run them ---------------------------------------
+
+namespace {
+
+/// An executable shell script at dir/name.
+fs::path Script(const TempDir& dir, const std::string& name, const std::string& body) {
+  fs::path p = dir.path / name;
+  std::ofstream(p) << "#!/bin/bash\n" << body;
+  fs::permissions(p, fs::perms::owner_all);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("the job id comes from the last id line of standard output") {
+  std::string id, cluster;
+  CHECK(ParseSbatchOutput("1234\n", &id, &cluster));
+  CHECK((id == "1234" && cluster.empty()));
+  CHECK(ParseSbatchOutput("Welcome to the cluster, job 99 of 100\n5678;west\n", &id, &cluster));
+  CHECK((id == "5678" && cluster == "west"));
+  CHECK(ParseSbatchOutput("  42  \r\n", &id, &cluster));
+  CHECK(id == "42");
+  CHECK_FALSE(ParseSbatchOutput("", &id, &cluster));
+  CHECK_FALSE(ParseSbatchOutput("Submitted batch job 12\n", &id, &cluster));
+  CHECK_FALSE(ParseSbatchOutput("12;\n", &id, &cluster));
+  CHECK_FALSE(ParseSbatchOutput("12;a b\n", &id, &cluster));
+}
+
+TEST_CASE("transient and permanent sbatch failures") {
+  CHECK(IsTransientSbatchFailure("sbatch: error: Batch job submission failed: Socket timed out "
+                                 "on send/recv operation"));
+  CHECK(IsTransientSbatchFailure("sbatch: error: Slurm temporarily unable to accept job, "
+                                 "sleeping and retrying"));
+  CHECK(IsTransientSbatchFailure("sbatch: error: Unable to contact slurm controller"));
+  CHECK_FALSE(IsTransientSbatchFailure(
+      "sbatch: error: Batch job submission failed: Invalid partition name specified"));
+  CHECK_FALSE(IsTransientSbatchFailure("sbatch: error: invalid partition specified: nope"));
+}
+
+TEST_CASE("squeue states that are not an end keep the allocation alive") {
+  for (const char* s : {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
+    CHECK_MESSAGE(AllocationState(s) == "pending", s);
+  for (const char* s : {"RUNNING", "COMPLETING", "SIGNALING", "STOPPED", "RESIZING", "SUSPENDED"})
+    CHECK_MESSAGE(AllocationState(s) == "running", s);
+  CHECK(AllocationState("COMPLETED") == "done");
+  CHECK(AllocationState("CANCELLED") == "canceled");
+  for (const char* s : {"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"})
+    CHECK_MESSAGE(AllocationState(s) == "failed", s);
+  CHECK(AllocationState("SOME_NEW_STATE") == "");
+}
+
+TEST_CASE("sbatch: banners on stderr are not the id; a timeout is retried, a bad partition is not") {
+  TempDir dir;
+  fs::path count = dir.path / "count";
+  SlurmPaths paths;
+  paths.sbatch = Script(dir, "sbatch",
+                        "echo x >> '" + count.string() + "'\n"
+                        "echo 'Welcome to Cluster! 3 jobs max' >&2\n"
+                        "if [ $(wc -l < '" + count.string() + "') = 1 ]; then\n"
+                        "  echo 'sbatch: error: Batch job submission failed: Socket timed out on "
+                        "send/recv operation' >&2; exit 1\nfi\n"
+                        "echo '321;cluster2'\n").string();
+  std::vector<std::string> logged;
+  SlurmClient slurm(paths, {3, 0.01}, [&](const std::string& m) { logged.push_back(m); });
+  SubmittedJob job;
+  std::string error;
+  REQUIRE_MESSAGE(slurm.Submit("script.sh", &job, &error), error);
+  CHECK(job.id == "321");
+  CHECK(job.cluster == "cluster2");
+  CHECK(job.messages == "Welcome to Cluster! 3 jobs max");
+  CHECK(Slurp(count) == "x\nx\n");
+  REQUIRE(logged.size() == 1);
+  CHECK(logged[0].find("Socket timed out") != std::string::npos);
+
+  paths.sbatch = Script(dir, "sbatch_bad",
+                        "echo x >> '" + (dir.path / "bad").string() + "'\n"
+                        "echo 'sbatch: error: invalid partition specified: nope' >&2; exit 1\n")
+                     .string();
+  SlurmClient bad(paths, {3, 0.01});
+  CHECK_FALSE(bad.Submit("script.sh", &job, &error));
+  CHECK(error == "sbatch failed (exit 1): sbatch: error: invalid partition specified: nope");
+  CHECK(Slurp(dir.path / "bad") == "x\n");  // not retried
+
+  paths.sbatch = Script(dir, "sbatch_slow", "echo 'Socket timed out' >&2; exit 1\n").string();
+  SlurmClient slow(paths, {3, 0.01});
+  CHECK_FALSE(slow.Submit("script.sh", &job, &error));
+  CHECK(error.find("Socket timed out") != std::string::npos);
+}
+
+TEST_CASE("squeue and scancel name the cluster of a job submitted to another one") {
+  TempDir dir;
+  fs::path calls = dir.path / "calls";
+  SlurmPaths paths;
+  paths.squeue = Script(dir, "squeue",
+                        "echo \"squeue $*\" >> '" + calls.string() + "'\n"
+                        "if [ \"$1\" = -M ]; then echo \"CLUSTER: $2\"; echo '7 RUNNING';\n"
+                        "else echo '5 PENDING'; echo '6 COMPLETING'; fi\n").string();
+  paths.scancel = Script(dir, "scancel", "echo \"scancel $*\" >> '" + calls.string() + "'\n")
+                      .string();
+  SlurmClient slurm(paths);
+  std::map<std::string, std::string> states;
+  std::string error;
+  REQUIRE(slurm.Query({"5", "6", "7;west"}, &states, &error));
+  CHECK(states == std::map<std::string, std::string>{
+                      {"5", "PENDING"}, {"6", "COMPLETING"}, {"7", "RUNNING"}});
+  REQUIRE(slurm.Cancel({"5", "7;west"}, &error));
+  CHECK(Slurp(calls) == "squeue -h -t all -j 5,6 -o %i %T\n"
+                        "squeue -M west -h -t all -j 7 -o %i %T\n"
+                        "scancel 5\n"
+                        "scancel -M west 7\n");
 }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 using namespace torc::worker;
 using V = std::vector<std::string>;
 
@@ -49,8 +51,8 @@ TEST_CASE("srun line of a single-node job: both CPU and memory, pinned to its no
   o.workflow_name = "wf";
   CHECK(SrunArgs(Job(2, 1500LL << 20, 0, 1), p, nodes, o) ==
         V{"srun", "--nodes=1", "--ntasks=1", "--ntasks-per-node=1", "--cpus-per-task=2",
-          "--mem=1500", "--exact", "--nodelist=n3", "--job-name=wf_train_2", "--time=31", "bash",
-          "-c", "python train.py"});
+          "--mem=1500", "--exact", "--nodelist=n3", "--job-name=wf_train_2", "--export=ALL",
+          "--gres=none", "--time=31", "bash", "-c", "python train.py"});
 }
 
 TEST_CASE("srun line of a multi-node job on whole nodes, with GPUs and options") {
@@ -71,8 +73,47 @@ TEST_CASE("srun line of a multi-node job on whole nodes, with GPUs and options")
   CHECK(SrunArgs(j, p, nodes, o) ==
         V{"/opt/slurm/bin/srun", "--nodes=4", "--ntasks=4", "--ntasks-per-node=1",
           "--cpus-per-task=4", "--mem=0", "--exact", "--nodelist=n1,n2,n3,n4",
-          "--job-name=dist_train_2", "--gpus-per-node=2", "--time=31", "--signal=TERM@120",
+          "--job-name=dist_train_2", "--export=ALL", "--gpus-per-node=2", "--time=31",
+          "--signal=TERM@120",
           "--cpu-bind=cores", "bash", "-c", "module load cuda\npython train.py"});
+}
+
+TEST_CASE("a GPU job asks for its GPUs; any other step for no GRES at all") {
+  auto nodes = Nodes(1, 4, {0, 1});
+  Placement p;
+  p.nodes = {0};
+  p.cpus_per_node = 1;
+  p.memory_per_node = 1 << 20;
+  auto gpu = SrunArgs(Job(1, 1 << 20, 1, 1), p, nodes, {});
+  CHECK(std::count(gpu.begin(), gpu.end(), "--gpus-per-node=1") == 1);
+  CHECK(std::count(gpu.begin(), gpu.end(), "--gres=none") == 0);
+  auto cpu = SrunArgs(Job(1, 1 << 20, 0, 1), p, nodes, {});
+  CHECK(std::count(cpu.begin(), cpu.end(), "--gres=none") == 1);
+  CHECK(std::count(cpu.begin(), cpu.end(), "--export=ALL") == 1);
+}
+
+TEST_CASE("direct mode in Slurm: the job sees its own nodes, not the worker's step") {
+  auto nodes = Nodes(4, 4, {});
+  Placement p;
+  p.nodes = {2, 3};
+  p.cpus_per_node = 4;
+  p.whole_nodes = true;
+  auto env = DirectSlurmEnvironment(p, nodes, "/out/hostfiles/n3,n4_4");
+  CHECK(env["SLURM_JOB_NODELIST"] == "n3,n4");
+  CHECK(env["SLURM_NODELIST"] == "n3,n4");
+  CHECK(env["SLURM_JOB_NUM_NODES"] == "2");
+  CHECK(env["SLURM_NNODES"] == "2");
+  CHECK(env["SLURM_TASKS_PER_NODE"] == "4(x2)");
+  CHECK(env["SLURM_JOB_CPUS_PER_NODE"] == "4(x2)");
+  CHECK(env["SLURM_HOSTFILE"] == "/out/hostfiles/n3,n4_4");
+  CHECK(env["SLURM_OVERLAP"] == "1");
+  // `srun -N2 -n2` reads two lines: one per node; `srun -n8`, all eight.
+  CHECK(HostfileText(p, nodes) == "n3\nn4\nn3\nn4\nn3\nn4\nn3\nn4\n");
+  const auto& drop = InheritedStepVariables();
+  for (const char* name : {"SLURM_STEP_*", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_CPUS_PER_TASK",
+                           "SLURM_TRES_PER_TASK", "SLURM_NTASKS*", "SLURM_CPU_BIND*", "PMI*",
+                           "PMIX*"})
+    CHECK_MESSAGE(std::count(drop.begin(), drop.end(), name) == 1, name);
 }
 
 TEST_CASE("memory is rounded up to whole MB, never 0") {
