@@ -134,7 +134,10 @@ int RunServer(const ServerOptions& options) {
   ro.api_url = url;
   ro.data_dir = dir;
   if (options.multi_user) ro.only_owner = ServerUserName();
-  ActionRunner actions(service.get(), SlurmClient(SlurmPaths::FromEnvironment()), ro);
+  SlurmClient slurm(SlurmPaths::FromEnvironment(), SbatchRetry{}, [](const std::string& m) {
+    std::fprintf(stderr, "torc server: %s\n", m.c_str());
+  });
+  ActionRunner actions(service.get(), std::move(slurm), ro);
   std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
   // The fragment stays in the browser (docs/dashboard.md): the page reads the token from it.
   std::printf("dashboard: %s/#token=%s\n", url.c_str(), token.c_str());

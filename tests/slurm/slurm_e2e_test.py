@@ -20,26 +20,61 @@ from torc_testlib import (Server, cases_of, check, finish, lines_of, max_overlap
                           records, run_cases, wait_for, write)
 
 TORC = os.path.abspath(sys.argv[1])
+# The lab's login node (this machine on the lab's bridge): where the nodes reach the server.
+LOGIN_IP = os.environ.get("LAB_LOGIN_IP", "127.0.0.1")
+# As a cluster's user starts it: on every interface, so that the nodes can reach it. Told to
+# advertise the lab's login address: the test's own traffic stays on the lab (with --host
+# 0.0.0.0 alone it would advertise one of this machine's other addresses; case_advertise).
+SERVER_FLAGS = ["--heartbeat-seconds", "2", "--host", "0.0.0.0", "--advertise-url",
+                f"http://{LOGIN_IP}"]
 
 RECORD = ('s=$(date +%s.%N); sleep {sleep}; '
-          'echo "$TORC_JOB_NAME ${{SLURMD_NODENAME:-none}} ${{SLURM_STEP_ID:-none}} $s $(date +%s.%N) {cpus}" '
-          '>> {log}')
-FIELDS = ["job", "node", "step", "start:f", "end:f", "cpus:i"]
+          'echo "$TORC_JOB_NAME ${{SLURMD_NODENAME:-none}} ${{SLURM_STEP_ID:-none}} $s $(date +%s.%N) {cpus} '
+          '$(hostname) ${{SLURM_PROCID:-none}}" >> {log}')
+FIELDS = ["job", "node", "step", "start:f", "end:f", "cpus:i", "host", "procid"]
 DIRECT = "execution_config:\n  mode: direct\n"
 
 
 @contextlib.contextmanager
-def submitted(d, spec):
-    """Writes <d>/wf.yaml, starts a server on <d>/data and submits the file: (server, id)."""
+def submitted(d, spec, env=None):
+    """Writes <d>/wf.yaml, starts a server on <d>/data (environment `env`, default ours) and
+    submits the file: (server, id)."""
     write(f"{d}/wf.yaml", spec)
-    with Server(TORC, f"{d}/data", ["--heartbeat-seconds", "2"], log_path=f"{d}/server.log") as s:
+    with Server(TORC, f"{d}/data", SERVER_FLAGS, log_path=f"{d}/server.log", env=env) as s:
         yield s, s.submit("wf.yaml", d)
+
+
+def events_text(s, wf):
+    """Every event of the workflow as one text (kind and detail)."""
+    return "\n".join(f"{e.get('kind')} {e.get('detail', '')}"
+                     for e in s.get(f"/workflows/{wf}/events?limit=10000")["events"])
 
 
 def status_once_running(s, wf, interval):
     """The status after waiting (up to 60 polls) for a job to run."""
     wait_for(lambda: s.status(wf)["counts"]["running"], bool, 60 * interval, interval)
     return s.status(wf)
+
+
+def placed_on(s, wf):
+    """{job name: the nodes torc says its completed attempt ran on}."""
+    out = {}
+    for j in s.get(f"/workflows/{wf}/attempts")["jobs"]:
+        done = [a for a in j["attempts"] if a["status"] == "completed"]
+        if done:
+            out[j["name"]] = done[-1]["nodes"].split(",")
+    return out
+
+
+def check_hosts(s, wf, recs, what="each job"):
+    """Every record's hostname (each node has its own, as on a cluster) is its node's, and a
+    node torc placed the job on."""
+    placed = placed_on(s, wf)
+    wrong = [r for r in recs if r["host"] != r["node"] and r["node"] != "none"]
+    check(recs and not wrong, f"{what}: the hostname it saw is its Slurm node's: {wrong[:3]}")
+    wrong = [(r["job"], r["host"], placed.get(r["job"])) for r in recs
+             if r["host"] not in placed.get(r["job"], [])]
+    check(recs and not wrong, f"{what}: ran on the node torc placed it on: {wrong[:3]}")
 
 
 def cpu_peak(recs):
@@ -111,6 +146,7 @@ def case_parallel_analysis(d):
             peak = cpu_peak([r for r in recs if r["node"] == n])
             check(peak <= 4, f"node {n} never over its 4 CPUs (peak {peak})")
         check(len({r["step"] for r in recs}) == 100, "one srun step per job")
+        check_hosts(s, wf, recs)
         check(len(st["allocations"]) == 1, f"one allocation: {st['allocations']}")
         check(no_slurm_jobs_left(), "the allocation ended once the workflow was done")
 
@@ -123,24 +159,29 @@ def case_parallel_analysis_direct(d):
         recs = records(log, FIELDS)
         nodes = {r["node"] for r in recs}
         check(len(nodes) == 2, f"jobs ran on both nodes: {nodes}")
-        # No srun per job: every job on a node runs inside that node's worker step.
+        # No srun per job: the jobs run inside their node's worker step, but do not carry its
+        # step identity (an srun or mpirun of their own would inherit it).
+        check({r["step"] for r in recs} == {"none"} and {r["procid"] for r in recs} == {"none"},
+              f"no job sees the worker's SLURM_STEP_ID or SLURM_PROCID: {recs[:2]}")
         for n in nodes:
-            steps = {r["step"] for r in recs if r["node"] == n}
-            check(len(steps) == 1, f"node {n}: one worker step for all its jobs ({steps})")
             check(cpu_peak([r for r in recs if r["node"] == n]) <= 4, f"node {n} within 4 CPUs")
+        check_hosts(s, wf, recs)
         show = json.loads(s.cli("workflows", "show", str(wf), "--json").stdout)
         check(s.cli("jobs", "list", str(wf), "--json").returncode == 0, "jobs list works")
         check(show["complete"], "workflow complete")
 
 
 def case_distributed_training(d):
-    command = 'echo "$SLURMD_NODENAME $SLURM_STEP_ID $SLURM_STEP_NODELIST $SLURM_NTASKS" >> train.txt'
+    command = ('echo "$SLURMD_NODENAME $SLURM_STEP_ID $SLURM_STEP_NODELIST $SLURM_NTASKS '
+               '$(hostname)" >> train.txt')
     with submitted(d, training_spec("distributed_training", command)) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 1, f"train completed: {st['counts']}")
         lines = lines_of(f"{d}/train.txt")
         check(len(lines) == 4, f"one task per node: {lines}")
         check({l[0] for l in lines} == {"n1", "n2", "n3", "n4"}, "4 distinct nodes")
+        check({l[4] for l in lines} == set(placed_on(s, wf).get("train", [])),
+              f"each task's hostname is one of the nodes torc placed it on: {lines}")
         check(len({l[1] for l in lines}) == 1, "one step spanning them")
         check(all(l[3] == "4" for l in lines), "SLURM_NTASKS=4")
 
@@ -161,14 +202,19 @@ jobs:
 
 
 def case_distributed_training_mpi(d):
-    command = 'echo "$SLURMD_NODENAME ${SLURM_STEP_ID:-none} $TORC_JOB_NAME" >> train.txt'
+    # The command runs once, unwrapped, on the worker's node; like mpirun, it then spreads
+    # itself over the job's nodes with an srun of its own.
+    command = ('echo "$SLURMD_NODENAME ${SLURM_STEP_ID:-none} $TORC_JOB_NAME $(hostname)" >> train.txt; '
+               'srun --nodes=4 --ntasks=4 bash -c "echo \\$(hostname)" >> ranks.txt')
     with submitted(d, training_spec("distributed_training_mpi", command, direct=True)) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 1, f"train completed: {st['counts']}")
         lines = lines_of(f"{d}/train.txt")
         check(len(lines) == 1, f"the command ran once, unwrapped (mpirun would spread it): {lines}")
-        job = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)[0]
-        check(job["status"] == "completed", "completed")
+        placed = placed_on(s, wf).get("train", [])
+        check(lines and lines[0][3] in placed, f"on one of its nodes ({placed}): {lines}")
+        ranks = sorted(l[0] for l in lines_of(f"{d}/ranks.txt"))
+        check(ranks == sorted(placed), f"its own srun ran a task on each of its nodes: {ranks}")
 
 
 def case_preprocess_then_train(d):
@@ -229,6 +275,7 @@ actions:
                   "the 4-node allocation was asked for only after every prep_* completed")
         lines = lines_of(f"{d}/train.txt")
         check({l[0] for l in lines} == {"n1", "n2", "n3", "n4"}, f"train spanned 4 nodes: {lines}")
+        check_hosts(s, wf, recs, "every prep_* job")
 
 
 def case_mixed_whole_nodes(d):
@@ -302,29 +349,210 @@ jobs:
         check(len(names) == 8 and len(set(names)) == 8, f"each job ran to its end exactly once: {names}")
 
 
-def case_gpus(d):
-    if os.environ.get("TORC_TEST_GPUS") != "2":
-        print("gpus: skipped (run with --gpus 2 and TORC_TEST_GPUS=2)")
-        return
-    with submitted(d, """name: gpus
-resource_requirements:
-  - {name: g, num_cpus: 1, num_gpus: 1, memory: 500m, runtime: PT5M}
+def case_direct_job_runs_its_own_srun(d):
+    """Direct mode, one worker for 4 nodes: a 2-node job's own `srun --nodes=2 --ntasks=2`
+    (the mpirun pattern) runs on the two nodes torc reserved for it, not on the first two of
+    the allocation, and without the worker's step identity."""
+    with submitted(d, f"""name: own_srun
+{DIRECT}resource_requirements:
+  - {{name: one, num_cpus: 1, num_nodes: 1, memory: 500m, runtime: PT5M}}
+  - {{name: two, num_cpus: 4, num_nodes: 2, memory: 1g, runtime: PT5M}}
 jobs:
-  - name: "g_{i}"
-    command: 's=$(date +%s.%N); sleep 2; echo "$TORC_JOB_NAME $SLURMD_NODENAME $CUDA_VISIBLE_DEVICES $s $(date +%s.%N)" >> gpus.txt'
-    resource_requirements: g
+  - name: first
+    command: 'echo "$(hostname)" > first.txt; sleep 4'
+    resource_requirements: one
+    priority: 10
     scheduler: s
-    parameters: {i: "1:2"}
-""" + one_allocation("s", 1, gres="gpu:2")) as (s, wf):
+  - name: pair
+    command: 'sleep 1; echo "${{SLURM_STEP_ID:-none}} ${{SLURM_PROCID:-none}} $SLURM_JOB_NODELIST" > pair.txt; srun --nodes=2 --ntasks=2 hostname > ranks.txt'
+    resource_requirements: two
+    scheduler: s
+""" + one_allocation("s", 4)) as (s, wf):
         st = s.wait(wf)
         check(st["counts"]["completed"] == 2, f"both completed: {st['counts']}")
-        lines = lines_of(f"{d}/gpus.txt")
-        check(len(lines) == 2, f"two records: {lines}")
-        if len(lines) == 2:
-            check(lines[0][1] == lines[1][1], "same node")
-            check(lines[0][2] != lines[1][2], f"different CUDA_VISIBLE_DEVICES: {lines}")
-            check(float(lines[0][3]) < float(lines[1][4]) and float(lines[1][3]) < float(lines[0][4]),
-                  "they ran at the same time")
+        placed = placed_on(s, wf)
+        first = (lines_of(f"{d}/first.txt") or [["?"]])[0][0]
+        pair = sorted(placed.get("pair", []))
+        check(len(pair) == 2 and first not in pair,
+              f"the 2-node job was given two nodes the first job was not on ({first}): {pair}")
+        ranks = sorted(l[0] for l in lines_of(f"{d}/ranks.txt"))
+        check(ranks == pair, f"its own srun ran one task on each of its nodes: {ranks} vs {pair}")
+        env = (lines_of(f"{d}/pair.txt") or [[]])[0]
+        check(env[:2] == ["none", "none"], f"no SLURM_STEP_ID/SLURM_PROCID of the worker: {env}")
+        check(len(env) == 3 and sorted(env[2].split(",")) == pair,
+              f"SLURM_JOB_NODELIST names its own nodes: {env}")
+
+
+def fake_sbatch(d, body):
+    """An executable `sbatch` in d that prints a site banner on stderr, counts its calls in
+    d/sbatch_calls, then runs `body` (the real sbatch is `real_sbatch`)."""
+    real = subprocess.run(["bash", "-c", "command -v sbatch"], capture_output=True,
+                          text=True).stdout.strip()
+    write(f"{d}/sbatch", f"""#!/bin/bash
+echo '*** Welcome to the lab cluster. Be nice to the scheduler. ***' >&2
+echo call >> {d}/sbatch_calls
+real_sbatch() {{ exec {real} "$@"; }}
+{body}
+""")
+    os.chmod(f"{d}/sbatch", 0o755)
+    return dict(os.environ, TORC_SBATCH=f"{d}/sbatch")
+
+
+def case_sbatch_banner_and_timeout(d):
+    """A site's sbatch: a banner on stderr, and a first call that times out. torc retries and
+    gets one allocation; the banner is logged, never read as the job id."""
+    env = fake_sbatch(d, """if [ $(wc -l < %s/sbatch_calls) = 1 ]; then
+  echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2
+  exit 1
+fi
+real_sbatch "$@"
+""" % d)
+    log = f"{d}/rec.txt"
+    with submitted(d, f"""name: flaky_sbatch
+resource_requirements:
+  - {{name: r, num_cpus: 1, memory: 500m, runtime: PT5M}}
+jobs:
+  - name: j_{{i}}
+    command: '{RECORD.format(sleep=0.2, cpus=1, log=log)}'
+    resource_requirements: r
+    scheduler: s
+    parameters: {{i: "1:4"}}
+""" + one_allocation("s", 1), env=env) as (s, wf):
+        st = s.wait(wf)
+        check(st["counts"]["completed"] == 4, f"all completed: {st['counts']}")
+        check(len(st["allocations"]) == 1, f"one allocation: {st['allocations']}")
+        check(len(lines_of(f"{d}/sbatch_calls")) == 2, "sbatch was called twice (one retry)")
+        check("Socket timed out" in s.log() and "retrying" in s.log(),
+              "the retry is logged with Slurm's message")
+        check("Welcome to the lab cluster" in s.log(), "the banner is logged")
+        check_hosts(s, wf, records(log, FIELDS))
+
+
+def case_sbatch_refused(d):
+    """A partition that does not exist: the real sbatch refuses, no allocation is recorded,
+    and Slurm's message is; the same for a fake sbatch and for `torc slurm schedule`."""
+    with submitted(d, """name: bad_partition
+jobs:
+  - {name: a, command: "true", scheduler: s}
+slurm_schedulers:
+  - {name: s, partition: nope, nodes: 1, walltime: "00:10:00"}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
+""") as (s, wf):
+        text = wait_for(lambda: events_text(s, wf), lambda t: "action_failed" in t, 30, 0.3)
+        check("invalid partition specified: nope" in text,
+              f"Slurm's own message is recorded: {text[-400:]}")
+        check(not s.status(wf)["allocations"], "no allocation is recorded")
+        env = fake_sbatch(d, "echo 'sbatch: error: invalid partition specified: gpuz' >&2; exit 1")
+        s.stop()
+        s.env.update(TORC_SBATCH=env["TORC_SBATCH"])
+        s.start()
+        check(s.cli("slurm", "schedule", str(wf), "--scheduler", "s").returncode == 0,
+              "torc slurm schedule (the request is queued)")
+        text = wait_for(lambda: events_text(s, wf), lambda t: "sbatch_failed" in t, 30, 0.3)
+        check("invalid partition specified: gpuz" in text,
+              f"a refused schedule request is recorded with Slurm's message: {text[-300:]}")
+        check(len(lines_of(f"{d}/sbatch_calls")) == 1, "a permanent failure is not retried")
+        check(not s.status(wf)["allocations"], "still no allocation")
+        s.cli("cancel", str(wf))
+
+
+def case_lab_gpus_partitions(d):
+    """Two partitions (cpu = n1-n2, gpu = n3-n4 with 2 GPUs each): a CPU stage on the cpu
+    partition, then one allocation of a GPU node whose GPU and CPU-only jobs run side by side:
+    the CPU-only steps ask for no GRES, so they do not take the GPUs."""
+    log, glog = f"{d}/rec.txt", f"{d}/gpu.txt"
+    gpu_record = ('s=$(date +%s.%N); sleep 3; echo "$TORC_JOB_NAME $SLURMD_NODENAME '
+                  '${CUDA_VISIBLE_DEVICES:-none} $s $(date +%s.%N) $(hostname)" >> ' + glog)
+    with submitted(d, f"""name: cpu_then_gpu
+resource_requirements:
+  - {{name: cpu, num_cpus: 1, memory: 500m, runtime: PT5M}}
+  - {{name: gpu, num_cpus: 1, num_gpus: 1, memory: 500m, runtime: PT5M}}
+jobs:
+  - name: prep_{{i}}
+    command: '{RECORD.format(sleep=0.3, cpus=1, log=log)}'
+    resource_requirements: cpu
+    scheduler: cpu_nodes
+    parameters: {{i: "1:4"}}
+  - name: gpu_{{i}}
+    command: '{gpu_record}'
+    resource_requirements: gpu
+    scheduler: gpu_node
+    depends_on: [prep_1, prep_2, prep_3, prep_4]
+    parameters: {{i: "1:2"}}
+  - name: side_{{i}}
+    command: '{gpu_record}'
+    resource_requirements: cpu
+    scheduler: gpu_node
+    depends_on: [prep_1, prep_2, prep_3, prep_4]
+    parameters: {{i: "1:2"}}
+slurm_schedulers:
+  - {{name: cpu_nodes, partition: cpu, nodes: 2, walltime: "00:10:00"}}
+  - {{name: gpu_node, partition: gpu, nodes: 1, walltime: "00:10:00", gres: "gpu:2"}}
+actions:
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: cpu_nodes, scheduler_type: slurm}}
+  - {{trigger_type: on_jobs_ready, jobs: [gpu_1, gpu_2, side_1, side_2], action_type: schedule_nodes, scheduler: gpu_node, scheduler_type: slurm}}
+""") as (s, wf):
+        st = s.wait(wf)
+        check(st["counts"]["completed"] == 8, f"all completed: {st['counts']}")
+        recs = records(log, FIELDS)
+        check({r["node"] for r in recs} <= {"n1", "n2"}, f"the CPU stage ran in partition cpu: {recs}")
+        check_hosts(s, wf, recs, "every prep_* job")
+        g = {l[0]: l for l in lines_of(glog)}
+        check(set(g) == {"gpu_1", "gpu_2", "side_1", "side_2"}, f"four GPU-stage records: {g}")
+        if len(g) == 4:
+            nodes = {l[1] for l in g.values()}
+            check(len(nodes) == 1 and nodes <= {"n3", "n4"}, f"on one GPU node: {nodes}")
+            check(all(l[5] == l[1] for l in g.values()), "each saw its node's hostname")
+            devs = [g["gpu_1"][2], g["gpu_2"][2]]
+            check("none" not in devs and devs[0] != devs[1],
+                  f"the GPU jobs got distinct CUDA_VISIBLE_DEVICES: {devs}")
+            check(g["side_1"][2] in ("none", "") and g["side_2"][2] in ("none", ""),
+                  f"the CPU jobs see no GPU: {g['side_1'][2]}, {g['side_2'][2]}")
+            span = lambda n: (float(g[n][3]), float(g[n][4]))  # noqa: E731
+            peak = max_overlap([span(n) + (1,) for n in g])
+            check(peak == 4, f"CPU and GPU jobs of the allocation ran at the same time (peak {peak})")
+        allocs = {a["scheduler"] for a in st["allocations"]}
+        check(allocs == {"cpu_nodes", "gpu_node"}, f"one allocation per partition: {allocs}")
+
+
+def case_lab_site_settings(d):
+    """A site with SBATCH_EXPORT=NONE (in the server's environment) and WaitTime=5 (the lab's
+    slurm.conf): one worker per node, uneven work. The node whose worker runs out of work
+    leaves (idle timeout) while the other still runs a long job; without srun --wait=0 Slurm
+    would kill that worker and its job 5 s later."""
+    log = f"{d}/rec.txt"
+    env = dict(os.environ, SBATCH_EXPORT="NONE")
+    with submitted(d, f"""name: uneven
+{DIRECT}resource_requirements:
+  - {{name: r, num_cpus: 1, num_nodes: 1, memory: 500m, runtime: PT5M}}
+jobs:
+  - name: long
+    command: '{RECORD.format(sleep=75, cpus=1, log=log)}'
+    resource_requirements: r
+    priority: 10
+    scheduler: s
+  - name: short_{{i}}
+    command: '{RECORD.format(sleep=0.2, cpus=1, log=log)}'
+    resource_requirements: r
+    scheduler: s
+    parameters: {{i: "1:6"}}
+""" + one_allocation("s", 2, per_node=True), env=env) as (s, wf):
+        st = s.wait(wf, timeout=150)
+        check(st["counts"]["completed"] == 7, f"all completed: {st['counts']}")
+        names = sorted(r["job"] for r in records(log, FIELDS))
+        check(names == sorted(["long"] + [f"short_{i}" for i in range(1, 7)]),
+              f"each job ran to its end exactly once: {names}")
+        jobs = s.jobs(wf)
+        check(all(j["attempt"] == 1 for j in jobs.values()), "no job was interrupted and rerun")
+        out = "".join(open(os.path.join(root, f)).read()
+                      for root, _, files in os.walk(f"{d}/torc_output") for f in files
+                      if f.endswith(".err") and "slurm" in root)
+        check("idle for 60 s; stopping" in out,
+              f"one node's worker left early while the other ran the long job: {out[-600:]}")
+        check("Killed" not in out and "error" not in out.lower(),
+              f"no worker was killed: {out[-600:]}")
+        check_hosts(s, wf, records(log, FIELDS))
 
 
 def case_walltime(d):
@@ -374,5 +602,8 @@ if __name__ == "__main__":
     if not os.environ.get("SLURM_CONF"):
         print("SLURM_CONF is not set: run under tests/slurm/with-cluster.sh", file=sys.stderr)
         sys.exit(2)
-    run_cases(cases_of(globals()), sys.argv[2:], "torc-slurm")
+    # lab_* cases need a lab of their own (tests/CMakeLists.txt starts it) and run by name.
+    cases = cases_of(globals())
+    names = sys.argv[2:] or [n for n in cases if not n.startswith("lab_")]
+    run_cases(cases, names, "torc-slurm")
     finish(passed="all slurm end-to-end checks passed")

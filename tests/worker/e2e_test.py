@@ -40,6 +40,38 @@ def peak(recs, weight=lambda r: r["cpus"]):
 
 # ---- cases ------------------------------------------------------------------
 
+def case_unreachable_server(d):
+    """A worker given a URL nobody answers on (as a compute node given a loopback URL would
+    be) says so on stderr within 5 s, naming the URL and the error, and after
+    --connect-timeout exits non-zero instead of holding its allocation."""
+    with socket.socket() as sock:  # a port on loopback that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, TORC_API_URL=url, TORC_TOKEN="0" * 64)
+    t0 = time.time()
+    proc = subprocess.Popen([TORC, "worker", "run", "--workflow", "1", "--connect-timeout", "20"],
+                            cwd=d, env=env, stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()
+    first_at = time.time() - t0
+    rest = proc.communicate(timeout=60)[1]
+    took = time.time() - t0
+    check(first_at < 5 and url in first and "refused" in first.lower(),
+          f"within 5 s ({first_at:.1f} s) a line names the URL and the error: {first.strip()}")
+    check(proc.returncode != 0, f"it exits non-zero ({proc.returncode})")
+    check(19 <= took <= 30, f"after the 20 s connect timeout ({took:.1f} s)")
+    check("giving up" in rest and "--connect-timeout" in rest, f"and says why: {rest.strip()}")
+    # SIGTERM while it waits for the server: it stops at once.
+    proc = subprocess.Popen([TORC, "worker", "run", "--workflow", "1"], cwd=d, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stderr.readline()
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    check(proc.returncode != 0 and time.time() - t0 < 5,
+          f"SIGTERM ends a worker still looking for its server ({time.time() - t0:.1f} s)")
+
+
 def case_diamond(d):
     write(f"{d}/wf.yaml", """name: diamond
 files:
