@@ -23,6 +23,20 @@ for _ in $(seq 100); do [[ -s $TORC_DATA_DIR/server.url ]] && break; sleep 0.05;
 expect_contains "server start line" "$(cat "$TORC_DATA_DIR/log")" "torc server listening on http://127.0.0.1:"
 expect_eq "token mode" "$(stat -c %a "$TORC_DATA_DIR/token")" "600"
 
+# slurm script: a loopback URL in a batch script is a warning (a node would call itself)
+seed=$src/tests/data/good/seed/parallel_analysis_direct.yaml
+out=$("$torc" slurm script "$seed" 2>"$TORC_DATA_DIR/script.err"); rc=$?
+expect_eq "slurm script exit code" "$rc" 0
+expect_contains "loopback URL warning" "$(cat "$TORC_DATA_DIR/script.err")" "WARNING: the script gives workers TORC_API_URL=http://127.0.0.1:"
+expect_contains "script exports the environment to steps" "$out" "export SLURM_EXPORT_ENV=ALL"
+expect_contains "per-node srun survives WaitTime and MpiDefault" "$out" "--kill-on-bad-exit=0 --wait=0 --mpi=none --export=ALL"
+other=$(mktemp -d); chmod 700 "$other"; cp -p "$TORC_DATA_DIR/token" "$other/token"
+echo "http://login1.cluster:8123" > "$other/server.url"
+out=$(TORC_DATA_DIR=$other "$torc" slurm script "$seed" 2>"$other/script.err")
+expect_contains "advertised URL in the script" "$out" "export TORC_API_URL='http://login1.cluster:8123'"
+expect_eq "no warning for a reachable URL" "$(cat "$other/script.err")" ""
+rm -rf "$other"
+
 # submit: the id alone on the last line; --json
 out=$("$torc" submit "$src/tests/data/good/torc/diamond_workflow.yaml"); rc=$?
 expect_eq "submit exit code" "$rc" 0
