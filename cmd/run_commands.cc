@@ -262,7 +262,9 @@ void AddScheduleCommand(CLI::App* slurm) {
   auto per_node = std::make_shared<bool>(false);
   auto url = std::make_shared<std::string>();
   auto data_dir = std::make_shared<std::string>();
-  auto* cmd = slurm->add_subcommand("schedule", "Ask Slurm for allocations for a workflow now");
+  auto* cmd = slurm->add_subcommand(
+      "schedule", "Ask Slurm for allocations for a workflow now; exit 1 with Slurm's message when "
+                  "sbatch refuses");
   cmd->add_option("workflow", *wf, "Workflow id")->required();
   cmd->add_option("--scheduler", *scheduler, "Slurm scheduler (default: the first one)");
   cmd->add_option("--num-allocations", *num, "How many allocations (default 1)");
@@ -284,10 +286,22 @@ void AddScheduleCommand(CLI::App* slurm) {
     if (!scheduler->empty()) body["scheduler"] = *scheduler;
     auto r = client->Call("POST", "/workflows/" + std::to_string(*wf) + "/allocations", body);
     if (!r.ok()) {
-      std::cerr << "torc: " << client->Describe(r) << "\n";
+      // 502: Slurm refused (the message is sbatch's own).
+      std::cerr << "torc: " << (r.status == 502 ? "allocation request failed: " : "")
+                << client->Describe(r) << "\n";
       throw CLI::RuntimeError(1);
     }
-    std::cout << "requested " << *num << (*num == 1 ? " allocation" : " allocations") << "\n";
+    std::string what = std::to_string(*num) + (*num == 1 ? " allocation" : " allocations");
+    if (r.body.is_object() && r.body.value("pending", false)) {
+      std::cout << "requested " << what << "; sbatch has not answered yet (see torc status and "
+                << "the workflow's events)\n";
+      return;
+    }
+    std::string ids;
+    if (r.body.is_object() && r.body.contains("slurm_job_ids") && r.body["slurm_job_ids"].is_array())
+      for (const auto& id : r.body["slurm_job_ids"])
+        if (id.is_string()) ids += (ids.empty() ? "" : " ") + id.get<std::string>();
+    std::cout << "submitted " << what << ": Slurm job " << ids << "\n";
   });
 }
 

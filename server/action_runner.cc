@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "server/data_dir.h"
 
@@ -158,10 +159,16 @@ void ActionRunner::Tick(double now) {
   for (const auto& due : service_->TakeDueActions()) Execute(due, now);
   for (const auto& [request, due] : service_->TakeScheduleRequests()) {
     std::string ids, error;
-    if (!SubmitAllocations(due, due.plan->schedulers[request.scheduler], request.num_allocations,
-                           request.one_worker_per_node, "scheduled", now, &ids, &error))
+    bool ok = SubmitAllocations(due, due.plan->schedulers[request.scheduler],
+                                request.num_allocations, request.one_worker_per_node, "scheduled",
+                                now, &ids, &error);
+    if (!ok)
       service_->RecordEvent(due.workflow, "sbatch_failed",
                             error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
+    std::vector<std::string> list;
+    std::istringstream words(ids);
+    for (std::string id; words >> id;) list.push_back(id);
+    request.outcome->Finish(ok, std::move(list), error);
   }
   auto cancel = service_->TakeScancelRequests();
   if (!cancel.empty()) {

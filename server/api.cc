@@ -142,6 +142,9 @@ JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref) {
 
 namespace {
 
+/// How long POST /allocations waits for sbatch before answering 202 (docs/api.md).
+constexpr int kScheduleWaitSeconds = 90;
+
 nlohmann::json CountsJson(const WorkflowCore& core) {
   nlohmann::json counts = nlohmann::json::object();
   auto c = core.Counts();
@@ -362,7 +365,17 @@ HttpResponse Schedule(Call& c, WorkflowId wf) {
   }));
   if (!found) throw ApiError(400, "no slurm scheduler '" + name + "' in this workflow");
   Check(c.service->RequestSchedule(req));
-  return Json(202, {{"requested", req.num_allocations}});
+  // The action thread runs sbatch (with its retries) in moments: the answer says how it went.
+  // A busy controller can take longer; then 202, and the outcome goes to the events.
+  ScheduleOutcome& out = *req.outcome;
+  if (!out.Wait(std::chrono::seconds(kScheduleWaitSeconds)))
+    return Json(202, {{"requested", req.num_allocations}, {"pending", true}});
+  std::lock_guard<std::mutex> lock(out.mu);
+  if (!out.ok)
+    throw ApiError(502, out.error + (out.job_ids.empty() ? "" : " (submitted before that: " +
+                                                                   std::to_string(out.job_ids.size()) +
+                                                                   ")"));
+  return Json(201, {{"requested", req.num_allocations}, {"slurm_job_ids", out.job_ids}});
 }
 
 HttpResponse Route(Call& c) {

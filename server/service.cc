@@ -392,12 +392,31 @@ ServiceStatus Service::RequestSchedule(const ScheduleRequest& request) {
   return ServiceStatus::Ok();
 }
 
+void ScheduleOutcome::Finish(bool success, std::vector<std::string> ids, std::string why) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    ok = success;
+    job_ids = std::move(ids);
+    error = std::move(why);
+  }
+  cv.notify_all();
+}
+
+bool ScheduleOutcome::Wait(std::chrono::milliseconds max) {
+  std::unique_lock<std::mutex> lock(mu);
+  return cv.wait_for(lock, max, [this] { return done; });
+}
+
 std::vector<std::pair<ScheduleRequest, DueAction>> Service::TakeScheduleRequests() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::pair<ScheduleRequest, DueAction>> out;
   for (const auto& r : schedule_requests_) {
     auto it = workflows_.find(r.workflow);
-    if (it == workflows_.end()) continue;
+    if (it == workflows_.end()) {
+      r.outcome->Finish(false, {}, "workflow " + std::to_string(r.workflow) + " was deleted");
+      continue;
+    }
     out.push_back({r, {r.workflow, UINT32_MAX, it->second->plan, it->second->row}});
   }
   schedule_requests_.clear();

@@ -7,6 +7,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -57,11 +59,26 @@ struct DueAction {
 };
 
 /// Allocations a user asked for with `torc slurm schedule` (not from an action).
+/// What became of a schedule request: the action runner fills it in, the API waits for it.
+struct ScheduleOutcome {
+  /// Records the result and wakes the waiters.
+  void Finish(bool ok, std::vector<std::string> job_ids, std::string error);
+  /// Waits up to `max` for the result; false when there is none yet.
+  bool Wait(std::chrono::milliseconds max);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false, ok = false;
+  std::vector<std::string> job_ids;  // submitted (also before a failure)
+  std::string error;                 // Slurm's message when it failed
+};
+
 struct ScheduleRequest {
   WorkflowId workflow = 0;
   uint32_t scheduler = 0;  // index into the plan's schedulers
   int64_t num_allocations = 1;
   bool one_worker_per_node = false;
+  std::shared_ptr<ScheduleOutcome> outcome = std::make_shared<ScheduleOutcome>();
 };
 
 /// A Slurm allocation the server asked for.

@@ -110,6 +110,17 @@ std::string Trimmed(const std::string& s) {
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
+/// What Slurm said went wrong: its "error:" lines (a site banner around them is left out), or
+/// all of the text when it has none.
+std::string SlurmMessage(const std::string& text) {
+  std::istringstream lines(text);
+  std::string line, errors;
+  while (std::getline(lines, line))
+    if (line.find("error:") != std::string::npos)
+      errors += (errors.empty() ? "" : "; ") + Trimmed(line);
+  return errors.empty() ? Trimmed(text) : errors;
+}
+
 /// The ids of `refs` ("ID" or "ID;CLUSTER") grouped by cluster ("" for the local one).
 std::map<std::string, std::vector<std::string>> ByCluster(const std::vector<std::string>& refs) {
   std::map<std::string, std::vector<std::string>> out;
@@ -176,7 +187,7 @@ bool SlurmClient::Submit(const std::string& script, SubmittedJob* job, std::stri
     // was queued: logged, never parsed for the id.
     job->messages = Trimmed(err);
     if (rc == 0 && ParseSbatchOutput(out, &job->id, &job->cluster)) return true;
-    std::string why = Trimmed(err).empty() ? Trimmed(out) : Trimmed(err);
+    std::string why = SlurmMessage(Trimmed(err).empty() ? out : err);
     if (why.empty()) why = rc == 0 ? "no job id on standard output" : "no message";
     *error = "sbatch failed (exit " + std::to_string(rc) + "): " + why;
     if (rc == 0 || attempt >= retry_.attempts || !IsTransientSbatchFailure(why)) return false;

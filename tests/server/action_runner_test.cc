@@ -328,6 +328,14 @@ TEST_CASE("sbatch: banners on stderr are not the id; a timeout is retried, a bad
   CHECK(error == "sbatch failed (exit 1): sbatch: error: invalid partition specified: nope");
   CHECK(Slurp(dir.path / "bad") == "x\n");  // not retried
 
+  // Slurm's error lines, without the banner around them.
+  paths.sbatch = Script(dir, "sbatch_banner",
+                        "echo '*** Welcome ***' >&2\necho 'sbatch: error: Batch job submission "
+                        "failed: Invalid account' >&2\necho 'Have a nice day' >&2\nexit 1\n")
+                     .string();
+  CHECK_FALSE(SlurmClient(paths, {3, 0.01}).Submit("script.sh", &job, &error));
+  CHECK(error == "sbatch failed (exit 1): sbatch: error: Batch job submission failed: Invalid account");
+
   paths.sbatch = Script(dir, "sbatch_slow", "echo 'Socket timed out' >&2; exit 1\n").string();
   SlurmClient slow(paths, {3, 0.01});
   CHECK_FALSE(slow.Submit("script.sh", &job, &error));
@@ -355,4 +363,47 @@ TEST_CASE("squeue and scancel name the cluster of a job submitted to another one
                         "squeue -M west -h -t all -j 7 -o %i %T\n"
                         "scancel 5\n"
                         "scancel -M west 7\n");
+}
+
+TEST_CASE("a schedule request's outcome: the job ids, or sbatch's message and an event") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId id = 0;
+  REQUIRE(service->Submit({kWithAction, "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
+  SlurmPaths paths;
+  paths.squeue = "/bin/false";
+  paths.sbatch = Script(dir, "sbatch", "echo 555\n").string();
+  ActionRunnerOptions options;
+  options.torc_binary = "/usr/local/bin/torc";
+  options.reconcile_seconds = 3600;
+  {
+    ActionRunner runner(service.get(), SlurmClient(paths, {1, 0.01}), options);
+    runner.Tick(2000.0);  // the workflow's own on_workflow_start action
+    ScheduleRequest ok;
+    ok.workflow = id;
+    ok.num_allocations = 2;
+    REQUIRE(service->RequestSchedule(ok).ok());
+    runner.Tick(2001.0);
+    REQUIRE(ok.outcome->Wait(std::chrono::milliseconds(0)));
+    CHECK(ok.outcome->ok);
+    CHECK(ok.outcome->job_ids == std::vector<std::string>{"555", "555"});
+  }
+  paths.sbatch =
+      Script(dir, "sbatch_bad", "echo 'sbatch: error: invalid partition specified: x' >&2\nexit 1\n")
+          .string();
+  ActionRunner runner(service.get(), SlurmClient(paths, {1, 0.01}), options);
+  ScheduleRequest bad;
+  bad.workflow = id;
+  REQUIRE(service->RequestSchedule(bad).ok());
+  runner.Tick(2002.0);
+  REQUIRE(bad.outcome->Wait(std::chrono::milliseconds(0)));
+  CHECK_FALSE(bad.outcome->ok);
+  CHECK(bad.outcome->error == "sbatch failed (exit 1): sbatch: error: invalid partition specified: x");
+  std::vector<Event> events;
+  REQUIRE(service->EventsSince(id, 0, 1000, &events).ok());
+  bool recorded = false;
+  for (const auto& e : events)
+    recorded = recorded || (e.kind == "sbatch_failed" &&
+                            e.detail.find("invalid partition specified: x") != std::string::npos);
+  CHECK(recorded);
 }

@@ -332,8 +332,9 @@ jobs:
         check(c["running"] == 0 and c["claimed"] == 0 and c["ready"] > 0,
               f"jobs back to ready within the lease timeout ({time.time() - t0:.1f} s): {c}")
         # A second allocation, asked for with torc, finishes the work.
-        check(s.cli("slurm", "schedule", str(wf), "--scheduler", "s").returncode == 0,
-              "torc slurm schedule")
+        r = s.cli("slurm", "schedule", str(wf), "--scheduler", "s")
+        check(r.returncode == 0 and "submitted 1 allocation: Slurm job " in r.stdout,
+              f"torc slurm schedule names the job it submitted: {r.stdout}")
         st = s.wait(wf)
         check(st["counts"]["completed"] == 8, f"all completed in the second allocation: {st['counts']}")
         jobs = json.loads(s.cli("jobs", "list", str(wf), "--json").stdout)
@@ -447,8 +448,10 @@ actions:
         s.stop()
         s.env.update(TORC_SBATCH=env["TORC_SBATCH"])
         s.start()
-        check(s.cli("slurm", "schedule", str(wf), "--scheduler", "s").returncode == 0,
-              "torc slurm schedule (the request is queued)")
+        r = s.cli("slurm", "schedule", str(wf), "--scheduler", "s")
+        check(r.returncode == 1 and r.stderr.strip() == "torc: allocation request failed: sbatch "
+              "failed (exit 1): sbatch: error: invalid partition specified: gpuz",
+              f"torc slurm schedule fails with Slurm's message (exit {r.returncode}): {r.stderr}")
         text = wait_for(lambda: events_text(s, wf), lambda t: "sbatch_failed" in t, 30, 0.3)
         check("invalid partition specified: gpuz" in text,
               f"a refused schedule request is recorded with Slurm's message: {text[-300:]}")
