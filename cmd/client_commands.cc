@@ -28,12 +28,12 @@ void AddClientCommands(CLI::App& app) {
   auto opts = std::make_shared<server::ServerOptions>();
   auto* run = server_cmd->add_subcommand("run", "Start the server (stops on SIGTERM/SIGINT)");
   run->add_option("--host", opts->host,
-                  "Address to listen on (default 127.0.0.1); 0.0.0.0 or :: for every interface, "
-                  "so that compute nodes can reach the server");
+                  "IPv4 address to listen on (default 127.0.0.1); 0.0.0.0 for every interface, so "
+                  "that compute nodes can reach the server");
   run->add_option("--advertise-url", opts->advertise_url,
                   "The URL compute nodes and clients are given (server.url, batch scripts), e.g. "
                   "http://login1.cluster; without a port the listening port is added (default: "
-                  "--host, or for 0.0.0.0/:: this host's name or first non-loopback address)");
+                  "--host, or for 0.0.0.0 this host's name or first non-loopback address)");
   run->add_option("--port", opts->port, "Port; 0 picks a free one (default: the previous port, else 8080)");
   run->add_option("--data-dir", opts->data_dir, "Data directory (default: TORC_DATA_DIR or ~/.torc)");
   run->add_option("--heartbeat-seconds", opts->service.core.heartbeat_seconds,

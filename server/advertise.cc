@@ -121,7 +121,7 @@ bool AdvertisedUrl(const std::string& host, int port, const std::string& adverti
     *url = "http://" + HostForUrl(host) + ":" + port_text;
     return true;
   }
-  const bool v4_only = host == "0.0.0.0" || host.empty() || host == "*";
+  const bool v4_only = host == "0.0.0.0" || host.empty() || host == "*";  // else "::"
   auto usable = [&](const std::string& a) {
     return !IsLoopbackHost(a) && !IsLinkLocal(a) && !(v4_only && IsIpv6(a));
   };

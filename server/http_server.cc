@@ -489,10 +489,7 @@ std::unique_ptr<HttpServer> StartHttpServer(const HttpServerOptions& options, Ht
   for (int attempt = 0; attempt < attempts; ++attempt) {
     int port = options.port;
     if (port == 0 && !FindFreePort(options.host, &port, &last_error)) break;
-    // An IPv6 literal ("::") goes in brackets in a URI.
-    const bool v6 = options.host.find(':') != std::string::npos && options.host[0] != '[';
-    const std::string address =
-        (v6 ? "[" + options.host + "]" : options.host) + ":" + std::to_string(port);
+    const std::string address = options.host + ":" + std::to_string(port);
     if (!ClaimAddress(address)) {
       last_error = "address already in use by another server in this process";
       continue;

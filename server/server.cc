@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include <unistd.h>
@@ -31,7 +32,7 @@ double Now() { return server::WallClockNow(); }
 
 int PortFromUrl(const std::string& url) {
   size_t colon = url.rfind(':');
-  if (colon == std::string::npos) return -1;
+  if (colon == std::string::npos || url.find(']', colon) != std::string::npos) return -1;
   try {
     return std::stoi(url.substr(colon + 1));
   } catch (...) {
@@ -58,6 +59,13 @@ std::string ServerUserName() {
 
 int RunServer(const ServerOptions& options) {
   std::string dir = ResolveDataDir(options.data_dir), error;
+  if (options.host.find(':') != std::string::npos) {
+    std::fprintf(stderr,
+                 "torc server: --host '%s': IPv6 addresses are not supported (the HTTP transport "
+                 "cannot listen on them); use 0.0.0.0, or an IPv4 address of this host\n",
+                 options.host.c_str());
+    return 1;
+  }
   if (std::string url, note; !AdvertisedUrl(options.host, 1, options.advertise_url, HostFacts{},
                                             &url, &note, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());  // before anything is opened
@@ -97,8 +105,12 @@ int RunServer(const ServerOptions& options) {
   http.max_body_bytes = options.max_body_bytes;
   http.port = options.port;
   if (http.port < 0) {
-    int previous = PortFromUrl(ReadServerUrl(dir));
-    http.port = previous > 0 ? previous : 8080;  // come back where the workers look for us
+    // Come back where the workers look for us: the port listened on last time (server.port;
+    // the advertised URL may name a proxy's port), else the one in server.url.
+    int previous = -1;
+    std::ifstream(dir + "/server.port") >> previous;
+    if (previous <= 0) previous = PortFromUrl(ReadServerUrl(dir));
+    http.port = previous > 0 ? previous : 8080;
   }
   if (!IsLoopbackHost(options.host))
     std::fprintf(stderr,
@@ -127,6 +139,7 @@ int RunServer(const ServerOptions& options) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return 1;
   }
+  std::ofstream(dir + "/server.port") << server->port() << "\n";
   char self[4096] = {};
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
   ActionRunnerOptions ro;
@@ -138,7 +151,12 @@ int RunServer(const ServerOptions& options) {
     std::fprintf(stderr, "torc server: %s\n", m.c_str());
   });
   ActionRunner actions(service.get(), std::move(slurm), ro);
-  std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
+  std::string bound = options.host + ":" + std::to_string(server->port());
+  if (url == "http://" + bound)
+    std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
+  else
+    std::printf("torc server listening on %s, advertised as %s (data in %s)\n", bound.c_str(),
+                url.c_str(), dir.c_str());
   // The fragment stays in the browser (docs/dashboard.md): the page reads the token from it.
   std::printf("dashboard: %s/#token=%s\n", url.c_str(), token.c_str());
   std::fflush(stdout);

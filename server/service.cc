@@ -327,8 +327,10 @@ void Service::UpdateAllocation(WorkflowId id, const std::string& slurm_job_id,
   bool changed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // An end is final: a reconciliation that read squeue before a cancel cannot undo it.
     for (auto& a : allocations_[id])
-      if (a.slurm_job_id == slurm_job_id && a.state != state) {
+      if (a.slurm_job_id == slurm_job_id && a.state != state &&
+          (a.state == "pending" || a.state == "running")) {
         a.state = state;
         changed = true;
       }

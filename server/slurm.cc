@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstring>
 #include <cstdlib>
 #include <sstream>
@@ -90,6 +91,7 @@ int Run(const std::vector<std::string>& argv, std::string* out, std::string* err
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
       if (n > 0) {
         sinks[i]->append(buf, static_cast<size_t>(n));
       } else {
@@ -172,7 +174,7 @@ bool IsTransientSbatchFailure(const std::string& message) {
       "Socket timed out",     "temporarily unable", "Temporarily unable",
       "Resource temporarily unavailable", "Unable to contact slurm controller",
       "Connection refused",   "Connection timed out", "Zero Bytes were transmitted",
-      "try again",            "timed out after"};
+      "try again"};  // not torc's own timeout: the job may have been queued all the same
   for (const char* t : kTransient)
     if (message.find(t) != std::string::npos) return true;
   return false;

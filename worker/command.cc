@@ -121,7 +121,7 @@ std::map<std::string, std::string> JobEnvironment(const JobToRun& job, const Pla
 
 const std::vector<std::string>& InheritedStepVariables() {
   static const std::vector<std::string> kNames = {
-      "SLURM_STEP_*",     "SLURM_PROCID",       "SLURM_LOCALID",     "SLURM_NODEID",
+      "SLURM_STEP_*",     "SLURM_STEPID",       "SLURM_PROCID",       "SLURM_LOCALID",     "SLURM_NODEID",
       "SLURM_GTIDS",      "SLURM_TASK_PID",     "SLURM_CPUS_PER_TASK", "SLURM_TRES_PER_TASK",
       "SLURM_NTASKS*",    "SLURM_NPROCS",       "SLURM_CPU_BIND*",   "SLURM_DISTRIBUTION",
       "SLURM_SRUN_COMM_*", "SLURM_LAUNCH_NODE_IPADDR", "SLURM_UMASK", "SLURM_PRIO_PROCESS",

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 
 #include "server/client.h"
 #include "server/data_dir.h"
@@ -253,18 +254,22 @@ void Worker::Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& 
 
 std::string Worker::Hostfile(const Placement& placement) {
   std::string text = HostfileText(placement, alloc_.nodes);
-  std::string name = NodeListOf(placement, alloc_.nodes) + "_" +
-                     std::to_string(placement.cpus_per_node);
+  // Named by its content (a node list would pass the 255-byte name limit at ~25 nodes).
+  char name[32];
+  std::snprintf(name, sizeof name, "%016zx", std::hash<std::string>{}(text));
   std::string path = job_output_dir_ + "/hostfiles/" + name;
   if (hostfiles_.count(path)) return path;
-  // Workers of one allocation share the directory: write a copy, then rename it into place.
-  std::string error, tmp = path + "." + std::to_string(getpid());
+  // Workers of one allocation share the directory: write a copy of this host's and process's
+  // own, then rename it into place (the same content whoever wins).
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::string error, tmp = path + "." + host + "." + std::to_string(getpid());
   if (!server::MakeDirectories(job_output_dir_ + "/hostfiles", 0755, &error)) Log(error);
   if (FILE* f = std::fopen(tmp.c_str(), "w")) {
     std::fputs(text.c_str(), f);
     if (std::fclose(f) == 0 && std::rename(tmp.c_str(), path.c_str()) == 0) hostfiles_.insert(path);
   }
-  if (!hostfiles_.count(path)) Log("cannot write the hostfile " + path);
+  if (!hostfiles_.count(path)) Log("cannot write the hostfile " + path + " for SLURM_HOSTFILE");
   return path;
 }
 

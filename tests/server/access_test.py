@@ -40,16 +40,21 @@ def listening_addresses(port):
     return out
 
 
-def advertised_without_traffic(base, extra):
+def advertised_without_traffic(base, extra, port=("--port", "0"), fresh=True):
     """Starts `torc server run --port 0` with `extra` flags, waits for server.url and the
     log, and stops it: (url, log). Nothing is sent to the advertised address, which may be one
     of this machine's other interfaces (tests send traffic only to loopback and the lab)."""
     data = os.path.join(base, "adv")
-    shutil.rmtree(data, ignore_errors=True)
-    os.makedirs(data)
+    if fresh:
+        shutil.rmtree(data, ignore_errors=True)
+        os.makedirs(data)
+    try:
+        os.remove(os.path.join(data, "server.url"))
+    except FileNotFoundError:
+        pass
     log_path = os.path.join(data, "server.log")
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([TORC, "server", "run", "--data-dir", data, "--port", "0"] + extra,
+        proc = subprocess.Popen([TORC, "server", "run", "--data-dir", data] + list(port) + extra,
                                 stdout=log, stderr=log)
     try:
         url = wait_for(lambda: open(os.path.join(data, "server.url")).read().strip()
@@ -74,6 +79,18 @@ def case_advertise(base):
                                                  "http://10.1.2.3"])
     check(re.fullmatch(r"http://10\.1\.2\.3:\d+", url) is not None,
           f"... with the listening port added when it names none ({url})")
+    # A restart without --port comes back on the port it listened on, not the advertised one.
+    url, _ = advertised_without_traffic(base, ["--advertise-url", "http://proxy.example:443"])
+    listened = open(os.path.join(base, "adv", "server.port")).read().strip()
+    url, log = advertised_without_traffic(base, ["--advertise-url", "http://proxy.example:443"],
+                                          port=(), fresh=False)
+    check(f"listening on 127.0.0.1:{listened}, advertised as http://proxy.example:443" in log,
+          f"a restart listens on its previous port {listened}, not the advertised 443: {log.strip()}")
+    check(sorted(listening_addresses(443)) == [], "nothing listens on 443")
+    r = subprocess.run([TORC, "server", "run", "--data-dir", os.path.join(base, "v6"), "--port", "0",
+                        "--host", "::"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and "IPv6 addresses are not supported" in r.stderr,
+          f"--host :: is refused with a clear error: {r.stderr.strip()}")
     with open(os.path.join(base, "bad.log"), "w") as log:
         rc = subprocess.run([TORC, "server", "run", "--data-dir", os.path.join(base, "bad"),
                              "--port", "0", "--advertise-url", "login1:8080"],

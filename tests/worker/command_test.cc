@@ -110,7 +110,7 @@ TEST_CASE("direct mode in Slurm: the job sees its own nodes, not the worker's st
   // `srun -N2 -n2` reads two lines: one per node; `srun -n8`, all eight.
   CHECK(HostfileText(p, nodes) == "n3\nn4\nn3\nn4\nn3\nn4\nn3\nn4\n");
   const auto& drop = InheritedStepVariables();
-  for (const char* name : {"SLURM_STEP_*", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_CPUS_PER_TASK",
+  for (const char* name : {"SLURM_STEP_*", "SLURM_STEPID", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_CPUS_PER_TASK",
                            "SLURM_TRES_PER_TASK", "SLURM_NTASKS*", "SLURM_CPU_BIND*", "PMI*",
                            "PMIX*"})
     CHECK_MESSAGE(std::count(drop.begin(), drop.end(), name) == 1, name);

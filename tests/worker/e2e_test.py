@@ -67,9 +67,10 @@ def case_unreachable_server(d):
     proc.stderr.readline()
     t0 = time.time()
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=30)
-    check(proc.returncode != 0 and time.time() - t0 < 5,
-          f"SIGTERM ends a worker still looking for its server ({time.time() - t0:.1f} s)")
+    rest = proc.communicate(timeout=30)[1]
+    check(proc.returncode == 1 and "stopped by a signal" in rest and time.time() - t0 < 5,
+          f"SIGTERM ends a worker still looking for its server ({time.time() - t0:.1f} s, "
+          f"exit {proc.returncode}): {rest.strip()}")
 
 
 def case_diamond(d):
