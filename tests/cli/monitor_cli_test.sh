@@ -212,7 +212,7 @@ jobs:
   - {name: fits, command: "true", scheduler: small}
 EOF
 expect_eq "submit slurm.yaml" "$("$torc" submit --json slurm.yaml)" '{"workflow_id":4}'
-expect_eq "slurm schedule" "$("$torc" slurm schedule 4 --scheduler small)" "requested 1 allocation"
+expect_eq "slurm schedule" "$("$torc" slurm schedule 4 --scheduler small)" "submitted 1 allocation: Slurm job 4242"
 for _ in $(seq 100); do
   [[ $("$torc" allocations list 4 --json) != "[]" ]] && break
   sleep 0.1
