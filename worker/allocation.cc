@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <set>
+#include <sstream>
 
 namespace torc::worker {
 namespace {
@@ -432,16 +433,19 @@ bool DiscoverSlurmNodes(const EnvReader& env, const DiscoveryOptions& options, A
   return true;
 }
 
-// The allocation's end time from one squeue call; nullopt when unknown or unlimited.
-std::optional<double> SlurmEndTime(const DiscoveryEnv& env, const DiscoveryOptions& options,
-                                   const std::string& job_id) {
-  if (!env.run) return std::nullopt;
+// The allocation's start and end time from one squeue call ("%S %e"); each nullopt when
+// unknown or unlimited.
+void SlurmTimes(const DiscoveryEnv& env, const DiscoveryOptions& options,
+                const std::string& job_id, Allocation* out) {
+  if (!env.run) return;
   std::string output;
-  int code = env.run({options.squeue, "-h", "-j", job_id, "-o", "%e"}, &output);
-  if (code != 0) return std::nullopt;
-  std::string_view first = output;
-  first = first.substr(0, first.find('\n'));
-  return ParseSlurmTime(first);
+  int code = env.run({options.squeue, "-h", "-j", job_id, "-o", "%S %e"}, &output);
+  if (code != 0) return;
+  std::istringstream first(output.substr(0, output.find('\n')));
+  std::string start, end;
+  first >> start >> end;
+  out->start_time = ParseSlurmTime(start);
+  out->end_time = ParseSlurmTime(end);
 }
 
 // The value of `key=` in "k1=v1<sep>k2=v2...", where key starts the text or follows sep; "" if
@@ -459,7 +463,7 @@ std::string KeyValue(const std::string& text, const std::string& key, char sep) 
 // "Unknown" without a time limit) and the memory per node from the allocated TRES
 // ("TRES=cpu=8,mem=8000M,node=2").
 struct ScontrolJob {
-  std::optional<double> end_time;
+  std::optional<double> start_time, end_time;
   std::optional<int64_t> memory_per_node;
 };
 
@@ -471,6 +475,7 @@ std::optional<ScontrolJob> SlurmScontrolJob(const DiscoveryEnv& env,
   if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) return std::nullopt;
   output = output.substr(0, output.find('\n'));
   job.end_time = ParseSlurmTime(KeyValue(output, "EndTime", ' '));
+  job.start_time = ParseSlurmTime(KeyValue(output, "StartTime", ' '));
   // Newer Slurm prints AllocTRES= (and ReqTRES=) where 22.05 prints TRES=.
   std::string tres = KeyValue(output, "AllocTRES", ' ');
   if (tres.empty()) tres = KeyValue(output, "TRES", ' ');
@@ -525,6 +530,12 @@ void ApplyOverrides(const DiscoveryOptions& options, double now, Allocation* out
 
 }  // namespace
 
+double ClaimableRuntime(const Allocation& a, double now, double startup_allowance) {
+  if (!a.end_time) return 1e18;
+  double gone = a.start_time ? std::clamp(now - *a.start_time, 0.0, startup_allowance) : 0.0;
+  return *a.end_time - now + gone;
+}
+
 bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options, double now,
                         Allocation* out, std::string* error) {
   *out = Allocation{};
@@ -543,11 +554,16 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
     if (!reader.Get("SLURM_MEM_PER_NODE") && !reader.Get("SLURM_MEM_PER_CPU") && env.run) {
       auto job = SlurmScontrolJob(env, options, out->slurm_job_id);
       // scontrol failed: the walltime still matters more than the memory; ask squeue.
-      out->end_time = job ? job->end_time : SlurmEndTime(env, options, out->slurm_job_id);
+      if (job) {
+        out->end_time = job->end_time;
+        out->start_time = job->start_time;
+      } else {
+        SlurmTimes(env, options, out->slurm_job_id, out);
+      }
       if (job && job->memory_per_node)
         for (auto& node : out->nodes) node.memory_bytes = *job->memory_per_node;
     } else {
-      out->end_time = SlurmEndTime(env, options, out->slurm_job_id);
+      SlurmTimes(env, options, out->slurm_job_id, out);
     }
   } else {
     NodeInfo node;

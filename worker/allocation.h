@@ -27,7 +27,14 @@ struct Allocation {
   std::string slurm_job_id;      // "" outside Slurm
   std::vector<NodeInfo> nodes;   // at least one
   std::optional<double> end_time;  // seconds since the epoch; nullopt: no limit
+  std::optional<double> start_time;  // when Slurm started it (seconds since the epoch), if known
 };
+
+/// The runtime a job may have to start now in an allocation (docs/worker.md, "Runtime and
+/// walltime"): the time left to the end, plus what has passed since the allocation started up
+/// to `startup_allowance` seconds, so that a job as long as the whole walltime starts in a fresh
+/// allocation. Infinite when the allocation has no end.
+double ClaimableRuntime(const Allocation& allocation, double now, double startup_allowance);
 
 /// Expands a Slurm hostlist expression ("n[1-4]", "gpu[01-02,05],login1",
 /// "a[1-2]b[3-4]") into host names in order. False with *error when malformed
@@ -74,7 +81,8 @@ struct DiscoveryOptions {
 /// SLURM_JOB_NODELIST (or only SLURMD_NODENAME when this_node_only), CPUs from
 /// SLURM_JOB_CPUS_PER_NODE / SLURM_CPUS_ON_NODE, memory from SLURM_MEM_PER_NODE
 /// (MB) or SLURM_MEM_PER_CPU x CPUs, else the machine's; GPUs from SLURM_JOB_GPUS,
-/// else CUDA_VISIBLE_DEVICES; end time from one `squeue -h -j ID -o %e` call.
+/// else CUDA_VISIBLE_DEVICES; start and end time from one `squeue -h -j ID -o "%S %e"` call
+/// (or the `scontrol show job` call that also gives the memory of a --mem=0 allocation).
 /// Outside Slurm: this machine, GPUs from CUDA_VISIBLE_DEVICES or none.
 /// Options override what was found. False with *error when something is malformed.
 bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options, double now,

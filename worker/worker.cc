@@ -278,7 +278,10 @@ void Worker::Claim(double now) {
   if (!results_.empty()) body["results"] = results_;
   if (!started_.empty()) body["started"] = started_;
   if (!o_.scheduler.empty()) body["scheduler"] = o_.scheduler;
-  if (alloc_.end_time) body["remaining_seconds"] = *alloc_.end_time - now - sigterm_lead_;
+  // One rule with validate and the server (docs/worker.md): the runtime must fit the time
+  // left, with the allocation's start-up forgiven, so that runtime == walltime runs.
+  if (alloc_.end_time)
+    body["remaining_seconds"] = ClaimableRuntime(alloc_, now, kStartupAllowanceSeconds);
   auto r = api_.Call("POST", base_ + "/claim", body);
   if (!r.ok()) {
     // The server may have handed out jobs whose answer never arrived (it died after

@@ -122,6 +122,9 @@ class Worker {
   // commands): the loop handles them on its next turn (Stash).
   WakeUp stashed_;
   static constexpr double kAllocationEndingWaitSeconds = 1.5;
+  // How much of an allocation's start may pass before a job as long as the walltime no longer
+  // starts (ClaimableRuntime).
+  static constexpr double kStartupAllowanceSeconds = 120;
   static constexpr double kPrefetchBelowSeconds = 2.0;
   static constexpr double kFlushDelaySeconds = 0.1;
   double first_pending_ = 0;  // when the oldest unsent result or start notice appeared

@@ -352,6 +352,35 @@ jobs:
         check(len(names) == 8 and len(set(names)) == 8, f"each job ran to its end exactly once: {names}")
 
 
+def case_defaults_run(d):
+    """No runtime and no walltime (the defaults, PT1H and 01:00:00), and a runtime equal to the
+    walltime: the jobs run (a worker that subtracted its stop lead from the walltime found
+    that nothing fit and left the jobs ready for ever)."""
+    log = f"{d}/rec.txt"
+    with submitted(d, f"""name: defaults
+jobs:
+  - name: plain
+    command: '{RECORD.format(sleep=0.2, cpus=1, log=log)}'
+    scheduler: plain
+  - name: exact
+    command: '{RECORD.format(sleep=0.2, cpus=1, log=log)}'
+    resource_requirements: ten
+    scheduler: exact
+resource_requirements:
+  - {{name: ten, runtime: PT10M}}
+slurm_schedulers:
+  - {{name: plain, nodes: 1}}
+  - {{name: exact, nodes: 1, walltime: "00:10:00"}}
+actions:
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: plain, scheduler_type: slurm}}
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: exact, scheduler_type: slurm}}
+""") as (s, wf):
+        st = s.wait(wf, timeout=60)
+        check(st["counts"]["completed"] == 2, f"both completed: {st['counts']}")
+        check(not st["unclaimable"], f"nothing reported as unable to run: {st['unclaimable']}")
+        check_hosts(s, wf, records(log, FIELDS))
+
+
 def case_direct_job_runs_its_own_srun(d):
     """Direct mode, one worker for 4 nodes: a 2-node job's own `srun --nodes=2 --ntasks=2`
     (the mpirun pattern) runs on the two nodes torc reserved for it, not on the first two of

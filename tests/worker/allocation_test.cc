@@ -112,7 +112,7 @@ FakeEnv FourNodes() {
             {"SLURM_JOB_NODELIST", "n[1-4]"},
             {"SLURM_JOB_CPUS_PER_NODE", "4(x4)"},
             {"SLURM_MEM_PER_NODE", "4000"}};
-  f.squeue_output = "2026-11-22T05:10:00\n";
+  f.squeue_output = "2026-11-22T05:00:00 2026-11-22T05:10:00\n";
   return f;
 }
 
@@ -222,8 +222,10 @@ TEST_CASE("DiscoverAllocation: a 4-node Slurm allocation") {
   }
   REQUIRE(a.end_time);
   CHECK(*a.end_time == *ParseSlurmTime("2026-11-22T05:10:00"));
+  REQUIRE(a.start_time);
+  CHECK(*a.start_time == *ParseSlurmTime("2026-11-22T05:00:00"));
   REQUIRE(f.runs.size() == 1);
-  CHECK(f.runs[0] == std::vector<std::string>{"squeue", "-h", "-j", "77", "-o", "%e"});
+  CHECK(f.runs[0] == std::vector<std::string>{"squeue", "-h", "-j", "77", "-o", "%S %e"});
 
   SUBCASE("the squeue path comes from the options") {
     f.runs.clear();
@@ -328,6 +330,8 @@ TEST_CASE("DiscoverAllocation: --mem=0 (no SLURM_MEM_*): one scontrol call gives
   for (const auto& n : a.nodes) CHECK(n.memory_bytes == 4000 * kMB);
   REQUIRE(a.end_time);
   CHECK(*a.end_time == *ParseSlurmTime("2026-11-22T05:10:00"));
+  REQUIRE(a.start_time);
+  CHECK(*a.start_time == *ParseSlurmTime("2026-11-22T05:00:00"));
 
   SUBCASE("no time limit: EndTime=Unknown") {
     f.squeue_output = "JobId=77 TimeLimit=UNLIMITED EndTime=Unknown TRES=cpu=8,mem=2G,node=2\n";
@@ -343,7 +347,7 @@ TEST_CASE("DiscoverAllocation: --mem=0 (no SLURM_MEM_*): one scontrol call gives
     f.runs.clear();
     Allocation b = f.Discover();
     REQUIRE(f.runs.size() == 2);
-    CHECK(f.runs[1] == std::vector<std::string>{"squeue", "-h", "-j", "77", "-o", "%e"});
+    CHECK(f.runs[1] == std::vector<std::string>{"squeue", "-h", "-j", "77", "-o", "%S %e"});
     CHECK(!b.end_time);
     CHECK(b.nodes[0].memory_bytes == f.memory);
   }
@@ -401,8 +405,8 @@ TEST_CASE("DiscoverAllocation: squeue failures leave no end time") {
     f.squeue_exit = -1;
     f.squeue_output = "";
   }
-  SUBCASE("UNLIMITED") { f.squeue_output = "UNLIMITED\n"; }
-  SUBCASE("N/A") { f.squeue_output = "N/A\n"; }
+  SUBCASE("UNLIMITED") { f.squeue_output = "2026-11-22T05:00:00 UNLIMITED\n"; }
+  SUBCASE("N/A") { f.squeue_output = "N/A N/A\n"; }
   SUBCASE("garbage") { f.squeue_output = "what\n"; }
   Allocation a = f.Discover();
   CHECK(!a.end_time);
@@ -580,4 +584,21 @@ TEST_CASE("SlurmEndingForTimeLimit: one squeue for the job's reason") {
   f.squeue_output = "TimeLimit\n";
   f.squeue_exit = 1;  // squeue failed: not known to be the walltime
   CHECK_FALSE(SlurmEndingForTimeLimit(f.Env(), o, "77"));
+}
+
+TEST_CASE("ClaimableRuntime: a job as long as the walltime starts in a fresh allocation") {
+  Allocation a;
+  const double start = 1000, end = start + 3600;  // PT1H walltime, the default
+  a.start_time = start;
+  a.end_time = end;
+  // 3 s in (the worker's start-up): the whole hour, so PT1H (the default runtime) fits.
+  CHECK(ClaimableRuntime(a, start + 3, 120) == doctest::Approx(3600));
+  CHECK(ClaimableRuntime(a, start + 120, 120) == doctest::Approx(3600));
+  // Later, what is left, plus the start-up allowance.
+  CHECK(ClaimableRuntime(a, start + 600, 120) == doctest::Approx(3000 + 120));
+  // Start unknown: only what is left.
+  a.start_time.reset();
+  CHECK(ClaimableRuntime(a, start + 3, 120) == doctest::Approx(3597));
+  a.end_time.reset();
+  CHECK(ClaimableRuntime(a, start + 3, 120) > 1e17);
 }
