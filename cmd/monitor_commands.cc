@@ -9,6 +9,7 @@
 #include <csignal>
 #include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "cmd/client_support.h"
@@ -106,6 +107,12 @@ void PrintStatus(const nlohmann::json& s, bool color) {
       std::printf("  %s: %s\n", u["job"].get<std::string>().c_str(),
                   u["reason"].get<std::string>().c_str());
   }
+  if (s.contains("problems") && !s["problems"].empty()) {
+    std::printf("%s\n", Paint(color, "bold", "problems:").c_str());
+    for (const auto& p : s["problems"])
+      std::printf("  %s: %s\n", Paint(color, "failed", p["kind"].get<std::string>()).c_str(),
+                  p["message"].get<std::string>().c_str());
+  }
 }
 
 // ---- torc watch -------------------------------------------------------------------
@@ -127,6 +134,7 @@ int Watch(server::ApiClient& client, int64_t wf, double interval, bool color) {
   sigaction(SIGTERM, &sa, nullptr);
   auto start = std::chrono::steady_clock::now();
   std::string last_text;
+  std::set<std::string> seen_problems;
   double unreachable_since = -1;
   nlohmann::json s;
   while (true) {
@@ -154,6 +162,14 @@ int Watch(server::ApiClient& client, int64_t wf, double interval, bool color) {
       if (!s["unclaimable"].empty())
         text +=
             "  " + Paint(color, "failed", std::to_string(s["unclaimable"].size()) + " cannot run");
+      // Each problem once, as it appears (torc status has them all).
+      if (s.contains("problems"))
+        for (const auto& p : s["problems"]) {
+          std::string line = p["kind"].get<std::string>() + ": " + p["message"].get<std::string>();
+          if (!seen_problems.insert(line).second) continue;
+          if (tty) std::printf("\r\033[K");
+          std::printf("%s %s\n", Paint(color, "failed", "problem").c_str(), line.c_str());
+        }
       if (tty) {
         long long secs = static_cast<long long>(elapsed);
         std::printf("\r\033[K%s  %lld:%02lld", text.c_str(), secs / 60, secs % 60);
@@ -299,7 +315,8 @@ void AddMonitorCommands(CLI::App& app) {
   auto color = std::make_shared<std::string>("auto");
   auto* status = app.add_subcommand(
       "status",
-      "Job counts per state, running jobs per host, allocations, and jobs that cannot run");
+      "Job counts per state, running jobs per host, allocations, jobs that cannot run, and "
+      "problems: why the workflow cannot make progress and what to do");
   status->add_option("workflow", *wf,
                      "Workflow id (default: your newest workflow, else the newest)");
   status->add_flag("--json", *json, "Print JSON");
@@ -318,12 +335,21 @@ void AddMonitorCommands(CLI::App& app) {
       " \"allocations\": [{\"slurm_job_id\", \"scheduler\", \"action\", \"state\", "
       "\"submitted_at\"}],\n"
       " \"workers\": [{\"worker_id\", \"hostname\", \"slurm_job_id\", \"lease_expires\"}],\n"
-      " \"unclaimable\": [{\"job\", \"reason\"}], \"actions\": [{\"index\", \"trigger_type\",\n"
+      " \"unclaimable\": [{\"job\", \"reason\"}], \"problems\": [{\"kind\", \"message\", \"jobs\"}],\n"
+      " \"actions\": [{\"index\", \"trigger_type\",\n"
       " \"action_type\", \"status\"}], \"running_jobs\": [{\"id\", \"name\", \"status\", "
       "\"attempt\",\n"
       " \"worker\", \"hostname\", \"nodes\"}]}\n```\n\n"
       "`counts` always has all nine states; `running_jobs` lists claimed and running jobs; "
-      "`nodes` is where a running job was placed (\"\" until its start is reported).");
+      "`nodes` is where a running job was placed (\"\" until its start is reported).\n\n"
+      "`problems` says why the workflow cannot make progress and what to do, one entry per "
+      "cause (`jobs`: at most 20 of the jobs concerned); empty when nothing is wrong. Kinds: "
+      "`cannot_run` (jobs no scheduler can hold: more nodes or a longer runtime than any "
+      "usable scheduler gives; `unclaimable` lists them one by one), "
+      "`allocation_request_failed` (sbatch refused a schedule_nodes action or the last "
+      "`torc slurm schedule`; the message is Slurm's), `no_compute` (jobs are ready but no "
+      "allocation is pending or running, no worker is connected and no action is about to ask "
+      "for one). `torc watch` prints each problem once, as it appears.");
   status->callback([conn, wf, json, color] {
     auto client = Connect(*conn);
     int64_t id = *wf ? *wf : DefaultWorkflow(*client);

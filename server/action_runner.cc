@@ -162,9 +162,11 @@ void ActionRunner::Tick(double now) {
     bool ok = SubmitAllocations(due, due.plan->schedulers[request.scheduler],
                                 request.num_allocations, request.one_worker_per_node, "scheduled",
                                 now, &ids, &error);
-    if (!ok)
+    if (!ok) {
       service_->RecordEvent(due.workflow, "sbatch_failed",
                             error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
+      service_->NoteScheduleFailure(due.workflow, error);
+    }
     std::vector<std::string> list;
     std::istringstream words(ids);
     for (std::string id; words >> id;) list.push_back(id);
@@ -175,7 +177,14 @@ void ActionRunner::Tick(double now) {
     std::string error;
     slurm_.Cancel(cancel, &error);
   }
-  if (now >= next_reconcile_ || service_->TakeReconcileRequest()) {
+  bool requested = service_->TakeReconcileRequest();
+  if (requested) {
+    // An allocation ending goes through COMPLETING first: look again shortly.
+    followups_ = {now + 2, now + 6};
+  }
+  bool followup = !followups_.empty() && now >= followups_.front();
+  if (followup) followups_.erase(followups_.begin());
+  if (now >= next_reconcile_ || requested || followup) {
     next_reconcile_ = now + options_.reconcile_seconds;
     Reconcile(now);
   }

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "server/sbatch_script.h"
 #include "server/service.h"
@@ -73,6 +74,7 @@ class ActionRunner {
   SlurmClient slurm_;
   ActionRunnerOptions options_;
   double next_reconcile_ = 0;
+  std::vector<double> followups_;  // quick reconciliations after a requested one
 };
 
 }  // namespace torc::server

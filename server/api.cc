@@ -5,6 +5,7 @@
 
 #include "server/api_internal.h"
 #include "server/metrics.h"
+#include "server/problems.h"
 #include "server/users.h"
 #include "server/web_assets.h"
 
@@ -216,6 +217,7 @@ HttpResponse ListWorkflows(Call& c) {
 
 HttpResponse Status(Call& c, WorkflowId wf) {
   nlohmann::json out;
+  ProblemContext context{c.service->Allocations(wf), c.service->ScheduleFailure(wf)};
   Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
     out = WorkflowSummary(e);
     nlohmann::json workers = nlohmann::json::array();
@@ -234,6 +236,10 @@ HttpResponse Status(Call& c, WorkflowId wf) {
       if (!why.empty()) stuck.push_back({{"job", e.plan->jobs[j].name}, {"reason", why}});
     }
     out["unclaimable"] = stuck;
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& p : FindProblems(e, context))
+      problems.push_back({{"kind", p.kind}, {"message", p.message}, {"jobs", p.jobs}});
+    out["problems"] = problems;
     nlohmann::json actions = nlohmann::json::array();
     for (uint32_t a = 0; a < e.plan->actions.size(); ++a)
       actions.push_back({{"index", a},
@@ -244,7 +250,7 @@ HttpResponse Status(Call& c, WorkflowId wf) {
     return ServiceStatus::Ok();
   }));
   nlohmann::json allocations = nlohmann::json::array();
-  for (const auto& a : c.service->Allocations(wf))
+  for (const auto& a : context.allocations)
     allocations.push_back({{"slurm_job_id", a.slurm_job_id}, {"scheduler", a.scheduler},
                            {"action", a.action}, {"state", a.state},
                            {"submitted_at", a.submitted_at}});

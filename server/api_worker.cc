@@ -330,10 +330,16 @@ HttpResponse WorkerEndpoints(Call& c, WorkflowId wf, const std::string& what) {
       if (p.size() == 5 && p[4] == "heartbeat" && m == "POST") return Heartbeat(c, wf, w);
       if (p.size() == 5 && p[4] == "jobs" && m == "GET") return Held(c, wf, w);
       if (p.size() == 4 && m == "DELETE") {
+        bool in_slurm = false;
         Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+          auto it = e.core->workers().find(w);
+          in_slurm = it != e.core->workers().end() && !it->second.slurm_job_id.empty();
           e.core->UnregisterWorker(w, c.now, batch);
           return ServiceStatus::Ok();
         }));
+        // A worker leaving may be its allocation ending: ask Slurm now, not in 30 s, so that
+        // status (allocations, problems) is right at once.
+        if (in_slurm) c.service->RequestReconcile();
         return Json(200, {{"ok", true}});
       }
     }

@@ -98,6 +98,8 @@ class WorkflowCore {
   // ---- actions --------------------------------------------------------------
   std::vector<uint32_t> DueActions() const;
   ActionStatus action_status(uint32_t a) const { return actions_[a].status; }
+  /// What executing the action gave: the Slurm job ids, or the error.
+  const std::string& action_detail(uint32_t a) const { return actions_[a].detail; }
   /// Records the outcome of executing a due action (kDone or kFailed).
   bool FinishAction(uint32_t action, ActionStatus status, const std::string& detail, double now,
                     ChangeBatch* batch);

@@ -279,6 +279,19 @@ void Service::AddAllocation(WorkflowId id, AllocationRecord record) {
               record.submitted_at);
   std::lock_guard<std::mutex> lock(mu_);
   allocations_[id].push_back(std::move(record));
+  schedule_failures_.erase(id);
+}
+
+void Service::NoteScheduleFailure(WorkflowId id, const std::string& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (message.empty()) schedule_failures_.erase(id);
+  else schedule_failures_[id] = message;
+}
+
+std::string Service::ScheduleFailure(WorkflowId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = schedule_failures_.find(id);
+  return it == schedule_failures_.end() ? "" : it->second;
 }
 
 void Service::LoadAllocations() {

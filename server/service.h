@@ -172,6 +172,10 @@ class Service {
   ServiceStatus FinishAction(WorkflowId id, uint32_t action, ActionStatus status,
                              const std::string& detail, double now);
   void AddAllocation(WorkflowId id, AllocationRecord record);
+  /// The last `torc slurm schedule` of the workflow failed with `message` ("" clears it; a
+  /// submitted allocation clears it too). Memory only, for `torc status` problems.
+  void NoteScheduleFailure(WorkflowId id, const std::string& message);
+  std::string ScheduleFailure(WorkflowId id);
   /// Records an event of the workflow (e.g. "sbatch_failed" with Slurm's message).
   void RecordEvent(WorkflowId id, const std::string& kind, const std::string& detail, double now);
   std::vector<AllocationRecord> Allocations(WorkflowId id);
@@ -212,6 +216,7 @@ class Service {
   std::map<WorkflowId, std::unique_ptr<WorkflowEntry>> workflows_;
   std::map<std::pair<WorkflowId, uint32_t>, bool> actions_in_flight_;
   std::map<WorkflowId, std::vector<AllocationRecord>> allocations_;
+  std::map<WorkflowId, std::string> schedule_failures_;  // see NoteScheduleFailure
   std::vector<std::string> scancel_requests_;
   bool reconcile_requested_ = false;
   std::vector<ScheduleRequest> schedule_requests_;

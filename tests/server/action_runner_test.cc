@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "server/action_runner.h"
+#include "server/problems.h"
 #include "server/service.h"
 
 namespace fs = std::filesystem;
@@ -406,4 +408,115 @@ TEST_CASE("a schedule request's outcome: the job ids, or sbatch's message and an
     recorded = recorded || (e.kind == "sbatch_failed" &&
                             e.detail.find("invalid partition specified: x") != std::string::npos);
   CHECK(recorded);
+}
+
+// ---- problems: why a workflow cannot make progress (server/problems.h) -------------------
+
+namespace {
+
+std::vector<Problem> ProblemsOf(Service& service, WorkflowId id) {
+  std::vector<Problem> out;
+  ProblemContext context{service.Allocations(id), service.ScheduleFailure(id)};
+  REQUIRE(service.WithWorkflow(id, [&](WorkflowEntry& e) {
+    out = FindProblems(e, context);
+    return ServiceStatus::Ok();
+  }).ok());
+  return out;
+}
+
+const Problem* Kind(const std::vector<Problem>& problems, const std::string& kind) {
+  for (const auto& p : problems)
+    if (p.kind == kind) return &p;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("problems: ready jobs with no scheduler and no worker") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId id = 0;
+  REQUIRE(service->Submit({"name: w\njobs:\n  - {name: a, command: 'true'}\n  - {name: b, command: "
+                           "'true'}\n", "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
+  auto problems = ProblemsOf(*service, id);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].kind == "no_compute");
+  CHECK(problems[0].message.find("2 jobs ready, but the workflow has no slurm_schedulers") == 0);
+  CHECK(problems[0].message.find("torc worker run --workflow " + std::to_string(id)) !=
+        std::string::npos);
+  CHECK(problems[0].jobs == std::vector<std::string>{"a", "b"});
+  // A connected worker will run them: no problem.
+  WorkerRecord w;
+  w.id = 1;
+  REQUIRE(service->Mutate(id, 1003.0, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    e.core->RegisterWorker(w, 1003.0, batch);
+    return ServiceStatus::Ok();
+  }).ok());
+  CHECK(ProblemsOf(*service, id).empty());
+}
+
+TEST_CASE("problems: a refused allocation request, then nothing to run the ready jobs") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId id = 0;
+  REQUIRE(service->Submit({kWithAction, "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
+  // The on_workflow_start action is due: it is about to ask for compute. (Job a's default
+  // runtime, PT1H, exceeds the scheduler's 10 minutes: that one is cannot_run.)
+  CHECK(Kind(ProblemsOf(*service, id), "no_compute") == nullptr);
+  CHECK(Kind(ProblemsOf(*service, id), "cannot_run") != nullptr);
+  auto due = service->TakeDueActions();
+  REQUIRE(due.size() == 1);
+  REQUIRE(service->FinishAction(id, 0, ActionStatus::kFailed,
+                                "sbatch failed (exit 1): sbatch: error: invalid partition "
+                                "specified: nope", 1003.0).ok());
+  auto problems = ProblemsOf(*service, id);
+  const Problem* failed = Kind(problems, "allocation_request_failed");
+  REQUIRE(failed);
+  CHECK(failed->message.find("invalid partition specified: nope") != std::string::npos);
+  CHECK(failed->message.find("torc slurm schedule " + std::to_string(id) + " --scheduler s") !=
+        std::string::npos);
+  const Problem* none = Kind(problems, "no_compute");
+  REQUIRE(none);
+  CHECK(none->message.find("1 job ready, but no allocation is pending or running") == 0);
+  // A pending allocation will run them; the failed request stays a problem.
+  service->AddAllocation(id, {"9", "s", 0, "pending", 1004.0, ""});
+  problems = ProblemsOf(*service, id);
+  CHECK(Kind(problems, "no_compute") == nullptr);
+  CHECK(Kind(problems, "allocation_request_failed") != nullptr);
+  // ... until it ended.
+  service->UpdateAllocation(id, "9", "done", 1005.0);
+  CHECK(Kind(ProblemsOf(*service, id), "no_compute") != nullptr);
+  // A failed `torc slurm schedule` is one too, until an allocation is submitted.
+  service->NoteScheduleFailure(id, "sbatch failed (exit 1): sbatch: error: Invalid account");
+  problems = ProblemsOf(*service, id);
+  CHECK(std::count_if(problems.begin(), problems.end(), [](const Problem& p) {
+          return p.kind == "allocation_request_failed" &&
+                 p.message.find("Invalid account") != std::string::npos;
+        }) == 1);
+  service->AddAllocation(id, {"10", "s", 0, "pending", 1006.0, ""});
+  CHECK(service->ScheduleFailure(id).empty());
+}
+
+TEST_CASE("problems: jobs no scheduler can hold") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId id = 0;
+  REQUIRE(service->Submit({R"(name: w
+resource_requirements:
+  - {name: long, runtime: PT2H}
+  - {name: short, runtime: PT5M}
+jobs:
+  - {name: too_long, command: "true", resource_requirements: long, scheduler: s}
+  - {name: fits, command: "true", resource_requirements: short, scheduler: s}
+slurm_schedulers:
+  - {name: s, nodes: 1, walltime: "00:10:00"}
+)", "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
+  auto problems = ProblemsOf(*service, id);
+  const Problem* cannot = Kind(problems, "cannot_run");
+  REQUIRE(cannot);
+  CHECK(cannot->jobs == std::vector<std::string>{"too_long"});
+  CHECK(cannot->message.find("1 job can never run (too_long: runtime 7200 s exceeds the walltime "
+                             "of 's' (00:10:00))") == 0);
+  // No action, no allocation: both jobs are ready with nothing to run them.
+  CHECK(Kind(problems, "no_compute") != nullptr);
 }

@@ -333,6 +333,13 @@ jobs:
         c = s.status(wf)["counts"]
         check(c["running"] == 0 and c["claimed"] == 0 and c["ready"] > 0,
               f"jobs back to ready within the lease timeout ({time.time() - t0:.1f} s): {c}")
+        # Nothing will run them now: torc status says so, and what to do (within 10 s; the
+        # allocation's end is reported by its worker or by squeue).
+        t0 = time.time()
+        kinds = wait_for(lambda: [p["kind"] for p in s.status(wf)["problems"]],
+                         lambda k: "no_compute" in k, 10, 0.3)
+        check("no_compute" in kinds, f"a no_compute problem within 10 s ({time.time() - t0:.1f} s): "
+              f"{s.status(wf)['problems']}")
         # A second allocation, asked for with torc, finishes the work.
         r = s.cli("slurm", "schedule", str(wf), "--scheduler", "s")
         check(r.returncode == 0 and "submitted 1 allocation: Slurm job " in r.stdout,
@@ -475,6 +482,12 @@ actions:
         check("invalid partition specified: nope" in text,
               f"Slurm's own message is recorded: {text[-400:]}")
         check(not s.status(wf)["allocations"], "no allocation is recorded")
+        problems = {p["kind"]: p["message"] for p in s.status(wf)["problems"]}
+        check("invalid partition specified: nope" in problems.get("allocation_request_failed", "")
+              and "torc slurm schedule" in problems["allocation_request_failed"],
+              f"torc status: the refused request is a problem, with Slurm's message: {problems}")
+        check("no allocation is pending or running" in problems.get("no_compute", ""),
+              f"... and the ready job has nothing to run it: {problems}")
         env = fake_sbatch(d, "echo 'sbatch: error: invalid partition specified: gpuz' >&2; exit 1")
         s.stop()
         s.env.update(TORC_SBATCH=env["TORC_SBATCH"])

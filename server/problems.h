@@ -1,0 +1,30 @@
+// Why a workflow cannot make progress, in words a user can act on: the `problems` of
+// `torc status` (docs/cli.md lists the kinds). A pure function of the workflow's state, so
+// that every stall is found the same way by status, watch and the tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "server/service.h"
+
+namespace torc::server {
+
+/// One reason the workflow is stuck (or partly stuck), with what to do about it.
+struct Problem {
+  std::string kind;               // cannot_run, allocation_request_failed, no_compute
+  std::string message;            // what is wrong and what to do
+  std::vector<std::string> jobs;  // the jobs concerned (at most 20)
+};
+
+/// What the workflow needs besides its entry: its allocations and the last failed request
+/// for one (`torc slurm schedule`'s sbatch; "" when the last request succeeded).
+struct ProblemContext {
+  std::vector<AllocationRecord> allocations;
+  std::string failed_request;
+};
+
+/// The problems of a workflow now; none for a complete one.
+std::vector<Problem> FindProblems(const WorkflowEntry& entry, const ProblemContext& context);
+
+}  // namespace torc::server
