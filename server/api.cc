@@ -217,7 +217,8 @@ HttpResponse ListWorkflows(Call& c) {
 
 HttpResponse Status(Call& c, WorkflowId wf) {
   nlohmann::json out;
-  ProblemContext context{c.service->Allocations(wf), c.service->ScheduleFailure(wf)};
+  ProblemContext context{c.service->Allocations(wf), c.service->ScheduleFailure(wf),
+                         c.service->WorkerLeft(wf)};
   Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
     out = WorkflowSummary(e);
     nlohmann::json workers = nlohmann::json::array();

@@ -331,12 +331,19 @@ HttpResponse WorkerEndpoints(Call& c, WorkflowId wf, const std::string& what) {
       if (p.size() == 5 && p[4] == "jobs" && m == "GET") return Held(c, wf, w);
       if (p.size() == 4 && m == "DELETE") {
         bool in_slurm = false;
+        std::string reason;
+        if (c.body.is_object()) reason = GetString(c.body, "reason", "", 1024);
         Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
           auto it = e.core->workers().find(w);
           in_slurm = it != e.core->workers().end() && !it->second.slurm_job_id.empty();
+          if (!reason.empty() && it != e.core->workers().end())
+            batch->events.push_back({0, wf, c.now, "worker_left", -1, 0, w,
+                                     it->second.hostname + ": " + reason});
           e.core->UnregisterWorker(w, c.now, batch);
           return ServiceStatus::Ok();
         }));
+        if (!reason.empty()) c.service->NoteWorkerLeft(wf, "worker " + std::to_string(w) +
+                                                               " left: " + reason);
         // A worker leaving may be its allocation ending: ask Slurm now, not in 30 s, so that
         // status (allocations, problems) is right at once.
         if (in_slurm) c.service->RequestReconcile();

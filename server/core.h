@@ -79,7 +79,9 @@ class WorkflowCore {
   /// Gives the worker up to filter.max_jobs ready jobs that fit its free resources.
   std::vector<ClaimedJob> Claim(WorkerId worker, const ClaimFilter& filter, double now,
                                 ChangeBatch* batch);
-  /// Unfinished jobs a worker with these (total) resources could ever run.
+  /// Unfinished jobs a worker with these (total) resources could still run: ready ones that
+  /// fit, and, while some job is claimed or running (it may unblock them), blocked ones that
+  /// fit. 0: the worker should leave (a job that fits nowhere holds back only its dependents).
   uint64_t RunnableCount(const ClaimFilter& filter) const;
   /// Marks claimed jobs as running. Unknown/stale entries are ignored (returns how many applied).
   size_t Started(WorkerId worker, const std::vector<std::pair<JobIndex, uint32_t>>& jobs,
@@ -120,6 +122,8 @@ class WorkflowCore {
   /// Why a job that is not final cannot be claimed by any worker of the
   /// plan's schedulers ("" if it can); used by `torc status`.
   std::string UnclaimableReason(JobIndex j) const;
+  /// What a job asks for per node (resources resolved), its runtime and scheduler.
+  JobShape ShapeOf(JobIndex j) const;
 
  private:
   struct ActionTrack {
@@ -128,7 +132,6 @@ class WorkflowCore {
     uint32_t satisfied = 0;  // jobs of the action meeting its trigger
   };
 
-  JobShape ShapeOf(JobIndex j) const;
   void SetStatus(JobIndex j, JobStatus status, ChangeBatch* batch);
   void Record(JobIndex j, ChangeBatch* batch);
   void MakeReady(JobIndex j, ChangeBatch* batch);

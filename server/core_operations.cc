@@ -158,8 +158,12 @@ uint64_t WorkflowCore::RunnableCount(const ClaimFilter& filter) const {
     max_memory = std::max(max_memory, n.total_memory_bytes);
   }
   uint64_t count = 0;
+  const bool in_flight = counts_[static_cast<int>(JobStatus::kClaimed)] +
+                             counts_[static_cast<int>(JobStatus::kRunning)] > 0;
   for (JobIndex j = 0; j < jobs_.size(); ++j) {
     if (IsFinal(jobs_[j].status)) continue;
+    // Blocked jobs wait for others: worth staying for only while something runs.
+    if (jobs_[j].status == JobStatus::kBlocked && !in_flight) continue;
     JobShape s = ShapeOf(j);
     bool fits = s.cpus <= max_cpus && s.gpus <= max_gpus && s.memory_bytes <= max_memory &&
                 s.nodes <= static_cast<int64_t>(filter.nodes.size()) &&

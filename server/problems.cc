@@ -1,11 +1,46 @@
 #include "server/problems.h"
 
+#include <algorithm>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
 namespace torc::server {
 namespace {
 
 constexpr size_t kMaxJobs = 20;
 
 std::string Jobs(size_t n) { return std::to_string(n) + (n == 1 ? " job" : " jobs"); }
+
+std::string Gib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  return text;
+}
+
+/// The largest node (each resource on its own) and node count the workers reported.
+struct LargestNode {
+  int64_t cpus = 0, memory_bytes = 0, gpus = 0, nodes = 0;
+  bool known = false;
+};
+
+LargestNode LargestReported(const WorkflowCore& core) {
+  LargestNode m;
+  for (const auto& [id, w] : core.workers()) {
+    auto r = nlohmann::json::parse(w.resources_json, nullptr, false);
+    if (!r.is_object() || !r.contains("nodes") || !r["nodes"].is_array()) continue;
+    m.known = true;
+    m.nodes = std::max<int64_t>(m.nodes, static_cast<int64_t>(r["nodes"].size()));
+    for (const auto& n : r["nodes"]) {
+      if (!n.is_object()) continue;
+      m.cpus = std::max(m.cpus, n.value("cpus", int64_t{0}));
+      m.memory_bytes = std::max(m.memory_bytes, n.value("memory_bytes", int64_t{0}));
+      if (n.contains("gpus") && n["gpus"].is_array())
+        m.gpus = std::max<int64_t>(m.gpus, static_cast<int64_t>(n["gpus"].size()));
+    }
+  }
+  return m;
+}
 
 }  // namespace
 
@@ -35,6 +70,37 @@ std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& 
     out.push_back(std::move(cannot));
   }
 
+  // Ready jobs bigger than any node a worker of this workflow had (known once one registered).
+  LargestNode largest = LargestReported(core);
+  if (largest.known) {
+    Problem big{"cannot_fit", "", {}};
+    size_t n = 0;
+    std::string first;
+    for (JobIndex j = 0; j < core.job_count(); ++j) {
+      if (core.job(j).status != JobStatus::kReady) continue;
+      JobShape s = core.ShapeOf(j);
+      if (s.cpus <= largest.cpus && s.memory_bytes <= largest.memory_bytes &&
+          s.gpus <= largest.gpus && s.nodes <= largest.nodes)
+        continue;
+      if (first.empty())
+        first = plan.jobs[j].name + " asks for " + std::to_string(s.nodes) + " node(s) x " +
+                std::to_string(s.cpus) + " CPUs, " + Gib(s.memory_bytes) + ", " +
+                std::to_string(s.gpus) + " GPUs; the largest a worker had: " +
+                std::to_string(largest.nodes) + " node(s) x " + std::to_string(largest.cpus) +
+                " CPUs, " + Gib(largest.memory_bytes) + ", " + std::to_string(largest.gpus) +
+                " GPUs";
+      if (big.jobs.size() < kMaxJobs) big.jobs.push_back(plan.jobs[j].name);
+      ++n;
+    }
+    if (n) {
+      big.message = Jobs(n) + (n == 1 ? " fits" : " fit") + " no node the workers had (" +
+                    first + "): lower their "
+                    "resource_requirements, or give them a scheduler with bigger nodes "
+                    "(partition, gres, mem)";
+      out.push_back(std::move(big));
+    }
+  }
+
   // Allocation requests Slurm refused: the action's, or the last `torc slurm schedule`.
   for (uint32_t a = 0; a < plan.actions.size(); ++a) {
     const spec::Action& action = plan.actions[a];
@@ -62,6 +128,8 @@ std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& 
   for (const auto& a : c.allocations) live = live || a.state == "pending" || a.state == "running";
   for (uint32_t a = 0; a < plan.actions.size(); ++a)
     due = due || core.action_status(a) == ActionStatus::kDue;
+  if (!worker && !c.worker_left.empty())
+    out.push_back({"worker_left", c.worker_left, {}});
   if (ready > 0 && !worker && !live && !due) {
     Problem none{"no_compute", "", {}};
     for (JobIndex j = 0; j < core.job_count() && none.jobs.size() < kMaxJobs; ++j)

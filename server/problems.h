@@ -12,7 +12,7 @@ namespace torc::server {
 
 /// One reason the workflow is stuck (or partly stuck), with what to do about it.
 struct Problem {
-  std::string kind;               // cannot_run, allocation_request_failed, no_compute
+  std::string kind;  // cannot_run, cannot_fit, allocation_request_failed, no_compute, worker_left
   std::string message;            // what is wrong and what to do
   std::vector<std::string> jobs;  // the jobs concerned (at most 20)
 };
@@ -22,6 +22,7 @@ struct Problem {
 struct ProblemContext {
   std::vector<AllocationRecord> allocations;
   std::string failed_request;
+  std::string worker_left;  // the last worker that left with work undone, and why ("" if none)
 };
 
 /// The problems of a workflow now; none for a complete one.

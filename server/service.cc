@@ -288,6 +288,17 @@ void Service::NoteScheduleFailure(WorkflowId id, const std::string& message) {
   else schedule_failures_[id] = message;
 }
 
+void Service::NoteWorkerLeft(WorkflowId id, const std::string& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  workers_left_[id] = message;
+}
+
+std::string Service::WorkerLeft(WorkflowId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_left_.find(id);
+  return it == workers_left_.end() ? "" : it->second;
+}
+
 std::string Service::ScheduleFailure(WorkflowId id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = schedule_failures_.find(id);

@@ -176,6 +176,10 @@ class Service {
   /// submitted allocation clears it too). Memory only, for `torc status` problems.
   void NoteScheduleFailure(WorkflowId id, const std::string& message);
   std::string ScheduleFailure(WorkflowId id);
+  /// A worker left with work undone, and why ("worker 3 left: no unfinished job can run ...").
+  /// Memory only, for `torc status` problems; the event log keeps it too.
+  void NoteWorkerLeft(WorkflowId id, const std::string& message);
+  std::string WorkerLeft(WorkflowId id);
   /// Records an event of the workflow (e.g. "sbatch_failed" with Slurm's message).
   void RecordEvent(WorkflowId id, const std::string& kind, const std::string& detail, double now);
   std::vector<AllocationRecord> Allocations(WorkflowId id);
@@ -217,6 +221,7 @@ class Service {
   std::map<std::pair<WorkflowId, uint32_t>, bool> actions_in_flight_;
   std::map<WorkflowId, std::vector<AllocationRecord>> allocations_;
   std::map<WorkflowId, std::string> schedule_failures_;  // see NoteScheduleFailure
+  std::map<WorkflowId, std::string> workers_left_;       // see NoteWorkerLeft
   std::vector<std::string> scancel_requests_;
   bool reconcile_requested_ = false;
   std::vector<ScheduleRequest> schedule_requests_;

@@ -55,7 +55,10 @@ int Worker::Run() {
   RunHookCommands(on_start_);
   int rc = Loop();
   RunHookCommands(on_complete_);
-  api_.Call("DELETE", base_ + "/workers/" + std::to_string(worker_id_));
+  // Why it leaves, for `torc status` (problems) when work is left behind.
+  nlohmann::json bye = nullptr;
+  if (!leave_reason_.empty()) bye = {{"reason", leave_reason_}};
+  api_.Call("DELETE", base_ + "/workers/" + std::to_string(worker_id_), bye);
   return rc;
 }
 
@@ -152,6 +155,14 @@ bool Worker::ReachServer() {
   }
 }
 
+std::string Worker::ResourceSummary() const {
+  const NodeInfo& n = alloc_.nodes[0];
+  char mem[32];
+  std::snprintf(mem, sizeof mem, "%.1f GiB", static_cast<double>(n.memory_bytes) / (1 << 30));
+  return std::to_string(alloc_.nodes.size()) + " node(s) x " + std::to_string(n.cpus) +
+         " CPUs, " + mem + ", " + std::to_string(n.gpus.size()) + " GPUs";
+}
+
 void Worker::RunHookCommands(const std::vector<std::string>& commands) {
   for (const auto& c : commands) {
     LaunchSpec spec{{"bash", "-c", c}, {}, working_dir_, "", "", {}};
@@ -202,7 +213,9 @@ int Worker::Loop() {
         return 0;
       }
       if (nothing_fits_ && !workflow_complete_) {
-        Log("no unfinished job can run on this worker's resources; stopping");
+        leave_reason_ = "no unfinished job can run on its resources (" + ResourceSummary() +
+                        ") in the time it has left";
+        Log(leave_reason_ + "; stopping");
         return 0;
       }
       if (stuck_ && o_.exit_when_stuck) {
@@ -210,8 +223,9 @@ int Worker::Loop() {
         return 0;
       }
       if (now - idle_since > o_.idle_timeout_seconds) {
-        Log("idle for " + std::to_string(static_cast<int>(o_.idle_timeout_seconds)) +
-            " s; stopping");
+        leave_reason_ = "idle for " + std::to_string(static_cast<int>(o_.idle_timeout_seconds)) +
+                        " s";
+        Log(leave_reason_ + "; stopping");
         return 0;
       }
     }

@@ -59,6 +59,8 @@ class Worker {
   /// it cannot reach, and gives up after the connect timeout. False when it gave up.
   bool ReachServer();
   void RunHookCommands(const std::vector<std::string>& commands);
+  /// "2 node(s) x 4 CPUs, 3.9 GiB, 0 GPUs": what this worker has, for messages.
+  std::string ResourceSummary() const;
   int Loop();
   void Claim(double now);
   JobToRun ParseJob(const nlohmann::json& j);
@@ -157,6 +159,7 @@ class Worker {
        trouble_logged_ = false;
   int stop_code_ = 0;
   std::string stop_reason_;  // why Stop() was called: "walltime" or "stopped"
+  std::string leave_reason_;  // why the loop ended with work left (sent when unregistering)
   int64_t done_ = 0;
 };
 

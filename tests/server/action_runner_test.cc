@@ -416,7 +416,8 @@ namespace {
 
 std::vector<Problem> ProblemsOf(Service& service, WorkflowId id) {
   std::vector<Problem> out;
-  ProblemContext context{service.Allocations(id), service.ScheduleFailure(id)};
+  ProblemContext context{service.Allocations(id), service.ScheduleFailure(id),
+                         service.WorkerLeft(id)};
   REQUIRE(service.WithWorkflow(id, [&](WorkflowEntry& e) {
     out = FindProblems(e, context);
     return ServiceStatus::Ok();

@@ -600,3 +600,29 @@ jobs:
         "runtime 7200 s exceeds the walltime of 'small' (01:00:00)");
   CHECK(f.core.UnclaimableReason(f.J("fine")).empty());
 }
+
+TEST_CASE("RunnableCount: a worker stays only for work it can still get") {
+  Fixture f(R"(name: w
+resource_requirements:
+  - {name: big, num_cpus: 8}
+  - {name: small, num_cpus: 1}
+jobs:
+  - {name: huge, command: x, resource_requirements: big}
+  - {name: after_huge, command: x, resource_requirements: small, depends_on: [huge]}
+  - {name: free, command: x, resource_requirements: small}
+  - {name: after_free, command: x, resource_requirements: small, depends_on: [free]}
+)");
+  WorkerId w = f.Worker(1, 1, 4);  // one 4-CPU node: huge never fits
+  // free is ready and fits; after_free may follow once it ran.
+  CHECK(f.core.RunnableCount(f.Filter(w)) == 1);
+  REQUIRE(f.Claim(w) == std::vector<std::string>{"free"});
+  // free is claimed (it counts), and the blocked jobs that fit may come after it.
+  CHECK(f.core.RunnableCount(f.Filter(w)) == 3);
+  f.Finish(w, "free");
+  CHECK(f.S("after_free") == JobStatus::kReady);
+  CHECK(f.core.RunnableCount(f.Filter(w)) == 1);
+  REQUIRE(f.Claim(w) == std::vector<std::string>{"after_free"});
+  f.Finish(w, "after_free");
+  // Only huge (fits no node here) and its dependent are left, nothing runs: leave.
+  CHECK(f.core.RunnableCount(f.Filter(w)) == 0);
+}

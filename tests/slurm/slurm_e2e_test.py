@@ -388,6 +388,38 @@ actions:
         check_hosts(s, wf, records(log, FIELDS))
 
 
+def case_job_fits_no_node(d):
+    """A job bigger than any node (8 CPUs, 10g on 4-CPU nodes) and its dependent: once the
+    small job is done the worker leaves at once (the allocation ends, no node idles), and
+    torc status says which job fits no node, beside the largest node, and why the worker left."""
+    with submitted(d, """name: too_big
+resource_requirements:
+  - {name: big, num_cpus: 8, memory: 10g, runtime: PT5M}
+  - {name: small, num_cpus: 1, memory: 100m, runtime: PT5M}
+jobs:
+  - {name: huge, command: "true", resource_requirements: big, scheduler: s}
+  - {name: after_huge, command: "true", resource_requirements: small, scheduler: s, depends_on: [huge]}
+  - {name: fine, command: "sleep 1", resource_requirements: small, scheduler: s}
+""" + one_allocation("s", 2)) as (s, wf):
+        wait_for(lambda: s.status(wf)["counts"]["completed"], lambda n: n == 1, 60, 0.3)
+        t0 = time.time()
+        kinds = wait_for(lambda: {p["kind"]: p for p in s.status(wf)["problems"]},
+                         lambda k: "cannot_fit" in k and "worker_left" in k, 10, 0.3)
+        check("cannot_fit" in kinds and "worker_left" in kinds,
+              f"within 10 s ({time.time() - t0:.1f} s): the job that fits no node and the worker "
+              f"that left: {list(kinds)}")
+        if "cannot_fit" in kinds:
+            m = kinds["cannot_fit"]["message"]
+            check(kinds["cannot_fit"]["jobs"] == ["huge"] and "huge asks for 1 node(s) x 8 CPUs, "
+                  "10.0 GiB, 0 GPUs; the largest a worker had: 2 node(s) x 4 CPUs" in m,
+                  f"... the request and the largest node side by side: {m}")
+        if "worker_left" in kinds:
+            check("no unfinished job can run on its resources" in kinds["worker_left"]["message"],
+                  f"... and why the worker left: {kinds['worker_left']['message']}")
+        check(no_slurm_jobs_left(), "no allocation left running idle")
+        s.cli("cancel", str(wf))
+
+
 def case_direct_job_runs_its_own_srun(d):
     """Direct mode, one worker for 4 nodes: a 2-node job's own `srun --nodes=2 --ntasks=2`
     (the mpirun pattern) runs on the two nodes torc reserved for it, not on the first two of
