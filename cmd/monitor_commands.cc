@@ -407,7 +407,8 @@ void AddMonitorCommands(CLI::App& app) {
   DocumentJson(
       alist,
       "An array of `{\"slurm_job_id\", \"scheduler\", \"action\" (index of the action that "
-      "asked for it), \"state\" (pending, running, done, failed, canceled), "
+      "asked for it; null, `manual` in the table, for `torc slurm schedule` and restarts), "
+      "\"state\" (pending, running, done, failed, canceled), "
       "\"submitted_at\"}`.");
   alist->callback([aconn, awf, ajson, acolor] {
     auto client = Connect(*aconn);
@@ -423,7 +424,7 @@ void AddMonitorCommands(CLI::App& app) {
                                             : a["slurm_job_id"].dump(),
               ""},
              {a["scheduler"].is_string() ? a["scheduler"].get<std::string>() : "-", ""},
-             {a["action"].dump(), ""},
+             {a["action"].is_null() ? "manual" : a["action"].dump(), ""},
              {st, st},
              {FormatTime(a.value("submitted_at", 0.0)), ""}});
     }

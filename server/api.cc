@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <set>
 
 #include "server/api_internal.h"
 #include "server/metrics.h"
@@ -253,7 +254,10 @@ HttpResponse Status(Call& c, WorkflowId wf) {
   nlohmann::json allocations = nlohmann::json::array();
   for (const auto& a : context.allocations)
     allocations.push_back({{"slurm_job_id", a.slurm_job_id}, {"scheduler", a.scheduler},
-                           {"action", a.action}, {"state", a.state},
+                           // null: asked for by hand (torc slurm schedule) or by a restart
+                           {"action", a.action == UINT32_MAX ? nlohmann::json(nullptr)
+                                                             : nlohmann::json(a.action)},
+                           {"state", a.state},
                            {"submitted_at", a.submitted_at}});
   out["allocations"] = allocations;
   return Json(200, out);
@@ -277,18 +281,56 @@ HttpResponse Cancel(Call& c, WorkflowId wf) {
   return Json(200, {{"canceled", n}});
 }
 
+/// Compute follows a restart: for each scheduler of the ready jobs that has no pending or
+/// running allocation, the allocations its first schedule_nodes action asks for.
+std::vector<ScheduleRequest> RestartSchedules(const WorkflowEntry& e,
+                                              const std::vector<AllocationRecord>& allocations) {
+  std::set<uint32_t> wanted;
+  for (JobIndex j = 0; j < e.core->job_count(); ++j)
+    if (e.core->job(j).status == JobStatus::kReady && e.plan->jobs[j].scheduler != spec::kNone)
+      wanted.insert(e.plan->jobs[j].scheduler);
+  for (const auto& a : allocations)
+    if (a.state == "pending" || a.state == "running")
+      for (uint32_t s = 0; s < e.plan->schedulers.size(); ++s)
+        if (e.plan->schedulers[s].name == a.scheduler) wanted.erase(s);
+  std::vector<ScheduleRequest> out;
+  for (uint32_t s : wanted)
+    for (const auto& action : e.plan->actions)
+      if (action.type == spec::ActionType::kScheduleNodes && action.scheduler == s) {
+        ScheduleRequest r;
+        r.workflow = e.core->id();
+        r.scheduler = s;
+        r.num_allocations = action.num_allocations;
+        r.one_worker_per_node = action.start_one_worker_per_node;
+        out.push_back(std::move(r));
+        break;
+      }
+  return out;
+}
+
 HttpResponse Restart(Call& c, WorkflowId wf) {
   if (!c.body.is_null()) Object(c);  // no body restarts all; a malformed one must not
+  bool schedule = true;
+  if (c.body.is_object() && c.body.contains("schedule")) {
+    if (!c.body["schedule"].is_boolean()) throw ApiError(400, "'schedule' must be true or false");
+    schedule = c.body["schedule"].get<bool>();
+  }
   size_t n = 0;
+  std::vector<ScheduleRequest> requests;
+  auto allocations = c.service->Allocations(wf);
   Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
     std::vector<JobIndex> jobs;
     if (c.body.is_object())
       for (const auto& ref : GetArray(c.body, "jobs", false)) jobs.push_back(FindJob(*e.plan, ref));
     if (c.body.is_object() && c.body.contains("jobs") && jobs.empty()) return ServiceStatus::Ok();
     n = e.core->Restart(jobs, c.now, batch);
+    if (n > 0 && schedule && c.admin) requests = RestartSchedules(e, allocations);
     return ServiceStatus::Ok();
   }));
-  return Json(200, {{"restarted", n}});
+  int64_t asked = 0;
+  for (const auto& r : requests)
+    if (c.service->RequestSchedule(r).ok()) asked += r.num_allocations;
+  return Json(200, {{"restarted", n}, {"allocations_requested", asked}});
 }
 
 HttpResponse Events(Call& c, WorkflowId wf) {

@@ -388,6 +388,36 @@ actions:
         check_hosts(s, wf, records(log, FIELDS))
 
 
+def case_restart_requests_compute(d):
+    """torc restart after the allocation ended asks for compute the way the workflow's
+    action did; with "schedule": false it does not, and status says nothing will run the jobs."""
+    with submitted(d, """name: again
+resource_requirements:
+  - {name: r, num_cpus: 1, memory: 100m, runtime: PT5M}
+jobs:
+  - {name: flaky, command: "test -f ok || { touch ok; exit 1; }", resource_requirements: r, scheduler: s}
+  - {name: steady, command: "true", resource_requirements: r, scheduler: s}
+""" + one_allocation("s", 1)) as (s, wf):
+        st = s.wait(wf, timeout=60)
+        check(st["counts"]["failed"] == 1 and st["counts"]["completed"] == 1,
+              f"first run: flaky failed: {st['counts']}")
+        check(no_slurm_jobs_left(), "the allocation ended with the workflow")
+        status, body = s.api("POST", f"/workflows/{wf}/restart", {"schedule": False})
+        check(status == 200 and body["restarted"] == 1 and body["allocations_requested"] == 0,
+              f"restart without scheduling: {body}")
+        kinds = wait_for(lambda: [p["kind"] for p in s.status(wf)["problems"]],
+                         lambda k: "no_compute" in k, 10, 0.3)
+        check("no_compute" in kinds, f"... then nothing will run it, and status says so: {kinds}")
+        s.cli("cancel", str(wf))
+        r = s.cli("restart", str(wf))
+        check(r.returncode == 0, f"torc restart: {r.stdout} {r.stderr}")
+        st = s.wait(wf, timeout=60)
+        check(st["counts"]["completed"] == 2, f"the restarted job ran in a new allocation: {st['counts']}")
+        check(len(st["allocations"]) == 2 and st["allocations"][1]["action"] is None,
+              f"two allocations, the second asked for by the restart (no action): "
+              f"{st['allocations']}")
+
+
 def case_job_fits_no_node(d):
     """A job bigger than any node (8 CPUs, 10g on 4-CPU nodes) and its dependent: once the
     small job is done the worker leaves at once (the allocation ends, no node idles), and
