@@ -333,7 +333,7 @@ void AddMonitorCommands(CLI::App& app) {
       " \"total\", \"counts\": {\"blocked\", \"ready\", \"claimed\", \"running\", \"completed\",\n"
       "            \"failed\", \"canceled\", \"terminated\", \"disabled\"}, \"complete\": bool,\n"
       " \"allocations\": [{\"slurm_job_id\", \"scheduler\", \"action\", \"state\", "
-      "\"submitted_at\"}],\n"
+      "\"submitted_at\",\n                  \"started_at\", \"ended_at\", \"nodes\"}],\n"
       " \"workers\": [{\"worker_id\", \"hostname\", \"slurm_job_id\", \"lease_expires\"}],\n"
       " \"unclaimable\": [{\"job\", \"reason\"}], \"problems\": [{\"kind\", \"message\", \"jobs\"}],\n"
       " \"actions\": [{\"index\", \"trigger_type\",\n"
@@ -409,7 +409,10 @@ void AddMonitorCommands(CLI::App& app) {
       "An array of `{\"slurm_job_id\", \"scheduler\", \"action\" (index of the action that "
       "asked for it; null, `manual` in the table, for `torc slurm schedule` and restarts), "
       "\"state\" (pending, running, done, failed, canceled), "
-      "\"submitted_at\"}`.");
+      "\"submitted_at\", \"started_at\", \"ended_at\" (null until seen), \"nodes\" (its Slurm "
+      "node list, \"\" until a worker reported it)}`. An allocation is `running` as soon as its "
+      "first worker registers, and ended as soon as squeue says so after its workers left "
+      "(squeue is asked when a worker leaves, 2 s and 6 s later, and every 30 s).");
   alist->callback([aconn, awf, ajson, acolor] {
     auto client = Connect(*aconn);
     auto s = CallOrDie(*client, "GET", WorkflowPath(*awf) + "/status");
@@ -417,7 +420,12 @@ void AddMonitorCommands(CLI::App& app) {
       std::cout << s["allocations"].dump(2) << "\n";
       return;
     }
-    Table t({"SLURM JOB", "SCHEDULER", "ACTION", "STATE", "SUBMITTED"});
+    Table t({"SLURM JOB", "SCHEDULER", "ACTION", "STATE", "SUBMITTED", "STARTED", "ENDED",
+             "NODES"});
+    auto when = [](const nlohmann::json& a, const char* key) {
+      return a.contains(key) && a[key].is_number() ? FormatTime(a[key].get<double>())
+                                                   : std::string("-");
+    };
     for (const auto& a : s["allocations"]) {
       std::string st = a["state"].get<std::string>();
       t.Row({{a["slurm_job_id"].is_string() ? a["slurm_job_id"].get<std::string>()
@@ -426,7 +434,13 @@ void AddMonitorCommands(CLI::App& app) {
              {a["scheduler"].is_string() ? a["scheduler"].get<std::string>() : "-", ""},
              {a["action"].is_null() ? "manual" : a["action"].dump(), ""},
              {st, st},
-             {FormatTime(a.value("submitted_at", 0.0)), ""}});
+             {FormatTime(a.value("submitted_at", 0.0)), ""},
+             {when(a, "started_at"), ""},
+             {when(a, "ended_at"), ""},
+             {a.contains("nodes") && a["nodes"].is_string() && !a["nodes"].get<std::string>().empty()
+                  ? a["nodes"].get<std::string>()
+                  : "-",
+              ""}});
     }
     if (t.empty())
       std::printf("workflow %lld has no allocations\n", static_cast<long long>(*awf));

@@ -133,8 +133,13 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmSche
                    static_cast<long long>(due.workflow), job.messages.c_str());
     if (!ok) return false;
     *ids += (ids->empty() ? "" : " ") + job.id;
-    service_->AddAllocation(due.workflow,
-                            {job.id, scheduler.name, due.index, "pending", now, job.cluster});
+    AllocationRecord record;
+    record.slurm_job_id = job.id;
+    record.scheduler = scheduler.name;
+    record.action = due.index;
+    record.submitted_at = now;
+    record.cluster = job.cluster;
+    service_->AddAllocation(due.workflow, std::move(record));
   }
   return true;
 }

@@ -258,7 +258,10 @@ HttpResponse Status(Call& c, WorkflowId wf) {
                            {"action", a.action == UINT32_MAX ? nlohmann::json(nullptr)
                                                              : nlohmann::json(a.action)},
                            {"state", a.state},
-                           {"submitted_at", a.submitted_at}});
+                           {"submitted_at", a.submitted_at},
+                           {"started_at", a.started_at ? nlohmann::json(a.started_at) : nullptr},
+                           {"ended_at", a.ended_at ? nlohmann::json(a.ended_at) : nullptr},
+                           {"nodes", a.nodes}});
   out["allocations"] = allocations;
   return Json(200, out);
 }

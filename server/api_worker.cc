@@ -108,6 +108,11 @@ HttpResponse Register(Call& c, WorkflowId wf) {
              {"srun_launch_interval_ms", x.srun_launch_interval_ms}}}};
     return ServiceStatus::Ok();
   }));
+  // Its allocation runs: say so now, not at the next squeue (nothing happens for a worker
+  // outside Slurm, or of an allocation this server did not submit).
+  if (!w.slurm_job_id.empty())
+    c.service->UpdateAllocation(wf, w.slurm_job_id, "running", c.now,
+                                GetString(body, "slurm_nodelist", "", 4096));
   return Json(201, out);
 }
 

@@ -323,8 +323,10 @@ void Service::LoadAllocations() {
         r.submitted_at = ev.time;
         allocations_[id].push_back(r);
       } else {
+        std::string nodes;
+        in >> nodes;
         for (auto& a : allocations_[id])
-          if (a.slurm_job_id == slurm_id) a.state = ev.kind.substr(11);
+          if (a.slurm_job_id == slurm_id) Apply(&a, ev.kind.substr(11), ev.time, nodes);
       }
     }
   }
@@ -345,8 +347,16 @@ std::vector<std::pair<WorkflowId, AllocationRecord>> Service::LiveAllocations() 
   return out;
 }
 
+void Service::Apply(AllocationRecord* a, const std::string& state, double time,
+                    const std::string& nodes) {
+  a->state = state;
+  if (state == "running" && a->started_at == 0) a->started_at = time;
+  if (state != "pending" && state != "running") a->ended_at = time;
+  if (!nodes.empty()) a->nodes = nodes;
+}
+
 void Service::UpdateAllocation(WorkflowId id, const std::string& slurm_job_id,
-                               const std::string& state, double now) {
+                               const std::string& state, double now, const std::string& nodes) {
   bool ended = state != "pending" && state != "running";
   bool changed = false;
   {
@@ -355,11 +365,12 @@ void Service::UpdateAllocation(WorkflowId id, const std::string& slurm_job_id,
     for (auto& a : allocations_[id])
       if (a.slurm_job_id == slurm_job_id && a.state != state &&
           (a.state == "pending" || a.state == "running")) {
-        a.state = state;
+        Apply(&a, state, now, nodes);
         changed = true;
       }
   }
-  if (changed) RecordEvent(id, "allocation_" + state, slurm_job_id, now);
+  if (changed)
+    RecordEvent(id, "allocation_" + state, slurm_job_id + (nodes.empty() ? "" : " " + nodes), now);
   if (!ended) return;
   // A vanished allocation's workers are gone: give their jobs back now, not
   // after the lease runs out.

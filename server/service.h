@@ -89,6 +89,9 @@ struct AllocationRecord {
   std::string state = "pending";  // pending, running, done, failed, canceled (from squeue)
   double submitted_at = 0;
   std::string cluster;  // the cluster sbatch named ("ID;CLUSTER"), "" for the local one
+  double started_at = 0;  // when it was first seen running (a worker registered, or squeue)
+  double ended_at = 0;    // when it was seen ended
+  std::string nodes;      // its Slurm node list, as its first worker reported it
   /// How squeue and scancel are told about it: "ID", or "ID;CLUSTER" (then given -M CLUSTER).
   std::string SlurmRef() const { return cluster.empty() ? slurm_job_id : slurm_job_id + ";" + cluster; }
 };
@@ -185,9 +188,10 @@ class Service {
   std::vector<AllocationRecord> Allocations(WorkflowId id);
   /// Every workflow's allocations that are pending or running.
   std::vector<std::pair<WorkflowId, AllocationRecord>> LiveAllocations();
-  /// Sets an allocation's state; when it ended, its workers' leases end now.
+  /// Sets an allocation's state (an ended one keeps its end), with its node list when known;
+  /// when it ended, its workers' leases end now.
   void UpdateAllocation(WorkflowId id, const std::string& slurm_job_id, const std::string& state,
-                        double now);
+                        double now, const std::string& nodes = "");
   /// Asks for the workflow's live allocations to be scanceled.
   void RequestScancel(WorkflowId id, double now);
   /// Queues allocations for a workflow (executed by the action runner).
@@ -212,6 +216,9 @@ class Service {
   /// the disk: reloads it (kUnavailable while that fails).
   ServiceStatus FreshLocked(double now);
   void LoadAllocations();
+  /// An allocation's new state, seen at `time` (its start, its end), with its nodes if known.
+  static void Apply(AllocationRecord* a, const std::string& state, double time,
+                    const std::string& nodes);
   static ServiceStatus FromStore(const StoreStatus& s, const std::string& doing);
 
   std::mutex mu_;

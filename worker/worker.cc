@@ -75,6 +75,7 @@ bool Worker::Register() {
   auto r = RetryCall("POST", base_ + "/workers",
                      {{"hostname", host},
                       {"slurm_job_id", alloc_.slurm_job_id},
+                      {"slurm_nodelist", SlurmNodeList()},
                       {"pid", getpid()},
                       {"output_dir", o_.output_dir + "/" + std::to_string(o_.workflow_id)},
                       {"resources", {{"nodes", nodes},
@@ -153,6 +154,13 @@ bool Worker::ReachServer() {
     }
     wait = std::min(5.0, wait * 2);
   }
+}
+
+std::string Worker::SlurmNodeList() const {
+  if (!alloc_.in_slurm) return "";
+  const char* list = std::getenv("SLURM_JOB_NODELIST");
+  if (!list) list = std::getenv("SLURM_NODELIST");
+  return list ? list : "";
 }
 
 std::string Worker::ResourceSummary() const {

@@ -61,6 +61,8 @@ class Worker {
   void RunHookCommands(const std::vector<std::string>& commands);
   /// "2 node(s) x 4 CPUs, 3.9 GiB, 0 GPUs": what this worker has, for messages.
   std::string ResourceSummary() const;
+  /// The whole allocation's node list (SLURM_JOB_NODELIST), "" outside Slurm.
+  std::string SlurmNodeList() const;
   int Loop();
   void Claim(double now);
   JobToRun ParseJob(const nlohmann::json& j);

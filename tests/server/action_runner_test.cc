@@ -39,6 +39,15 @@ std::string Slurp(const fs::path& p) {
   return s.str();
 }
 
+AllocationRecord Allocation(const std::string& id, double submitted_at, const std::string& cluster) {
+  AllocationRecord r;
+  r.slurm_job_id = id;
+  r.scheduler = "s";
+  r.submitted_at = submitted_at;
+  r.cluster = cluster;
+  return r;
+}
+
 std::unique_ptr<Service> OpenService(const TempDir& dir) {
   StoreStatus st;
   auto store = Store::Open((dir.path / "torc.db").string(), {}, &st);
@@ -212,7 +221,7 @@ TEST_CASE("allocations and their states come back after a restart, among other e
   {
     auto service = OpenService(dir);
     REQUIRE(service->Submit({kWithAction, "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
-    service->AddAllocation(id, {"101", "s", 0, "pending", 1003.0, ""});
+    service->AddAllocation(id, Allocation("101", 1003.0, ""));
     // other events in between (a worker coming and going) must not confuse the rebuild
     WorkerRecord w;
     w.id = 5;
@@ -222,8 +231,8 @@ TEST_CASE("allocations and their states come back after a restart, among other e
       e.core->RegisterWorker(w, 1004.0, batch);
       return ServiceStatus::Ok();
     }).ok());
-    service->AddAllocation(id, {"102", "s", 0, "pending", 1005.0, "c2"});
-    service->UpdateAllocation(id, "101", "running", 1006.0);
+    service->AddAllocation(id, Allocation("102", 1005.0, "c2"));
+    service->UpdateAllocation(id, "101", "running", 1006.0, "n[1-2]");
     REQUIRE(service->Mutate(id, 1007.0, [&](WorkflowEntry& e, ChangeBatch* batch) {
       e.core->UnregisterWorker(5, 1007.0, batch);
       return ServiceStatus::Ok();
@@ -236,6 +245,10 @@ TEST_CASE("allocations and their states come back after a restart, among other e
   CHECK(allocations[0].slurm_job_id == "101");
   CHECK(allocations[0].state == "done");
   CHECK(allocations[0].scheduler == "s");
+  CHECK(allocations[0].started_at == doctest::Approx(1006.0));
+  CHECK(allocations[0].ended_at == doctest::Approx(1008.0));
+  CHECK(allocations[0].nodes == "n[1-2]");
+  CHECK(allocations[1].started_at == 0);
   CHECK(allocations[1].slurm_job_id == "102");
   CHECK(allocations[1].state == "pending");
   CHECK(allocations[1].submitted_at == doctest::Approx(1005.0));
@@ -480,7 +493,7 @@ TEST_CASE("problems: a refused allocation request, then nothing to run the ready
   REQUIRE(none);
   CHECK(none->message.find("1 job ready, but no allocation is pending or running") == 0);
   // A pending allocation will run them; the failed request stays a problem.
-  service->AddAllocation(id, {"9", "s", 0, "pending", 1004.0, ""});
+  service->AddAllocation(id, Allocation("9", 1004.0, ""));
   problems = ProblemsOf(*service, id);
   CHECK(Kind(problems, "no_compute") == nullptr);
   CHECK(Kind(problems, "allocation_request_failed") != nullptr);
@@ -494,7 +507,7 @@ TEST_CASE("problems: a refused allocation request, then nothing to run the ready
           return p.kind == "allocation_request_failed" &&
                  p.message.find("Invalid account") != std::string::npos;
         }) == 1);
-  service->AddAllocation(id, {"10", "s", 0, "pending", 1006.0, ""});
+  service->AddAllocation(id, Allocation("10", 1006.0, ""));
   CHECK(service->ScheduleFailure(id).empty());
 }
 

@@ -151,6 +151,12 @@ def case_parallel_analysis(d):
         check_hosts(s, wf, recs)
         check(len(st["allocations"]) == 1, f"one allocation: {st['allocations']}")
         check(no_slurm_jobs_left(), "the allocation ended once the workflow was done")
+        # Allocation truth: running from its worker's registration, ended within seconds of
+        # its worker leaving (not the 30 s squeue period), with its nodes and times.
+        a = wait_for(lambda: s.status(wf)["allocations"][0], lambda a: a["state"] == "done", 10, 0.3)
+        check(a["state"] == "done" and a["nodes"] == "n[1-4]" and
+              a["submitted_at"] <= a["started_at"] <= a["ended_at"],
+              f"the allocation's state, nodes and times: {a}")
 
 
 def case_parallel_analysis_direct(d):
