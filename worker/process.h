@@ -29,6 +29,7 @@ struct ProcessExit {
   int signal = 0;
   double cpu_seconds = 0;
   int64_t peak_rss_bytes = 0;
+  double ended_at = 0;  // when the worker saw it end (seconds since the epoch; 0: not set)
 };
 
 /// Events the loop wakes up for.

@@ -225,7 +225,11 @@ void Worker::OnStopSignal(int signal) {
     if (r.end_reason == "stopped") r.end_reason = "walltime";
 }
 
-void Worker::OnExit(const ProcessExit& e) {
+void Worker::OnExit(const ProcessExit& exit) {
+  // The job's end is when it ended, not when it is reported (a held failure, a recovery
+  // script): its duration is its own run time.
+  ProcessExit e = exit;
+  if (e.ended_at == 0) e.ended_at = Now();
   // A recovery script finished: now the failure is reported.
   for (auto it = running_.begin(); it != running_.end(); ++it) {
     if (it->second.recovery_pid == e.pid) {
@@ -316,9 +320,9 @@ void Worker::Finish(Running& r, const ProcessExit& e) {
   } else if (e.exit_code != 0) {
     status = "failed";
   }
-  Report(r.job, status, exit_code, e.signal,
-         r.end_reason, r.start_time, now, r, &e);
-  double took = now - r.start_time;
+  double end = e.ended_at > 0 ? e.ended_at : now;
+  Report(r.job, status, exit_code, e.signal, r.end_reason, r.start_time, end, r, &e);
+  double took = end - r.start_time;
   mean_job_seconds_ = jobs_measured_++ == 0 ? took : 0.8 * mean_job_seconds_ + 0.2 * took;
   if (status == "completed" && r.job.delete_on_success) {
     if (!r.outputs.stdout_path.empty()) unlink(r.outputs.stdout_path.c_str());

@@ -420,6 +420,10 @@ jobs:
         check(os.path.exists(f"{d}/recoveredFalse.txt") and
               open(f"{d}/recoveredFalse.txt").read().split() == ["1"],
               "its recovery script ran with TORC_EXIT_CODE=1")
+        a = [a for j in s.get(f"/workflows/{wfs[False]}/attempts")["jobs"] for a in j["attempts"]]
+        took = a[0]["end_time"] - a[0]["start_time"] if a else None
+        check(took is not None and took < 1.0,
+              f"its duration is its own run time, not the 1.5 s hold ({took})")
 
 
 
