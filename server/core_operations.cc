@@ -177,22 +177,12 @@ uint64_t WorkflowCore::RunnableCount(const ClaimFilter& filter) const {
 
 std::string WorkflowCore::UnclaimableReason(JobIndex j) const {
   const spec::Job& job = plan_->jobs[j];
-  const auto& rr = plan_->RequirementsOf(job);
   const auto& schedulers = plan_->schedulers;
   if (schedulers.empty()) return "";
-  auto check = [&](const spec::SlurmScheduler& s) -> std::string {
-    if (rr.num_nodes > s.nodes)
-      return "needs " + std::to_string(rr.num_nodes) + " nodes, scheduler '" + s.name + "' has " +
-             std::to_string(s.nodes);
-    if (rr.runtime_seconds > s.walltime_seconds)
-      return "runtime " + std::to_string(rr.runtime_seconds) + " s exceeds the walltime of '" +
-             s.name + "' (" + s.walltime + ")";
-    return "";
-  };
-  if (job.scheduler != spec::kNone) return check(schedulers[job.scheduler]);
+  if (job.scheduler != spec::kNone) return spec::CannotHold(*plan_, job, schedulers[job.scheduler]);
   std::string first;
   for (const auto& s : schedulers) {
-    std::string why = check(s);
+    std::string why = spec::CannotHold(*plan_, job, s);
     if (why.empty()) return "";
     if (first.empty()) first = why;
   }

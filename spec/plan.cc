@@ -148,4 +148,48 @@ LoadResult LoadPlan(const std::string& path, const LoadOptions& options) {
   return ParsePlan(text.str(), path, Format::kAuto, options);
 }
 
+std::string CannotHold(const Plan& plan, const Job& job, const SlurmScheduler& s) {
+  const ResourceRequirements& rr = plan.RequirementsOf(job);
+  if (rr.num_nodes > s.nodes)
+    return "needs " + std::to_string(rr.num_nodes) + " nodes, scheduler '" + s.name + "' has " +
+           std::to_string(s.nodes);
+  if (rr.runtime_seconds > s.walltime_seconds)
+    return "runtime " + std::to_string(rr.runtime_seconds) + " s exceeds the walltime of '" +
+           s.name + "' (" + s.walltime + ")";
+  return "";
+}
+
+std::vector<std::string> PlanWarnings(const Plan& plan) {
+  std::vector<std::string> out;
+  size_t listed = 0, more = 0;
+  for (const auto& job : plan.jobs) {
+    std::string why;
+    if (job.scheduler != kNone) {
+      why = CannotHold(plan, job, plan.schedulers[job.scheduler]);
+    } else if (!plan.schedulers.empty()) {
+      for (const auto& s : plan.schedulers) {
+        why = CannotHold(plan, job, s);
+        if (why.empty()) break;
+      }
+    }
+    if (why.empty()) continue;
+    if (listed++ < 10)
+      out.push_back("job '" + job.name + "' can never run: " + why +
+                    "; raise the scheduler's walltime or nodes, or lower the job's runtime");
+    else
+      ++more;
+  }
+  if (more) out.push_back("... and " + std::to_string(more) + " more jobs that can never run");
+  bool schedules = false;
+  for (const auto& a : plan.actions) schedules = schedules || a.type == ActionType::kScheduleNodes;
+  if (!plan.schedulers.empty() && !schedules)
+    out.push_back("slurm_schedulers but no schedule_nodes action: nothing will ask Slurm for "
+                  "compute after 'torc submit'; add an action (trigger on_workflow_start), or "
+                  "run 'torc slurm schedule WF' after submitting");
+  if (plan.schedulers.empty() && !plan.jobs.empty())
+    out.push_back("no slurm_schedulers: 'torc submit' alone will not run the jobs; run the file "
+                  "with 'torc run', or start workers with 'torc worker run --workflow WF'");
+  return out;
+}
+
 }  // namespace torc::spec

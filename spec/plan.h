@@ -179,6 +179,15 @@ struct Plan {
   uint64_t DependencyCount() const;
 };
 
+/// Why scheduler `s` can never run `job` (more nodes than it asks for, or a runtime longer
+/// than its walltime: docs/worker.md, "Runtime and walltime"); "" when it can.
+std::string CannotHold(const Plan& plan, const Job& job, const SlurmScheduler& s);
+
+/// What a valid workflow will not do as its author probably expects, in words to act on:
+/// jobs no scheduler can hold, a cluster workflow that never asks for compute. `torc validate`
+/// prints them; they do not stop a submit (torc status lists the same as problems).
+std::vector<std::string> PlanWarnings(const Plan& plan);
+
 /// Result of loading a workflow: a plan, or every problem found.
 struct LoadResult {
   std::optional<Plan> plan;

@@ -388,3 +388,33 @@ TEST_CASE("AttemptLogPaths: one naming of an attempt's output files for worker a
     CHECK(torc::spec::StdioModeNamed(torc::spec::ToString(m)) == m);
   CHECK(torc::spec::StdioModeNamed("bogus") == StdioMode::kSeparate);
 }
+
+TEST_CASE("PlanWarnings: jobs no scheduler can hold, and workflows that never ask for compute") {
+  auto plan = [](const std::string& yaml) {
+    auto r = torc::spec::ParsePlan(yaml, "w.yaml");
+    REQUIRE(r.ok());
+    return std::move(*r.plan);
+  };
+  auto w = torc::spec::PlanWarnings(plan(R"(name: w
+resource_requirements:
+  - {name: long, runtime: PT2H}
+jobs:
+  - {name: slow, command: x, resource_requirements: long, scheduler: s}
+  - {name: fine, command: x, scheduler: s}
+slurm_schedulers:
+  - {name: s, nodes: 1}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
+)"));
+  REQUIRE(w.size() == 1);
+  CHECK(w[0] == "job 'slow' can never run: runtime 7200 s exceeds the walltime of 's' (01:00:00); "
+                "raise the scheduler's walltime or nodes, or lower the job's runtime");
+  // The defaults (runtime PT1H, walltime 01:00:00) fit: no warning for 'fine'.
+  w = torc::spec::PlanWarnings(plan("name: w\njobs:\n  - {name: a, command: x, scheduler: s}\n"
+                                    "slurm_schedulers:\n  - {name: s}\n"));
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find("slurm_schedulers but no schedule_nodes action") == 0);
+  w = torc::spec::PlanWarnings(plan("name: w\njobs:\n  - {name: a, command: x}\n"));
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find("no slurm_schedulers: 'torc submit' alone will not run the jobs") == 0);
+}
