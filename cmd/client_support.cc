@@ -1,14 +1,18 @@
 #include "cmd/client_support.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <map>
+#include <thread>
 
 namespace torc::cmd {
 
@@ -35,16 +39,19 @@ std::unique_ptr<server::ApiClient> Connect(const Connection& c) {
   return client;
 }
 
+void DieOfCall(server::ApiClient& client, const server::ApiResult& r, const std::string& suffix,
+               int code) {
+  std::string msg = client.Describe(r) + suffix;
+  if (r.body.is_object() && r.body.contains("errors") && r.body["errors"].is_array())
+    for (const auto& e : r.body["errors"])
+      if (e.is_string()) msg.append("\n").append(e.get<std::string>());
+  Die(msg, code);
+}
+
 nlohmann::json CallOrDie(server::ApiClient& client, const std::string& method,
                          const std::string& path, const nlohmann::json& body) {
   server::ApiResult r = client.Call(method, path, body);
-  if (!r.ok()) {
-    std::string msg = client.Describe(r);
-    if (r.body.is_object() && r.body.contains("errors") && r.body["errors"].is_array())
-      for (const auto& e : r.body["errors"])
-        if (e.is_string()) msg.append("\n").append(e.get<std::string>());
-    Die(msg);
-  }
+  if (!r.ok()) DieOfCall(client, r);
   return r.body;
 }
 
@@ -62,6 +69,39 @@ int64_t DefaultWorkflow(server::ApiClient& client) {
   }
   if (newest == 0) Die("the server has no workflows; submit one with 'torc submit FILE'");
   return newest_mine ? newest_mine : newest;
+}
+
+bool IsWorkflowId(const std::string& text) {
+  return !text.empty() && text.size() < 19 &&
+         text.find_first_not_of("0123456789") == std::string::npos &&
+         text.find_first_not_of('0') != std::string::npos;
+}
+
+int64_t WorkflowArgument(server::ApiClient& client, const std::string& text,
+                         const std::string& usage) {
+  if (text.empty()) return DefaultWorkflow(client);
+  if (!IsWorkflowId(text))
+    Die("'" + text + "' is not a workflow id; usage: " + usage +
+        " (WF: a number; without it, your newest workflow)");
+  return std::stoll(text);
+}
+
+namespace {
+volatile std::sig_atomic_t g_interrupted = 0;
+void OnInterrupt(int) { g_interrupted = 1; }
+}  // namespace
+
+void CatchInterrupts() {
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool SleepUnlessInterrupted(double seconds) {
+  for (double slept = 0; slept < seconds && !g_interrupted; slept += 0.05)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return !g_interrupted;
 }
 
 nlohmann::json AllJobs(server::ApiClient& client, int64_t workflow, const std::string& status,
@@ -107,6 +147,8 @@ std::string Paint(bool on, const std::string& state, const std::string& text) {
   if (it == kCodes.end()) return text;
   return std::string("\033[") + it->second + "m" + text + "\033[0m";
 }
+
+std::string ErrorCount(size_t n) { return std::to_string(n) + " error(s)"; }
 
 std::string FormatSeconds(double s) {
   if (s < 0 || std::isnan(s)) return "-";

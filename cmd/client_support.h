@@ -35,6 +35,10 @@ std::unique_ptr<server::ApiClient> Connect(const Connection& c);
 /// One API call; any failure dies with the server's message (or the transport error).
 nlohmann::json CallOrDie(server::ApiClient& client, const std::string& method,
                          const std::string& path, const nlohmann::json& body = nullptr);
+/// Dies (exit code `code`) with the message of a failed call: the server's, with every
+/// line of its "errors", or the transport error; `suffix` is appended to its first line.
+[[noreturn]] void DieOfCall(server::ApiClient& client, const server::ApiResult& r,
+                            const std::string& suffix = "", int code = 1);
 
 /// "/workflows/<id>".
 std::string WorkflowPath(int64_t workflow);
@@ -42,6 +46,20 @@ std::string WorkflowPath(int64_t workflow);
 /// The workflow a command without WF means: the newest workflow (highest id)
 /// owned by $USER, else the newest of all. Dies when the server has none.
 int64_t DefaultWorkflow(server::ApiClient& client);
+
+/// Whether `text` is a workflow id (a decimal number above 0).
+bool IsWorkflowId(const std::string& text);
+
+/// The workflow an optional WF argument names: `text` as an id, or DefaultWorkflow when
+/// `text` is empty. Dies with `usage` (e.g. "torc jobs list [WF]") when `text` is not an id.
+int64_t WorkflowArgument(server::ApiClient& client, const std::string& text,
+                         const std::string& usage);
+
+/// Makes SIGINT and SIGTERM set a flag instead of ending the process, for commands that
+/// poll until they are interrupted (they then exit 130).
+void CatchInterrupts();
+/// Sleeps `seconds` in short steps; false as soon as SIGINT or SIGTERM came (CatchInterrupts).
+bool SleepUnlessInterrupted(double seconds);
 
 /// Every job of a workflow matching the filters (pages through the API).
 nlohmann::json AllJobs(server::ApiClient& client, int64_t workflow, const std::string& status,
@@ -54,6 +72,9 @@ bool UseColor(const std::string& mode, std::FILE* stream);
 void AddColorFlag(CLI::App* app, std::string* mode);
 /// `text` in the colour of a job state (or "bold"/"dim"), when `on`.
 std::string Paint(bool on, const std::string& state, const std::string& text);
+
+/// "1 error(s)", "3 error(s)": how every command counts the errors in a workflow file.
+std::string ErrorCount(size_t n);
 
 /// "42 ms", "3.5 s", "2m05s", "1h02m"; "-" for negative values.
 std::string FormatSeconds(double seconds);

@@ -28,6 +28,9 @@ void AddJobCommands(CLI::App& app);
 /// from the whole command tree when they run.
 void AddDocCommands(CLI::App& app);
 
+/// `torc events [WF] [--follow] [--json]` (event_commands.cc).
+void AddEventCommands(CLI::App& app);
+
 /// `torc report WF --html FILE` (report_commands.cc).
 void AddReportCommands(CLI::App& app);
 

@@ -23,11 +23,38 @@ std::string Str(const nlohmann::json& v, const char* fallback = "-") {
   return v.dump();
 }
 
+/// What the "[WF] JOB" arguments of `jobs show` and `logs` name: with one argument, a
+/// job of the newest workflow (DefaultWorkflow).
+struct JobTarget {
+  int64_t workflow = 0;
+  std::string job;
+  std::string not_found_hint;  // added to "no job ..." when the workflow was not given
+};
+
+JobTarget ResolveJobTarget(server::ApiClient& client, const std::string& first,
+                           const std::string& second, const std::string& command) {
+  JobTarget t;
+  if (second.empty()) {
+    if (first.empty()) Die("which job? usage: " + command + " [WF] JOB");
+    t.workflow = DefaultWorkflow(client);
+    t.job = first;
+    t.not_found_hint = " in workflow " + std::to_string(t.workflow) +
+                       " (your newest; for another workflow: " + command + " WF " + first + ")";
+    return t;
+  }
+  t.workflow = WorkflowArgument(client, first, command + " [WF] JOB");
+  t.job = second;
+  return t;
+}
+
 /// The job detail of the API, plus `log_paths` ({"stdout", "stderr"}, null for a
 /// stream the job's stdio mode does not write) on every attempt and, for the
 /// attempt a worker holds now, on `current`.
-nlohmann::json JobWithLogs(server::ApiClient& client, int64_t wf, const std::string& job) {
-  auto j = CallOrDie(client, "GET", WorkflowPath(wf) + "/jobs/" + server::UrlEncode(job));
+nlohmann::json JobWithLogs(server::ApiClient& client, const JobTarget& t) {
+  const int64_t wf = t.workflow;
+  server::ApiResult r = client.Call("GET", WorkflowPath(wf) + "/jobs/" + server::UrlEncode(t.job));
+  if (!r.ok()) DieOfCall(client, r, r.status == 404 ? t.not_found_hint : "");
+  nlohmann::json j = std::move(r.body);
   std::string fallback;  // workers that did not report their output directory
   auto paths = [&](const nlohmann::json& attempt_obj, uint32_t attempt) {
     std::string dir = Str(attempt_obj.value("output_dir", nlohmann::json()), "");
@@ -78,10 +105,17 @@ void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
     std::printf("  depends on: %s\n", deps.c_str());
   }
   if (j.contains("current") && j["current"].is_object()) {
+    // Where the attempt runs is its node list; the worker's host is only where the worker
+    // runs (in an allocation: the batch host, which may not be one of the job's nodes).
     const auto& c = j["current"];
-    std::printf("  now:        attempt %u %s on %s (worker %s)\n", c["attempt"].get<unsigned>(),
-                j["status"] == "claimed" ? "starting" : "running", Str(c["hostname"], "?").c_str(),
-                Str(c["worker"]).c_str());
+    std::string nodes = Str(j.value("nodes", nlohmann::json()), "");
+    if (!nodes.empty())
+      std::printf("  now:        attempt %u running on %s (worker %s)\n",
+                  c["attempt"].get<unsigned>(), nodes.c_str(), Str(c["worker"]).c_str());
+    else
+      std::printf("  now:        attempt %u %s, its node not reported yet (worker %s on %s)\n",
+                  c["attempt"].get<unsigned>(), j["status"] == "claimed" ? "starting" : "running",
+                  Str(c["worker"]).c_str(), Str(c["hostname"], "?").c_str());
   }
   if (!j["attempts"].empty()) {
     std::printf("  attempts:\n");
@@ -122,8 +156,7 @@ void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
 
 // ---- torc logs ----------------------------------------------------------------
 struct LogsOptions {
-  int64_t workflow = 0;
-  std::string job;
+  std::string first, second;  // [WF] JOB
   uint32_t attempt = 0;  // 0: the current or latest
   bool stderr_stream = false;
   bool follow = false;
@@ -149,8 +182,11 @@ void Pump(std::ifstream& in, std::streamoff* offset) {
 
 void ShowLogs(const Connection& conn, const LogsOptions& o) {
   auto client = Connect(conn);
-  auto j = JobWithLogs(*client, o.workflow, o.job);
+  JobTarget target = ResolveJobTarget(*client, o.first, o.second, "torc logs");
+  auto j = JobWithLogs(*client, target);
   std::string name = j["name"].get<std::string>();
+  target.job = name;
+  const int64_t workflow = target.workflow;
   // --follow of a job that has not started yet (e.g. just restarted): wait for it.
   auto waiting = [&] {
     std::string st = j["status"].get<std::string>();
@@ -162,7 +198,7 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
               << j["status"].get<std::string>() << ")\n";
     while (waiting()) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
-      j = JobWithLogs(*client, o.workflow, name);
+      j = JobWithLogs(*client, target);
     }
   }
   uint32_t attempt = o.attempt;
@@ -203,7 +239,7 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if (std::chrono::steady_clock::now() - last_check > std::chrono::seconds(1)) {
       last_check = std::chrono::steady_clock::now();
-      auto r = client->Call("GET", WorkflowPath(o.workflow) + "/jobs/" + server::UrlEncode(name));
+      auto r = client->Call("GET", WorkflowPath(workflow) + "/jobs/" + server::UrlEncode(name));
       if (r.ok()) active = AttemptActive(r.body, attempt);  // a lost server: keep tailing
     }
     if (!active && in.is_open()) Pump(in, &offset);
@@ -224,8 +260,9 @@ void AddLogsCommand(CLI::App& app) {
   auto o = std::make_shared<LogsOptions>();
   auto* logs = app.add_subcommand(
       "logs", "Print a job's stdout (or stderr) file; --follow tails a running attempt");
-  logs->add_option("workflow", o->workflow, "Workflow id")->required();
-  logs->add_option("job", o->job, "Job name (or index)")->required();
+  logs->add_option("workflow", o->first,
+                   "Workflow id (default: your newest workflow; one argument is the job)");
+  logs->add_option("job", o->second, "Job name (or index); required");
   logs->add_option("--attempt", o->attempt, "Attempt number (default: the running or latest one)")
       ->check(CLI::PositiveNumber);
   logs->add_flag("--stderr", o->stderr_stream, "The stderr file instead of stdout");
@@ -234,26 +271,67 @@ void AddLogsCommand(CLI::App& app) {
   logs->footer(
       "Logs are read from the files the worker writes (<output-dir>/<workflow "
       "id>/<job>.<attempt>.out\n"
-      "and .err), so run it where those files are (the same machine or a shared filesystem).\n\n"
+      "and .err), so run it where those files are (the same machine or a shared filesystem).\n"
+      "With one argument it is the job, in your newest workflow: 'torc logs train_07' is\n"
+      "'torc logs 7 train_07' when 7 is that workflow.\n\n"
       "Examples:\n  torc logs 3 train_07 --stderr\n  torc logs 3 train_07 --attempt 1\n"
-      "  torc logs 3 train_07 -f");
+      "  torc logs train_07 -f   # a job of your newest workflow");
   logs->callback([conn, o] { ShowLogs(*conn, *o); });
 }
 
 // ---- jobs list / show -------------------------------------------------------------------
+bool Ended(const std::string& status) {
+  return status == "completed" || status == "failed" || status == "canceled" ||
+         status == "terminated";
+}
+
+/// Sets `nodes` on every job row: where a running job runs (the list has it once the worker
+/// reported the start), where an ended job's last attempt ran (GET /attempts over the rows'
+/// index range), else null.
+void AddNodes(server::ApiClient& client, int64_t wf, nlohmann::json* jobs) {
+  int64_t lo = -1, hi = -1;
+  for (auto& j : *jobs) {
+    std::string nodes = j["status"] == "running" ? Str(j.value("nodes", nlohmann::json()), "") : "";
+    j["nodes"] = nodes.empty() ? nlohmann::json() : nlohmann::json(nodes);
+    if (!Ended(j["status"].get<std::string>()) || j["exit_code"].is_null()) continue;  // never ran
+    int64_t id = j["id"].get<int64_t>();
+    lo = lo < 0 ? id : std::min(lo, id);
+    hi = std::max(hi, id);
+  }
+  if (lo < 0) return;
+  std::map<int64_t, std::string> last;  // job id -> its last attempt's nodes
+  constexpr int64_t kPage = 20000;
+  for (int64_t offset = lo; offset <= hi; offset += kPage) {
+    int64_t limit = std::min(kPage, hi - offset + 1);
+    auto page = CallOrDie(client, "GET",
+                          WorkflowPath(wf) + "/attempts?offset=" + std::to_string(offset) +
+                              "&limit=" + std::to_string(limit));
+    for (const auto& job : page["jobs"])
+      if (!job["attempts"].empty())
+        last[job["id"].get<int64_t>()] =
+            Str(job["attempts"].back().value("nodes", nlohmann::json()), "");
+    if (page["jobs"].size() < static_cast<size_t>(limit)) break;
+  }
+  for (auto& j : *jobs) {
+    if (!Ended(j["status"].get<std::string>())) continue;
+    auto it = last.find(j["id"].get<int64_t>());
+    if (it != last.end() && !it->second.empty()) j["nodes"] = it->second;
+  }
+}
+
 void AddJobsCommands(CLI::App& app) {
   auto* jobs = app.add_subcommand("jobs", "List a workflow's jobs or show one");
   jobs->require_subcommand(1);
   jobs->footer("Example:\n  torc jobs list 3 --status failed");
   auto conn = std::make_shared<Connection>();
-  auto wf = std::make_shared<int64_t>(0);
+  auto wf = std::make_shared<std::string>();
   auto status = std::make_shared<std::string>();
   auto name = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto color = std::make_shared<std::string>("auto");
-  auto* list =
-      jobs->add_subcommand("list", "List jobs with their state, attempt, exit code and host");
-  list->add_option("workflow", *wf, "Workflow id")->required();
+  auto* list = jobs->add_subcommand(
+      "list", "List jobs with their state, attempt, exit code and the nodes they ran on");
+  list->add_option("workflow", *wf, "Workflow id (default: your newest workflow, else the newest)");
   list->add_option("--status", *status,
                    "Only jobs in this state (blocked, ready, claimed, running, completed, failed, "
                    "canceled, terminated, disabled)");
@@ -263,42 +341,35 @@ void AddJobsCommands(CLI::App& app) {
   AddConnectionFlags(list, conn.get());
   list->footer(
       "Examples:\n  torc jobs list 3 --status failed\n  torc jobs list 3 --name '^train_0[0-4]$' "
-      "--json");
+      "--json\n  torc jobs list   # your newest workflow");
   DocumentJson(
       list,
       "An array, in job order, of `{\"id\" (index in the workflow), \"name\", \"status\", "
       "\"attempt\" (current or last), \"exit_code\" (of the last recorded attempt, or null), "
-      "\"worker\" (the worker holding it, or that held it last; null before its first claim)}`.");
+      "\"worker\" (the worker holding it, or that held it last; null before its first claim), "
+      "\"nodes\" (where it ran: the node list of a running attempt once its start is reported, "
+      "of the last attempt of a job that ended; else null)}`.");
   list->callback([conn, wf, status, name, json, color] {
     auto client = Connect(*conn);
-    auto all = AllJobs(*client, *wf, *status, *name);
+    int64_t id = WorkflowArgument(*client, *wf, "torc jobs list [WF]");
+    auto all = AllJobs(*client, id, *status, *name);
+    AddNodes(*client, id, &all);
     if (*json) {
       std::cout << all.dump(2) << "\n";
       return;
     }
-    std::map<int64_t, std::string> hosts;
-    bool any_worker = false;
-    for (const auto& j : all) any_worker = any_worker || j["worker"].is_number();
-    if (any_worker)
-      for (const auto& w : CallOrDie(*client, "GET", WorkflowPath(*wf) + "/status")["workers"])
-        hosts[w["worker_id"].get<int64_t>()] = w["hostname"].get<std::string>();
-    // HOST: where a claimed or running job is now (finished attempts: `torc jobs show`).
-    Table t({"ID", "NAME", "STATUS", "ATTEMPT", "EXIT", "HOST"});
+    // NODES: where a running job runs, or where an ended job's last attempt ran (every
+    // attempt: `torc jobs show`). EXIT: only for a job that ended (otherwise the API's
+    // exit_code is an earlier attempt's).
+    Table t({"ID", "NAME", "STATUS", "ATTEMPT", "EXIT", "NODES"});
     for (const auto& j : all) {
-      std::string host = "-";
       std::string st = j["status"].get<std::string>();
-      // EXIT: only for a job that ended (otherwise the API's exit_code is an earlier attempt's).
-      bool final = st == "completed" || st == "failed" || st == "canceled" || st == "terminated";
-      if (j["worker"].is_number() && (st == "running" || st == "claimed")) {
-        auto it = hosts.find(j["worker"].get<int64_t>());
-        host = it == hosts.end() ? "worker " + j["worker"].dump() : it->second;
-      }
       t.Row({{std::to_string(j["id"].get<unsigned>()), ""},
              {j["name"].get<std::string>(), ""},
              {st, st},
              {std::to_string(j["attempt"].get<unsigned>()), ""},
-             {final ? Str(j["exit_code"]) : "-", ""},
-             {host, ""}});
+             {Ended(st) ? Str(j["exit_code"]) : "-", ""},
+             {Str(j["nodes"]), ""}});
     }
     if (t.empty() && status->empty())
       std::printf("no jobs\n");
@@ -311,91 +382,156 @@ void AddJobsCommands(CLI::App& app) {
   auto job = std::make_shared<std::string>();
   auto* show = jobs->add_subcommand(
       "show", "Show a job: command, resources, every attempt and its log files");
-  show->add_option("workflow", *wf, "Workflow id")->required();
-  show->add_option("job", *job, "Job name (or index)")->required();
+  show->add_option("workflow", *wf,
+                   "Workflow id (default: your newest workflow; one argument is the job)");
+  show->add_option("job", *job, "Job name (or index); required");
   show->add_flag("--json", *json, "Print JSON");
   AddColorFlag(show, color.get());
   AddConnectionFlags(show, conn.get());
-  show->footer("Example:\n  torc jobs show 3 train_07");
+  show->footer(
+      "NODES and \"now\" name the nodes an attempt ran on; the worker's host (in an allocation,\n"
+      "the batch host) is only where the worker runs.\n\n"
+      "Examples:\n  torc jobs show 3 train_07\n  torc jobs show train_07   # a job of your newest "
+      "workflow");
   DocumentJson(
       show,
       "The API's job object (`GET /workflows/{id}/jobs/{job}`, see docs/api.md): `id`, "
       "`name`, `status`, `attempt`, `exit_code`, `worker`, `command`, `invocation_script`, "
       "`num_cpus`, `memory_bytes`, `num_gpus`, `num_nodes`, `runtime_seconds`, `priority`, "
       "`retries`, `scheduler`, `depends_on`, `depends_on_count`, `stdio` (`{\"mode\", "
-      "\"delete_on_success\"}`), `current` (the attempt a worker holds now: `{\"attempt\", "
-      "\"worker\", \"hostname\", \"output_dir\", \"log_paths\"}`, or null) and `attempts`: "
+      "\"delete_on_success\"}`), `nodes` (only while running, once the start is reported: "
+      "where the running attempt was placed), `current` (the attempt a worker holds now: "
+      "`{\"attempt\", \"worker\", \"hostname\", \"output_dir\", \"log_paths\"}`, or null) and "
+      "`attempts`: "
       "`[{\"attempt\", \"worker\", \"hostname\", \"status\", \"exit_code\", \"signal\", "
       "\"reason\", \"start_time\", \"end_time\", \"peak_rss_bytes\" (-1 unknown), "
-      "\"cpu_seconds\" (-1 unknown), \"nodes\", \"output_dir\", \"log_paths\"}]`. "
+      "\"cpu_seconds\" (-1 unknown), \"nodes\", \"output_dir\", \"log_paths\"}]`. `nodes` "
+      "is where an attempt ran; `hostname` is the host of its worker (in an allocation, the "
+      "batch host). "
       "`log_paths` is `{\"stdout\": path or null, \"stderr\": path or null}` (added by the "
       "CLI; null for a stream the stdio mode does not write).");
   show->callback([conn, wf, job, json, color] {
     auto client = Connect(*conn);
-    auto j = JobWithLogs(*client, *wf, *job);
+    JobTarget target = ResolveJobTarget(*client, *wf, *job, "torc jobs show");
+    auto j = JobWithLogs(*client, target);
     if (*json) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    PrintJob(j, *wf, UseColor(*color, stdout));
+    PrintJob(j, target.workflow, UseColor(*color, stdout));
   });
 }
 
 // ---- cancel / restart -------------------------------------------------------------------
+/// What the "[WF] [JOB...]" arguments of `cancel` and `restart` name: the first is the
+/// workflow when it is a number; otherwise every argument is a job of the newest workflow.
+struct JobsTarget {
+  int64_t workflow = 0;
+  std::vector<std::string> jobs;
+  std::string which;  // " of workflow N (your newest)" when the workflow was not given
+};
+
+JobsTarget ResolveJobsTarget(server::ApiClient& client, const std::string& first,
+                             const std::vector<std::string>& rest) {
+  JobsTarget t;
+  if (IsWorkflowId(first)) {
+    t.workflow = std::stoll(first);
+    t.jobs = rest;
+    return t;
+  }
+  t.workflow = DefaultWorkflow(client);
+  if (!first.empty()) t.jobs.push_back(first);
+  t.jobs.insert(t.jobs.end(), rest.begin(), rest.end());
+  t.which = " of workflow " + std::to_string(t.workflow) + " (your newest)";
+  return t;
+}
+
 void AddCancelRestart(CLI::App& app) {
   auto conn = std::make_shared<Connection>();
-  auto wf = std::make_shared<int64_t>(0);
+  auto wf = std::make_shared<std::string>();
   auto names = std::make_shared<std::vector<std::string>>();
   auto* cancel =
       app.add_subcommand("cancel", "Cancel a workflow (or some of its jobs) and their dependents");
-  cancel->add_option("workflow", *wf, "Workflow id")->required();
+  cancel->add_option("workflow", *wf,
+                     "Workflow id (default: your newest workflow; a first argument that is not "
+                     "a number is a job)");
   cancel->add_option("jobs", *names,
                      "Job names (default: every unfinished job, and the workflow's allocations)");
   AddConnectionFlags(cancel, conn.get());
-  cancel->footer("Examples:\n  torc cancel 3\n  torc cancel 3 train_07 train_08");
+  cancel->footer(
+      "Without a workflow id it is your newest workflow, and the output names it.\n\n"
+      "Examples:\n  torc cancel 3\n  torc cancel 3 train_07 train_08\n"
+      "  torc cancel train_07   # a job of your newest workflow");
   cancel->callback([conn, wf, names] {
     auto client = Connect(*conn);
+    JobsTarget t = ResolveJobsTarget(*client, *wf, *names);
     nlohmann::json body = nlohmann::json::object();
-    if (!names->empty()) body["jobs"] = *names;
-    auto r = CallOrDie(*client, "POST", WorkflowPath(*wf) + "/cancel", body);
-    std::cout << "canceled " << r["canceled"] << " jobs\n";
+    if (!t.jobs.empty()) body["jobs"] = t.jobs;
+    server::ApiResult r = client->Call("POST", WorkflowPath(t.workflow) + "/cancel", body);
+    if (!r.ok())
+      DieOfCall(*client, r,
+                r.status == 404 && !t.which.empty()
+                    ? " in workflow " + std::to_string(t.workflow) +
+                          " (your newest; for another workflow: torc cancel WF JOB...)"
+                    : "");
+    std::cout << "canceled " << r.body["canceled"] << " jobs" << t.which << "\n";
   });
 
   auto rconn = std::make_shared<Connection>();
-  auto rwf = std::make_shared<int64_t>(0);
+  auto rwf = std::make_shared<std::string>();
   auto rnames = std::make_shared<std::vector<std::string>>();
   auto failed = std::make_shared<bool>(false);
+  auto no_schedule = std::make_shared<bool>(false);
   auto* restart = app.add_subcommand(
       "restart", "Run failed, canceled or terminated jobs again, with their canceled dependents");
-  restart->add_option("workflow", *rwf, "Workflow id")->required();
+  restart->add_option("workflow", *rwf,
+                      "Workflow id (default: your newest workflow; a first argument that is not "
+                      "a number is a job)");
   auto* jobs_opt = restart->add_option("jobs", *rnames, "Job names");
   restart
       ->add_flag("--failed", *failed,
                  "Every failed, canceled and terminated job (the default without job names)")
       ->excludes(jobs_opt);
+  restart->add_flag("--no-schedule", *no_schedule,
+                    "Only restart: do not ask Slurm for allocations for the restarted jobs");
   AddConnectionFlags(restart, rconn.get());
   restart->footer(
       "Each restarted job gets a new attempt number; jobs that were canceled because it failed\n"
-      "come back with it. Completed jobs are not run again.\n\n"
-      "Examples:\n  torc restart 3 --failed\n  torc restart 3 train_07");
-  restart->callback([rconn, rwf, rnames] {
+      "come back with it. Completed jobs are not run again. Without a workflow id it is your\n"
+      "newest workflow, and the output names it. Compute follows: for each Slurm scheduler of\n"
+      "the restarted jobs with no pending or running allocation, the server asks for the\n"
+      "allocations its first schedule_nodes action asks for (docs/api.md), unless --no-schedule.\n\n"
+      "Examples:\n  torc restart 3 --failed\n  torc restart 3 train_07\n"
+      "  torc restart --failed   # your newest workflow");
+  restart->callback([rconn, rwf, rnames, failed, no_schedule] {
     auto client = Connect(*rconn);
+    JobsTarget t = ResolveJobsTarget(*client, *rwf, *rnames);
+    if (*failed && !t.jobs.empty())
+      Die("--failed takes no job names (it restarts every failed, canceled and terminated job)");
     nlohmann::json body = nlohmann::json::object();
-    if (!rnames->empty()) {
+    if (!t.jobs.empty()) {
       std::map<std::string, std::string> state;
-      for (const auto& j : AllJobs(*client, *rwf, "", ""))
+      for (const auto& j : AllJobs(*client, t.workflow, "", ""))
         state[j["name"].get<std::string>()] = j["status"].get<std::string>();
-      for (const auto& n : *rnames) {
+      for (const auto& n : t.jobs) {
         auto it = state.find(n);
-        if (it == state.end()) Die("workflow " + std::to_string(*rwf) + " has no job '" + n + "'");
+        if (it == state.end())
+          Die("no job named '" + n + "' in workflow " + std::to_string(t.workflow) +
+              (t.which.empty()
+                   ? ""
+                   : " (your newest; for another workflow: torc restart WF " + n + ")"));
         if (it->second != "failed" && it->second != "canceled" && it->second != "terminated")
           std::cerr << "torc: job '" << n << "' is " << it->second
                     << "; only failed, canceled or terminated jobs are restarted\n";
       }
-      body["jobs"] = *rnames;
+      body["jobs"] = t.jobs;
     }
-    auto r = CallOrDie(*client, "POST", WorkflowPath(*rwf) + "/restart", body);
-    std::cout << "restarted " << r["restarted"] << " jobs\n";
+    if (*no_schedule) body["schedule"] = false;
+    auto r = CallOrDie(*client, "POST", WorkflowPath(t.workflow) + "/restart", body);
+    std::cout << "restarted " << r["restarted"] << " jobs" << t.which;
+    int64_t requested = r.value("allocations_requested", int64_t{0});
+    if (requested > 0) std::cout << "; requested " << requested << " allocation(s)";
+    std::cout << "\n";
   });
 }
 

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   torc::cmd::AddReportCommands(app);
   torc::cmd::AddMonitorCommands(app);
   torc::cmd::AddJobCommands(app);
+  torc::cmd::AddEventCommands(app);
   torc::cmd::AddDocCommands(app);
   try {
     app.parse(argc, argv);

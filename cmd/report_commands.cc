@@ -17,7 +17,7 @@ namespace {
 
 struct ReportFlags {
   Connection connection;
-  int64_t workflow = -1;
+  std::string workflow;  // empty: the newest
   std::string html;
 };
 
@@ -46,7 +46,7 @@ nlohmann::json FetchAttempts(server::ApiClient& client, int64_t wf, bool parents
 
 void RunReport(const ReportFlags& f) {
   auto client = Connect(f.connection);
-  int64_t wf = f.workflow >= 0 ? f.workflow : DefaultWorkflow(*client);
+  int64_t wf = WorkflowArgument(*client, f.workflow, "torc report [WF] --html FILE");
   nlohmann::json summary = CallOrDie(*client, "GET", WorkflowPath(wf));
   server::ReportOptions options;
   options.generated_at = server::WallClockNow();
@@ -78,7 +78,8 @@ void AddReportCommands(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "report", "Write a self-contained HTML report of a workflow: summary, timeline, graph, "
                 "resource use against requests");
-  cmd->add_option("workflow", flags->workflow, "Workflow id (default: your newest workflow)");
+  cmd->add_option("workflow", flags->workflow,
+                  "Workflow id (default: your newest workflow, else the newest)");
   cmd->add_option("--html", flags->html, "The HTML file to write ('-': standard output)")
       ->required();
   AddConnectionFlags(cmd, &flags->connection);

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cmd/client_support.h"
 #include "cmd/commands.h"
 #include "spec/plan.h"
 #include "spec/plan_json.h"
@@ -41,8 +42,8 @@ std::optional<spec::Plan> LoadOrReport(const std::string& path) {
   spec::LoadResult result = spec::LoadPlan(path);
   if (result.ok()) return std::move(result.plan);
   for (const auto& e : result.errors) std::cerr << e.ToString() << "\n";
-  std::cerr << "torc: " << result.errors.size() << (result.errors.size() == 1 ? " error" : " errors")
-            << " in " << path << "; nothing was created\n";
+  std::cerr << "torc: " << ErrorCount(result.errors.size()) << " in " << path
+            << "; nothing was created\n";
   return std::nullopt;
 }
 

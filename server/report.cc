@@ -228,8 +228,9 @@ std::string RenderReportHtml(const nlohmann::json& wf, const nlohmann::json& dat
       << HtmlEscape(title) << "</h1>\n<p class=\"muted\">Generated " << Timestamp(options.generated_at)
       << " by torc report. Self-contained: no network needed.</p>\n<h2>Summary</h2>\n";
   Summary(out, wf, data, flagged);
-  out << "<h2>Timeline</h2>\n<p class=\"muted\">Every attempt per node (hover for details); "
-         "colour by state.</p>\n<div class=\"scroll\">"
+  out << "<h2>Timeline</h2>\n<p class=\"muted\">Every attempt per node (an attempt on several "
+         "nodes has a bar on each; hover for details); colour by state. The legend counts jobs "
+         "with an attempt in each state.</p>\n<div class=\"scroll\">"
       << RenderTimelineSvg(data) << "</div>\n<h2>Dependency graph</h2>\n";
   std::string dag = RenderDagSvg(data, options.max_dag_jobs);
   if (dag.empty())

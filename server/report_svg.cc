@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "server/report.h"
@@ -138,9 +139,10 @@ bool NaturalLess(const std::string& a, const std::string& b) {
 }
 
 /// The bars of every attempt; stops adding at `limit` (host lists can be long) and counts
-/// the attempts left out in *skipped.
+/// the attempts left out in *skipped. `jobs_per_state` counts, for each state, the jobs with
+/// a started attempt in it (drawn or not; a job on several nodes counts once).
 std::vector<Bar> CollectBars(const nlohmann::json& data, size_t limit, size_t* unknown_start,
-                             size_t* skipped) {
+                             size_t* skipped, std::map<std::string, size_t>* jobs_per_state) {
   std::vector<Bar> bars;
   double now = Num(data, "now");
   auto rows_of = [](const std::string& nodes, const std::string& fallback) {
@@ -150,9 +152,11 @@ std::vector<Bar> CollectBars(const nlohmann::json& data, size_t limit, size_t* u
   };
   for (const auto& job : List(data, "jobs")) {
     std::string name = Str(job, "name");
+    std::set<std::string> states;
     for (const auto& a : List(job, "attempts")) {
       double start = Num(a, "start_time"), end = Num(a, "end_time");
       if (start <= 0) continue;
+      states.insert(Str(a, "status"));
       if (bars.size() >= limit) {
         ++*skipped;
         continue;
@@ -165,14 +169,18 @@ std::vector<Bar> CollectBars(const nlohmann::json& data, size_t limit, size_t* u
     auto cur = job.find("current");
     if (cur != job.end() && cur->is_object() && Str(*cur, "status") == "running") {
       double start = Num(*cur, "start_time");
-      if (start <= 0) {
+      if (start > 0) {
+        std::string fallback =
+            "worker " + std::to_string(static_cast<int64_t>(Num(*cur, "worker")));
+        bars.push_back({rows_of(Str(*cur, "hostname"), fallback)[0], name, "running",
+                        static_cast<int64_t>(Num(*cur, "attempt")), start, std::max(start, now),
+                        0});
+        states.insert("running");
+      } else {
         ++*unknown_start;
-        continue;
       }
-      std::string fallback = "worker " + std::to_string(static_cast<int64_t>(Num(*cur, "worker")));
-      bars.push_back({rows_of(Str(*cur, "hostname"), fallback)[0], name, "running",
-                      static_cast<int64_t>(Num(*cur, "attempt")), start, std::max(start, now), 0});
     }
+    for (const auto& state : states) ++(*jobs_per_state)[state];
   }
   return bars;
 }
@@ -192,7 +200,9 @@ std::string RenderTimelineSvg(const nlohmann::json& data) {
   constexpr size_t kMaxBars = 20000;
   constexpr double kLabelW = 160, kPlotW = 900, kTop = 44, kLaneH = 11, kRowGap = 5;
   size_t unknown_start = 0, skipped = 0;
-  std::vector<Bar> bars = CollectBars(data, 4 * kMaxBars, &unknown_start, &skipped);
+  std::map<std::string, size_t> jobs_per_state;
+  std::vector<Bar> bars =
+      CollectBars(data, 4 * kMaxBars, &unknown_start, &skipped, &jobs_per_state);
   std::ostringstream svg;
   if (bars.empty()) {
     svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"600\" "
@@ -229,17 +239,19 @@ std::string RenderTimelineSvg(const nlohmann::json& data) {
       << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << " " << height
       << "\" font-family=\"sans-serif\" font-size=\"11\" data-bars=\"" << bars.size()
       << "\" data-rows=\"" << lanes.size() << "\">\n";
-  // Legend: the states present.
-  std::map<std::string, size_t> states;
-  for (const auto& b : bars) ++states[b.state];
+  // Legend: the states present, each with the number of jobs that have an attempt in it
+  // (not bars: an attempt on several nodes has a bar on each).
   double lx = kLabelW;
-  for (const auto& [state, n] : states) {
+  for (const auto& [state, n] : jobs_per_state) {
+    std::string label = state + " (" + std::to_string(n) + (n == 1 ? " job)" : " jobs)");
     std::snprintf(buf, sizeof buf,
                   "<rect x=\"%.1f\" y=\"4\" width=\"10\" height=\"10\" fill=\"%s\"/>"
-                  "<text x=\"%.1f\" y=\"13\">%s (%zu)</text>\n",
-                  lx, StateColor(state), lx + 14, HtmlEscape(state).c_str(), n);
+                  "<text class=\"legend\" x=\"%.1f\" y=\"13\" data-legend-state=\"%s\" "
+                  "data-jobs=\"%zu\">%s</text>\n",
+                  lx, StateColor(state), lx + 14, HtmlEscape(state).c_str(), n,
+                  HtmlEscape(label).c_str());
     svg << buf;
-    lx += 30 + 7.0 * static_cast<double>(state.size() + std::to_string(n).size());
+    lx += 24 + 6.5 * static_cast<double>(label.size());
   }
   if (dropped || unknown_start) {
     std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"13\" fill=\"#a00\">", lx + 10);

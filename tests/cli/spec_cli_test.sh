@@ -32,7 +32,7 @@ expect_eq "bad file exit code" "$rc" 1
 expect_eq "bad file stdout" "$out" ""
 expect_eq "bad file errors" "$(cat "$tmp/err")" "$tmp/bad.yaml:6:5: job 'c' needs 'command'
 $tmp/bad.yaml:7:5: unknown key 'comand' in job 'c'; did you mean 'command'?
-torc: 2 errors in $tmp/bad.yaml; nothing was created"
+torc: 2 error(s) in $tmp/bad.yaml; nothing was created"
 
 # missing file
 out=$("$torc" validate "$tmp/nope.yaml" 2>&1); rc=$?

@@ -136,6 +136,25 @@ TEST_CASE("timeline: one bar per attempt per node, running bars up to now") {
   CHECK(RenderTimelineSvg(empty).find("No attempt has started yet") != std::string::npos);
 }
 
+TEST_CASE("timeline legend: jobs per state, not bars") {
+  // lazy ran on two nodes (two bars); hungry failed once then completed; a job that failed
+  // twice on three nodes is one failed job.
+  json data = Attempts();
+  data["jobs"].push_back(Job(
+      4, "twice", "failed", 1, 0,
+      {Attempt(1, "failed", 0, 5, 1, 1, "n[1-3]"), Attempt(2, "failed", 5, 9, 1, 1, "n[1-3]")}));
+  std::string svg = RenderTimelineSvg(data);
+  CHECK(Count(svg, "data-state=\"completed\"") == 4);  // prep, lazy x2, hungry #2
+  CHECK(Count(svg, "data-state=\"failed\"") == 7);     // hungry #1, twice 2 x 3 nodes
+  CHECK(svg.find("data-legend-state=\"completed\" data-jobs=\"3\">completed (3 jobs)</text>") !=
+        std::string::npos);
+  CHECK(svg.find("data-legend-state=\"failed\" data-jobs=\"2\">failed (2 jobs)</text>") !=
+        std::string::npos);
+  CHECK(svg.find("data-legend-state=\"running\" data-jobs=\"1\">running (1 job)</text>") !=
+        std::string::npos);
+  CHECK(Count(svg, "class=\"legend\"") == 3);
+}
+
 TEST_CASE("timeline: at most 20,000 bars, the rest counted") {
   json jobs = json::array();
   for (int i = 0; i < 20003; ++i)
@@ -143,6 +162,8 @@ TEST_CASE("timeline: at most 20,000 bars, the rest counted") {
   std::string svg = RenderTimelineSvg({{"now", kT0 + 30000}, {"jobs", jobs}});
   CHECK(svg.find("data-bars=\"20000\"") != std::string::npos);
   CHECK(svg.find("3 more bars not drawn.") != std::string::npos);
+  // The legend counts every job, drawn or not.
+  CHECK(svg.find("completed (20003 jobs)") != std::string::npos);
 }
 
 TEST_CASE("dependency graph: small workflows only") {
