@@ -260,17 +260,20 @@ void AddWorkflowsCommands(CLI::App& app) {
   });
 
   auto wid = std::make_shared<int64_t>(0);
+  auto show_wf = std::make_shared<std::string>();
   auto* show = wfs->add_subcommand(
       "show", "Show one workflow: where it came from, counts, actions, allocations");
-  show->add_option("workflow", *wid, "Workflow id")->required();
+  show->add_option("workflow", *show_wf,
+                   "Workflow id (default: your newest workflow, else the newest)");
   show->add_flag("--json", *json, "Print JSON");
   AddColorFlag(show, color.get());
   AddConnectionFlags(show, conn.get());
   show->footer("Example:\n  torc workflows show 3");
   DocumentJson(show, "The object of `torc status --json` (below).");
-  show->callback([conn, wid, json, color] {
+  show->callback([conn, show_wf, json, color] {
     auto client = Connect(*conn);
-    auto s = StatusWithRunning(*client, *wid);
+    auto s = StatusWithRunning(*client,
+                               WorkflowArgument(*client, *show_wf, "torc workflows show [WF]"));
     if (*json) {
       std::cout << s.dump(2) << "\n";
       return;
@@ -399,7 +402,9 @@ void AddMonitorCommands(CLI::App& app) {
   auto acolor = std::make_shared<std::string>("auto");
   auto* alist =
       allocs->add_subcommand("list", "List the allocations torc asked Slurm for, with their state");
-  alist->add_option("workflow", *awf, "Workflow id")->required();
+  auto awf_text = std::make_shared<std::string>();
+  alist->add_option("workflow", *awf_text,
+                    "Workflow id (default: your newest workflow, else the newest)");
   alist->add_flag("--json", *ajson, "Print a JSON array");
   AddColorFlag(alist, acolor.get());
   AddConnectionFlags(alist, aconn.get());
@@ -413,8 +418,9 @@ void AddMonitorCommands(CLI::App& app) {
       "node list, \"\" until a worker reported it)}`. An allocation is `running` as soon as its "
       "first worker registers, and ended as soon as squeue says so after its workers left "
       "(squeue is asked when a worker leaves, 2 s and 6 s later, and every 30 s).");
-  alist->callback([aconn, awf, ajson, acolor] {
+  alist->callback([aconn, awf, awf_text, ajson, acolor] {
     auto client = Connect(*aconn);
+    *awf = WorkflowArgument(*client, *awf_text, "torc allocations list [WF]");
     auto s = CallOrDie(*client, "GET", WorkflowPath(*awf) + "/status");
     if (*ajson) {
       std::cout << s["allocations"].dump(2) << "\n";

@@ -116,12 +116,20 @@ void AddSpecCommands(CLI::App& app) {
   auto files = std::make_shared<std::vector<std::string>>();
   auto* validate = app.add_subcommand("validate", "Check workflow files and summarize each");
   validate->add_option("files", *files, "Workflow files (YAML or JSON)")->required();
-  validate->footer("Example:\n  torc validate examples/sweep_pipeline.yaml");
+  validate->footer(
+      "Warnings (on stderr, exit 0): jobs no scheduler can hold (runtime over the walltime), "
+      "schedulers without a schedule_nodes action, no schedulers at all.\n"
+      "Example:\n  torc validate examples/sweep_pipeline.yaml");
   validate->callback([files] {
     bool all_ok = true;
     for (const auto& file : *files) {
       auto plan = LoadOrReport(file);
-      if (plan) std::cout << "ok: " << Summary(*plan) << "\n";
+      if (plan) {
+        std::cout << "ok: " << Summary(*plan) << "\n";
+        // Valid, but not what its author probably expects (torc status lists the same).
+        for (const auto& w : spec::PlanWarnings(*plan))
+          std::cerr << file << ": warning: " << w << "\n";
+      }
       all_ok = all_ok && plan.has_value();
     }
     if (!all_ok) throw CLI::RuntimeError(1);

@@ -66,6 +66,19 @@ out=$("$torc" plan "$src/tests/data/good/torc/diamond_workflow.yaml")
 expect_contains "plan text" "$out" "postprocess  [1 cpu"
 expect_contains "plan text deps" "$out" "depends on: work1 work2"
 
+# validate warns (stderr, exit 0) about what will not run as expected (#14)
+tmp=$(mktemp -d)
+printf 'name: w\nresource_requirements:\n  - {name: long, runtime: PT2H}\njobs:\n  - {name: slow, command: x, resource_requirements: long, scheduler: s}\nslurm_schedulers:\n  - {name: s, walltime: "00:10:00"}\nactions:\n  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}\n' > "$tmp/slow.yaml"
+out=$("$torc" validate "$tmp/slow.yaml" 2>"$tmp/err"); rc=$?
+expect_eq "validate with a warning: exit code" "$rc" 0
+expect_contains "validate warning" "$(cat "$tmp/err")" "$tmp/slow.yaml: warning: job 'slow' can never run: runtime 7200 s exceeds the walltime of 's' (00:10:00); raise the scheduler's walltime or nodes, or lower the job's runtime"
+printf 'name: w\njobs:\n  - {name: a, command: x}\n' > "$tmp/local.yaml"
+"$torc" validate "$tmp/local.yaml" 2>"$tmp/err" >/dev/null
+expect_contains "validate: no schedulers" "$(cat "$tmp/err")" "warning: no slurm_schedulers: 'torc submit' alone will not run the jobs"
+"$torc" validate "$src/tests/data/good/seed/preprocess_then_train.yaml" 2>"$tmp/err" >/dev/null
+expect_eq "a seed workflow has no warning" "$(cat "$tmp/err")" ""
+rm -rf "$tmp"
+
 # help texts carry an example; no subcommand is a usage error
 expect_contains "validate --help" "$("$torc" validate --help)" "Example:"
 expect_contains "plan --help" "$("$torc" plan --help)" "Example:"
