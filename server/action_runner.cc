@@ -95,10 +95,11 @@ void ActionRunner::Execute(const DueAction& due, double now) {
   const spec::SlurmScheduler& scheduler = due.plan->schedulers[action.scheduler];
   std::string ids, error;
   if (!SubmitAllocations(due, scheduler, action.num_allocations, action.start_one_worker_per_node,
-                         "action_" + std::to_string(due.index), now, &ids, &error))
+                         "action_" + std::to_string(due.index), now, &ids, &error)) {
+    service_->NoteScheduleFailure(due.workflow, "");  // the failed action is the problem now
     service_->FinishAction(due.workflow, due.index, ActionStatus::kFailed,
                            error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
-  else
+  } else
     service_->FinishAction(due.workflow, due.index, ActionStatus::kDone, "slurm jobs " + ids, now);
 }
 
@@ -127,7 +128,10 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmSche
   chmod(path.c_str(), 0755);
   for (int64_t k = 0; k < count; ++k) {
     SubmittedJob job;
-    bool ok = slurm_.Submit(path, &job, error);
+    // A problem from the first failure on, also while sbatch is retried (torc status).
+    bool ok = slurm_.Submit(path, &job, error, [&](const std::string& retrying) {
+      service_->NoteScheduleFailure(due.workflow, retrying);
+    });
     if (!job.messages.empty())
       std::fprintf(stderr, "torc server: workflow %lld: sbatch said: %s\n",
                    static_cast<long long>(due.workflow), job.messages.c_str());
@@ -168,6 +172,7 @@ void ActionRunner::Tick(double now) {
                                 request.num_allocations, request.one_worker_per_node, "scheduled",
                                 now, &ids, &error);
     if (!ok) {
+      // (an action's failure is its own problem: the action's outcome)
       service_->RecordEvent(due.workflow, "sbatch_failed",
                             error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
       service_->NoteScheduleFailure(due.workflow, error);

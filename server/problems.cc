@@ -118,7 +118,10 @@ std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& 
   }
   if (!c.failed_request.empty())
     out.push_back({"allocation_request_failed",
-                   "the last 'torc slurm schedule' failed: " + c.failed_request, {}});
+                   "the last allocation request failed: " + c.failed_request +
+                       ". If it does not pass, fix the scheduler, then 'torc slurm schedule " +
+                       wf + "'",
+                   {}});
 
   // Ready jobs and nothing that will run them: no worker, no live allocation, no action
   // about to ask for one.

@@ -175,8 +175,9 @@ class Service {
   ServiceStatus FinishAction(WorkflowId id, uint32_t action, ActionStatus status,
                              const std::string& detail, double now);
   void AddAllocation(WorkflowId id, AllocationRecord record);
-  /// The last `torc slurm schedule` of the workflow failed with `message` ("" clears it; a
-  /// submitted allocation clears it too). Memory only, for `torc status` problems.
+  /// The last allocation request of the workflow (`torc slurm schedule`, a restart's; an
+  /// action's while sbatch is retried) failed with `message` ("" clears it; a submitted
+  /// allocation clears it too). Memory only, for `torc status` problems.
   void NoteScheduleFailure(WorkflowId id, const std::string& message);
   std::string ScheduleFailure(WorkflowId id);
   /// A worker left with work undone, and why ("worker 3 left: no unfinished job can run ...").

@@ -180,7 +180,8 @@ bool IsTransientSbatchFailure(const std::string& message) {
   return false;
 }
 
-bool SlurmClient::Submit(const std::string& script, SubmittedJob* job, std::string* error) {
+bool SlurmClient::Submit(const std::string& script, SubmittedJob* job, std::string* error,
+                         const std::function<void(const std::string&)>& on_retry) {
   double delay = retry_.first_delay_seconds;
   for (int attempt = 1;; ++attempt) {
     std::string out, err;
@@ -193,6 +194,9 @@ bool SlurmClient::Submit(const std::string& script, SubmittedJob* job, std::stri
     if (why.empty()) why = rc == 0 ? "no job id on standard output" : "no message";
     *error = "sbatch failed (exit " + std::to_string(rc) + "): " + why;
     if (rc == 0 || attempt >= retry_.attempts || !IsTransientSbatchFailure(why)) return false;
+    if (on_retry)
+      on_retry("sbatch failed (attempt " + std::to_string(attempt) + " of " +
+               std::to_string(retry_.attempts) + "), retrying: " + why);
     if (log_) log_("sbatch attempt " + std::to_string(attempt) + " failed, retrying in " +
                    std::to_string(static_cast<int>(delay * 1000)) + " ms: " + why);
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(delay * 1000)));

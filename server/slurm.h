@@ -49,7 +49,9 @@ class SlurmClient {
       : paths_(std::move(paths)), retry_(retry), log_(std::move(log)) {}
   /// sbatch --parsable SCRIPT, retried on transient failures; false with *error (Slurm's own
   /// message) when it failed for good.
-  bool Submit(const std::string& script_path, SubmittedJob* job, std::string* error);
+  /// `on_retry` (may be null) hears each transient failure before its retry, with the message.
+  bool Submit(const std::string& script_path, SubmittedJob* job, std::string* error,
+              const std::function<void(const std::string&)>& on_retry = nullptr);
   /// scancel of several jobs ("ID" or "ID;CLUSTER"): one call per cluster, with -M.
   bool Cancel(const std::vector<std::string>& job_refs, std::string* error);
   /// One squeue call per cluster for all the jobs ("ID" or "ID;CLUSTER"): id -> state

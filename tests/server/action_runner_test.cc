@@ -353,8 +353,13 @@ TEST_CASE("sbatch: banners on stderr are not the id; a timeout is retried, a bad
 
   paths.sbatch = Script(dir, "sbatch_slow", "echo 'Socket timed out' >&2; exit 1\n").string();
   SlurmClient slow(paths, {3, 0.01});
-  CHECK_FALSE(slow.Submit("script.sh", &job, &error));
+  std::vector<std::string> retries;
+  CHECK_FALSE(slow.Submit("script.sh", &job, &error,
+                          [&](const std::string& m) { retries.push_back(m); }));
   CHECK(error.find("Socket timed out") != std::string::npos);
+  // Heard before each retry (not after the last try): torc status shows it meanwhile.
+  REQUIRE(retries.size() == 2);
+  CHECK(retries[0] == "sbatch failed (attempt 1 of 3), retrying: Socket timed out");
 }
 
 TEST_CASE("squeue and scancel name the cluster of a job submitted to another one") {
@@ -403,9 +408,31 @@ TEST_CASE("a schedule request's outcome: the job ids, or sbatch's message and an
     CHECK(ok.outcome->ok);
     CHECK(ok.outcome->job_ids == std::vector<std::string>{"555", "555"});
   }
-  paths.sbatch =
-      Script(dir, "sbatch_bad", "echo 'sbatch: error: invalid partition specified: x' >&2\nexit 1\n")
-          .string();
+  // A transient failure is a problem while sbatch is retried, gone once it passed.
+  {
+    fs::path count = dir.path / "flaky_count";
+    paths.sbatch = Script(dir, "sbatch_flaky",
+                          "echo x >> '" + count.string() + "'\n"
+                          "if [ $(wc -l < '" + count.string() + "') = 1 ]; then echo 'Socket "
+                          "timed out' >&2; exit 1; fi\necho 556\n").string();
+    std::vector<std::string> seen;
+    ActionRunner flaky(service.get(),
+                       SlurmClient(paths, {3, 0.01}, [&](const std::string&) {
+                         seen.push_back(service->ScheduleFailure(id));
+                       }),
+                       options);
+    ScheduleRequest r;
+    r.workflow = id;
+    REQUIRE(service->RequestSchedule(r).ok());
+    flaky.Tick(2001.5);
+    REQUIRE(seen.size() == 1);  // the log line comes after the note
+    CHECK(seen[0] == "sbatch failed (attempt 1 of 3), retrying: Socket timed out");
+    CHECK(r.outcome->ok);
+    CHECK(service->ScheduleFailure(id).empty());
+    paths.sbatch =
+        Script(dir, "sbatch_bad", "echo 'sbatch: error: invalid partition specified: x' >&2\nexit 1\n")
+            .string();
+  }
   ActionRunner runner(service.get(), SlurmClient(paths, {1, 0.01}), options);
   ScheduleRequest bad;
   bad.workflow = id;
@@ -502,6 +529,7 @@ TEST_CASE("problems: a refused allocation request, then nothing to run the ready
   CHECK(Kind(ProblemsOf(*service, id), "no_compute") != nullptr);
   // A failed `torc slurm schedule` is one too, until an allocation is submitted.
   service->NoteScheduleFailure(id, "sbatch failed (exit 1): sbatch: error: Invalid account");
+  CHECK(Kind(ProblemsOf(*service, id), "allocation_request_failed") != nullptr);
   problems = ProblemsOf(*service, id);
   CHECK(std::count_if(problems.begin(), problems.end(), [](const Problem& p) {
           return p.kind == "allocation_request_failed" &&
