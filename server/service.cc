@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <set>
 #include <sstream>
 
 namespace torc::server {
@@ -457,6 +458,32 @@ std::vector<std::pair<ScheduleRequest, DueAction>> Service::TakeScheduleRequests
     out.push_back({r, {r.workflow, UINT32_MAX, it->second->plan, it->second->row}});
   }
   schedule_requests_.clear();
+  return out;
+}
+
+// Compute follows a restart (docs/api.md).
+std::vector<ScheduleRequest> RestartSchedules(const WorkflowEntry& e,
+                                              const std::vector<AllocationRecord>& allocations) {
+  std::set<uint32_t> wanted;
+  for (JobIndex j = 0; j < e.core->job_count(); ++j)
+    if (e.core->job(j).status == JobStatus::kReady && e.plan->jobs[j].scheduler != spec::kNone)
+      wanted.insert(e.plan->jobs[j].scheduler);
+  for (const auto& a : allocations)
+    if (a.state == "pending" || a.state == "running")
+      for (uint32_t s = 0; s < e.plan->schedulers.size(); ++s)
+        if (e.plan->schedulers[s].name == a.scheduler) wanted.erase(s);
+  std::vector<ScheduleRequest> out;
+  for (uint32_t s : wanted)
+    for (const auto& action : e.plan->actions)
+      if (action.type == spec::ActionType::kScheduleNodes && action.scheduler == s) {
+        ScheduleRequest r;
+        r.workflow = e.core->id();
+        r.scheduler = s;
+        r.num_allocations = action.num_allocations;
+        r.one_worker_per_node = action.start_one_worker_per_node;
+        out.push_back(std::move(r));
+        break;
+      }
   return out;
 }
 

@@ -253,4 +253,9 @@ spec::LoadResult ParseWorkflow(const WorkflowRow& row, const spec::LoadOptions& 
 /// A digest of the expanded job names, to detect a reload that expands differently.
 std::string NamesDigest(const spec::Plan& plan);
 
+/// Compute follows a restart: for each scheduler of the ready jobs that has no pending or
+/// running allocation, the allocations its first schedule_nodes action asks for.
+std::vector<ScheduleRequest> RestartSchedules(const WorkflowEntry& entry,
+                                              const std::vector<AllocationRecord>& allocations);
+
 }  // namespace torc::server
