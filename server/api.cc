@@ -144,9 +144,6 @@ JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref) {
 
 namespace {
 
-/// How long POST /allocations waits for sbatch before answering 202 (docs/api.md).
-constexpr int kScheduleWaitSeconds = 90;
-
 nlohmann::json CountsJson(const WorkflowCore& core) {
   nlohmann::json counts = nlohmann::json::object();
   auto c = core.Counts();
@@ -393,7 +390,7 @@ HttpResponse Schedule(Call& c, WorkflowId wf) {
   // The action thread runs sbatch (with its retries) in moments: the answer says how it went.
   // A busy controller can take longer; then 202, and the outcome goes to the events.
   ScheduleOutcome& out = *req.outcome;
-  if (!out.Wait(std::chrono::seconds(kScheduleWaitSeconds)))
+  if (!out.Wait(std::chrono::milliseconds(static_cast<int64_t>(c.schedule_wait_seconds * 1000))))
     return Json(202, {{"requested", req.num_allocations}, {"pending", true}});
   std::lock_guard<std::mutex> lock(out.mu);
   if (!out.ok)
@@ -523,6 +520,7 @@ HttpResponse HandleRequest(Service* service, const ApiOptions& options, const Ht
       throw api::ApiError(404, "no endpoint " + http.path + " (the API is under /api/v1)");
     std::string user = Authenticate(http, options);
     api::Call call{http, {}, nullptr, options.now(), service, options.metrics};
+    call.schedule_wait_seconds = options.schedule_wait_seconds;
     call.user = user;
     call.admin = user.empty();
     std::string rest = http.path.substr(prefix.size());

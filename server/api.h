@@ -25,6 +25,9 @@ struct ApiOptions {
   /// Multi-user mode (docs/security.md): the users and their token digests. Null:
   /// single-user, only `token` is accepted.
   std::shared_ptr<UserDirectory> users = nullptr;
+  /// How long POST /allocations waits for sbatch's outcome before answering 202 (docs/api.md).
+  /// 0: never waits (a handler with no action runner behind it, e.g. the API fuzz target).
+  double schedule_wait_seconds = 90;
 };
 
 /// The handler to give StartHttpServer. `service` must outlive it.

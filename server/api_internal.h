@@ -31,6 +31,7 @@ struct Call {
   /// workflows; the admin (the server's token, and everyone in single-user mode) all.
   std::string user{};
   bool admin = true;
+  double schedule_wait_seconds = 90;  // ApiOptions::schedule_wait_seconds
 };
 
 inline HttpResponse Json(int status, const nlohmann::json& j) {

@@ -80,7 +80,9 @@ struct World {
     ServiceStatus ss;
     service = Service::Open(std::move(store), options, now, &ss);
     if (!service) std::abort();
-    handler = MakeApiHandler(service.get(), {kToken, [this] { return now; }});
+    ApiOptions api_options{kToken, [this] { return now; }};
+    api_options.schedule_wait_seconds = 0;  // no action runner here: nothing would answer
+    handler = MakeApiHandler(service.get(), api_options);
   }
 
   ~World() {
