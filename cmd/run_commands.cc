@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/client_support.h"
 #include "cmd/commands.h"
 #include "cmd/progress.h"
 #include "server/advertise.h"
@@ -256,7 +257,7 @@ void AddSlurmCommands(CLI::App& app) {
 }
 
 void AddScheduleCommand(CLI::App* slurm) {
-  auto wf = std::make_shared<int64_t>(0);
+  auto wf = std::make_shared<std::string>();
   auto scheduler = std::make_shared<std::string>();
   auto num = std::make_shared<int64_t>(1);
   auto per_node = std::make_shared<bool>(false);
@@ -265,7 +266,7 @@ void AddScheduleCommand(CLI::App* slurm) {
   auto* cmd = slurm->add_subcommand(
       "schedule", "Ask Slurm for allocations for a workflow now; exit 1 with Slurm's message when "
                   "sbatch refuses");
-  cmd->add_option("workflow", *wf, "Workflow id")->required();
+  cmd->add_option("workflow", *wf, "Workflow id (default: your newest workflow, else the newest)");
   cmd->add_option("--scheduler", *scheduler, "Slurm scheduler (default: the first one)");
   cmd->add_option("--num-allocations", *num, "How many allocations (default 1)");
   cmd->add_flag("--one-worker-per-node", *per_node, "Start one worker per node (direct mode)");
@@ -284,7 +285,8 @@ void AddScheduleCommand(CLI::App* slurm) {
     }
     nlohmann::json body = {{"num_allocations", *num}, {"start_one_worker_per_node", *per_node}};
     if (!scheduler->empty()) body["scheduler"] = *scheduler;
-    auto r = client->Call("POST", "/workflows/" + std::to_string(*wf) + "/allocations", body);
+    int64_t id = WorkflowArgument(*client, *wf, "torc slurm schedule [WF]");
+    auto r = client->Call("POST", "/workflows/" + std::to_string(id) + "/allocations", body);
     if (!r.ok()) {
       // 502: Slurm refused (the message is sbatch's own).
       std::cerr << "torc: " << (r.status == 502 ? "allocation request failed: " : "")

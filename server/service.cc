@@ -151,8 +151,8 @@ ServiceStatus Service::Submit(const SubmitRequest& request, double now, Workflow
   spec::LoadResult parsed = ParseWorkflow(row, options_.limits);
   if (!parsed.ok()) {
     ServiceStatus s = ServiceStatus::Error(
-        ServiceStatus::kBadRequest, "the workflow file has " + std::to_string(parsed.errors.size()) +
-                                        (parsed.errors.size() == 1 ? " error" : " errors"));
+        ServiceStatus::kBadRequest,
+        "the workflow file has " + std::to_string(parsed.errors.size()) + " error(s)");
     for (const auto& e : parsed.errors) s.details.push_back(e.ToString());
     return s;
   }

@@ -182,6 +182,17 @@ std::vector<std::string> PlanWarnings(const Plan& plan) {
   if (more) out.push_back("... and " + std::to_string(more) + " more jobs that can never run");
   bool schedules = false;
   for (const auto& a : plan.actions) schedules = schedules || a.type == ActionType::kScheduleNodes;
+  if (schedules && plan.schedulers.size() > 1) {
+    // Any allocation may run such a job, but no stage's action asks for one for it.
+    std::vector<std::string> loose;
+    for (const auto& job : plan.jobs)
+      if (job.scheduler == kNone) loose.push_back(job.name);
+    if (!loose.empty())
+      out.push_back(std::to_string(loose.size()) + " job(s) name no scheduler ('" + loose[0] +
+                    "'" + (loose.size() > 1 ? ", ..." : "") + ") while the workflow's actions "
+                    "ask Slurm for compute per scheduler: they run in whichever allocation is "
+                    "there when they are ready, or wait; give them a scheduler");
+  }
   if (!plan.schedulers.empty() && !schedules)
     out.push_back("slurm_schedulers but no schedule_nodes action: nothing will ask Slurm for "
                   "compute after 'torc submit'; add an action (trigger on_workflow_start), or "

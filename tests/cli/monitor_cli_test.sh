@@ -282,6 +282,9 @@ sleep 0.5
 kill -TERM "$watch_pid"; wait "$watch_pid"
 expect_eq "watch prints the problem once" "$(grep -c 'problem no_compute: 1 job ready' watchn.out)" 1
 "$torc" cancel "$nowhere" >/dev/null
+out=$("$torc" slurm schedule train 2>&1); rc=$?
+expect_eq "slurm schedule: a name is not a workflow id (exit)" "$rc" 1
+expect_contains "slurm schedule: a name is not a workflow id" "$out" "'train' is not a workflow id; usage: torc slurm schedule [WF]"
 
 # every command's --help has an example; docs/cli.md is the output of help-markdown
 while read -r cmd; do

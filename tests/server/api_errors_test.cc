@@ -353,7 +353,7 @@ std::vector<Case> BadRequests() {
                           "    resource_requirements: r\nresource_requirements:\n"
                           "  - {name: r, num_cpus: -4, memory: -1g}\n"}}
            .dump(),
-       400, "the workflow file has 2 errors",
+       400, "the workflow file has 2 error(s)",
        [](const json& b) {
          REQUIRE(b["errors"].is_array());
          CHECK(b["errors"][0].get<std::string>().find("'num_cpus' of resource requirement 'r' "
@@ -363,7 +363,7 @@ std::vector<Case> BadRequests() {
        json{{"spec_text", "name: bomb\njobs:\n  - name: a\n    command: x\n  - name: b\n"
                           "    command: x\n    depends_on_regexes: [\"((a{1000}){1000}){1000}\"]\n"}}
            .dump(),
-       400, "the workflow file has 1 error"},
+       400, "the workflow file has 1 error(s)"},
       {"heartbeat of an unknown worker", "POST", wfp + "/workers/999999/heartbeat", "", 409,
        "has no lease"},
       {"heartbeat with a non-numeric worker id", "POST", wfp + "/workers/abc/heartbeat", "", 400,

@@ -414,6 +414,18 @@ actions:
                                     "slurm_schedulers:\n  - {name: s}\n"));
   REQUIRE(w.size() == 1);
   CHECK(w[0].find("slurm_schedulers but no schedule_nodes action") == 0);
+  w = torc::spec::PlanWarnings(plan(R"(name: w
+jobs:
+  - {name: a, command: x, scheduler: s}
+  - {name: b, command: x, depends_on: [a]}
+slurm_schedulers:
+  - {name: s}
+  - {name: t}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
+)"));
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find("1 job(s) name no scheduler ('b') while the workflow's actions ask Slurm") == 0);
   w = torc::spec::PlanWarnings(plan("name: w\njobs:\n  - {name: a, command: x}\n"));
   REQUIRE(w.size() == 1);
   CHECK(w[0].find("no slurm_schedulers: 'torc submit' alone will not run the jobs") == 0);
