@@ -8,18 +8,7 @@
 set -uo pipefail
 torc=$1
 . "$(dirname "$0")/lib.sh"
-export TORC_DATA_DIR=$(mktemp -d)
-work=$(mktemp -d)
-unset TORC_API_URL TORC_TOKEN NO_COLOR
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$TORC_DATA_DIR" "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-json() { python3 -c "import json, sys; d = json.load(sys.stdin); $1"; }  # json 'print(...)'
+cli_sandbox
 jsonl() { python3 -c "import json, sys; d = [json.loads(l) for l in sys.stdin]; $1"; }
 
 # Fake sbatch/squeue (a restart asks for allocations): every allocation is job 4242, pending.

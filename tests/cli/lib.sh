@@ -11,3 +11,21 @@ finish() {
   if ((failures)); then echo "$failures check(s) failed" >&2; exit 1; fi
   echo "all checks passed"
 }
+
+# A private data dir ($TORC_DATA_DIR) and work dir ($work, the current directory from now on),
+# no inherited server settings, and a cleanup on exit that stops $server_pid (if started) and
+# removes both; json 'python on d' reads JSON from stdin.
+cli_sandbox() {
+  export TORC_DATA_DIR=$(mktemp -d)
+  work=$(mktemp -d)
+  unset TORC_API_URL TORC_TOKEN NO_COLOR
+  server_pid=
+  trap cli_sandbox_cleanup EXIT
+  cd "$work" || exit 1
+}
+cli_sandbox_cleanup() {
+  [[ -n ${server_pid:-} ]] && kill "$server_pid" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$TORC_DATA_DIR" "$work"
+}
+json() { python3 -c "import json, sys; d = json.load(sys.stdin); $1"; }  # json 'print(...)'

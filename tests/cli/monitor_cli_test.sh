@@ -8,18 +8,7 @@ set -uo pipefail
 torc=$1
 src=$2
 . "$(dirname "$0")/lib.sh"
-export TORC_DATA_DIR=$(mktemp -d)
-work=$(mktemp -d)
-unset TORC_API_URL TORC_TOKEN NO_COLOR
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$TORC_DATA_DIR" "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-json() { python3 -c "import json, sys; d = json.load(sys.stdin); $1"; }  # json 'print(...)'
+cli_sandbox
 
 # Unreachable server: one line naming the URL, its source and the fix.
 out=$(TORC_API_URL=http://127.0.0.1:1 TORC_TOKEN=x "$torc" status 1 2>&1); rc=$?
