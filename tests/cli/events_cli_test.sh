@@ -12,12 +12,7 @@ cli_sandbox
 jsonl() { python3 -c "import json, sys; d = [json.loads(l) for l in sys.stdin]; $1"; }
 
 # Fake sbatch/squeue (a restart asks for allocations): every allocation is job 4242, pending.
-printf '#!/bin/sh\necho called >>"%s/sbatch.calls"\necho 4242\n' "$work" >"$work/sbatch"
-printf '#!/bin/sh\necho "4242 PENDING"\n' >"$work/squeue"
-chmod +x "$work/sbatch" "$work/squeue"
-TORC_SBATCH=$work/sbatch TORC_SQUEUE=$work/squeue "$torc" server run --port 0 >"$TORC_DATA_DIR/log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do [[ -s $TORC_DATA_DIR/server.url ]] && break; sleep 0.05; done
+start_server_with_fake_slurm
 
 out=$("$torc" events 2>&1); rc=$?
 expect_eq "events, no workflows" "$out (rc $rc)" "torc: the server has no workflows; submit one with 'torc submit FILE' (rc 1)"

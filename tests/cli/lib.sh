@@ -29,3 +29,16 @@ cli_sandbox_cleanup() {
   rm -rf "$TORC_DATA_DIR" "$work"
 }
 json() { python3 -c "import json, sys; d = json.load(sys.stdin); $1"; }  # json 'print(...)'
+
+# Starts `torc server run --port 0` in the background ($server_pid) behind a fake sbatch and
+# squeue in $work (every allocation is Slurm job 4242, pending; each sbatch call is a line in
+# $work/sbatch.calls), and waits for server.url.
+start_server_with_fake_slurm() {
+  printf '#!/bin/sh\necho called >>"%s/sbatch.calls"\necho 4242\n' "$work" >"$work/sbatch"
+  printf '#!/bin/sh\necho "4242 PENDING"\n' >"$work/squeue"
+  chmod +x "$work/sbatch" "$work/squeue"
+  TORC_SBATCH=$work/sbatch TORC_SQUEUE=$work/squeue "$torc" server run --port 0 \
+    >"$TORC_DATA_DIR/log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do [[ -s $TORC_DATA_DIR/server.url ]] && break; sleep 0.05; done
+}

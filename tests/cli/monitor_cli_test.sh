@@ -18,12 +18,7 @@ expect_contains "unreachable message" "$out" "torc: cannot reach server at http:
 expect_contains "unreachable hint" "$out" "is 'torc server run' running? (TORC_API_URL=http://127.0.0.1:1)"
 
 # Fake sbatch/squeue for the allocations checks: every allocation is job 4242, pending.
-printf '#!/bin/sh\necho 4242\n' >"$work/sbatch"
-printf '#!/bin/sh\necho "4242 PENDING"\n' >"$work/squeue"
-chmod +x "$work/sbatch" "$work/squeue"
-TORC_SBATCH=$work/sbatch TORC_SQUEUE=$work/squeue "$torc" server run --port 0 >"$TORC_DATA_DIR/log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do [[ -s $TORC_DATA_DIR/server.url ]] && break; sleep 0.05; done
+start_server_with_fake_slurm
 
 # No workflow yet: status without WF says what to do.
 out=$("$torc" status 2>&1); rc=$?
