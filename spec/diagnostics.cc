@@ -53,7 +53,8 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
-std::string SuggestClosest(std::string_view word, const std::vector<std::string_view>& candidates) {
+std::string SuggestClosest(std::string_view word, const std::vector<std::string_view>& candidates,
+                           uint64_t* budget) {
   if (word.size() > 64) return "";
   const size_t allowed = std::max<size_t>(2, word.size() / 3);
   size_t best = SIZE_MAX;
@@ -61,6 +62,14 @@ std::string SuggestClosest(std::string_view word, const std::vector<std::string_
   for (auto c : candidates) {
     // A length difference over `allowed` is already too far (and a long name is costly).
     if (c.size() > word.size() + allowed || word.size() > c.size() + allowed) continue;
+    if (budget) {
+      const uint64_t cost = uint64_t{word.size()} * c.size() + 1;
+      if (cost > *budget) {
+        *budget = 0;
+        return "";
+      }
+      *budget -= cost;
+    }
     size_t d = EditDistance(word, c);
     if (d < best) {
       best = d;

@@ -2,6 +2,7 @@
 // position, so that all of them can be reported at once.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,7 +40,10 @@ class Diagnostics {
   std::vector<Diagnostic> errors_;
 };
 
-/// "did you mean 'x'?" for the closest of `candidates`, or "" when none is close.
-std::string SuggestClosest(std::string_view word, const std::vector<std::string_view>& candidates);
+/// "did you mean 'x'?" for the closest of `candidates`, or "" when none is close. When `budget`
+/// is given, each comparison spends word.size() * candidate.size() of it, and a search that would
+/// overspend gives no hint: hints are a courtesy and must not make a large file slow to reject.
+std::string SuggestClosest(std::string_view word, const std::vector<std::string_view>& candidates,
+                           uint64_t* budget = nullptr);
 
 }  // namespace torc::spec

@@ -81,12 +81,13 @@ std::string NameIndex::Suggest(std::string_view name) {
   if (by_name_.size() > 20000) return "";
   auto cached = suggestions_.find(std::string(name));
   if (cached != suggestions_.end()) return cached->second;
-  if (suggestions_.size() >= kMaxSuggestions) return "";
-  std::vector<std::string_view> names;
-  names.reserve(by_name_.size());
-  for (const auto& [n, i] : by_name_) names.push_back(n);
-  std::sort(names.begin(), names.end());
-  std::string hint = SuggestClosest(name, names);
+  if (suggestions_.size() >= kMaxSuggestions || suggest_budget_ == 0) return "";
+  if (suggest_names_.empty()) {
+    suggest_names_.reserve(by_name_.size());
+    for (const auto& [n, i] : by_name_) suggest_names_.push_back(n);
+    std::sort(suggest_names_.begin(), suggest_names_.end());
+  }
+  std::string hint = SuggestClosest(name, suggest_names_, &suggest_budget_);
   suggestions_.emplace(std::string(name), hint);
   return hint;
 }
