@@ -12,8 +12,8 @@
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
-#include "server/client.h"
-#include "server/data_dir.h"
+#include "server/client/client.h"
+#include "server/util/data_dir.h"
 #include "server/server.h"
 #include "server/users.h"
 #include "spec/plan.h"
@@ -78,13 +78,13 @@ void AddClientCommands(CLI::App& app) {
   add_user->footer("Example (as root, the file then belongs to alice):\n"
                    "  torc server add-user alice --data-dir /srv/torc --token-file ~alice/.torc-token");
   add_user->callback([user, user_dir, user_token_file] {
-    std::string dir = server::ResolveDataDir(*user_dir);
+    std::string dir = util::ResolveDataDir(*user_dir);
     std::string path = user_token_file->empty() ? dir + "/tokens/" + *user : *user_token_file;
     std::string error;
     if (!server::AddUser(dir, *user, path, &error)) Die(error);
     std::cout << "user " << *user << ": token in " << path << " (mode 0600)\n"
               << "they connect with: TORC_TOKEN_FILE=" << path
-              << " TORC_API_URL=" << server::ReadServerUrl(dir) << " torc workflows list\n";
+              << " TORC_API_URL=" << util::ReadServerUrl(dir) << " torc workflows list\n";
   });
 
   // torc submit FILE

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "server/client.h"
+#include "server/client/client.h"
 
 namespace CLI {
 class App;

@@ -12,7 +12,8 @@
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
-#include "worker/command.h"
+#include "server/protocol/output_paths.h"
+#include "spec/plan.h"
 
 namespace torc::cmd {
 namespace {
@@ -61,21 +62,18 @@ nlohmann::json JobWithLogs(server::ApiClient& client, const JobTarget& t) {
     if (dir.empty()) {
       if (fallback.empty()) {
         auto w = CallOrDie(client, "GET", WorkflowPath(wf));
-        std::string base = Str(w.value("working_dir", nlohmann::json()), ".");
-        fallback = base + "/torc_output/" + std::to_string(wf);
+        fallback = protocol::DefaultJobOutputDir(Str(w.value("working_dir", nlohmann::json()), ""), wf);
       }
       dir = fallback;
     }
-    worker::JobToRun run;
-    run.name = j["name"].get<std::string>();
-    run.attempt = attempt;
-    if (j.contains("stdio") && j["stdio"].is_object())
-      run.stdio_mode = j["stdio"].value("mode", "separate");
-    auto o = worker::OutputsFor(run, dir);
+    std::string mode = "separate";
+    if (j.contains("stdio") && j["stdio"].is_object()) mode = j["stdio"].value("mode", "separate");
+    auto o = protocol::AttemptOutputPaths(dir, j["name"].get<std::string>(), attempt,
+                                          spec::StdioModeNamed(mode));
     auto or_null = [](const std::string& p) {
       return p.empty() ? nlohmann::json() : nlohmann::json(p);
     };
-    return nlohmann::json{{"stdout", or_null(o.stdout_path)}, {"stderr", or_null(o.stderr_path)}};
+    return nlohmann::json{{"stdout", or_null(o.out)}, {"stderr", or_null(o.err)}};
   };
   for (auto& a : j["attempts"]) a["log_paths"] = paths(a, a["attempt"].get<uint32_t>());
   if (j.contains("current") && j["current"].is_object())

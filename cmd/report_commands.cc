@@ -9,8 +9,8 @@
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
-#include "server/clock.h"
-#include "server/report.h"
+#include "server/util/clock.h"
+#include "server/report/report.h"
 
 namespace torc::cmd {
 namespace {
@@ -49,7 +49,7 @@ void RunReport(const ReportFlags& f) {
   int64_t wf = WorkflowArgument(*client, f.workflow, "torc report [WF] --html FILE");
   nlohmann::json summary = CallOrDie(*client, "GET", WorkflowPath(wf));
   server::ReportOptions options;
-  options.generated_at = server::WallClockNow();
+  options.generated_at = util::WallClockNow();
   bool graph = summary.value("total", int64_t{0}) <= static_cast<int64_t>(options.max_dag_jobs);
   nlohmann::json attempts = FetchAttempts(*client, wf, graph);
   std::string html = server::RenderReportHtml(summary, attempts, options);

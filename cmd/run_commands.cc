@@ -17,8 +17,8 @@
 #include "cmd/commands.h"
 #include "cmd/progress.h"
 #include "server/advertise.h"
-#include "server/client.h"
-#include "server/data_dir.h"
+#include "server/client/client.h"
+#include "server/util/data_dir.h"
 #include "server/embedded.h"
 #include "server/sbatch_script.h"
 #include "server/slurm.h"
@@ -238,8 +238,8 @@ void AddSlurmCommands(CLI::App& app) {
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     server::ScriptContext ctx;
     ctx.torc_binary = len > 0 ? std::string(self, static_cast<size_t>(len)) : "torc";
-    ctx.data_dir = server::ResolveDataDir("");
-    ctx.api_url = server::ReadServerUrl(ctx.data_dir);
+    ctx.data_dir = util::ResolveDataDir("");
+    ctx.api_url = util::ReadServerUrl(ctx.data_dir);
     if (ctx.api_url.empty()) ctx.api_url = "http://127.0.0.1:8080";
     if (server::IsLoopbackHost(server::UrlHost(ctx.api_url)))
       std::cerr << "torc: WARNING: the script gives workers TORC_API_URL=" << ctx.api_url

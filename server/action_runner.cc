@@ -7,7 +7,8 @@
 #include <set>
 #include <sstream>
 
-#include "server/data_dir.h"
+#include "server/protocol/output_paths.h"
+#include "server/util/data_dir.h"
 
 namespace torc::server {
 
@@ -53,8 +54,7 @@ void Wakeup::Close() {
 }
 
 std::string ActionRunner::OutputDir(const DueAction& due) const {
-  std::string base = due.row.working_dir.empty() ? "." : due.row.working_dir;
-  return base + "/torc_output/" + std::to_string(due.workflow);
+  return protocol::DefaultJobOutputDir(due.row.working_dir, due.workflow);
 }
 
 bool ActionRunner::Refused(const DueAction& due, std::string* why) const {
@@ -72,7 +72,7 @@ void ActionRunner::Execute(const DueAction& due, double now) {
   }
   std::string out_dir = OutputDir(due);
   std::string ignored;
-  MakeDirectories(out_dir + "/slurm", 0755, &ignored);
+  util::MakeDirectories(out_dir + "/slurm", 0755, &ignored);
   if (action.type == spec::ActionType::kRunCommands) {
     std::string log = out_dir + "/action_" + std::to_string(due.index) + ".log";
     std::ofstream out(log, std::ios::app);
@@ -110,7 +110,7 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmSche
   if (Refused(due, error)) return false;
   std::string out_dir = OutputDir(due);
   std::string ignored;
-  MakeDirectories(out_dir + "/slurm", 0755, &ignored);
+  util::MakeDirectories(out_dir + "/slurm", 0755, &ignored);
   ScriptContext ctx;
   ctx.torc_binary = options_.torc_binary;
   ctx.api_url = options_.api_url;

@@ -2,20 +2,20 @@
 
 #include <chrono>
 
-#include "server/api.h"
-#include "server/clock.h"
-#include "server/data_dir.h"
-#include "server/http.h"
+#include "server/api/api.h"
+#include "server/util/clock.h"
+#include "server/util/data_dir.h"
+#include "server/http/http.h"
 #include "server/service.h"
 
 namespace torc::server {
 namespace {
-double Now() { return server::WallClockNow(); }
+double Now() { return util::WallClockNow(); }
 }  // namespace
 
 std::unique_ptr<EmbeddedServer> EmbeddedServer::Start(const std::string& dir, std::string* error) {
   std::unique_ptr<EmbeddedServer> s(new EmbeddedServer());
-  if (!EnsureDataDir(dir, error) || !LoadOrCreateToken(dir, &s->token_, error)) return nullptr;
+  if (!util::EnsureDataDir(dir, error) || !util::LoadOrCreateToken(dir, &s->token_, error)) return nullptr;
   StoreStatus st;
   auto store = Store::Open(dir + "/torc.db", StoreOptions{}, &st);
   if (!store) {
@@ -33,7 +33,7 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::Start(const std::string& dir, st
   s->http_ = StartHttpServer(http, MakeApiHandler(s->service_.get(), {s->token_, Now}), error);
   if (!s->http_) return nullptr;
   s->url_ = "http://127.0.0.1:" + std::to_string(s->http_->port());
-  WriteServerUrl(dir, s->url_, error);
+  util::WriteServerUrl(dir, s->url_, error);
   return s;
 }
 

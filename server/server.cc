@@ -15,12 +15,12 @@
 
 #include "server/action_runner.h"
 #include "server/advertise.h"
-#include "server/api.h"
-#include "server/clock.h"
-#include "server/data_dir.h"
-#include "server/http.h"
+#include "server/api/api.h"
+#include "server/util/clock.h"
+#include "server/util/data_dir.h"
+#include "server/http/http.h"
 #include "server/users.h"
-#include "server/metrics.h"
+#include "server/api/metrics.h"
 
 namespace torc::server {
 namespace {
@@ -28,7 +28,7 @@ namespace {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
-double Now() { return server::WallClockNow(); }
+double Now() { return util::WallClockNow(); }
 
 int PortFromUrl(const std::string& url) {
   size_t colon = url.rfind(':');
@@ -58,7 +58,7 @@ std::string ServerUserName() {
 }  // namespace
 
 int RunServer(const ServerOptions& options) {
-  std::string dir = ResolveDataDir(options.data_dir), error;
+  std::string dir = util::ResolveDataDir(options.data_dir), error;
   if (options.host.find(':') != std::string::npos) {
     std::fprintf(stderr,
                  "torc server: --host '%s': IPv6 addresses are not supported (the HTTP transport "
@@ -71,12 +71,12 @@ int RunServer(const ServerOptions& options) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());  // before anything is opened
     return 1;
   }
-  if (!EnsureDataDir(dir, &error)) {
+  if (!util::EnsureDataDir(dir, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return 1;
   }
   std::string token;
-  if (!LoadOrCreateToken(dir, &token, &error)) {
+  if (!util::LoadOrCreateToken(dir, &token, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return 1;
   }
@@ -109,7 +109,7 @@ int RunServer(const ServerOptions& options) {
     // the advertised URL may name a proxy's port), else the one in server.url.
     int previous = -1;
     std::ifstream(dir + "/server.port") >> previous;
-    if (previous <= 0) previous = PortFromUrl(ReadServerUrl(dir));
+    if (previous <= 0) previous = PortFromUrl(util::ReadServerUrl(dir));
     http.port = previous > 0 ? previous : 8080;
   }
   if (!IsLoopbackHost(options.host))
@@ -135,7 +135,7 @@ int RunServer(const ServerOptions& options) {
     return 1;
   }
   if (!note.empty()) std::fprintf(stderr, "torc server: WARNING: %s\n", note.c_str());
-  if (!WriteServerUrl(dir, url, &error)) {
+  if (!util::WriteServerUrl(dir, url, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return 1;
   }

@@ -15,8 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/core.h"
-#include "server/store.h"
+#include "server/core/core.h"
+#include "server/store/store.h"
 
 namespace torc::server {
 

@@ -12,8 +12,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "server/api.h"
-#include "server/data_dir.h"
+#include "server/api/api.h"
+#include "server/util/data_dir.h"
 
 namespace torc::server {
 namespace {
@@ -78,7 +78,7 @@ bool UserDirectory::Load(std::string* error) {
   ctime_ = st.st_ctim;
   size_ = st.st_size;
   inode_ = st.st_ino;
-  if (RefuseShared(path_, st.st_mode, "users", error)) return false;
+  if (util::RefuseShared(path_, st.st_mode, "users", error)) return false;
   std::ifstream in(path_);
   std::string line;
   std::vector<std::pair<std::string, std::string>> users;
@@ -130,7 +130,7 @@ bool AddUser(const std::string& dir, const std::string& name, const std::string&
              "': use 1 to 64 of A-Z a-z 0-9 . _ - (not starting with - or .)";
     return false;
   }
-  if (!EnsureDataDir(dir, error)) return false;
+  if (!util::EnsureDataDir(dir, error)) return false;
   const std::string users_path = dir + "/users";
   std::string text = "# torc users: NAME SHA256(token), written by 'torc server add-user'\n";
   struct stat st {};
@@ -148,10 +148,10 @@ bool AddUser(const std::string& dir, const std::string& name, const std::string&
     }
   }
   // The token file first: a user line never exists without its token.
-  std::string token = NewToken();
+  std::string token = util::NewToken();
   size_t slash = token_file.rfind('/');
   if (slash != std::string::npos && slash > 0 &&
-      !MakeDirectories(token_file.substr(0, slash), 0700, error))
+      !util::MakeDirectories(token_file.substr(0, slash), 0700, error))
     return false;
   if (!WritePrivate(token_file, token + "\n", error)) return false;
   if (geteuid() == 0) {

@@ -65,19 +65,6 @@ StdioMode StdioModeNamed(const std::string& name) {
   return StdioMode::kSeparate;
 }
 
-AttemptLogs AttemptLogPaths(const std::string& dir, const std::string& job, uint32_t attempt,
-                            StdioMode mode) {
-  std::string base = dir + "/" + job + "." + std::to_string(attempt);
-  switch (mode) {
-    case StdioMode::kNone: return {"", ""};
-    case StdioMode::kCombined: return {base + ".out", base + ".out"};
-    case StdioMode::kNoStdout: return {"", base + ".err"};
-    case StdioMode::kNoStderr: return {base + ".out", ""};
-    case StdioMode::kSeparate: break;
-  }
-  return {base + ".out", base + ".err"};
-}
-
 const char* ToString(ExecutionMode mode) {
   switch (mode) {
     case ExecutionMode::kAuto: return "auto";

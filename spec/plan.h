@@ -52,14 +52,6 @@ struct StdioConfig {
   StdioMode mode = StdioMode::kSeparate;
   bool delete_on_success = false;
 };
-/// An attempt's output files: <dir>/<job>.<attempt>.out and .err; "" means not kept
-/// (/dev/null); kCombined sends both streams to the .out file. The worker writes them and
-/// the server reads them back (`torc logs`, the dashboard): one naming for both.
-struct AttemptLogs {
-  std::string out, err;
-};
-AttemptLogs AttemptLogPaths(const std::string& dir, const std::string& job, uint32_t attempt,
-                            StdioMode mode);
 
 enum class ExecutionMode { kAuto, kSlurm, kDirect };
 

@@ -152,10 +152,9 @@ std::string HostfileText(const Placement& placement, const std::vector<NodeInfo>
   return out;
 }
 
-OutputPaths OutputsFor(const JobToRun& job, const std::string& dir) {
-  spec::AttemptLogs logs =
-      spec::AttemptLogPaths(dir, job.name, job.attempt, spec::StdioModeNamed(job.stdio_mode));
-  return {logs.out, logs.err};
+protocol::AttemptOutputs OutputsFor(const JobToRun& job, const std::string& dir) {
+  return protocol::AttemptOutputPaths(dir, job.name, job.attempt,
+                                      spec::StdioModeNamed(job.stdio_mode));
 }
 
 }  // namespace torc::worker

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "server/protocol/output_paths.h"
 #include "worker/ledger.h"
 
 namespace torc::worker {
@@ -81,12 +82,8 @@ std::map<std::string, std::string> DirectSlurmEnvironment(const Placement& place
 /// The hostfile of a placement: its nodes round robin, one line per CPU held on each.
 std::string HostfileText(const Placement& placement, const std::vector<NodeInfo>& nodes);
 
-/// Output files: <dir>/<job>.<attempt>.out and .err ("" means /dev/null);
-/// combined mode writes both streams to the .out file.
-struct OutputPaths {
-  std::string stdout_path, stderr_path;
-};
-OutputPaths OutputsFor(const JobToRun& job, const std::string& job_output_dir);
+/// The attempt's output files (server/protocol/output_paths.h) in `job_output_dir`.
+protocol::AttemptOutputs OutputsFor(const JobToRun& job, const std::string& job_output_dir);
 
 /// "n[1-2]"-style names are not needed here: a comma list of the placed nodes.
 std::string NodeListOf(const Placement& placement, const std::vector<NodeInfo>& nodes);

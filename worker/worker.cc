@@ -13,9 +13,10 @@
 #include <map>
 #include <utility>
 
-#include "server/client.h"
-#include "server/clock.h"
-#include "server/data_dir.h"
+#include "server/client/client.h"
+#include "server/util/clock.h"
+#include "server/protocol/output_paths.h"
+#include "server/util/data_dir.h"
 #include "spec/plan.h"
 #include "spec/plan_json.h"
 #include "worker/command.h"
@@ -39,7 +40,7 @@ int SignalNumber(const std::string& name) {
 
 namespace internal {
 
-double Now() { return server::WallClockNow(); }
+double Now() { return util::WallClockNow(); }
 
 int Worker::Run() {
   std::string error;
@@ -77,7 +78,7 @@ bool Worker::Register() {
                       {"slurm_job_id", alloc_.slurm_job_id},
                       {"slurm_nodelist", SlurmNodeList()},
                       {"pid", getpid()},
-                      {"output_dir", o_.output_dir + "/" + std::to_string(o_.workflow_id)},
+                      {"output_dir", protocol::JobOutputDir(o_.output_dir, o_.workflow_id)},
                       {"resources", {{"nodes", nodes},
                                      {"end_time", alloc_.end_time ? nlohmann::json(*alloc_.end_time)
                                                                   : nlohmann::json(nullptr)}}}});
@@ -110,9 +111,9 @@ bool Worker::Register() {
   srun_.signal = x.value("srun_termination_signal", "");
   srun_.cpu_bind = x.value("enable_cpu_bind", false);
   launch_interval_ = direct_ ? 0.0 : x.value("srun_launch_interval_ms", int64_t{25}) / 1000.0;
-  job_output_dir_ = o_.output_dir + "/" + std::to_string(o_.workflow_id);
+  job_output_dir_ = protocol::JobOutputDir(o_.output_dir, o_.workflow_id);
   std::string mkdir_error;
-  if (!server::MakeDirectories(job_output_dir_, 0755, &mkdir_error)) Log(mkdir_error);
+  if (!util::MakeDirectories(job_output_dir_, 0755, &mkdir_error)) Log(mkdir_error);
   Log("worker " + std::to_string(worker_id_) + " registered: " +
       std::to_string(alloc_.nodes.size()) + " node(s) x " + std::to_string(alloc_.nodes[0].cpus) +
       " CPUs, " + (direct_ ? "direct" : "slurm") + " mode");

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/client.h"
+#include "server/client/client.h"
 #include "spec/plan.h"
 #include "worker/allocation.h"
 #include "worker/command.h"
@@ -39,7 +39,7 @@ struct Running {
   std::string end_reason;   // why torc stopped it: runtime, walltime, memory, canceled, stopped
   double kill_at = 0;       // SIGKILL after this (0: not signalled)
   std::string nodes;
-  OutputPaths outputs;
+  protocol::AttemptOutputs outputs;
   pid_t recovery_pid = -1;  // running the failure handler's recovery script
   ProcessExit exit;         // the job's exit, kept while recovering
 };

@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <functional>
 
-#include "server/client.h"
-#include "server/data_dir.h"
+#include "server/client/client.h"
+#include "server/util/data_dir.h"
 #include "spec/plan.h"
 #include "worker/allocation.h"
 #include "worker/command.h"
@@ -133,8 +133,8 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
   spec.cwd = working_dir_;
   // What bash would set; a command run without a shell gets it from here.
   if (direct_ && !spec.cwd.empty()) spec.env["PWD"] = spec.cwd;
-  spec.stdout_path = r.outputs.stdout_path;
-  spec.stderr_path = r.outputs.stderr_path;
+  spec.stdout_path = r.outputs.out;
+  spec.stderr_path = r.outputs.err;
   std::string error;
   r.pid = procs_.Start(spec, &error);
   r.start_time = now;
@@ -180,7 +180,7 @@ void Worker::CheckLimits(double now) {
   if (o_.max_log_bytes > 0 && now >= next_log_check_) {
     next_log_check_ = now + 0.5;
     for (auto& [pid, r] : running_)
-      for (const std::string* path : {&r.outputs.stdout_path, &r.outputs.stderr_path})
+      for (const std::string* path : {&r.outputs.out, &r.outputs.err})
         if (CapOutputFile(*path, o_.max_log_bytes))
           Log("job " + r.job.name + ": " + *path + " reached " +
               std::to_string(o_.max_log_bytes) + " bytes (--max-log-bytes); later output dropped");
@@ -268,7 +268,7 @@ std::string Worker::Hostfile(const Placement& placement) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   std::string error, tmp = path + "." + host + "." + std::to_string(getpid());
-  if (!server::MakeDirectories(job_output_dir_ + "/hostfiles", 0755, &error)) Log(error);
+  if (!util::MakeDirectories(job_output_dir_ + "/hostfiles", 0755, &error)) Log(error);
   if (FILE* f = std::fopen(tmp.c_str(), "w")) {
     std::fputs(text.c_str(), f);
     if (std::fclose(f) == 0 && std::rename(tmp.c_str(), path.c_str()) == 0) hostfiles_.insert(path);
@@ -290,8 +290,7 @@ bool Worker::StartRecovery(Running& r, const ProcessExit& e) {
   spec.cwd = working_dir_;
   // What bash would set; a command run without a shell gets it from here.
   if (direct_ && !spec.cwd.empty()) spec.env["PWD"] = spec.cwd;
-  spec.stdout_path = spec.stderr_path =
-      job_output_dir_ + "/" + r.job.name + "." + std::to_string(r.job.attempt) + ".recovery.log";
+  spec.stdout_path = spec.stderr_path = r.outputs.recovery_log;
   std::string error;
   r.recovery_pid = procs_.Start(spec, &error);
   if (r.recovery_pid < 0) return false;
@@ -303,7 +302,7 @@ void Worker::Finish(Running& r, const ProcessExit& e) {
   double now = Now();
   ledger_->Release(r.placement);
   // What the job wrote since the last 0.5 s check is cut too.
-  for (const std::string* path : {&r.outputs.stdout_path, &r.outputs.stderr_path})
+  for (const std::string* path : {&r.outputs.out, &r.outputs.err})
     CapOutputFile(*path, o_.max_log_bytes);
   std::string status = "completed";
   int exit_code = e.exit_code;
@@ -325,8 +324,8 @@ void Worker::Finish(Running& r, const ProcessExit& e) {
   double took = end - r.start_time;
   mean_job_seconds_ = jobs_measured_++ == 0 ? took : 0.8 * mean_job_seconds_ + 0.2 * took;
   if (status == "completed" && r.job.delete_on_success) {
-    if (!r.outputs.stdout_path.empty()) unlink(r.outputs.stdout_path.c_str());
-    if (!r.outputs.stderr_path.empty()) unlink(r.outputs.stderr_path.c_str());
+    if (!r.outputs.out.empty()) unlink(r.outputs.out.c_str());
+    if (!r.outputs.err.empty()) unlink(r.outputs.err.c_str());
   }
   ++done_;
 }

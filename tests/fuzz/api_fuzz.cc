@@ -18,9 +18,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/api.h"
+#include "server/api/api.h"
 #include "server/service.h"
-#include "server/store.h"
+#include "server/store/store.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <set>
 
-#include "server/core.h"
+#include "server/core/core.h"
 
 using namespace torc::server;
 using torc::spec::ParsePlan;

@@ -1,5 +1,6 @@
 // Tests of the cpprestsdk HTTP transport (server/http.h) over real sockets on 127.0.0.1.
-#include "server/http.h"
+#include "server/client/http_client.h"
+#include "server/http/http.h"
 
 #include <doctest/doctest.h>
 #include <netinet/in.h>

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "server/clock.h"
+#include "server/util/clock.h"
 #include "html_check.h"
 #include "server_process.h"
 
@@ -102,7 +102,7 @@ jobs:
   json started = json::array();
   for (const auto& j : claim["jobs"]) started.push_back({{"id", j["id"]}, {"attempt", 1}});
   Ok(client->Call("POST", "/workflows/1/start", {{"worker_id", w1["worker_id"]}, {"jobs", started}}));
-  double now = server::WallClockNow();
+  double now = util::WallClockNow();
   int64_t done = claim["jobs"][0]["id"], failed = claim["jobs"][1]["id"], running = claim["jobs"][2]["id"];
   Ok(client->Call("POST", "/workflows/1/complete",
                   {{"worker_id", w1["worker_id"]},

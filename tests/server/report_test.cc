@@ -5,7 +5,7 @@
 
 
 #include "html_check.h"
-#include "server/report.h"
+#include "server/report/report.h"
 
 using nlohmann::json;
 using namespace torc::server;

@@ -18,8 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "server/client.h"
-#include "server/http.h"
+#include "server/client/client.h"
+#include "server/client/http_client.h"
+#include "server/http/http.h"
 
 namespace torc::testing {
 

@@ -1,4 +1,4 @@
-#include "server/store.h"
+#include "server/store/store.h"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include "server/sqlite.h"
+#include "server/store/sqlite.h"
 
 using namespace torc::server;
 namespace fs = std::filesystem;

@@ -365,30 +365,6 @@ jobs:
   CHECK(r.errors[0].message.find("more than 1000 combinations (100 x 100)") != std::string::npos);
 }
 
-TEST_CASE("AttemptLogPaths: one naming of an attempt's output files for worker and server") {
-  using torc::spec::AttemptLogPaths;
-  using torc::spec::StdioMode;
-  auto p = AttemptLogPaths("/o/1", "train_3", 2, StdioMode::kSeparate);
-  CHECK(p.out == "/o/1/train_3.2.out");
-  CHECK(p.err == "/o/1/train_3.2.err");
-  p = AttemptLogPaths("/o/1", "a", 1, StdioMode::kCombined);
-  CHECK(p.out == "/o/1/a.1.out");
-  CHECK(p.err == "/o/1/a.1.out");
-  p = AttemptLogPaths("/o/1", "a", 1, StdioMode::kNoStdout);
-  CHECK(p.out.empty());
-  CHECK(p.err == "/o/1/a.1.err");
-  p = AttemptLogPaths("/o/1", "a", 1, StdioMode::kNoStderr);
-  CHECK(p.out == "/o/1/a.1.out");
-  CHECK(p.err.empty());
-  p = AttemptLogPaths("/o/1", "a", 1, StdioMode::kNone);
-  CHECK((p.out.empty() && p.err.empty()));
-  // The worker gets the mode by name (ToString) in its claim.
-  for (StdioMode m : {StdioMode::kSeparate, StdioMode::kCombined, StdioMode::kNoStdout,
-                      StdioMode::kNoStderr, StdioMode::kNone})
-    CHECK(torc::spec::StdioModeNamed(torc::spec::ToString(m)) == m);
-  CHECK(torc::spec::StdioModeNamed("bogus") == StdioMode::kSeparate);
-}
-
 TEST_CASE("PlanWarnings: jobs no scheduler can hold, and workflows that never ask for compute") {
   auto plan = [](const std::string& yaml) {
     auto r = torc::spec::ParsePlan(yaml, "w.yaml");

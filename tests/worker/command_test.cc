@@ -177,9 +177,10 @@ TEST_CASE("output files for each stdio mode") {
   JobToRun j = Job(1, 0, 0, 1);
   auto check = [&](const char* mode, const char* out, const char* err) {
     j.stdio_mode = mode;
-    OutputPaths p = OutputsFor(j, "/o");
-    CHECK(p.stdout_path == out);
-    CHECK(p.stderr_path == err);
+    auto p = OutputsFor(j, "/o");
+    CHECK(p.out == out);
+    CHECK(p.err == err);
+    CHECK(p.recovery_log == "/o/train.2.recovery.log");
   };
   check("separate", "/o/train.2.out", "/o/train.2.err");
   check("combined", "/o/train.2.out", "/o/train.2.out");

@@ -1,0 +1,80 @@
+// Pieces shared by the API's endpoint files: request context, JSON field
+// readers that turn bad input into 400s, and status mapping.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server/api/api.h"
+
+namespace torc::server::api {
+
+/// Thrown inside handlers to answer with a 4xx/5xx and {"error": message}.
+struct ApiError : std::runtime_error {
+  ApiError(int status, const std::string& message, nlohmann::json extra = nullptr)
+      : std::runtime_error(message), status(status), extra(std::move(extra)) {}
+  int status;
+  nlohmann::json extra;  // more fields for the error body, e.g. "errors"
+};
+
+/// One request, parsed: path segments after /api/v1, JSON body (null if empty).
+struct Call {
+  const HttpRequest& http;
+  std::vector<std::string> parts;
+  nlohmann::json body;
+  double now;
+  Service* service;
+  ServerMetrics* metrics = nullptr;  // null when the server keeps no metrics
+  /// Who asks (multi-user mode): a user sees and changes only their own
+  /// workflows; the admin (the server's token, and everyone in single-user mode) all.
+  std::string user{};
+  bool admin = true;
+  double schedule_wait_seconds = 90;  // ApiOptions::schedule_wait_seconds
+};
+
+inline HttpResponse Json(int status, const nlohmann::json& j) {
+  return {status, j.dump(), "application/json"};
+}
+
+/// The body must be a JSON object.
+const nlohmann::json& Object(const Call& c);
+/// Field readers: absent -> default (or 400 when required), wrong type -> 400.
+int64_t GetInt(const nlohmann::json& obj, const char* key, int64_t min, int64_t max,
+               std::optional<int64_t> fallback = std::nullopt);
+double GetNumber(const nlohmann::json& obj, const char* key, double fallback);
+std::string GetString(const nlohmann::json& obj, const char* key,
+                      std::optional<std::string> fallback = std::nullopt, size_t max_len = 1 << 20);
+const nlohmann::json& GetArray(const nlohmann::json& obj, const char* key, bool required,
+                               size_t max_items = 1'000'000);
+
+/// Parses a decimal id from a path segment (400 when it is not one).
+int64_t ParseId(const std::string& text, const char* what);
+/// Query parameter as integer with bounds, or the fallback.
+int64_t QueryInt(const Call& c, const char* key, int64_t min, int64_t max, int64_t fallback);
+
+/// Maps a service failure to an ApiError.
+[[noreturn]] void Fail(const ServiceStatus& s);
+inline void Check(const ServiceStatus& s) {
+  if (!s.ok()) Fail(s);
+}
+
+/// Resolves a job reference (index or name) in a workflow (404 when unknown).
+JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref);
+/// Resolves a job given in a URL path: a name, or an index unless a job has that name.
+JobIndex FindJobByText(const spec::Plan& plan, const std::string& ref);
+/// One recorded attempt as the job endpoints show it.
+nlohmann::json AttemptJson(const AttemptResult& r);
+/// The file a job's attempt writes its stdout (or stderr) to, as the worker names it
+/// (docs/worker.md), in the output dir its worker reported (else the default under the
+/// workflow's working dir); "" when the job's stdio mode writes no such stream.
+std::string JobLogPath(const WorkflowEntry& e, JobIndex j, uint32_t attempt, bool stderr_stream);
+
+// Endpoint groups.
+HttpResponse WorkerEndpoints(Call& c, WorkflowId wf, const std::string& what);
+HttpResponse JobEndpoints(Call& c, WorkflowId wf);
+/// attempts, timeline and job logs (server/api_monitor.cc).
+HttpResponse MonitorEndpoints(Call& c, WorkflowId wf);
+
+}  // namespace torc::server::api

@@ -1,0 +1,113 @@
+#include "server/client/client.h"
+
+#include <cctype>
+#include <cstdlib>
+
+#include "server/util/data_dir.h"
+#include "server/client/http_client.h"
+
+namespace torc::server {
+
+std::string UrlEncode(const std::string& value) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+ApiClient::~ApiClient() = default;
+
+std::unique_ptr<ApiClient> ApiClient::Connect(const ClientOptions& options, std::string* error) {
+  std::unique_ptr<ApiClient> c(new ApiClient());
+  std::string dir = util::ResolveDataDir(options.data_dir);
+  c->url_ = options.url;
+  c->url_source_ = "--url";
+  if (c->url_.empty()) {
+    if (const char* env = std::getenv("TORC_API_URL"); env && *env) {
+      c->url_ = env;
+      c->url_source_ = "TORC_API_URL=" + c->url_;
+    }
+  }
+  if (c->url_.empty()) {
+    c->url_ = util::ReadServerUrl(dir);
+    c->url_source_ = dir + "/server.url";
+  }
+  if (c->url_.empty()) {
+    *error = "no torc server found: " + dir +
+             "/server.url does not exist; start one with 'torc server run', or set TORC_API_URL";
+    return nullptr;
+  }
+  while (!c->url_.empty() && c->url_.back() == '/') c->url_.pop_back();
+  std::string token = options.token;
+  if (token.empty())
+    if (const char* env = std::getenv("TORC_TOKEN"); env && *env) token = env;
+  std::string token_file = options.token_file;
+  if (token_file.empty())
+    if (const char* env = std::getenv("TORC_TOKEN_FILE"); env && *env) token_file = env;
+  if (token.empty() && !token_file.empty() && !util::ReadTokenFile(token_file, &token, error)) {
+    *error += " (TORC_TOKEN_FILE)";
+    return nullptr;
+  }
+  if (token.empty() && !util::ReadToken(dir, &token, error)) {
+    *error += " (set TORC_TOKEN, or TORC_DATA_DIR to the server's data directory)";
+    return nullptr;
+  }
+  c->token_ = token;
+  c->http_ = MakeHttpClient(c->url_, token, options.timeout);
+  return c;
+}
+
+std::unique_ptr<ApiClient> ApiClient::WithTimeout(std::chrono::milliseconds timeout) const {
+  std::unique_ptr<ApiClient> c(new ApiClient());
+  c->url_ = url_;
+  c->url_source_ = url_source_;
+  c->token_ = token_;
+  c->http_ = MakeHttpClient(url_, token_, timeout);
+  return c;
+}
+
+ApiResult ApiClient::Call(const std::string& method, const std::string& path,
+                          const nlohmann::json& body) {
+  ApiResult r;
+  HttpResult h = http_->Request(method, "/api/v1" + path, body.is_null() ? "" : body.dump());
+  r.status = h.status;
+  if (!h.transport_ok()) {
+    r.error = h.error;
+    return r;
+  }
+  r.body = nlohmann::json::parse(h.body, nullptr, false);
+  if (r.body.is_discarded()) r.body = nullptr;
+  if (!r.ok()) {
+    if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_string()) {
+      r.error = r.body["error"].get<std::string>();
+    } else if (h.status == 404) {
+      // Every torc error carries a JSON {"error"}. A bare 404 comes from cpprestsdk itself
+      // in the moment a server starts: it accepts connections a little before it routes
+      // them to the server's handler (seen when a worker hammered a restarting server).
+      // Not an answer: callers retry it as they retry a server that is not up yet.
+      r.status = 503;
+      r.error = "the server is starting (HTTP 404 before its API answered)";
+    } else {
+      r.error = "HTTP " + std::to_string(h.status) + ": " + h.body.substr(0, 200);
+    }
+  }
+  return r;
+}
+
+std::string ApiClient::Describe(const ApiResult& r) const {
+  if (r.status == 0)
+    return "cannot reach server at " + url_ + ": " + r.error +
+           " — is 'torc server run' running? (" + url_source_ + ")";
+  if (r.status == 401) return "the server refused the access token: " + r.error;
+  return r.error;
+}
+
+}  // namespace torc::server

@@ -1,0 +1,504 @@
+#include "server/core/core.h"
+
+#include <algorithm>
+
+#include "server/core/core_internal.h"
+
+namespace torc::server {
+namespace {
+
+bool IsDone(JobStatus s) { return s == JobStatus::kCompleted; }
+
+// Prefix of the reason of attempts the server gave up on (lease expired, worker
+// left): their late reports are rejected, not taken as duplicates.
+constexpr const char* kAbandoned = "abandoned: ";
+
+// A final state that is not success: dependents that require success are canceled.
+bool IsFailedForGood(JobStatus s) { return IsFinal(s) && s != JobStatus::kCompleted; }
+
+}  // namespace
+
+using internal::MeetsTrigger;
+
+WorkflowCore::WorkflowCore(WorkflowId id, std::shared_ptr<const spec::Plan> plan,
+                           CoreOptions options)
+    : id_(id), plan_(std::move(plan)), options_(options), graph_(DependencyGraph::Build(*plan_)) {
+  const size_t n = plan_->jobs.size();
+  jobs_.assign(n, JobDynamic{});
+  unmet_.assign(n, 0);
+  queue_token_.assign(n, 0);
+  last_result_.assign(n, -1);
+  actions_.resize(plan_->actions.size());
+  job_actions_.resize(n);
+  for (uint32_t a = 0; a < plan_->actions.size(); ++a)
+    for (JobIndex j : plan_->actions[a].jobs) job_actions_[j].push_back(a);
+}
+
+JobShape WorkflowCore::ShapeOf(JobIndex j) const {
+  const spec::Job& job = plan_->jobs[j];
+  const spec::ResourceRequirements& rr = plan_->RequirementsOf(job);
+  return {job.priority, rr.num_gpus, rr.runtime_seconds, rr.memory_bytes, rr.num_cpus,
+          rr.num_nodes, job.scheduler};
+}
+
+void WorkflowCore::Record(JobIndex j, ChangeBatch* batch) {
+  if (batch) batch->jobs.push_back({j, jobs_[j]});
+}
+
+void WorkflowCore::SetStatus(JobIndex j, JobStatus status, ChangeBatch* batch) {
+  JobStatus before = jobs_[j].status;
+  --counts_[static_cast<int>(before)];
+  ++counts_[static_cast<int>(status)];
+  jobs_[j].status = status;
+  if (!job_actions_[j].empty()) UpdateActions(j, before, status, batch);
+  Record(j, batch);
+}
+
+void WorkflowCore::MakeReady(JobIndex j, ChangeBatch* batch) {
+  jobs_[j].worker = 0;
+  SetStatus(j, JobStatus::kReady, batch);
+  ready_.Push(j, ++queue_token_[j], ShapeOf(j));
+}
+
+void WorkflowCore::Event(ChangeBatch* batch, double now, std::string kind, int64_t job,
+                         uint32_t attempt, WorkerId worker, std::string detail) {
+  if (!batch) return;
+  server::Event e;
+  e.workflow = id_;
+  e.time = now;
+  e.kind = std::move(kind);
+  e.job = job;
+  e.attempt = attempt;
+  e.worker = worker;
+  e.detail = std::move(detail);
+  batch->events.push_back(std::move(e));
+}
+
+void WorkflowCore::Start(double now, ChangeBatch* batch) {
+  counts_ = {};
+  counts_[static_cast<int>(JobStatus::kBlocked)] = jobs_.size();
+  group_remaining_.resize(plan_->dependency_groups.size());
+  group_failed_.assign(plan_->dependency_groups.size(), 0);
+  for (size_t g = 0; g < plan_->dependency_groups.size(); ++g)
+    group_remaining_[g] = static_cast<uint32_t>(plan_->dependency_groups[g].members.size());
+  for (JobIndex j = 0; j < jobs_.size(); ++j) {
+    const spec::Job& job = plan_->jobs[j];
+    unmet_[j] = static_cast<uint32_t>(job.depends_on.size() + job.dependency_groups.size());
+    if (unmet_[j] == 0) MakeReady(j, nullptr);
+  }
+  for (uint32_t a = 0; a < actions_.size(); ++a) {
+    // on_jobs_ready over root jobs became due just above (the initial job states are stored
+    // with the workflow, not as changes): record it as a change all the same, so the due
+    // state is stored and the action runner is woken.
+    if (actions_[a].status == ActionStatus::kDue && batch)
+      batch->actions.push_back({a, ActionStatus::kDue, ""});
+    else if (plan_->actions[a].trigger == spec::TriggerType::kOnWorkflowStart)
+      MarkDue(a, batch);
+  }
+  (void)now;
+}
+
+// ---- dependency propagation -------------------------------------------------
+
+void WorkflowCore::OnFinal(JobIndex first, double now, ChangeBatch* batch) {
+  // A worklist, not recursion: cancellation can cascade down a million-job chain.
+  std::vector<JobIndex> work{first};
+  auto cancel = [&](JobIndex c, JobIndex parent) {
+    if (IsFinal(jobs_[c].status)) return;
+    SetStatus(c, JobStatus::kCanceled, batch);
+    Event(batch, now, "canceled", c, jobs_[c].attempt, 0,
+          "blocking job '" + plan_->jobs[parent].name + "' ended " +
+              ToString(jobs_[parent].status));
+    work.push_back(c);
+  };
+  auto satisfy = [&](JobIndex c) {
+    if (jobs_[c].status != JobStatus::kBlocked) return;
+    if (--unmet_[c] == 0) MakeReady(c, batch);
+  };
+  while (!work.empty()) {
+    JobIndex j = work.back();
+    work.pop_back();
+    bool ok = IsDone(jobs_[j].status);
+    for (JobIndex c : graph_.children[j]) {
+      if (ok || !plan_->jobs[c].cancel_on_blocking_job_failure) satisfy(c);
+      else cancel(c, j);
+    }
+    for (uint32_t g : graph_.member_groups[j]) {
+      --group_remaining_[g];
+      if (!ok) ++group_failed_[g];
+      for (JobIndex u : graph_.group_users[g]) {
+        bool tolerant = !plan_->jobs[u].cancel_on_blocking_job_failure;
+        if (!ok && !tolerant) cancel(u, j);
+        else if (group_remaining_[g] == 0 && (tolerant || group_failed_[g] == 0)) satisfy(u);
+      }
+    }
+  }
+}
+
+uint32_t WorkflowCore::CountUnmet(JobIndex j, int64_t* cancel_parent) const {
+  const spec::Job& job = plan_->jobs[j];
+  bool tolerant = !job.cancel_on_blocking_job_failure;
+  uint32_t unmet = 0;
+  *cancel_parent = -1;
+  for (JobIndex p : job.depends_on) {
+    JobStatus s = jobs_[p].status;
+    if (IsDone(s) || (tolerant && IsFinal(s))) continue;
+    if (IsFailedForGood(s) && !tolerant) *cancel_parent = p;
+    ++unmet;
+  }
+  for (uint32_t g : job.dependency_groups) {
+    if (group_failed_[g] > 0 && !tolerant) {
+      for (JobIndex m : plan_->dependency_groups[g].members)
+        if (IsFailedForGood(jobs_[m].status)) *cancel_parent = m;
+    }
+    if (group_remaining_[g] > 0 || (!tolerant && group_failed_[g] > 0)) ++unmet;
+  }
+  return unmet;
+}
+
+void WorkflowCore::RecomputeGroups() {
+  const auto& groups = plan_->dependency_groups;
+  group_remaining_.assign(groups.size(), 0);
+  group_failed_.assign(groups.size(), 0);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (JobIndex m : groups[g].members) {
+      JobStatus s = jobs_[m].status;
+      if (!IsFinal(s)) ++group_remaining_[g];
+      else if (!IsDone(s)) ++group_failed_[g];
+    }
+  }
+}
+
+// ---- restore ------------------------------------------------------------------
+
+void WorkflowCore::RebuildDerived(double now) {
+  counts_ = {};
+  for (const auto& d : jobs_) ++counts_[static_cast<int>(d.status)];
+  RecomputeGroups();
+  int64_t ignored = 0;
+  for (JobIndex j = 0; j < jobs_.size(); ++j) {
+    unmet_[j] = CountUnmet(j, &ignored);
+    if (jobs_[j].status == JobStatus::kReady) ready_.Push(j, ++queue_token_[j], ShapeOf(j));
+    if (jobs_[j].status == JobStatus::kClaimed || jobs_[j].status == JobStatus::kRunning)
+      worker_jobs_[jobs_[j].worker].push_back(j);
+  }
+  for (uint32_t a = 0; a < actions_.size(); ++a) {
+    actions_[a].satisfied = 0;
+    for (JobIndex j : plan_->actions[a].jobs)
+      if (MeetsTrigger(plan_->actions[a].trigger, jobs_[j].status)) ++actions_[a].satisfied;
+  }
+  (void)now;
+}
+
+void WorkflowCore::Restore(const std::vector<JobDynamic>& jobs,
+                           const std::vector<AttemptResult>& results,
+                           const std::vector<WorkerRecord>& workers,
+                           const std::vector<ActionState>& actions, double now,
+                           ChangeBatch* batch) {
+  jobs_ = jobs;
+  jobs_.resize(plan_->jobs.size());
+  for (const auto& r : results) AddResult(r, nullptr);
+  for (const auto& w : workers) {
+    WorkerRecord rec = w;
+    if (rec.alive) rec.lease_expires = now + options_.lease_seconds();
+    workers_[rec.id] = rec;
+  }
+  for (const auto& a : actions)
+    if (a.action < actions_.size()) {
+      actions_[a.action].status = a.status;
+      actions_[a.action].detail = a.detail;
+    }
+  RebuildDerived(now);
+  // Heal blocked jobs whose parents have all ended (nothing should leave them
+  // so, but a stuck job is the worst outcome of any inconsistency).
+  for (JobIndex j = 0; j < jobs_.size(); ++j) {
+    if (jobs_[j].status != JobStatus::kBlocked) continue;
+    int64_t failed_parent = -1;
+    unmet_[j] = CountUnmet(j, &failed_parent);
+    if (failed_parent >= 0) {
+      SetStatus(j, JobStatus::kCanceled, batch);
+      OnFinal(j, now, batch);
+    } else if (unmet_[j] == 0) {
+      MakeReady(j, batch);
+    }
+  }
+  // Claimed/running jobs of workers that are gone (or unknown) go back to ready.
+  for (JobIndex j = 0; j < jobs_.size(); ++j) {
+    JobStatus s = jobs_[j].status;
+    if (s != JobStatus::kClaimed && s != JobStatus::kRunning) continue;
+    if (!IsLiveWorker(jobs_[j].worker)) AbandonAttempt(j, "its worker is gone", now, batch);
+  }
+}
+
+// ---- workers --------------------------------------------------------------------
+
+bool WorkflowCore::IsLiveWorker(WorkerId w) const {
+  auto it = workers_.find(w);
+  return it != workers_.end() && it->second.alive;
+}
+
+std::vector<ClaimedJob> WorkflowCore::HeldBy(WorkerId w) const {
+  std::vector<ClaimedJob> out;
+  auto it = worker_jobs_.find(w);
+  if (it == worker_jobs_.end()) return out;
+  std::vector<JobIndex> held = it->second;
+  std::sort(held.begin(), held.end());
+  held.erase(std::unique(held.begin(), held.end()), held.end());
+  for (JobIndex j : held) {
+    const JobDynamic& d = jobs_[j];
+    if (d.worker == w && (d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning))
+      out.push_back({j, d.attempt, {}});
+  }
+  return out;
+}
+
+void WorkflowCore::RegisterWorker(const WorkerRecord& worker, double now, ChangeBatch* batch) {
+  WorkerRecord rec = worker;
+  rec.workflow = id_;
+  rec.alive = true;
+  rec.registered_at = now;
+  rec.lease_expires = now + options_.lease_seconds();
+  workers_[rec.id] = rec;
+  if (batch) batch->workers.push_back(rec);
+  Event(batch, now, "worker_registered", -1, 0, rec.id,
+        rec.hostname + (rec.slurm_job_id.empty() ? "" : " (slurm job " + rec.slurm_job_id + ")"));
+}
+
+bool WorkflowCore::Heartbeat(WorkerId w, double now, ChangeBatch* batch,
+                             std::vector<JobIndex>* to_stop) {
+  auto it = workers_.find(w);
+  if (it == workers_.end() || !it->second.alive) return false;
+  it->second.lease_expires = now + options_.lease_seconds();
+  if (batch) batch->workers.push_back(it->second);
+  auto stop = to_stop_.find(w);
+  if (stop != to_stop_.end()) {
+    *to_stop = std::move(stop->second);
+    to_stop_.erase(stop);
+  }
+  return true;
+}
+
+void WorkflowCore::Requeue(JobIndex j, bool new_attempt, ChangeBatch* batch) {
+  if (new_attempt) ++jobs_[j].attempt;
+  MakeReady(j, batch);
+}
+
+void WorkflowCore::ReleaseWorkerJobs(WorkerId w, const char* why, double now, ChangeBatch* batch,
+                                     bool claimed_never_ran) {
+  auto it = worker_jobs_.find(w);
+  if (it == worker_jobs_.end()) return;
+  for (JobIndex j : it->second) {
+    const JobDynamic& d = jobs_[j];
+    if (d.worker != w) continue;
+    if (claimed_never_ran && d.status == JobStatus::kClaimed) {
+      // Back as it was, attempt number and all, with no record of a run that never was.
+      Requeue(j, false, batch);
+      Event(batch, now, "released", j, d.attempt, w,
+            std::string(why) + " before starting it; attempt " + std::to_string(d.attempt) +
+                " unchanged");
+    } else if (d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning) {
+      AbandonAttempt(j, why, now, batch);
+    }
+  }
+  worker_jobs_.erase(it);
+}
+
+void WorkflowCore::AbandonAttempt(JobIndex j, const char* why, double now, ChangeBatch* batch) {
+  JobDynamic& d = jobs_[j];
+  uint32_t lost = d.attempt;
+  WorkerId w = d.worker;
+  AttemptResult r;
+  r.job = j;
+  r.attempt = lost;
+  r.worker = w;
+  r.status = JobStatus::kTerminated;
+  r.exit_code = -1;
+  r.reason = std::string(kAbandoned) + why;
+  r.start_time = r.end_time = now;
+  AddResult(r, batch);
+  Requeue(j, true, batch);
+  Event(batch, now, "requeued", j, lost, w,
+        std::string(why) + "; attempt " + std::to_string(lost) +
+            " abandoned, the job runs again as attempt " + std::to_string(d.attempt));
+}
+
+void WorkflowCore::UnregisterWorker(WorkerId w, double now, ChangeBatch* batch) {
+  auto it = workers_.find(w);
+  if (it == workers_.end()) return;
+  // A worker leaves only once every job it started has ended and been reported
+  // (docs/worker.md), so the jobs it still holds as claimed never ran.
+  ReleaseWorkerJobs(w, "worker left", now, batch, /*claimed_never_ran=*/true);
+  it->second.alive = false;
+  if (batch) batch->workers.push_back(it->second);
+  Event(batch, now, "worker_left", -1, 0, w, it->second.hostname);
+  to_stop_.erase(w);
+}
+
+void WorkflowCore::DropWorkersOfAllocation(const std::string& slurm_job_id, double now,
+                                           ChangeBatch* batch) {
+  for (auto& [id, rec] : workers_)
+    if (rec.alive && rec.slurm_job_id == slurm_job_id) rec.lease_expires = now - 1;
+  ExpireLeases(now, batch);
+}
+
+void WorkflowCore::ExpireLeases(double now, ChangeBatch* batch) {
+  for (auto& [id, rec] : workers_) {
+    if (!rec.alive || rec.lease_expires > now) continue;
+    rec.alive = false;
+    if (batch) batch->workers.push_back(rec);
+    Event(batch, now, "lease_expired", -1, 0, id,
+          rec.hostname + ": no heartbeat since " + std::to_string(rec.lease_expires -
+                                                                  options_.lease_seconds()));
+    ReleaseWorkerJobs(id, "lease expired", now, batch);
+    to_stop_.erase(id);
+  }
+}
+
+// ---- claims and results ---------------------------------------------------------------
+
+std::vector<ClaimedJob> WorkflowCore::Claim(WorkerId w, const ClaimFilter& filter, double now,
+                                            ChangeBatch* batch) {
+  std::vector<ClaimedJob> out;
+  if (!IsLiveWorker(w)) return out;
+  workers_[w].lease_expires = now + options_.lease_seconds();
+  auto placements = ready_.Take(filter, [&](JobIndex j, uint32_t token) {
+    return jobs_[j].status == JobStatus::kReady && queue_token_[j] == token;
+  });
+  auto& held = worker_jobs_[w];
+  for (auto& p : placements) {
+    jobs_[p.job].worker = w;
+    SetStatus(p.job, JobStatus::kClaimed, batch);
+    held.push_back(p.job);
+    out.push_back({p.job, jobs_[p.job].attempt, std::move(p.nodes)});
+  }
+  (void)now;
+  return out;
+}
+
+size_t WorkflowCore::Started(WorkerId w, const std::vector<std::pair<JobIndex, uint32_t>>& jobs,
+                             double now, ChangeBatch* batch) {
+  size_t applied = 0;
+  for (auto [j, attempt] : jobs) {
+    if (j >= jobs_.size()) continue;
+    JobDynamic& d = jobs_[j];
+    if (d.worker != w || d.attempt != attempt || d.status != JobStatus::kClaimed) continue;
+    SetStatus(j, JobStatus::kRunning, batch);
+    ++applied;
+  }
+  (void)now;
+  return applied;
+}
+
+void WorkflowCore::AddResult(const AttemptResult& r, ChangeBatch* batch) {
+  prev_result_.push_back(last_result_[r.job]);
+  last_result_[r.job] = static_cast<int32_t>(results_.size());
+  results_.push_back(r);
+  if (batch) batch->results.push_back(r);
+}
+
+std::vector<const AttemptResult*> WorkflowCore::AttemptsOf(JobIndex j) const {
+  std::vector<const AttemptResult*> out;
+  for (int32_t k = last_result_[j]; k >= 0; k = prev_result_[static_cast<size_t>(k)])
+    out.push_back(&results_[static_cast<size_t>(k)]);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<CompletionAnswer> WorkflowCore::Complete(WorkerId w,
+                                                     const std::vector<AttemptResult>& results,
+                                                     double now, ChangeBatch* batch) {
+  std::vector<CompletionAnswer> answers;
+  answers.reserve(results.size());
+  if (IsLiveWorker(w)) workers_[w].lease_expires = now + options_.lease_seconds();
+  for (const AttemptResult& in : results) {
+    CompletionAnswer ans;
+    if (in.job >= jobs_.size()) {
+      answers.push_back({CompletionOutcome::kRejected, "unknown job " + std::to_string(in.job)});
+      continue;
+    }
+    JobDynamic& d = jobs_[in.job];
+    int32_t last = last_result_[in.job];
+    const AttemptResult* prev = last >= 0 ? &results_[static_cast<size_t>(last)] : nullptr;
+    bool recorded = prev && prev->attempt == in.attempt && prev->worker == w &&
+                    prev->reason.rfind(kAbandoned, 0) != 0;
+    if (recorded) {
+      answers.push_back({CompletionOutcome::kDuplicate, ""});
+      continue;
+    }
+    if (in.attempt != d.attempt || d.worker != w) {
+      answers.push_back({CompletionOutcome::kRejected,
+                         "job " + std::to_string(in.job) + " attempt " +
+                             std::to_string(in.attempt) + " is not held by worker " +
+                             std::to_string(w) + " (current attempt " +
+                             std::to_string(d.attempt) + ")"});
+      continue;
+    }
+    AttemptResult r = in;
+    r.worker = w;
+    bool active = d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning;
+    if (!active) {
+      // Canceled while it ran: keep the record, the state stays as the user set it.
+      AddResult(r, batch);
+      answers.push_back(ans);
+      continue;
+    }
+    AddResult(r, batch);
+    const spec::Job& job = plan_->jobs[in.job];
+    if (r.status == JobStatus::kCompleted) {
+      SetStatus(in.job, JobStatus::kCompleted, batch);
+      OnFinal(in.job, now, batch);
+    } else if (r.status == JobStatus::kTerminated &&
+               (r.reason == "walltime" || r.reason == "runtime" || r.reason == "stopped")) {
+      // "stopped": its worker was stopped before the end (scancel of the allocation, a
+      // signal), not by anything the job did.
+      std::string why = r.reason == "stopped" ? "stopped with its worker" : "terminated by " + r.reason;
+      if (d.walltime_requeues < options_.walltime_requeue_limit) {
+        ++d.walltime_requeues;
+        Requeue(in.job, true, batch);
+        Event(batch, now, "requeued", in.job, in.attempt, w,
+              why + "; requeue " + std::to_string(d.walltime_requeues) + " of " +
+                  std::to_string(options_.walltime_requeue_limit));
+      } else {
+        SetStatus(in.job, JobStatus::kTerminated, batch);
+        Event(batch, now, "terminated", in.job, in.attempt, w,
+              why + " and the requeue limit is used up");
+        OnFinal(in.job, now, batch);
+      }
+    } else if (r.status == JobStatus::kCanceled || r.status == JobStatus::kTerminated) {
+      SetStatus(in.job, r.status, batch);
+      OnFinal(in.job, now, batch);
+    } else {
+      const spec::FailureRule* rule =
+          job.failure_handler == spec::kNone
+              ? nullptr
+              : plan_->failure_handlers[job.failure_handler].Match(r.exit_code);
+      if (rule && d.retries < rule->max_retries) {
+        ++d.retries;
+        Requeue(in.job, true, batch);
+        Event(batch, now, "retry", in.job, in.attempt, w,
+              "exit code " + std::to_string(r.exit_code) + "; retry " +
+                  std::to_string(d.retries) + " of " + std::to_string(rule->max_retries));
+      } else {
+        SetStatus(in.job, JobStatus::kFailed, batch);
+        Event(batch, now, "failed", in.job, in.attempt, w,
+              "exit code " + std::to_string(r.exit_code) +
+                  (r.signal ? ", signal " + std::to_string(r.signal) : "") +
+                  (r.reason.empty() ? "" : " (" + r.reason + ")"));
+        OnFinal(in.job, now, batch);
+      }
+    }
+    answers.push_back(ans);
+  }
+  return answers;
+}
+
+// ---- queries ------------------------------------------------------------------------------
+
+bool WorkflowCore::IsComplete() const {
+  uint64_t final_count = 0;
+  for (int s = 0; s < kNumJobStatuses; ++s)
+    if (IsFinal(static_cast<JobStatus>(s))) final_count += counts_[s];
+  return final_count == jobs_.size();
+}
+
+}  // namespace torc::server

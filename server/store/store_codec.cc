@@ -1,0 +1,102 @@
+// Packing job states for the store; the format is described in server/store_codec.h.
+
+#include "server/store/store_codec.h"
+
+namespace torc::server {
+namespace {
+
+/// The format byte that starts every checkpoint blob and job_log payload.
+constexpr uint8_t kPackFormat = 1;
+constexpr size_t kPackedJobSize = 17;
+constexpr size_t kPackedChangeSize = 4 + kPackedJobSize;
+
+/// Appends the low `bytes` bytes of `v`, least significant first.
+void PutLittleEndian(uint64_t v, int bytes, std::string* out) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+/// Reads `bytes` bytes at `p`, least significant first.
+uint64_t GetLittleEndian(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+
+/// Appends one packed job state (kPackedJobSize bytes).
+void PackJob(const JobDynamic& job, std::string* out) {
+  PutLittleEndian(static_cast<uint8_t>(job.status), 1, out);
+  PutLittleEndian(job.attempt, 4, out);
+  PutLittleEndian(job.retries, 2, out);
+  PutLittleEndian(job.walltime_requeues, 2, out);
+  PutLittleEndian(static_cast<uint64_t>(job.worker), 8, out);
+}
+
+/// Reads one packed job state; false when its status byte is out of range.
+bool UnpackJob(const char* p, JobDynamic* job) {
+  uint8_t status = static_cast<uint8_t>(p[0]);
+  if (status >= kNumJobStatuses) return false;
+  job->status = static_cast<JobStatus>(status);
+  job->attempt = static_cast<uint32_t>(GetLittleEndian(p + 1, 4));
+  job->retries = static_cast<uint16_t>(GetLittleEndian(p + 5, 2));
+  job->walltime_requeues = static_cast<uint16_t>(GetLittleEndian(p + 7, 2));
+  job->worker = static_cast<WorkerId>(GetLittleEndian(p + 9, 8));
+  return true;
+}
+
+}  // namespace
+
+void PackCheckpoint(const std::vector<JobDynamic>& jobs, std::string* out) {
+  out->clear();
+  out->reserve(1 + jobs.size() * kPackedJobSize);
+  out->push_back(static_cast<char>(kPackFormat));
+  for (const JobDynamic& job : jobs) PackJob(job, out);
+}
+
+void PackChanges(const std::vector<std::pair<JobIndex, JobDynamic>>& changes, std::string* out) {
+  out->clear();
+  out->reserve(1 + changes.size() * kPackedChangeSize);
+  out->push_back(static_cast<char>(kPackFormat));
+  for (const auto& [index, job] : changes) {
+    PutLittleEndian(index, 4, out);
+    PackJob(job, out);
+  }
+}
+
+StoreStatus UnpackCheckpoint(std::string_view blob, uint32_t job_count,
+                             std::vector<JobDynamic>* jobs) {
+  if (blob.size() != 1 + size_t{job_count} * kPackedJobSize ||
+      static_cast<uint8_t>(blob[0]) != kPackFormat) {
+    return {StoreError::kCorrupt, "checkpoint of " + std::to_string(blob.size()) +
+                                      " bytes does not hold " + std::to_string(job_count) +
+                                      " jobs in format 1"};
+  }
+  jobs->assign(job_count, JobDynamic{});
+  for (uint32_t i = 0; i < job_count; ++i) {
+    if (!UnpackJob(blob.data() + 1 + i * kPackedJobSize, &(*jobs)[i])) {
+      return {StoreError::kCorrupt, "checkpoint: bad status for job " + std::to_string(i)};
+    }
+  }
+  return StoreStatus::Ok();
+}
+
+StoreStatus ApplyChanges(std::string_view blob, std::vector<JobDynamic>* jobs) {
+  if (blob.empty() || static_cast<uint8_t>(blob[0]) != kPackFormat ||
+      (blob.size() - 1) % kPackedChangeSize != 0) {
+    return {StoreError::kCorrupt, "job log entry of " + std::to_string(blob.size()) +
+                                      " bytes is not a list of job changes in format 1"};
+  }
+  for (size_t at = 1; at < blob.size(); at += kPackedChangeSize) {
+    uint64_t index = GetLittleEndian(blob.data() + at, 4);
+    if (index >= jobs->size()) {
+      return {StoreError::kCorrupt, "job log entry changes job " + std::to_string(index) +
+                                        " of a workflow with " + std::to_string(jobs->size()) +
+                                        " jobs"};
+    }
+    if (!UnpackJob(blob.data() + at + 4, &(*jobs)[index])) {
+      return {StoreError::kCorrupt, "job log entry: bad status for job " + std::to_string(index)};
+    }
+  }
+  return StoreStatus::Ok();
+}
+
+}  // namespace torc::server
