@@ -1,7 +1,9 @@
 // Worker endpoints: register, heartbeat, unregister, claim, start, complete.
 // The hot path: claims and completions are batched, one commit per request.
 #include "server/api/api_internal.h"
-#include "server/api/json_writer.h"
+#include "server/protocol/json_writer.h"
+
+using torc::protocol::JsonWriter;
 #include "spec/plan_json.h"
 
 namespace torc::server::api {

@@ -1,4 +1,4 @@
-// A minimal JSON text builder for the API's hot path (claim answers), where
+// A minimal JSON text builder for the hot path of the protocol (claim answers), where
 // building a DOM and serializing it costs more than the claim itself.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace torc::server {
+namespace torc::protocol {
 
 /// Appends JSON tokens to a string. The caller is responsible for structure
 /// (commas, braces); Key() and the value appenders handle escaping.
@@ -61,4 +61,4 @@ class JsonWriter {
   std::string* out_;
 };
 
-}  // namespace torc::server
+}  // namespace torc::protocol

@@ -1,0 +1,293 @@
+// Every worker-protocol message (server/protocol/messages.h) survives its JSON encoding, and a
+// decoder refuses each missing or mistyped field with a FieldError that names it.
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <string>
+
+#include "server/protocol/json_writer.h"
+#include "server/protocol/messages.h"
+
+using namespace torc::protocol;
+using nlohmann::json;
+
+namespace {
+
+AttemptReport Report() {
+  AttemptReport r;
+  r.id = 7;
+  r.attempt = 2;
+  r.status = AttemptStatus::kFailed;
+  r.exit_code = 3;
+  r.signal = 9;
+  r.reason = "memory";
+  r.start_time = 100.5;
+  r.end_time = 130.25;
+  r.peak_rss_bytes = 1 << 20;
+  r.cpu_seconds = 1.5;
+  r.nodes = "n1,n2";
+  return r;
+}
+
+ClaimedJob Job() {
+  ClaimedJob c;
+  c.id = 4;
+  c.name = "train_\"4\"";
+  c.attempt = 3;
+  c.command = "python train.py --lr 0.1\n";
+  c.invocation_script = "module load x";
+  c.env = {{"B", "2"}, {"A", "1"}};
+  c.num_cpus = 4;
+  c.memory_bytes = 1 << 30;
+  c.num_gpus = 1;
+  c.num_nodes = 2;
+  c.runtime_seconds = 600;
+  c.nodes = {0, 3};
+  c.stdio_mode = torc::spec::StdioMode::kCombined;
+  c.delete_on_success = true;
+  c.failure_handler = 1;
+  return c;
+}
+
+// `decode(j)` throws a FieldError whose text contains `expect`.
+template <typename Decode>
+void Refuses(Decode decode, const json& j, const std::string& expect) {
+  INFO(j.dump());
+  try {
+    decode(j);
+    FAIL("accepted: " << j.dump());
+  } catch (const FieldError& e) {
+    CHECK_MESSAGE(std::string(e.what()).find(expect) != std::string::npos, e.what());
+  }
+}
+
+// Without each of `required`, and with each of `fields` given as an object (a type no field
+// accepts), `decode` refuses `good` naming the field.
+template <typename Decode>
+void RefusesEachField(Decode decode, const json& good, const std::vector<std::string>& required,
+                      const std::vector<std::string>& fields) {
+  for (const auto& f : required) {
+    json j = good;
+    j.erase(f);
+    Refuses(decode, j, "'" + f + "' is required");
+  }
+  for (const auto& f : fields) {
+    json j = good;
+    j[f] = json{{"x", 1}};
+    Refuses(decode, j, f);
+  }
+  Refuses(decode, json::array(), "must be a JSON object");
+}
+
+}  // namespace
+
+TEST_CASE("Registration round-trips and checks its fields") {
+  Registration m;
+  m.hostname = "n1";
+  m.slurm_job_id = "123";
+  m.slurm_nodelist = "n[1-2]";
+  m.pid = 42;
+  m.output_dir = "/o/3";
+  m.nodes = {{"n1", 4, 1 << 30, {0, 1}}, {"n2", 4, 1 << 30, {}}};
+  m.end_time = 1e9;
+  CHECK(RegistrationFromJson(ToJson(m)) == m);
+  m.end_time.reset();
+  CHECK(RegistrationFromJson(ToJson(m)) == m);
+  CHECK(m.ResourcesJson()["output_dir"] == "/o/3");
+  CHECK(RegistrationFromJson(json::object()) == Registration{});  // every field has a default
+  RefusesEachField(RegistrationFromJson, ToJson(m), {},
+                   {"hostname", "slurm_job_id", "slurm_nodelist", "pid", "output_dir"});
+  Refuses(RegistrationFromJson, {{"resources", 5}}, "'resources' must be an object");
+  Refuses(RegistrationFromJson, {{"pid", -5}}, "'pid' must be between");
+  Refuses(RegistrationFromJson, {{"hostname", std::string(300, 'h')}}, "'hostname' is too long");
+  Refuses(RegistrationFromJson, {{"resources", {{"nodes", {{{"cpus", "4"}}}}}}}, "'cpus'");
+  Refuses(RegistrationFromJson, {{"resources", {{"nodes", {{{"gpus", {-1}}}}}}}}, "'gpus'");
+  Refuses(RegistrationFromJson, {{"resources", {{"end_time", "soon"}}}}, "'end_time'");
+  // An older worker's output directory inside "resources" is still read.
+  CHECK(RegistrationFromJson({{"resources", {{"output_dir", "/x"}}}}).output_dir == "/x");
+}
+
+TEST_CASE("RegistrationAnswer round-trips, fills defaults once, and checks its fields") {
+  RegistrationAnswer m;
+  m.worker_id = 5;
+  m.workflow_name = "w";
+  m.working_dir = "/home/u";
+  m.heartbeat_seconds = 10;
+  m.lease_seconds = 30;
+  m.failure_handlers = {{"h", {{{1, 2}, false, 3, "echo fix"}}}};
+  m.schedulers = {"cpu", "gpu"};
+  m.on_worker_start = {"echo start"};
+  m.on_worker_complete = {"echo done"};
+  m.execution.mode = "direct";
+  m.execution.oom_exit_code = 9;
+  m.execution.srun_launch_interval_ms = 0;
+  RegistrationAnswer back = RegistrationAnswerFromJson(ToJson(m));
+  CHECK(ToJson(back) == ToJson(m));
+  CHECK(back.execution == m.execution);
+  CHECK(back.failure_handlers.at(0).rules.at(0).recovery_script == "echo fix");
+  // Defaults: the one place for 137 and 152.
+  RegistrationAnswer d = RegistrationAnswerFromJson({{"worker_id", 1}});
+  CHECK(d.execution.oom_exit_code == kDefaultOomExitCode);
+  CHECK(d.execution.timeout_exit_code == kDefaultTimeoutExitCode);
+  CHECK(ExecutionSettingsOf(torc::spec::ExecutionConfig{}).oom_exit_code == 137);
+  CHECK(ExecutionSettingsOf(torc::spec::ExecutionConfig{}) == ExecutionSettings{});
+  RefusesEachField(RegistrationAnswerFromJson, ToJson(m), {"worker_id"},
+                   {"worker_id", "workflow_name", "working_dir", "heartbeat_seconds",
+                    "lease_seconds", "failure_handlers", "schedulers", "on_worker_start",
+                    "on_worker_complete"});
+  for (const char* f : {"mode", "limit_resources", "termination_signal", "sigterm_lead_seconds",
+                        "oom_exit_code", "timeout_exit_code", "srun_termination_signal",
+                        "enable_cpu_bind", "srun_launch_interval_ms"}) {
+    json j = ToJson(m);
+    j["execution"][f] = json::array();
+    Refuses(RegistrationAnswerFromJson, j, f);
+  }
+  json j = ToJson(m);
+  j["execution"]["mode"] = "fast";
+  Refuses(RegistrationAnswerFromJson, j, "'mode' must be auto, slurm or direct");
+  Refuses(RegistrationAnswerFromJson, {{"worker_id", 1}, {"schedulers", {1}}}, "'schedulers'");
+  Refuses(RegistrationAnswerFromJson, {{"worker_id", 1}, {"failure_handlers", {5}}},
+          "'failure_handlers'");
+}
+
+TEST_CASE("ClaimRequest round-trips and checks its fields") {
+  ClaimRequest m;
+  m.worker_id = 3;
+  m.max_jobs = 16;
+  m.nodes = {{4, 1 << 30, 1, 8, 2LL << 30, 2, false}, {8, 2LL << 30, 2, 8, 2LL << 30, 2, true}};
+  m.remaining_seconds = 3500.5;
+  m.scheduler = "gpu";
+  m.started = {{1, 1, "n1"}, {2, 3, ""}};
+  m.results = {Report()};
+  CHECK(ClaimRequestFromJson(ToJson(m)) == m);
+  ClaimRequest bare;
+  bare.worker_id = 1;
+  CHECK(ClaimRequestFromJson(ToJson(bare)) == bare);
+  RefusesEachField(ClaimRequestFromJson, ToJson(m), {"worker_id", "nodes"},
+                   {"worker_id", "max_jobs", "nodes", "remaining_seconds", "scheduler",
+                    "started", "results"});
+  json j = ToJson(m);
+  for (const char* f : {"free_cpus", "free_memory_bytes"}) {
+    json k = j;
+    k["nodes"][0].erase(f);
+    Refuses(ClaimRequestFromJson, k, std::string("'") + f + "' is required");
+  }
+  for (const char* f : {"free_cpus", "free_memory_bytes", "free_gpus", "total_cpus",
+                        "total_memory_bytes", "total_gpus", "idle"}) {
+    json k = j;
+    k["nodes"][0][f] = "x";
+    Refuses(ClaimRequestFromJson, k, f);
+  }
+  j["nodes"] = {1};
+  Refuses(ClaimRequestFromJson, j, "each of 'nodes' must be an object");
+  j = ToJson(m);
+  j["max_jobs"] = -1;
+  Refuses(ClaimRequestFromJson, j, "'max_jobs' must be between 0 and 100000");
+  // A node's totals default to its free figures (an older worker sent free figures only).
+  json old = {{"worker_id", 1}, {"nodes", {{{"free_cpus", 2}, {"free_memory_bytes", 5}}}}};
+  CHECK(ClaimRequestFromJson(old).nodes.at(0).total_cpus == 2);
+  CHECK(ClaimRequestFromJson(old).nodes.at(0).total_memory_bytes == 5);
+}
+
+TEST_CASE("AttemptReport: each field checked (inside a complete request)") {
+  CompleteRequest m{9, {Report()}};
+  CHECK(CompleteRequestFromJson(ToJson(m)) == m);
+  AttemptReport unknown = Report();
+  unknown.peak_rss_bytes = -1;
+  unknown.cpu_seconds = -1;
+  CompleteRequest u{9, {unknown}};
+  CHECK(CompleteRequestFromJson(ToJson(u)) == u);
+  auto with = [&](const char* f, const json& v) {
+    json j = ToJson(m);
+    if (v.is_null()) j["results"][0].erase(f);
+    else j["results"][0][f] = v;
+    return j;
+  };
+  for (const char* f : {"id", "attempt", "status"})
+    Refuses(CompleteRequestFromJson, with(f, nullptr), std::string("'") + f + "' is required");
+  for (const char* f : {"id", "attempt", "status", "exit_code", "signal", "reason", "start_time",
+                        "end_time", "peak_rss_bytes", "cpu_seconds", "nodes"})
+    Refuses(CompleteRequestFromJson, with(f, json::array()), f);
+  Refuses(CompleteRequestFromJson, with("status", "running"),
+          "must be completed, failed, terminated or canceled");
+  Refuses(CompleteRequestFromJson, with("attempt", 0), "'attempt' must be between 1");
+  Refuses(CompleteRequestFromJson, with("reason", std::string(kMaxReasonBytes + 1, 'r')),
+          "'reason' is too long");
+  json completed = with("status", "completed");
+  Refuses(CompleteRequestFromJson, completed, "a completed result must have exit code 0");
+  Refuses(CompleteRequestFromJson, {{"worker_id", 1}, {"results", {5}}},
+          "each of 'results' must be an object");
+  RefusesEachField(CompleteRequestFromJson, ToJson(m), {"worker_id", "results"},
+                   {"worker_id", "results"});
+}
+
+TEST_CASE("ClaimedJob: the hot-path writer and the decoder agree; fields checked") {
+  ClaimedJob c = Job();
+  CHECK(ClaimedJobFromJson(ToJson(c)) == c);
+  ClaimedJob plain;
+  plain.name = "a";
+  plain.command = "true";
+  json pj = ToJson(plain);
+  CHECK_FALSE(pj.contains("stdio"));  // defaults are left out of the hot path
+  CHECK_FALSE(pj.contains("failure_handler"));
+  CHECK(ClaimedJobFromJson(pj) == plain);
+  RefusesEachField(ClaimedJobFromJson, ToJson(c),
+                   {"id", "name", "attempt", "command", "num_cpus", "memory_bytes", "num_gpus",
+                    "num_nodes", "runtime_seconds"},
+                   {"id", "name", "attempt", "command", "invocation_script", "env", "num_cpus",
+                    "memory_bytes", "num_gpus", "num_nodes", "runtime_seconds", "nodes",
+                    "failure_handler", "status"});
+  json j = ToJson(c);
+  j["env"]["A"] = 1;
+  Refuses(ClaimedJobFromJson, j, "'env' value of A");
+  j = ToJson(c);
+  j["stdio"]["mode"] = "loud";
+  Refuses(ClaimedJobFromJson, j, "not a stdio mode");
+  j = ToJson(c);
+  j["nodes"] = {-1};
+  Refuses(ClaimedJobFromJson, j, "'nodes'");
+}
+
+TEST_CASE("ClaimAnswer, HeldJobs, StartRequest/Answer, CompleteAnswer, Heartbeat, Leave") {
+  ClaimAnswer a;
+  a.jobs = {Job(), Job()};
+  a.jobs[1].id = 5;
+  a.workflow_complete = false;
+  a.unfinished = 10;
+  a.ready = 4;
+  a.applied = 2;
+  a.duplicate = 1;
+  a.rejected = {{3, 1, "stale attempt"}};
+  CHECK(ClaimAnswerFromJson(json::parse(EncodeClaimAnswer(a))) == a);
+  ClaimAnswer empty;
+  empty.runnable = 0;
+  CHECK(ClaimAnswerFromJson(json::parse(EncodeClaimAnswer(empty))) == empty);
+  RefusesEachField(ClaimAnswerFromJson, json::parse(EncodeClaimAnswer(a)), {"jobs"},
+                   {"jobs", "workflow_complete", "unfinished", "ready", "runnable", "applied",
+                    "duplicate", "rejected"});
+
+  HeldJobs h{{Job()}};
+  h.jobs[0].status = "running";
+  CHECK(HeldJobsFromJson(ToJson(h)) == h);
+  RefusesEachField(HeldJobsFromJson, ToJson(h), {"jobs"}, {"jobs"});
+
+  StartRequest s{2, {{1, 1, "n1"}}};
+  CHECK(StartRequestFromJson(ToJson(s)) == s);
+  RefusesEachField(StartRequestFromJson, ToJson(s), {"worker_id", "jobs"}, {"worker_id", "jobs"});
+  Refuses(StartRequestFromJson, {{"worker_id", 1}, {"jobs", {{{"id", 1}, {"attempt", 0}}}}},
+          "'attempt' must be between 1");
+  CHECK(StartAnswerFromJson(ToJson(StartAnswer{3})).started == 3);
+
+  CompleteAnswer c{5, 1, {{2, 1, "not this worker's job"}}};
+  CHECK(CompleteAnswerFromJson(ToJson(c)) == c);
+  RefusesEachField(CompleteAnswerFromJson, ToJson(c), {}, {"applied", "duplicate", "rejected"});
+
+  HeartbeatAnswer hb{{3, 4}, true};
+  CHECK(HeartbeatAnswerFromJson(ToJson(hb)) == hb);
+  RefusesEachField(HeartbeatAnswerFromJson, ToJson(hb), {}, {"stop_jobs", "workflow_complete"});
+
+  CHECK(ToJson(LeaveNotice{}).is_null());
+  CHECK(LeaveNoticeFromJson(ToJson(LeaveNotice{"idle for 60 s"})).reason == "idle for 60 s");
+  CHECK(LeaveNoticeFromJson(nullptr).reason.empty());
+  Refuses(LeaveNoticeFromJson, {{"reason", 5}}, "'reason' must be a string");
+}
