@@ -1,5 +1,6 @@
 // Per-node accounting of the worker's free CPUs, memory and GPU indices. It
-// decides where a job runs and never lets more run than fits. Single-node
+// decides where a job runs, by the same rule the server claims with
+// (server/protocol/placement.h), and never lets more run than fits. Single-node
 // jobs share nodes and are pinned to one; a job with num_nodes N > 1 takes N
 // completely idle nodes whole until it ends (whole-node reservation).
 #pragma once
@@ -7,17 +8,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "server/protocol/placement.h"
 #include "worker/allocation.h"
 
 namespace torc::worker {
 
 /// What a job needs, per node.
-struct JobNeeds {
-  int64_t cpus = 1;
-  int64_t memory_bytes = 0;  // 0: a per-CPU share of the node's memory
-  int64_t gpus = 0;
-  int64_t nodes = 1;
-};
+using JobNeeds = protocol::JobNeeds;
 
 /// Where a job was placed and what it holds there.
 struct Placement {
@@ -29,12 +26,10 @@ struct Placement {
 };
 
 /// Free resources of one node, as a claim reports them.
-struct NodeFree {
-  int64_t free_cpus = 0, free_memory_bytes = 0, free_gpus = 0;
-  int64_t total_cpus = 0, total_memory_bytes = 0, total_gpus = 0;
-  bool idle = false;
-};
+using NodeFree = protocol::NodeCapacity;
 
+/// The worker's nodes and what each has free; owned by the worker loop, which places every
+/// claimed job here before launching it and releases the placement when the job ends.
 class NodeLedger {
  public:
   explicit NodeLedger(std::vector<NodeInfo> nodes);
@@ -55,16 +50,10 @@ class NodeLedger {
   int64_t MemoryFor(const JobNeeds& needs, uint32_t n) const;
 
  private:
-  struct NodeState {
-    int64_t free_cpus = 0, free_memory = 0;
-    std::vector<int> free_gpus;  // indices not held
-    int jobs = 0;                // placements holding something here
-  };
-  bool FitsOn(const JobNeeds& needs, uint32_t n) const;
-  void Take(const JobNeeds& needs, uint32_t n, Placement* out);
-
   std::vector<NodeInfo> nodes_;
-  std::vector<NodeState> state_;
+  std::vector<NodeFree> free_;             // per node: what the placement rule sees
+  std::vector<std::vector<int>> gpus_;     // per node: GPU indices not held, sorted
+  std::vector<int> jobs_;                  // per node: placements holding something there
 };
 
 }  // namespace torc::worker

@@ -1,6 +1,7 @@
 // WorkflowCore's user operations (cancel, restart), action triggers and
 // claimability queries; the rest of the class is defined in core.cc.
 #include <algorithm>
+#include <map>
 
 #include "server/core/core.h"
 #include "server/core/core_internal.h"
@@ -151,26 +152,23 @@ bool WorkflowCore::FinishAction(uint32_t a, ActionStatus status, const std::stri
 // ---- claimability ---------------------------------------------------------------------------
 
 uint64_t WorkflowCore::RunnableCount(const ClaimFilter& filter) const {
-  int64_t max_cpus = 0, max_gpus = 0, max_memory = 0;
-  for (const auto& n : filter.nodes) {
-    max_cpus = std::max(max_cpus, n.total_cpus);
-    max_gpus = std::max(max_gpus, n.total_gpus);
-    max_memory = std::max(max_memory, n.total_memory_bytes);
-  }
   uint64_t count = 0;
   const bool in_flight = counts_[static_cast<int>(JobStatus::kClaimed)] +
                              counts_[static_cast<int>(JobStatus::kRunning)] > 0;
+  // The placement rule's answer per shape (jobs of one shape share it).
+  std::map<decltype(JobShape().Key()), bool> fits_by_shape;
   for (JobIndex j = 0; j < jobs_.size(); ++j) {
     if (IsFinal(jobs_[j].status)) continue;
     // Blocked jobs wait for others: worth staying for only while something runs.
     if (jobs_[j].status == JobStatus::kBlocked && !in_flight) continue;
     JobShape s = ShapeOf(j);
-    bool fits = s.cpus <= max_cpus && s.gpus <= max_gpus && s.memory_bytes <= max_memory &&
-                s.nodes <= static_cast<int64_t>(filter.nodes.size()) &&
-                static_cast<double>(s.runtime_seconds) <= filter.remaining_seconds &&
-                (filter.scheduler == UINT32_MAX || s.scheduler == UINT32_MAX ||
-                 s.scheduler == filter.scheduler);
-    if (fits) ++count;
+    auto [it, added] = fits_by_shape.try_emplace(s.Key(), false);
+    if (added)
+      it->second = protocol::CanEverFit(s.Needs(), filter.nodes) &&
+                   static_cast<double>(s.runtime_seconds) <= filter.remaining_seconds &&
+                   (filter.scheduler == UINT32_MAX || s.scheduler == UINT32_MAX ||
+                    s.scheduler == filter.scheduler);
+    if (it->second) ++count;
   }
   return count;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/model/model.h"
+#include "server/protocol/placement.h"
 
 namespace torc::server {
 
@@ -25,6 +26,9 @@ struct JobShape {
   int64_t nodes = 1;
   uint32_t scheduler = UINT32_MAX;  // index into the plan's schedulers; UINT32_MAX: any
 
+  /// Per node, as the placement rule (server/protocol/placement.h) sees it.
+  protocol::JobNeeds Needs() const { return {cpus, memory_bytes, gpus, nodes}; }
+
   /// Claim order: the "larger" shape is claimed first.
   auto Key() const {
     return std::make_tuple(-priority, -gpus, -runtime_seconds, -memory_bytes, -cpus, -nodes,
@@ -32,16 +36,8 @@ struct JobShape {
   }
 };
 
-/// Free resources of one node of a claiming worker.
-struct NodeCapacity {
-  int64_t free_cpus = 0;
-  int64_t free_memory_bytes = 0;
-  int64_t free_gpus = 0;
-  int64_t total_cpus = 0;
-  int64_t total_memory_bytes = 0;
-  int64_t total_gpus = 0;
-  bool idle = false;  // nothing runs on it (needed by multi-node jobs)
-};
+/// Free resources of one node of a claiming worker, as the claim reports them.
+using NodeCapacity = protocol::NodeCapacity;
 
 /// The claim filter: what a worker can take right now.
 struct ClaimFilter {
@@ -53,7 +49,7 @@ struct ClaimFilter {
 };
 
 /// One job picked by a claim, with the nodes (indices into ClaimFilter::nodes) it fits on.
-struct Placement {
+struct PickedJob {
   JobIndex job = 0;
   std::vector<uint32_t> nodes;
 };
@@ -68,7 +64,7 @@ class ReadyQueue {
   /// nodes first-fit; `valid(job, token)` says whether an entry is still live.
   /// Picked jobs are removed.
   template <typename Valid>
-  std::vector<Placement> Take(const ClaimFilter& filter, Valid valid);
+  std::vector<PickedJob> Take(const ClaimFilter& filter, Valid valid);
 
   /// Number of entries (including stale ones not yet dropped).
   size_t size() const { return size_; }
@@ -84,20 +80,19 @@ class ReadyQueue {
     JobShape shape;
     Heap heap;
   };
-  static bool Fits(const JobShape& shape, std::vector<NodeCapacity>& nodes,
-                   std::vector<uint32_t>* placed);
 
   std::map<decltype(JobShape().Key()), Class> classes_;
   size_t size_ = 0;
 };
 
 template <typename Valid>
-std::vector<Placement> ReadyQueue::Take(const ClaimFilter& filter, Valid valid) {
-  std::vector<Placement> out;
+std::vector<PickedJob> ReadyQueue::Take(const ClaimFilter& filter, Valid valid) {
+  std::vector<PickedJob> out;
   std::vector<NodeCapacity> nodes = filter.nodes;
   for (auto it = classes_.begin(); it != classes_.end() && out.size() < filter.max_jobs;) {
     Class& c = it->second;
     const JobShape& s = c.shape;
+    const protocol::JobNeeds needs = s.Needs();
     bool eligible = (filter.scheduler == UINT32_MAX || s.scheduler == UINT32_MAX ||
                      s.scheduler == filter.scheduler) &&
                     static_cast<double>(s.runtime_seconds) <= filter.remaining_seconds;
@@ -108,9 +103,10 @@ std::vector<Placement> ReadyQueue::Take(const ClaimFilter& filter, Valid valid) 
         --size_;
         continue;
       }
-      Placement p;
+      PickedJob p;
       p.job = e.job;
-      if (!Fits(s, nodes, &p.nodes)) break;  // the same shape will not fit either
+      // The same shape will not fit either: on to the next class.
+      if (!protocol::PlaceOnNodes(needs, {}, &nodes, &p.nodes)) break;
       c.heap.pop();
       --size_;
       out.push_back(std::move(p));

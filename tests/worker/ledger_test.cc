@@ -3,6 +3,8 @@
 // bookkeeping.
 #include "worker/ledger.h"
 
+#include "server/core/ready_queue.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -401,4 +403,66 @@ TEST_CASE("randomized: placing and releasing never oversubscribes a node") {
     CHECK(refused > 50);
     CHECK(whole > 5);
   }
+}
+
+TEST_CASE("what the server's claim picks for a worker's free capacity, the ledger places there") {
+  // One placement rule (server/protocol/placement.h) on both sides: the server picks jobs for
+  // the capacity a worker reports (ReadyQueue::Take), the worker places them (NodeLedger::Place)
+  // on the nodes the server suggested. They must agree, or jobs are handed out that cannot
+  // start, or a worker idles while the server thinks it is full.
+  std::mt19937 rng(7);
+  auto uniform = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  std::vector<NodeInfo> nodes = {Node("a", 8, 32 * kGB, {0, 1, 2, 3}), Node("b", 4, 16 * kGB),
+                                 Node("c", 16, 8 * kGB, {0}), Node("d", 8, 32 * kGB, {0, 1})};
+  NodeLedger ledger(nodes);
+  std::vector<Placement> live;
+  int picked = 0, whole = 0;
+  for (int round = 0; round < 300; ++round) {
+    torc::server::ReadyQueue queue;
+    std::vector<torc::server::JobShape> shapes;
+    for (uint32_t job = 0; job < 20; ++job) {
+      torc::server::JobShape s;
+      s.nodes = uniform(0, 9) == 0 ? 2 : 1;
+      s.cpus = uniform(1, 6);
+      s.memory_bytes = uniform(0, 2) == 0 ? 0 : uniform(1, 6 * kGB);
+      s.gpus = uniform(0, 3) == 0 ? uniform(1, 2) : 0;
+      shapes.push_back(s);
+      queue.Push(job, 0, s);
+    }
+    torc::server::ClaimFilter filter;
+    filter.max_jobs = static_cast<uint32_t>(uniform(1, 20));
+    filter.nodes = ledger.Free();
+    for (const auto& pick : queue.Take(filter, [](uint32_t, uint32_t) { return true; })) {
+      const JobNeeds needs = shapes[pick.job].Needs();
+      Placement p;
+      REQUIRE(ledger.Place(needs, pick.nodes, &p));
+      CHECK(p.nodes == pick.nodes);
+      live.push_back(p);
+      ++picked;
+      whole += needs.nodes > 1;
+    }
+    // Nothing the claim left behind fits now: the worker is as full as the server thinks.
+    filter.nodes = ledger.Free();
+    for (const auto& s : shapes) {
+      auto free = ledger.Free();
+      std::vector<uint32_t> chosen;
+      if (torc::protocol::PlaceOnNodes(s.Needs(), {}, &free, &chosen)) {
+        Placement p;
+        CHECK(ledger.Place(s.Needs(), {}, &p));
+        CHECK(p.nodes == chosen);
+        ledger.Release(p);
+      }
+    }
+    // Now and then everything ends (so that whole-node jobs find idle nodes).
+    const bool drain = round % 4 == 3;
+    while (!live.empty() && (drain || uniform(0, 2) != 0)) {
+      size_t k = static_cast<size_t>(uniform(0, static_cast<int64_t>(live.size()) - 1));
+      ledger.Release(live[k]);
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+  }
+  CHECK(picked > 300);
+  CHECK(whole > 3);
 }
