@@ -1,20 +1,10 @@
 #include "server/slurm.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <cerrno>
-#include <cstring>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
 
-extern char** environ;
+#include "server/util/subprocess.h"
 
 namespace torc::server {
 
@@ -31,81 +21,6 @@ SlurmPaths SlurmPaths::FromEnvironment() {
 }
 
 namespace {
-
-/// Runs argv with stdout into *out and stderr into *err (into *out too when err is null).
-int Run(const std::vector<std::string>& argv, std::string* out, std::string* err,
-        int timeout_seconds) {
-  int out_pipe[2], err_pipe[2] = {-1, -1};
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return -1;
-  if (err && pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return -1;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err ? err_pipe[1] : out_pipe[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  // The server ignores SIGXFSZ (a file size limit gives 503s, not death); commands get the default.
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGXFSZ);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> args = argv;
-  std::vector<char*> cargs;
-  for (auto& a : args) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, cargs[0], &actions, &attr, cargs.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(out_pipe[1]);
-  if (err) close(err_pipe[1]);
-  out->clear();
-  if (err) err->clear();
-  if (rc != 0) {
-    close(out_pipe[0]);
-    if (err) close(err_pipe[0]);
-    (err ? *err : *out) = "cannot run " + argv[0] + ": " + std::strerror(rc);
-    return -1;
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err ? err_pipe[0] : -1, POLLIN, 0}};
-  std::string* sinks[2] = {out, err};
-  char buf[4096];
-  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      kill(pid, SIGKILL);
-      *(err ? err : out) += "\n(timed out after " + std::to_string(timeout_seconds) + " s)";
-      break;
-    }
-    if (poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-      }
-    }
-  }
-  for (auto& f : fds)
-    if (f.fd >= 0) close(f.fd);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 std::string Trimmed(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
@@ -142,12 +57,12 @@ std::string Joined(const std::vector<std::string>& ids) {
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& argv, std::string* output, int timeout_seconds) {
-  return Run(argv, output, nullptr, timeout_seconds);
+  return util::RunCaptured(argv, output, nullptr, timeout_seconds);
 }
 
 int RunCommandSplit(const std::vector<std::string>& argv, std::string* out, std::string* err,
                     int timeout_seconds) {
-  return Run(argv, out, err, timeout_seconds);
+  return util::RunCaptured(argv, out, err, timeout_seconds);
 }
 
 bool ParseSbatchOutput(const std::string& out, std::string* job_id, std::string* cluster) {

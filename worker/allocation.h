@@ -53,7 +53,7 @@ std::optional<double> ParseSlurmTime(std::string_view text);
 struct DiscoveryEnv {
   /// getenv; returns nullptr when unset.
   std::function<const char*(const char*)> getenv;
-  /// Runs argv, returns its exit code and stdout in *out.
+  /// Runs argv, returns its exit code (-1 when it could not start) and stdout in *out.
   std::function<int(const std::vector<std::string>& argv, std::string* out)> run;
   /// This machine: logical CPUs, total memory in bytes, hostname.
   std::function<int64_t()> machine_cpus;
