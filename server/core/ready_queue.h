@@ -39,7 +39,7 @@ struct JobShape {
 /// Free resources of one node of a claiming worker, as the claim reports them.
 using NodeCapacity = protocol::NodeCapacity;
 
-/// The claim filter: what a worker can take right now.
+/// The claim filter: what a worker can take right now (from its ClaimRequest).
 struct ClaimFilter {
   uint32_t max_jobs = 1;
   std::vector<NodeCapacity> nodes;
@@ -54,6 +54,9 @@ struct PickedJob {
   std::vector<uint32_t> nodes;
 };
 
+/// The ready jobs of one workflow in claim order, owned by its WorkflowCore: pushed when a
+/// job becomes ready, taken by claims (placed by the one placement rule), stale entries
+/// (canceled, re-pushed) dropped lazily.
 class ReadyQueue {
  public:
   /// Adds a ready job. `token` must change every time the same job is pushed
