@@ -63,8 +63,7 @@ LaunchSpec DirectLauncher::JobSpec(const JobToRun& job, const Placement& placeme
   if (s_.allocation.in_slurm) {
     // Not the worker's step: the job's own nodes, for an srun or mpirun of its own.
     spec.unset = InheritedStepVariables();
-    spec.env.merge(
-        DirectSlurmEnvironment(placement, s_.allocation.nodes, Hostfile(placement)));
+    spec.env.merge(DirectSlurmEnvironment(placement, s_.allocation.nodes, Hostfile(placement)));
   }
   spec.cwd = s_.working_dir;
   // What bash would set; a command run without a shell gets it from here.

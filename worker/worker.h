@@ -46,9 +46,9 @@ struct WorkerOptions {
 /// Everything the worker loop reaches outside itself, each replaceable in tests
 /// (tests/worker/loop_test.cc drives the loop with fakes of all four). Not owned.
 struct WorkerSeams {
-  WorkerApi* api = nullptr;              // the server
-  Clock* clock = nullptr;                // the time
-  ProcessTable* processes = nullptr;     // the jobs' processes and the worker's signals
+  WorkerApi* api = nullptr;           // the server
+  Clock* clock = nullptr;             // the time
+  ProcessTable* processes = nullptr;  // the jobs' processes and the worker's signals
   /// The environment (the allocation, SLURMD_NODENAME, SLURM_JOB_NODELIST) and Slurm's
   /// commands (squeue at a stop signal).
   DiscoveryEnv env;

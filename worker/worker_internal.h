@@ -92,6 +92,8 @@ class Worker {
   std::vector<protocol::NodeCapacity> ClaimCapacity() const;
   /// Takes a claim's answer: queues its jobs, and learns whether work is left for this worker.
   void OnClaimAnswer(const protocol::ClaimAnswer& answer, double now);
+  /// Whether the pending start notices and results should go now (they wait a little to
+  /// travel together).
   bool FlushDue(double now);
   /// Sends the pending start notices and results on their own (no claim).
   void Flush();
@@ -103,6 +105,7 @@ class Worker {
   void CancelJob(uint32_t id);
   /// The server failed or could not be reached (`error` says how): back off before retrying.
   void ServerTrouble(const std::string& error);
+  /// The server answered: the backoff of ServerTrouble ends.
   void ServerOk();
   /// After a claim whose answer may have been lost: takes back the jobs the server says this
   /// worker holds but it does not know of.
@@ -114,30 +117,46 @@ class Worker {
       const protocol::Registration& m);
   /// Keeps what a wait outside the loop saw (exits, a signal) for the loop.
   void Stash(WakeUp w);
+  /// A line on stderr, unless --quiet.
   void Log(const std::string& message);
+  /// The injected clock's time.
   double Now() { return clock_.Now(); }
 
   // ---- the life of a job: launch, limits, exits, reports (worker_jobs.cc)
+  /// The worker got SIGTERM, SIGINT or SIGUSR1: stops its jobs, as "walltime" or "stopped".
   void OnStopSignal(int signal);
+  /// Whether a job's exit waits a moment: it may be the allocation ending (Slurm).
   bool MayBeAllocationEnding(const Running& r, const ProcessExit& e) const;
   /// Concludes held exits whose wait is over; true if any was (its resources are free).
   bool FinishDeferred(double now);
+  /// The job's process ended: its recovery script starts, or its result is reported.
   void Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& e);
+  /// Places the queued jobs that fit now, in claim order, and starts them (StartPlaced).
   void LaunchQueued();
+  /// Launches the placed jobs, at the launcher's pace.
   void StartPlaced(double now);
+  /// Gives back the resources of jobs placed but not started (a stopping worker).
   void DropPlaced();
+  /// Starts a job's process; false (reported failed) when it cannot start.
   bool Launch(JobToRun job, const Placement& placement);
+  /// Stops a job for `reason` (SIGTERM, or SIGKILL for memory); SIGKILL after `grace` s.
   void Terminate(Running& r, const std::string& reason, double grace);
+  /// The walltime, each job's runtime and memory, output sizes, and overdue kills.
   void CheckLimits(double now);
   /// Cuts output files over --max-log-bytes (every 0.5 s).
   void CapOutputs(double now);
+  /// Starts nothing more and stops every job for `reason` ("walltime" or "stopped").
   void Stop(const std::string& reason);
+  /// A process ended: a job, held or concluded, or a recovery script, whose failure is reported.
   void OnExit(const ProcessExit& e);
+  /// Starts the recovery script of the job's failure handler; false when there is none.
   bool StartRecovery(Running& r, const ProcessExit& e);
+  /// Frees the job's resources and reports how it ended.
   void Finish(Running& r, const ProcessExit& e);
   /// Reports a job that never started (canceled, or unable to run here) at once.
   void ReportUnstarted(const JobToRun& job, protocol::AttemptStatus status,
                        const std::string& reason);
+  /// Adds an ended attempt to the results the next claim or flush carries.
   void Report(const JobToRun& job, protocol::AttemptStatus status, int exit_code, int signal,
               const std::string& reason, double start, double end, const Running& r,
               const ProcessExit* e = nullptr);

@@ -70,7 +70,6 @@ bool Worker::FinishDeferred(double now) {
   return concluded;
 }
 
-/// Places the queued jobs that fit now, in claim order, and starts them (StartPlaced).
 void Worker::LaunchQueued() {
   if (draining_) return DropPlaced();
   for (auto it = queue_.begin(); it != queue_.end();) {

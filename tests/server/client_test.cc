@@ -87,15 +87,17 @@ TEST_CASE("an answer that does not decode is a failure naming the field") {
     f.Answer(200, "<html>proxy</html>");
     auto a = f.client->Claim(3, {});
     CHECK(a.malformed());
-    CHECK(a.error == "the server's claim answer is malformed: the claim answer must be a JSON "
-                     "object");
+    CHECK(a.error ==
+          "the server's claim answer is malformed: the claim answer must be a JSON "
+          "object");
   }
   SUBCASE("a registration answer with an unknown mode") {
     f.Answer(201, R"({"worker_id": 4, "execution": {"mode": "cloud"}})");
     auto a = f.client->RegisterWorker(3, {});
     CHECK(a.malformed());
-    CHECK(a.error == "the server's registration answer is malformed: 'mode' must be auto, "
-                     "slurm or direct, not 'cloud'");
+    CHECK(a.error ==
+          "the server's registration answer is malformed: 'mode' must be auto, "
+          "slurm or direct, not 'cloud'");
   }
   SUBCASE("a heartbeat answer with stop_jobs of the wrong type") {
     f.Answer(200, R"({"stop_jobs": "all"})");

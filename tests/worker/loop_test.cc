@@ -2,10 +2,9 @@
 // scheduler with a fake command runner: a fake server (WorkerApi), a fake clock, and a fake
 // process table whose WaitForEvent moves the clock to the next exit or signal. No sleeps, no
 // processes, no HTTP; only the job output directory is real (a temporary one).
+#include <doctest/doctest.h>
 #include <signal.h>
 #include <stdlib.h>
-
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
@@ -41,7 +40,7 @@ class FakeClock : public worker::Clock {
 
 /// How a fake job's process behaves.
 struct Behaviour {
-  double seconds = 1;            // runs this long, then exits with exit_code
+  double seconds = 1;  // runs this long, then exits with exit_code
   int exit_code = 0;
   bool ignores_sigterm = false;  // only SIGKILL ends it
   int64_t rss_bytes = 0;         // its resident memory while it runs
@@ -175,8 +174,8 @@ class FakeServer : public worker::WorkerApi {
  public:
   struct Job {
     protocol::ClaimedJob claimed;
-    int64_t holder = 0;     // the worker that holds it, 0: nobody
-    bool running = false;   // a start notice came
+    int64_t holder = 0;    // the worker that holds it, 0: nobody
+    bool running = false;  // a start notice came
     bool done = false;
     bool withheld = false;  // never handed out (it cannot run on any worker)
   };
@@ -212,8 +211,9 @@ class FakeServer : public worker::WorkerApi {
   ApiAnswer<protocol::RegistrationAnswer> Register(const protocol::Registration& m) override {
     registrations.push_back(m);
     if (malformed_registration)
-      return {200, std::nullopt, "the server's registration answer is malformed: 'worker_id' "
-                                 "is required"};
+      return {200, std::nullopt,
+              "the server's registration answer is malformed: 'worker_id' "
+              "is required"};
     protocol::RegistrationAnswer a;
     a.worker_id = live_worker_ = next_worker_++;
     a.workflow_name = "wf";
@@ -277,8 +277,9 @@ class FakeServer : public worker::WorkerApi {
       return {409, std::nullopt, "worker has no lease"};
     }
     if (s.malformed)
-      return {200, std::nullopt, "the server's heartbeat answer is malformed: 'stop_jobs' must "
-                                 "be an array"};
+      return {200, std::nullopt,
+              "the server's heartbeat answer is malformed: 'stop_jobs' must "
+              "be an array"};
     return {200, protocol::HeartbeatAnswer{s.stop_jobs, Unfinished() == 0}, ""};
   }
 
@@ -315,7 +316,7 @@ class FakeServer : public worker::WorkerApi {
   std::vector<AttemptReport> results;  // accepted
   std::vector<AttemptReport> stale;    // rejected: not the holder's current attempt
   std::vector<double> heartbeat_times;
-  std::vector<std::string> leaves;     // the reason of each leave notice
+  std::vector<std::string> leaves;  // the reason of each leave notice
   int held_calls = 0;
 
  private:
@@ -325,8 +326,7 @@ class FakeServer : public worker::WorkerApi {
   void Started(const std::vector<protocol::StartNotice>& notices) {
     for (const auto& s : notices) {
       started.push_back(s);
-      if (s.id < jobs.size() && jobs[s.id].claimed.attempt == s.attempt)
-        jobs[s.id].running = true;
+      if (s.id < jobs.size() && jobs[s.id].claimed.attempt == s.attempt) jobs[s.id].running = true;
     }
   }
   void Apply(int64_t worker_id, const std::vector<AttemptReport>& reports) {
@@ -380,8 +380,10 @@ struct Harness {
 
   /// Inside a two-node Slurm allocation (n1, n2; 4 CPUs and 4 GiB each), this worker on n1.
   void InSlurm(const std::string& own_node = "n1") {
-    vars = {{"SLURM_JOB_ID", "77"},          {"SLURM_JOB_NODELIST", "n[1-2]"},
-            {"SLURM_CPUS_ON_NODE", "4"},     {"SLURM_MEM_PER_NODE", "4096"},
+    vars = {{"SLURM_JOB_ID", "77"},
+            {"SLURM_JOB_NODELIST", "n[1-2]"},
+            {"SLURM_CPUS_ON_NODE", "4"},
+            {"SLURM_MEM_PER_NODE", "4096"},
             {"SLURMD_NODENAME", own_node}};
   }
 
