@@ -94,6 +94,23 @@ std::optional<std::vector<std::string>> SimpleArgv(const std::string& command) {
   return words;
 }
 
+JobToRun JobFromClaim(const protocol::ClaimedJob& c) {
+  JobToRun job;
+  job.id = c.id;
+  job.name = c.name;
+  job.attempt = c.attempt;
+  job.command = c.command;
+  job.invocation_script = c.invocation_script;
+  job.env = c.env;
+  job.needs = {c.num_cpus, c.memory_bytes, c.num_gpus, c.num_nodes};
+  job.runtime_seconds = c.runtime_seconds;
+  job.suggested_nodes = c.nodes;
+  job.stdio_mode = spec::ToString(c.stdio_mode);
+  job.delete_on_success = c.delete_on_success;
+  job.failure_handler = static_cast<int>(c.failure_handler);
+  return job;
+}
+
 std::vector<std::string> DirectArgs(const JobToRun& job) {
   if (job.invocation_script.empty())
     if (auto argv = SimpleArgv(job.command)) return *argv;

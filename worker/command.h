@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "server/protocol/messages.h"
 #include "server/protocol/output_paths.h"
 #include "worker/ledger.h"
 
@@ -29,6 +30,9 @@ struct JobToRun {
   bool delete_on_success = false;
   int failure_handler = -1;
 };
+
+/// The job a claim (or the server's list of held jobs) handed over, as the worker runs it.
+JobToRun JobFromClaim(const protocol::ClaimedJob& claimed);
 
 /// The shell text: the invocation script, then the command.
 std::string ShellScript(const JobToRun& job);

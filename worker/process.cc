@@ -75,17 +75,17 @@ int OpenOutput(const std::string& path) {
 
 }  // namespace
 
-ProcessTable::ProcessTable() {
+SystemProcessTable::SystemProcessTable() {
   sigset_t set = HandledSignals();
   sigprocmask(SIG_BLOCK, &set, nullptr);
   signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-ProcessTable::~ProcessTable() {
+SystemProcessTable::~SystemProcessTable() {
   if (signal_fd_ >= 0) close(signal_fd_);
 }
 
-pid_t ProcessTable::Start(const LaunchSpec& spec, std::string* error) {
+pid_t SystemProcessTable::Start(const LaunchSpec& spec, std::string* error) {
   // Everything the child needs is prepared before fork: no allocation after it.
   std::vector<std::string> env_strings;
   auto dropped = [&spec](const std::string& key) {
@@ -133,11 +133,11 @@ pid_t ProcessTable::Start(const LaunchSpec& spec, std::string* error) {
   return pid;
 }
 
-void ProcessTable::Signal(pid_t pid, int sig) {
+void SystemProcessTable::Signal(pid_t pid, int sig) {
   if (pid > 0) kill(-pid, sig);
 }
 
-WakeUp ProcessTable::WaitForEvent(double timeout_seconds) {
+WakeUp SystemProcessTable::WaitForEvent(double timeout_seconds) {
   WakeUp w;
   auto reap = [&] {
     while (true) {
@@ -173,7 +173,7 @@ WakeUp ProcessTable::WaitForEvent(double timeout_seconds) {
   return w;
 }
 
-std::map<pid_t, int64_t> ProcessTable::RssByGroup() const {
+std::map<pid_t, int64_t> SystemProcessTable::RssByGroup() const {
   std::map<pid_t, int64_t> total;
   DIR* proc = opendir("/proc");
   if (!proc) return total;

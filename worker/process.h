@@ -38,21 +38,35 @@ struct WakeUp {
   int signal = 0;  // SIGTERM/SIGINT/SIGUSR1 received by the worker, else 0
 };
 
+/// What the worker loop starts, signals and waits for its processes through: the real table
+/// (SystemProcessTable) or a fake one that tests drive with a fake clock.
 class ProcessTable {
  public:
-  /// Blocks SIGCHLD/SIGTERM/SIGINT/SIGUSR1 and routes them to a signalfd.
-  ProcessTable();
-  ~ProcessTable();
-
+  virtual ~ProcessTable() = default;
   /// Starts a process in a new process group; returns its pid, or -1 with *error.
-  pid_t Start(const LaunchSpec& spec, std::string* error);
+  virtual pid_t Start(const LaunchSpec& spec, std::string* error) = 0;
   /// Sends `sig` to the whole process group of `pid`.
-  void Signal(pid_t pid, int sig);
+  virtual void Signal(pid_t pid, int sig) = 0;
   /// Sleeps until a child exits, a signal arrives, or `timeout_seconds` pass;
   /// reaps every exited child.
-  WakeUp WaitForEvent(double timeout_seconds);
-  /// Resident memory of each process group, in bytes: one pass over /proc for all of them.
-  std::map<pid_t, int64_t> RssByGroup() const;
+  virtual WakeUp WaitForEvent(double timeout_seconds) = 0;
+  /// Resident memory of each process group, in bytes: one pass for all of them.
+  virtual std::map<pid_t, int64_t> RssByGroup() const = 0;
+};
+
+/// The processes of this machine: fork/exec, a signalfd for SIGCHLD and the worker's own
+/// signals, wait4 for exits, /proc for memory.
+class SystemProcessTable : public ProcessTable {
+ public:
+  /// Blocks SIGCHLD/SIGTERM/SIGINT/SIGUSR1 and routes them to a signalfd.
+  SystemProcessTable();
+  ~SystemProcessTable() override;
+
+  pid_t Start(const LaunchSpec& spec, std::string* error) override;
+  void Signal(pid_t pid, int sig) override;
+  WakeUp WaitForEvent(double timeout_seconds) override;
+  /// One pass over /proc.
+  std::map<pid_t, int64_t> RssByGroup() const override;
   size_t running() const { return running_; }
 
  private:

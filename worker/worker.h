@@ -6,11 +6,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "worker/allocation.h"
+#include "worker/clock.h"
 #include "worker/log_cap.h"
+#include "worker/process.h"
+#include "worker/worker_api.h"
 
 namespace torc::server {
 class ApiClient;
@@ -18,6 +22,7 @@ class ApiClient;
 
 namespace torc::worker {
 
+/// What `torc worker run` was asked to do (its command line).
 struct WorkerOptions {
   int64_t workflow_id = 0;
   std::string mode = "auto";       // auto | slurm | direct (auto: slurm inside Slurm, else direct)
@@ -38,8 +43,23 @@ struct WorkerOptions {
   std::function<void(int running, int64_t done)> on_progress;
 };
 
+/// Everything the worker loop reaches outside itself, each replaceable in tests
+/// (tests/worker/loop_test.cc drives the loop with fakes of all four). Not owned.
+struct WorkerSeams {
+  WorkerApi* api = nullptr;           // the server
+  Clock* clock = nullptr;             // the time
+  ProcessTable* processes = nullptr;  // the jobs' processes and the worker's signals
+  /// The environment (the allocation, SLURMD_NODENAME, SLURM_JOB_NODELIST) and Slurm's
+  /// commands (squeue at a stop signal).
+  DiscoveryEnv env;
+};
+
 /// Registers with the server, runs jobs until done, unregisters. Returns the
 /// process exit code: 0 when it stopped normally.
+int RunWorker(const WorkerOptions& options, const WorkerSeams& seams);
+
+/// RunWorker with the real seams: `client`'s server, the wall clock, this machine's processes
+/// and environment.
 int RunWorker(server::ApiClient& client, const WorkerOptions& options);
 
 }  // namespace torc::worker

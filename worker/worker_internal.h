@@ -10,24 +10,22 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <set>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "server/client/client.h"
+#include "server/protocol/messages.h"
 #include "spec/plan.h"
 #include "worker/allocation.h"
+#include "worker/clock.h"
 #include "worker/command.h"
+#include "worker/launcher.h"
 #include "worker/ledger.h"
 #include "worker/process.h"
 #include "worker/worker.h"
+#include "worker/worker_api.h"
 
 namespace torc::worker::internal {
-
-/// Seconds since the epoch, from the system clock.
-double Now();
 
 /// A job this worker is running (or recovering after a failure).
 struct Running {
@@ -48,65 +46,129 @@ struct Running {
 /// reports their results until the workflow is done or the worker is stopped.
 class Worker {
  public:
-  Worker(server::ApiClient& api, const WorkerOptions& o) : api_(api), o_(o) {}
+  Worker(const WorkerOptions& o, const WorkerSeams& seams)
+      : api_(*seams.api), clock_(*seams.clock), procs_(*seams.processes), env_(seams.env), o_(o) {}
 
+  /// The worker's whole life; returns the process exit code (0: it stopped normally).
   int Run();
 
  private:
-  // setup, the loop and talking to the server (worker.cc)
+  // ---- setup (worker.cc)
+  /// Registers (again, after a lost lease) and takes the workflow's settings; false when the
+  /// server could not be reached or refused.
   bool Register();
+  /// What this worker tells the server about itself.
+  protocol::Registration Introduction() const;
   /// Until the server first answers: retries with backoff, says on stderr within seconds what
   /// it cannot reach, and gives up after the connect timeout. False when it gave up.
   bool ReachServer();
+  /// Takes the registration answer: the worker id, the workflow's settings, the launcher.
+  void Configure(const protocol::RegistrationAnswer& answer);
+  /// Runs the workflow's on_worker_start / on_worker_complete commands, one after another.
   void RunHookCommands(const std::vector<std::string>& commands);
   /// "2 node(s) x 4 CPUs, 3.9 GiB, 0 GPUs": what this worker has, for messages.
   std::string ResourceSummary() const;
   /// The whole allocation's node list (SLURM_JOB_NODELIST), "" outside Slurm.
   std::string SlurmNodeList() const;
+
+  // ---- the loop (worker.cc)
+  /// Until the workflow is done or the worker stops; returns the exit code.
   int Loop();
+  /// One turn's work: limits, the heartbeat, a pending signal, launches, a claim or a flush.
+  void Work(double now, double* next_heartbeat);
+  /// The loop's exit code when it is over (done, stopped, nothing fits, stuck, idle).
+  std::optional<int> Finished(double now, double idle_since);
+  /// How long the loop may sleep before something is due.
+  double WaitSeconds(double next_heartbeat) const;
+  /// Sleeps until an event or `wait` seconds, then handles exits and signals.
+  void WaitAndHandle(double wait);
+  /// Whether claimed jobs wait here to be launched.
+  bool Holding() const { return !queue_.empty() || !placed_.empty(); }
+
+  // ---- talking to the server (worker.cc)
+  /// Claims what fits the free resources, carrying the pending start notices and results.
   void Claim(double now);
-  JobToRun ParseJob(const nlohmann::json& j);
+  /// The free resources a claim offers: each node's, plus whole nodes for prefetch rounds.
+  std::vector<protocol::NodeCapacity> ClaimCapacity() const;
+  /// Takes a claim's answer: queues its jobs, and learns whether work is left for this worker.
+  void OnClaimAnswer(const protocol::ClaimAnswer& answer, double now);
+  /// Whether the pending start notices and results should go now (they wait a little to
+  /// travel together).
   bool FlushDue(double now);
+  /// Sends the pending start notices and results on their own (no claim).
   void Flush();
+  /// Renews the lease; a lost one stops the jobs and registers again.
   void Heartbeat();
-  void ServerTrouble(const server::ApiResult& r);
+  /// The lease expired: the jobs are someone else's now. Kills them and registers again.
+  void OnLeaseLost();
+  /// The server canceled job `id`: a running one is stopped, a waiting one reported.
+  void CancelJob(uint32_t id);
+  /// The server failed or could not be reached (`error` says how): back off before retrying.
+  void ServerTrouble(const std::string& error);
+  /// The server answered: the backoff of ServerTrouble ends.
   void ServerOk();
   /// After a claim whose answer may have been lost: takes back the jobs the server says this
   /// worker holds but it does not know of.
   void Resync();
-  server::ApiResult RetryCall(const std::string& method, const std::string& path,
-                              const nlohmann::json& body);
+  /// Whether this worker knows of attempt (`id`, `attempt`): running, waiting or reported.
+  bool Knows(uint32_t id, uint32_t attempt) const;
+  /// Registers, retrying while the server is unreachable or starting (status 0 or 503).
+  server::ApiAnswer<protocol::RegistrationAnswer> RegisterWithRetries(
+      const protocol::Registration& m);
   /// Keeps what a wait outside the loop saw (exits, a signal) for the loop.
   void Stash(WakeUp w);
+  /// A line on stderr, unless --quiet.
   void Log(const std::string& message);
+  /// The injected clock's time.
+  double Now() { return clock_.Now(); }
 
-  // the life of a job: launch, limits, exits, reports (worker_jobs.cc)
+  // ---- the life of a job: launch, limits, exits, reports (worker_jobs.cc)
+  /// The worker got SIGTERM, SIGINT or SIGUSR1: stops its jobs, as "walltime" or "stopped".
   void OnStopSignal(int signal);
+  /// Whether a job's exit waits a moment: it may be the allocation ending (Slurm).
   bool MayBeAllocationEnding(const Running& r, const ProcessExit& e) const;
   /// Concludes held exits whose wait is over; true if any was (its resources are free).
   bool FinishDeferred(double now);
+  /// The job's process ended: its recovery script starts, or its result is reported.
   void Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& e);
+  /// Places the queued jobs that fit now, in claim order, and starts them (StartPlaced).
   void LaunchQueued();
+  /// Launches the placed jobs, at the launcher's pace.
   void StartPlaced(double now);
+  /// Gives back the resources of jobs placed but not started (a stopping worker).
   void DropPlaced();
+  /// Starts a job's process; false (reported failed) when it cannot start.
   bool Launch(JobToRun job, const Placement& placement);
-  /// The SLURM_HOSTFILE of a direct-mode placement (written once per node set).
-  std::string Hostfile(const Placement& placement);
+  /// Stops a job for `reason` (SIGTERM, or SIGKILL for memory); SIGKILL after `grace` s.
   void Terminate(Running& r, const std::string& reason, double grace);
+  /// The walltime, each job's runtime and memory, output sizes, and overdue kills.
   void CheckLimits(double now);
+  /// Cuts output files over --max-log-bytes (every 0.5 s).
+  void CapOutputs(double now);
+  /// Starts nothing more and stops every job for `reason` ("walltime" or "stopped").
   void Stop(const std::string& reason);
+  /// A process ended: a job, held or concluded, or a recovery script, whose failure is reported.
   void OnExit(const ProcessExit& e);
+  /// Starts the recovery script of the job's failure handler; false when there is none.
   bool StartRecovery(Running& r, const ProcessExit& e);
+  /// Frees the job's resources and reports how it ended.
   void Finish(Running& r, const ProcessExit& e);
-  void Report(const JobToRun& job, const std::string& status, int exit_code, int signal,
+  /// Reports a job that never started (canceled, or unable to run here) at once.
+  void ReportUnstarted(const JobToRun& job, protocol::AttemptStatus status,
+                       const std::string& reason);
+  /// Adds an ended attempt to the results the next claim or flush carries.
+  void Report(const JobToRun& job, protocol::AttemptStatus status, int exit_code, int signal,
               const std::string& reason, double start, double end, const Running& r,
               const ProcessExit* e = nullptr);
 
-  server::ApiClient& api_;
+  WorkerApi& api_;
+  Clock& clock_;
+  ProcessTable& procs_;
+  DiscoveryEnv env_;
   WorkerOptions o_;
   Allocation alloc_;
   std::unique_ptr<NodeLedger> ledger_;
-  ProcessTable procs_;
+  std::unique_ptr<Launcher> launcher_;  // slurm or direct mode (Configure)
   std::map<pid_t, Running> running_;
   std::deque<JobToRun> queue_;  // claimed, waiting for room (prefetched or not fitting yet)
   struct Placed {
@@ -114,9 +176,9 @@ class Worker {
     Placement placement;
   };
   // Placed on nodes (their resources held in the ledger), waiting for their turn to be
-  // launched: slurm mode starts at most one srun per launch_interval_ seconds.
+  // launched: slurm mode starts at most one srun per launch interval.
   std::deque<Placed> placed_;
-  double launch_interval_ = 0, next_launch_at_ = 0;
+  double next_launch_at_ = 0;
   struct Deferred {
     ProcessExit exit;
     double deadline;
@@ -135,19 +197,15 @@ class Worker {
   double mean_job_seconds_ = 0;  // moving average of recent jobs' run times
   int64_t jobs_measured_ = 0;
   uint32_t own_node_ = 0;  // the node this worker runs on (direct mode starts processes here)
-  nlohmann::json results_ = nlohmann::json::array();  // ended attempts not yet reported
-  nlohmann::json started_ = nlohmann::json::array();  // launched jobs not yet reported
+  std::vector<protocol::AttemptReport> results_;  // ended attempts not yet reported
+  std::vector<protocol::StartNotice> started_;    // launched jobs not yet reported
   std::vector<spec::FailureHandler> handlers_;
-  std::set<std::string> hostfiles_;  // hostfiles written (see Hostfile)
   std::vector<std::string> on_start_, on_complete_;
-  SrunOptions srun_;
-  std::string base_, workflow_name_, working_dir_, job_output_dir_;
+  std::string workflow_name_, working_dir_, job_output_dir_;
   int64_t worker_id_ = 0;
   double heartbeat_seconds_ = 30;
-  bool direct_ = true, limit_resources_ = true;
+  protocol::ExecutionSettings execution_;  // the workflow's, with the protocol's defaults
   int term_signal_ = SIGTERM;
-  int64_t sigterm_lead_ = 30;
-  int oom_exit_code_ = 137, timeout_exit_code_ = 152;
   double next_memory_check_ = 0;  // when /proc is read again for memory limits
   double next_log_check_ = 0;     // when output files are checked again against max_log_bytes
   double next_claim_ = 0, claim_backoff_ = 0;

@@ -7,13 +7,12 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <functional>
 
-#include "server/client/client.h"
-#include "server/util/data_dir.h"
+#include "server/protocol/messages.h"
 #include "spec/plan.h"
 #include "worker/allocation.h"
 #include "worker/command.h"
+#include "worker/launcher.h"
 #include "worker/ledger.h"
 #include "worker/log_cap.h"
 #include "worker/process.h"
@@ -21,17 +20,33 @@
 
 namespace torc::worker::internal {
 
+using protocol::AttemptStatus;
+
+namespace {
+
+// The server refuses a reason longer than kMaxReasonBytes (an error text from the system can
+// be long): cut it there, at a character boundary.
+std::string CutReason(const std::string& reason) {
+  if (reason.size() <= protocol::kMaxReasonBytes) return reason;
+  size_t n = protocol::kMaxReasonBytes;
+  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+  return reason.substr(0, n);
+}
+
+}  // namespace
+
 // A job that fails on its own may be the allocation going away (scancel,
 // walltime): Slurm signals the steps and the worker at about the same time, and
 // an srun started just after the allocation began ending fails at once ("Unable
 // to create step ... already completing", exit 1). So in slurm mode every
-// failure, and in direct mode a death by signal, waits a moment; if the worker is
-// stopped meanwhile the job is reported as terminated (requeued, no retry used),
-// not as failed. Otherwise it ends as any failure does (recovery script first).
-// Outside Slurm nothing signals the jobs and the worker together: no wait.
+// failure, and in direct mode a death by signal, waits a moment (the launcher says
+// which: Launcher::FailureMayBeAllocationEnding); if the worker is stopped meanwhile
+// the job is reported as terminated (requeued, no retry used), not as failed.
+// Otherwise it ends as any failure does (recovery script first). Outside Slurm
+// nothing signals the jobs and the worker together: no wait.
 bool Worker::MayBeAllocationEnding(const Running& r, const ProcessExit& e) const {
   if (!alloc_.in_slurm || !r.end_reason.empty() || draining_ || e.exit_code == 0) return false;
-  return !direct_ || e.exit_code >= 128 || e.signal != 0;
+  return launcher_->FailureMayBeAllocationEnding(e);
 }
 
 bool Worker::FinishDeferred(double now) {
@@ -55,28 +70,24 @@ bool Worker::FinishDeferred(double now) {
   return concluded;
 }
 
-/// Places the queued jobs that fit now, in claim order, and starts them (StartPlaced).
 void Worker::LaunchQueued() {
   if (draining_) return DropPlaced();
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (!ledger_->CanEverFit(it->needs)) {
-      Running none;
-      Report(*it, "failed", 1, 0, "does not fit this worker's nodes", Now(), Now(), none);
+      ReportUnstarted(*it, AttemptStatus::kFailed, "does not fit this worker's nodes");
       it = queue_.erase(it);
       continue;
     }
     Placement p;
-    // Direct mode runs processes here: a single-node job can only use this
-    // node. (A multi-node job holds whole nodes and runs its command once,
-    // here, e.g. mpirun spreading it.)
-    bool local_only = direct_ && alloc_.nodes.size() > 1 && it->needs.nodes == 1;
+    // The mode may require a node (direct mode runs a single-node job here).
+    std::optional<uint32_t> required = launcher_->RequiredNode(it->needs);
     std::vector<uint32_t> preferred =
-        local_only ? std::vector<uint32_t>{own_node_} : it->suggested_nodes;
+        required ? std::vector<uint32_t>{*required} : it->suggested_nodes;
     if (!ledger_->Place(it->needs, preferred, &p)) {
       ++it;
       continue;
     }
-    if (local_only && p.nodes[0] != own_node_) {
+    if (required && p.nodes[0] != *required) {
       ledger_->Release(p);
       ++it;
       continue;
@@ -93,16 +104,16 @@ void Worker::LaunchQueued() {
 // come one after another (docs/worker.md).
 void Worker::StartPlaced(double now) {
   while (!placed_.empty()) {
-    if (launch_interval_ > 0) {
+    if (const double interval = launcher_->launch_interval(); interval > 0) {
       if (now < next_launch_at_) return;
-      next_launch_at_ = now + launch_interval_;
+      next_launch_at_ = now + interval;
     }
     Placed next = std::move(placed_.front());
     placed_.pop_front();
     uint32_t id = next.job.id, attempt = next.job.attempt;
     std::string nodes = NodeListOf(next.placement, alloc_.nodes);
     if (Launch(std::move(next.job), next.placement))
-      started_.push_back({{"id", id}, {"attempt", attempt}, {"nodes", nodes}});
+      started_.push_back({id, attempt, nodes});
     now = Now();
   }
 }
@@ -120,19 +131,7 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
   r.placement = placement;
   r.nodes = NodeListOf(r.placement, alloc_.nodes);
   r.outputs = OutputsFor(job, job_output_dir_);
-  JobContext ctx{o_.workflow_id, job_output_dir_, api_.url(), direct_,
-                 !alloc_.nodes[r.placement.nodes[0]].gpus.empty()};
-  LaunchSpec spec;
-  spec.argv = direct_ ? DirectArgs(job) : SrunArgs(job, r.placement, alloc_.nodes, srun_);
-  spec.env = JobEnvironment(job, r.placement, ctx);
-  if (direct_ && alloc_.in_slurm) {
-    // Not the worker's step: the job's own nodes, for an srun or mpirun of its own.
-    spec.unset = InheritedStepVariables();
-    spec.env.merge(DirectSlurmEnvironment(r.placement, alloc_.nodes, Hostfile(r.placement)));
-  }
-  spec.cwd = working_dir_;
-  // What bash would set; a command run without a shell gets it from here.
-  if (direct_ && !spec.cwd.empty()) spec.env["PWD"] = spec.cwd;
+  LaunchSpec spec = launcher_->JobSpec(job, r.placement);
   spec.stdout_path = r.outputs.out;
   spec.stderr_path = r.outputs.err;
   std::string error;
@@ -143,7 +142,7 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
   if (r.pid < 0) {
     Log("cannot start " + r.job.name + ": " + error);
     ledger_->Release(r.placement);
-    Report(r.job, "failed", 127, 0, "could not start: " + error, now, now, r);
+    Report(r.job, AttemptStatus::kFailed, 127, 0, "could not start: " + error, now, now, r);
     return false;
   }
   running_[r.pid] = std::move(r);
@@ -164,7 +163,8 @@ void Worker::Terminate(Running& r, const std::string& reason, double grace) {
 }
 
 void Worker::CheckLimits(double now) {
-  bool walltime_near = alloc_.end_time && now >= *alloc_.end_time - sigterm_lead_;
+  const auto sigterm_lead = execution_.sigterm_lead_seconds;
+  bool walltime_near = alloc_.end_time && now >= *alloc_.end_time - sigterm_lead;
   if (walltime_near && !draining_) {
     Log("the allocation ends in " + std::to_string(static_cast<int>(*alloc_.end_time - now)) +
         " s: stopping jobs");
@@ -172,23 +172,15 @@ void Worker::CheckLimits(double now) {
   }
   // Memory is read from /proc at most every 0.5 s, in one pass for all jobs.
   std::map<pid_t, int64_t> rss;
-  if (direct_ && limit_resources_ && now >= next_memory_check_) {
+  if (launcher_->checks_memory() && now >= next_memory_check_) {
     next_memory_check_ = now + 0.5;
     rss = procs_.RssByGroup();
   }
-  // Output files over the cap are cut back (worker/log_cap.h), also every 0.5 s.
-  if (o_.max_log_bytes > 0 && now >= next_log_check_) {
-    next_log_check_ = now + 0.5;
-    for (auto& [pid, r] : running_)
-      for (const std::string* path : {&r.outputs.out, &r.outputs.err})
-        if (CapOutputFile(*path, o_.max_log_bytes))
-          Log("job " + r.job.name + ": " + *path + " reached " +
-              std::to_string(o_.max_log_bytes) + " bytes (--max-log-bytes); later output dropped");
-  }
+  CapOutputs(now);
   for (auto& [pid, r] : running_) {
     if (r.recovery_pid > 0 || deferred_.count(pid)) continue;  // the job's process has ended
     if (r.end_reason.empty() && now >= r.runtime_deadline)
-      Terminate(r, "runtime", std::min<double>(sigterm_lead_, 30));
+      Terminate(r, "runtime", std::min<double>(sigterm_lead, 30));
     auto used = rss.find(pid);
     if (r.end_reason.empty() && r.job.needs.memory_bytes > 0 && used != rss.end() &&
         used->second > r.job.needs.memory_bytes)
@@ -197,11 +189,23 @@ void Worker::CheckLimits(double now) {
   }
 }
 
+// Output files over the cap are cut back (worker/log_cap.h), every 0.5 s.
+void Worker::CapOutputs(double now) {
+  if (o_.max_log_bytes <= 0 || now < next_log_check_) return;
+  next_log_check_ = now + 0.5;
+  for (auto& [pid, r] : running_)
+    for (const std::string* path : {&r.outputs.out, &r.outputs.err})
+      if (CapOutputFile(*path, o_.max_log_bytes))
+        Log("job " + r.job.name + ": " + *path + " reached " + std::to_string(o_.max_log_bytes) +
+            " bytes (--max-log-bytes); later output dropped");
+}
+
 void Worker::Stop(const std::string& reason) {
   draining_ = true;
   stop_reason_ = reason;
   DropPlaced();
-  double grace = alloc_.end_time ? std::max(1.0, std::min<double>(sigterm_lead_ - 5,
+  const auto sigterm_lead = execution_.sigterm_lead_seconds;
+  double grace = alloc_.end_time ? std::max(1.0, std::min<double>(sigterm_lead - 5,
                                                                   *alloc_.end_time - Now() - 5))
                                  : 10.0;
   for (auto& [pid, r] : running_) Terminate(r, reason, grace);
@@ -214,11 +218,12 @@ void Worker::Stop(const std::string& reason) {
 // so a slow squeue never delays stopping them.
 void Worker::OnStopSignal(int signal) {
   if (draining_) return;  // already stopping: a second signal changes nothing
-  bool at_end = alloc_.end_time && Now() >= *alloc_.end_time - sigterm_lead_ - 60;
+  const auto sigterm_lead = execution_.sigterm_lead_seconds;
+  bool at_end = alloc_.end_time && Now() >= *alloc_.end_time - sigterm_lead - 60;
   if (signal == SIGUSR1 || at_end) return Stop("walltime");
   Stop("stopped");
   if (signal != SIGTERM || !alloc_.in_slurm ||
-      !SlurmEndingForTimeLimit(DiscoveryEnv::Real(), o_.discovery, alloc_.slurm_job_id))
+      !SlurmEndingForTimeLimit(env_, o_.discovery, alloc_.slurm_job_id))
     return;
   stop_reason_ = "walltime";
   for (auto& [pid, r] : running_)
@@ -256,40 +261,13 @@ void Worker::Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& 
   running_.erase(it);
 }
 
-std::string Worker::Hostfile(const Placement& placement) {
-  std::string text = HostfileText(placement, alloc_.nodes);
-  // Named by its content (a node list would pass the 255-byte name limit at ~25 nodes).
-  char name[32];
-  std::snprintf(name, sizeof name, "%016zx", std::hash<std::string>{}(text));
-  std::string path = job_output_dir_ + "/hostfiles/" + name;
-  if (hostfiles_.count(path)) return path;
-  // Workers of one allocation share the directory: write a copy of this host's and process's
-  // own, then rename it into place (the same content whoever wins).
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  std::string error, tmp = path + "." + host + "." + std::to_string(getpid());
-  if (!util::MakeDirectories(job_output_dir_ + "/hostfiles", 0755, &error)) Log(error);
-  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-    std::fputs(text.c_str(), f);
-    if (std::fclose(f) == 0 && std::rename(tmp.c_str(), path.c_str()) == 0) hostfiles_.insert(path);
-  }
-  if (!hostfiles_.count(path)) Log("cannot write the hostfile " + path + " for SLURM_HOSTFILE");
-  return path;
-}
-
 bool Worker::StartRecovery(Running& r, const ProcessExit& e) {
   if (r.job.failure_handler < 0 || static_cast<size_t>(r.job.failure_handler) >= handlers_.size())
     return false;
   const spec::FailureRule* rule = handlers_[r.job.failure_handler].Match(e.exit_code);
   if (!rule || rule->recovery_script.empty()) return false;
-  LaunchSpec spec;
-  spec.argv = {"bash", "-c", rule->recovery_script};
-  JobContext ctx{o_.workflow_id, job_output_dir_, api_.url(), direct_, false};
-  spec.env = JobEnvironment(r.job, r.placement, ctx);
+  LaunchSpec spec = launcher_->RecoverySpec(r.job, r.placement, rule->recovery_script);
   spec.env["TORC_EXIT_CODE"] = std::to_string(e.exit_code);
-  spec.cwd = working_dir_;
-  // What bash would set; a command run without a shell gets it from here.
-  if (direct_ && !spec.cwd.empty()) spec.env["PWD"] = spec.cwd;
   spec.stdout_path = spec.stderr_path = r.outputs.recovery_log;
   std::string error;
   r.recovery_pid = procs_.Start(spec, &error);
@@ -304,44 +282,56 @@ void Worker::Finish(Running& r, const ProcessExit& e) {
   // What the job wrote since the last 0.5 s check is cut too.
   for (const std::string* path : {&r.outputs.out, &r.outputs.err})
     CapOutputFile(*path, o_.max_log_bytes);
-  std::string status = "completed";
+  AttemptStatus status = AttemptStatus::kCompleted;
   int exit_code = e.exit_code;
   if (r.end_reason == "memory") {
-    status = "failed";
-    exit_code = oom_exit_code_;
+    status = AttemptStatus::kFailed;
+    exit_code = static_cast<int>(execution_.oom_exit_code);
   } else if (r.end_reason == "runtime") {
-    status = "terminated";
-    exit_code = timeout_exit_code_;
+    status = AttemptStatus::kTerminated;
+    exit_code = static_cast<int>(execution_.timeout_exit_code);
   } else if (r.end_reason == "walltime" || r.end_reason == "stopped") {
-    status = "terminated";
+    status = AttemptStatus::kTerminated;
   } else if (r.end_reason == "canceled") {
-    status = "canceled";
+    status = AttemptStatus::kCanceled;
   } else if (e.exit_code != 0) {
-    status = "failed";
+    status = AttemptStatus::kFailed;
   }
   double end = e.ended_at > 0 ? e.ended_at : now;
   Report(r.job, status, exit_code, e.signal, r.end_reason, r.start_time, end, r, &e);
   double took = end - r.start_time;
   mean_job_seconds_ = jobs_measured_++ == 0 ? took : 0.8 * mean_job_seconds_ + 0.2 * took;
-  if (status == "completed" && r.job.delete_on_success) {
+  if (status == AttemptStatus::kCompleted && r.job.delete_on_success) {
     if (!r.outputs.out.empty()) unlink(r.outputs.out.c_str());
     if (!r.outputs.err.empty()) unlink(r.outputs.err.c_str());
   }
   ++done_;
 }
 
-void Worker::Report(const JobToRun& job, const std::string& status, int exit_code, int signal,
+void Worker::ReportUnstarted(const JobToRun& job, AttemptStatus status,
+                             const std::string& reason) {
+  const double now = Now();
+  Report(job, status, 1, 0, reason, now, now, Running{});
+}
+
+void Worker::Report(const JobToRun& job, AttemptStatus status, int exit_code, int signal,
                     const std::string& reason, double start, double end, const Running& r,
                     const ProcessExit* e) {
-  nlohmann::json res = {{"id", job.id},         {"attempt", job.attempt}, {"status", status},
-                        {"exit_code", status == "completed" ? 0 : (exit_code ? exit_code : 1)},
-                        {"signal", signal},     {"reason", reason},       {"start_time", start},
-                        {"end_time", end},      {"nodes", r.nodes}};
+  protocol::AttemptReport a;
+  a.id = job.id;
+  a.attempt = job.attempt;
+  a.status = status;
+  a.exit_code = status == AttemptStatus::kCompleted ? 0 : (exit_code ? exit_code : 1);
+  a.signal = signal;
+  a.reason = CutReason(reason);
+  a.start_time = start;
+  a.end_time = end;
+  a.nodes = r.nodes;
   if (e) {
-    res["peak_rss_bytes"] = e->peak_rss_bytes;
-    res["cpu_seconds"] = e->cpu_seconds;
+    a.peak_rss_bytes = e->peak_rss_bytes;
+    a.cpu_seconds = e->cpu_seconds;
   }
-  results_.push_back(std::move(res));
+  results_.push_back(std::move(a));
 }
 
 }  // namespace torc::worker::internal

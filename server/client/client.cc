@@ -2,11 +2,44 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <exception>
 
 #include "server/util/data_dir.h"
 #include "server/client/http_client.h"
 
 namespace torc::server {
+namespace {
+
+// The typed answer of a call: `decode` applied to a successful answer's body. A decoder's
+// complaint (protocol::FieldError, or anything else it throws) becomes the answer's error.
+template <typename T, typename Decode>
+ApiAnswer<T> Decoded(const ApiClient& client, const ApiResult& r, const char* what,
+                     Decode decode) {
+  ApiAnswer<T> a;
+  a.status = r.status;
+  if (!r.ok()) {
+    a.error = client.Describe(r);
+    return a;
+  }
+  try {
+    a.value = decode(r.body);
+  } catch (const std::exception& e) {
+    a.error = std::string("the server's ") + what + " is malformed: " + e.what();
+  }
+  return a;
+}
+
+Acknowledged AnyAnswer(const nlohmann::json&) { return {}; }
+
+std::string WorkflowPath(int64_t workflow_id) {
+  return "/workflows/" + std::to_string(workflow_id);
+}
+
+std::string WorkerPath(int64_t workflow_id, int64_t worker_id) {
+  return WorkflowPath(workflow_id) + "/workers/" + std::to_string(worker_id);
+}
+
+}  // namespace
 
 std::string UrlEncode(const std::string& value) {
   static const char kHex[] = "0123456789ABCDEF";
@@ -65,6 +98,15 @@ std::unique_ptr<ApiClient> ApiClient::Connect(const ClientOptions& options, std:
   return c;
 }
 
+std::unique_ptr<ApiClient> ApiClient::OverTransport(const std::string& url,
+                                                    std::unique_ptr<HttpClient> http) {
+  std::unique_ptr<ApiClient> c(new ApiClient());
+  c->url_ = url;
+  c->url_source_ = "a test transport";
+  c->http_ = std::move(http);
+  return c;
+}
+
 std::unique_ptr<ApiClient> ApiClient::WithTimeout(std::chrono::milliseconds timeout) const {
   std::unique_ptr<ApiClient> c(new ApiClient());
   c->url_ = url_;
@@ -100,6 +142,58 @@ ApiResult ApiClient::Call(const std::string& method, const std::string& path,
     }
   }
   return r;
+}
+
+ApiAnswer<protocol::RegistrationAnswer> ApiClient::RegisterWorker(
+    int64_t workflow_id, const protocol::Registration& m) {
+  return Decoded<protocol::RegistrationAnswer>(
+      *this, Call("POST", WorkflowPath(workflow_id) + "/workers", protocol::ToJson(m)),
+      "registration answer", protocol::RegistrationAnswerFromJson);
+}
+
+ApiAnswer<protocol::ClaimAnswer> ApiClient::Claim(int64_t workflow_id,
+                                                  const protocol::ClaimRequest& m) {
+  return Decoded<protocol::ClaimAnswer>(
+      *this, Call("POST", WorkflowPath(workflow_id) + "/claim", protocol::ToJson(m)),
+      "claim answer", protocol::ClaimAnswerFromJson);
+}
+
+ApiAnswer<protocol::StartAnswer> ApiClient::StartJobs(int64_t workflow_id,
+                                                      const protocol::StartRequest& m) {
+  return Decoded<protocol::StartAnswer>(
+      *this, Call("POST", WorkflowPath(workflow_id) + "/start", protocol::ToJson(m)),
+      "start answer", protocol::StartAnswerFromJson);
+}
+
+ApiAnswer<protocol::CompleteAnswer> ApiClient::CompleteJobs(int64_t workflow_id,
+                                                            const protocol::CompleteRequest& m) {
+  return Decoded<protocol::CompleteAnswer>(
+      *this, Call("POST", WorkflowPath(workflow_id) + "/complete", protocol::ToJson(m)),
+      "complete answer", protocol::CompleteAnswerFromJson);
+}
+
+ApiAnswer<protocol::HeartbeatAnswer> ApiClient::Heartbeat(int64_t workflow_id,
+                                                          int64_t worker_id) {
+  return Decoded<protocol::HeartbeatAnswer>(
+      *this, Call("POST", WorkerPath(workflow_id, worker_id) + "/heartbeat"), "heartbeat answer",
+      protocol::HeartbeatAnswerFromJson);
+}
+
+ApiAnswer<protocol::HeldJobs> ApiClient::HeldJobs(int64_t workflow_id, int64_t worker_id) {
+  return Decoded<protocol::HeldJobs>(*this,
+                                     Call("GET", WorkerPath(workflow_id, worker_id) + "/jobs"),
+                                     "held jobs answer", protocol::HeldJobsFromJson);
+}
+
+ApiAnswer<Acknowledged> ApiClient::UnregisterWorker(int64_t workflow_id, int64_t worker_id,
+                                                    const protocol::LeaveNotice& m) {
+  return Decoded<Acknowledged>(
+      *this, Call("DELETE", WorkerPath(workflow_id, worker_id), protocol::ToJson(m)),
+      "unregister answer", AnyAnswer);
+}
+
+ApiAnswer<Acknowledged> ApiClient::Health() {
+  return Decoded<Acknowledged>(*this, Call("GET", "/health"), "health answer", AnyAnswer);
 }
 
 std::string ApiClient::Describe(const ApiResult& r) const {

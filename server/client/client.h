@@ -3,10 +3,14 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "server/protocol/messages.h"
 
 namespace torc::server {
 
@@ -33,6 +37,23 @@ struct ApiResult {
   bool ok() const { return status >= 200 && status < 300; }
 };
 
+/// The outcome of a typed call (ApiClient's worker methods): the decoded answer, or why there
+/// is none. A failure keeps the HTTP status (0: the server was not reached) and a message; an
+/// answer that does not decode is a failure with its 2xx status ("the server's claim answer is
+/// malformed: 'jobs' is required").
+template <typename T>
+struct ApiAnswer {
+  int status = 0;
+  std::optional<T> value;  // set exactly when the call succeeded and its answer decoded
+  std::string error;       // a one-line message when it did not (ApiClient::Describe)
+  bool ok() const { return value.has_value(); }
+  /// The server said yes (2xx) with an answer that is not what the protocol says.
+  bool malformed() const { return !value && status >= 200 && status < 300; }
+};
+
+/// An answer with nothing in it the caller needs ({"ok": true}, the health check).
+struct Acknowledged {};
+
 /// Percent-encodes a query parameter value.
 std::string UrlEncode(const std::string& value);
 
@@ -40,11 +61,38 @@ class ApiClient {
  public:
   /// Resolves URL and token; false with *error when they cannot be found.
   static std::unique_ptr<ApiClient> Connect(const ClientOptions& options, std::string* error);
+  /// A client speaking through `http` to `url` (tests: a fake transport).
+  static std::unique_ptr<ApiClient> OverTransport(const std::string& url,
+                                                  std::unique_ptr<HttpClient> http);
   ~ApiClient();
 
-  /// One call: `body` is sent as JSON unless null.
+  /// One call: `body` is sent as JSON unless null. The CLI's way to the API; the worker's
+  /// endpoints have the typed methods below.
   ApiResult Call(const std::string& method, const std::string& path,
                  const nlohmann::json& body = nullptr);
+
+  // The worker endpoints (server/protocol/messages.h), one typed method each. None throws:
+  // a failure, including an answer that does not decode, is an ApiAnswer without a value.
+
+  /// POST /workflows/W/workers: registers a worker.
+  ApiAnswer<protocol::RegistrationAnswer> RegisterWorker(int64_t workflow_id,
+                                                         const protocol::Registration& m);
+  /// POST /workflows/W/claim: claims jobs, carrying start notices and results.
+  ApiAnswer<protocol::ClaimAnswer> Claim(int64_t workflow_id, const protocol::ClaimRequest& m);
+  /// POST /workflows/W/start: says which claimed jobs now run.
+  ApiAnswer<protocol::StartAnswer> StartJobs(int64_t workflow_id, const protocol::StartRequest& m);
+  /// POST /workflows/W/complete: reports ended attempts (409 when some were rejected).
+  ApiAnswer<protocol::CompleteAnswer> CompleteJobs(int64_t workflow_id,
+                                                   const protocol::CompleteRequest& m);
+  /// POST /workflows/W/workers/K/heartbeat: renews the worker's lease (409 when it is lost).
+  ApiAnswer<protocol::HeartbeatAnswer> Heartbeat(int64_t workflow_id, int64_t worker_id);
+  /// GET /workflows/W/workers/K/jobs: the jobs the server says the worker holds.
+  ApiAnswer<protocol::HeldJobs> HeldJobs(int64_t workflow_id, int64_t worker_id);
+  /// DELETE /workflows/W/workers/K: the worker leaves (with a reason when work is left).
+  ApiAnswer<Acknowledged> UnregisterWorker(int64_t workflow_id, int64_t worker_id,
+                                           const protocol::LeaveNotice& m);
+  /// GET /health: whether the server answers at all.
+  ApiAnswer<Acknowledged> Health();
 
   /// A one-line message for a failed result, e.g. "cannot reach server at
   /// http://...: connection refused — is 'torc server run' running? (TORC_API_URL=...)".

@@ -1,0 +1,727 @@
+// The worker loop (worker/worker.h) driven deterministically, as ninja's build tests drive its
+// scheduler with a fake command runner: a fake server (WorkerApi), a fake clock, and a fake
+// process table whose WaitForEvent moves the clock to the next exit or signal. No sleeps, no
+// processes, no HTTP; only the job output directory is real (a temporary one).
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "server/protocol/messages.h"
+#include "worker/worker.h"
+
+namespace {
+
+using namespace torc;
+using protocol::AttemptReport;
+using protocol::AttemptStatus;
+using server::Acknowledged;
+using server::ApiAnswer;
+
+constexpr double kStart = 1'000'000;  // the fake clock's first reading
+
+/// Time that moves only when the fake process table waits.
+class FakeClock : public worker::Clock {
+ public:
+  double Now() override { return now; }
+  double now = kStart;
+};
+
+/// How a fake job's process behaves.
+struct Behaviour {
+  double seconds = 1;  // runs this long, then exits with exit_code
+  int exit_code = 0;
+  bool ignores_sigterm = false;  // only SIGKILL ends it
+  int64_t rss_bytes = 0;         // its resident memory while it runs
+};
+
+/// Pretend processes. A job's process (known by TORC_JOB_NAME) behaves as `behaviour` says for
+/// its name; anything else (hook commands, recovery scripts) exits at once with 0. A signal
+/// ends a process at once (SIGTERM not, when it ignores it). WaitForEvent moves the clock to
+/// the next exit or worker signal, or by the timeout.
+class FakeProcesses : public worker::ProcessTable {
+ public:
+  struct Process {
+    worker::LaunchSpec spec;
+    std::string job;  // "" when not a job
+    double started_at = 0, ends_at = 0;
+    int exit_code = 0, signal = 0;
+    bool ignores_sigterm = false, reaped = false;
+    int64_t rss_bytes = 0;
+  };
+  /// A signal the worker sent.
+  struct Sent {
+    double at;
+    pid_t pid;
+    int signal;
+  };
+
+  explicit FakeProcesses(FakeClock& clock) : clock_(clock) {}
+
+  pid_t Start(const worker::LaunchSpec& spec, std::string* error) override {
+    Process p;
+    p.spec = spec;
+    p.started_at = p.ends_at = clock_.now;
+    auto name = spec.env.find("TORC_JOB_NAME");
+    if (name != spec.env.end() && !spec.env.count("TORC_EXIT_CODE")) {  // not a recovery script
+      p.job = name->second;
+      if (unstartable.count(p.job)) {
+        *error = "no such program";
+        return -1;
+      }
+      Behaviour b = behaviour[p.job];
+      p.ends_at += b.seconds;
+      p.exit_code = b.exit_code;
+      p.ignores_sigterm = b.ignores_sigterm;
+      p.rss_bytes = b.rss_bytes;
+    }
+    pid_t pid = next_pid_++;
+    processes[pid] = p;
+    return pid;
+  }
+
+  void Signal(pid_t pid, int sig) override {
+    sent.push_back({clock_.now, pid, sig});
+    auto it = processes.find(pid);
+    if (it == processes.end() || !Alive(it->second)) return;
+    if (sig != SIGKILL && it->second.ignores_sigterm) return;
+    it->second.ends_at = clock_.now;
+    it->second.exit_code = 128 + sig;
+    it->second.signal = sig;
+  }
+
+  worker::WakeUp WaitForEvent(double timeout_seconds) override {
+    if (++waits > 1'000'000) throw std::runtime_error("the worker loop does not end");
+    double next = clock_.now + std::max(0.0, timeout_seconds);
+    for (const auto& [pid, p] : processes)
+      if (!p.reaped) next = std::min(next, std::max(clock_.now, p.ends_at));
+    for (const auto& [at, sig] : worker_signals) next = std::min(next, std::max(clock_.now, at));
+    clock_.now = next;
+    worker::WakeUp w;
+    for (auto& [pid, p] : processes) {
+      if (p.reaped || p.ends_at > clock_.now) continue;
+      p.reaped = true;
+      worker::ProcessExit e;
+      e.pid = pid;
+      e.exit_code = p.exit_code;
+      e.signal = p.signal;
+      e.peak_rss_bytes = p.rss_bytes;
+      w.exits.push_back(e);
+    }
+    auto due = std::find_if(worker_signals.begin(), worker_signals.end(),
+                            [this](const auto& s) { return s.first <= clock_.now; });
+    if (due != worker_signals.end()) {
+      w.signal = due->second;
+      worker_signals.erase(due);
+    }
+    return w;
+  }
+
+  std::map<pid_t, int64_t> RssByGroup() const override {
+    ++rss_reads;
+    std::map<pid_t, int64_t> rss;
+    for (const auto& [pid, p] : processes)
+      if (Alive(p)) rss[pid] = p.rss_bytes;
+    return rss;
+  }
+
+  /// The processes of the job named `job`, in start order.
+  std::vector<const Process*> Of(const std::string& job) const {
+    std::vector<const Process*> out;
+    for (const auto& [pid, p] : processes)
+      if (p.job == job) out.push_back(&p);
+    return out;
+  }
+  /// The signals sent to the job's first process.
+  std::vector<Sent> SentTo(const std::string& job) const {
+    std::vector<Sent> out;
+    for (const auto& s : sent)
+      if (processes.at(s.pid).job == job) out.push_back(s);
+    return out;
+  }
+
+  std::map<std::string, Behaviour> behaviour;          // by job name
+  std::set<std::string> unstartable;                   // jobs whose Start fails
+  std::vector<std::pair<double, int>> worker_signals;  // (when, signal) for the worker itself
+  std::map<pid_t, Process> processes;
+  std::vector<Sent> sent;
+  int waits = 0;
+  mutable int rss_reads = 0;
+
+ private:
+  bool Alive(const Process& p) const { return !p.reaped && p.ends_at > clock_.now; }
+
+  FakeClock& clock_;
+  pid_t next_pid_ = 100;
+};
+
+/// The server of one workflow, in memory: hands out its jobs in order, records what the
+/// worker says, and answers as the real one does (every result is final; the workflow is
+/// complete when each job has one). Tests script faults: a lost lease, canceled jobs,
+/// malformed answers.
+class FakeServer : public worker::WorkerApi {
+ public:
+  struct Job {
+    protocol::ClaimedJob claimed;
+    int64_t holder = 0;    // the worker that holds it, 0: nobody
+    bool running = false;  // a start notice came
+    bool done = false;
+    bool withheld = false;  // never handed out (it cannot run on any worker)
+  };
+  /// What the next heartbeat answers.
+  struct HeartbeatScript {
+    bool lease_lost = false;
+    bool malformed = false;
+    std::vector<uint32_t> stop_jobs = {};
+  };
+
+  explicit FakeServer(FakeClock& clock) : clock_(clock) {}
+
+  protocol::ClaimedJob& AddJob(const std::string& name) {
+    Job j;
+    j.claimed.id = static_cast<uint32_t>(jobs.size());
+    j.claimed.name = name;
+    j.claimed.command = "run_" + name;
+    jobs.push_back(j);
+    return jobs.back().claimed;
+  }
+
+  /// The accepted result of the job named `name` (the last one).
+  const AttemptReport& ResultOf(const std::string& name) const {
+    for (auto it = results.rbegin(); it != results.rend(); ++it)
+      if (jobs[it->id].claimed.name == name) return *it;
+    throw std::runtime_error("no result for " + name);
+  }
+
+  std::string url() const override { return "http://fake:1"; }
+
+  ApiAnswer<Acknowledged> Probe() override { return {200, Acknowledged{}, ""}; }
+
+  ApiAnswer<protocol::RegistrationAnswer> Register(const protocol::Registration& m) override {
+    registrations.push_back(m);
+    if (malformed_registration)
+      return {200, std::nullopt,
+              "the server's registration answer is malformed: 'worker_id' "
+              "is required"};
+    protocol::RegistrationAnswer a;
+    a.worker_id = live_worker_ = next_worker_++;
+    a.workflow_name = "wf";
+    a.heartbeat_seconds = heartbeat_seconds;
+    a.execution = execution;
+    return {201, a, ""};
+  }
+
+  ApiAnswer<protocol::ClaimAnswer> Claim(const protocol::ClaimRequest& m) override {
+    claims.push_back(m);
+    if (m.worker_id != live_worker_) return {409, std::nullopt, "no lease; register again"};
+    Started(m.started);
+    Apply(m.worker_id, m.results);
+    protocol::ClaimAnswer a;
+    for (auto& j : jobs) {
+      if (a.jobs.size() >= m.max_jobs) break;
+      if (j.done || j.holder || j.withheld) continue;
+      j.holder = m.worker_id;
+      a.jobs.push_back(j.claimed);
+    }
+    a.workflow_complete = Unfinished() == 0;
+    a.unfinished = Unfinished();
+    if (a.jobs.empty()) a.runnable = runnable_when_idle.value_or(a.unfinished);
+    if (malformed_claims > 0) {  // committed, but the worker cannot read the answer
+      --malformed_claims;
+      return {200, std::nullopt, "the server's claim answer is malformed: 'jobs' is required"};
+    }
+    return {200, a, ""};
+  }
+
+  ApiAnswer<protocol::StartAnswer> Start(const protocol::StartRequest& m) override {
+    Started(m.jobs);
+    return {200, protocol::StartAnswer{static_cast<int64_t>(m.jobs.size())}, ""};
+  }
+
+  ApiAnswer<protocol::CompleteAnswer> Complete(const protocol::CompleteRequest& m) override {
+    completes.push_back(m);
+    size_t stale_before = stale.size();
+    Apply(m.worker_id, m.results);
+    if (stale.size() > stale_before) return {409, std::nullopt, "some results were rejected"};
+    return {200, protocol::CompleteAnswer{}, ""};
+  }
+
+  ApiAnswer<protocol::HeartbeatAnswer> Heartbeat(int64_t worker_id) override {
+    heartbeat_times.push_back(clock_.now);
+    if (worker_id != live_worker_) return {409, std::nullopt, "no lease"};
+    HeartbeatScript s;
+    if (!heartbeats.empty()) {
+      s = heartbeats.front();
+      heartbeats.pop_front();
+    }
+    if (s.lease_lost) {
+      // The lease expired: the worker's jobs go to others, as a new attempt.
+      for (auto& j : jobs) {
+        if (j.holder != worker_id || j.done) continue;
+        j.holder = 0;
+        j.running = false;
+        ++j.claimed.attempt;
+      }
+      live_worker_ = 0;
+      return {409, std::nullopt, "worker has no lease"};
+    }
+    if (s.malformed)
+      return {200, std::nullopt,
+              "the server's heartbeat answer is malformed: 'stop_jobs' must "
+              "be an array"};
+    return {200, protocol::HeartbeatAnswer{s.stop_jobs, Unfinished() == 0}, ""};
+  }
+
+  ApiAnswer<protocol::HeldJobs> HeldJobs(int64_t worker_id) override {
+    ++held_calls;
+    protocol::HeldJobs held;
+    for (const auto& j : jobs) {
+      if (j.holder != worker_id || j.done) continue;
+      held.jobs.push_back(j.claimed);
+      held.jobs.back().status = j.running ? "running" : "claimed";
+    }
+    return {200, held, ""};
+  }
+
+  ApiAnswer<Acknowledged> Leave(int64_t, const protocol::LeaveNotice& m) override {
+    leaves.push_back(m.reason);
+    return {200, Acknowledged{}, ""};
+  }
+
+  // What the workflow is like.
+  std::vector<Job> jobs;
+  protocol::ExecutionSettings execution;
+  double heartbeat_seconds = 30;
+  std::optional<int64_t> runnable_when_idle;  // the claim answer's runnable (default: unfinished)
+  // Faults to come.
+  std::deque<HeartbeatScript> heartbeats;
+  int malformed_claims = 0;
+  bool malformed_registration = false;
+  // What the worker said.
+  std::vector<protocol::Registration> registrations;
+  std::vector<protocol::ClaimRequest> claims;
+  std::vector<protocol::CompleteRequest> completes;
+  std::vector<protocol::StartNotice> started;
+  std::vector<AttemptReport> results;  // accepted
+  std::vector<AttemptReport> stale;    // rejected: not the holder's current attempt
+  std::vector<double> heartbeat_times;
+  std::vector<std::string> leaves;  // the reason of each leave notice
+  int held_calls = 0;
+
+ private:
+  int64_t Unfinished() const {
+    return std::count_if(jobs.begin(), jobs.end(), [](const Job& j) { return !j.done; });
+  }
+  void Started(const std::vector<protocol::StartNotice>& notices) {
+    for (const auto& s : notices) {
+      started.push_back(s);
+      if (s.id < jobs.size() && jobs[s.id].claimed.attempt == s.attempt) jobs[s.id].running = true;
+    }
+  }
+  void Apply(int64_t worker_id, const std::vector<AttemptReport>& reports) {
+    for (const auto& r : reports) {
+      Job& j = jobs.at(r.id);
+      if (j.done || j.holder != worker_id || j.claimed.attempt != r.attempt) {
+        stale.push_back(r);
+        continue;
+      }
+      j.done = true;
+      j.holder = 0;
+      results.push_back(r);
+    }
+  }
+
+  FakeClock& clock_;
+  int64_t next_worker_ = 1, live_worker_ = 0;
+};
+
+/// A worker with its fakes, outside Slurm on a 4-CPU, 8 GiB machine unless the test sets
+/// Slurm's variables (`vars`), answering Slurm's commands with `slurm`.
+struct Harness {
+  Harness() : processes(clock), server(clock) {
+    char dir[] = "/tmp/torc-loop-test-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    output_dir = dir;
+    options.workflow_id = 1;
+    options.output_dir = output_dir;
+    options.quiet = true;
+    options.max_log_bytes = 0;
+    options.idle_timeout_seconds = 60;
+  }
+  ~Harness() { std::filesystem::remove_all(output_dir); }
+
+  /// Runs the worker to its end; returns its exit code.
+  int Run() {
+    worker::DiscoveryEnv env;
+    env.getenv = [this](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+    env.run = [this](const std::vector<std::string>& argv, std::string* out) {
+      slurm_commands.push_back(argv);
+      return slurm ? slurm(argv, out) : 1;
+    };
+    env.machine_cpus = [] { return int64_t{4}; };
+    env.machine_memory_bytes = [] { return int64_t{8} << 30; };
+    env.hostname = [] { return std::string("node1"); };
+    return worker::RunWorker(options, {&server, &clock, &processes, env});
+  }
+
+  /// Inside a two-node Slurm allocation (n1, n2; 4 CPUs and 4 GiB each), this worker on n1.
+  void InSlurm(const std::string& own_node = "n1") {
+    vars = {{"SLURM_JOB_ID", "77"},
+            {"SLURM_JOB_NODELIST", "n[1-2]"},
+            {"SLURM_CPUS_ON_NODE", "4"},
+            {"SLURM_MEM_PER_NODE", "4096"},
+            {"SLURMD_NODENAME", own_node}};
+  }
+
+  FakeClock clock;
+  FakeProcesses processes;
+  FakeServer server;
+  worker::WorkerOptions options;
+  std::string output_dir;
+  std::map<std::string, std::string> vars;
+  std::function<int(const std::vector<std::string>&, std::string*)> slurm;
+  std::vector<std::vector<std::string>> slurm_commands;
+};
+
+// ---- claims and exits ------------------------------------------------------------------------
+TEST_CASE("claimed jobs run, and their exits are reported as completed or failed") {
+  Harness h;
+  h.server.AddJob("ok");
+  h.server.AddJob("bad");
+  h.processes.behaviour["ok"] = {2, 0};
+  h.processes.behaviour["bad"] = {3, 3};
+  CHECK(h.Run() == 0);
+
+  REQUIRE(h.server.results.size() == 2);
+  const AttemptReport& ok = h.server.ResultOf("ok");
+  CHECK(ok.status == AttemptStatus::kCompleted);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.end_time - ok.start_time == doctest::Approx(2));
+  CHECK(ok.nodes == "node1");
+  const AttemptReport& bad = h.server.ResultOf("bad");
+  CHECK(bad.status == AttemptStatus::kFailed);
+  CHECK(bad.exit_code == 3);
+  CHECK(bad.reason == "");
+  CHECK(bad.end_time - bad.start_time == doctest::Approx(3));
+  // Both were announced as started, and each ran once, directly (no srun outside Slurm).
+  CHECK(h.server.started.size() == 2);
+  REQUIRE(h.processes.Of("ok").size() == 1);
+  CHECK(h.processes.Of("ok")[0]->spec.argv == std::vector<std::string>{"run_ok"});
+  CHECK(h.processes.Of("ok")[0]->spec.env.at("TORC_API_URL") == "http://fake:1");
+  // It registered what it found and left without a complaint once the workflow was done.
+  REQUIRE(h.server.registrations.size() == 1);
+  CHECK(h.server.registrations[0].nodes[0].cpus == 4);
+  CHECK(h.server.registrations[0].slurm_job_id == "");
+  CHECK(h.server.leaves == std::vector<std::string>{""});
+  CHECK(h.clock.now - kStart < 10);
+}
+
+TEST_CASE("the first claim offers the free resources and the result travels with a claim") {
+  Harness h;
+  h.server.AddJob("a").num_cpus = 2;
+  CHECK(h.Run() == 0);
+  REQUIRE(h.server.claims.size() >= 2);
+  const protocol::ClaimRequest& first = h.server.claims[0];
+  CHECK(first.worker_id == 1);
+  CHECK(first.max_jobs == 4);
+  REQUIRE(first.nodes.size() == 1);
+  CHECK(first.nodes[0].free_cpus == 4);
+  CHECK(first.nodes[0].idle);
+  CHECK_FALSE(first.remaining_seconds.has_value());  // no walltime outside Slurm
+  // The job's resources are held while it runs.
+  CHECK(h.server.claims[1].nodes[0].free_cpus == 2);
+  bool carried = false;
+  for (const auto& c : h.server.claims) carried = carried || c.results.size() == 1;
+  CHECK(carried);
+}
+
+TEST_CASE("a job that cannot start is reported failed with exit code 127") {
+  Harness h;
+  h.server.AddJob("missing");
+  h.processes.unstartable.insert("missing");
+  CHECK(h.Run() == 0);
+  const AttemptReport& r = h.server.ResultOf("missing");
+  CHECK(r.status == AttemptStatus::kFailed);
+  CHECK(r.exit_code == 127);
+  CHECK(r.reason == "could not start: no such program");
+}
+
+// ---- limits -------------------------------------------------------------------------------------
+TEST_CASE("a job over its runtime is signalled, then reported terminated with the timeout code") {
+  Harness h;
+  h.server.AddJob("long").runtime_seconds = 10;
+  SUBCASE("it stops at SIGTERM") {
+    h.processes.behaviour["long"] = {1000, 0};
+    CHECK(h.Run() == 0);
+    auto sent = h.processes.SentTo("long");
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].signal == SIGTERM);
+    const double started = h.processes.Of("long")[0]->started_at;
+    CHECK(sent[0].at >= started + 10);
+    CHECK(sent[0].at <= started + 10.5);
+    const AttemptReport& r = h.server.ResultOf("long");
+    CHECK(r.status == AttemptStatus::kTerminated);
+    CHECK(r.exit_code == protocol::kDefaultTimeoutExitCode);
+    CHECK(r.signal == SIGTERM);
+    CHECK(r.reason == "runtime");
+  }
+  SUBCASE("it ignores SIGTERM: SIGKILL after the grace time, the workflow's timeout code") {
+    h.processes.behaviour["long"] = {.seconds = 1000, .ignores_sigterm = true};
+    h.server.execution.timeout_exit_code = 99;
+    CHECK(h.Run() == 0);
+    auto sent = h.processes.SentTo("long");
+    REQUIRE(sent.size() >= 2);
+    CHECK(sent[0].signal == SIGTERM);
+    CHECK(sent[1].signal == SIGKILL);
+    CHECK(sent[1].at - sent[0].at == doctest::Approx(30).epsilon(0.02));
+    const AttemptReport& r = h.server.ResultOf("long");
+    CHECK(r.status == AttemptStatus::kTerminated);
+    CHECK(r.exit_code == 99);
+    CHECK(r.signal == SIGKILL);
+  }
+}
+
+TEST_CASE("direct mode kills a job over its memory request; slurm mode leaves that to Slurm") {
+  Harness h;
+  auto& job = h.server.AddJob("hungry");
+  job.memory_bytes = int64_t{1} << 30;
+  h.processes.behaviour["hungry"] = {.seconds = 5, .rss_bytes = int64_t{2} << 30};
+  SUBCASE("direct") {
+    CHECK(h.Run() == 0);
+    const AttemptReport& r = h.server.ResultOf("hungry");
+    CHECK(r.status == AttemptStatus::kFailed);
+    CHECK(r.exit_code == protocol::kDefaultOomExitCode);
+    CHECK(r.reason == "memory");
+    CHECK(h.processes.SentTo("hungry").at(0).signal == SIGKILL);
+  }
+  SUBCASE("slurm") {
+    h.InSlurm();
+    CHECK(h.Run() == 0);
+    CHECK(h.server.ResultOf("hungry").status == AttemptStatus::kCompleted);
+    CHECK(h.processes.rss_reads == 0);
+  }
+}
+
+// ---- stopping -------------------------------------------------------------------------------
+TEST_CASE("SIGTERM to the worker stops its jobs, reported terminated and 'stopped'") {
+  Harness h;
+  h.server.AddJob("a");
+  h.server.AddJob("b");
+  h.server.AddJob("later").num_cpus = 4;  // claimed, waits for room, never starts
+  h.processes.behaviour["a"] = h.processes.behaviour["b"] = {1000, 0};
+  h.processes.worker_signals = {{kStart + 5, SIGTERM}};
+  CHECK(h.Run() == 0);
+  CHECK(h.clock.now - kStart < 10);
+  REQUIRE(h.server.results.size() == 2);
+  for (const char* name : {"a", "b"}) {
+    const AttemptReport& r = h.server.ResultOf(name);
+    CHECK(r.status == AttemptStatus::kTerminated);
+    CHECK(r.reason == "stopped");
+    CHECK(r.exit_code == 128 + SIGTERM);
+  }
+  CHECK(h.processes.Of("later").empty());
+  CHECK(h.server.leaves.size() == 1);
+  CHECK(h.slurm_commands.empty());  // outside Slurm, nothing to ask
+}
+
+TEST_CASE("the allocation's walltime approaching stops the jobs as 'walltime'") {
+  Harness h;
+  h.options.discovery.time_limit_seconds = 100;  // sigterm_lead_seconds: 30
+  h.server.AddJob("a");
+  h.processes.behaviour["a"] = {1000, 0};
+  CHECK(h.Run() == 0);
+  auto sent = h.processes.SentTo("a");
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].at >= kStart + 70);
+  CHECK(sent[0].at <= kStart + 70.5);
+  const AttemptReport& r = h.server.ResultOf("a");
+  CHECK(r.status == AttemptStatus::kTerminated);
+  CHECK(r.reason == "walltime");
+  // The claims said how long a job may run.
+  REQUIRE(h.server.claims[0].remaining_seconds.has_value());
+  CHECK(*h.server.claims[0].remaining_seconds == doctest::Approx(100));
+  CHECK(h.server.registrations[0].end_time == doctest::Approx(kStart + 100));
+}
+
+// ---- slurm mode -----------------------------------------------------------------------------
+TEST_CASE("slurm mode starts jobs with srun, one per launch interval") {
+  Harness h;
+  h.InSlurm();
+  h.server.execution.srun_launch_interval_ms = 200;
+  for (const char* name : {"a", "b", "c"}) h.server.AddJob(name);
+  CHECK(h.Run() == 0);
+  auto a = h.processes.Of("a"), b = h.processes.Of("b"), c = h.processes.Of("c");
+  REQUIRE((a.size() == 1 && b.size() == 1 && c.size() == 1));
+  CHECK(a[0]->spec.argv[0] == "srun");
+  CHECK(b[0]->started_at - a[0]->started_at >= 0.2 - 1e-6);
+  CHECK(c[0]->started_at - b[0]->started_at >= 0.2 - 1e-6);
+  CHECK(h.server.registrations[0].slurm_job_id == "77");
+  CHECK(h.server.registrations[0].slurm_nodelist == "n[1-2]");
+  CHECK(h.server.ResultOf("c").status == AttemptStatus::kCompleted);
+}
+
+TEST_CASE("SIGTERM inside Slurm: the walltime when squeue says the time limit was hit") {
+  Harness h;
+  h.InSlurm();
+  h.server.AddJob("a");
+  h.processes.behaviour["a"] = {1000, 0};
+  h.processes.worker_signals = {{kStart + 5, SIGTERM}};
+  std::string reason;
+  SUBCASE("time limit") { reason = "TimeLimit"; }
+  SUBCASE("scancel") { reason = "None"; }
+  h.slurm = [&](const std::vector<std::string>& argv, std::string* out) {
+    if (argv.back() != "%r") return 1;
+    *out = reason + "\n";
+    return 0;
+  };
+  CHECK(h.Run() == 0);
+  const AttemptReport& r = h.server.ResultOf("a");
+  CHECK(r.status == AttemptStatus::kTerminated);
+  CHECK(r.reason == (reason == "TimeLimit" ? "walltime" : "stopped"));
+}
+
+TEST_CASE("inside Slurm, a failure just before the worker is stopped counts as the stop") {
+  // Slurm signals the steps and the worker at about the same time: slurm mode holds any failure
+  // a moment, direct mode only a death by signal.
+  Harness h;
+  h.InSlurm();
+  h.server.AddJob("a");
+  h.processes.behaviour["a"] = {2, 1};  // fails at +2 s, the worker's SIGTERM comes at +2.5 s
+  h.processes.worker_signals = {{kStart + 2.5, SIGTERM}};
+  SUBCASE("slurm mode") {
+    CHECK(h.Run() == 0);
+    const AttemptReport& r = h.server.ResultOf("a");
+    CHECK(r.status == AttemptStatus::kTerminated);
+    CHECK(r.reason == "stopped");
+  }
+  SUBCASE("direct mode") {
+    h.options.mode = "direct";
+    CHECK(h.Run() == 0);
+    CHECK(h.server.ResultOf("a").status == AttemptStatus::kFailed);
+  }
+}
+
+TEST_CASE("direct mode in a multi-node allocation runs single-node jobs on its own node") {
+  Harness h;
+  h.InSlurm("n2");
+  h.options.mode = "direct";
+  h.server.AddJob("a").nodes = {0};  // the server suggests n1
+  CHECK(h.Run() == 0);
+  auto a = h.processes.Of("a");
+  REQUIRE(a.size() == 1);
+  CHECK(a[0]->spec.env.at("SLURM_JOB_NODELIST") == "n2");
+  CHECK(std::filesystem::exists(a[0]->spec.env.at("SLURM_HOSTFILE")));
+  CHECK(h.server.ResultOf("a").nodes == "n2");
+}
+
+// ---- the server's say -------------------------------------------------------------------------
+TEST_CASE("a lost lease (heartbeat 409) kills the jobs and registers again") {
+  Harness h;
+  h.server.heartbeat_seconds = 5;
+  h.server.AddJob("a");
+  h.processes.behaviour["a"] = {20, 0};
+  h.server.heartbeats = {{.lease_lost = true}};
+  CHECK(h.Run() == 0);
+  CHECK(h.server.registrations.size() == 2);
+  auto runs = h.processes.Of("a");
+  REQUIRE(runs.size() == 2);
+  auto sent = h.processes.SentTo("a");
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].signal == SIGKILL);
+  CHECK(std::abs(sent[0].at - (kStart + 5)) < 0.01);  // at the first heartbeat
+  // The lost attempt is reported all the same (the server rejects it); the next one is new.
+  REQUIRE(h.server.stale.size() == 1);
+  CHECK(h.server.stale[0].attempt == 1);
+  CHECK(h.server.stale[0].reason == "lease lost");
+  const AttemptReport& r = h.server.ResultOf("a");
+  CHECK(r.attempt == 2);
+  CHECK(r.status == AttemptStatus::kCompleted);
+}
+
+TEST_CASE("a job the heartbeat says to stop is reported canceled") {
+  Harness h;
+  h.server.heartbeat_seconds = 5;
+  h.server.AddJob("running");
+  h.server.AddJob("waiting").num_cpus = 4;  // claimed, but no room while 'running' runs
+  h.processes.behaviour["running"] = {100, 0};
+  h.server.heartbeats = {{.stop_jobs = {0, 1}}};
+  CHECK(h.Run() == 0);
+  const AttemptReport& running = h.server.ResultOf("running");
+  CHECK(running.status == AttemptStatus::kCanceled);
+  CHECK(running.reason == "canceled");
+  CHECK(std::abs(running.end_time - (kStart + 5)) < 0.01);  // at the first heartbeat
+  CHECK(h.processes.SentTo("running").at(0).signal == SIGTERM);
+  const AttemptReport& waiting = h.server.ResultOf("waiting");
+  CHECK(waiting.status == AttemptStatus::kCanceled);
+  CHECK(waiting.exit_code == 1);
+  CHECK(h.processes.Of("waiting").empty());
+}
+
+TEST_CASE("the worker leaves with a reason when no unfinished job can run on it") {
+  Harness h;
+  h.server.AddJob("huge").num_nodes = 8;
+  h.server.jobs[0].withheld = true;
+  h.server.runnable_when_idle = 0;
+  CHECK(h.Run() == 0);
+  REQUIRE(h.server.leaves.size() == 1);
+  CHECK(h.server.leaves[0].find("no unfinished job can run on its resources (1 node(s) x 4 "
+                                "CPUs, 8.0 GiB, 0 GPUs)") == 0);
+  CHECK(h.clock.now - kStart < 1);
+}
+
+TEST_CASE("the worker leaves when idle too long") {
+  Harness h;
+  h.server.AddJob("never");
+  h.server.jobs[0].withheld = true;  // unfinished, 'runnable', never handed out
+  h.options.idle_timeout_seconds = 20;
+  CHECK(h.Run() == 0);
+  REQUIRE(h.server.leaves.size() == 1);
+  CHECK(h.server.leaves[0] == "idle for 20 s");
+  CHECK(h.clock.now - kStart >= 20);
+  CHECK(h.clock.now - kStart < 23);
+}
+
+TEST_CASE("malformed server answers do not crash the worker") {
+  Harness h;
+  h.server.heartbeat_seconds = 1;
+  h.server.AddJob("a");
+  h.server.AddJob("b");
+  h.processes.behaviour["a"] = h.processes.behaviour["b"] = {3, 0};
+  SUBCASE("a claim answer: the worker asks what it holds and runs it") {
+    h.server.malformed_claims = 1;
+    CHECK(h.Run() == 0);
+    CHECK(h.server.held_calls >= 1);
+    CHECK(h.server.ResultOf("a").status == AttemptStatus::kCompleted);
+    CHECK(h.server.ResultOf("b").status == AttemptStatus::kCompleted);
+    CHECK(h.processes.Of("a").size() == 1);
+  }
+  SUBCASE("a heartbeat answer: retried later, the jobs go on") {
+    h.server.heartbeats = {{.malformed = true}};
+    CHECK(h.Run() == 0);
+    CHECK(h.server.heartbeat_times.size() >= 2);
+    CHECK(h.server.results.size() == 2);
+    CHECK(h.server.stale.empty());
+  }
+  SUBCASE("a registration answer: the worker gives up with exit code 1") {
+    h.server.malformed_registration = true;
+    CHECK(h.Run() == 1);
+    CHECK(h.server.claims.empty());
+    CHECK(h.processes.processes.empty());
+  }
+}
+
+}  // namespace

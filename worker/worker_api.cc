@@ -1,0 +1,59 @@
+#include "worker/worker_api.h"
+
+#include <chrono>
+
+namespace torc::worker {
+namespace {
+
+using server::Acknowledged;
+using server::ApiAnswer;
+
+/// WorkerApi over ApiClient's typed methods.
+class ServerWorkerApi : public WorkerApi {
+ public:
+  ServerWorkerApi(server::ApiClient& client, int64_t workflow_id)
+      : client_(client), workflow_id_(workflow_id) {}
+
+  std::string url() const override { return client_.url(); }
+
+  // Short calls until the server first answers: a URL nobody answers on (a loopback address
+  // on a compute node, a firewall) is reported within seconds, not after a call's timeout.
+  ApiAnswer<Acknowledged> Probe() override {
+    if (!probe_) probe_ = client_.WithTimeout(std::chrono::milliseconds(4000));
+    return probe_->Health();
+  }
+  ApiAnswer<protocol::RegistrationAnswer> Register(const protocol::Registration& m) override {
+    return client_.RegisterWorker(workflow_id_, m);
+  }
+  ApiAnswer<protocol::ClaimAnswer> Claim(const protocol::ClaimRequest& m) override {
+    return client_.Claim(workflow_id_, m);
+  }
+  ApiAnswer<protocol::StartAnswer> Start(const protocol::StartRequest& m) override {
+    return client_.StartJobs(workflow_id_, m);
+  }
+  ApiAnswer<protocol::CompleteAnswer> Complete(const protocol::CompleteRequest& m) override {
+    return client_.CompleteJobs(workflow_id_, m);
+  }
+  ApiAnswer<protocol::HeartbeatAnswer> Heartbeat(int64_t worker_id) override {
+    return client_.Heartbeat(workflow_id_, worker_id);
+  }
+  ApiAnswer<protocol::HeldJobs> HeldJobs(int64_t worker_id) override {
+    return client_.HeldJobs(workflow_id_, worker_id);
+  }
+  ApiAnswer<Acknowledged> Leave(int64_t worker_id, const protocol::LeaveNotice& m) override {
+    return client_.UnregisterWorker(workflow_id_, worker_id, m);
+  }
+
+ private:
+  server::ApiClient& client_;
+  int64_t workflow_id_;
+  std::unique_ptr<server::ApiClient> probe_;  // the same server with a short timeout
+};
+
+}  // namespace
+
+std::unique_ptr<WorkerApi> MakeServerWorkerApi(server::ApiClient& client, int64_t workflow_id) {
+  return std::make_unique<ServerWorkerApi>(client, workflow_id);
+}
+
+}  // namespace torc::worker
