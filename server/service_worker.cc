@@ -96,8 +96,7 @@ protocol::RegistrationAnswer RegistrationAnswerOf(const WorkflowEntry& e, Worker
     if (a.trigger == spec::TriggerType::kOnWorkerStart)
       m.on_worker_start.insert(m.on_worker_start.end(), a.commands.begin(), a.commands.end());
     if (a.trigger == spec::TriggerType::kOnWorkerComplete)
-      m.on_worker_complete.insert(m.on_worker_complete.end(), a.commands.begin(),
-                                  a.commands.end());
+      m.on_worker_complete.insert(m.on_worker_complete.end(), a.commands.begin(), a.commands.end());
   }
   m.execution = protocol::ExecutionSettingsOf(plan.execution);
   return m;
@@ -202,7 +201,8 @@ ServiceStatus Service::Claim(WorkflowId id, const protocol::ClaimRequest& reques
     for (const auto& c : claimed) answer->jobs.push_back(ClaimedJobOf(*e.plan, c));
     auto counts = e.core->Counts();
     for (int s = 0; s < kNumJobStatuses; ++s)
-      if (!IsFinal(static_cast<JobStatus>(s))) answer->unfinished += static_cast<int64_t>(counts[s]);
+      if (!IsFinal(static_cast<JobStatus>(s)))
+        answer->unfinished += static_cast<int64_t>(counts[s]);
     answer->ready = static_cast<int64_t>(counts[static_cast<int>(JobStatus::kReady)]);
     answer->workflow_complete = e.core->IsComplete();
     // When nothing was given, say whether anything left could ever fit this worker, so it
@@ -263,8 +263,8 @@ ServiceStatus Service::UnregisterWorker(WorkflowId id, WorkerId worker,
     auto it = e.core->workers().find(worker);
     in_slurm = it != e.core->workers().end() && !it->second.slurm_job_id.empty();
     if (!notice.reason.empty() && it != e.core->workers().end())
-      batch->events.push_back({0, id, now, "worker_left", -1, 0, worker,
-                               it->second.hostname + ": " + notice.reason});
+      batch->events.push_back(
+          {0, id, now, "worker_left", -1, 0, worker, it->second.hostname + ": " + notice.reason});
     e.core->UnregisterWorker(worker, now, batch);
     return ServiceStatus::Ok();
   });
