@@ -461,6 +461,73 @@ std::vector<std::pair<ScheduleRequest, DueAction>> Service::TakeScheduleRequests
   return out;
 }
 
+ServiceStatus ResolveJob(const spec::Plan& plan, const JobRef& ref, JobIndex* job) {
+  if (!ref.name) {
+    if (ref.index < 0 || static_cast<uint64_t>(ref.index) >= plan.jobs.size())
+      return ServiceStatus::Error(ServiceStatus::kNotFound, "no job " + std::to_string(ref.index));
+    *job = static_cast<JobIndex>(ref.index);
+    return ServiceStatus::Ok();
+  }
+  for (JobIndex j = 0; j < plan.jobs.size(); ++j)
+    if (plan.jobs[j].name == *ref.name) {
+      *job = j;
+      return ServiceStatus::Ok();
+    }
+  return ServiceStatus::Error(ServiceStatus::kNotFound, "no job named '" + *ref.name + "'");
+}
+
+namespace {
+
+/// The jobs a selection names (none when it selects all: the core's "every job").
+ServiceStatus ResolveSelection(const spec::Plan& plan, const JobSelection& selection,
+                               std::vector<JobIndex>* jobs) {
+  for (const auto& ref : selection.jobs) {
+    JobIndex j = 0;
+    if (ServiceStatus s = ResolveJob(plan, ref, &j); !s.ok()) return s;
+    jobs->push_back(j);
+  }
+  return ServiceStatus::Ok();
+}
+
+}  // namespace
+
+ServiceStatus Service::CancelJobs(WorkflowId id, const JobSelection& selection, double now,
+                                  size_t* canceled) {
+  *canceled = 0;
+  ServiceStatus s = Mutate(id, now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    if (!selection.all && selection.jobs.empty()) return ServiceStatus::Ok();
+    std::vector<JobIndex> jobs;
+    if (ServiceStatus r = ResolveSelection(*e.plan, selection, &jobs); !r.ok()) return r;
+    *canceled = e.core->Cancel(jobs, now, batch);
+    return ServiceStatus::Ok();
+  });
+  // Canceling the workflow also gives back its Slurm allocations.
+  if (s.ok() && selection.all) RequestScancel(id, now);
+  return s;
+}
+
+ServiceStatus Service::RestartJobs(WorkflowId id, const JobSelection& selection, bool schedule,
+                                   double now, RestartOutcome* outcome) {
+  *outcome = {};
+  std::vector<ScheduleRequest> requests;
+  ServiceStatus s = Mutate(id, now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    if (!selection.all && selection.jobs.empty()) return ServiceStatus::Ok();
+    std::vector<JobIndex> jobs;
+    if (ServiceStatus r = ResolveSelection(*e.plan, selection, &jobs); !r.ok()) return r;
+    outcome->restarted = e.core->Restart(jobs, now, batch);
+    if (outcome->restarted > 0 && schedule) {
+      static const std::vector<AllocationRecord> kNone;
+      auto it = allocations_.find(id);
+      requests = RestartSchedules(e, it == allocations_.end() ? kNone : it->second);
+    }
+    return ServiceStatus::Ok();
+  });
+  if (!s.ok()) return s;
+  for (const auto& r : requests)
+    if (RequestSchedule(r).ok()) outcome->allocations_requested += r.num_allocations;
+  return s;
+}
+
 // Compute follows a restart (docs/api.md).
 std::vector<ScheduleRequest> RestartSchedules(const WorkflowEntry& e,
                                               const std::vector<AllocationRecord>& allocations) {

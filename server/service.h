@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/core/core.h"
+#include "server/protocol/messages.h"
 #include "server/store/store.h"
 
 namespace torc::server {
@@ -104,6 +105,24 @@ struct SubmitRequest {
   std::string owner;
 };
 
+/// A job as a user names it in a request: by its index, or by its name when `name` is set.
+struct JobRef {
+  int64_t index = 0;
+  std::optional<std::string> name;
+};
+
+/// The jobs a cancel or restart is about: every job of the workflow, or those listed.
+struct JobSelection {
+  bool all = true;
+  std::vector<JobRef> jobs;  // when !all; none: nothing to do
+};
+
+/// What a restart did.
+struct RestartOutcome {
+  size_t restarted = 0;
+  int64_t allocations_requested = 0;  // Slurm allocations queued for the restarted jobs
+};
+
 class Service {
  public:
   /// Loads every workflow from the store. Workers get a fresh lease.
@@ -167,6 +186,44 @@ class Service {
   /// Expires leases in every workflow (called by a timer).
   void ExpireAll(double now);
   ServiceStatus EventsSince(WorkflowId id, int64_t after, int limit, std::vector<Event>* out);
+
+  // ---- worker operations (server/service_worker.cc; docs/api.md, "Worker endpoints") ----
+  // Each is one commit. kNotFound: no such workflow; kConflict: the worker has no lease.
+
+  /// A worker joins the workflow: it gets an id and a lease, and learns what it needs of the
+  /// workflow. A worker of a Slurm allocation marks the allocation running.
+  ServiceStatus RegisterWorker(WorkflowId id, const protocol::Registration& registration,
+                               double now, protocol::RegistrationAnswer* answer);
+  /// The hot path: applies the start notices and results the claim carries, then hands out
+  /// jobs that fit the worker's free resources.
+  ServiceStatus Claim(WorkflowId id, const protocol::ClaimRequest& request, double now,
+                      protocol::ClaimAnswer* answer);
+  /// Start notices: the jobs run now (on the nodes given). Stale ones are ignored.
+  ServiceStatus StartJobs(WorkflowId id, const protocol::StartRequest& request, double now,
+                          protocol::StartAnswer* answer);
+  /// Results of ended attempts. Rejected ones (stale attempt, not this worker's job) are
+  /// listed in the answer; the others are recorded.
+  ServiceStatus CompleteJobs(WorkflowId id, const protocol::CompleteRequest& request, double now,
+                             protocol::CompleteAnswer* answer);
+  /// Renews a worker's lease; says which of its jobs to stop.
+  ServiceStatus Heartbeat(WorkflowId id, WorkerId worker, double now,
+                          protocol::HeartbeatAnswer* answer);
+  /// The jobs a worker holds (claimed or running), e.g. after a claim whose answer was lost.
+  ServiceStatus HeldJobs(WorkflowId id, WorkerId worker, protocol::HeldJobs* out);
+  /// A worker leaves: its jobs go back to ready. A reason is recorded (event worker_left, and
+  /// for `torc status`); a worker of a Slurm allocation has squeue asked at once.
+  ServiceStatus UnregisterWorker(WorkflowId id, WorkerId worker,
+                                 const protocol::LeaveNotice& notice, double now);
+
+  // ---- user operations on jobs ------------------------------------------------------
+  /// Cancels the selected jobs; canceling all of them (the workflow) also scancels the
+  /// workflow's Slurm allocations.
+  ServiceStatus CancelJobs(WorkflowId id, const JobSelection& selection, double now,
+                           size_t* canceled);
+  /// Restarts the selected failed/canceled/terminated jobs. With `schedule`, asks for the
+  /// allocations compute follows a restart with (RestartSchedules).
+  ServiceStatus RestartJobs(WorkflowId id, const JobSelection& selection, bool schedule,
+                            double now, RestartOutcome* outcome);
 
   // ---- actions and allocations (executed by the server's ActionRunner) ------
   /// Due actions not yet being executed; they are marked as being executed.
@@ -247,6 +304,9 @@ class Service {
   bool stale_ = false;   // memory may be ahead of the disk; reload before use
   double last_now_ = 0;  // the latest time a caller gave, for reloads
 };
+
+/// Finds the job a reference names; kNotFound ("no job 7", "no job named 'x'") when none does.
+ServiceStatus ResolveJob(const spec::Plan& plan, const JobRef& ref, JobIndex* job);
 
 /// Parses a workflow file as the server does, for submit and for reload.
 spec::LoadResult ParseWorkflow(const WorkflowRow& row, const spec::LoadOptions& limits);

@@ -27,65 +27,7 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
 namespace api {
 
 const nlohmann::json& Object(const Call& c) {
-  if (!c.body.is_object()) throw ApiError(400, "the request body must be a JSON object");
-  return c.body;
-}
-
-int64_t GetInt(const nlohmann::json& obj, const char* key, int64_t min, int64_t max,
-               std::optional<int64_t> fallback) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) {
-    if (fallback) return *fallback;
-    throw ApiError(400, std::string("'") + key + "' is required");
-  }
-  if (!it->is_number_integer())
-    throw ApiError(400, std::string("'") + key + "' must be an integer, not " + it->dump());
-  int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
-                  ? INT64_MAX
-                  : it->get<int64_t>();
-  if (v < min || v > max)
-    throw ApiError(400, std::string("'") + key + "' must be between " + std::to_string(min) +
-                            " and " + std::to_string(max) + ", not " + it->dump());
-  return v;
-}
-
-double GetNumber(const nlohmann::json& obj, const char* key, double fallback) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return fallback;
-  if (!it->is_number()) throw ApiError(400, std::string("'") + key + "' must be a number");
-  double v = it->get<double>();
-  if (!std::isfinite(v)) throw ApiError(400, std::string("'") + key + "' must be finite");
-  return v;
-}
-
-std::string GetString(const nlohmann::json& obj, const char* key,
-                      std::optional<std::string> fallback, size_t max_len) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) {
-    if (fallback) return *fallback;
-    throw ApiError(400, std::string("'") + key + "' is required");
-  }
-  if (!it->is_string()) throw ApiError(400, std::string("'") + key + "' must be a string");
-  const auto& s = it->get_ref<const std::string&>();
-  if (s.size() > max_len)
-    throw ApiError(400, std::string("'") + key + "' is too long (" + std::to_string(s.size()) +
-                            " bytes, limit " + std::to_string(max_len) + ")");
-  return s;
-}
-
-const nlohmann::json& GetArray(const nlohmann::json& obj, const char* key, bool required,
-                               size_t max_items) {
-  static const nlohmann::json kEmpty = nlohmann::json::array();
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) {
-    if (required) throw ApiError(400, std::string("'") + key + "' is required");
-    return kEmpty;
-  }
-  if (!it->is_array()) throw ApiError(400, std::string("'") + key + "' must be an array");
-  if (it->size() > max_items)
-    throw ApiError(400, std::string("'") + key + "' has too many items (limit " +
-                            std::to_string(max_items) + ")");
-  return *it;
+  return protocol::AsObject(c.body, "the request body");
 }
 
 int64_t ParseId(const std::string& text, const char* what) {
@@ -128,18 +70,16 @@ void Fail(const ServiceStatus& s) {
   throw ApiError(status, s.message, extra);
 }
 
-JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref) {
-  if (ref.is_number_integer()) {
-    int64_t i = ref.get<int64_t>();
-    if (i < 0 || static_cast<uint64_t>(i) >= plan.jobs.size())
-      throw ApiError(404, "no job " + std::to_string(i));
-    return static_cast<JobIndex>(i);
-  }
+JobRef JobRefOf(const nlohmann::json& ref) {
+  if (ref.is_number_integer()) return {ref.get<int64_t>(), std::nullopt};
   if (!ref.is_string()) throw ApiError(400, "a job is given by its index or its name");
-  const std::string& name = ref.get_ref<const std::string&>();
-  for (JobIndex j = 0; j < plan.jobs.size(); ++j)
-    if (plan.jobs[j].name == name) return j;
-  throw ApiError(404, "no job named '" + name + "'");
+  return {0, ref.get<std::string>()};
+}
+
+JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref) {
+  JobIndex j = 0;
+  Check(ResolveJob(plan, JobRefOf(ref), &j));
+  return j;
 }
 
 namespace {
@@ -263,47 +203,32 @@ HttpResponse Status(Call& c, WorkflowId wf) {
   return Json(200, out);
 }
 
+/// The jobs a cancel or restart body names: all of them when it has no "jobs".
+JobSelection SelectedJobs(const Call& c) {
+  if (!c.body.is_null()) Object(c);  // no body selects all; a malformed one must not
+  JobSelection selection;
+  if (!c.body.is_object() || !c.body.contains("jobs")) return selection;
+  selection.all = false;
+  for (const auto& ref : GetArray(c.body, "jobs", false)) selection.jobs.push_back(JobRefOf(ref));
+  return selection;
+}
+
 HttpResponse Cancel(Call& c, WorkflowId wf) {
-  if (!c.body.is_null()) Object(c);  // no body cancels all; a malformed one must not
+  JobSelection selection = SelectedJobs(c);
   size_t n = 0;
-  bool whole = false;
-  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    std::vector<JobIndex> jobs;
-    if (c.body.is_object())
-      for (const auto& ref : GetArray(c.body, "jobs", false)) jobs.push_back(FindJob(*e.plan, ref));
-    if (c.body.is_object() && c.body.contains("jobs") && jobs.empty()) return ServiceStatus::Ok();
-    n = e.core->Cancel(jobs, c.now, batch);
-    whole = jobs.empty();
-    return ServiceStatus::Ok();
-  }));
-  // Canceling the workflow also gives back its Slurm allocations.
-  if (whole) c.service->RequestScancel(wf, c.now);
+  Check(c.service->CancelJobs(wf, selection, c.now, &n));
   return Json(200, {{"canceled", n}});
 }
 
 HttpResponse Restart(Call& c, WorkflowId wf) {
-  if (!c.body.is_null()) Object(c);  // no body restarts all; a malformed one must not
-  bool schedule = true;
-  if (c.body.is_object() && c.body.contains("schedule")) {
-    if (!c.body["schedule"].is_boolean()) throw ApiError(400, "'schedule' must be true or false");
-    schedule = c.body["schedule"].get<bool>();
-  }
-  size_t n = 0;
-  std::vector<ScheduleRequest> requests;
-  auto allocations = c.service->Allocations(wf);
-  Check(c.service->Mutate(wf, c.now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    std::vector<JobIndex> jobs;
-    if (c.body.is_object())
-      for (const auto& ref : GetArray(c.body, "jobs", false)) jobs.push_back(FindJob(*e.plan, ref));
-    if (c.body.is_object() && c.body.contains("jobs") && jobs.empty()) return ServiceStatus::Ok();
-    n = e.core->Restart(jobs, c.now, batch);
-    if (n > 0 && schedule && c.admin) requests = RestartSchedules(e, allocations);
-    return ServiceStatus::Ok();
-  }));
-  int64_t asked = 0;
-  for (const auto& r : requests)
-    if (c.service->RequestSchedule(r).ok()) asked += r.num_allocations;
-  return Json(200, {{"restarted", n}, {"allocations_requested", asked}});
+  JobSelection selection = SelectedJobs(c);
+  bool schedule = !c.body.is_object() || protocol::GetBool(c.body, "schedule", true);
+  // A user of a multi-user server gets no allocations (sbatch would run as the server's account).
+  schedule = schedule && c.admin;
+  RestartOutcome outcome;
+  Check(c.service->RestartJobs(wf, selection, schedule, c.now, &outcome));
+  return Json(200, {{"restarted", outcome.restarted},
+                    {"allocations_requested", outcome.allocations_requested}});
 }
 
 HttpResponse Events(Call& c, WorkflowId wf) {
@@ -545,6 +470,9 @@ HttpResponse HandleRequest(Service* service, const ApiOptions& options, const Ht
     nlohmann::json body = {{"error", e.what()}};
     if (e.extra.is_object()) body.update(e.extra);
     return api::ErrorJson(e.status, body);
+  } catch (const protocol::FieldError& e) {
+    // A request that is not what the protocol says (a missing, mistyped or out-of-range field).
+    return api::ErrorJson(400, {{"error", e.what()}});
   } catch (const nlohmann::json::exception& e) {
     return api::ErrorJson(400, {{"error", std::string("bad request: ") + e.what()}});
   } catch (const std::bad_alloc&) {

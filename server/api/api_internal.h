@@ -1,5 +1,5 @@
 // Pieces shared by the API's endpoint files: request context, JSON field
-// readers that turn bad input into 400s, and status mapping.
+// readers whose refusals become 400s, and status mapping.
 #pragma once
 
 #include <stdexcept>
@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/api/api.h"
+#include "server/protocol/fields.h"
 
 namespace torc::server::api {
 
@@ -40,14 +41,12 @@ inline HttpResponse Json(int status, const nlohmann::json& j) {
 
 /// The body must be a JSON object.
 const nlohmann::json& Object(const Call& c);
-/// Field readers: absent -> default (or 400 when required), wrong type -> 400.
-int64_t GetInt(const nlohmann::json& obj, const char* key, int64_t min, int64_t max,
-               std::optional<int64_t> fallback = std::nullopt);
-double GetNumber(const nlohmann::json& obj, const char* key, double fallback);
-std::string GetString(const nlohmann::json& obj, const char* key,
-                      std::optional<std::string> fallback = std::nullopt, size_t max_len = 1 << 20);
-const nlohmann::json& GetArray(const nlohmann::json& obj, const char* key, bool required,
-                               size_t max_items = 1'000'000);
+/// Field readers, the protocol's: absent -> default (or required), wrong type or range ->
+/// protocol::FieldError, which the API answers with 400 and its text.
+using protocol::GetArray;
+using protocol::GetInt;
+using protocol::GetNumber;
+using protocol::GetString;
 
 /// Parses a decimal id from a path segment (400 when it is not one).
 int64_t ParseId(const std::string& text, const char* what);
@@ -60,6 +59,8 @@ inline void Check(const ServiceStatus& s) {
   if (!s.ok()) Fail(s);
 }
 
+/// A job reference of a request body: an index or a name (400 when it is neither).
+JobRef JobRefOf(const nlohmann::json& ref);
 /// Resolves a job reference (index or name) in a workflow (404 when unknown).
 JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref);
 /// Resolves a job given in a URL path: a name, or an index unless a job has that name.

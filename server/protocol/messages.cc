@@ -10,15 +10,16 @@ namespace {
 
 using nlohmann::json;
 
-// Each element of an array field, checked to be an object, decoded by `decode`.
+// Each element of an array field, checked to be an object (else FieldError(`not_object`)),
+// decoded by `decode`.
 template <typename T, typename Decode>
 std::vector<T> Each(const json& obj, const char* key, bool required, size_t max_items,
-                    const char* what, Decode decode) {
+                    const char* not_object, Decode decode) {
   std::vector<T> out;
   const json& arr = GetArray(obj, key, required, max_items);
   out.reserve(arr.size());
   for (const auto& e : arr) {
-    if (!e.is_object()) throw FieldError(std::string("each ") + what + " must be an object");
+    if (!e.is_object()) throw FieldError(not_object);
     out.push_back(decode(e));
   }
   return out;
@@ -130,10 +131,11 @@ json ToJson(const NodeCapacity& c) {
 }
 
 std::vector<Rejection> RejectionsFromJson(const json& j) {
-  return Each<Rejection>(j, "rejected", false, 1'000'000, "rejected result", [](const json& r) {
-    return Rejection{JobId(r), static_cast<uint32_t>(GetInt(r, "attempt", 0, UINT32_MAX)),
-                     GetString(r, "reason", "")};
-  });
+  return Each<Rejection>(
+      j, "rejected", false, 1'000'000, "each rejected result must be an object", [](const json& r) {
+        return Rejection{JobId(r), static_cast<uint32_t>(GetInt(r, "attempt", 0, UINT32_MAX)),
+                         GetString(r, "reason", "")};
+      });
 }
 
 json ToJson(const std::vector<Rejection>& rs) {
@@ -146,11 +148,15 @@ json ToJson(const std::vector<Rejection>& rs) {
 
 // ---- registration ------------------------------------------------------------------------
 json Registration::ResourcesJson() const {
-  json nodes_json = json::array();
-  for (const auto& n : nodes)
-    nodes_json.push_back(
-        {{"name", n.name}, {"cpus", n.cpus}, {"memory_bytes", n.memory_bytes}, {"gpus", n.gpus}});
-  json r = {{"nodes", nodes_json}, {"end_time", OptionalNumber(end_time)}};
+  json r = {{"end_time", OptionalNumber(end_time)}};
+  // No "nodes" when it reported none: such a worker tells nothing of node sizes (`torc status`
+  // judges "fits no node" only by workers that reported theirs).
+  if (!nodes.empty()) {
+    json& nodes_json = r["nodes"] = json::array();
+    for (const auto& n : nodes)
+      nodes_json.push_back(
+          {{"name", n.name}, {"cpus", n.cpus}, {"memory_bytes", n.memory_bytes}, {"gpus", n.gpus}});
+  }
   if (!output_dir.empty()) r["output_dir"] = output_dir;
   return r;
 }
@@ -174,8 +180,9 @@ Registration RegistrationFromJson(const json& j) {
   auto res = j.find("resources");
   if (res != j.end() && !res->is_null()) {
     if (!res->is_object()) throw FieldError("'resources' must be an object");
-    m.nodes = Each<NodeResources>(*res, "nodes", false, 100000, "node of 'resources'",
-                                  NodeResourcesFromJson);
+    m.nodes =
+        Each<NodeResources>(*res, "nodes", false, 100000,
+                            "each node of 'resources' must be an object", NodeResourcesFromJson);
     if (auto e = res->find("end_time"); e != res->end() && !e->is_null())
       m.end_time = GetNumber(*res, "end_time");
     // An older worker put its output directory inside "resources".
@@ -294,12 +301,14 @@ ClaimRequest ClaimRequestFromJson(const json& j) {
   m.max_jobs = static_cast<uint32_t>(GetInt(j, "max_jobs", 0, 100000, 1));
   if (auto it = j.find("remaining_seconds"); it != j.end() && !it->is_null())
     m.remaining_seconds = GetNumber(j, "remaining_seconds");
-  m.nodes = Each<NodeCapacity>(j, "nodes", true, 100000, "of 'nodes'", NodeCapacityFromJson);
+  m.nodes = Each<NodeCapacity>(j, "nodes", true, 100000, "each of 'nodes' must be an object",
+                               NodeCapacityFromJson);
   m.scheduler = GetString(j, "scheduler", "", 256);
-  m.started = Each<StartNotice>(j, "started", false, 1'000'000,
-                                "started job (an object {id, attempt})", StartNoticeFromJson);
-  m.results = Each<AttemptReport>(j, "results", false, 1'000'000, "of 'results'",
-                                  AttemptReportFromJson);
+  m.started =
+      Each<StartNotice>(j, "started", false, 1'000'000,
+                        "each started job must be an object {id, attempt}", StartNoticeFromJson);
+  m.results = Each<AttemptReport>(j, "results", false, 1'000'000,
+                                  "each of 'results' must be an object", AttemptReportFromJson);
   return m;
 }
 
@@ -395,7 +404,8 @@ std::string EncodeClaimAnswer(const ClaimAnswer& m) {
 ClaimAnswer ClaimAnswerFromJson(const json& j) {
   AsObject(j, "the claim answer");
   ClaimAnswer m;
-  m.jobs = Each<ClaimedJob>(j, "jobs", true, 1'000'000, "claimed job", ClaimedJobFromJson);
+  m.jobs = Each<ClaimedJob>(j, "jobs", true, 1'000'000, "each claimed job must be an object",
+                            ClaimedJobFromJson);
   m.workflow_complete = GetBool(j, "workflow_complete", false);
   m.unfinished = GetInt(j, "unfinished", 0, INT64_MAX, 0);
   m.ready = GetInt(j, "ready", 0, INT64_MAX, 0);
@@ -418,8 +428,9 @@ StartRequest StartRequestFromJson(const json& j) {
   AsObject(j, "the request body");
   StartRequest m;
   m.worker_id = GetInt(j, "worker_id", 1, INT64_MAX);
-  m.jobs = Each<StartNotice>(j, "jobs", true, 1'000'000, "started job (an object {id, attempt})",
-                             StartNoticeFromJson);
+  m.jobs =
+      Each<StartNotice>(j, "jobs", true, 1'000'000,
+                        "each started job must be an object {id, attempt}", StartNoticeFromJson);
   return m;
 }
 
@@ -439,8 +450,8 @@ CompleteRequest CompleteRequestFromJson(const json& j) {
   AsObject(j, "the request body");
   CompleteRequest m;
   m.worker_id = GetInt(j, "worker_id", 1, INT64_MAX);
-  m.results = Each<AttemptReport>(j, "results", true, 1'000'000, "of 'results'",
-                                  AttemptReportFromJson);
+  m.results = Each<AttemptReport>(j, "results", true, 1'000'000,
+                                  "each of 'results' must be an object", AttemptReportFromJson);
   return m;
 }
 
@@ -474,7 +485,8 @@ json ToJson(const HeldJobs& m) {
 
 HeldJobs HeldJobsFromJson(const json& j) {
   AsObject(j, "the held jobs answer");
-  return {Each<ClaimedJob>(j, "jobs", true, 1'000'000, "held job", ClaimedJobFromJson)};
+  return {Each<ClaimedJob>(j, "jobs", true, 1'000'000, "each held job must be an object",
+                           ClaimedJobFromJson)};
 }
 
 json ToJson(const LeaveNotice& m) {

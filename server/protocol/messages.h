@@ -57,7 +57,8 @@ struct Registration {
   std::optional<double> end_time;  // the allocation's end, seconds since the epoch
   bool operator==(const Registration&) const = default;
 
-  /// The "resources" object the server keeps for the worker (nodes, end_time, output_dir).
+  /// The "resources" object the server keeps for the worker: nodes (when it reported any),
+  /// end_time, output_dir.
   nlohmann::json ResourcesJson() const;
 };
 nlohmann::json ToJson(const Registration& m);

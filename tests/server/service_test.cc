@@ -1,0 +1,243 @@
+// The service's operations driven directly, as the API handlers call them: protocol messages
+// in, protocol answers and ServiceStatus out, no HTTP.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "server/service.h"
+
+namespace fs = std::filesystem;
+using namespace torc;
+using namespace torc::server;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/torc_service_test.XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::unique_ptr<Service> OpenService(const TempDir& dir) {
+  StoreStatus st;
+  auto store = Store::Open((dir.path / "torc.db").string(), {}, &st);
+  REQUIRE_MESSAGE(store, st.message);
+  ServiceStatus ss;
+  auto service = Service::Open(std::move(store), {}, 1000.0, &ss);
+  REQUIRE_MESSAGE(service, ss.message);
+  return service;
+}
+
+WorkflowId Submit(Service& service, const char* spec) {
+  SubmitRequest request;
+  request.spec_text = spec;
+  request.file_name = "wf.yaml";
+  request.working_dir = "/work/dir";
+  WorkflowId id = 0;
+  ServiceStatus s = service.Submit(request, 1000.0, &id);
+  REQUIRE_MESSAGE(s.ok(), s.message);
+  return id;
+}
+
+const char* kChain = R"(name: chain
+env: {A: workflow, B: workflow}
+jobs:
+  - {name: a, command: "echo a", env: {A: job}}
+  - {name: b, command: "echo b", depends_on: [a]}
+actions:
+  - {trigger_type: on_worker_start, action_type: run_commands, commands: ["echo hi"]}
+)";
+
+const char* kScheduled = R"(name: scheduled
+jobs:
+  - {name: a, command: "true", scheduler: s}
+  - {name: b, command: "true", scheduler: s}
+slurm_schedulers:
+  - {name: s, nodes: 1, walltime: "00:10:00"}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s,
+     scheduler_type: slurm, num_allocations: 2}
+)";
+
+protocol::ClaimRequest ClaimOf(int64_t worker) {
+  protocol::ClaimRequest claim;
+  claim.worker_id = worker;
+  claim.max_jobs = 5;
+  claim.nodes = {{4, 1 << 30, 0, 4, 1 << 30, 0, true}};
+  return claim;
+}
+
+protocol::AttemptReport Completed(const protocol::ClaimedJob& job) {
+  protocol::AttemptReport r;
+  r.id = job.id;
+  r.attempt = job.attempt;
+  r.status = protocol::AttemptStatus::kCompleted;
+  r.nodes = "n1";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a worker's round: register, claim with news, heartbeat, held jobs, complete, leave") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId wf = Submit(*service, kChain);
+
+  protocol::Registration registration;
+  registration.hostname = "n1";
+  registration.nodes = {{"n1", 4, 1 << 30, {}}};
+  registration.output_dir = "/out";
+  protocol::RegistrationAnswer joined;
+  REQUIRE(service->RegisterWorker(wf, registration, 1001, &joined).ok());
+  const int64_t w = joined.worker_id;
+  CHECK(w > 0);
+  CHECK(joined.workflow_name == "chain");
+  CHECK(joined.working_dir == "/work/dir");
+  CHECK(joined.lease_seconds == service->options().core.lease_seconds());
+  CHECK(joined.on_worker_start == std::vector<std::string>{"echo hi"});
+  CHECK(joined.execution.oom_exit_code == protocol::kDefaultOomExitCode);
+
+  // The first claim gets a (b waits for it), with the workflow's env under the job's own.
+  protocol::ClaimAnswer first;
+  REQUIRE(service->Claim(wf, ClaimOf(w), 1002, &first).ok());
+  REQUIRE(first.jobs.size() == 1);
+  const protocol::ClaimedJob a = first.jobs[0];
+  CHECK(a.name == "a");
+  CHECK(a.command == "echo a");
+  CHECK(a.env == std::map<std::string, std::string>{{"A", "job"}, {"B", "workflow"}});
+  CHECK(a.nodes == std::vector<uint32_t>{0});
+  CHECK(a.failure_handler == -1);
+  CHECK(first.unfinished == 2);
+  CHECK(first.ready == 0);
+  CHECK(!first.runnable);  // said only when no job was given
+  CHECK(!first.workflow_complete);
+
+  // The next claim carries a's start and result, and gets b.
+  protocol::ClaimRequest next = ClaimOf(w);
+  next.started = {{a.id, a.attempt, "n1"}};
+  next.results = {Completed(a)};
+  protocol::ClaimAnswer second;
+  REQUIRE(service->Claim(wf, next, 1003, &second).ok());
+  CHECK(second.applied == 1);
+  CHECK(second.duplicate == 0);
+  CHECK(second.rejected.empty());
+  REQUIRE(second.jobs.size() == 1);
+  const protocol::ClaimedJob b = second.jobs[0];
+  CHECK(b.name == "b");
+  CHECK(b.env == std::map<std::string, std::string>{{"A", "workflow"}, {"B", "workflow"}});
+
+  protocol::HeartbeatAnswer beat;
+  REQUIRE(service->Heartbeat(wf, w, 1004, &beat).ok());
+  CHECK(beat.stop_jobs.empty());
+  CHECK(!beat.workflow_complete);
+
+  protocol::HeldJobs held;
+  REQUIRE(service->HeldJobs(wf, w, &held).ok());
+  REQUIRE(held.jobs.size() == 1);
+  CHECK(held.jobs[0].name == "b");
+  CHECK(held.jobs[0].status == "claimed");
+
+  // b's result is recorded; a repeated one for a is a duplicate; a stale attempt is rejected.
+  protocol::CompleteRequest done;
+  done.worker_id = w;
+  protocol::AttemptReport stale = Completed(a);
+  stale.attempt = a.attempt + 5;
+  done.results = {Completed(b), Completed(a), stale};
+  protocol::CompleteAnswer recorded;
+  REQUIRE(service->CompleteJobs(wf, done, 1005, &recorded).ok());
+  CHECK(recorded.applied == 1);
+  CHECK(recorded.duplicate == 1);
+  REQUIRE(recorded.rejected.size() == 1);
+  CHECK(recorded.rejected[0].id == a.id);
+  CHECK(recorded.rejected[0].attempt == a.attempt + 5);
+  CHECK(!recorded.rejected[0].reason.empty());
+
+  protocol::HeartbeatAnswer last;
+  REQUIRE(service->Heartbeat(wf, w, 1006, &last).ok());
+  CHECK(last.workflow_complete);
+
+  // Leaving with a reason: kept for `torc status`; then the worker has no lease.
+  REQUIRE(service->UnregisterWorker(wf, w, {"nothing left to run"}, 1007).ok());
+  CHECK(service->WorkerLeft(wf) == "worker " + std::to_string(w) + " left: nothing left to run");
+  protocol::HeartbeatAnswer gone;
+  CHECK(service->Heartbeat(wf, w, 1008, &gone).code == ServiceStatus::kConflict);
+  protocol::ClaimAnswer refused;
+  ServiceStatus s = service->Claim(wf, ClaimOf(w), 1008, &refused);
+  CHECK(s.code == ServiceStatus::kConflict);
+  CHECK(s.message.find("has no lease") != std::string::npos);
+
+  // An unknown workflow is kNotFound for every operation.
+  protocol::RegistrationAnswer nobody;
+  CHECK(service->RegisterWorker(wf + 1, registration, 1009, &nobody).code ==
+        ServiceStatus::kNotFound);
+  protocol::HeldJobs none;
+  CHECK(service->HeldJobs(wf + 1, w, &none).code == ServiceStatus::kNotFound);
+}
+
+TEST_CASE("a claim that gets nothing says how many jobs could ever run on the worker") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId wf = Submit(*service, kChain);
+  protocol::RegistrationAnswer joined;
+  REQUIRE(service->RegisterWorker(wf, {}, 1001, &joined).ok());
+  protocol::ClaimRequest tiny = ClaimOf(joined.worker_id);
+  tiny.nodes = {{0, 0, 0, 0, 0, 0, true}};  // no CPU at all
+  protocol::ClaimAnswer answer;
+  REQUIRE(service->Claim(wf, tiny, 1002, &answer).ok());
+  CHECK(answer.jobs.empty());
+  REQUIRE(answer.runnable);
+  CHECK(*answer.runnable == 0);
+}
+
+TEST_CASE("cancel and restart name jobs by index or name; canceling all scancels") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId wf = Submit(*service, kScheduled);
+  AllocationRecord running;
+  running.slurm_job_id = "77";
+  running.scheduler = "s";
+  running.state = "running";
+  running.submitted_at = 1000;
+  service->AddAllocation(wf, running);
+
+  size_t canceled = 99;
+  ServiceStatus s = service->CancelJobs(wf, {false, {{0, "nope"}}}, 1001, &canceled);
+  CHECK(s.code == ServiceStatus::kNotFound);
+  CHECK(s.message == "no job named 'nope'");
+  s = service->CancelJobs(wf, {false, {{7, std::nullopt}}}, 1001, &canceled);
+  CHECK(s.code == ServiceStatus::kNotFound);
+  CHECK(s.message == "no job 7");
+  REQUIRE(service->CancelJobs(wf, {false, {}}, 1001, &canceled).ok());  // an empty list
+  CHECK(canceled == 0);
+
+  // Some jobs: the allocations stay.
+  REQUIRE(service->CancelJobs(wf, {false, {{0, "b"}}}, 1002, &canceled).ok());
+  CHECK(canceled == 1);
+  CHECK(service->TakeScancelRequests().empty());
+  // The workflow: its live allocations are scanceled.
+  REQUIRE(service->CancelJobs(wf, {}, 1003, &canceled).ok());
+  CHECK(canceled == 1);
+  CHECK(service->TakeScancelRequests() == std::vector<std::string>{"77"});
+
+  // Restart without scheduling asks for nothing; with it, the action's allocations.
+  RestartOutcome outcome;
+  REQUIRE(service->RestartJobs(wf, {false, {{1, std::nullopt}}}, false, 1004, &outcome).ok());
+  CHECK(outcome.restarted == 1);
+  CHECK(outcome.allocations_requested == 0);
+  REQUIRE(service->RestartJobs(wf, {}, true, 1005, &outcome).ok());
+  CHECK(outcome.restarted == 1);
+  CHECK(outcome.allocations_requested == 2);
+  auto requests = service->TakeScheduleRequests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].first.num_allocations == 2);
+
+  JobIndex j = 0;
+  CHECK(ResolveJob(*requests[0].second.plan, {1, std::nullopt}, &j).ok());
+  CHECK(j == 1);
+  CHECK(ResolveJob(*requests[0].second.plan, {-1, std::nullopt}, &j).message == "no job -1");
+}
