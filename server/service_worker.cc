@@ -6,19 +6,6 @@
 namespace torc::server {
 namespace {
 
-/// The core's view of a claiming worker's node (the same fields as the protocol's).
-NodeCapacity CoreCapacity(const protocol::NodeCapacity& n) {
-  NodeCapacity c;
-  c.free_cpus = n.free_cpus;
-  c.free_memory_bytes = n.free_memory_bytes;
-  c.free_gpus = n.free_gpus;
-  c.total_cpus = n.total_cpus;
-  c.total_memory_bytes = n.total_memory_bytes;
-  c.total_gpus = n.total_gpus;
-  c.idle = n.idle;
-  return c;
-}
-
 JobStatus JobStatusOf(protocol::AttemptStatus s) {
   switch (s) {
     case protocol::AttemptStatus::kCompleted: return JobStatus::kCompleted;
@@ -140,8 +127,7 @@ ClaimFilter ClaimFilterOf(const protocol::ClaimRequest& request) {
   ClaimFilter filter;
   filter.max_jobs = request.max_jobs;
   if (request.remaining_seconds) filter.remaining_seconds = *request.remaining_seconds;
-  filter.nodes.reserve(request.nodes.size());
-  for (const auto& n : request.nodes) filter.nodes.push_back(CoreCapacity(n));
+  filter.nodes = request.nodes;  // the core claims with the protocol's figures
   return filter;
 }
 
