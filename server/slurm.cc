@@ -32,20 +32,13 @@ SlurmPaths SlurmPaths::FromEnvironment() {
 
 namespace {
 
-/// Runs argv with stdout into *out and stderr into *err (into *out too when err is null).
-int Run(const std::vector<std::string>& argv, std::string* out, std::string* err,
-        int timeout_seconds) {
-  int out_pipe[2], err_pipe[2] = {-1, -1};
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return -1;
-  if (err && pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return -1;
-  }
+/// Starts argv with its standard output on `out_fd` and standard error on `err_fd`, with no
+/// signal blocked. Returns posix_spawnp's error (0: started, *pid set).
+int Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd, pid_t* pid) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err ? err_pipe[1] : out_pipe[1], 2);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -61,22 +54,18 @@ int Run(const std::vector<std::string>& argv, std::string* out, std::string* err
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, cargs[0], &actions, &attr, cargs.data(), environ);
+  int rc = posix_spawnp(pid, cargs[0], &actions, &attr, cargs.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  close(out_pipe[1]);
-  if (err) close(err_pipe[1]);
-  out->clear();
-  if (err) err->clear();
-  if (rc != 0) {
-    close(out_pipe[0]);
-    if (err) close(err_pipe[0]);
-    (err ? *err : *out) = "cannot run " + argv[0] + ": " + std::strerror(rc);
-    return -1;
-  }
+  return rc;
+}
+
+/// Reads the pipe `out_fd` into *out and, when `err` is not null, `err_fd` into *err, until
+/// both are closed, and closes them. At the deadline kills `pid` and says so in the output.
+void ReadPipes(int out_fd, int err_fd, std::string* out, std::string* err, pid_t pid,
+               int timeout_seconds) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err ? err_pipe[0] : -1, POLLIN, 0}};
+  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err ? err_fd : -1, POLLIN, 0}};
   std::string* sinks[2] = {out, err};
   char buf[4096];
   while (fds[0].fd >= 0 || fds[1].fd >= 0) {
@@ -102,6 +91,31 @@ int Run(const std::vector<std::string>& argv, std::string* out, std::string* err
   }
   for (auto& f : fds)
     if (f.fd >= 0) close(f.fd);
+}
+
+/// Runs argv with stdout into *out and stderr into *err (into *out too when err is null).
+int Run(const std::vector<std::string>& argv, std::string* out, std::string* err,
+        int timeout_seconds) {
+  int out_pipe[2], err_pipe[2] = {-1, -1};
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return -1;
+  if (err && pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    return -1;
+  }
+  pid_t pid = 0;
+  int rc = Spawn(argv, out_pipe[1], err ? err_pipe[1] : out_pipe[1], &pid);
+  close(out_pipe[1]);
+  if (err) close(err_pipe[1]);
+  out->clear();
+  if (err) err->clear();
+  if (rc != 0) {
+    close(out_pipe[0]);
+    if (err) close(err_pipe[0]);
+    (err ? *err : *out) = "cannot run " + argv[0] + ": " + std::strerror(rc);
+    return -1;
+  }
+  ReadPipes(out_pipe[0], err_pipe[0], out, err, pid, timeout_seconds);
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

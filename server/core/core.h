@@ -159,6 +159,9 @@ class WorkflowCore {
   /// Gives up the current attempt of a claimed/running job (recorded as
   /// terminated with `why`) and makes the job ready as a new attempt.
   void AbandonAttempt(JobIndex j, const char* why, double now, ChangeBatch* batch);
+  /// Moves an active job on by the recorded result `r` of its current attempt: completed,
+  /// requeued (walltime, runtime, stopped), ended, retried by its failure handler, or failed.
+  void ApplyEndedAttempt(const AttemptResult& r, double now, ChangeBatch* batch);
   void UpdateActions(JobIndex j, JobStatus before, JobStatus after, ChangeBatch* batch);
   void MarkDue(uint32_t a, ChangeBatch* batch);
   void AddResult(const AttemptResult& r, ChangeBatch* batch);
