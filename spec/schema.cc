@@ -474,6 +474,39 @@ bool ParseYaml(const std::string& text, Format format, YAML::Node* root, Diagnos
   return true;
 }
 
+// The sections that are lists of entries: jobs (required, not empty), files, user_data,
+// resource_requirements, slurm_schedulers, actions and failure_handlers.
+void ReadListSections(MapReader& r, Budget* budget, RawWorkflow* wf, Diagnostics* diags) {
+  YAML::Node jobs = r.Get("jobs");
+  if (IsAbsent(jobs))
+    r.Error(r.loc(), "the workflow needs 'jobs', a list of jobs");
+  else if (jobs.IsSequence() && jobs.size() == 0)
+    r.Error(LocOf(jobs), "the workflow has no jobs ('jobs' is an empty list)");
+  ForEachEntry(jobs, "jobs", diags, [&](const YAML::Node& n, size_t i) {
+    wf->jobs.push_back(ReadJob(n, i, budget, diags));
+  });
+  ForEachEntry(r.Get("files"), "files", diags, [&](const YAML::Node& n, size_t i) {
+    wf->files.push_back(ReadFile(n, i, budget, diags));
+  });
+  ForEachEntry(r.Get("user_data"), "user_data", diags, [&](const YAML::Node& n, size_t i) {
+    wf->user_data.push_back(ReadUserData(n, i, budget, diags));
+  });
+  ForEachEntry(r.Get("resource_requirements"), "resource_requirements", diags,
+               [&](const YAML::Node& n, size_t i) {
+                 wf->resource_requirements.push_back(ReadRequirements(n, i, diags));
+               });
+  ForEachEntry(
+      r.Get("slurm_schedulers"), "slurm_schedulers", diags,
+      [&](const YAML::Node& n, size_t i) { wf->schedulers.push_back(ReadScheduler(n, i, diags)); });
+  ForEachEntry(r.Get("actions"), "actions", diags, [&](const YAML::Node& n, size_t i) {
+    wf->actions.push_back(ReadAction(n, i, diags));
+  });
+  ForEachEntry(r.Get("failure_handlers"), "failure_handlers", diags,
+               [&](const YAML::Node& n, size_t i) {
+                 wf->failure_handlers.push_back(ReadFailureHandler(n, i, diags));
+               });
+}
+
 // `slurm_defaults`: extra sbatch options for every scheduler, except those each scheduler sets.
 void ReadSlurmDefaults(MapReader& r, RawWorkflow* wf) {
   for (auto& [key, value] : r.StringMap("slurm_defaults")) {
@@ -537,34 +570,7 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
   if (!IsAbsent(params))
     ReadParameterMap(params, "the workflow", &budget, &wf->parameters, &wf->parameter_locs, diags);
 
-  YAML::Node jobs = r.Get("jobs");
-  if (IsAbsent(jobs)) r.Error(r.loc(), "the workflow needs 'jobs', a list of jobs");
-  else if (jobs.IsSequence() && jobs.size() == 0)
-    r.Error(LocOf(jobs), "the workflow has no jobs ('jobs' is an empty list)");
-  ForEachEntry(jobs, "jobs", diags, [&](const YAML::Node& n, size_t i) {
-    wf->jobs.push_back(ReadJob(n, i, &budget, diags));
-  });
-  ForEachEntry(r.Get("files"), "files", diags, [&](const YAML::Node& n, size_t i) {
-    wf->files.push_back(ReadFile(n, i, &budget, diags));
-  });
-  ForEachEntry(r.Get("user_data"), "user_data", diags, [&](const YAML::Node& n, size_t i) {
-    wf->user_data.push_back(ReadUserData(n, i, &budget, diags));
-  });
-  ForEachEntry(r.Get("resource_requirements"), "resource_requirements", diags,
-               [&](const YAML::Node& n, size_t i) {
-                 wf->resource_requirements.push_back(ReadRequirements(n, i, diags));
-               });
-  ForEachEntry(r.Get("slurm_schedulers"), "slurm_schedulers", diags,
-               [&](const YAML::Node& n, size_t i) {
-                 wf->schedulers.push_back(ReadScheduler(n, i, diags));
-               });
-  ForEachEntry(r.Get("actions"), "actions", diags, [&](const YAML::Node& n, size_t i) {
-    wf->actions.push_back(ReadAction(n, i, diags));
-  });
-  ForEachEntry(r.Get("failure_handlers"), "failure_handlers", diags,
-               [&](const YAML::Node& n, size_t i) {
-                 wf->failure_handlers.push_back(ReadFailureHandler(n, i, diags));
-               });
+  ReadListSections(r, &budget, wf, diags);
   ReadSlurmDefaults(r, wf);
   YAML::Node exec = r.Get("execution_config");
   if (!IsAbsent(exec)) ReadExecutionConfig(exec, wf, diags);
