@@ -19,12 +19,10 @@
 #include "spec/plan.h"
 
 namespace torc::cmd {
+namespace {
 
-void AddClientCommands(CLI::App& app) {
-  // torc server run
-  auto* server_cmd = app.add_subcommand("server", "Run the torc server");
-  server_cmd->require_subcommand(1);
-  server_cmd->footer("Example:\n  torc server run &");
+// torc server run
+void AddServerRunCommand(CLI::App* server_cmd) {
   auto opts = std::make_shared<server::ServerOptions>();
   auto* run = server_cmd->add_subcommand("run", "Start the server (stops on SIGTERM/SIGINT)");
   run->add_option("--host", opts->host,
@@ -64,8 +62,10 @@ void AddClientCommands(CLI::App& app) {
     int rc = server::RunServer(*opts);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
+}
 
-  // torc server add-user NAME
+// torc server add-user NAME
+void AddUserCommand(CLI::App* server_cmd) {
   auto user = std::make_shared<std::string>();
   auto user_dir = std::make_shared<std::string>();
   auto user_token_file = std::make_shared<std::string>();
@@ -86,8 +86,10 @@ void AddClientCommands(CLI::App& app) {
               << "they connect with: TORC_TOKEN_FILE=" << path
               << " TORC_API_URL=" << util::ReadServerUrl(dir) << " torc workflows list\n";
   });
+}
 
-  // torc submit FILE
+// torc submit FILE
+void AddSubmitCommand(CLI::App& app) {
   auto conn = std::make_shared<Connection>();
   auto file = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
@@ -122,6 +124,17 @@ void AddClientCommands(CLI::App& app) {
                 << body["workflow_id"] << "\n";
     }
   });
+}
+
+}  // namespace
+
+void AddClientCommands(CLI::App& app) {
+  auto* server_cmd = app.add_subcommand("server", "Run the torc server");
+  server_cmd->require_subcommand(1);
+  server_cmd->footer("Example:\n  torc server run &");
+  AddServerRunCommand(server_cmd);
+  AddUserCommand(server_cmd);
+  AddSubmitCommand(app);
 }
 
 }  // namespace torc::cmd

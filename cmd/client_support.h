@@ -88,6 +88,7 @@ std::string FormatTime(double epoch_seconds);
 class Table {
  public:
   explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
+  /// One cell: its text and the colour it is printed in when colour is on.
   struct Cell {
     std::string text;
     std::string color;  // a job state, "bold", "dim" or ""

@@ -81,6 +81,46 @@ nlohmann::json JobWithLogs(server::ApiClient& client, const JobTarget& t) {
   return j;
 }
 
+/// The attempts of `torc jobs show`, one row each.
+void PrintAttemptTable(const nlohmann::json& attempts, bool color) {
+  Table t({"ATTEMPT", "STATUS", "EXIT", "SIGNAL", "REASON", "NODES", "START", "DURATION",
+           "PEAK RSS", "CPU"});
+  for (const auto& a : attempts) {
+    double start = a.value("start_time", 0.0), end = a.value("end_time", 0.0);
+    int sig = a.value("signal", 0);
+    t.Row({{std::to_string(a["attempt"].get<unsigned>()), ""},
+           {a["status"].get<std::string>(), a["status"].get<std::string>()},
+           {Str(a["exit_code"]), ""},
+           {sig ? std::to_string(sig) : "-", ""},
+           {Str(a["reason"]), ""},
+           {Str(a["nodes"]), ""},
+           {FormatTime(start), ""},
+           {start > 0 && end >= start ? FormatSeconds(end - start) : "-", ""},
+           {FormatBytes(a.value("peak_rss_bytes", int64_t{-1})), ""},
+           {FormatSeconds(a.value("cpu_seconds", -1.0)), ""}});
+  }
+  t.Print(stdout, color, "    ");
+}
+
+/// The log files of every attempt of job `j`, the one a worker holds now included.
+void PrintLogPaths(const nlohmann::json& j) {
+  std::vector<const nlohmann::json*> with_logs;
+  for (const auto& a : j["attempts"]) with_logs.push_back(&a);
+  if (j.contains("current") && j["current"].is_object()) with_logs.push_back(&j["current"]);
+  if (!with_logs.empty()) std::printf("  logs:\n");
+  for (const auto* a : with_logs) {
+    const auto& lp = (*a)["log_paths"];
+    std::string out = Str(lp["stdout"], "(none)"), err = Str(lp["stderr"], "(none)");
+    if (lp["stdout"].is_null() && lp["stderr"].is_null())
+      std::printf("    %u: no files (stdio mode none)\n", (*a)["attempt"].get<unsigned>());
+    else if (out == err)
+      std::printf("    %u: %s (stdout and stderr)\n", (*a)["attempt"].get<unsigned>(), out.c_str());
+    else
+      std::printf("    %u: %s\n       %s\n", (*a)["attempt"].get<unsigned>(), out.c_str(),
+                  err.c_str());
+  }
+}
+
 void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
   std::printf("job %u '%s' of workflow %lld: %s, attempt %u\n", j["id"].get<unsigned>(),
               j["name"].get<std::string>().c_str(), static_cast<long long>(wf),
@@ -117,39 +157,9 @@ void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
   }
   if (!j["attempts"].empty()) {
     std::printf("  attempts:\n");
-    Table t({"ATTEMPT", "STATUS", "EXIT", "SIGNAL", "REASON", "NODES", "START", "DURATION",
-             "PEAK RSS", "CPU"});
-    for (const auto& a : j["attempts"]) {
-      double start = a.value("start_time", 0.0), end = a.value("end_time", 0.0);
-      int sig = a.value("signal", 0);
-      t.Row({{std::to_string(a["attempt"].get<unsigned>()), ""},
-             {a["status"].get<std::string>(), a["status"].get<std::string>()},
-             {Str(a["exit_code"]), ""},
-             {sig ? std::to_string(sig) : "-", ""},
-             {Str(a["reason"]), ""},
-             {Str(a["nodes"]), ""},
-             {FormatTime(start), ""},
-             {start > 0 && end >= start ? FormatSeconds(end - start) : "-", ""},
-             {FormatBytes(a.value("peak_rss_bytes", int64_t{-1})), ""},
-             {FormatSeconds(a.value("cpu_seconds", -1.0)), ""}});
-    }
-    t.Print(stdout, color, "    ");
+    PrintAttemptTable(j["attempts"], color);
   }
-  std::vector<const nlohmann::json*> with_logs;
-  for (const auto& a : j["attempts"]) with_logs.push_back(&a);
-  if (j.contains("current") && j["current"].is_object()) with_logs.push_back(&j["current"]);
-  if (!with_logs.empty()) std::printf("  logs:\n");
-  for (const auto* a : with_logs) {
-    const auto& lp = (*a)["log_paths"];
-    std::string out = Str(lp["stdout"], "(none)"), err = Str(lp["stderr"], "(none)");
-    if (lp["stdout"].is_null() && lp["stderr"].is_null())
-      std::printf("    %u: no files (stdio mode none)\n", (*a)["attempt"].get<unsigned>());
-    else if (out == err)
-      std::printf("    %u: %s (stdout and stderr)\n", (*a)["attempt"].get<unsigned>(), out.c_str());
-    else
-      std::printf("    %u: %s\n       %s\n", (*a)["attempt"].get<unsigned>(), out.c_str(),
-                  err.c_str());
-  }
+  PrintLogPaths(j);
 }
 
 // ---- torc logs ----------------------------------------------------------------
@@ -178,6 +188,30 @@ void Pump(std::ifstream& in, std::streamoff* offset) {
   std::fflush(stdout);
 }
 
+/// The attempt of job `j` whose logs `torc logs` prints: `attempt`, or with 0 the one a
+/// worker holds now, else the latest. Dies when there is none.
+const nlohmann::json* ChooseAttempt(const nlohmann::json& j, uint32_t attempt) {
+  const std::string name = j["name"].get<std::string>();
+  const nlohmann::json* chosen = nullptr;
+  if (j.contains("current") && j["current"].is_object() &&
+      (attempt == 0 || attempt == j["current"]["attempt"].get<uint32_t>()))
+    chosen = &j["current"];
+  for (const auto& a : j["attempts"])
+    if (!chosen && (attempt == 0 || a["attempt"].get<uint32_t>() == attempt)) {
+      if (attempt == 0 && &a != &j["attempts"].back()) continue;  // the latest
+      chosen = &a;
+    }
+  if (!chosen) {
+    if (attempt == 0)
+      Die("job '" + name + "' has not run yet (it is " + j["status"].get<std::string>() + ")");
+    Die("job '" + name + "' has no attempt " + std::to_string(attempt) + " (its attempts: 1.." +
+        std::to_string(j["attempt"].get<unsigned>()) + ", recorded or running: " +
+        std::to_string(j["attempts"].size() + (j.contains("current") && j["current"].is_object())) +
+        ")");
+  }
+  return chosen;
+}
+
 void ShowLogs(const Connection& conn, const LogsOptions& o) {
   auto client = Connect(conn);
   JobTarget target = ResolveJobTarget(*client, o.first, o.second, "torc logs");
@@ -199,25 +233,8 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
       j = JobWithLogs(*client, target);
     }
   }
-  uint32_t attempt = o.attempt;
-  const nlohmann::json* chosen = nullptr;
-  if (j.contains("current") && j["current"].is_object() &&
-      (attempt == 0 || attempt == j["current"]["attempt"].get<uint32_t>()))
-    chosen = &j["current"];
-  for (const auto& a : j["attempts"])
-    if (!chosen && (attempt == 0 || a["attempt"].get<uint32_t>() == attempt)) {
-      if (attempt == 0 && &a != &j["attempts"].back()) continue;  // the latest
-      chosen = &a;
-    }
-  if (!chosen) {
-    if (attempt == 0)
-      Die("job '" + name + "' has not run yet (it is " + j["status"].get<std::string>() + ")");
-    Die("job '" + name + "' has no attempt " + std::to_string(attempt) + " (its attempts: 1.." +
-        std::to_string(j["attempt"].get<unsigned>()) + ", recorded or running: " +
-        std::to_string(j["attempts"].size() + (j.contains("current") && j["current"].is_object())) +
-        ")");
-  }
-  attempt = (*chosen)["attempt"].get<uint32_t>();
+  const nlohmann::json* chosen = ChooseAttempt(j, o.attempt);
+  uint32_t attempt = (*chosen)["attempt"].get<uint32_t>();
   const char* stream = o.stderr_stream ? "stderr" : "stdout";
   const auto& p = (*chosen)["log_paths"][stream];
   std::string mode = j.contains("stdio") ? j["stdio"].value("mode", "separate") : "separate";
@@ -317,10 +334,31 @@ void AddNodes(server::ApiClient& client, int64_t wf, nlohmann::json* jobs) {
   }
 }
 
-void AddJobsCommands(CLI::App& app) {
-  auto* jobs = app.add_subcommand("jobs", "List a workflow's jobs or show one");
-  jobs->require_subcommand(1);
-  jobs->footer("Example:\n  torc jobs list 3 --status failed");
+/// The table of `torc jobs list` (colour mode `color`), or a line saying there are no jobs
+/// (in `status`, when given). NODES: where a running job runs, or where an ended job's last
+/// attempt ran (every attempt: `torc jobs show`). EXIT: only for a job that ended (otherwise
+/// the API's exit_code is an earlier attempt's).
+void PrintJobTable(const nlohmann::json& all, const std::string& status, const std::string& color) {
+  Table t({"ID", "NAME", "STATUS", "ATTEMPT", "EXIT", "NODES"});
+  for (const auto& j : all) {
+    std::string st = j["status"].get<std::string>();
+    t.Row({{std::to_string(j["id"].get<unsigned>()), ""},
+           {j["name"].get<std::string>(), ""},
+           {st, st},
+           {std::to_string(j["attempt"].get<unsigned>()), ""},
+           {Ended(st) ? Str(j["exit_code"]) : "-", ""},
+           {Str(j["nodes"]), ""}});
+  }
+  if (t.empty() && status.empty())
+    std::printf("no jobs\n");
+  else if (t.empty())
+    std::printf("no %s jobs\n", status.c_str());
+  else
+    t.Print(stdout, UseColor(color, stdout));
+}
+
+// torc jobs list [WF]
+void AddJobsListCommand(CLI::App* jobs) {
   auto conn = std::make_shared<Connection>();
   auto wf = std::make_shared<std::string>();
   auto status = std::make_shared<std::string>();
@@ -356,27 +394,16 @@ void AddJobsCommands(CLI::App& app) {
       std::cout << all.dump(2) << "\n";
       return;
     }
-    // NODES: where a running job runs, or where an ended job's last attempt ran (every
-    // attempt: `torc jobs show`). EXIT: only for a job that ended (otherwise the API's
-    // exit_code is an earlier attempt's).
-    Table t({"ID", "NAME", "STATUS", "ATTEMPT", "EXIT", "NODES"});
-    for (const auto& j : all) {
-      std::string st = j["status"].get<std::string>();
-      t.Row({{std::to_string(j["id"].get<unsigned>()), ""},
-             {j["name"].get<std::string>(), ""},
-             {st, st},
-             {std::to_string(j["attempt"].get<unsigned>()), ""},
-             {Ended(st) ? Str(j["exit_code"]) : "-", ""},
-             {Str(j["nodes"]), ""}});
-    }
-    if (t.empty() && status->empty())
-      std::printf("no jobs\n");
-    else if (t.empty())
-      std::printf("no %s jobs\n", status->c_str());
-    else
-      t.Print(stdout, UseColor(*color, stdout));
+    PrintJobTable(all, *status, *color);
   });
+}
 
+// torc jobs show [WF] JOB
+void AddJobsShowCommand(CLI::App* jobs) {
+  auto conn = std::make_shared<Connection>();
+  auto wf = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto color = std::make_shared<std::string>("auto");
   auto job = std::make_shared<std::string>();
   auto* show = jobs->add_subcommand(
       "show", "Show a job: command, resources, every attempt and its log files");
@@ -420,6 +447,14 @@ void AddJobsCommands(CLI::App& app) {
   });
 }
 
+void AddJobsCommands(CLI::App& app) {
+  auto* jobs = app.add_subcommand("jobs", "List a workflow's jobs or show one");
+  jobs->require_subcommand(1);
+  jobs->footer("Example:\n  torc jobs list 3 --status failed");
+  AddJobsListCommand(jobs);
+  AddJobsShowCommand(jobs);
+}
+
 // ---- cancel / restart -------------------------------------------------------------------
 /// What the "[WF] [JOB...]" arguments of `cancel` and `restart` name: the first is the
 /// workflow when it is a number; otherwise every argument is a job of the newest workflow.
@@ -444,7 +479,8 @@ JobsTarget ResolveJobsTarget(server::ApiClient& client, const std::string& first
   return t;
 }
 
-void AddCancelRestart(CLI::App& app) {
+// torc cancel [WF] [JOB...]
+void AddCancelCommand(CLI::App& app) {
   auto conn = std::make_shared<Connection>();
   auto wf = std::make_shared<std::string>();
   auto names = std::make_shared<std::vector<std::string>>();
@@ -474,7 +510,10 @@ void AddCancelRestart(CLI::App& app) {
                     : "");
     std::cout << "canceled " << r.body["canceled"] << " jobs" << t.which << "\n";
   });
+}
 
+// torc restart [WF] [JOB...]
+void AddRestartCommand(CLI::App& app) {
   auto rconn = std::make_shared<Connection>();
   auto rwf = std::make_shared<std::string>();
   auto rnames = std::make_shared<std::vector<std::string>>();
@@ -538,7 +577,8 @@ void AddCancelRestart(CLI::App& app) {
 void AddJobCommands(CLI::App& app) {
   AddJobsCommands(app);
   AddLogsCommand(app);
-  AddCancelRestart(app);
+  AddCancelCommand(app);
+  AddRestartCommand(app);
 }
 
 }  // namespace torc::cmd

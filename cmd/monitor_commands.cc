@@ -125,6 +125,39 @@ int TerminalWidth() {
   return 80;
 }
 
+/// Prints each problem of status `s` once, as it appears (torc status has them all).
+void PrintNewProblems(const nlohmann::json& s, bool tty, bool color, std::set<std::string>* seen) {
+  if (!s.contains("problems")) return;
+  for (const auto& p : s["problems"]) {
+    std::string line = p["kind"].get<std::string>() + ": " + p["message"].get<std::string>();
+    if (!seen->insert(line).second) continue;
+    if (tty) std::printf("\r\033[K");
+    std::printf("%s %s\n", Paint(color, "failed", "problem").c_str(), line.c_str());
+  }
+}
+
+/// The last line of `torc watch` for the complete workflow's status `s`; returns the exit
+/// code: 0 when every job completed, else 1.
+int PrintOutcome(const nlohmann::json& s, int64_t wf) {
+  const auto& c = s["counts"];
+  int64_t total = s["total"].get<int64_t>();
+  int64_t bad = c.value("failed", int64_t{0}) + c.value("canceled", int64_t{0}) +
+                c.value("terminated", int64_t{0});
+  if (bad == 0) {
+    std::printf("workflow %lld (%s): all %lld jobs completed\n", static_cast<long long>(wf),
+                s["name"].get<std::string>().c_str(), static_cast<long long>(total));
+    return 0;
+  }
+  std::string summary;
+  for (const char* st : {"completed", "failed", "canceled", "terminated", "disabled"})
+    if (int64_t n = c.value(st, int64_t{0}))
+      summary.append(summary.empty() ? "" : ", ").append(std::to_string(n) + " " + st);
+  std::printf("workflow %lld (%s) finished: %s; see 'torc jobs list %lld --status failed'\n",
+              static_cast<long long>(wf), s["name"].get<std::string>().c_str(), summary.c_str(),
+              static_cast<long long>(wf));
+  return 1;
+}
+
 /// Watches until the workflow is complete; returns the exit code (docs/cli.md).
 int Watch(server::ApiClient& client, int64_t wf, double interval, bool color) {
   bool tty = isatty(STDOUT_FILENO) == 1;
@@ -162,14 +195,7 @@ int Watch(server::ApiClient& client, int64_t wf, double interval, bool color) {
       if (!s["unclaimable"].empty())
         text +=
             "  " + Paint(color, "failed", std::to_string(s["unclaimable"].size()) + " cannot run");
-      // Each problem once, as it appears (torc status has them all).
-      if (s.contains("problems"))
-        for (const auto& p : s["problems"]) {
-          std::string line = p["kind"].get<std::string>() + ": " + p["message"].get<std::string>();
-          if (!seen_problems.insert(line).second) continue;
-          if (tty) std::printf("\r\033[K");
-          std::printf("%s %s\n", Paint(color, "failed", "problem").c_str(), line.c_str());
-        }
+      PrintNewProblems(s, tty, color, &seen_problems);
       if (tty) {
         long long secs = static_cast<long long>(elapsed);
         std::printf("\r\033[K%s  %lld:%02lld", text.c_str(), secs / 60, secs % 60);
@@ -190,26 +216,54 @@ int Watch(server::ApiClient& client, int64_t wf, double interval, bool color) {
     }
   }
   if (tty) std::printf("\n");
-  const auto& c = s["counts"];
-  int64_t total = s["total"].get<int64_t>();
-  int64_t bad = c.value("failed", int64_t{0}) + c.value("canceled", int64_t{0}) +
-                c.value("terminated", int64_t{0});
-  if (bad == 0) {
-    std::printf("workflow %lld (%s): all %lld jobs completed\n", static_cast<long long>(wf),
-                s["name"].get<std::string>().c_str(), static_cast<long long>(total));
-    return 0;
-  }
-  std::string summary;
-  for (const char* st : {"completed", "failed", "canceled", "terminated", "disabled"})
-    if (int64_t n = c.value(st, int64_t{0}))
-      summary.append(summary.empty() ? "" : ", ").append(std::to_string(n) + " " + st);
-  std::printf("workflow %lld (%s) finished: %s; see 'torc jobs list %lld --status failed'\n",
-              static_cast<long long>(wf), s["name"].get<std::string>().c_str(), summary.c_str(),
-              static_cast<long long>(wf));
-  return 1;
+  return PrintOutcome(s, wf);
 }
 
 // ---- workflows ------------------------------------------------------------------------
+/// The table of `torc workflows list`. STATE: active (unfinished jobs), done (all completed)
+/// or failed (finished, not all completed).
+void PrintWorkflowTable(const nlohmann::json& workflows, bool on) {
+  Table t({"ID", "NAME", "OWNER", "JOBS", "COMPLETED", "FAILED", "CANCELED", "STATE", "CREATED"});
+  for (const auto& w : workflows) {
+    const auto& c = w["counts"];
+    int64_t failed = c.value("failed", int64_t{0}) + c.value("terminated", int64_t{0});
+    int64_t canceled = c.value("canceled", int64_t{0});
+    bool done = w["complete"].get<bool>();
+    std::string state = !done ? "active" : failed + canceled ? "failed" : "done";
+    std::string owner = w.value("owner", "");
+    t.Row({{std::to_string(w["workflow_id"].get<int64_t>()), ""},
+           {w["name"].get<std::string>(), ""},
+           {owner.empty() ? "-" : owner, ""},
+           {std::to_string(w["total"].get<int64_t>()), ""},
+           {std::to_string(c.value("completed", int64_t{0})), ""},
+           {std::to_string(failed), failed ? "failed" : ""},
+           {std::to_string(canceled), canceled ? "canceled" : ""},
+           {state, state == "active" ? "running"
+                   : state == "done" ? "completed"
+                                     : "failed"},
+           {FormatTime(w.value("created_at", 0.0)), ""}});
+  }
+  t.Print(stdout, on);
+}
+
+/// `torc workflows show`: where the workflow came from, its status, and its actions.
+void PrintWorkflowDetails(const nlohmann::json& s, bool on) {
+  std::printf("owner:       %s\nfile:        %s\nworking dir: %s\ncreated:     %s\n",
+              s.value("owner", "").c_str(), s.value("file_name", "").c_str(),
+              s.value("working_dir", "").c_str(), FormatTime(s.value("created_at", 0.0)).c_str());
+  PrintStatus(s, on);
+  if (s.contains("actions") && !s["actions"].empty()) {
+    std::printf("%s\n", Paint(on, "bold", "actions:").c_str());
+    Table t({"INDEX", "TRIGGER", "ACTION", "STATUS"});
+    for (const auto& a : s["actions"])
+      t.Row({{std::to_string(a["index"].get<int64_t>()), ""},
+             {a["trigger_type"].get<std::string>(), ""},
+             {a["action_type"].get<std::string>(), ""},
+             {a["status"].get<std::string>(), ""}});
+    t.Print(stdout, on, "  ");
+  }
+}
+
 void AddWorkflowsCommands(CLI::App& app) {
   auto* wfs = app.add_subcommand("workflows", "List, show or delete workflows");
   wfs->require_subcommand(1);
@@ -233,30 +287,7 @@ void AddWorkflowsCommands(CLI::App& app) {
       std::cout << body["workflows"].dump(2) << "\n";
       return;
     }
-    bool on = UseColor(*color, stdout);
-    // STATE: active (unfinished jobs), done (all completed) or failed (finished, not all
-    // completed).
-    Table t({"ID", "NAME", "OWNER", "JOBS", "COMPLETED", "FAILED", "CANCELED", "STATE", "CREATED"});
-    for (const auto& w : body["workflows"]) {
-      const auto& c = w["counts"];
-      int64_t failed = c.value("failed", int64_t{0}) + c.value("terminated", int64_t{0});
-      int64_t canceled = c.value("canceled", int64_t{0});
-      bool done = w["complete"].get<bool>();
-      std::string state = !done ? "active" : failed + canceled ? "failed" : "done";
-      std::string owner = w.value("owner", "");
-      t.Row({{std::to_string(w["workflow_id"].get<int64_t>()), ""},
-             {w["name"].get<std::string>(), ""},
-             {owner.empty() ? "-" : owner, ""},
-             {std::to_string(w["total"].get<int64_t>()), ""},
-             {std::to_string(c.value("completed", int64_t{0})), ""},
-             {std::to_string(failed), failed ? "failed" : ""},
-             {std::to_string(canceled), canceled ? "canceled" : ""},
-             {state, state == "active" ? "running"
-                     : state == "done" ? "completed"
-                                       : "failed"},
-             {FormatTime(w.value("created_at", 0.0)), ""}});
-    }
-    t.Print(stdout, on);
+    PrintWorkflowTable(body["workflows"], UseColor(*color, stdout));
   });
 
   auto wid = std::make_shared<int64_t>(0);
@@ -278,21 +309,7 @@ void AddWorkflowsCommands(CLI::App& app) {
       std::cout << s.dump(2) << "\n";
       return;
     }
-    bool on = UseColor(*color, stdout);
-    std::printf("owner:       %s\nfile:        %s\nworking dir: %s\ncreated:     %s\n",
-                s.value("owner", "").c_str(), s.value("file_name", "").c_str(),
-                s.value("working_dir", "").c_str(), FormatTime(s.value("created_at", 0.0)).c_str());
-    PrintStatus(s, on);
-    if (!s["actions"].empty()) {
-      std::printf("%s\n", Paint(on, "bold", "actions:").c_str());
-      Table t({"INDEX", "TRIGGER", "ACTION", "STATUS"});
-      for (const auto& a : s["actions"])
-        t.Row({{std::to_string(a["index"].get<int64_t>()), ""},
-               {a["trigger_type"].get<std::string>(), ""},
-               {a["action_type"].get<std::string>(), ""},
-               {a["status"].get<std::string>(), ""}});
-      t.Print(stdout, on, "  ");
-    }
+    PrintWorkflowDetails(s, UseColor(*color, stdout));
   });
 
   auto* del = wfs->add_subcommand("delete", "Delete a workflow and everything recorded about it");
@@ -306,12 +323,8 @@ void AddWorkflowsCommands(CLI::App& app) {
   });
 }
 
-}  // namespace
-
-void AddMonitorCommands(CLI::App& app) {
-  AddWorkflowsCommands(app);
-
-  // torc status [WF]
+// torc status [WF]
+void AddStatusCommand(CLI::App& app) {
   auto conn = std::make_shared<Connection>();
   auto wf = std::make_shared<int64_t>(0);
   auto json = std::make_shared<bool>(false);
@@ -366,8 +379,10 @@ void AddMonitorCommands(CLI::App& app) {
     }
     PrintStatus(s, UseColor(*color, stdout));
   });
+}
 
-  // torc watch [WF]
+// torc watch [WF]
+void AddWatchCommand(CLI::App& app) {
   auto wconn = std::make_shared<Connection>();
   auto wwf = std::make_shared<int64_t>(0);
   auto interval = std::make_shared<double>(1.0);
@@ -391,8 +406,39 @@ void AddMonitorCommands(CLI::App& app) {
     std::fflush(stdout);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
+}
 
-  // torc allocations list WF
+/// The table of `torc allocations list` (colour mode `color`), or a line saying there is none.
+void PrintAllocationTable(const nlohmann::json& allocations, int64_t wf, const std::string& color) {
+  Table t({"SLURM JOB", "SCHEDULER", "ACTION", "STATE", "SUBMITTED", "STARTED", "ENDED", "NODES"});
+  auto when = [](const nlohmann::json& a, const char* key) {
+    return a.contains(key) && a[key].is_number() ? FormatTime(a[key].get<double>())
+                                                 : std::string("-");
+  };
+  for (const auto& a : allocations) {
+    std::string st = a["state"].get<std::string>();
+    t.Row({{a["slurm_job_id"].is_string() ? a["slurm_job_id"].get<std::string>()
+                                          : a["slurm_job_id"].dump(),
+            ""},
+           {a["scheduler"].is_string() ? a["scheduler"].get<std::string>() : "-", ""},
+           {a["action"].is_null() ? "manual" : a["action"].dump(), ""},
+           {st, st},
+           {FormatTime(a.value("submitted_at", 0.0)), ""},
+           {when(a, "started_at"), ""},
+           {when(a, "ended_at"), ""},
+           {a.contains("nodes") && a["nodes"].is_string() && !a["nodes"].get<std::string>().empty()
+                ? a["nodes"].get<std::string>()
+                : "-",
+            ""}});
+  }
+  if (t.empty())
+    std::printf("workflow %lld has no allocations\n", static_cast<long long>(wf));
+  else
+    t.Print(stdout, UseColor(color, stdout));
+}
+
+// torc allocations list WF
+void AddAllocationsCommands(CLI::App& app) {
   auto* allocs = app.add_subcommand("allocations", "Slurm allocations of a workflow");
   allocs->require_subcommand(1);
   allocs->footer("Example:\n  torc allocations list 3");
@@ -426,33 +472,17 @@ void AddMonitorCommands(CLI::App& app) {
       std::cout << s["allocations"].dump(2) << "\n";
       return;
     }
-    Table t({"SLURM JOB", "SCHEDULER", "ACTION", "STATE", "SUBMITTED", "STARTED", "ENDED",
-             "NODES"});
-    auto when = [](const nlohmann::json& a, const char* key) {
-      return a.contains(key) && a[key].is_number() ? FormatTime(a[key].get<double>())
-                                                   : std::string("-");
-    };
-    for (const auto& a : s["allocations"]) {
-      std::string st = a["state"].get<std::string>();
-      t.Row({{a["slurm_job_id"].is_string() ? a["slurm_job_id"].get<std::string>()
-                                            : a["slurm_job_id"].dump(),
-              ""},
-             {a["scheduler"].is_string() ? a["scheduler"].get<std::string>() : "-", ""},
-             {a["action"].is_null() ? "manual" : a["action"].dump(), ""},
-             {st, st},
-             {FormatTime(a.value("submitted_at", 0.0)), ""},
-             {when(a, "started_at"), ""},
-             {when(a, "ended_at"), ""},
-             {a.contains("nodes") && a["nodes"].is_string() && !a["nodes"].get<std::string>().empty()
-                  ? a["nodes"].get<std::string>()
-                  : "-",
-              ""}});
-    }
-    if (t.empty())
-      std::printf("workflow %lld has no allocations\n", static_cast<long long>(*awf));
-    else
-      t.Print(stdout, UseColor(*acolor, stdout));
+    PrintAllocationTable(s["allocations"], *awf, *acolor);
   });
+}
+
+}  // namespace
+
+void AddMonitorCommands(CLI::App& app) {
+  AddWorkflowsCommands(app);
+  AddStatusCommand(app);
+  AddWatchCommand(app);
+  AddAllocationsCommands(app);
 }
 
 }  // namespace torc::cmd

@@ -105,6 +105,62 @@ int64_t FindPrevious(server::ApiClient& client, const std::string& file) {
   return found;
 }
 
+/// The workflow of `torc run`: the one an earlier run of the same file in this output
+/// directory created (resumed), else a new one from `text`. False after printing why not.
+bool ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file, const std::string& text,
+                    const std::string& out, int64_t* wf) {
+  *wf = FindPrevious(client, abs_file);
+  if (*wf) {
+    // Resume: the previous run's worker is gone; give back whatever it held.
+    auto status = client.Call("GET", "/workflows/" + std::to_string(*wf));
+    for (const auto& w : status.body["workers"])
+      client.Call("DELETE", "/workflows/" + std::to_string(*wf) + "/workers/" +
+                                std::to_string(w["worker_id"].get<int64_t>()));
+    std::cerr << "torc: resuming workflow " << *wf << " from " << out << " ("
+              << status.body["counts"]["completed"] << " of " << status.body["total"]
+              << " jobs already completed)\n";
+    return true;
+  }
+  const char* user = std::getenv("USER");
+  auto r = client.Call("POST", "/workflows",
+                       {{"spec_text", text},
+                        {"file_name", abs_file},
+                        {"working_dir", CurrentDirectory()},
+                        {"owner", user ? user : ""}});
+  if (!r.ok()) {
+    std::cerr << "torc: " << client.Describe(r) << "\n";
+    return false;
+  }
+  *wf = r.body["workflow_id"];
+  return true;
+}
+
+/// The end of `torc run`: the counts per state and the failed jobs with where their logs
+/// are. Returns the exit code: the worker's when it failed, else 0 only if every job completed.
+int PrintRunSummary(server::ApiClient& client, int64_t wf, const std::string& name, int64_t total,
+                    const std::string& out, int worker_rc) {
+  auto s = client.Call("GET", "/workflows/" + std::to_string(wf) + "/status");
+  if (!s.ok()) return 1;
+  const auto& counts = s.body["counts"];
+  std::printf("workflow %lld (%s): %lld jobs\n", static_cast<long long>(wf), name.c_str(),
+              static_cast<long long>(total));
+  for (const auto& [state, n] : counts.items())
+    if (n.get<int64_t>() > 0) std::printf("  %-11s %lld\n", state.c_str(), n.get<long long>());
+  auto failed =
+      client.Call("GET", "/workflows/" + std::to_string(wf) + "/jobs?status=failed&limit=20");
+  if (failed.ok())
+    for (const auto& j : failed.body["jobs"])
+      std::printf(
+          "  failed: %s (exit code %s) — logs in %s/%lld/%s.%u.*\n",
+          j["name"].get<std::string>().c_str(),
+          j["exit_code"].is_null() ? "?" : std::to_string(j["exit_code"].get<int>()).c_str(),
+          out.c_str(), static_cast<long long>(wf), j["name"].get<std::string>().c_str(),
+          j["attempt"].get<unsigned>());
+  bool all = counts["completed"].get<int64_t>() == total;
+  if (worker_rc != 0) return worker_rc;
+  return all ? 0 : 1;
+}
+
 int RunLocally(const std::string& file, const std::string& output_dir,
                const worker::DiscoveryOptions& discovery, int64_t max_log_bytes) {
   std::ifstream in(file, std::ios::binary);
@@ -131,28 +187,8 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   co.url = server->url();
   co.token = server->token();
   auto client = server::ApiClient::Connect(co, &error);
-  std::string abs_file = AbsolutePath(file);
-  int64_t wf = FindPrevious(*client, abs_file);
-  if (wf) {
-    // Resume: the previous run's worker is gone; give back whatever it held.
-    auto status = client->Call("GET", "/workflows/" + std::to_string(wf));
-    for (const auto& w : status.body["workers"])
-      client->Call("DELETE", "/workflows/" + std::to_string(wf) + "/workers/" +
-                                 std::to_string(w["worker_id"].get<int64_t>()));
-    std::cerr << "torc: resuming workflow " << wf << " from " << out << " ("
-              << status.body["counts"]["completed"] << " of " << status.body["total"]
-              << " jobs already completed)\n";
-  } else {
-    const char* user = std::getenv("USER");
-    auto r = client->Call("POST", "/workflows",
-                          {{"spec_text", text.str()}, {"file_name", abs_file},
-                           {"working_dir", CurrentDirectory()}, {"owner", user ? user : ""}});
-    if (!r.ok()) {
-      std::cerr << "torc: " << client->Describe(r) << "\n";
-      return 1;
-    }
-    wf = r.body["workflow_id"];
-  }
+  int64_t wf = 0;
+  if (!ResumeOrSubmit(*client, AbsolutePath(file), text.str(), out, &wf)) return 1;
   worker::WorkerOptions wo;
   wo.workflow_id = wf;
   wo.mode = "direct";
@@ -175,24 +211,7 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   };
   int rc = worker::RunWorker(*client, wo);
   progress.Done();
-  auto s = client->Call("GET", "/workflows/" + std::to_string(wf) + "/status");
-  if (!s.ok()) return 1;
-  const auto& counts = s.body["counts"];
-  std::printf("workflow %lld (%s): %lld jobs\n", static_cast<long long>(wf),
-              local.plan->name.c_str(), static_cast<long long>(total));
-  for (const auto& [state, n] : counts.items())
-    if (n.get<int64_t>() > 0) std::printf("  %-11s %lld\n", state.c_str(), n.get<long long>());
-  auto failed = client->Call("GET", "/workflows/" + std::to_string(wf) + "/jobs?status=failed&limit=20");
-  if (failed.ok())
-    for (const auto& j : failed.body["jobs"])
-      std::printf("  failed: %s (exit code %s) — logs in %s/%lld/%s.%u.*\n",
-                  j["name"].get<std::string>().c_str(),
-                  j["exit_code"].is_null() ? "?" : std::to_string(j["exit_code"].get<int>()).c_str(),
-                  out.c_str(), static_cast<long long>(wf), j["name"].get<std::string>().c_str(),
-                  j["attempt"].get<unsigned>());
-  bool all = counts["completed"].get<int64_t>() == total;
-  if (rc != 0) return rc;
-  return all ? 0 : 1;
+  return PrintRunSummary(*client, wf, local.plan->name, total, out, rc);
 }
 
 }  // namespace
@@ -307,9 +326,10 @@ void AddScheduleCommand(CLI::App* slurm) {
   });
 }
 
-void AddRunCommands(CLI::App& app) {
-  AddSlurmCommands(app);
-  // torc worker run
+namespace {
+
+// torc worker run
+void AddWorkerRunCommand(CLI::App& app) {
   auto* worker_cmd = app.add_subcommand("worker", "Run a worker (inside an allocation or anywhere)");
   worker_cmd->require_subcommand(1);
   worker_cmd->footer("Example:\n  torc worker run --workflow 3");
@@ -359,8 +379,10 @@ void AddRunCommands(CLI::App& app) {
     int rc = worker::RunWorker(*client, *wo);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
+}
 
-  // torc run FILE
+// torc run FILE
+void AddRunFileCommand(CLI::App& app) {
   auto file = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>("torc_output");
   auto rres = std::make_shared<ResourceFlags>();
@@ -384,6 +406,14 @@ void AddRunCommands(CLI::App& app) {
     int rc = RunLocally(*file, *out, d, *max_log);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
+}
+
+}  // namespace
+
+void AddRunCommands(CLI::App& app) {
+  AddSlurmCommands(app);
+  AddWorkerRunCommand(app);
+  AddRunFileCommand(app);
 }
 
 }  // namespace torc::cmd

@@ -21,6 +21,8 @@ namespace torc::server {
 /// squeue prints; "" for one it does not know (the allocation keeps its state).
 std::string AllocationState(const std::string& slurm_state);
 
+/// What the action runner needs from the server: what its batch scripts are told (binary,
+/// API URL, data directory), how often to reconcile, and whose workflows it acts for.
 struct ActionRunnerOptions {
   std::string torc_binary;
   std::string api_url;
@@ -49,6 +51,9 @@ class Wakeup {
   bool closed_ = false;
 };
 
+/// Carries out the server's side effects on Slurm and the shell (see the top of this file).
+/// It takes its work from the Service and reports back to it; RunServer calls Tick on one
+/// thread of its own, so a slow command does not hold up lease expiry.
 class ActionRunner {
  public:
   ActionRunner(Service* service, SlurmClient slurm, ActionRunnerOptions options)

@@ -42,16 +42,9 @@ LargestNode LargestReported(const WorkflowCore& core) {
   return m;
 }
 
-}  // namespace
-
-std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& c) {
-  std::vector<Problem> out;
-  const WorkflowCore& core = *e.core;
-  const spec::Plan& plan = *e.plan;
-  if (core.IsComplete()) return out;
-  const std::string wf = std::to_string(core.id());
-
-  // Jobs no scheduler of the plan can ever hold.
+/// Jobs no scheduler of the plan can ever hold.
+void FindCannotRun(const WorkflowCore& core, const spec::Plan& plan, const std::string& wf,
+                   std::vector<Problem>* out) {
   Problem cannot{"cannot_run", "", {}};
   size_t stuck = 0;
   std::string first_reason;
@@ -67,41 +60,45 @@ std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& 
     cannot.message = Jobs(stuck) + " can never run (" + first_reason +
                      "): give them a scheduler whose nodes and walltime hold them, or change "
                      "their resource_requirements, then 'torc restart " + wf + "'";
-    out.push_back(std::move(cannot));
+    out->push_back(std::move(cannot));
   }
+}
 
-  // Ready jobs bigger than any node a worker of this workflow had (known once one registered).
+/// Ready jobs bigger than any node a worker of this workflow had (known once one registered).
+void FindCannotFit(const WorkflowCore& core, const spec::Plan& plan, std::vector<Problem>* out) {
   LargestNode largest = LargestReported(core);
-  if (largest.known) {
-    Problem big{"cannot_fit", "", {}};
-    size_t n = 0;
-    std::string first;
-    for (JobIndex j = 0; j < core.job_count(); ++j) {
-      if (core.job(j).status != JobStatus::kReady) continue;
-      JobShape s = core.ShapeOf(j);
-      if (s.cpus <= largest.cpus && s.memory_bytes <= largest.memory_bytes &&
-          s.gpus <= largest.gpus && s.nodes <= largest.nodes)
-        continue;
-      if (first.empty())
-        first = plan.jobs[j].name + " asks for " + std::to_string(s.nodes) + " node(s) x " +
-                std::to_string(s.cpus) + " CPUs, " + Gib(s.memory_bytes) + ", " +
-                std::to_string(s.gpus) + " GPUs; the largest a worker had: " +
-                std::to_string(largest.nodes) + " node(s) x " + std::to_string(largest.cpus) +
-                " CPUs, " + Gib(largest.memory_bytes) + ", " + std::to_string(largest.gpus) +
-                " GPUs";
-      if (big.jobs.size() < kMaxJobs) big.jobs.push_back(plan.jobs[j].name);
-      ++n;
-    }
-    if (n) {
-      big.message = Jobs(n) + (n == 1 ? " fits" : " fit") + " no node the workers had (" +
-                    first + "): lower their "
-                    "resource_requirements, or give them a scheduler with bigger nodes "
-                    "(partition, gres, mem)";
-      out.push_back(std::move(big));
-    }
+  if (!largest.known) return;
+  Problem big{"cannot_fit", "", {}};
+  size_t n = 0;
+  std::string first;
+  for (JobIndex j = 0; j < core.job_count(); ++j) {
+    if (core.job(j).status != JobStatus::kReady) continue;
+    JobShape s = core.ShapeOf(j);
+    if (s.cpus <= largest.cpus && s.memory_bytes <= largest.memory_bytes &&
+        s.gpus <= largest.gpus && s.nodes <= largest.nodes)
+      continue;
+    if (first.empty())
+      first = plan.jobs[j].name + " asks for " + std::to_string(s.nodes) + " node(s) x " +
+              std::to_string(s.cpus) + " CPUs, " + Gib(s.memory_bytes) + ", " +
+              std::to_string(s.gpus) +
+              " GPUs; the largest a worker had: " + std::to_string(largest.nodes) + " node(s) x " +
+              std::to_string(largest.cpus) + " CPUs, " + Gib(largest.memory_bytes) + ", " +
+              std::to_string(largest.gpus) + " GPUs";
+    if (big.jobs.size() < kMaxJobs) big.jobs.push_back(plan.jobs[j].name);
+    ++n;
   }
+  if (n) {
+    big.message = Jobs(n) + (n == 1 ? " fits" : " fit") + " no node the workers had (" + first +
+                  "): lower their "
+                  "resource_requirements, or give them a scheduler with bigger nodes "
+                  "(partition, gres, mem)";
+    out->push_back(std::move(big));
+  }
+}
 
-  // Allocation requests Slurm refused: the action's, or the last `torc slurm schedule`.
+/// Allocation requests Slurm refused: the action's, or the last `torc slurm schedule`.
+void FindFailedRequests(const WorkflowCore& core, const spec::Plan& plan, const ProblemContext& c,
+                        const std::string& wf, std::vector<Problem>* out) {
   for (uint32_t a = 0; a < plan.actions.size(); ++a) {
     const spec::Action& action = plan.actions[a];
     if (action.type != spec::ActionType::kScheduleNodes ||
@@ -109,30 +106,33 @@ std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& 
       continue;
     std::string scheduler =
         action.scheduler == spec::kNone ? "" : plan.schedulers[action.scheduler].name;
-    out.push_back({"allocation_request_failed",
-                   "the allocation request of action " + std::to_string(a) + " (scheduler '" +
-                       scheduler + "') failed: " + core.action_detail(a) +
-                       ". Fix the scheduler (partition, account, qos...), then 'torc slurm "
-                       "schedule " + wf + " --scheduler " + scheduler + "'",
-                   {}});
+    out->push_back({"allocation_request_failed",
+                    "the allocation request of action " + std::to_string(a) + " (scheduler '" +
+                        scheduler + "') failed: " + core.action_detail(a) +
+                        ". Fix the scheduler (partition, account, qos...), then 'torc slurm "
+                        "schedule " +
+                        wf + " --scheduler " + scheduler + "'",
+                    {}});
   }
   if (!c.failed_request.empty())
-    out.push_back({"allocation_request_failed",
-                   "the last allocation request failed: " + c.failed_request +
-                       ". If it does not pass, fix the scheduler, then 'torc slurm schedule " +
-                       wf + "'",
-                   {}});
+    out->push_back({"allocation_request_failed",
+                    "the last allocation request failed: " + c.failed_request +
+                        ". If it does not pass, fix the scheduler, then 'torc slurm schedule " +
+                        wf + "'",
+                    {}});
+}
 
-  // Ready jobs and nothing that will run them: no worker, no live allocation, no action
-  // about to ask for one.
+/// No worker connected: the last one left with work undone, or ready jobs with nothing that
+/// will run them (no live allocation, no action about to ask for one).
+void FindNoCompute(const WorkflowCore& core, const spec::Plan& plan, const ProblemContext& c,
+                   const std::string& wf, std::vector<Problem>* out) {
   const uint64_t ready = core.Counts()[static_cast<int>(JobStatus::kReady)];
   bool worker = false, live = false, due = false;
   for (const auto& [id, w] : core.workers()) worker = worker || w.alive;
   for (const auto& a : c.allocations) live = live || a.state == "pending" || a.state == "running";
   for (uint32_t a = 0; a < plan.actions.size(); ++a)
     due = due || core.action_status(a) == ActionStatus::kDue;
-  if (!worker && !c.worker_left.empty())
-    out.push_back({"worker_left", c.worker_left, {}});
+  if (!worker && !c.worker_left.empty()) out->push_back({"worker_left", c.worker_left, {}});
   if (ready > 0 && !worker && !live && !due) {
     Problem none{"no_compute", "", {}};
     for (JobIndex j = 0; j < core.job_count() && none.jobs.size() < kMaxJobs; ++j)
@@ -146,8 +146,22 @@ std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& 
       none.message = Jobs(ready) + " ready, but no allocation is pending or running and no "
                      "worker is connected: ask for one with 'torc slurm schedule " + wf +
                      " [--scheduler NAME]'";
-    out.push_back(std::move(none));
+    out->push_back(std::move(none));
   }
+}
+
+}  // namespace
+
+std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& c) {
+  std::vector<Problem> out;
+  const WorkflowCore& core = *e.core;
+  const spec::Plan& plan = *e.plan;
+  if (core.IsComplete()) return out;
+  const std::string wf = std::to_string(core.id());
+  FindCannotRun(core, plan, wf, &out);
+  FindCannotFit(core, plan, &out);
+  FindFailedRequests(core, plan, c, wf, &out);
+  FindNoCompute(core, plan, c, wf, &out);
   return out;
 }
 

@@ -55,63 +55,163 @@ std::string ServerUserName() {
   return pw ? pw->pw_name : std::to_string(geteuid());
 }
 
-}  // namespace
-
-int RunServer(const ServerOptions& options) {
-  std::string dir = util::ResolveDataDir(options.data_dir), error;
+/// Refuses, before anything is opened, what the server could not listen on or advertise.
+bool CheckListenOptions(const ServerOptions& options) {
   if (options.host.find(':') != std::string::npos) {
     std::fprintf(stderr,
                  "torc server: --host '%s': IPv6 addresses are not supported (the HTTP transport "
                  "cannot listen on them); use 0.0.0.0, or an IPv4 address of this host\n",
                  options.host.c_str());
-    return 1;
+    return false;
   }
-  if (std::string url, note; !AdvertisedUrl(options.host, 1, options.advertise_url, HostFacts{},
-                                            &url, &note, &error)) {
-    std::fprintf(stderr, "torc server: %s\n", error.c_str());  // before anything is opened
-    return 1;
+  std::string url, note, error;
+  if (!AdvertisedUrl(options.host, 1, options.advertise_url, HostFacts{}, &url, &note, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return false;
   }
+  return true;
+}
+
+/// Creates the data directory if needed and reads (or creates) the token and, for a
+/// multi-user server, the users file. False after printing why not.
+bool PrepareDataDir(const std::string& dir, bool multi_user, std::string* token,
+                    std::shared_ptr<UserDirectory>* users) {
+  std::string error;
   if (!util::EnsureDataDir(dir, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
-    return 1;
+    return false;
   }
-  std::string token;
-  if (!util::LoadOrCreateToken(dir, &token, &error)) {
+  if (!util::LoadOrCreateToken(dir, token, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
-    return 1;
+    return false;
   }
-  std::shared_ptr<UserDirectory> users;
-  if (options.multi_user && !OpenUsers(dir, &users, &error)) {
+  if (multi_user && !OpenUsers(dir, users, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
-    return 1;
+    return false;
   }
-  // A file size limit (ulimit -f) must give a full-disk 503, not kill the server.
-  signal(SIGXFSZ, SIG_IGN);
+  return true;
+}
+
+/// Opens the database and loads every workflow from it; null after printing why not.
+std::unique_ptr<Service> OpenService(const ServerOptions& options, const std::string& dir) {
   StoreStatus st;
   auto store = Store::Open(dir + "/torc.db", options.store, &st);
   if (!store) {
     std::fprintf(stderr, "torc server: cannot open %s/torc.db: %s\n", dir.c_str(),
                  st.message.c_str());
-    return 1;
+    return nullptr;
   }
   ServiceStatus ss;
   auto service = Service::Open(std::move(store), options.service, Now(), &ss);
   if (!service) {
     std::fprintf(stderr, "torc server: cannot load the workflows: %s\n", ss.message.c_str());
-    return 1;
+    return nullptr;
   }
+  return service;
+}
+
+/// The port to listen on: the one asked for, else the one listened on last time.
+int ListenPort(const ServerOptions& options, const std::string& dir) {
+  if (options.port >= 0) return options.port;
+  // Come back where the workers look for us: the port listened on last time (server.port;
+  // the advertised URL may name a proxy's port), else the one in server.url.
+  int previous = -1;
+  std::ifstream(dir + "/server.port") >> previous;
+  if (previous <= 0) previous = PortFromUrl(util::ReadServerUrl(dir));
+  return previous > 0 ? previous : 8080;
+}
+
+/// Chooses the URL compute nodes are told (a wildcard address is no address they can use)
+/// and records it and the port in the data directory. False after printing why not.
+bool RecordAdvertisedUrl(const ServerOptions& options, const std::string& dir, int port,
+                         std::string* url) {
+  std::string note, error;
+  if (!AdvertisedUrl(options.host, port, options.advertise_url, ReadHostFacts(), url, &note,
+                     &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return false;
+  }
+  if (!note.empty()) std::fprintf(stderr, "torc server: WARNING: %s\n", note.c_str());
+  if (!util::WriteServerUrl(dir, *url, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return false;
+  }
+  std::ofstream(dir + "/server.port") << port << "\n";
+  return true;
+}
+
+/// What the action runner tells batch scripts (this binary, the URL, the data directory) and,
+/// on a multi-user server, whose workflows it acts for.
+ActionRunnerOptions RunnerOptions(const ServerOptions& options, const std::string& dir,
+                                  const std::string& url) {
+  char self[4096] = {};
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  ActionRunnerOptions ro;
+  ro.torc_binary = len > 0 ? std::string(self, static_cast<size_t>(len)) : "torc";
+  ro.api_url = url;
+  ro.data_dir = dir;
+  if (options.multi_user) ro.only_owner = ServerUserName();
+  return ro;
+}
+
+/// The lines `torc server run` prints on standard output once it is ready.
+void PrintReady(const ServerOptions& options, int port, const std::string& url,
+                const std::string& dir, const std::string& token) {
+  std::string bound = options.host + ":" + std::to_string(port);
+  if (url == "http://" + bound)
+    std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
+  else
+    std::printf("torc server listening on %s, advertised as %s (data in %s)\n", bound.c_str(),
+                url.c_str(), dir.c_str());
+  // The fragment stays in the browser (docs/dashboard.md): the page reads the token from it.
+  std::printf("dashboard: %s/#token=%s\n", url.c_str(), token.c_str());
+  std::fflush(stdout);
+}
+
+/// Runs the timers until SIGTERM or SIGINT: lease expiry on this thread, actions on their own.
+void RunUntilSignaled(Service* service, ActionRunner* actions) {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  // Actions (sbatch, run_commands) on their own thread: a slow command must
+  // not hold up lease expiry.
+  // It wakes at once when a commit makes an action due (a workflow's
+  // on_workflow_start sbatch is submitted milliseconds after `torc submit`),
+  // and polls every 200 ms for the slow timers (squeue reconciliation).
+  Wakeup wakeup;
+  service->SetActionWakeup([&wakeup] { wakeup.Notify(); });
+  std::thread action_thread([&] {
+    while (!g_stop) {
+      actions->Tick(Now());
+      wakeup.Wait(std::chrono::milliseconds(200));
+    }
+  });
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    service->ExpireAll(Now());
+  }
+  wakeup.Close();
+  action_thread.join();
+  service->SetActionWakeup(nullptr);
+}
+
+}  // namespace
+
+int RunServer(const ServerOptions& options) {
+  std::string dir = util::ResolveDataDir(options.data_dir), error;
+  if (!CheckListenOptions(options)) return 1;
+  std::string token;
+  std::shared_ptr<UserDirectory> users;
+  if (!PrepareDataDir(dir, options.multi_user, &token, &users)) return 1;
+  // A file size limit (ulimit -f) must give a full-disk 503, not kill the server.
+  signal(SIGXFSZ, SIG_IGN);
+  std::unique_ptr<Service> service = OpenService(options, dir);
+  if (!service) return 1;
   HttpServerOptions http;
   http.host = options.host;
   http.max_body_bytes = options.max_body_bytes;
-  http.port = options.port;
-  if (http.port < 0) {
-    // Come back where the workers look for us: the port listened on last time (server.port;
-    // the advertised URL may name a proxy's port), else the one in server.url.
-    int previous = -1;
-    std::ifstream(dir + "/server.port") >> previous;
-    if (previous <= 0) previous = PortFromUrl(util::ReadServerUrl(dir));
-    http.port = previous > 0 ? previous : 8080;
-  }
+  http.port = ListenPort(options, dir);
   if (!IsLoopbackHost(options.host))
     std::fprintf(stderr,
                  "torc server: WARNING: listening on %s, not loopback: other machines can reach "
@@ -127,64 +227,14 @@ int RunServer(const ServerOptions& options) {
                  http.port, error.c_str());
     return 1;
   }
-  // What compute nodes are told: a wildcard address is no address they can use.
-  std::string url, note;
-  if (!AdvertisedUrl(options.host, server->port(), options.advertise_url, ReadHostFacts(), &url,
-                     &note, &error)) {
-    std::fprintf(stderr, "torc server: %s\n", error.c_str());
-    return 1;
-  }
-  if (!note.empty()) std::fprintf(stderr, "torc server: WARNING: %s\n", note.c_str());
-  if (!util::WriteServerUrl(dir, url, &error)) {
-    std::fprintf(stderr, "torc server: %s\n", error.c_str());
-    return 1;
-  }
-  std::ofstream(dir + "/server.port") << server->port() << "\n";
-  char self[4096] = {};
-  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-  ActionRunnerOptions ro;
-  ro.torc_binary = len > 0 ? std::string(self, static_cast<size_t>(len)) : "torc";
-  ro.api_url = url;
-  ro.data_dir = dir;
-  if (options.multi_user) ro.only_owner = ServerUserName();
+  std::string url;
+  if (!RecordAdvertisedUrl(options, dir, server->port(), &url)) return 1;
   SlurmClient slurm(SlurmPaths::FromEnvironment(), SbatchRetry{}, [](const std::string& m) {
     std::fprintf(stderr, "torc server: %s\n", m.c_str());
   });
-  ActionRunner actions(service.get(), std::move(slurm), ro);
-  std::string bound = options.host + ":" + std::to_string(server->port());
-  if (url == "http://" + bound)
-    std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
-  else
-    std::printf("torc server listening on %s, advertised as %s (data in %s)\n", bound.c_str(),
-                url.c_str(), dir.c_str());
-  // The fragment stays in the browser (docs/dashboard.md): the page reads the token from it.
-  std::printf("dashboard: %s/#token=%s\n", url.c_str(), token.c_str());
-  std::fflush(stdout);
-
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  // Actions (sbatch, run_commands) on their own thread: a slow command must
-  // not hold up lease expiry.
-  // It wakes at once when a commit makes an action due (a workflow's
-  // on_workflow_start sbatch is submitted milliseconds after `torc submit`),
-  // and polls every 200 ms for the slow timers (squeue reconciliation).
-  Wakeup wakeup;
-  service->SetActionWakeup([&wakeup] { wakeup.Notify(); });
-  std::thread action_thread([&] {
-    while (!g_stop) {
-      actions.Tick(Now());
-      wakeup.Wait(std::chrono::milliseconds(200));
-    }
-  });
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    service->ExpireAll(Now());
-  }
-  wakeup.Close();
-  action_thread.join();
-  service->SetActionWakeup(nullptr);
+  ActionRunner actions(service.get(), std::move(slurm), RunnerOptions(options, dir, url));
+  PrintReady(options, server->port(), url, dir, token);
+  RunUntilSignaled(service.get(), &actions);
   server->Stop();
   std::fprintf(stderr, "torc server: stopped\n");
   return 0;

@@ -7,6 +7,7 @@
 
 namespace torc::server {
 
+/// The settings of `torc server run` (its flags), for RunServer.
 struct ServerOptions {
   std::string host = "127.0.0.1";
   /// The URL compute nodes and clients are told to use (server.url, batch scripts); "" chooses

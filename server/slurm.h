@@ -11,6 +11,7 @@
 
 namespace torc::server {
 
+/// The Slurm commands torc runs: names (looked up on PATH) or paths.
 struct SlurmPaths {
   std::string sbatch = "sbatch", squeue = "squeue", scancel = "scancel", srun = "srun";
   /// Defaults overridden by TORC_SBATCH, TORC_SQUEUE, TORC_SCANCEL, TORC_SRUN.
@@ -42,6 +43,8 @@ struct SbatchRetry {
   double first_delay_seconds = 1.0;
 };
 
+/// sbatch, scancel and squeue, with their output parsed. Owned by the action runner, the only
+/// part of the server that calls Slurm's commands.
 class SlurmClient {
  public:
   explicit SlurmClient(SlurmPaths paths, SbatchRetry retry = {},

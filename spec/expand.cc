@@ -98,6 +98,33 @@ class TemplateSet {
   bool render_failed_ = false;
 };
 
+/// The template strings of a parameterized job, bound to its parameters.
+struct JobTemplates {
+  BoundTemplate* name = nullptr;
+  BoundTemplate* command = nullptr;
+  BoundTemplate* script = nullptr;
+  BoundTemplate* requirements = nullptr;
+  BoundTemplate* scheduler = nullptr;
+  BoundTemplate* handler = nullptr;
+  std::vector<BoundTemplate*> env;
+  std::array<std::vector<BoundTemplate*>, kNumRefLists> lists;
+
+  /// The fields that are one value per job, in the order SameScalars compares them.
+  std::vector<BoundTemplate*> Scalars() const {
+    std::vector<BoundTemplate*> scalars = {command, script, requirements, scheduler, handler};
+    scalars.insert(scalars.end(), env.begin(), env.end());
+    return scalars;
+  }
+  /// Whether any reference (requirements, scheduler, handler, lists) varies with the parameters.
+  bool RefsHavePlaceholders() const {
+    bool any = requirements->tmpl.HasPlaceholders() || scheduler->tmpl.HasPlaceholders() ||
+               handler->tmpl.HasPlaceholders();
+    for (const auto& l : lists)
+      for (const auto* bt : l) any = any || bt->tmpl.HasPlaceholders();
+    return any;
+  }
+};
+
 class Expander {
  public:
   Expander(const RawWorkflow& wf, const LoadOptions& options, Expansion* out, Diagnostics* diags)
@@ -259,53 +286,25 @@ class Expander {
     std::vector<Parameter> params;
     if (!GatherParameters(rj.parameters, wf_, what, &params, diags_)) return;
     if (params.empty()) {
-      // A placeholder in the name of a job without parameters is a forgotten
-      // `parameters:`; in commands braces are left alone (awk, JSON, ...).
-      Template name_template;
-      std::string error;
-      if (name_template.Compile(rj.name.value, &error) && name_template.HasPlaceholders()) {
-        diags_->Error(rj.name.loc, "the name of " + what + " has the placeholder '{" +
-                                       name_template.Names()[0] +
-                                       "}', but the job has no parameters");
-        return;
-      }
-      Job job = BaseJob(rj);
-      for (const auto& [k, v] : rj.env) job.env.push_back({k, v.value});
-      AddJob(t, std::move(job), nullptr);
+      AddPlainJob(t, what);
       return;
     }
     TemplateSet ts(params, what, diags_);
-    BoundTemplate* name = ts.Add(rj.name, "the name");
-    // Fields that are one value per job may only use the parameters in the name.
-    BoundTemplate* command = ts.Add(rj.command, "the command");
-    BoundTemplate* script = ts.Add(rj.invocation_script, "invocation_script");
-    BoundTemplate* req = ts.Add(rj.resource_requirements, "resource_requirements");
-    BoundTemplate* sched = ts.Add(rj.scheduler, "scheduler");
-    BoundTemplate* handler = ts.Add(rj.failure_handler, "failure_handler");
-    std::vector<BoundTemplate*> env;
-    for (const auto& [k, v] : rj.env) env.push_back(ts.Add(v, "env " + k));
-    std::array<std::vector<BoundTemplate*>, kNumRefLists> lists;
-    for (int l = 0; l < kNumRefLists; ++l)
-      for (const auto& ref : rj.refs[l]) lists[l].push_back(ts.Add(ref, RefListKey(RefList(l))));
+    JobTemplates jt = BindJobTemplates(rj, ts);
     if (ts.failed()) return;
 
-    std::vector<std::string> in_name = name->tmpl.Names();
-    std::vector<BoundTemplate*> scalars = {command, script, req, sched, handler};
-    scalars.insert(scalars.end(), env.begin(), env.end());
+    std::vector<BoundTemplate*> scalars = jt.Scalars();
     uint64_t count = 0;
     if (!Count(params, rj.parameters.mode, what, rj.name.loc, &count)) return;
-    bool fan_in = in_name.size() < params.size();
-    bool has_refs = req->tmpl.HasPlaceholders() || sched->tmpl.HasPlaceholders() ||
-                    handler->tmpl.HasPlaceholders() || fan_in;
-    for (const auto& l : lists)
-      for (const auto* bt : l) has_refs = has_refs || bt->tmpl.HasPlaceholders();
+    bool fan_in = jt.name->tmpl.Names().size() < params.size();
+    bool has_refs = fan_in || jt.RefsHavePlaceholders();
 
     std::unordered_map<std::string, size_t> by_name;  // fan-in: name -> job index
     std::vector<const ParamValue*> values;
     std::string rendered;
     for (uint64_t k = 0; k < count; ++k) {
       CombinationAt(params, rj.parameters.mode, k, &values);
-      if (!ts.Render(name, values, &rendered)) return;
+      if (!ts.Render(jt.name, values, &rendered)) return;
       if (rendered.empty()) {
         diags_->Error(rj.name.loc, "the name of " + what + " is empty for one combination of "
                                    "its parameters");
@@ -321,38 +320,84 @@ class Expander {
           if (!SameScalars(ts, scalars, values, out_->plan.jobs[it->second], *refs)) return;
         }
       }
-      if (refs == nullptr) {
-        Job job = BaseJob(rj);
-        job.name = rendered;
-        if (!ts.Render(command, values, &job.command) ||
-            !ts.Render(script, values, &job.invocation_script))
-          return;
-        for (size_t e = 0; e < env.size(); ++e) {
-          std::string v;
-          if (!ts.Render(env[e], values, &v)) return;
-          job.env.push_back({rj.env[e].first, std::move(v)});
-        }
-        std::unique_ptr<JobRefs> own;
-        if (has_refs) {
-          own = std::make_unique<JobRefs>();
-          if (!RenderRef(ts, req, values, &own->requirements) ||
-              !RenderRef(ts, sched, values, &own->scheduler) ||
-              !RenderRef(ts, handler, values, &own->failure_handler))
-            return;
-        }
-        refs = own.get();
-        AddJob(t, std::move(job), std::move(own));
-        if (total_jobs_exceeded_) return;
-      }
-      if (refs == nullptr) continue;
-      for (int l = 0; l < kNumRefLists; ++l) {
-        for (const auto* bt : lists[l]) {
-          LString s;
-          if (!RenderRef(ts, bt, values, &s)) return;
-          refs->refs[l].push_back(std::move(s));
-        }
+      if (refs == nullptr && !AddRenderedJob(t, ts, jt, values, rendered, has_refs, &refs)) return;
+      if (refs != nullptr && !AppendRefs(ts, jt, values, refs)) return;
+    }
+  }
+
+  // A job without parameters: one job, as written. A placeholder in its name
+  // is a forgotten `parameters:`; in commands braces are left alone (awk, JSON, ...).
+  void AddPlainJob(uint32_t t, const std::string& what) {
+    const RawJob& rj = wf_.jobs[t];
+    Template name_template;
+    std::string error;
+    if (name_template.Compile(rj.name.value, &error) && name_template.HasPlaceholders()) {
+      diags_->Error(rj.name.loc, "the name of " + what + " has the placeholder '{" +
+                                     name_template.Names()[0] +
+                                     "}', but the job has no parameters");
+      return;
+    }
+    Job job = BaseJob(rj);
+    for (const auto& [k, v] : rj.env) job.env.push_back({k, v.value});
+    AddJob(t, std::move(job), nullptr);
+  }
+
+  JobTemplates BindJobTemplates(const RawJob& rj, TemplateSet& ts) {
+    JobTemplates jt;
+    jt.name = ts.Add(rj.name, "the name");
+    // Fields that are one value per job may only use the parameters in the name.
+    jt.command = ts.Add(rj.command, "the command");
+    jt.script = ts.Add(rj.invocation_script, "invocation_script");
+    jt.requirements = ts.Add(rj.resource_requirements, "resource_requirements");
+    jt.scheduler = ts.Add(rj.scheduler, "scheduler");
+    jt.handler = ts.Add(rj.failure_handler, "failure_handler");
+    for (const auto& [k, v] : rj.env) jt.env.push_back(ts.Add(v, "env " + k));
+    for (int l = 0; l < kNumRefLists; ++l)
+      for (const auto& ref : rj.refs[l]) jt.lists[l].push_back(ts.Add(ref, RefListKey(RefList(l))));
+    return jt;
+  }
+
+  // Renders the job of one combination, named `name`, and adds it. *refs becomes the job's
+  // own references when `own_refs` (they may differ from the template's), else null. False
+  // on a render error or when the workflow has too many jobs.
+  bool AddRenderedJob(uint32_t t, TemplateSet& ts, const JobTemplates& jt,
+                      const std::vector<const ParamValue*>& values, const std::string& name,
+                      bool own_refs, JobRefs** refs) {
+    const RawJob& rj = wf_.jobs[t];
+    Job job = BaseJob(rj);
+    job.name = name;
+    if (!ts.Render(jt.command, values, &job.command) ||
+        !ts.Render(jt.script, values, &job.invocation_script))
+      return false;
+    for (size_t e = 0; e < jt.env.size(); ++e) {
+      std::string v;
+      if (!ts.Render(jt.env[e], values, &v)) return false;
+      job.env.push_back({rj.env[e].first, std::move(v)});
+    }
+    std::unique_ptr<JobRefs> own;
+    if (own_refs) {
+      own = std::make_unique<JobRefs>();
+      if (!RenderRef(ts, jt.requirements, values, &own->requirements) ||
+          !RenderRef(ts, jt.scheduler, values, &own->scheduler) ||
+          !RenderRef(ts, jt.handler, values, &own->failure_handler))
+        return false;
+    }
+    *refs = own.get();
+    AddJob(t, std::move(job), std::move(own));
+    return !total_jobs_exceeded_;
+  }
+
+  // Appends what one combination's reference lists name to *refs.
+  bool AppendRefs(TemplateSet& ts, const JobTemplates& jt,
+                  const std::vector<const ParamValue*>& values, JobRefs* refs) {
+    for (int l = 0; l < kNumRefLists; ++l) {
+      for (const auto* bt : jt.lists[l]) {
+        LString s;
+        if (!RenderRef(ts, bt, values, &s)) return false;
+        refs->refs[l].push_back(std::move(s));
       }
     }
+    return true;
   }
 
   // True when `values` renders every one-per-job field (command, script,

@@ -48,11 +48,15 @@ struct SlurmScheduler {
 
 /// How a job's stdout/stderr are kept.
 enum class StdioMode { kSeparate, kCombined, kNoStdout, kNoStderr, kNone };
+/// `stdio` of execution_config (the workflow's default) or of a job (Job::stdio): which files
+/// a job's output goes to, and whether they are deleted when the attempt completes.
 struct StdioConfig {
   StdioMode mode = StdioMode::kSeparate;
   bool delete_on_success = false;
 };
 
+/// How workers start jobs: kSlurm as srun job steps, kDirect as their own child processes,
+/// kAuto slurm inside an allocation and direct elsewhere (docs/worker.md).
 enum class ExecutionMode { kAuto, kSlurm, kDirect };
 
 /// `execution_config`: how workers launch jobs.
@@ -77,6 +81,8 @@ struct FailureRule {
   std::string recovery_script;
 };
 
+/// A `failure_handlers` entry: the rules that decide whether a failed job is retried.
+/// Jobs name it and hold its index (Job::failure_handler).
 struct FailureHandler {
   std::string name;
   std::vector<FailureRule> rules;
@@ -87,17 +93,24 @@ struct FailureHandler {
   const FailureRule* Match(int64_t exit_code) const;
 };
 
+/// A `files` entry: a named path. A job listing it in input_files depends on every other
+/// job listing it in output_files.
 struct File {
   std::string name;
   std::string path;
 };
 
+/// A `user_data` entry: a named JSON value. Like files, it links the jobs that list it as
+/// output to those that list it as input.
 struct UserData {
   std::string name;
   std::string data_json;  // the `data` value serialized as JSON ("null" when absent)
   bool is_ephemeral = false;
 };
 
+/// When an action fires (`trigger_type`). The workflow and job triggers are tracked by the
+/// server's scheduling core; on_worker_start / on_worker_complete commands are run by each
+/// worker as it starts and ends.
 enum class TriggerType {
   kOnWorkflowStart,
   kOnJobsReady,
@@ -106,6 +119,8 @@ enum class TriggerType {
   kOnWorkerStart,
   kOnWorkerComplete,
 };
+/// What an action does: submit Slurm allocations (`schedule_nodes`) or run shell commands
+/// (`run_commands`).
 enum class ActionType { kScheduleNodes, kRunCommands };
 
 /// `actions` entry: what to do (allocate, run commands) when a trigger fires.
@@ -187,6 +202,8 @@ struct LoadResult {
   bool ok() const { return plan.has_value(); }
 };
 
+/// The syntax of a workflow file's text. kAuto: JSON when the file name ends in ".json" or
+/// the text starts with '{', else YAML.
 enum class Format { kAuto, kYaml, kJson };
 
 /// Limits that keep a hostile or mistaken file from exhausting the machine (docs/limits.md).

@@ -7,7 +7,6 @@
 namespace torc::spec {
 namespace {
 
-
 template <typename Vec>
 nlohmann::json Names(const Vec& indices, const std::vector<std::string>& names) {
   std::vector<std::string> out;
@@ -25,6 +24,100 @@ nlohmann::json EnvToJson(const std::vector<std::pair<std::string, std::string>>&
 
 nlohmann::json StdioToJson(const StdioConfig& s) {
   return {{"mode", ToString(s.mode)}, {"delete_on_success", s.delete_on_success}};
+}
+
+/// The names of a plan's jobs, files and user data by index: references are written as names.
+struct PlanNames {
+  explicit PlanNames(const Plan& plan) {
+    for (const auto& j : plan.jobs) jobs.push_back(j.name);
+    for (const auto& f : plan.files) files.push_back(f.name);
+    for (const auto& u : plan.user_data) user_data.push_back(u.name);
+  }
+  std::vector<std::string> jobs, files, user_data;
+};
+
+/// `name` of the entry `index` of `entries`, or null for kNone.
+template <typename Vec>
+nlohmann::json NameOrNull(const Vec& entries, Index index) {
+  return index == kNone ? nlohmann::json(nullptr) : nlohmann::json(entries[index].name);
+}
+
+template <typename T>
+nlohmann::json ValueOrNull(const std::optional<T>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+/// One job with its resources resolved and its references as sorted names.
+nlohmann::json JobToJson(const Plan& plan, const Job& job, const PlanNames& names) {
+  const ResourceRequirements& rr = plan.RequirementsOf(job);
+  return {
+      {"name", job.name},
+      {"command", job.command},
+      {"invocation_script", job.invocation_script},
+      {"depends_on", Names(plan.AllParents(job), names.jobs)},
+      {"resource_requirements",
+       job.requirements == kNone ? nlohmann::json(nullptr) : nlohmann::json(rr.name)},
+      {"num_cpus", rr.num_cpus},
+      {"memory_bytes", rr.memory_bytes},
+      {"num_gpus", rr.num_gpus},
+      {"num_nodes", rr.num_nodes},
+      {"runtime_seconds", rr.runtime_seconds},
+      {"scheduler", NameOrNull(plan.schedulers, job.scheduler)},
+      {"failure_handler", NameOrNull(plan.failure_handlers, job.failure_handler)},
+      {"priority", job.priority},
+      {"cancel_on_blocking_job_failure", job.cancel_on_blocking_job_failure},
+      {"env", EnvToJson(job.env)},
+      {"input_files", Names(job.input_files, names.files)},
+      {"output_files", Names(job.output_files, names.files)},
+      {"input_user_data", Names(job.input_user_data, names.user_data)},
+      {"output_user_data", Names(job.output_user_data, names.user_data)},
+      {"stdio", job.stdio ? StdioToJson(*job.stdio) : nlohmann::json(nullptr)},
+  };
+}
+
+nlohmann::json SchedulerToJson(const SlurmScheduler& s) {
+  return {{"name", s.name},
+          {"account", s.account},
+          {"partition", s.partition},
+          {"qos", s.qos},
+          {"nodes", s.nodes},
+          {"walltime", s.walltime},
+          {"walltime_seconds", s.walltime_seconds},
+          {"mem", s.mem},
+          {"gres", s.gres},
+          {"ntasks_per_node", ValueOrNull(s.ntasks_per_node)},
+          {"tmp", s.tmp},
+          {"extra", s.extra}};
+}
+
+nlohmann::json ActionToJson(const Plan& plan, const Action& a, const PlanNames& names) {
+  return {{"trigger_type", ToString(a.trigger)},
+          {"action_type", ToString(a.type)},
+          {"jobs", Names(a.jobs, names.jobs)},
+          {"scheduler", NameOrNull(plan.schedulers, a.scheduler)},
+          {"num_allocations", a.num_allocations},
+          {"start_one_worker_per_node", a.start_one_worker_per_node},
+          {"commands", a.commands}};
+}
+
+nlohmann::json RequirementsToJson(const ResourceRequirements& r) {
+  return {
+      {"name", r.name},         {"num_cpus", r.num_cpus},   {"memory_bytes", r.memory_bytes},
+      {"num_gpus", r.num_gpus}, {"num_nodes", r.num_nodes}, {"runtime_seconds", r.runtime_seconds},
+  };
+}
+
+nlohmann::json ExecutionToJson(const ExecutionConfig& e) {
+  return {{"mode", ToString(e.mode)},
+          {"limit_resources", e.limit_resources},
+          {"termination_signal", e.termination_signal},
+          {"sigterm_lead_seconds", e.sigterm_lead_seconds},
+          {"oom_exit_code", ValueOrNull(e.oom_exit_code)},
+          {"timeout_exit_code", ValueOrNull(e.timeout_exit_code)},
+          {"srun_termination_signal", e.srun_termination_signal},
+          {"enable_cpu_bind", e.enable_cpu_bind},
+          {"srun_launch_interval_ms", e.srun_launch_interval_ms},
+          {"stdio", StdioToJson(e.stdio)}};
 }
 
 }  // namespace
@@ -62,74 +155,13 @@ std::vector<FailureHandler> FailureHandlersFromJson(const nlohmann::json& handle
 }
 
 nlohmann::json PlanToJson(const Plan& plan) {
-  std::vector<std::string> job_names, file_names, ud_names;
-  for (const auto& j : plan.jobs) job_names.push_back(j.name);
-  for (const auto& f : plan.files) file_names.push_back(f.name);
-  for (const auto& u : plan.user_data) ud_names.push_back(u.name);
-
+  const PlanNames names(plan);
   nlohmann::json jobs = nlohmann::json::array();
-  for (const auto& job : plan.jobs) {
-    const ResourceRequirements& rr = plan.RequirementsOf(job);
-    nlohmann::json j = {
-        {"name", job.name},
-        {"command", job.command},
-        {"invocation_script", job.invocation_script},
-        {"depends_on", Names(plan.AllParents(job), job_names)},
-        {"resource_requirements", job.requirements == kNone ? nlohmann::json(nullptr)
-                                                           : nlohmann::json(rr.name)},
-        {"num_cpus", rr.num_cpus},
-        {"memory_bytes", rr.memory_bytes},
-        {"num_gpus", rr.num_gpus},
-        {"num_nodes", rr.num_nodes},
-        {"runtime_seconds", rr.runtime_seconds},
-        {"scheduler", job.scheduler == kNone ? nlohmann::json(nullptr)
-                                             : nlohmann::json(plan.schedulers[job.scheduler].name)},
-        {"failure_handler",
-         job.failure_handler == kNone
-             ? nlohmann::json(nullptr)
-             : nlohmann::json(plan.failure_handlers[job.failure_handler].name)},
-        {"priority", job.priority},
-        {"cancel_on_blocking_job_failure", job.cancel_on_blocking_job_failure},
-        {"env", EnvToJson(job.env)},
-        {"input_files", Names(job.input_files, file_names)},
-        {"output_files", Names(job.output_files, file_names)},
-        {"input_user_data", Names(job.input_user_data, ud_names)},
-        {"output_user_data", Names(job.output_user_data, ud_names)},
-        {"stdio", job.stdio ? StdioToJson(*job.stdio) : nlohmann::json(nullptr)},
-    };
-    jobs.push_back(std::move(j));
-  }
-
+  for (const auto& job : plan.jobs) jobs.push_back(JobToJson(plan, job, names));
   nlohmann::json schedulers = nlohmann::json::array();
-  for (const auto& s : plan.schedulers) {
-    schedulers.push_back({{"name", s.name},
-                          {"account", s.account},
-                          {"partition", s.partition},
-                          {"qos", s.qos},
-                          {"nodes", s.nodes},
-                          {"walltime", s.walltime},
-                          {"walltime_seconds", s.walltime_seconds},
-                          {"mem", s.mem},
-                          {"gres", s.gres},
-                          {"ntasks_per_node", s.ntasks_per_node ? nlohmann::json(*s.ntasks_per_node)
-                                                                : nlohmann::json(nullptr)},
-                          {"tmp", s.tmp},
-                          {"extra", s.extra}});
-  }
-
+  for (const auto& s : plan.schedulers) schedulers.push_back(SchedulerToJson(s));
   nlohmann::json actions = nlohmann::json::array();
-  for (const auto& a : plan.actions) {
-    actions.push_back(
-        {{"trigger_type", ToString(a.trigger)},
-         {"action_type", ToString(a.type)},
-         {"jobs", Names(a.jobs, job_names)},
-         {"scheduler", a.scheduler == kNone ? nlohmann::json(nullptr)
-                                            : nlohmann::json(plan.schedulers[a.scheduler].name)},
-         {"num_allocations", a.num_allocations},
-         {"start_one_worker_per_node", a.start_one_worker_per_node},
-         {"commands", a.commands}});
-  }
-
+  for (const auto& a : plan.actions) actions.push_back(ActionToJson(plan, a, names));
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : plan.files) files.push_back({{"name", f.name}, {"path", f.path}});
   nlohmann::json user_data = nlohmann::json::array();
@@ -138,27 +170,7 @@ nlohmann::json PlanToJson(const Plan& plan) {
                          {"data", nlohmann::json::parse(u.data_json)},
                          {"is_ephemeral", u.is_ephemeral}});
   nlohmann::json requirements = nlohmann::json::array();
-  for (const auto& r : plan.resource_requirements)
-    requirements.push_back({{"name", r.name},
-                            {"num_cpus", r.num_cpus},
-                            {"memory_bytes", r.memory_bytes},
-                            {"num_gpus", r.num_gpus},
-                            {"num_nodes", r.num_nodes},
-                            {"runtime_seconds", r.runtime_seconds}});
-  nlohmann::json handlers = FailureHandlersToJson(plan.failure_handlers);
-  const ExecutionConfig& e = plan.execution;
-  nlohmann::json execution = {
-      {"mode", ToString(e.mode)},
-      {"limit_resources", e.limit_resources},
-      {"termination_signal", e.termination_signal},
-      {"sigterm_lead_seconds", e.sigterm_lead_seconds},
-      {"oom_exit_code", e.oom_exit_code ? nlohmann::json(*e.oom_exit_code) : nlohmann::json(nullptr)},
-      {"timeout_exit_code",
-       e.timeout_exit_code ? nlohmann::json(*e.timeout_exit_code) : nlohmann::json(nullptr)},
-      {"srun_termination_signal", e.srun_termination_signal},
-      {"enable_cpu_bind", e.enable_cpu_bind},
-      {"srun_launch_interval_ms", e.srun_launch_interval_ms},
-      {"stdio", StdioToJson(e.stdio)}};
+  for (const auto& r : plan.resource_requirements) requirements.push_back(RequirementsToJson(r));
   nlohmann::json slurm_defaults = nlohmann::json::object();
   for (const auto& [k, v] : plan.slurm_defaults) slurm_defaults[k] = v;
 
@@ -173,9 +185,9 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"files", std::move(files)},
           {"user_data", std::move(user_data)},
           {"resource_requirements", std::move(requirements)},
-          {"failure_handlers", std::move(handlers)},
+          {"failure_handlers", FailureHandlersToJson(plan.failure_handlers)},
           {"slurm_defaults", std::move(slurm_defaults)},
-          {"execution_config", std::move(execution)}};
+          {"execution_config", ExecutionToJson(plan.execution)}};
 }
 
 }  // namespace torc::spec

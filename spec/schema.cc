@@ -147,6 +147,48 @@ struct Budget {
   }
 };
 
+// The values of parameter `name`: a YAML list of scalars, or the text form ParseParameterText
+// reads. False (with an error) for anything else or more values than the budget has left.
+bool ReadParameterValues(const YAML::Node& v, const std::string& name, const Budget& budget,
+                         std::vector<ParamValue>* values, Diagnostics* diags) {
+  std::string error;
+  if (v.IsSequence()) {
+    if (v.size() == 0) {
+      diags->Error(LocOf(v), "parameter '" + name + "' has an empty list of values");
+      return false;
+    }
+    if (v.size() > budget.parameter_values_left) {
+      diags->Error(LocOf(v), "parameter '" + name + "' has too many values (" +
+                                 std::to_string(v.size()) + ", limit " +
+                                 std::to_string(budget.parameter_values_left) + ")" +
+                                 budget.UsedNote(budget.limits.max_parameter_values,
+                                                 budget.parameter_values_left, "parameter values"));
+      return false;
+    }
+    for (const auto& item : v) {
+      if (!item.IsScalar()) {
+        diags->Error(LocOf(item),
+                     "values of parameter '" + name + "' must be scalars, not " + KindOf(item));
+        return false;
+      }
+      values->push_back(item.Tag() == "!" ? ParamValue::String(item.Scalar())
+                                          : ScalarValue(item.Scalar()));
+    }
+  } else if (v.IsScalar() && !v.Scalar().empty()) {
+    if (!ParseParameterText(v.Scalar(), budget.parameter_values_left, values, &error)) {
+      diags->Error(LocOf(v), "parameter '" + name + "': " + error +
+                                 budget.UsedNote(budget.limits.max_parameter_values,
+                                                 budget.parameter_values_left, "parameter values"));
+      return false;
+    }
+  } else {
+    diags->Error(LocOf(v), "parameter '" + name +
+                               "' must be a range (\"1:10\"), a list or a value, not " + KindOf(v));
+    return false;
+  }
+  return true;
+}
+
 // Reads a `parameters` mapping (name -> range/list/scalar text or YAML list).
 void ReadParameterMap(const YAML::Node& node, const std::string& where, Budget* budget,
                       std::vector<Parameter>* params, std::vector<Loc>* locs, Diagnostics* diags) {
@@ -171,48 +213,7 @@ void ReadParameterMap(const YAML::Node& node, const std::string& where, Budget* 
     }
     Parameter p;
     p.name = name.value;
-    YAML::Node v = it->second;
-    std::string error;
-    if (v.IsSequence()) {
-      if (v.size() == 0) {
-        diags->Error(LocOf(v), "parameter '" + p.name + "' has an empty list of values");
-        continue;
-      }
-      if (v.size() > budget->parameter_values_left) {
-        diags->Error(LocOf(v), "parameter '" + p.name + "' has too many values (" +
-                                   std::to_string(v.size()) + ", limit " +
-                                   std::to_string(budget->parameter_values_left) + ")" +
-                                   budget->UsedNote(budget->limits.max_parameter_values,
-                                                    budget->parameter_values_left,
-                                                    "parameter values"));
-        continue;
-      }
-      bool ok = true;
-      for (const auto& item : v) {
-        if (!item.IsScalar()) {
-          diags->Error(LocOf(item), "values of parameter '" + p.name + "' must be scalars, not " +
-                                        KindOf(item));
-          ok = false;
-          break;
-        }
-        p.values.push_back(item.Tag() == "!" ? ParamValue::String(item.Scalar())
-                                             : ScalarValue(item.Scalar()));
-      }
-      if (!ok) continue;
-    } else if (v.IsScalar() && !v.Scalar().empty()) {
-      if (!ParseParameterText(v.Scalar(), budget->parameter_values_left, &p.values, &error)) {
-        diags->Error(LocOf(v), "parameter '" + p.name + "': " + error +
-                                   budget->UsedNote(budget->limits.max_parameter_values,
-                                                    budget->parameter_values_left,
-                                                    "parameter values"));
-        continue;
-      }
-    } else {
-      diags->Error(LocOf(v), "parameter '" + p.name +
-                                 "' must be a range (\"1:10\"), a list or a value, not " +
-                                 KindOf(v));
-      continue;
-    }
+    if (!ReadParameterValues(it->second, p.name, *budget, &p.values, diags)) continue;
     budget->parameter_values_left -= std::min<uint64_t>(p.values.size(), budget->parameter_values_left);
     params->push_back(std::move(p));
     locs->push_back(name.loc);
@@ -360,9 +361,11 @@ size_t Utf8SequenceLength(const std::string& text, size_t i) {
   return 0;
 }
 
-bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diagnostics* diags) {
-  // Workflow files are UTF-8 (YAML and JSON both say so); everything read from them ends up in
-  // JSON answers and plan output, which must be valid UTF-8 too.
+namespace {
+
+// Workflow files are UTF-8 (YAML and JSON both say so); everything read from them ends up in
+// JSON answers and plan output, which must be valid UTF-8 too.
+bool CheckUtf8(const std::string& text, Diagnostics* diags) {
   Loc at{1, 1};
   for (size_t i = 0; i < text.size();) {
     size_t n = Utf8SequenceLength(text, i);
@@ -380,68 +383,75 @@ bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diag
     }
     i += n;
   }
-  if (format == Format::kJson) {
-    // Strict JSON syntax first: YAML would accept things JSON forbids.
-    try {
-      nlohmann::json strict = nlohmann::json::parse(text);
-      (void)strict;
-    } catch (const nlohmann::json::parse_error& e) {
-      size_t byte = e.byte > 0 ? e.byte - 1 : 0;
-      Loc loc{1, 1};
-      for (size_t i = 0; i < byte && i < text.size(); ++i) {
-        if (text[i] == '\n') {
-          ++loc.line;
-          loc.column = 1;
-        } else {
-          ++loc.column;
-        }
-      }
-      std::string what = e.what();
-      size_t pos = what.find("syntax error");
-      diags->Error(loc, "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
-      return false;
-    } catch (const nlohmann::json::exception& e) {
-      // Not a syntax error: a number too large for a double ("number overflow parsing '1e999'").
-      // Found by fuzzing: it escaped ParsePlan and aborted `torc validate`.
-      std::string what = e.what();
-      size_t open = what.find('\''), close = what.rfind('\'');
-      Loc loc{1, 1};
-      if (open != std::string::npos && close > open) {
-        size_t at_byte = text.find(what.substr(open + 1, close - open - 1));
-        for (size_t i = 0; at_byte != std::string::npos && i < at_byte; ++i) {
-          if (text[i] == '\n') {
-            ++loc.line;
-            loc.column = 1;
-          } else {
-            ++loc.column;
-          }
-        }
-      }
-      size_t pos = what.find("] ");
-      diags->Error(loc, "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
-      return false;
+  return true;
+}
+
+// The position of the byte at offset `byte` (columns counted in bytes).
+Loc PositionOfByte(const std::string& text, size_t byte) {
+  Loc loc{1, 1};
+  for (size_t i = 0; i < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++loc.line;
+      loc.column = 1;
+    } else {
+      ++loc.column;
     }
   }
-  if (format == Format::kYaml) {
-    // YAML forbids tabs in indentation; yaml-cpp's own message for them is cryptic.
-    int line = 1;
-    bool at_line_start = true;
-    for (size_t i = 0; i < text.size(); ++i) {
-      char c = text[i];
-      if (c == '\n') {
-        ++line;
-        at_line_start = true;
-      } else if (at_line_start && c == '\t') {
-        size_t col = i - (text.rfind('\n', i) == std::string::npos ? static_cast<size_t>(-1)
-                                                                   : text.rfind('\n', i));
-        diags->Error({line, static_cast<int>(col)},
-                     "invalid YAML: a tab is used for indentation; indent with spaces");
-        return false;
-      } else if (c != ' ') {
-        at_line_start = false;
-      }
+  return loc;
+}
+
+// Strict JSON syntax: YAML would accept things JSON forbids.
+bool CheckStrictJson(const std::string& text, Diagnostics* diags) {
+  try {
+    nlohmann::json strict = nlohmann::json::parse(text);
+    (void)strict;
+  } catch (const nlohmann::json::parse_error& e) {
+    Loc loc = PositionOfByte(text, e.byte > 0 ? e.byte - 1 : 0);
+    std::string what = e.what();
+    size_t pos = what.find("syntax error");
+    diags->Error(loc, "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+    return false;
+  } catch (const nlohmann::json::exception& e) {
+    // Not a syntax error: a number too large for a double ("number overflow parsing '1e999'").
+    // Found by fuzzing: it escaped ParsePlan and aborted `torc validate`.
+    std::string what = e.what();
+    size_t open = what.find('\''), close = what.rfind('\'');
+    Loc loc{1, 1};
+    if (open != std::string::npos && close > open) {
+      size_t at_byte = text.find(what.substr(open + 1, close - open - 1));
+      if (at_byte != std::string::npos) loc = PositionOfByte(text, at_byte);
+    }
+    size_t pos = what.find("] ");
+    diags->Error(loc, "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+    return false;
+  }
+  return true;
+}
+
+// YAML forbids tabs in indentation; yaml-cpp's own message for them is cryptic.
+bool CheckNoTabIndentation(const std::string& text, Diagnostics* diags) {
+  int line = 1;
+  bool at_line_start = true;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\n') {
+      ++line;
+      at_line_start = true;
+    } else if (at_line_start && c == '\t') {
+      size_t col = i - (text.rfind('\n', i) == std::string::npos ? static_cast<size_t>(-1)
+                                                                 : text.rfind('\n', i));
+      diags->Error({line, static_cast<int>(col)},
+                   "invalid YAML: a tab is used for indentation; indent with spaces");
+      return false;
+    } else if (c != ' ') {
+      at_line_start = false;
     }
   }
+  return true;
+}
+
+// Parses the text with yaml-cpp (JSON too: it is YAML), turning its exceptions into errors.
+bool ParseYaml(const std::string& text, Format format, YAML::Node* root, Diagnostics* diags) {
   try {
     *root = YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {
@@ -461,6 +471,68 @@ bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diag
     diags->Error({}, std::string("invalid YAML: ") + e.what());
     return false;
   }
+  return true;
+}
+
+// The sections that are lists of entries: jobs (required, not empty), files, user_data,
+// resource_requirements, slurm_schedulers, actions and failure_handlers.
+void ReadListSections(MapReader& r, Budget* budget, RawWorkflow* wf, Diagnostics* diags) {
+  YAML::Node jobs = r.Get("jobs");
+  if (IsAbsent(jobs))
+    r.Error(r.loc(), "the workflow needs 'jobs', a list of jobs");
+  else if (jobs.IsSequence() && jobs.size() == 0)
+    r.Error(LocOf(jobs), "the workflow has no jobs ('jobs' is an empty list)");
+  ForEachEntry(jobs, "jobs", diags, [&](const YAML::Node& n, size_t i) {
+    wf->jobs.push_back(ReadJob(n, i, budget, diags));
+  });
+  ForEachEntry(r.Get("files"), "files", diags, [&](const YAML::Node& n, size_t i) {
+    wf->files.push_back(ReadFile(n, i, budget, diags));
+  });
+  ForEachEntry(r.Get("user_data"), "user_data", diags, [&](const YAML::Node& n, size_t i) {
+    wf->user_data.push_back(ReadUserData(n, i, budget, diags));
+  });
+  ForEachEntry(r.Get("resource_requirements"), "resource_requirements", diags,
+               [&](const YAML::Node& n, size_t i) {
+                 wf->resource_requirements.push_back(ReadRequirements(n, i, diags));
+               });
+  ForEachEntry(
+      r.Get("slurm_schedulers"), "slurm_schedulers", diags,
+      [&](const YAML::Node& n, size_t i) { wf->schedulers.push_back(ReadScheduler(n, i, diags)); });
+  ForEachEntry(r.Get("actions"), "actions", diags, [&](const YAML::Node& n, size_t i) {
+    wf->actions.push_back(ReadAction(n, i, diags));
+  });
+  ForEachEntry(r.Get("failure_handlers"), "failure_handlers", diags,
+               [&](const YAML::Node& n, size_t i) {
+                 wf->failure_handlers.push_back(ReadFailureHandler(n, i, diags));
+               });
+}
+
+// `slurm_defaults`: extra sbatch options for every scheduler, except those each scheduler sets.
+void ReadSlurmDefaults(MapReader& r, RawWorkflow* wf) {
+  for (auto& [key, value] : r.StringMap("slurm_defaults")) {
+    std::string lower;
+    for (char c : key.value)
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    static const char* kReserved[] = {"partition", "nodes", "walltime", "time",
+                                      "mem",       "gres",  "name",     "job-name"};
+    bool reserved = false;
+    for (const char* k : kReserved) reserved = reserved || lower == k;
+    if (reserved) {
+      r.Error(key.loc, "slurm_defaults may not set '" + key.value +
+                           "'; set it on each slurm scheduler instead");
+      continue;
+    }
+    wf->slurm_defaults.push_back({key.value, value.value});
+  }
+}
+
+}  // namespace
+
+bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diagnostics* diags) {
+  if (!CheckUtf8(text, diags)) return false;
+  if (format == Format::kJson && !CheckStrictJson(text, diags)) return false;
+  if (format == Format::kYaml && !CheckNoTabIndentation(text, diags)) return false;
+  if (!ParseYaml(text, format, root, diags)) return false;
   if (!root->IsMap()) {
     Loc loc = LocOf(*root);
     if (loc.line == 0) loc = {1, 1};
@@ -498,48 +570,8 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
   if (!IsAbsent(params))
     ReadParameterMap(params, "the workflow", &budget, &wf->parameters, &wf->parameter_locs, diags);
 
-  YAML::Node jobs = r.Get("jobs");
-  if (IsAbsent(jobs)) r.Error(r.loc(), "the workflow needs 'jobs', a list of jobs");
-  else if (jobs.IsSequence() && jobs.size() == 0)
-    r.Error(LocOf(jobs), "the workflow has no jobs ('jobs' is an empty list)");
-  ForEachEntry(jobs, "jobs", diags, [&](const YAML::Node& n, size_t i) {
-    wf->jobs.push_back(ReadJob(n, i, &budget, diags));
-  });
-  ForEachEntry(r.Get("files"), "files", diags, [&](const YAML::Node& n, size_t i) {
-    wf->files.push_back(ReadFile(n, i, &budget, diags));
-  });
-  ForEachEntry(r.Get("user_data"), "user_data", diags, [&](const YAML::Node& n, size_t i) {
-    wf->user_data.push_back(ReadUserData(n, i, &budget, diags));
-  });
-  ForEachEntry(r.Get("resource_requirements"), "resource_requirements", diags,
-               [&](const YAML::Node& n, size_t i) {
-                 wf->resource_requirements.push_back(ReadRequirements(n, i, diags));
-               });
-  ForEachEntry(r.Get("slurm_schedulers"), "slurm_schedulers", diags,
-               [&](const YAML::Node& n, size_t i) {
-                 wf->schedulers.push_back(ReadScheduler(n, i, diags));
-               });
-  ForEachEntry(r.Get("actions"), "actions", diags, [&](const YAML::Node& n, size_t i) {
-    wf->actions.push_back(ReadAction(n, i, diags));
-  });
-  ForEachEntry(r.Get("failure_handlers"), "failure_handlers", diags,
-               [&](const YAML::Node& n, size_t i) {
-                 wf->failure_handlers.push_back(ReadFailureHandler(n, i, diags));
-               });
-  for (auto& [key, value] : r.StringMap("slurm_defaults")) {
-    std::string lower;
-    for (char c : key.value) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    static const char* kReserved[] = {"partition", "nodes", "walltime", "time",
-                                      "mem",       "gres",  "name",     "job-name"};
-    bool reserved = false;
-    for (const char* k : kReserved) reserved = reserved || lower == k;
-    if (reserved) {
-      r.Error(key.loc, "slurm_defaults may not set '" + key.value +
-                           "'; set it on each slurm scheduler instead");
-      continue;
-    }
-    wf->slurm_defaults.push_back({key.value, value.value});
-  }
+  ReadListSections(r, &budget, wf, diags);
+  ReadSlurmDefaults(r, wf);
   YAML::Node exec = r.Get("execution_config");
   if (!IsAbsent(exec)) ReadExecutionConfig(exec, wf, diags);
   YAML::Node monitor = r.Get("resource_monitor");

@@ -47,6 +47,9 @@ enum RefList {
 const char* RefListKey(RefList list);
 inline bool IsRegexList(int list) { return list % 2 == 1; }
 
+/// A `jobs` entry as written: a template that expands into a job per combination of its
+/// parameters (combinations that give the same name fold into one job). Its references stay
+/// text, with positions, until resolve.h turns them into indices.
 struct RawJob {
   Loc loc;
   LString name, command, invocation_script;
@@ -59,12 +62,14 @@ struct RawJob {
   std::optional<StdioConfig> stdio;
 };
 
+/// A `files` entry as written; expands like a job when it has parameters.
 struct RawFile {
   Loc loc;
   LString name, path;
   RawParameters parameters;
 };
 
+/// A `user_data` entry as written; expands like a job when it has parameters.
 struct RawUserData {
   Loc loc;
   LString name;
@@ -73,12 +78,16 @@ struct RawUserData {
   RawParameters parameters;
 };
 
+/// A section entry read straight into its Plan type (resource requirements, schedulers,
+/// failure handlers), with its position for errors found later, e.g. a duplicate name.
 template <typename T>
 struct Located {
   T value;
   Loc loc;
 };
 
+/// An `actions` entry as written: the Action with its references still names (scheduler,
+/// jobs, job_name_regexes), resolved into indices by resolve.h.
 struct RawAction {
   Loc loc;
   Action action;  // trigger, type, counts, commands; references resolved later

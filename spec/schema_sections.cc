@@ -12,6 +12,52 @@ namespace {
 
 constexpr int64_t kMaxCount = 1'000'000;  // a sane bound for CPUs, nodes, GPUs per node
 
+// An action's required `trigger_type`; an unknown one is reported with the closest name.
+void ReadTrigger(MapReader& r, Action* action) {
+  static const std::pair<const char*, TriggerType> kTriggers[] = {
+      {"on_workflow_start", TriggerType::kOnWorkflowStart},
+      {"on_jobs_ready", TriggerType::kOnJobsReady},
+      {"on_jobs_complete", TriggerType::kOnJobsComplete},
+      {"on_workflow_complete", TriggerType::kOnWorkflowComplete},
+      {"on_worker_start", TriggerType::kOnWorkerStart},
+      {"on_worker_complete", TriggerType::kOnWorkerComplete}};
+  auto v = r.String("trigger_type", true);
+  if (!v) return;
+  bool found = false;
+  std::vector<std::string_view> names;
+  for (const auto& [name, t] : kTriggers) {
+    names.push_back(name);
+    if (v->value == name) {
+      action->trigger = t;
+      found = true;
+    }
+  }
+  if (!found) {
+    std::string hint = SuggestClosest(v->value, names);
+    r.Error(v->loc, "unknown trigger_type '" + v->value + "'" +
+                        (hint.empty() ? " (expected on_workflow_start, on_jobs_ready, "
+                                        "on_jobs_complete, on_workflow_complete, "
+                                        "on_worker_start or on_worker_complete)"
+                                      : "; " + hint));
+  }
+}
+
+// An action's required `action_type`; false when it is missing or unknown.
+bool ReadActionType(MapReader& r, Action* action) {
+  auto v = r.String("action_type", true);
+  if (!v) return false;
+  if (v->value == "schedule_nodes") {
+    action->type = ActionType::kScheduleNodes;
+  } else if (v->value == "run_commands") {
+    action->type = ActionType::kRunCommands;
+  } else {
+    r.Error(v->loc,
+            "unknown action_type '" + v->value + "' (expected schedule_nodes or run_commands)");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Located<ResourceRequirements> ReadRequirements(const YAML::Node& node, size_t index,
@@ -98,43 +144,8 @@ RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
               diags);
   a.loc = r.loc();
   if (!r.valid()) return a;
-  static const std::pair<const char*, TriggerType> kTriggers[] = {
-      {"on_workflow_start", TriggerType::kOnWorkflowStart},
-      {"on_jobs_ready", TriggerType::kOnJobsReady},
-      {"on_jobs_complete", TriggerType::kOnJobsComplete},
-      {"on_workflow_complete", TriggerType::kOnWorkflowComplete},
-      {"on_worker_start", TriggerType::kOnWorkerStart},
-      {"on_worker_complete", TriggerType::kOnWorkerComplete}};
-  if (auto v = r.String("trigger_type", true)) {
-    bool found = false;
-    std::vector<std::string_view> names;
-    for (const auto& [name, t] : kTriggers) {
-      names.push_back(name);
-      if (v->value == name) {
-        a.action.trigger = t;
-        found = true;
-      }
-    }
-    if (!found) {
-      std::string hint = SuggestClosest(v->value, names);
-      r.Error(v->loc, "unknown trigger_type '" + v->value + "'" +
-                          (hint.empty() ? " (expected on_workflow_start, on_jobs_ready, "
-                                          "on_jobs_complete, on_workflow_complete, "
-                                          "on_worker_start or on_worker_complete)"
-                                        : "; " + hint));
-    }
-  }
-  bool has_type = false;
-  if (auto v = r.String("action_type", true)) {
-    has_type = true;
-    if (v->value == "schedule_nodes") a.action.type = ActionType::kScheduleNodes;
-    else if (v->value == "run_commands") a.action.type = ActionType::kRunCommands;
-    else {
-      has_type = false;
-      r.Error(v->loc, "unknown action_type '" + v->value +
-                          "' (expected schedule_nodes or run_commands)");
-    }
-  }
+  ReadTrigger(r, &a.action);
+  bool has_type = ReadActionType(r, &a.action);
   a.jobs = r.StringList("jobs");
   a.job_name_regexes = r.StringList("job_name_regexes");
   if (auto v = r.String("scheduler")) a.scheduler = *v;

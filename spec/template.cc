@@ -150,47 +150,33 @@ bool ParseFormatSpec(std::string_view t, FormatSpec* spec, std::string* error) {
   return true;
 }
 
-bool FormatValue(const ParamValue& value, const FormatSpec& spec, std::string* out,
-                 std::string* error) {
-  using Kind = ParamValue::Kind;
+namespace {
+
+// An integer in an integer format (none, d, x, X, o, b): its digits in the base, with
+// grouping, prefix, sign and padding as the spec asks.
+bool FormatInteger(int64_t i, const FormatSpec& spec, std::string* out, std::string* error) {
   char type = spec.type;
-  if (value.kind == Kind::kString) {
-    if (type != 0 && type != 's') {
-      *error = std::string("format '") + type + "' needs a number, but the value is '" + value.s +
-               "'";
-      return false;
-    }
-    std::string body = value.s;
-    if (spec.precision >= 0 && body.size() > static_cast<size_t>(spec.precision))
-      body.resize(static_cast<size_t>(spec.precision));
-    Pad(spec, "", body, false, out);
-    return true;
-  }
-  if (type == 's') {
-    Pad(spec, "", value.ToString(), false, out);
-    return true;
-  }
-  bool is_int = value.kind == Kind::kInt;
-  if (is_int && (type == 0 || type == 'd' || type == 'x' || type == 'X' || type == 'o' ||
-                 type == 'b')) {
-    if (spec.precision >= 0) {
-      *error = "a precision is not allowed with an integer format";
-      return false;
-    }
-    int base = type == 'x' || type == 'X' ? 16 : type == 'o' ? 8 : type == 'b' ? 2 : 10;
-    std::string digits = FormatIntBase(value.i, base, type == 'X');
-    if (spec.grouping && base == 10) digits = GroupThousands(digits);
-    if (spec.alternate && base != 10)
-      digits = std::string(base == 16 ? (type == 'X' ? "0X" : "0x") : base == 8 ? "0o" : "0b") +
-               digits;
-    Pad(spec, SignFor(value.i < 0, spec.sign), digits, true, out);
-    return true;
-  }
-  if (!is_int && (type == 'd' || type == 'x' || type == 'X' || type == 'o' || type == 'b')) {
-    *error = std::string("format '") + type + "' needs an integer, but the value is " +
-             value.ToString();
+  if (spec.precision >= 0) {
+    *error = "a precision is not allowed with an integer format";
     return false;
   }
+  int base = type == 'x' || type == 'X' ? 16 : type == 'o' ? 8 : type == 'b' ? 2 : 10;
+  std::string digits = FormatIntBase(i, base, type == 'X');
+  if (spec.grouping && base == 10) digits = GroupThousands(digits);
+  if (spec.alternate && base != 10)
+    digits = std::string(base == 16  ? (type == 'X' ? "0X" : "0x")
+                         : base == 8 ? "0o"
+                                     : "0b") +
+             digits;
+  Pad(spec, SignFor(i < 0, spec.sign), digits, true, out);
+  return true;
+}
+
+// A number in a float format (f, F, e, E, g, G, %, or none for a float): with neither type
+// nor precision the shortest text that reads back the same, else printf's (% is f of x100).
+void FormatNumber(const ParamValue& value, const FormatSpec& spec, std::string* out) {
+  char type = spec.type;
+  bool is_int = value.kind == ParamValue::Kind::kInt;
   double v = is_int ? static_cast<double>(value.i) : value.f;
   bool negative = std::signbit(v) && !std::isnan(v);
   double mag = std::fabs(v);
@@ -215,6 +201,40 @@ bool FormatValue(const ParamValue& value, const FormatSpec& spec, std::string* o
     body = GroupThousands(body.substr(0, end)) + body.substr(end);
   }
   Pad(spec, SignFor(negative, spec.sign), body, true, out);
+}
+
+}  // namespace
+
+bool FormatValue(const ParamValue& value, const FormatSpec& spec, std::string* out,
+                 std::string* error) {
+  using Kind = ParamValue::Kind;
+  char type = spec.type;
+  if (value.kind == Kind::kString) {
+    if (type != 0 && type != 's') {
+      *error =
+          std::string("format '") + type + "' needs a number, but the value is '" + value.s + "'";
+      return false;
+    }
+    std::string body = value.s;
+    if (spec.precision >= 0 && body.size() > static_cast<size_t>(spec.precision))
+      body.resize(static_cast<size_t>(spec.precision));
+    Pad(spec, "", body, false, out);
+    return true;
+  }
+  if (type == 's') {
+    Pad(spec, "", value.ToString(), false, out);
+    return true;
+  }
+  bool is_int = value.kind == Kind::kInt;
+  if (is_int &&
+      (type == 0 || type == 'd' || type == 'x' || type == 'X' || type == 'o' || type == 'b'))
+    return FormatInteger(value.i, spec, out, error);
+  if (!is_int && (type == 'd' || type == 'x' || type == 'X' || type == 'o' || type == 'b')) {
+    *error =
+        std::string("format '") + type + "' needs an integer, but the value is " + value.ToString();
+    return false;
+  }
+  FormatNumber(value, spec, out);
   return true;
 }
 

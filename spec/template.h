@@ -11,6 +11,7 @@ namespace torc::spec {
 
 /// One value of a sweep parameter.
 struct ParamValue {
+  /// Which of i, f and s holds the value.
   enum class Kind { kInt, kFloat, kString };
   Kind kind = Kind::kString;
   int64_t i = 0;
@@ -69,6 +70,8 @@ class Template {
   const std::string& text() const { return text_; }
 
  private:
+  /// One `{name}` or `{name:spec}` in text_, with where the literal text around it ends
+  /// and resumes; `slot` is its parameter's position given to Bind (-1 before).
   struct Placeholder {
     size_t literal_end;  // literal text before it ends here, in text_
     size_t resume;       // text continues here after the placeholder

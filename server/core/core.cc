@@ -443,53 +443,60 @@ std::vector<CompletionAnswer> WorkflowCore::Complete(WorkerId w,
       continue;
     }
     AddResult(r, batch);
-    const spec::Job& job = plan_->jobs[in.job];
-    if (r.status == JobStatus::kCompleted) {
-      SetStatus(in.job, JobStatus::kCompleted, batch);
-      OnFinal(in.job, now, batch);
-    } else if (r.status == JobStatus::kTerminated &&
-               (r.reason == "walltime" || r.reason == "runtime" || r.reason == "stopped")) {
-      // "stopped": its worker was stopped before the end (scancel of the allocation, a
-      // signal), not by anything the job did.
-      std::string why = r.reason == "stopped" ? "stopped with its worker" : "terminated by " + r.reason;
-      if (d.walltime_requeues < options_.walltime_requeue_limit) {
-        ++d.walltime_requeues;
-        Requeue(in.job, true, batch);
-        Event(batch, now, "requeued", in.job, in.attempt, w,
-              why + "; requeue " + std::to_string(d.walltime_requeues) + " of " +
-                  std::to_string(options_.walltime_requeue_limit));
-      } else {
-        SetStatus(in.job, JobStatus::kTerminated, batch);
-        Event(batch, now, "terminated", in.job, in.attempt, w,
-              why + " and the requeue limit is used up");
-        OnFinal(in.job, now, batch);
-      }
-    } else if (r.status == JobStatus::kCanceled || r.status == JobStatus::kTerminated) {
-      SetStatus(in.job, r.status, batch);
-      OnFinal(in.job, now, batch);
-    } else {
-      const spec::FailureRule* rule =
-          job.failure_handler == spec::kNone
-              ? nullptr
-              : plan_->failure_handlers[job.failure_handler].Match(r.exit_code);
-      if (rule && d.retries < rule->max_retries) {
-        ++d.retries;
-        Requeue(in.job, true, batch);
-        Event(batch, now, "retry", in.job, in.attempt, w,
-              "exit code " + std::to_string(r.exit_code) + "; retry " +
-                  std::to_string(d.retries) + " of " + std::to_string(rule->max_retries));
-      } else {
-        SetStatus(in.job, JobStatus::kFailed, batch);
-        Event(batch, now, "failed", in.job, in.attempt, w,
-              "exit code " + std::to_string(r.exit_code) +
-                  (r.signal ? ", signal " + std::to_string(r.signal) : "") +
-                  (r.reason.empty() ? "" : " (" + r.reason + ")"));
-        OnFinal(in.job, now, batch);
-      }
-    }
+    ApplyEndedAttempt(r, now, batch);
     answers.push_back(ans);
   }
   return answers;
+}
+
+void WorkflowCore::ApplyEndedAttempt(const AttemptResult& r, double now, ChangeBatch* batch) {
+  const JobIndex j = r.job;
+  JobDynamic& d = jobs_[j];
+  const spec::Job& job = plan_->jobs[j];
+  if (r.status == JobStatus::kCompleted) {
+    SetStatus(j, JobStatus::kCompleted, batch);
+    OnFinal(j, now, batch);
+  } else if (r.status == JobStatus::kTerminated &&
+             (r.reason == "walltime" || r.reason == "runtime" || r.reason == "stopped")) {
+    // "stopped": its worker was stopped before the end (scancel of the allocation, a
+    // signal), not by anything the job did.
+    std::string why =
+        r.reason == "stopped" ? "stopped with its worker" : "terminated by " + r.reason;
+    if (d.walltime_requeues < options_.walltime_requeue_limit) {
+      ++d.walltime_requeues;
+      Requeue(j, true, batch);
+      Event(batch, now, "requeued", j, r.attempt, r.worker,
+            why + "; requeue " + std::to_string(d.walltime_requeues) + " of " +
+                std::to_string(options_.walltime_requeue_limit));
+    } else {
+      SetStatus(j, JobStatus::kTerminated, batch);
+      Event(batch, now, "terminated", j, r.attempt, r.worker,
+            why + " and the requeue limit is used up");
+      OnFinal(j, now, batch);
+    }
+  } else if (r.status == JobStatus::kCanceled || r.status == JobStatus::kTerminated) {
+    SetStatus(j, r.status, batch);
+    OnFinal(j, now, batch);
+  } else {
+    const spec::FailureRule* rule =
+        job.failure_handler == spec::kNone
+            ? nullptr
+            : plan_->failure_handlers[job.failure_handler].Match(r.exit_code);
+    if (rule && d.retries < rule->max_retries) {
+      ++d.retries;
+      Requeue(j, true, batch);
+      Event(batch, now, "retry", j, r.attempt, r.worker,
+            "exit code " + std::to_string(r.exit_code) + "; retry " + std::to_string(d.retries) +
+                " of " + std::to_string(rule->max_retries));
+    } else {
+      SetStatus(j, JobStatus::kFailed, batch);
+      Event(batch, now, "failed", j, r.attempt, r.worker,
+            "exit code " + std::to_string(r.exit_code) +
+                (r.signal ? ", signal " + std::to_string(r.signal) : "") +
+                (r.reason.empty() ? "" : " (" + r.reason + ")"));
+      OnFinal(j, now, batch);
+    }
+  }
 }
 
 // ---- queries ------------------------------------------------------------------------------

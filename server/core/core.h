@@ -40,11 +40,15 @@ enum class CompletionOutcome {
   kRejected,    // stale attempt, another worker's job, or unknown job (HTTP 409)
 };
 
+/// The core's answer to one reported result; Complete returns one per result, in order.
 struct CompletionAnswer {
   CompletionOutcome outcome = CompletionOutcome::kApplied;
   std::string reason;  // for kRejected
 };
 
+/// The scheduling state of one workflow (see the top of this file). Owned by the service's
+/// entry for the workflow and called under the service's lock: not thread-safe itself. The
+/// Plan is shared and never changes; only job, worker and action states do.
 class WorkflowCore {
  public:
   WorkflowCore(WorkflowId id, std::shared_ptr<const spec::Plan> plan, CoreOptions options = {});
@@ -126,6 +130,8 @@ class WorkflowCore {
   JobShape ShapeOf(JobIndex j) const;
 
  private:
+  /// The in-memory state of one action: what is persisted (ActionState) plus how many of
+  /// its jobs meet the trigger, so that an action becomes due in O(1) per job change.
   struct ActionTrack {
     ActionStatus status = ActionStatus::kWaiting;
     std::string detail;
@@ -153,6 +159,9 @@ class WorkflowCore {
   /// Gives up the current attempt of a claimed/running job (recorded as
   /// terminated with `why`) and makes the job ready as a new attempt.
   void AbandonAttempt(JobIndex j, const char* why, double now, ChangeBatch* batch);
+  /// Moves an active job on by the recorded result `r` of its current attempt: completed,
+  /// requeued (walltime, runtime, stopped), ended, retried by its failure handler, or failed.
+  void ApplyEndedAttempt(const AttemptResult& r, double now, ChangeBatch* batch);
   void UpdateActions(JobIndex j, JobStatus before, JobStatus after, ChangeBatch* batch);
   void MarkDue(uint32_t a, ChangeBatch* batch);
   void AddResult(const AttemptResult& r, ChangeBatch* batch);

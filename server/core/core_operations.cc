@@ -10,6 +10,43 @@ namespace torc::server {
 
 using internal::MeetsTrigger;
 
+namespace {
+
+/// What a restart of `asked` (every job when empty) restarts: the failed, canceled and
+/// terminated jobs among them, and their canceled dependents, in the order found;
+/// (*in_set)[j] is 1 for each.
+std::vector<JobIndex> JobsToRestart(const DependencyGraph& graph,
+                                    const std::vector<JobDynamic>& jobs,
+                                    const std::vector<JobIndex>& asked, std::vector<char>* in_set) {
+  auto restartable = [&](JobIndex j) {
+    JobStatus s = jobs[j].status;
+    return s == JobStatus::kFailed || s == JobStatus::kCanceled || s == JobStatus::kTerminated;
+  };
+  in_set->assign(jobs.size(), 0);
+  std::vector<JobIndex> set;
+  auto add = [&](JobIndex j) {
+    if (j < jobs.size() && !(*in_set)[j] && restartable(j)) {
+      (*in_set)[j] = 1;
+      set.push_back(j);
+    }
+  };
+  if (asked.empty())
+    for (JobIndex j = 0; j < jobs.size(); ++j) add(j);
+  for (JobIndex j : asked) add(j);
+  // Their canceled dependents come back too.
+  for (size_t k = 0; k < set.size(); ++k) {
+    JobIndex j = set[k];
+    for (JobIndex c : graph.children[j])
+      if (jobs[c].status == JobStatus::kCanceled) add(c);
+    for (uint32_t g : graph.member_groups[j])
+      for (JobIndex u : graph.group_users[g])
+        if (jobs[u].status == JobStatus::kCanceled) add(u);
+  }
+  return set;
+}
+
+}  // namespace
+
 // ---- user operations ---------------------------------------------------------------
 
 size_t WorkflowCore::Cancel(const std::vector<JobIndex>& jobs, double now, ChangeBatch* batch) {
@@ -39,30 +76,8 @@ size_t WorkflowCore::Cancel(const std::vector<JobIndex>& jobs, double now, Chang
 }
 
 size_t WorkflowCore::Restart(const std::vector<JobIndex>& jobs, double now, ChangeBatch* batch) {
-  auto restartable = [&](JobIndex j) {
-    JobStatus s = jobs_[j].status;
-    return s == JobStatus::kFailed || s == JobStatus::kCanceled || s == JobStatus::kTerminated;
-  };
-  std::vector<char> in_set(jobs_.size(), 0);
-  std::vector<JobIndex> set;
-  auto add = [&](JobIndex j) {
-    if (j < jobs_.size() && !in_set[j] && restartable(j)) {
-      in_set[j] = 1;
-      set.push_back(j);
-    }
-  };
-  if (jobs.empty())
-    for (JobIndex j = 0; j < jobs_.size(); ++j) add(j);
-  for (JobIndex j : jobs) add(j);
-  // Their canceled dependents come back too.
-  for (size_t k = 0; k < set.size(); ++k) {
-    JobIndex j = set[k];
-    for (JobIndex c : graph_.children[j])
-      if (jobs_[c].status == JobStatus::kCanceled) add(c);
-    for (uint32_t g : graph_.member_groups[j])
-      for (JobIndex u : graph_.group_users[g])
-        if (jobs_[u].status == JobStatus::kCanceled) add(u);
-  }
+  std::vector<char> in_set;
+  std::vector<JobIndex> set = JobsToRestart(graph_, jobs_, jobs, &in_set);
   if (set.empty()) return 0;
   for (JobIndex j : set) {
     ++jobs_[j].attempt;

@@ -20,6 +20,9 @@ struct Csr {
   }
 };
 
+/// The Plan's dependency edges turned around: the Plan lists what each job waits for, this
+/// who waits for each job and group. Built once per workflow; WorkflowCore walks it to pass
+/// a job's final state on to its children and groups.
 struct DependencyGraph {
   Csr children;       // job -> jobs that list it in depends_on
   Csr member_groups;  // job -> dependency groups it is a member of

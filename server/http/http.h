@@ -31,6 +31,7 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+/// Where StartHttpServer listens and the largest request body it accepts.
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;                            // 0: pick a free port

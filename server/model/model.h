@@ -89,6 +89,7 @@ struct WorkerRecord {
 enum class ActionStatus : uint8_t { kWaiting, kDue, kDone, kFailed };
 const char* ToString(ActionStatus s);
 
+/// The persisted state of one action of a workflow (in ChangeBatch and LoadedWorkflow).
 struct ActionState {
   uint32_t action = 0;  // index into the Plan's actions
   ActionStatus status = ActionStatus::kWaiting;

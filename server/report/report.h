@@ -49,6 +49,7 @@ std::string RenderTimelineSvg(const nlohmann::json& attempts);
 /// element; "" when the input has no "parents" or more than max_jobs jobs.
 std::string RenderDagSvg(const nlohmann::json& attempts, size_t max_jobs = 200);
 
+/// What RenderReportHtml needs besides the API's JSON: thresholds, DAG size limit, time.
 struct ReportOptions {
   UsageThresholds thresholds;
   size_t max_dag_jobs = 200;

@@ -194,11 +194,113 @@ double NiceStep(double span) {
   return std::ceil(span / 8 / 604800) * 604800;
 }
 
+// The timeline's geometry: row labels on the left, then the plot; bars start at kTop.
+constexpr double kLabelW = 160, kPlotW = 900, kTop = 44, kLaneH = 11, kRowGap = 5;
+
+/// Where time `t` is on a timeline from t0 to t1.
+double TimelineX(double t, double t0, double t1) { return kLabelW + (t - t0) / (t1 - t0) * kPlotW; }
+
+/// Rows (nodes, in natural order), each with the end time of the last bar in each lane.
+using Lanes = std::map<std::string, std::vector<double>, decltype(&NaturalLess)>;
+
+/// Splits each row into lanes so that bars of one row never overlap; sets every bar's lane.
+/// `bars` must be sorted by start.
+Lanes AssignLanes(std::vector<Bar>* bars) {
+  Lanes lanes(&NaturalLess);
+  for (auto& b : *bars) {
+    auto& ends = lanes[b.row];
+    size_t l = 0;
+    while (l < ends.size() && ends[l] > b.start) ++l;
+    if (l == ends.size()) ends.push_back(0);
+    ends[l] = b.end;
+    b.lane = static_cast<int>(l);
+  }
+  return lanes;
+}
+
+/// The legend: the states present, each with the number of jobs that have an attempt in it
+/// (not bars: an attempt on several nodes has a bar on each). Returns where it ends.
+double WriteLegend(std::ostringstream& svg, const std::map<std::string, size_t>& jobs_per_state) {
+  char buf[512];
+  double lx = kLabelW;
+  for (const auto& [state, n] : jobs_per_state) {
+    std::string label = state + " (" + std::to_string(n) + (n == 1 ? " job)" : " jobs)");
+    std::snprintf(buf, sizeof buf,
+                  "<rect x=\"%.1f\" y=\"4\" width=\"10\" height=\"10\" fill=\"%s\"/>"
+                  "<text class=\"legend\" x=\"%.1f\" y=\"13\" data-legend-state=\"%s\" "
+                  "data-jobs=\"%zu\">%s</text>\n",
+                  lx, StateColor(state), lx + 14, HtmlEscape(state).c_str(), n,
+                  HtmlEscape(label).c_str());
+    svg << buf;
+    lx += 24 + 6.5 * static_cast<double>(label.size());
+  }
+  return lx;
+}
+
+/// The time axis from t0 to t1: ticks relative to the first start, lines down to `height`.
+void WriteTimeAxis(std::ostringstream& svg, double t0, double t1, double height) {
+  char buf[512];
+  double step = NiceStep(t1 - t0);
+  for (double t = 0; t <= t1 - t0 + 1e-9; t += step) {
+    double x = TimelineX(t0 + t, t0, t1);
+    std::snprintf(buf, sizeof buf,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">+%s</text>\n",
+                  x, kTop - 6, x, height - 10, x, kTop - 10, FormatDuration(t).c_str());
+    svg << buf;
+  }
+}
+
+/// One attempt on one node: a bar at height `y`, with its job, attempt and state.
+void WriteBar(std::ostringstream& svg, const Bar& b, double y, double t0, double t1) {
+  char buf[512];
+  double x = TimelineX(b.start, t0, t1), w = std::max(1.5, TimelineX(b.end, t0, t1) - x);
+  std::snprintf(buf, sizeof buf,
+                "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                "fill=\"%s\" data-state=\"%s\" data-attempt=\"%lld\" data-job=\"",
+                x, y, w, kLaneH - 2, StateColor(b.state), HtmlEscape(b.state).c_str(),
+                static_cast<long long>(b.attempt));
+  svg << buf << HtmlEscape(b.job) << "\" data-node=\"" << HtmlEscape(b.row) << "\"><title>"
+      << HtmlEscape(b.job) << " #" << b.attempt << ": " << HtmlEscape(b.state) << ", "
+      << FormatDuration(b.end - b.start) << " on " << HtmlEscape(b.row) << "</title></rect>\n";
+}
+
+/// The jobs (given by their parents) in layers, a layer being the longest path from a root
+/// (the graph is acyclic: the server refuses cycles); each layer ordered by the mean position
+/// of the parents (fewer crossings).
+std::vector<std::vector<size_t>> OrderedLayers(const std::vector<std::vector<size_t>>& parents) {
+  const size_t n = parents.size();
+  std::vector<int> layer(n, -1);
+  std::function<int(size_t)> layer_of = [&](size_t k) {
+    if (layer[k] >= 0) return layer[k];
+    int l = 0;
+    for (size_t p : parents[k]) l = std::max(l, layer_of(p) + 1);
+    return layer[k] = l;
+  };
+  int layers = 0;
+  for (size_t k = 0; k < n; ++k) layers = std::max(layers, layer_of(k) + 1);
+  std::vector<std::vector<size_t>> rows(static_cast<size_t>(layers));
+  std::vector<double> pos(n, 0);
+  for (int l = 0; l < layers; ++l) {
+    auto& row = rows[static_cast<size_t>(l)];
+    for (size_t k = 0; k < n; ++k)
+      if (layer[k] == l) {
+        double sum = 0;
+        for (size_t p : parents[k]) sum += pos[p];
+        pos[k] = parents[k].empty() ? static_cast<double>(row.size())
+                                    : sum / static_cast<double>(parents[k].size());
+        row.push_back(k);
+      }
+    std::stable_sort(row.begin(), row.end(), [&](size_t a, size_t b) { return pos[a] < pos[b]; });
+    for (size_t i = 0; i < row.size(); ++i) pos[row[i]] = static_cast<double>(i);
+  }
+  return rows;
+}
+
 }  // namespace
 
 std::string RenderTimelineSvg(const nlohmann::json& data) {
   constexpr size_t kMaxBars = 20000;
-  constexpr double kLabelW = 160, kPlotW = 900, kTop = 44, kLaneH = 11, kRowGap = 5;
   size_t unknown_start = 0, skipped = 0;
   std::map<std::string, size_t> jobs_per_state;
   std::vector<Bar> bars =
@@ -216,16 +318,7 @@ std::string RenderTimelineSvg(const nlohmann::json& data) {
   double t0 = bars.front().start, t1 = t0;
   for (const auto& b : bars) t1 = std::max(t1, b.end);
   if (t1 - t0 < 1) t1 = t0 + 1;
-  // Rows (nodes), each split into lanes so that bars of one row never overlap.
-  std::map<std::string, std::vector<double>, decltype(&NaturalLess)> lanes(&NaturalLess);
-  for (auto& b : bars) {
-    auto& ends = lanes[b.row];
-    size_t l = 0;
-    while (l < ends.size() && ends[l] > b.start) ++l;
-    if (l == ends.size()) ends.push_back(0);
-    ends[l] = b.end;
-    b.lane = static_cast<int>(l);
-  }
+  Lanes lanes = AssignLanes(&bars);
   std::map<std::string, double> row_y;
   double y = kTop;
   for (const auto& [row, ends] : lanes) {
@@ -233,26 +326,12 @@ std::string RenderTimelineSvg(const nlohmann::json& data) {
     y += static_cast<double>(ends.size()) * kLaneH + kRowGap;
   }
   double height = y + 10, width = kLabelW + kPlotW + 20;
-  auto x_of = [&](double t) { return kLabelW + (t - t0) / (t1 - t0) * kPlotW; };
   char buf[512];
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"" << width
       << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << " " << height
       << "\" font-family=\"sans-serif\" font-size=\"11\" data-bars=\"" << bars.size()
       << "\" data-rows=\"" << lanes.size() << "\">\n";
-  // Legend: the states present, each with the number of jobs that have an attempt in it
-  // (not bars: an attempt on several nodes has a bar on each).
-  double lx = kLabelW;
-  for (const auto& [state, n] : jobs_per_state) {
-    std::string label = state + " (" + std::to_string(n) + (n == 1 ? " job)" : " jobs)");
-    std::snprintf(buf, sizeof buf,
-                  "<rect x=\"%.1f\" y=\"4\" width=\"10\" height=\"10\" fill=\"%s\"/>"
-                  "<text class=\"legend\" x=\"%.1f\" y=\"13\" data-legend-state=\"%s\" "
-                  "data-jobs=\"%zu\">%s</text>\n",
-                  lx, StateColor(state), lx + 14, HtmlEscape(state).c_str(), n,
-                  HtmlEscape(label).c_str());
-    svg << buf;
-    lx += 24 + 6.5 * static_cast<double>(label.size());
-  }
+  double lx = WriteLegend(svg, jobs_per_state);
   if (dropped || unknown_start) {
     std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"13\" fill=\"#a00\">", lx + 10);
     svg << buf;
@@ -260,32 +339,12 @@ std::string RenderTimelineSvg(const nlohmann::json& data) {
     if (unknown_start) svg << unknown_start << " running jobs started before this server did.";
     svg << "</text>\n";
   }
-  // Time axis: ticks relative to the first start.
-  double step = NiceStep(t1 - t0);
-  for (double t = 0; t <= t1 - t0 + 1e-9; t += step) {
-    double x = x_of(t0 + t);
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">+%s</text>\n",
-                  x, kTop - 6, x, height - 10, x, kTop - 10, FormatDuration(t).c_str());
-    svg << buf;
-  }
+  WriteTimeAxis(svg, t0, t1, height);
   for (const auto& [row, y0] : row_y) {
     std::snprintf(buf, sizeof buf, "<text x=\"4\" y=\"%.1f\" class=\"row\">", y0 + 9);
     svg << buf << HtmlEscape(row.size() > 24 ? row.substr(0, 23) + "…" : row) << "</text>\n";
   }
-  for (const auto& b : bars) {
-    double x = x_of(b.start), w = std::max(1.5, x_of(b.end) - x);
-    double by = row_y[b.row] + b.lane * kLaneH;
-    std::snprintf(buf, sizeof buf,
-                  "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-                  "fill=\"%s\" data-state=\"%s\" data-attempt=\"%lld\" data-job=\"",
-                  x, by, w, kLaneH - 2, StateColor(b.state), HtmlEscape(b.state).c_str(),
-                  static_cast<long long>(b.attempt));
-    svg << buf << HtmlEscape(b.job) << "\" data-node=\"" << HtmlEscape(b.row) << "\"><title>"
-        << HtmlEscape(b.job) << " #" << b.attempt << ": " << HtmlEscape(b.state) << ", "
-        << FormatDuration(b.end - b.start) << " on " << HtmlEscape(b.row) << "</title></rect>\n";
-  }
+  for (const auto& b : bars) WriteBar(svg, b, row_y[b.row] + b.lane * kLaneH, t0, t1);
   svg << "</svg>";
   return svg.str();
 }
@@ -302,32 +361,8 @@ std::string RenderDagSvg(const nlohmann::json& data, size_t max_jobs) {
   for (size_t k = 0; k < jobs.size(); ++k)
     for (const auto& p : jobs[k]["parents"])
       if (p.is_number() && index.count(p.get<int64_t>())) parents[k].push_back(index[p.get<int64_t>()]);
-  // Layer = longest path from a root (the graph is acyclic: the server refuses cycles).
-  std::vector<int> layer(jobs.size(), -1);
-  std::function<int(size_t)> layer_of = [&](size_t k) {
-    if (layer[k] >= 0) return layer[k];
-    int l = 0;
-    for (size_t p : parents[k]) l = std::max(l, layer_of(p) + 1);
-    return layer[k] = l;
-  };
-  int layers = 0;
-  for (size_t k = 0; k < jobs.size(); ++k) layers = std::max(layers, layer_of(k) + 1);
-  // Order each layer by the mean position of the parents (fewer crossings).
-  std::vector<std::vector<size_t>> rows(static_cast<size_t>(layers));
-  std::vector<double> pos(jobs.size(), 0);
-  for (int l = 0; l < layers; ++l) {
-    auto& row = rows[static_cast<size_t>(l)];
-    for (size_t k = 0; k < jobs.size(); ++k)
-      if (layer[k] == l) {
-        double sum = 0;
-        for (size_t p : parents[k]) sum += pos[p];
-        pos[k] = parents[k].empty() ? static_cast<double>(row.size())
-                                    : sum / static_cast<double>(parents[k].size());
-        row.push_back(k);
-      }
-    std::stable_sort(row.begin(), row.end(), [&](size_t a, size_t b) { return pos[a] < pos[b]; });
-    for (size_t i = 0; i < row.size(); ++i) pos[row[i]] = static_cast<double>(i);
-  }
+  std::vector<std::vector<size_t>> rows = OrderedLayers(parents);
+  const int layers = static_cast<int>(rows.size());
   constexpr double kW = 150, kH = 26, kGapX = 16, kGapY = 46, kMargin = 10;
   size_t widest = 0;
   for (const auto& row : rows) widest = std::max(widest, row.size());

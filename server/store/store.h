@@ -20,6 +20,7 @@ namespace torc::server {
 /// answers 503 and the caller may retry; the store stays usable.
 enum class StoreError { kNone, kBusy, kFull, kCorrupt, kOther };
 
+/// The outcome of a store operation: ok, or the kind of failure and a message for the user.
 struct StoreStatus {
   StoreError error = StoreError::kNone;
   std::string message;
@@ -36,6 +37,7 @@ struct LoadedWorkflow {
   std::vector<ActionState> actions;     // latest state of each action that has one
 };
 
+/// How the store opens its database (`torc server run` fills it from its flags).
 struct StoreOptions {
   /// Milliseconds SQLite waits on a locked database before reporting kBusy.
   /// Short on purpose: the server commits under one lock, so every request
@@ -44,6 +46,8 @@ struct StoreOptions {
   int busy_timeout_ms = 500;
 };
 
+/// The server's durable storage. One implementation, on SQLite (store.cc); owned by the
+/// Service, which calls it under its lock: an instance is not thread-safe.
 class Store {
  public:
   /// Opens (creating if needed) the database at `path`, applying schema

@@ -39,36 +39,20 @@ int WaitUntil(pid_t pid, Clock::time_point deadline, bool* killed) {
   return -1;
 }
 
-}  // namespace
-
-int RunCaptured(const std::vector<std::string>& argv, std::string* out, std::string* err,
-                int timeout_seconds) {
-  out->clear();
-  if (err) err->clear();
-  std::string* errors = err ? err : out;
-  if (argv.empty()) {
-    *errors = "no command";
-    return -1;
-  }
-  int out_pipe[2], err_pipe[2] = {-1, -1};
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return -1;
-  if (err && pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return -1;
-  }
+// Starts argv with stdin from /dev/null, stdout on out_fd and stderr on err_fd, with no signal
+// blocked and SIGXFSZ/SIGPIPE at their defaults (the server ignores them; commands must not).
+// Returns posix_spawnp's error (0: started, *pid set).
+int Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd, pid_t* pid) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err ? err_pipe[1] : out_pipe[1], 2);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
-  // The server ignores SIGXFSZ (a file size limit gives 503s, not death); commands get the
-  // default, as they get every other signal's.
   sigset_t defaults;
   sigemptyset(&defaults);
   sigaddset(&defaults, SIGXFSZ);
@@ -79,20 +63,16 @@ int RunCaptured(const std::vector<std::string>& argv, std::string* out, std::str
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, cargs[0], &actions, &attr, cargs.data(), environ);
+  int rc = posix_spawnp(pid, cargs[0], &actions, &attr, cargs.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  close(out_pipe[1]);
-  if (err) close(err_pipe[1]);
-  if (rc != 0) {
-    close(out_pipe[0]);
-    if (err) close(err_pipe[0]);
-    *errors = "cannot run " + argv[0] + ": " + std::strerror(rc);
-    return -1;
-  }
-  const auto deadline = Clock::now() + std::chrono::seconds(timeout_seconds);
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err ? err_pipe[0] : -1, POLLIN, 0}};
+  return rc;
+}
+
+// Reads both pipes (err_fd may be -1) to EOF or the deadline, then closes them.
+void ReadUntil(int out_fd, int err_fd, std::string* out, std::string* err,
+               Clock::time_point deadline) {
+  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
   std::string* sinks[2] = {out, err};
   char buf[4096];
   while (fds[0].fd >= 0 || fds[1].fd >= 0) {
@@ -114,6 +94,38 @@ int RunCaptured(const std::vector<std::string>& argv, std::string* out, std::str
   }
   for (auto& f : fds)
     if (f.fd >= 0) close(f.fd);
+}
+
+}  // namespace
+
+int RunCaptured(const std::vector<std::string>& argv, std::string* out, std::string* err,
+                int timeout_seconds) {
+  out->clear();
+  if (err) err->clear();
+  std::string* errors = err ? err : out;
+  if (argv.empty()) {
+    *errors = "no command";
+    return -1;
+  }
+  int out_pipe[2], err_pipe[2] = {-1, -1};
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return -1;
+  if (err && pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    return -1;
+  }
+  pid_t pid = 0;
+  int rc = Spawn(argv, out_pipe[1], err ? err_pipe[1] : out_pipe[1], &pid);
+  close(out_pipe[1]);
+  if (err) close(err_pipe[1]);
+  if (rc != 0) {
+    close(out_pipe[0]);
+    if (err) close(err_pipe[0]);
+    *errors = "cannot run " + argv[0] + ": " + std::strerror(rc);
+    return -1;
+  }
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_seconds);
+  ReadUntil(out_pipe[0], err ? err_pipe[0] : -1, out, err, deadline);
   bool killed = false;
   int code = WaitUntil(pid, deadline, &killed);
   if (killed) *errors += "\n(timed out after " + std::to_string(timeout_seconds) + " s)";
