@@ -23,6 +23,7 @@ namespace torc::server {
 
 /// Outcome of a service call, mapped to an HTTP status by the API layer.
 struct ServiceStatus {
+  /// What kind of failure (the API maps each to one HTTP status).
   enum Code { kOk, kBadRequest, kNotFound, kConflict, kUnavailable, kInternal };
   Code code = kOk;
   std::string message;
@@ -32,6 +33,8 @@ struct ServiceStatus {
   static ServiceStatus Error(Code c, std::string m) { return {c, std::move(m), {}}; }
 };
 
+/// Limits and timings of the service: the core's leases and heartbeats, the workflow
+/// loader's limits, and how often a workflow's change log is checkpointed.
 struct ServiceOptions {
   CoreOptions core;
   spec::LoadOptions limits;
@@ -74,6 +77,7 @@ struct ScheduleOutcome {
   std::string error;                 // Slurm's message when it failed
 };
 
+/// "Submit N allocations of this scheduler for this workflow" (torc slurm schedule, restart).
 struct ScheduleRequest {
   WorkflowId workflow = 0;
   uint32_t scheduler = 0;  // index into the plan's schedulers
@@ -123,6 +127,11 @@ struct RestartOutcome {
   int64_t allocations_requested = 0;  // Slurm allocations queued for the restarted jobs
 };
 
+/// The server's state and every operation on it: owns the store and one WorkflowCore per
+/// workflow, commits each change batch before answering, and runs the operations the API
+/// exposes (submit, register, claim, complete, cancel with scancel, restart, ...). Thread-safe:
+/// one mutex serializes the operations (each is short). The API only translates HTTP to these
+/// calls; nothing here knows HTTP.
 class Service {
  public:
   /// Loads every workflow from the store. Workers get a fresh lease.

@@ -171,6 +171,7 @@ class Worker {
   std::unique_ptr<Launcher> launcher_;  // slurm or direct mode (Configure)
   std::map<pid_t, Running> running_;
   std::deque<JobToRun> queue_;  // claimed, waiting for room (prefetched or not fitting yet)
+  /// A claimed job with the nodes the ledger holds for it, not launched yet.
   struct Placed {
     JobToRun job;
     Placement placement;
@@ -179,6 +180,7 @@ class Worker {
   // launched: slurm mode starts at most one srun per launch interval.
   std::deque<Placed> placed_;
   double next_launch_at_ = 0;
+  /// A failed job's exit held for a moment: it may be the allocation ending.
   struct Deferred {
     ProcessExit exit;
     double deadline;

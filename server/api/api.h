@@ -15,6 +15,7 @@ namespace torc::server {
 class ServerMetrics;
 class UserDirectory;
 
+/// What the REST API needs besides the service: the token, the clock, and its limits.
 struct ApiOptions {
   /// The access token every endpoint but /api/v1/health requires.
   std::string token;

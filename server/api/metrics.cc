@@ -109,9 +109,10 @@ std::optional<double> ServerMetrics::RunningSince(WorkflowId workflow, JobIndex 
   return it->second;
 }
 
-std::string ServerMetrics::Render(Service& service) const {
-  std::ostringstream out;
-  // Gauges from the service, one workflow at a time (never both locks at once).
+namespace {
+
+// The gauges read from the service, one workflow at a time (never both locks at once).
+void RenderServiceGauges(Service& service, std::ostringstream& out) {
   Header(out, "torc_workflows", "gauge", "Workflows the server holds.");
   auto ids = service.WorkflowIds();
   out << "torc_workflows " << ids.size() << "\n";
@@ -145,6 +146,13 @@ std::string ServerMetrics::Render(Service& service) const {
   out << workers.str();
   Header(out, "torc_allocations", "gauge", "Slurm allocations the server asked for, by state.");
   out << allocations.str();
+}
+
+}  // namespace
+
+std::string ServerMetrics::Render(Service& service) const {
+  std::ostringstream out;
+  RenderServiceGauges(service, out);
 
   std::lock_guard<std::mutex> lock(mu_);
   Header(out, "torc_claims_total", "counter", "Jobs handed to workers by claims.");

@@ -40,6 +40,7 @@ class ServerMetrics {
   std::string Render(Service& service) const;
 
  private:
+  /// Request latencies of one endpoint class, in fixed buckets (Prometheus histogram).
   struct Histogram {
     std::array<uint64_t, kLatencyBuckets.size()> buckets{};  // not cumulative
     uint64_t count = 0;

@@ -57,6 +57,9 @@ struct Acknowledged {};
 /// Percent-encodes a query parameter value.
 std::string UrlEncode(const std::string& value);
 
+/// The one way the CLI and the worker speak to a torc server: resolves the URL and token
+/// (flags, environment, data directory), makes calls with a per-call timeout, and has typed
+/// methods for the worker endpoints. Thread-safe; one per server.
 class ApiClient {
  public:
   /// Resolves URL and token; false with *error when they cannot be found.

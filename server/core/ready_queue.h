@@ -73,12 +73,14 @@ class ReadyQueue {
   size_t size() const { return size_; }
 
  private:
+  /// One ready job in a class; `token` tells a live entry from one left behind.
   struct Entry {
     JobIndex job;
     uint32_t token;
     bool operator>(const Entry& o) const { return job > o.job; }
   };
   using Heap = std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>>;
+  /// The ready jobs of one shape, lowest index (submission order) first.
   struct Class {
     JobShape shape;
     Heap heap;

@@ -195,6 +195,7 @@ std::string EncodeClaimAnswer(const ClaimAnswer& m);
 ClaimAnswer ClaimAnswerFromJson(const nlohmann::json& j);
 
 // ---- start, complete, heartbeat, held jobs, leaving -----------------------------------------
+/// Start notices sent alone (when no claim is due to carry them).
 struct StartRequest {
   int64_t worker_id = 0;
   std::vector<StartNotice> jobs;
@@ -203,12 +204,14 @@ struct StartRequest {
 nlohmann::json ToJson(const StartRequest& m);
 StartRequest StartRequestFromJson(const nlohmann::json& j);
 
+/// How many start notices were applied.
 struct StartAnswer {
   int64_t started = 0;
 };
 nlohmann::json ToJson(const StartAnswer& m);
 StartAnswer StartAnswerFromJson(const nlohmann::json& j);
 
+/// Results sent alone (when no claim is due to carry them).
 struct CompleteRequest {
   int64_t worker_id = 0;
   std::vector<AttemptReport> results;

@@ -18,9 +18,9 @@ run() {  # run LABEL BUILD
   local d a b
   d=$("$build/tests/server_bench" "$build/cmd/torc" dispatch 200000 2 1000 |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs_per_second"])')
-  a=$("$here/worker_bench.sh" "$build/cmd/torc" 1 a |
+  a=$(WORKER_BENCH_XARGS=0 "$here/worker_bench.sh" "$build/cmd/torc" 1 a |
       python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["torc_median_s"])')
-  b=$("$here/worker_bench.sh" "$build/cmd/torc" 1 b |
+  b=$(WORKER_BENCH_XARGS=0 "$here/worker_bench.sh" "$build/cmd/torc" 1 b |
       python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["torc_median_s"])')
   echo "{\"build\": \"$label\", \"dispatch_jobs_per_s\": $d, \"worker_a_s\": $a, \"worker_b_s\": $b}" |
     tee -a "$out"

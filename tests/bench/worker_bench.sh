@@ -4,6 +4,7 @@
 #   (a) 10,000 jobs of `true`            (target: torc / xargs <= 1.15)
 #   (b) 2,000 jobs of `sleep 0.1`        (target: <= 3 % over the ideal makespan)
 # Usage: worker_bench.sh TORC_BINARY [RUNS] [a|b|ab]
+# WORKER_BENCH_XARGS=0 skips the xargs runs (when two torc builds are compared: ab_compare.sh).
 set -euo pipefail
 torc=$(realpath "$1")
 runs=${2:-3}
@@ -26,6 +27,7 @@ bench() {  # bench NAME N COMMAND IDEAL
     # right after deleting thousands makes ext4 scan its recently deleted inodes
     # (recently_deleted() in the kernel profile) and slowed later runs by up to 2x.
     t+=("$(elapsed "$torc" run wf.yaml --cpus "$cores" --output-dir "out_${name}_$r")")
+    if [[ ${WORKER_BENCH_XARGS:-1} == 0 ]]; then x+=(0); continue; fi
     x+=("$(elapsed bash -c "seq $n | xargs -P $cores -I{} bash -c '$cmd'")")
   done
   local tm xm
@@ -34,7 +36,7 @@ bench() {  # bench NAME N COMMAND IDEAL
   echo "{\"case\": \"$name\", \"jobs\": $n, \"cores\": $cores, \"runs\": $runs," \
        "\"torc_runs_s\": [$(IFS=,; echo "${t[*]}")], \"xargs_runs_s\": [$(IFS=,; echo "${x[*]}")]," \
        "\"torc_median_s\": $tm, \"xargs_median_s\": $xm," \
-       "\"torc_over_xargs\": $(python3 -c "print(round($tm / $xm, 3))")," \
+       "\"torc_over_xargs\": $(python3 -c "print(round($tm / $xm, 3) if $xm else None)")," \
        "\"ideal_s\": $ideal, \"torc_over_ideal\": $(python3 -c "print(round($tm / $ideal, 3) if $ideal else None)")}"
 }
 
