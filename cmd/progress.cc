@@ -13,9 +13,11 @@ std::string ProgressText(const nlohmann::json& counts, int64_t total, int bar_wi
     int64_t bad =
         total > 0 ? (n("failed") + n("canceled") + n("terminated")) * bar_width / total : 0;
     bad = std::min<int64_t>(bad, bar_width - filled);
-    out = "[" + Paint(color, "completed", std::string(static_cast<size_t>(filled), '#')) +
-          Paint(color, "failed", std::string(static_cast<size_t>(bad), '!')) +
-          std::string(static_cast<size_t>(bar_width - filled - bad), '.') + "] ";
+    out.push_back('[');
+    out += Paint(color, "completed", std::string(static_cast<size_t>(filled), '#'));
+    out += Paint(color, "failed", std::string(static_cast<size_t>(bad), '!'));
+    out.append(static_cast<size_t>(bar_width - filled - bad), '.');
+    out += "] ";
   }
   out += std::to_string(done) + "/" + std::to_string(total) + " done";
   struct Part {

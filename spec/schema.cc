@@ -36,8 +36,8 @@ std::string EntryName(const YAML::Node& node, const char* kind, size_t index) {
 void RefuseUnsupported(MapReader& r, std::initializer_list<std::string_view> keys) {
   for (auto key : keys) {
     if (r.Has(key) || r.Get(key).IsSequence() || r.Get(key).IsMap())
-      r.Error(LocOf(r.Get(key)), "'" + std::string(key) + "' is not supported by torc yet (in " + r.what() +
-                            ")");
+      r.Error(LocOf(r.Get(key)),
+              QuotedKey(key) + " is not supported by torc yet (in " + r.what() + ")");
   }
 }
 

@@ -16,6 +16,15 @@ bool IsAbsent(const YAML::Node& node) {
   return false;
 }
 
+std::string QuotedKey(std::string_view key) {
+  std::string q;
+  q.reserve(key.size() + 2);
+  q.push_back('\'');
+  q.append(key);
+  q.push_back('\'');
+  return q;
+}
+
 std::string KindOf(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return "nothing";
   if (node.IsMap()) return "a mapping";
@@ -61,7 +70,7 @@ std::optional<LString> MapReader::String(std::string_view key, bool required) {
     return std::nullopt;
   }
   LString s;
-  if (!ScalarString(v, "'" + std::string(key) + "' of " + what_, diags_, &s)) return std::nullopt;
+  if (!ScalarString(v, QuotedKey(key) + " of " + what_, diags_, &s)) return std::nullopt;
   return s;
 }
 
@@ -72,7 +81,7 @@ std::optional<int64_t> MapReader::Int(std::string_view key, int64_t min, int64_t
     if (required) Error(loc(), what_ + " needs '" + std::string(key) + "'");
     return std::nullopt;
   }
-  std::string where = "'" + std::string(key) + "' of " + what_;
+  std::string where = QuotedKey(key) + " of " + what_;
   int64_t value = 0;
   if (!v.IsScalar() || v.Tag() == "!") {
     Error(LocOf(v), where + " must be an integer, not " + KindOf(v));
@@ -106,7 +115,7 @@ std::optional<bool> MapReader::Bool(std::string_view key) {
     if (s == "true" || s == "True" || s == "TRUE" || s == "yes") return true;
     if (s == "false" || s == "False" || s == "FALSE" || s == "no") return false;
   }
-  Error(LocOf(v), "'" + std::string(key) + "' of " + what_ + " must be true or false, not " +
+  Error(LocOf(v), QuotedKey(key) + " of " + what_ + " must be true or false, not " +
                       KindOf(v));
   return std::nullopt;
 }
@@ -115,7 +124,7 @@ std::vector<LString> MapReader::StringList(std::string_view key) {
   std::vector<LString> out;
   YAML::Node v = Get(key);
   if (IsAbsent(v)) return out;
-  std::string where = "'" + std::string(key) + "' of " + what_;
+  std::string where = QuotedKey(key) + " of " + what_;
   if (v.IsScalar()) {
     out.push_back({v.Scalar(), LocOf(v)});
     return out;
@@ -135,7 +144,7 @@ std::vector<int64_t> MapReader::IntList(std::string_view key, int64_t min, int64
   std::vector<int64_t> out;
   YAML::Node v = Get(key);
   if (IsAbsent(v)) return out;
-  std::string where = "'" + std::string(key) + "' of " + what_;
+  std::string where = QuotedKey(key) + " of " + what_;
   if (!v.IsSequence()) {
     Error(LocOf(v), where + " must be a list of integers, not " + KindOf(v));
     return out;
@@ -161,7 +170,7 @@ std::vector<std::pair<LString, LString>> MapReader::StringMap(std::string_view k
   std::vector<std::pair<LString, LString>> out;
   YAML::Node v = Get(key);
   if (IsAbsent(v)) return out;
-  std::string where = "'" + std::string(key) + "' of " + what_;
+  std::string where = QuotedKey(key) + " of " + what_;
   if (!v.IsMap()) {
     Error(LocOf(v), where + " must be a mapping of names to values, not " + KindOf(v));
     return out;

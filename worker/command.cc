@@ -129,7 +129,10 @@ std::map<std::string, std::string> JobEnvironment(const JobToRun& job, const Pla
   if (context.direct && context.node_has_gpus) {
     std::string ids;
     if (!placement.gpus.empty())
-      for (int g : placement.gpus[0]) ids += (ids.empty() ? "" : ",") + std::to_string(g);
+      for (int g : placement.gpus[0]) {
+        if (!ids.empty()) ids.push_back(',');
+        ids.append(std::to_string(g));
+      }
     env["CUDA_VISIBLE_DEVICES"] = ids;
     env["ROCR_VISIBLE_DEVICES"] = ids;
   }

@@ -56,7 +56,7 @@ bool MakeDirectories(const std::string& dir, unsigned mode, std::string* error) 
   std::string partial;
   std::stringstream ss(dir);
   std::string part;
-  if (!dir.empty() && dir[0] == '/') partial = "/";
+  if (!dir.empty() && dir[0] == '/') partial.push_back('/');
   while (std::getline(ss, part, '/')) {
     if (part.empty()) continue;
     partial.append(part).append("/");
