@@ -76,12 +76,6 @@ JobRef JobRefOf(const nlohmann::json& ref) {
   return {0, ref.get<std::string>()};
 }
 
-JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref) {
-  JobIndex j = 0;
-  Check(ResolveJob(plan, JobRefOf(ref), &j));
-  return j;
-}
-
 namespace {
 
 nlohmann::json CountsJson(const WorkflowCore& core) {

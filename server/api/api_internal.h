@@ -61,10 +61,9 @@ inline void Check(const ServiceStatus& s) {
 
 /// A job reference of a request body: an index or a name (400 when it is neither).
 JobRef JobRefOf(const nlohmann::json& ref);
-/// Resolves a job reference (index or name) in a workflow (404 when unknown).
-JobIndex FindJob(const spec::Plan& plan, const nlohmann::json& ref);
-/// Resolves a job given in a URL path: a name, or an index unless a job has that name.
-JobIndex FindJobByText(const spec::Plan& plan, const std::string& ref);
+/// Resolves a job given in a URL path: a name, or an index unless a job has that name
+/// (kNotFound when unknown). Returns a status, not an ApiError: it runs inside service calls.
+ServiceStatus FindJobByText(const spec::Plan& plan, const std::string& ref, JobIndex* job);
 /// One recorded attempt as the job endpoints show it.
 nlohmann::json AttemptJson(const AttemptResult& r);
 /// The file a job's attempt writes its stdout (or stderr) to, as the worker names it

@@ -14,15 +14,15 @@ nlohmann::json AttemptJson(const AttemptResult& r) {
           {"nodes", r.nodes}};
 }
 
-JobIndex FindJobByText(const spec::Plan& plan, const std::string& ref) {
-  nlohmann::json r = ref;
+ServiceStatus FindJobByText(const spec::Plan& plan, const std::string& ref, JobIndex* job) {
+  JobRef r{0, ref};
   if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos && ref.size() < 10) {
     // A number is an index unless a job has exactly that name.
     bool named = false;
-    for (const auto& job : plan.jobs) named = named || job.name == ref;
-    if (!named) r = std::stoll(ref);
+    for (const auto& j : plan.jobs) named = named || j.name == ref;
+    if (!named) r = {std::stoll(ref), std::nullopt};
   }
-  return FindJob(plan, r);
+  return ResolveJob(plan, r, job);
 }
 
 namespace {
@@ -104,7 +104,8 @@ void AddWorkerPlace(const WorkflowCore& core, WorkerId w, nlohmann::json* row) {
 HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
   nlohmann::json out;
   Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
-    JobIndex j = FindJobByText(*e.plan, ref);
+    JobIndex j = 0;
+    if (ServiceStatus found = FindJobByText(*e.plan, ref, &j); !found.ok()) return found;
     const spec::Plan& plan = *e.plan;
     const spec::Job& job = plan.jobs[j];
     const auto& rr = plan.RequirementsOf(job);

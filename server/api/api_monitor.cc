@@ -126,12 +126,19 @@ HttpResponse Log(Call& c, WorkflowId wf, const std::string& ref) {
   constexpr int64_t kMaxBytes = 1 << 20;
   int64_t limit = QueryInt(c, "limit", 1, kMaxBytes, kMaxBytes);
   int64_t offset = QueryInt(c, "offset", -1, INT64_MAX, -1);
+  // 0: the current attempt; checked against it below (inside the service call, as a status).
+  const int64_t asked = QueryInt(c, "attempt", 1, UINT32_MAX, 0);
   std::string path, name, owner;
   uint32_t attempt = 0;
   Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
-    JobIndex j = FindJobByText(*e.plan, ref);
+    JobIndex j = 0;
+    if (ServiceStatus found = FindJobByText(*e.plan, ref, &j); !found.ok()) return found;
     uint32_t current = e.core->job(j).attempt;
-    attempt = static_cast<uint32_t>(QueryInt(c, "attempt", 1, current, current));
+    if (asked > current)
+      return ServiceStatus::Error(ServiceStatus::kBadRequest,
+                                  "query parameter 'attempt' must be an integer between 1 and " +
+                                      std::to_string(current));
+    attempt = asked == 0 ? current : static_cast<uint32_t>(asked);
     name = e.plan->jobs[j].name;
     owner = e.row.owner;
     path = JobLogPath(e, j, attempt, which == "err");

@@ -36,8 +36,8 @@ bench() {  # bench NAME N COMMAND IDEAL
   echo "{\"case\": \"$name\", \"jobs\": $n, \"cores\": $cores, \"runs\": $runs," \
        "\"torc_runs_s\": [$(IFS=,; echo "${t[*]}")], \"xargs_runs_s\": [$(IFS=,; echo "${x[*]}")]," \
        "\"torc_median_s\": $tm, \"xargs_median_s\": $xm," \
-       "\"torc_over_xargs\": $(python3 -c "print(round($tm / $xm, 3) if $xm else None)")," \
-       "\"ideal_s\": $ideal, \"torc_over_ideal\": $(python3 -c "print(round($tm / $ideal, 3) if $ideal else None)")}"
+       "\"torc_over_xargs\": $(python3 -c "print(round($tm / $xm, 3) if $xm else 'null')")," \
+       "\"ideal_s\": $ideal, \"torc_over_ideal\": $(python3 -c "print(round($tm / $ideal, 3) if $ideal else 'null')")}"
 }
 
 [[ $which == *a* ]] && bench trues 10000 true 0
