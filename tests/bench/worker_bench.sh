@@ -40,5 +40,7 @@ bench() {  # bench NAME N COMMAND IDEAL
        "\"ideal_s\": $ideal, \"torc_over_ideal\": $(python3 -c "print(round($tm / $ideal, 3) if $ideal else 'null')")}"
 }
 
-[[ $which == *a* ]] && bench trues 10000 true 0
-[[ $which == *b* ]] && bench sleeps 2000 "sleep 0.1" "$(python3 -c "print(2000 * 0.1 / $cores)")"
+if [[ $which == *a* ]]; then bench trues 10000 true 0; fi
+if [[ $which == *b* ]]; then
+  bench sleeps 2000 "sleep 0.1" "$(python3 -c "print(2000 * 0.1 / $cores)")"
+fi
