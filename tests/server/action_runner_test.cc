@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "temp_dir.h"
 #include "server/action_runner.h"
 #include "server/problems.h"
 #include "server/service.h"
@@ -23,13 +24,9 @@ using namespace torc::server;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/torc_action_test.XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
+/// A scratch directory for one test (tests/server/temp_dir.h).
+struct TempDir : torc::testing::ScratchDir {
+  TempDir() : ScratchDir("torc_action_test") {}
 };
 
 std::string Slurp(const fs::path& p) {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "temp_dir.h"
 #include "server/service.h"
 
 namespace fs = std::filesystem;
@@ -14,13 +15,9 @@ using namespace torc::server;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/torc_service_test.XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
+/// A scratch directory for one test (tests/server/temp_dir.h).
+struct TempDir : torc::testing::ScratchDir {
+  TempDir() : ScratchDir("torc_service_test") {}
 };
 
 std::unique_ptr<Service> OpenService(const TempDir& dir) {
