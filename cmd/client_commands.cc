@@ -38,6 +38,14 @@ void AddServerRunCommand(CLI::App* server_cmd) {
                   "Worker heartbeat period; 3 missed heartbeats expire a lease (default 30)");
   run->add_option("--max-body-bytes", opts->max_body_bytes,
                   "Largest request body accepted; larger ones get 413 (default 67108864, 64 MiB)");
+  run->add_option("--max-header-bytes", opts->max_header_bytes,
+                  "Largest request line plus headers accepted; larger ones get 431 (default "
+                  "65536, 64 KiB; at least 1024)")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 40));
+  run->add_option("--max-connections-per-client", opts->max_connections_per_client,
+                  "Most open connections from one client address; more get 503 (default 256; "
+                  "local workers all connect from 127.0.0.1)")
+      ->check(CLI::PositiveNumber);
   // Workflow limits (docs/limits.md): a submit over one gets 400 with the file's error.
   auto& limits = opts->service.limits;
   run->add_option("--max-jobs", limits.max_jobs,

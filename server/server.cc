@@ -211,6 +211,8 @@ int RunServer(const ServerOptions& options) {
   HttpServerOptions http;
   http.host = options.host;
   http.max_body_bytes = options.max_body_bytes;
+  http.max_header_bytes = options.max_header_bytes;
+  http.max_connections_per_client = options.max_connections_per_client;
   http.port = ListenPort(options, dir);
   if (!IsLoopbackHost(options.host))
     std::fprintf(stderr,

@@ -16,6 +16,8 @@ struct ServerOptions {
   int port = -1;             // -1: reuse the port in server.url, else 8080; 0: any free port
   std::string data_dir;      // "" : TORC_DATA_DIR or ~/.torc
   size_t max_body_bytes = 64 << 20;
+  size_t max_header_bytes = 64 << 10;   // request line plus headers (HttpServerOptions)
+  int max_connections_per_client = 256;
   /// Each user authenticates with their own token (<data-dir>/users) and sees
   /// only their own workflows; see docs/security.md.
   bool multi_user = false;

@@ -1,6 +1,8 @@
 // Plain HTTP request/response types and the server transport built on cpprestsdk, which hands
 // every request to one handler function. http_server.cc and server/client/http_client.cc are
-// the only files that include cpprestsdk headers.
+// the only files that include cpprestsdk headers. In front of cpprestsdk, in the same process,
+// a connection guard owns the public socket and bounds what clients send before cpprestsdk
+// reads it (connection_guard.h).
 #pragma once
 
 #include <chrono>
@@ -31,17 +33,28 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
-/// Where StartHttpServer listens and the largest request body it accepts.
+/// Where StartHttpServer listens and what it accepts from clients (docs/limits.md).
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                            // 0: pick a free port
+  int port = 0;                            // 0: the kernel picks a free port
   size_t max_body_bytes = 64 << 20;        // larger bodies get 413 without reaching the handler
+  /// Largest request line plus headers; a longer head gets 431 before more of it is kept.
+  size_t max_header_bytes = 64 << 10;
+  /// How long a request line and headers may take to arrive from their first byte; then 408.
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(30);
+  /// Most open connections from one client address (every local worker and `torc run` comes
+  /// from 127.0.0.1); one more gets 503.
+  int max_connections_per_client = 256;
+  /// Most open connections in all, lowered to what the open-files limit allows; one more
+  /// gets 503.
+  int max_connections = 4096;
 };
 
 /// Serves HTTP on host:port, calling `handler` for every request (possibly
-/// from several threads at once). Malformed requests and bodies over the
-/// limit are answered with a 4xx JSON error body without calling it;
-/// an exception escaping the handler becomes a 500 with a JSON error body.
+/// from several threads at once). Malformed requests, heads and bodies over the
+/// limits and connections over the caps are answered with a 4xx/5xx JSON error
+/// body without calling it; an exception escaping the handler becomes a 500
+/// with a JSON error body. HttpRequest::remote_address is the client's address.
 class HttpServer {
  public:
   virtual ~HttpServer() = default;

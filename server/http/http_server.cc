@@ -5,9 +5,15 @@
 // (a pool thread blocked on the body could starve the threads that read bodies), the handler runs
 // in the continuation, and every request is counted from admission until its reply has been
 // written, which is what Stop() waits for.
+//
+// cpprestsdk listens on 127.0.0.1 on a port of its own; the public socket belongs to the
+// connection guard (connection_guard.h), which bounds request heads and connections and hands
+// every request over with a per-process secret header. A request without it did not come
+// through the guard and is refused.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +34,7 @@
 // _TURN_OFF_PLATFORM_STRING is set (see CMakeLists.txt).
 #include <cpprest/http_listener.h>
 
+#include "server/http/connection_guard.h"
 #include "server/http/http.h"
 
 namespace torc::server {
@@ -49,8 +56,11 @@ constexpr size_t kReadChunk = 1 << 20;
 constexpr size_t kDiscardChunk = 256 << 10;
 /// How long Stop() waits for replies still being written once no handler is running.
 constexpr auto kReplyGrace = std::chrono::seconds(10);
-/// Attempts to bind a kernel-chosen port (another process may take it between probe and bind).
+/// Attempts to bind a kernel-chosen internal port (another process may take it between probe
+/// and bind).
 constexpr int kPortZeroAttempts = 5;
+/// Smallest accepted max_header_bytes: every client's ordinary requests must fit.
+constexpr size_t kMinHeaderBytes = 1024;
 
 HttpResponse ErrorResponse(int status, const std::string& message) {
   HttpResponse response;
@@ -125,7 +135,10 @@ bool BuildRequest(const http_request& request, std::string body, HttpRequest* ou
   if (auto it = headers.find(web::http::header_names::authorization); it != headers.end()) {
     out->authorization = it->second;
   }
-  out->remote_address = request.remote_address();
+  // The guard's header, not cpprestsdk's peer (which is always the guard on 127.0.0.1).
+  if (auto it = headers.find(http_internal::kPeerHeader); it != headers.end()) {
+    out->remote_address = it->second;
+  }
   return true;
 }
 
@@ -140,7 +153,8 @@ bool IsChunked(const web::http::http_headers& headers) {
 /// State shared by the server object and every request still being processed. Continuations
 /// hold it by shared_ptr, so it outlives the server if cpprestsdk finishes a request late.
 struct ServerState {
-  ServerState(HttpHandler h, size_t limit) : handler(std::move(h)), max_body_bytes(limit) {}
+  ServerState(HttpHandler h, size_t limit, std::string guard_secret)
+      : handler(std::move(h)), max_body_bytes(limit), secret(std::move(guard_secret)) {}
 
   /// Counts a new request in flight, or refuses it once Stop() has begun.
   bool Admit() {
@@ -168,6 +182,7 @@ struct ServerState {
 
   HttpHandler handler;  // reset by Stop() once no call can be running or start
   const size_t max_body_bytes;
+  const std::string secret;  // what the guard puts in http_internal::kGuardSecretHeader
   std::mutex mu;
   std::condition_variable idle;
   bool stopping = false;
@@ -348,21 +363,42 @@ void OnBody(const std::shared_ptr<ServerState>& state, const http_request& reque
   }
 }
 
+/// True if the request carries the guard's secret, compared in constant time.
+bool CameThroughGuard(const ServerState& state, const http_request& request) {
+  const auto& headers = request.headers();
+  auto it = headers.find(http_internal::kGuardSecretHeader);
+  if (it == headers.end() || it->second.size() != state.secret.size()) return false;
+  unsigned char difference = 0;
+  for (size_t i = 0; i < state.secret.size(); ++i) difference |= it->second[i] ^ state.secret[i];
+  return difference == 0;
+}
+
+/// Answers a request that is not admitted, without reading its body; closes the connection.
+void Refuse(const http_request& request, int status, const std::string& message) noexcept {
+  try {
+    HttpResponse refusal = ErrorResponse(status, message);
+    http_response reply(static_cast<web::http::status_code>(status));
+    reply.set_body(std::move(refusal.body), refusal.content_type);
+    reply.headers().add(web::http::header_names::connection, "close");
+    request.reply(reply).then([](pplx::task<void> sent) {
+      try {
+        sent.get();
+      } catch (...) {
+      }
+    });
+  } catch (...) {
+  }
+}
+
 /// Entry point for every request cpprestsdk parses (on one of its pool threads).
 void OnRequest(const std::shared_ptr<ServerState>& state, const http_request& request) noexcept {
+  if (!CameThroughGuard(*state, request)) {
+    Refuse(request, 403,
+           "this is torc's internal port: connect to the server's public port instead");
+    return;
+  }
   if (!state->Admit()) {
-    try {
-      HttpResponse refusal = ErrorResponse(503, "server is shutting down");
-      http_response reply(web::http::status_codes::ServiceUnavailable);
-      reply.set_body(std::move(refusal.body), refusal.content_type);
-      request.reply(reply).then([](pplx::task<void> sent) {
-        try {
-          sent.get();
-        } catch (...) {
-        }
-      });
-    } catch (...) {
-    }
+    Refuse(request, 503, "server is shutting down");
     return;
   }
   try {
@@ -381,6 +417,22 @@ void OnRequest(const std::shared_ptr<ServerState>& state, const http_request& re
   } catch (const std::exception& e) {
     Reply(state, request, ErrorResponse(500, std::string("internal error: ") + e.what()));
   }
+}
+
+/// The guard's secret: 128 random bits as hex.
+bool RandomSecret(std::string* secret, std::string* error) {
+  unsigned char bytes[16];
+  if (getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes))) {
+    if (error) *error = std::string("cannot make the connection guard's secret: ") + strerror(errno);
+    return false;
+  }
+  static const char kHex[] = "0123456789abcdef";
+  secret->clear();
+  for (unsigned char b : bytes) {
+    secret->push_back(kHex[b >> 4]);
+    secret->push_back(kHex[b & 15]);
+  }
+  return true;
 }
 
 /// cpprestsdk cannot listen on port 0 and report the port it got, so ask the kernel for a free
@@ -433,10 +485,11 @@ void ReleaseAddress(const std::string& key) {
 class ListenerServer final : public HttpServer {
  public:
   ListenerServer(std::shared_ptr<ServerState> state, std::unique_ptr<http_listener> listener,
-                 int port, std::string address)
+                 std::unique_ptr<http_internal::ConnectionGuard> guard, std::string address)
       : state_(std::move(state)),
         listener_(std::move(listener)),
-        port_(port),
+        guard_(std::move(guard)),
+        port_(guard_->port()),
         address_(std::move(address)) {}
   ~ListenerServer() override { Stop(); }
 
@@ -460,12 +513,15 @@ class ListenerServer final : public HttpServer {
     }
     listener_.reset();
     ReleaseAddress(address_);
+    // After cpprestsdk has closed its connections: the guard passes on what they sent last.
+    guard_->Stop();
   }
 
  private:
   std::shared_ptr<ServerState> state_;
   std::mutex stop_mu_;
   std::unique_ptr<http_listener> listener_;  // null once stopped
+  std::unique_ptr<http_internal::ConnectionGuard> guard_;
   const int port_;
   const std::string address_;
 };
@@ -482,14 +538,39 @@ std::unique_ptr<HttpServer> StartHttpServer(const HttpServerOptions& options, Ht
   if (options.port < 0 || options.port > 65535) {
     return fail("invalid port " + std::to_string(options.port));
   }
-  http_internal::SizeThreadPool();
-  auto state = std::make_shared<ServerState>(std::move(handler), options.max_body_bytes);
-  const int attempts = options.port == 0 ? kPortZeroAttempts : 1;
+  if (options.max_header_bytes < kMinHeaderBytes) {
+    return fail("the header limit must be at least " + std::to_string(kMinHeaderBytes) +
+                " bytes, not " + std::to_string(options.max_header_bytes));
+  }
+  if (options.max_connections_per_client < 1 || options.max_connections < 1) {
+    return fail("the connection limits must be at least 1");
+  }
+  if (options.header_timeout.count() <= 0) return fail("the header timeout must be positive");
+  std::string secret;
+  if (!RandomSecret(&secret, error)) return nullptr;
+  http_internal::GuardOptions guarded{options.host,
+                                      options.port,
+                                      secret,
+                                      options.max_header_bytes,
+                                      options.max_connections_per_client,
+                                      options.max_connections,
+                                      options.header_timeout};
   std::string last_error;
-  for (int attempt = 0; attempt < attempts; ++attempt) {
-    int port = options.port;
-    if (port == 0 && !FindFreePort(options.host, &port, &last_error)) break;
-    const std::string address = options.host + ":" + std::to_string(port);
+  auto guard = http_internal::ConnectionGuard::Listen(guarded, &last_error);
+  if (!guard) {
+    return fail("cannot listen on http://" + options.host + ":" + std::to_string(options.port) +
+                "/: " + last_error);
+  }
+
+  // cpprestsdk's own listener, reachable only on loopback and only with the secret.
+  http_internal::SizeThreadPool();
+  auto state =
+      std::make_shared<ServerState>(std::move(handler), options.max_body_bytes, secret);
+  const std::string internal_host = "127.0.0.1";
+  for (int attempt = 0; attempt < kPortZeroAttempts; ++attempt) {
+    int port = 0;
+    if (!FindFreePort(internal_host, &port, &last_error)) break;
+    const std::string address = internal_host + ":" + std::to_string(port);
     if (!ClaimAddress(address)) {
       last_error = "address already in use by another server in this process";
       continue;
@@ -503,14 +584,15 @@ std::unique_ptr<HttpServer> StartHttpServer(const HttpServerOptions& options, Ht
       listener->support(web::http::methods::OPTIONS, on_request);
       listener->support(web::http::methods::TRCE, on_request);
       listener->open().wait();
-      return std::make_unique<ListenerServer>(state, std::move(listener), port, address);
+      guard->Start(port);
+      return std::make_unique<ListenerServer>(state, std::move(listener), std::move(guard),
+                                              address);
     } catch (const std::exception& e) {
       ReleaseAddress(address);
       last_error = e.what();
     }
   }
-  return fail("cannot listen on http://" + options.host + ":" + std::to_string(options.port) +
-              "/: " + last_error);
+  return fail("cannot start the internal listener on " + internal_host + ": " + last_error);
 }
 
 }  // namespace torc::server

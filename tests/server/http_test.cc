@@ -2,6 +2,8 @@
 #include "server/client/http_client.h"
 #include "server/http/http.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -10,7 +12,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,8 +25,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<HttpServer> Start(HttpHandler handler, size_t max_body_bytes = 64 << 20) {
-  HttpServerOptions options;
+std::unique_ptr<HttpServer> Start(HttpHandler handler, size_t max_body_bytes = 64 << 20,
+                                  HttpServerOptions options = {}) {
   options.max_body_bytes = max_body_bytes;
   std::string error;
   auto server = StartHttpServer(options, std::move(handler), &error);
@@ -116,6 +121,108 @@ std::string Chunked(const std::string& body, size_t piece) {
 
 double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
+}
+
+/// A connection to 127.0.0.1:port from `source` (any 127.x.y.z address is this host), with 10 s
+/// send and receive timeouts.
+int Connect(int port, const char* source = "127.0.0.1") {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  REQUIRE(inet_pton(AF_INET, source, &local.sin_addr) == 1);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) == 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  return fd;
+}
+
+bool SendAll(int fd, const std::string& bytes) {
+  for (size_t sent = 0; sent < bytes.size();) {
+    ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+/// One response read from a connection: status 0 if it ended (or timed out) first.
+struct RawResponse {
+  int status = 0;
+  std::string head, body;
+};
+
+/// Reads one response (head and its Content-Length body); `pending` keeps bytes read past it.
+RawResponse ReadResponse(int fd, std::string* pending) {
+  RawResponse r;
+  char chunk[65536];
+  auto more = [&] {
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) return false;
+    pending->append(chunk, static_cast<size_t>(n));
+    return true;
+  };
+  size_t end;
+  while ((end = pending->find("\r\n\r\n")) == std::string::npos) {
+    if (!more()) return r;
+  }
+  r.head = pending->substr(0, end + 4);
+  size_t length = 0;
+  if (size_t at = r.head.find("Content-Length: "); at != std::string::npos) {
+    length = std::stoul(r.head.substr(at + 16));
+  }
+  while (pending->size() < end + 4 + length) {
+    if (!more()) return r;
+  }
+  r.body = pending->substr(end + 4, length);
+  pending->erase(0, end + 4 + length);
+  r.status = std::stoi(r.head.substr(9, 3));
+  return r;
+}
+
+/// This process's resident memory, in KiB.
+long ResidentKiB() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+/// The ports this process listens on (TCP over IPv4).
+std::set<int> OwnListeningPorts() {
+  std::set<std::string> inodes;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    while (dirent* entry = readdir(dir)) {
+      char target[256];
+      std::string path = std::string("/proc/self/fd/") + entry->d_name;
+      ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+      if (n <= 0) continue;
+      std::string link(target, static_cast<size_t>(n));
+      if (link.rfind("socket:[", 0) == 0) inodes.insert(link.substr(8, link.size() - 9));
+    }
+    closedir(dir);
+  }
+  std::set<int> ports;
+  std::ifstream tcp("/proc/self/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // column titles
+  while (std::getline(tcp, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+        timeout >> inode;
+    if (state == "0A" && inodes.count(inode)) {
+      ports.insert(std::stoi(local.substr(local.find(':') + 1), nullptr, 16));
+    }
+  }
+  return ports;
 }
 
 }  // namespace
@@ -477,4 +584,227 @@ TEST_CASE("throughput of sequential small requests and of 1 MB round trips") {
   CHECK(ok == kLarge);
   MESSAGE("1 MB up + 1 MB down round trip: ", 1e3 * large_seconds / kLarge, " ms each (",
           2 * kLarge / large_seconds, " MB/s moved)");
+}
+
+TEST_CASE("a request head over the header limit gets 431 before it is kept, and memory stays bounded") {
+  Recorder recorder;
+  auto server = Start(recorder.Handler());
+  const std::string expected_body =
+      R"j({"error":"request line and headers too large: more than 65536 bytes (limit 65536)"})j";
+
+  // A 1 MiB header line.
+  std::string raw = RawExchange(server->port(), "GET /x HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                                    std::string(1 << 20, 'b') + "\r\n\r\n");
+  CHECK(raw.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
+  CHECK(raw.find("Connection: close") != std::string::npos);
+  CHECK(raw.substr(raw.find("\r\n\r\n") + 4) == expected_body);
+
+  // A 100 MiB request line, streamed: the answer comes while the client is still sending, and
+  // the server never holds the line.
+  const std::string mebibyte(1 << 20, 'a');
+  std::atomic<bool> sending{true};
+  std::atomic<long> peak_kib{0};
+  const long before_kib = ResidentKiB();
+  std::thread sampler([&] {
+    while (sending) {
+      peak_kib = std::max(peak_kib.load(), ResidentKiB());
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  int fd = Connect(server->port());
+  std::string answer;
+  bool answered = false;
+  int sent_mib = 0;
+  if (SendAll(fd, "GET /")) {
+    for (; sent_mib < 100 && !answered; ++sent_mib) {
+      if (!SendAll(fd, mebibyte)) break;
+      char chunk[4096];
+      for (ssize_t n; (n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT)) > 0;) {
+        answer.append(chunk, static_cast<size_t>(n));
+      }
+      answered = answer.find(expected_body) != std::string::npos;
+    }
+    if (!answered) SendAll(fd, " HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  std::string pending = answer;
+  RawResponse response = ReadResponse(fd, &pending);
+  close(fd);
+  sending = false;
+  sampler.join();
+  MESSAGE("sent ", sent_mib, " MiB before the answer; resident memory ", before_kib, " KiB before, ",
+          peak_kib.load(), " KiB at most while sending");
+  CHECK(response.status == 431);
+  CHECK(response.body == expected_body);
+  CHECK(sent_mib < 100);
+  CHECK(peak_kib - before_kib < 32 * 1024);
+  CHECK(recorder.calls == 0);
+  // The server is unharmed.
+  CHECK(Client(*server)->Request("POST", "/", "fine").body == "fine");
+
+  // A smaller limit is an option.
+  HttpServerOptions options;
+  options.max_header_bytes = 2048;
+  auto small = Start(recorder.Handler(), 64 << 20, options);
+  raw = RawExchange(small->port(), "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                       std::string(2048, 'b') + "\r\nConnection: close\r\n\r\n");
+  CHECK(raw.find(R"j({"error":"request line and headers too large: more than 2048 bytes (limit 2048)"})j") !=
+        std::string::npos);
+  raw = RawExchange(small->port(), "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                       std::string(1900, 'b') + "\r\nConnection: close\r\n\r\n");
+  CHECK(raw.rfind("HTTP/1.1 200 ", 0) == 0);
+}
+
+TEST_CASE("a request head that does not arrive within the header timeout gets 408") {
+  Recorder recorder;
+  HttpServerOptions options;
+  options.header_timeout = 300ms;
+  auto server = Start(recorder.Handler(), 64 << 20, options);
+
+  // A connection that sent nothing yet is idle, not slow: it is not timed out.
+  int idle = Connect(server->port());
+  std::this_thread::sleep_for(600ms);
+  std::string pending;
+  REQUIRE(SendAll(idle, "GET /idle HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(ReadResponse(idle, &pending).status == 200);
+
+  // Half a head, then nothing: 408 after the timeout, and the connection is closed.
+  auto started = std::chrono::steady_clock::now();
+  REQUIRE(SendAll(idle, "GET /slow HTTP/1.1\r\nHost: x\r\n"));
+  RawResponse response = ReadResponse(idle, &pending);
+  const double waited = Seconds(std::chrono::steady_clock::now() - started);
+  CHECK(response.status == 408);
+  CHECK(response.body == R"({"error":"request line and headers not received within 300 ms"})");
+  CHECK(waited >= 0.29);
+  CHECK(waited < 3);
+  char byte;
+  CHECK(recv(idle, &byte, 1, 0) == 0);
+  close(idle);
+  CHECK(recorder.calls == 1);
+
+  // A head sent a byte at a time, each in time, still has to be complete within the timeout.
+  int drip = Connect(server->port());
+  started = std::chrono::steady_clock::now();
+  const std::string head = "GET /drip HTTP/1.1\r\nHost: x\r\n\r\n";
+  bool refused = false;
+  for (char c : head) {
+    if (!SendAll(drip, std::string(1, c))) break;
+    std::this_thread::sleep_for(30ms);
+    char chunk[512];
+    if (recv(drip, chunk, sizeof(chunk), MSG_DONTWAIT) > 0) {
+      refused = std::string(chunk, 13) == "HTTP/1.1 408 ";
+      break;
+    }
+  }
+  close(drip);
+  CHECK(refused);
+  CHECK(recorder.calls == 1);
+}
+
+TEST_CASE("one connection more than the per-client cap gets 503, the others keep working") {
+  Recorder recorder;
+  HttpServerOptions options;
+  options.max_connections_per_client = 4;
+  auto server = Start(recorder.Handler(), 64 << 20, options);
+  const std::string request = "GET /k HTTP/1.1\r\nHost: x\r\n\r\n";
+
+  std::vector<int> open;
+  std::string pending;
+  for (int i = 0; i < 4; ++i) {
+    open.push_back(Connect(server->port(), "127.0.0.2"));
+    REQUIRE(SendAll(open.back(), request));
+    REQUIRE(ReadResponse(open.back(), &pending).status == 200);
+  }
+  int extra = Connect(server->port(), "127.0.0.2");
+  SendAll(extra, request);  // may fail: the answer can come first
+  RawResponse refused = ReadResponse(extra, &pending);
+  CHECK(refused.status == 503);
+  CHECK(refused.body == R"j({"error":"too many connections from 127.0.0.2 (limit 4)"})j");
+  close(extra);
+  pending.clear();
+
+  // The four connections still work, and so does another client address.
+  for (int fd : open) {
+    REQUIRE(SendAll(fd, request));
+    CHECK(ReadResponse(fd, &pending).status == 200);
+  }
+  int other = Connect(server->port(), "127.0.0.3");
+  REQUIRE(SendAll(other, request));
+  CHECK(ReadResponse(other, &pending).status == 200);
+  close(other);
+
+  // A closed connection frees its place.
+  close(open.back());
+  open.pop_back();
+  int status = 0;
+  for (int attempt = 0; attempt < 50 && status != 200; ++attempt) {
+    std::this_thread::sleep_for(20ms);
+    int again = Connect(server->port(), "127.0.0.2");
+    pending.clear();
+    if (SendAll(again, request)) status = ReadResponse(again, &pending).status;
+    close(again);
+  }
+  CHECK(status == 200);
+  for (int fd : open) close(fd);
+}
+
+TEST_CASE("keep-alive: several requests, chunked bodies among them, on one connection") {
+  Recorder recorder;
+  auto server = Start(recorder.Handler());
+  int fd = Connect(server->port());
+  std::string pending;
+  const std::vector<std::pair<std::string, std::string>> requests = {
+      {"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+      {"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", "hello"},
+      {"POST /3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+           Chunked(std::string(3000, 'c'), 700),
+       std::string(3000, 'c')},
+      {"POST /4 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", ""},
+      {"POST /5 HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n" + std::string(200000, 'z'),
+       std::string(200000, 'z')},
+      {"GET /6 HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+  };
+  for (const auto& [request, body] : requests) {
+    CAPTURE(request.substr(0, 20));
+    REQUIRE(SendAll(fd, request));
+    RawResponse response = ReadResponse(fd, &pending);
+    CHECK(response.status == 200);
+    CHECK(response.body == body);
+  }
+  close(fd);
+  CHECK(recorder.calls == 6);
+  CHECK(recorder.Last().path == "/6");
+}
+
+TEST_CASE("the internal port refuses requests that did not come through the guard") {
+  Recorder recorder;
+  const std::set<int> before = OwnListeningPorts();
+  auto server = Start(recorder.Handler());
+  std::set<int> internal;
+  for (int port : OwnListeningPorts()) {
+    if (!before.count(port) && port != server->port()) internal.insert(port);
+  }
+  REQUIRE(internal.size() == 1);
+  const int port = *internal.begin();
+  for (const std::string extra : {"", "X-Torc-Guard: 0123456789abcdef0123456789abcdef\r\n"}) {
+    std::string raw = RawExchange(
+        port, "GET /api/v1/workflows HTTP/1.1\r\nHost: x\r\n" + extra + "Connection: close\r\n\r\n");
+    CHECK(raw.rfind("HTTP/1.1 403 ", 0) == 0);
+    CHECK(raw.find(R"({"error":"this is torc's internal port: connect to the server's public port instead"})") !=
+          std::string::npos);
+  }
+  CHECK(recorder.calls == 0);
+}
+
+TEST_CASE("remote_address is the real peer; a client's guard headers are dropped") {
+  Recorder recorder;
+  auto server = Start(recorder.Handler());
+  int fd = Connect(server->port(), "127.0.0.2");
+  std::string pending;
+  REQUIRE(SendAll(fd, "GET /who HTTP/1.1\r\nHost: x\r\nX-Torc-Peer: 6.6.6.6\r\n"
+                      "X-Torc-Guard: forged\r\n\r\n"));
+  CHECK(ReadResponse(fd, &pending).status == 200);
+  close(fd);
+  CHECK(recorder.Last().remote_address == "127.0.0.2");
+  CHECK(Client(*server)->Request("GET", "/").status == 200);
+  CHECK(recorder.Last().remote_address == "127.0.0.1");
 }

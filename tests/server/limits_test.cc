@@ -2,9 +2,16 @@
 // workflow files (tests/data/bad) submitted over HTTP: each is refused with a 400 that lists
 // the file's errors, none crashes or wedges the server (health answers after each), and none
 // leaves a workflow behind (the workflow list is unchanged, the next id is not used up).
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -85,6 +92,8 @@ class Server {
   }
 
   bool Healthy() { return Send("GET", "/health").status == 200; }
+  int port() const { return std::stoi(process_.url().substr(process_.url().rfind(':') + 1)); }
+  long ResidentKiB() const { return process_.MemoryKiB(); }
 
  private:
   testing::TempDir dir_;
@@ -95,6 +104,40 @@ class Server {
 std::string Sweep(int n) {
   return "name: sweep\njobs:\n  - name: j_{i}\n    command: echo {i}\n    parameters: {i: \"1:" +
          std::to_string(n) + "\"}\n";
+}
+
+/// A connection to the server from `source` (any 127.x.y.z is this host), 10 s timeouts.
+int Connect(int port, const char* source = "127.0.0.1") {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  REQUIRE(inet_pton(AF_INET, source, &address.sin_addr) == 1);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  return fd;
+}
+
+bool SendAll(int fd, const std::string& bytes) {
+  for (size_t sent = 0; sent < bytes.size();) {
+    ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+/// What the server sends until it closes the connection (or 10 s pass).
+std::string ReadUntilClosed(int fd) {
+  std::string out;
+  char chunk[4096];
+  for (ssize_t n; (n = recv(fd, chunk, sizeof(chunk), 0)) > 0;) out.append(chunk, n);
+  return out;
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
@@ -210,4 +253,67 @@ TEST_CASE("every broken workflow file of the catalogue is refused over HTTP, lea
   Answer next = server.Submit(Sweep(2));
   REQUIRE(next.status == 201);
   CHECK(next.body["workflow_id"] == before.back() + 1);
+}
+
+TEST_CASE("request heads and connections are bounded: --max-header-bytes, --max-connections-per-client") {
+  Server server({"--max-header-bytes", "4096", "--max-connections-per-client", "3"});
+  const int port = server.port();
+
+  // A head one byte over the limit: 431, whatever the token.
+  int fd = Connect(port);
+  std::string head = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+  head += std::string(4096 - head.size() - 3, 'p') + "\r\n\r\n";
+  REQUIRE(head.size() == 4097);
+  SendAll(fd, head);
+  std::string raw = ReadUntilClosed(fd);
+  close(fd);
+  CHECK(raw.rfind("HTTP/1.1 431 ", 0) == 0);
+  CHECK(raw.find(R"j({"error":"request line and headers too large: more than 4096 bytes (limit 4096)"})j") !=
+        std::string::npos);
+
+  // A 200 MiB header line streamed at the server: answered early, its memory stays put.
+  const long before_kib = server.ResidentKiB();
+  fd = Connect(port);
+  const std::string mebibyte(1 << 20, 'h');
+  std::string answer;
+  int sent_mib = 0;
+  SendAll(fd, "GET /api/v1/health HTTP/1.1\r\nX-Big: ");
+  long peak_kib = before_kib;
+  for (; sent_mib < 200 && answer.find("\r\n\r\n{") == std::string::npos; ++sent_mib) {
+    if (!SendAll(fd, mebibyte)) break;
+    peak_kib = std::max(peak_kib, server.ResidentKiB());
+    char chunk[4096];
+    for (ssize_t n; (n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT)) > 0;) answer.append(chunk, n);
+  }
+  if (answer.find("\r\n\r\n{") == std::string::npos) {
+    SendAll(fd, "\r\n\r\n");
+    answer += ReadUntilClosed(fd);
+  }
+  close(fd);
+  MESSAGE("server memory ", before_kib, " KiB before, ", peak_kib, " KiB at most; ", sent_mib,
+          " MiB sent");
+  CHECK(answer.rfind("HTTP/1.1 431 ", 0) == 0);
+  CHECK(sent_mib < 200);
+  CHECK(peak_kib - before_kib < 32 * 1024);
+  CHECK(server.Healthy());
+
+  // Three connections from 127.0.0.2 are served; a fourth gets 503; 127.0.0.1 still works.
+  std::vector<int> open;
+  for (int i = 0; i < 3; ++i) open.push_back(Connect(port, "127.0.0.2"));
+  const std::string ping = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int c : open) {
+    REQUIRE(SendAll(c, ping));
+    char chunk[4096];
+    ssize_t n = recv(c, chunk, sizeof(chunk), 0);
+    REQUIRE(n > 12);
+    CHECK(std::string(chunk, 13) == "HTTP/1.1 200 ");
+  }
+  fd = Connect(port, "127.0.0.2");
+  SendAll(fd, ping);
+  raw = ReadUntilClosed(fd);
+  close(fd);
+  CHECK(raw.rfind("HTTP/1.1 503 ", 0) == 0);
+  CHECK(raw.find(R"j({"error":"too many connections from 127.0.0.2 (limit 3)"})j") != std::string::npos);
+  CHECK(server.Healthy());
+  for (int c : open) close(c);
 }
