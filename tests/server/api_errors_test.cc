@@ -346,8 +346,11 @@ std::vector<Case> BadRequests() {
       {"10 MB action detail", "POST", wfp + "/actions/0/done",
        json{{"status", "failed"}, {"detail", std::string(10 << 20, 'd')}}.dump(), 400,
        "'detail' is too long"},
-      {"10 MB job name filter", "GET", wfp + "/jobs?name=" + std::string(10 << 20, 'j'), "", 400,
-       "the name regex is too long (10485760 bytes, limit 4096)"},
+      {"60 KB job name filter", "GET", wfp + "/jobs?name=" + std::string(60000, 'j'), "", 400,
+       "the name regex is too long (60000 bytes, limit 4096)"},
+      {"10 MB job name filter (a request line over the header limit)", "GET",
+       wfp + "/jobs?name=" + std::string(10 << 20, 'j'), "", 431,
+       "request line and headers too large: more than 65536 bytes (limit 65536)"},
       {"negative resources in a submitted workflow", "POST", "/workflows",
        json{{"spec_text", "name: neg\njobs:\n  - name: a\n    command: x\n"
                           "    resource_requirements: r\nresource_requirements:\n"
