@@ -48,7 +48,12 @@ int HexDigit(char c) {
 }
 
 std::string Quote(std::string_view s) {
-  return "'" + std::string(s.substr(0, kQuoteBytes)) + (s.size() > kQuoteBytes ? "...'" : "'");
+  std::string quoted;
+  quoted.reserve(std::min(s.size(), kQuoteBytes) + 5);
+  quoted.push_back('\'');
+  quoted.append(s.substr(0, kQuoteBytes));
+  quoted.append(s.size() > kQuoteBytes ? "...'" : "'");
+  return quoted;
 }
 
 std::string_view TrimSpaces(std::string_view s) {
