@@ -34,10 +34,10 @@ int SignalNumber(const std::string& name) {
   return it == kSignals.end() ? SIGTERM : it->second;
 }
 
-// The server took the request (2xx), whether or not its answer decodes.
-template <typename T>
-bool Applied(const server::ApiAnswer<T>& a) {
-  return a.status >= 200 && a.status < 300;
+// The id and attempt of a start notice or result, for messages.
+template <typename Item>
+std::string JobAttempt(const Item& item) {
+  return "job " + std::to_string(item.id) + " attempt " + std::to_string(item.attempt);
 }
 
 }  // namespace
@@ -53,13 +53,30 @@ int Worker::Run() {
   if (const char* me = env_.getenv ? env_.getenv("SLURMD_NODENAME") : nullptr)
     for (uint32_t n = 0; n < alloc_.nodes.size(); ++n)
       if (alloc_.nodes[n].name == me) own_node_ = n;
+  // The server keeps the job output directory as JSON text: a cut path would name another
+  // directory, so a path it cannot take is refused here, before anything starts.
+  const std::string output_dir = protocol::JobOutputDir(o_.output_dir, o_.workflow_id);
+  if (output_dir.size() > protocol::kMaxPathBytes ||
+      protocol::FitText(output_dir, output_dir.size()) != output_dir) {
+    Log("the job output directory must be valid UTF-8 of at most " +
+        std::to_string(protocol::kMaxPathBytes) + " bytes (--output-dir): " +
+        protocol::FitText(output_dir, 200) + (output_dir.size() > 200 ? "..." : ""));
+    return 1;
+  }
   if (!Register()) return 1;
   ledger_ = std::make_unique<NodeLedger>(alloc_.nodes);
   RunHookCommands(on_start_);
   int rc = Loop();
   RunHookCommands(on_complete_);
-  // Why it leaves, for `torc status` (problems) when work is left behind.
-  api_.Leave(worker_id_, {leave_reason_});
+  // Why it leaves, for `torc status` (problems) when work is left behind. Not when the server
+  // refuses this worker (its workflow is gone): there is no one to tell.
+  if (!offline_) {
+    BoundCallTime();
+    auto left = api_.Leave(worker_id_, {leave_reason_});
+    if (!left.ok())
+      Log("could not unregister (" + left.error +
+          "); the server gives this worker's jobs back when its lease expires");
+  }
   return rc;
 }
 
@@ -68,7 +85,11 @@ bool Worker::Register() {
   if (!ReachServer()) return false;
   auto r = RegisterWithRetries(Introduction());
   if (!r.ok()) {
-    Log("cannot register: " + r.error);
+    // Registering again after a lost lease: a refusal for good ends the worker; trouble or a
+    // signal leaves it to the loop (the next heartbeat tries again; a signal stops it).
+    if (worker_id_ != 0 && r.permanent()) Unwelcome(r.status, r.error);
+    else if (r.status == 404) Log("cannot register: " + r.error + " (deleted, or not yours?)");
+    else Log("cannot register: " + r.error);
     return false;
   }
   Configure(*r.value);
@@ -171,22 +192,46 @@ std::string Worker::ResourceSummary() const {
          " CPUs, " + mem + ", " + std::to_string(n.gpus.size()) + " GPUs";
 }
 
+// A stop signal (or a stopping worker's deadline) ends the command that runs (SIGKILL to its
+// process group) and skips the rest: a hook never keeps a worker that was told to stop.
 void Worker::RunHookCommands(const std::vector<std::string>& commands) {
   for (const auto& c : commands) {
+    if (Interrupted()) return;
     LaunchSpec spec{{"bash", "-c", c}, {}, working_dir_, "", "", {}};
     std::string error;
     pid_t pid = procs_.Start(spec, &error);
     if (pid < 0) continue;
     bool done = false;
     while (!done) {
-      WakeUp w = procs_.WaitForEvent(1.0);
+      double wait = draining_ ? std::clamp(stop_deadline_ - Now(), 0.0, 1.0) : 1.0;
+      WakeUp w = procs_.WaitForEvent(wait);
       auto own = std::find_if(w.exits.begin(), w.exits.end(),
                               [pid](const ProcessExit& e) { return e.pid == pid; });
       done = own != w.exits.end();
       if (done) w.exits.erase(own);
       Stash(std::move(w));  // a job's exit or a signal meanwhile is the loop's
+      if (!done && Interrupted()) {
+        Log("stopping the workflow's command '" + c + "': the worker is stopping");
+        procs_.Signal(pid, SIGKILL);
+        return;
+      }
     }
   }
+}
+
+void Worker::BoundCallTime() {
+  if (!draining_) return;
+  // In half seconds, so that the client is not made again for every call.
+  const double left = std::floor(std::min(stop_deadline_ - Now(), 5.0) * 2) / 2;
+  api_.SetCallTimeout(std::clamp(left, kLeaveCallSeconds, 5.0));
+}
+
+bool Worker::Interrupted() {
+  if (stashed_.signal) return true;
+  if (draining_ && Now() >= stop_deadline_) return true;
+  // A signal that came during the last call: seen without waiting.
+  Stash(procs_.WaitForEvent(0));
+  return stashed_.signal != 0;
 }
 
 // ---- the loop -------------------------------------------------------------------
@@ -205,7 +250,8 @@ int Worker::Loop() {
 
 void Worker::Work(double now, double* next_heartbeat) {
   CheckLimits(now);
-  if (now >= *next_heartbeat) {
+  BoundCallTime();
+  if (!offline_ && now >= *next_heartbeat) {
     Heartbeat();
     *next_heartbeat = now + heartbeat_seconds_;
   }
@@ -214,6 +260,7 @@ void Worker::Work(double now, double* next_heartbeat) {
   if (stashed_.signal) OnStopSignal(std::exchange(stashed_.signal, 0));
   // Refill free slots from the queue first: no round trip between jobs.
   LaunchQueued();
+  if (offline_) return;
   // A claim carries the results and start notices; otherwise they are sent
   // alone, a few at a time (see FlushDue).
   if (resync_ && now >= retry_at_) Resync();
@@ -224,7 +271,9 @@ void Worker::Work(double now, double* next_heartbeat) {
 
 std::optional<int> Worker::Finished(double now, double idle_since) {
   // Stopping: jobs claimed but not started go back to the server when this worker leaves.
-  if (draining_ && running_.empty() && results_.empty()) return stop_code_;
+  if (draining_ && running_.empty() && (results_.empty() || offline_)) return stop_code_;
+  // It leaves within its stop lead, even when jobs do not end or the server does not answer.
+  if (draining_ && now >= stop_deadline_) return LeaveAtStopDeadline();
   if (!running_.empty() || !results_.empty() || Holding()) return std::nullopt;
   if (workflow_complete_) {
     Log("the workflow is complete");
@@ -251,13 +300,17 @@ std::optional<int> Worker::Finished(double now, double idle_since) {
 
 double Worker::WaitSeconds(double next_heartbeat) const {
   const double now = clock_.Now();
-  double wait = std::min(next_heartbeat, std::max(next_claim_, retry_at_)) - now;
+  // A stopping worker claims nothing: a past claim time must not make it spin.
+  double wait = (draining_ ? next_heartbeat
+                           : std::min(next_heartbeat, std::max(next_claim_, retry_at_))) -
+                now;
   if (!results_.empty() || !started_.empty())
     wait = std::min(wait, std::max(kFlushDelaySeconds, retry_at_ - now));
   if (!running_.empty()) wait = std::min(wait, 0.5);  // runtime/memory/kill checks
   wait = std::max(0.0, std::min(wait, 5.0));
   if (!deferred_.empty()) wait = std::min(wait, 0.2);
   if (!placed_.empty()) wait = std::min(wait, std::max(0.0, next_launch_at_ - now));
+  if (draining_) wait = std::min(wait, std::max(0.0, stop_deadline_ - now));
   return wait;
 }
 
@@ -298,6 +351,11 @@ std::vector<protocol::NodeCapacity> Worker::ClaimCapacity() const {
 }
 
 void Worker::Claim(double now) {
+  // News a claim could not carry go first, on their own.
+  if (news_alone_) {
+    Flush();
+    if (offline_ || Interrupted() || now < retry_at_) return;
+  }
   protocol::ClaimRequest req;
   req.nodes = ClaimCapacity();
   int64_t cpus = 0;
@@ -309,26 +367,47 @@ void Worker::Claim(double now) {
   }
   req.worker_id = worker_id_;
   req.max_jobs = static_cast<uint32_t>(std::min<int64_t>(cpus, 1000));
-  req.results = results_;
-  req.started = started_;
+  if (!news_alone_) {
+    req.results = results_;
+    req.started = started_;
+  }
   req.scheduler = o_.scheduler;
   // One rule with validate and the server (docs/worker.md): the runtime must fit the time
   // left, with the allocation's start-up forgiven, so that runtime == walltime runs.
   if (alloc_.end_time)
     req.remaining_seconds = ClaimableRuntime(alloc_, now, kStartupAllowanceSeconds);
   auto r = api_.Claim(req);
-  if (!r.ok()) {
+  if (r.transient() || r.status == 409) {
     // The server may have handed out jobs whose answer never arrived (it died after
     // committing, the connection broke, the answer was garbled): find out before claiming
-    // again.
+    // again. (409: no lease; the next heartbeat says so and the worker registers again.)
     if (r.status == 0 || r.status >= 500 || r.malformed()) resync_ = true;
     ServerTrouble(r.error);
     return;
   }
+  if (!r.ok()) {
+    if (r.status == 404 || r.status == 401 || r.status == 403)
+      return Unwelcome(r.status, r.error);
+    // Refused for good. Nothing of it was applied; if it carried news, one of them may be what
+    // the server refuses: they go on their own (Deliver finds and drops the culprit) and the
+    // claim is made again without them. Refused without news, the claim itself is refused.
+    if (req.results.empty() && req.started.empty())
+      return Unwelcome(r.status, "its claim was refused: " + r.error);
+    Log("the server refused a claim carrying " + std::to_string(req.results.size()) +
+        " result(s) and " + std::to_string(req.started.size()) + " start notice(s) (" + r.error +
+        "); sending them on their own");
+    news_alone_ = true;
+    next_claim_ = 0;
+    return;
+  }
   ServerOk();
-  results_.clear();
-  started_.clear();
-  first_pending_ = 0;
+  if (!news_alone_) {
+    results_.clear();
+    started_.clear();
+    first_pending_ = 0;
+  }
+  for (const auto& x : r.value->rejected)
+    Log("the server rejected the result of " + JobAttempt(x) + ": " + x.reason);
   OnClaimAnswer(*r.value, now);
 }
 
@@ -359,25 +438,65 @@ bool Worker::FlushDue(double now) {
 
 void Worker::Flush() {
   first_pending_ = 0;
-  if (!started_.empty()) {
-    auto r = api_.Start({worker_id_, started_});
-    if (Applied(r)) started_.clear();
+  if (!started_.empty())
+    Deliver(started_, "start notice", [this](const std::vector<protocol::StartNotice>& s) {
+      return api_.Start({worker_id_, s});
+    });
+  if (!results_.empty() && !offline_)
+    Deliver(results_, "result", [this](const std::vector<protocol::AttemptReport>& s) {
+      return api_.Complete({worker_id_, s});
+    });
+  if (results_.empty() && started_.empty()) news_alone_ = false;
+}
+
+template <typename T>
+bool Worker::RequestRefused(const server::ApiAnswer<T>& r) {
+  if (r.transient()) {
+    ServerTrouble(r.error);
+    return false;
   }
-  if (results_.empty()) return;
-  auto r = api_.Complete({worker_id_, results_});
-  if (Applied(r) || r.status == 409) {
-    // 409: some were stale (this worker lost them); they are done with all the same.
-    results_.clear();
-    ServerOk();
-    return;
+  if (r.status == 404 || r.status == 401 || r.status == 403) {
+    Unwelcome(r.status, r.error);
+    return false;
   }
-  ServerTrouble(r.error);
+  return true;
+}
+
+template <typename Item, typename Send>
+void Worker::Deliver(std::vector<Item>& items, const char* what, Send send) {
+  // 409 (results): some were rejected (stale: this worker lost them; or contradicting a
+  // recorded report); the others were recorded. Either way they are done with.
+  auto r = send(items);
+  if (r.ok() || r.status == 409) {
+    if (r.status == 409) Log("the server rejected some " + std::string(what) + "s: " + r.error);
+    items.clear();
+    return ServerOk();
+  }
+  if (!RequestRefused(r)) return;
+  ServerOk();  // it answers: no backoff
+  if (items.size() > 1)
+    Log("the server refused " + std::to_string(items.size()) + " " + what + "s together (" +
+        r.error + "); sending them one at a time");
+  for (bool first = true; !items.empty() && !offline_; first = false) {
+    if (!first && Interrupted()) return;  // the loop comes back for the rest
+    BoundCallTime();
+    auto one = items.size() == 1 && first ? r : send(std::vector<Item>{items.front()});
+    if (one.status == 409)
+      Log("the server rejected the " + std::string(what) + " of " + JobAttempt(items.front()) +
+          ": " + one.error);
+    else if (!one.ok() && !RequestRefused(one)) return;
+    else if (!one.ok())
+      Log("dropped the " + std::string(what) + " of " + JobAttempt(items.front()) +
+          ": the server refuses it: " + one.error);
+    items.erase(items.begin());
+  }
 }
 
 void Worker::Heartbeat() {
   auto r = api_.Heartbeat(worker_id_);
   if (r.status == 409) return OnLeaseLost();
-  if (!r.ok()) return ServerTrouble(r.error);
+  if (r.transient()) return ServerTrouble(r.error);
+  if (!r.ok()) return Unwelcome(r.status, r.error);
   ServerOk();
   workflow_complete_ = r.value->workflow_complete;
   for (uint32_t id : r.value->stop_jobs) CancelJob(id);
@@ -419,6 +538,48 @@ void Worker::CancelJob(uint32_t id) {
   }
 }
 
+void Worker::Unwelcome(int status, const std::string& error) {
+  const std::string wf = "workflow " + std::to_string(o_.workflow_id);
+  if (status == 404)
+    GiveUp(wf + " is gone from the server at " + api_.url() + " (" + error +
+           "; deleted, or not this token's)");
+  else if (status == 401 || status == 403)
+    GiveUp("the server at " + api_.url() + " refuses this worker's token (HTTP " +
+           std::to_string(status) + ": " + error + ")");
+  else
+    GiveUp("the server at " + api_.url() + " refuses this worker (HTTP " +
+           std::to_string(status) + ": " + error + ")");
+}
+
+void Worker::GiveUp(const std::string& why) {
+  if (offline_) return;
+  offline_ = true;
+  stop_code_ = 1;
+  Log(why + "; stopping this worker's " + std::to_string(running_.size()) +
+      " running job(s) and leaving");
+  results_.clear();
+  started_.clear();
+  queue_.clear();
+  resync_ = false;
+  Stop("stopped");
+}
+
+int Worker::LeaveAtStopDeadline() {
+  size_t killed = 0;
+  for (auto& [pid, run] : running_) {
+    if (deferred_.count(pid)) continue;  // its process has ended
+    procs_.Signal(run.recovery_pid > 0 ? run.recovery_pid : pid, SIGKILL);
+    ++killed;
+  }
+  const size_t unreported = offline_ ? 0 : results_.size() + running_.size();
+  Log("the stop lead is over: leaving" +
+      (killed ? ", " + std::to_string(killed) + " job(s) killed" : std::string()) +
+      (unreported ? ", the results of " + std::to_string(unreported) +
+                        " job(s) not reported (the server gives their jobs to others)"
+                  : std::string()));
+  return stop_code_;
+}
+
 void Worker::ServerTrouble(const std::string& error) {
   // Keep running jobs and their results; try again later, backing off.
   if (!trouble_logged_) Log("server trouble, will retry: " + error);
@@ -430,11 +591,14 @@ void Worker::ServerTrouble(const std::string& error) {
 
 void Worker::Resync() {
   auto r = api_.HeldJobs(worker_id_);
-  if (r.status == 404 || r.status == 409) {
-    resync_ = false;  // no lease any more: the heartbeat will find out and register again
+  if (r.transient()) return ServerTrouble(r.error);
+  if (r.status == 404 || r.status == 401 || r.status == 403) return Unwelcome(r.status, r.error);
+  if (!r.ok()) {
+    // 409: no lease any more: the heartbeat will find out and register again.
+    if (r.status != 409) Log("cannot ask which jobs this worker holds: " + r.error);
+    resync_ = false;
     return;
   }
-  if (!r.ok()) return ServerTrouble(r.error);
   ServerOk();
   resync_ = false;
   int taken = 0;
@@ -471,8 +635,14 @@ server::ApiAnswer<protocol::RegistrationAnswer> Worker::RegisterWithRetries(
   server::ApiAnswer<protocol::RegistrationAnswer> r;
   for (int attempt = 0; attempt < 30; ++attempt) {
     r = api_.Register(m);
-    if (r.status != 0 && r.status != 503) return r;
+    // Retried: no answer, a server error or one still starting, 408, 429. Not a malformed
+    // answer: the server may have registered the worker, and would again.
+    if (!r.transient() || r.malformed()) return r;
     Stash(procs_.WaitForEvent(std::min(5.0, 0.1 * (1 << std::min(attempt, 5)))));
+    if (stashed_.signal) {
+      r.error = "stopped by a signal while registering (last error: " + r.error + ")";
+      return r;
+    }
   }
   return r;
 }
@@ -483,7 +653,8 @@ void Worker::Stash(WakeUp w) {
 }
 
 void Worker::Log(const std::string& message) {
-  if (!o_.quiet) std::fprintf(stderr, "torc worker: %s\n", message.c_str());
+  if (o_.on_log) o_.on_log(message);
+  else if (!o_.quiet) std::fprintf(stderr, "torc worker: %s\n", message.c_str());
 }
 
 }  // namespace internal

@@ -37,6 +37,8 @@ struct WorkerOptions {
   bool exit_when_stuck = false;
   std::string srun = "srun";
   bool quiet = false;              // no log lines on stderr
+  /// Takes each log line instead of stderr when set (tests; a caller with its own display).
+  std::function<void(const std::string&)> on_log;
   /// Cap on each job's stdout/stderr file, checked every 0.5 s (worker/log_cap.h); 0: none.
   int64_t max_log_bytes = kDefaultMaxLogBytes;
   /// Called after every loop iteration with counts, for progress displays.

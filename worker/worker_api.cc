@@ -16,6 +16,12 @@ class ServerWorkerApi : public WorkerApi {
 
   std::string url() const override { return client_.url(); }
 
+  void SetCallTimeout(double seconds) override {
+    auto ms = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    if (ms != timeout_) limited_ = client_.WithTimeout(ms);
+    timeout_ = ms;
+  }
+
   // Short calls until the server first answers: a URL nobody answers on (a loopback address
   // on a compute node, a firewall) is reported within seconds, not after a call's timeout.
   ApiAnswer<Acknowledged> Probe() override {
@@ -23,31 +29,36 @@ class ServerWorkerApi : public WorkerApi {
     return probe_->Health();
   }
   ApiAnswer<protocol::RegistrationAnswer> Register(const protocol::Registration& m) override {
-    return client_.RegisterWorker(workflow_id_, m);
+    return Client().RegisterWorker(workflow_id_, m);
   }
   ApiAnswer<protocol::ClaimAnswer> Claim(const protocol::ClaimRequest& m) override {
-    return client_.Claim(workflow_id_, m);
+    return Client().Claim(workflow_id_, m);
   }
   ApiAnswer<protocol::StartAnswer> Start(const protocol::StartRequest& m) override {
-    return client_.StartJobs(workflow_id_, m);
+    return Client().StartJobs(workflow_id_, m);
   }
   ApiAnswer<protocol::CompleteAnswer> Complete(const protocol::CompleteRequest& m) override {
-    return client_.CompleteJobs(workflow_id_, m);
+    return Client().CompleteJobs(workflow_id_, m);
   }
   ApiAnswer<protocol::HeartbeatAnswer> Heartbeat(int64_t worker_id) override {
-    return client_.Heartbeat(workflow_id_, worker_id);
+    return Client().Heartbeat(workflow_id_, worker_id);
   }
   ApiAnswer<protocol::HeldJobs> HeldJobs(int64_t worker_id) override {
-    return client_.HeldJobs(workflow_id_, worker_id);
+    return Client().HeldJobs(workflow_id_, worker_id);
   }
   ApiAnswer<Acknowledged> Leave(int64_t worker_id, const protocol::LeaveNotice& m) override {
-    return client_.UnregisterWorker(workflow_id_, worker_id, m);
+    return Client().UnregisterWorker(workflow_id_, worker_id, m);
   }
 
  private:
+  /// The client of the calls: the given one, or the same server with the timeout set last.
+  server::ApiClient& Client() { return limited_ ? *limited_ : client_; }
+
   server::ApiClient& client_;
   int64_t workflow_id_;
   std::unique_ptr<server::ApiClient> probe_;  // the same server with a short timeout
+  std::unique_ptr<server::ApiClient> limited_;  // SetCallTimeout's
+  std::chrono::milliseconds timeout_{0};
 };
 
 }  // namespace

@@ -13,10 +13,14 @@
 namespace torc::worker {
 
 /// The worker endpoints of one workflow. No call throws: a failure (unreachable server, an
-/// error status, an answer that does not decode) is an ApiAnswer without a value.
+/// error status, an answer that does not decode) is an ApiAnswer without a value, transient()
+/// or permanent() (server/client/client.h).
 class WorkerApi {
  public:
   virtual ~WorkerApi() = default;
+  /// Each later call waits at most this long for its answer: a stopping worker must leave
+  /// within its stop lead, even when the server does not answer.
+  virtual void SetCallTimeout(double seconds) = 0;
   /// The server's URL, for messages and the jobs' TORC_API_URL.
   virtual std::string url() const = 0;
   /// Whether the server answers at all, asked with a short timeout (status 0: no answer).

@@ -97,6 +97,18 @@ class Worker {
   bool FlushDue(double now);
   /// Sends the pending start notices and results on their own (no claim).
   void Flush();
+  /// Sends `items` (start notices or results, `what` names them) with `send`, a call taking a
+  /// vector of them. A batch the server refuses for good (400: one of them is not what it
+  /// accepts) is sent again one at a time, and each one refused then is dropped with a message
+  /// naming its job and attempt and the server's error, so that it never holds the others back.
+  /// Sent and dropped items leave `items`; on server trouble the rest stay for a later try.
+  template <typename Item, typename Send>
+  void Deliver(std::vector<Item>& items, const char* what, Send send);
+  /// Takes a failed answer of a call whose items the server may refuse one by one: true when
+  /// it is a refusal of the request itself (any 4xx but those below), else handles it (trouble:
+  /// back off; 404, 401, 403: Unwelcome) and returns false.
+  template <typename T>
+  bool RequestRefused(const server::ApiAnswer<T>& r);
   /// Renews the lease; a lost one stops the jobs and registers again.
   void Heartbeat();
   /// The lease expired: the jobs are someone else's now. Kills them and registers again.
@@ -105,6 +117,22 @@ class Worker {
   void CancelJob(uint32_t id);
   /// The server failed or could not be reached (`error` says how): back off before retrying.
   void ServerTrouble(const std::string& error);
+  /// The server refused this worker for good (`status`): 404, the workflow is gone (deleted,
+  /// or not this token's); 401/403, the token is refused; anything else, it will not take this
+  /// worker's calls. Gives up (GiveUp) with a message saying which.
+  void Unwelcome(int status, const std::string& error);
+  /// Nothing more can be told to the server: logs `why`, stops the jobs (as a signal does),
+  /// drops what was not reported, and ends the loop (exit code 1) once the jobs are gone.
+  void GiveUp(const std::string& why);
+  /// The stop lead is over with jobs or results left: kills what still runs and says what was
+  /// left unreported. Returns the exit code.
+  int LeaveAtStopDeadline();
+  /// Whether the loop should turn back to its own business now: a stop signal came, or a
+  /// stopping worker's time is up (checked between the calls of a long exchange).
+  bool Interrupted();
+  /// A stopping worker's calls wait at most what is left of its stop lead for their answer (at
+  /// least 0.5 s, at most 5 s).
+  void BoundCallTime();
   /// The server answered: the backoff of ServerTrouble ends.
   void ServerOk();
   /// After a claim whose answer may have been lost: takes back the jobs the server says this
@@ -117,7 +145,7 @@ class Worker {
       const protocol::Registration& m);
   /// Keeps what a wait outside the loop saw (exits, a signal) for the loop.
   void Stash(WakeUp w);
-  /// A line on stderr, unless --quiet.
+  /// A line on stderr (or to WorkerOptions::on_log), unless --quiet.
   void Log(const std::string& message);
   /// The injected clock's time.
   double Now() { return clock_.Now(); }
@@ -195,6 +223,8 @@ class Worker {
   static constexpr double kStartupAllowanceSeconds = 120;
   static constexpr double kPrefetchBelowSeconds = 2.0;
   static constexpr double kFlushDelaySeconds = 0.1;
+  // How long a stopping worker's last call (unregistering) may wait: BoundCallTime's minimum.
+  static constexpr double kLeaveCallSeconds = 0.5;
   double first_pending_ = 0;  // when the oldest unsent result or start notice appeared
   double mean_job_seconds_ = 0;  // moving average of recent jobs' run times
   int64_t jobs_measured_ = 0;
@@ -215,11 +245,20 @@ class Worker {
   // (0.25 s up to 5 s, with jitter) and resets on the first success.
   double retry_at_ = 0, trouble_backoff_ = 0;
   bool contacted_ = false;  // the server has answered once (ReachServer)
+  // The server takes nothing more from this worker (its workflow is gone, or it refuses the
+  // worker): no more calls, results are not kept, the loop ends when the jobs are gone.
+  bool offline_ = false;
+  // A claim carrying results or start notices was refused for good: they go on their own
+  // (Flush, one at a time if need be) until all are sent, and claims carry none meanwhile.
+  bool news_alone_ = false;
+  // Stopping: the loop ends by this time, reported or not, and the worker exits within its
+  // stop lead (never past the allocation's end). 0: not stopping.
+  double stop_deadline_ = 0;
   bool resync_ = false;  // a claim failed in flight: ask the server what this worker holds
   bool nothing_fits_ = false;
   bool workflow_complete_ = false, draining_ = false, stuck_ = false,
        trouble_logged_ = false;
-  int stop_code_ = 0;
+  int stop_code_ = 0;  // the exit code of a stopped worker (1 after GiveUp)
   std::string stop_reason_;  // why Stop() was called: "walltime" or "stopped"
   std::string leave_reason_;  // why the loop ended with work left (sent when unregistering)
   int64_t done_ = 0;

@@ -22,19 +22,6 @@ namespace torc::worker::internal {
 
 using protocol::AttemptStatus;
 
-namespace {
-
-// The server refuses a reason longer than kMaxReasonBytes (an error text from the system can
-// be long): cut it there, at a character boundary.
-std::string CutReason(const std::string& reason) {
-  if (reason.size() <= protocol::kMaxReasonBytes) return reason;
-  size_t n = protocol::kMaxReasonBytes;
-  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
-  return reason.substr(0, n);
-}
-
-}  // namespace
-
 // A job that fails on its own may be the allocation going away (scancel,
 // walltime): Slurm signals the steps and the worker at about the same time, and
 // an srun started just after the allocation began ending fails at once ("Unable
@@ -200,14 +187,25 @@ void Worker::CapOutputs(double now) {
             " bytes (--max-log-bytes); later output dropped");
 }
 
+// The worker leaves within its stop lead (`sigterm_lead_seconds`, at least 2 s, never past the
+// allocation's end): its jobs get the termination signal now and SIGKILL after a grace time
+// inside the lead, their results have what is left of it, and no call to the server waits
+// longer than that for its answer (BoundCallTime). What is still running or unreported at the
+// deadline is killed or left unreported (LeaveAtStopDeadline).
 void Worker::Stop(const std::string& reason) {
   draining_ = true;
   stop_reason_ = reason;
   DropPlaced();
-  const auto sigterm_lead = execution_.sigterm_lead_seconds;
-  double grace = alloc_.end_time ? std::max(1.0, std::min<double>(sigterm_lead - 5,
-                                                                  *alloc_.end_time - Now() - 5))
-                                 : 10.0;
+  const double now = Now();
+  const double lead = std::max<double>(2, static_cast<double>(execution_.sigterm_lead_seconds));
+  double exit_by = now + lead;
+  if (alloc_.end_time) exit_by = std::min(exit_by, std::max(now + 2, *alloc_.end_time));
+  // The loop ends half a second before: the unregistering call waits at most that long.
+  const double deadline = exit_by - kLeaveCallSeconds;
+  if (stop_deadline_ == 0 || deadline < stop_deadline_) stop_deadline_ = deadline;
+  double grace = alloc_.end_time ? std::min(lead - 5, *alloc_.end_time - now - 5)
+                                 : std::min(10.0, lead - 5);
+  grace = std::max(1.0, std::min(grace, stop_deadline_ - now - 1));
   for (auto& [pid, r] : running_) Terminate(r, reason, grace);
 }
 
@@ -323,7 +321,7 @@ void Worker::Report(const JobToRun& job, AttemptStatus status, int exit_code, in
   a.status = status;
   a.exit_code = status == AttemptStatus::kCompleted ? 0 : (exit_code ? exit_code : 1);
   a.signal = signal;
-  a.reason = CutReason(reason);
+  a.reason = reason;  // cut to kMaxReasonBytes when encoded (protocol::FitText)
   a.start_time = start;
   a.end_time = end;
   a.nodes = r.nodes;

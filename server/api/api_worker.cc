@@ -55,8 +55,8 @@ HttpResponse Complete(Call& c, WorkflowId wf) {
   // was recorded (now or by an earlier identical report).
   nlohmann::json out = protocol::ToJson(answer);
   if (answer.rejected.empty()) return Json(200, out);
-  out["error"] = "some results were rejected (stale attempt or not this worker's job); the "
-                 "others were recorded";
+  out["error"] = "some results were rejected (a stale attempt, not this worker's job, or a "
+                 "second report that contradicts the recorded one); the others were recorded";
   return Json(409, out);
 }
 

@@ -167,9 +167,19 @@ ApiAnswer<protocol::StartAnswer> ApiClient::StartJobs(int64_t workflow_id,
 
 ApiAnswer<protocol::CompleteAnswer> ApiClient::CompleteJobs(int64_t workflow_id,
                                                             const protocol::CompleteRequest& m) {
-  return Decoded<protocol::CompleteAnswer>(
-      *this, Call("POST", WorkflowPath(workflow_id) + "/complete", protocol::ToJson(m)),
-      "complete answer", protocol::CompleteAnswerFromJson);
+  ApiResult r = Call("POST", WorkflowPath(workflow_id) + "/complete", protocol::ToJson(m));
+  auto a = Decoded<protocol::CompleteAnswer>(*this, r, "complete answer",
+                                             protocol::CompleteAnswerFromJson);
+  // 409: the others were recorded; say which were not, and why, for the worker's log.
+  if (r.status == 409 && r.body.is_object()) {
+    try {
+      for (const auto& x : protocol::CompleteAnswerFromJson(r.body).rejected)
+        a.error += "; job " + std::to_string(x.id) + " attempt " + std::to_string(x.attempt) +
+                   ": " + x.reason;
+    } catch (const std::exception&) {  // no list: the error alone says enough
+    }
+  }
+  return a;
 }
 
 ApiAnswer<protocol::HeartbeatAnswer> ApiClient::Heartbeat(int64_t workflow_id,

@@ -49,6 +49,16 @@ struct ApiAnswer {
   bool ok() const { return value.has_value(); }
   /// The server said yes (2xx) with an answer that is not what the protocol says.
   bool malformed() const { return !value && status >= 200 && status < 300; }
+  /// A failure that may pass: no answer (status 0), a server error (5xx, including 503 "busy"
+  /// and a server still starting), 408 (request timeout), 429 (too many requests), or an answer
+  /// that does not decode. The same request may be sent again later.
+  bool transient() const {
+    return !value && (status == 0 || status >= 500 || status == 408 || status == 429 ||
+                      malformed());
+  }
+  /// The server refused the request for good (any other 4xx): sending it again gets the same
+  /// answer. What it means depends on the call (docs/worker.md, "When the server says no").
+  bool permanent() const { return !value && !transient(); }
 };
 
 /// An answer with nothing in it the caller needs ({"ok": true}, the health check).
@@ -84,7 +94,8 @@ class ApiClient {
   ApiAnswer<protocol::ClaimAnswer> Claim(int64_t workflow_id, const protocol::ClaimRequest& m);
   /// POST /workflows/W/start: says which claimed jobs now run.
   ApiAnswer<protocol::StartAnswer> StartJobs(int64_t workflow_id, const protocol::StartRequest& m);
-  /// POST /workflows/W/complete: reports ended attempts (409 when some were rejected).
+  /// POST /workflows/W/complete: reports ended attempts (409 when some were rejected: the
+  /// error then lists each rejected result, "job 3 attempt 1: ...").
   ApiAnswer<protocol::CompleteAnswer> CompleteJobs(int64_t workflow_id,
                                                    const protocol::CompleteRequest& m);
   /// POST /workflows/W/workers/K/heartbeat: renews the worker's lease (409 when it is lost).

@@ -13,6 +13,25 @@ bool IsDone(JobStatus s) { return s == JobStatus::kCompleted; }
 // left): their late reports are rejected, not taken as duplicates.
 constexpr const char* kAbandoned = "abandoned: ";
 
+// Whether two reports of one attempt say the same: status, exit code, signal and reason.
+bool SameOutcome(const AttemptResult& a, const AttemptResult& b) {
+  return a.status == b.status && a.exit_code == b.exit_code && a.signal == b.signal &&
+         a.reason == b.reason;
+}
+
+std::string OutcomeText(const AttemptResult& r) {
+  std::string s = std::string(ToString(r.status)) + " (exit code " + std::to_string(r.exit_code);
+  if (r.signal) s += ", signal " + std::to_string(r.signal);
+  if (!r.reason.empty()) s += ", reason '" + r.reason + "'";
+  return s + ")";
+}
+
+std::string ConflictReason(const AttemptResult& recorded, const AttemptResult& again) {
+  return "job " + std::to_string(again.job) + " attempt " + std::to_string(again.attempt) +
+         " was already reported " + OutcomeText(recorded) + "; this report says " +
+         OutcomeText(again);
+}
+
 // A final state that is not success: dependents that require success are canceled.
 bool IsFailedForGood(JobStatus s) { return IsFinal(s) && s != JobStatus::kCompleted; }
 
@@ -422,7 +441,10 @@ std::vector<CompletionAnswer> WorkflowCore::Complete(WorkerId w,
     bool recorded = prev && prev->attempt == in.attempt && prev->worker == w &&
                     prev->reason.rfind(kAbandoned, 0) != 0;
     if (recorded) {
-      answers.push_back({CompletionOutcome::kDuplicate, ""});
+      // A repeat (the worker resends when an answer was lost) is a duplicate only when it says
+      // the same (docs/api.md); "completed" and then "failed" for one attempt is a conflict.
+      if (SameOutcome(*prev, in)) answers.push_back({CompletionOutcome::kDuplicate, ""});
+      else answers.push_back({CompletionOutcome::kRejected, ConflictReason(*prev, in)});
       continue;
     }
     if (in.attempt != d.attempt || d.worker != w) {

@@ -36,8 +36,9 @@ struct ClaimedJob {
 /// What happened to one reported result.
 enum class CompletionOutcome {
   kApplied,     // recorded and acted on
-  kDuplicate,   // the same attempt was already recorded: nothing changed
-  kRejected,    // stale attempt, another worker's job, or unknown job (HTTP 409)
+  kDuplicate,   // the same attempt was already recorded with the same outcome: nothing changed
+  kRejected,    // stale attempt, another worker's job, unknown job, or a repeat that says
+                // otherwise than the recorded one (HTTP 409)
 };
 
 /// The core's answer to one reported result; Complete returns one per result, in order.

@@ -1,5 +1,6 @@
 #include "server/protocol/fields.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace torc::protocol {
@@ -59,6 +60,50 @@ std::string GetString(const nlohmann::json& obj, const char* key,
     throw FieldError(Quoted(key) + " is too long (" + std::to_string(s.size()) +
                      " bytes, limit " + std::to_string(max_len) + ")");
   return s;
+}
+
+namespace {
+
+// The length of the valid UTF-8 character at text[k] (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF), or 0 when the byte there does not start one.
+size_t Utf8CharLength(std::string_view text, size_t k) {
+  auto at = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char c = at(k);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the byte after the first
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (k + n > text.size() || at(k + 1) < lo || at(k + 1) > hi) return 0;
+  for (size_t i = 2; i < n; ++i)
+    if (at(k + i) < 0x80 || at(k + i) > 0xBF) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::string FitText(std::string_view text, size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes));
+  for (size_t k = 0; k < text.size();) {
+    const size_t n = Utf8CharLength(text, k);
+    if (out.size() + std::max<size_t>(n, 1) > max_bytes) break;
+    if (n == 0) out.push_back('?');
+    else out.append(text.substr(k, n));
+    k += std::max<size_t>(n, 1);
+  }
+  return out;
 }
 
 bool GetBool(const nlohmann::json& obj, const char* key, std::optional<bool> fallback) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,10 @@ double GetNumber(const nlohmann::json& obj, const char* key,
 std::string GetString(const nlohmann::json& obj, const char* key,
                       std::optional<std::string> fallback = std::nullopt,
                       size_t max_len = 1 << 20);
+/// `text` as GetString(..., max_bytes) accepts it, for a sender: each byte that is not part of
+/// valid UTF-8 becomes '?' (JSON text must be UTF-8: nlohmann refuses to encode anything else),
+/// and it is cut to at most `max_bytes` at a character boundary.
+std::string FitText(std::string_view text, size_t max_bytes);
 /// A boolean; `fallback` when absent or null (required when there is none).
 bool GetBool(const nlohmann::json& obj, const char* key, std::optional<bool> fallback = std::nullopt);
 /// An array of at most max_items; an empty one when absent or null and not required.

@@ -53,7 +53,7 @@ json OptionalNumber(const std::optional<double>& v) { return v ? json(*v) : json
 
 NodeResources NodeResourcesFromJson(const json& n) {
   NodeResources r;
-  r.name = GetString(n, "name", "", 256);
+  r.name = GetString(n, "name", "", kMaxHostnameBytes);
   r.cpus = GetInt(n, "cpus", 0, 1 << 24, 1);
   r.memory_bytes = GetInt(n, "memory_bytes", 0, INT64_MAX, 0);
   for (const auto& g : GetArray(n, "gpus", false, 4096)) {
@@ -69,7 +69,7 @@ StartNotice StartNoticeFromJson(const json& j) {
 }
 
 json ToJson(const StartNotice& s) {
-  return {{"id", s.id}, {"attempt", s.attempt}, {"nodes", s.nodes}};
+  return {{"id", s.id}, {"attempt", s.attempt}, {"nodes", FitText(s.nodes, kMaxNodesBytes)}};
 }
 
 std::optional<AttemptStatus> AttemptStatusNamed(const std::string& s) {
@@ -104,8 +104,10 @@ AttemptReport AttemptReportFromJson(const json& r) {
 
 json ToJson(const AttemptReport& a) {
   json j = {{"id", a.id},         {"attempt", a.attempt},       {"status", ToString(a.status)},
-            {"exit_code", a.exit_code}, {"signal", a.signal},   {"reason", a.reason},
-            {"start_time", a.start_time}, {"end_time", a.end_time}, {"nodes", a.nodes}};
+            {"exit_code", a.exit_code}, {"signal", a.signal},
+            {"reason", FitText(a.reason, kMaxReasonBytes)},
+            {"start_time", a.start_time}, {"end_time", a.end_time},
+            {"nodes", FitText(a.nodes, kMaxNodesBytes)}};
   if (a.peak_rss_bytes >= 0) j["peak_rss_bytes"] = a.peak_rss_bytes;
   if (a.cpu_seconds >= 0) j["cpu_seconds"] = a.cpu_seconds;
   return j;
@@ -154,8 +156,10 @@ json Registration::ResourcesJson() const {
   if (!nodes.empty()) {
     json& nodes_json = r["nodes"] = json::array();
     for (const auto& n : nodes)
-      nodes_json.push_back(
-          {{"name", n.name}, {"cpus", n.cpus}, {"memory_bytes", n.memory_bytes}, {"gpus", n.gpus}});
+      nodes_json.push_back({{"name", FitText(n.name, kMaxHostnameBytes)},
+                            {"cpus", n.cpus},
+                            {"memory_bytes", n.memory_bytes},
+                            {"gpus", n.gpus}});
   }
   if (!output_dir.empty()) r["output_dir"] = output_dir;
   return r;
@@ -164,19 +168,22 @@ json Registration::ResourcesJson() const {
 json ToJson(const Registration& m) {
   json r = m.ResourcesJson();
   r.erase("output_dir");
-  return {{"hostname", m.hostname},     {"slurm_job_id", m.slurm_job_id},
-          {"slurm_nodelist", m.slurm_nodelist}, {"pid", m.pid},
-          {"output_dir", m.output_dir}, {"resources", r}};
+  return {{"hostname", FitText(m.hostname, kMaxHostnameBytes)},
+          {"slurm_job_id", FitText(m.slurm_job_id, kMaxSlurmJobIdBytes)},
+          {"slurm_nodelist", FitText(m.slurm_nodelist, kMaxSlurmNodeListBytes)},
+          {"pid", m.pid},
+          {"output_dir", FitText(m.output_dir, kMaxPathBytes)},
+          {"resources", r}};
 }
 
 Registration RegistrationFromJson(const json& j) {
   AsObject(j, "the request body");
   Registration m;
-  m.hostname = GetString(j, "hostname", "", 256);
-  m.slurm_job_id = GetString(j, "slurm_job_id", "", 64);
-  m.slurm_nodelist = GetString(j, "slurm_nodelist", "", 4096);
+  m.hostname = GetString(j, "hostname", "", kMaxHostnameBytes);
+  m.slurm_job_id = GetString(j, "slurm_job_id", "", kMaxSlurmJobIdBytes);
+  m.slurm_nodelist = GetString(j, "slurm_nodelist", "", kMaxSlurmNodeListBytes);
   m.pid = GetInt(j, "pid", 0, INT64_MAX, 0);
-  m.output_dir = GetString(j, "output_dir", "", 4096);
+  m.output_dir = GetString(j, "output_dir", "", kMaxPathBytes);
   auto res = j.find("resources");
   if (res != j.end() && !res->is_null()) {
     if (!res->is_object()) throw FieldError("'resources' must be an object");
@@ -186,7 +193,7 @@ Registration RegistrationFromJson(const json& j) {
     if (auto e = res->find("end_time"); e != res->end() && !e->is_null())
       m.end_time = GetNumber(*res, "end_time");
     // An older worker put its output directory inside "resources".
-    if (m.output_dir.empty()) m.output_dir = GetString(*res, "output_dir", "", 4096);
+    if (m.output_dir.empty()) m.output_dir = GetString(*res, "output_dir", "", kMaxPathBytes);
   }
   return m;
 }
@@ -282,7 +289,7 @@ json ToJson(const ClaimRequest& m) {
   for (const auto& n : m.nodes) nodes.push_back(ToJson(n));
   json j = {{"worker_id", m.worker_id}, {"max_jobs", m.max_jobs}, {"nodes", nodes}};
   if (m.remaining_seconds) j["remaining_seconds"] = *m.remaining_seconds;
-  if (!m.scheduler.empty()) j["scheduler"] = m.scheduler;
+  if (!m.scheduler.empty()) j["scheduler"] = FitText(m.scheduler, kMaxSchedulerBytes);
   if (!m.started.empty()) {
     j["started"] = json::array();
     for (const auto& s : m.started) j["started"].push_back(ToJson(s));
@@ -303,7 +310,7 @@ ClaimRequest ClaimRequestFromJson(const json& j) {
     m.remaining_seconds = GetNumber(j, "remaining_seconds");
   m.nodes = Each<NodeCapacity>(j, "nodes", true, 100000, "each of 'nodes' must be an object",
                                NodeCapacityFromJson);
-  m.scheduler = GetString(j, "scheduler", "", 256);
+  m.scheduler = GetString(j, "scheduler", "", kMaxSchedulerBytes);
   m.started =
       Each<StartNotice>(j, "started", false, 1'000'000,
                         "each started job must be an object {id, attempt}", StartNoticeFromJson);
@@ -490,13 +497,14 @@ HeldJobs HeldJobsFromJson(const json& j) {
 }
 
 json ToJson(const LeaveNotice& m) {
-  return m.reason.empty() ? json(nullptr) : json{{"reason", m.reason}};
+  return m.reason.empty() ? json(nullptr)
+                          : json{{"reason", FitText(m.reason, kMaxLeaveReasonBytes)}};
 }
 
 LeaveNotice LeaveNoticeFromJson(const json& j) {
   if (j.is_null()) return {};
   AsObject(j, "the request body");
-  return {GetString(j, "reason", "", 1024)};
+  return {GetString(j, "reason", "", kMaxLeaveReasonBytes)};
 }
 
 }  // namespace torc::protocol

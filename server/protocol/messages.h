@@ -31,10 +31,27 @@ class JsonWriter;
 /// Defaults both sides apply when a workflow leaves them unset (execution_config).
 inline constexpr int kDefaultOomExitCode = 137;
 inline constexpr int kDefaultTimeoutExitCode = 152;
-/// Longest `reason` of a result the server accepts; a worker cuts longer texts to it.
+/// The longest text of each field the decoders accept (docs/limits.md, "Worker requests"). The
+/// encoders of the worker's messages (Registration, ClaimRequest, StartRequest, CompleteRequest,
+/// LeaveNotice) fit every text to its limit with FitText, so a worker never sends a text the
+/// server must refuse: a long error message is cut, not the reason its result is lost.
+/// A result's `reason` (an error text from the system can be long).
 inline constexpr size_t kMaxReasonBytes = 256;
-/// Longest node list of a start notice or result.
+/// The node list of a start notice or result.
 inline constexpr size_t kMaxNodesBytes = 1 << 16;
+/// A registration's `hostname`, and the name of each of its nodes.
+inline constexpr size_t kMaxHostnameBytes = 256;
+/// A registration's `slurm_job_id`.
+inline constexpr size_t kMaxSlurmJobIdBytes = 64;
+/// A registration's `slurm_nodelist` (Slurm's compressed form, e.g. "n[1-400]").
+inline constexpr size_t kMaxSlurmNodeListBytes = 4096;
+/// A registration's `output_dir` (PATH_MAX): a worker refuses a longer one before registering,
+/// since a cut path would name another directory.
+inline constexpr size_t kMaxPathBytes = 4096;
+/// A claim's `scheduler` name.
+inline constexpr size_t kMaxSchedulerBytes = 256;
+/// Why a worker leaves (LeaveNotice).
+inline constexpr size_t kMaxLeaveReasonBytes = 1024;
 
 // ---- registration ------------------------------------------------------------------------
 /// One node of the worker's allocation, as it found it (worker/allocation.h).

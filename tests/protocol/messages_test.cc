@@ -291,3 +291,72 @@ TEST_CASE("ClaimAnswer, HeldJobs, StartRequest/Answer, CompleteAnswer, Heartbeat
   CHECK(LeaveNoticeFromJson(nullptr).reason.empty());
   Refuses(LeaveNoticeFromJson, {{"reason", 5}}, "'reason' must be a string");
 }
+
+TEST_CASE("FitText: valid UTF-8, cut at a character boundary, within the limit") {
+  CHECK(FitText("plain", 10) == "plain");
+  CHECK(FitText("plain", 3) == "pla");
+  CHECK(FitText("", 0).empty());
+  // "é" is two bytes, "€" three, "😀" four: never cut in the middle.
+  CHECK(FitText("aé", 2) == "a");
+  CHECK(FitText("aé", 3) == "aé");
+  CHECK(FitText("€€", 5) == "€");
+  CHECK(FitText("😀x", 3).empty());
+  // Bytes that are not UTF-8 become '?': a lone continuation byte, a truncated sequence, an
+  // overlong form, a surrogate, a code point past U+10FFFF.
+  CHECK(FitText("a\x80z", 10) == "a?z");
+  CHECK(FitText("a\xC3", 10) == "a?");
+  CHECK(FitText("\xC0\xAF", 10) == "??");
+  CHECK(FitText("\xED\xA0\x80", 10) == "???");
+  CHECK(FitText("\xF4\x90\x80\x80", 10) == "????");
+  CHECK(FitText("caf\xE9 ok", 10) == "caf? ok");
+  // NUL is a character like any other.
+  CHECK(FitText(std::string("a\0b", 3), 10) == std::string("a\0b", 3));
+}
+
+TEST_CASE("the worker's messages never carry a text their decoder refuses") {
+  // Long texts (an error message naming two long paths, a long hostname) and bytes that are
+  // not UTF-8 (which nlohmann would refuse to encode at all) are fitted by the encoders.
+  const std::string long_reason =
+      "could not start: cannot open the output files (" + std::string(200, 'p') + "é, " +
+      std::string(200, 'q') + "): File name too long";
+  AttemptReport r = Report();
+  r.reason = long_reason;
+  r.nodes = std::string(kMaxNodesBytes + 10, 'n');
+  CompleteRequest complete{9, {r}};
+  CompleteRequest got = CompleteRequestFromJson(json::parse(ToJson(complete).dump()));
+  REQUIRE(got.results.size() == 1);
+  CHECK(got.results[0].reason.size() <= kMaxReasonBytes);
+  CHECK(long_reason.rfind(got.results[0].reason, 0) == 0);  // a prefix of it
+  CHECK(got.results[0].nodes.size() == kMaxNodesBytes);
+  ClaimRequest claim;
+  claim.worker_id = 1;
+  claim.nodes = {{1, 1, 0, 1, 1, 0, true}};
+  claim.scheduler = std::string(300, 's');
+  claim.results = {r};
+  claim.started = {{1, 1, std::string(kMaxNodesBytes + 1, 'n')}};
+  ClaimRequest claimed = ClaimRequestFromJson(json::parse(ToJson(claim).dump()));
+  CHECK(claimed.scheduler.size() == kMaxSchedulerBytes);
+  CHECK(claimed.results.at(0).reason.size() <= kMaxReasonBytes);
+  CHECK(claimed.started.at(0).nodes.size() == kMaxNodesBytes);
+  CHECK(StartRequestFromJson(json::parse(ToJson(StartRequest{1, claim.started}).dump()))
+            .jobs.at(0)
+            .nodes.size() == kMaxNodesBytes);
+
+  Registration m;
+  m.hostname = std::string(300, 'h') + "\xff";
+  m.slurm_job_id = std::string(100, '7');
+  m.slurm_nodelist = std::string(5000, 'n');
+  m.nodes = {{std::string(300, 'x'), 4, 0, {}}};
+  Registration reg = RegistrationFromJson(json::parse(ToJson(m).dump()));
+  CHECK(reg.hostname == std::string(kMaxHostnameBytes, 'h'));
+  CHECK(reg.slurm_job_id.size() == kMaxSlurmJobIdBytes);
+  CHECK(reg.slurm_nodelist.size() == kMaxSlurmNodeListBytes);
+  CHECK(reg.nodes.at(0).name.size() == kMaxHostnameBytes);
+  Registration latin1;
+  latin1.hostname = "caf\xE9";
+  CHECK(RegistrationFromJson(json::parse(ToJson(latin1).dump())).hostname == "caf?");
+
+  LeaveNotice leave{std::string(2000, 'r')};
+  CHECK(LeaveNoticeFromJson(json::parse(ToJson(leave).dump())).reason.size() ==
+        kMaxLeaveReasonBytes);
+}

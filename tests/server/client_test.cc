@@ -130,6 +130,44 @@ TEST_CASE("an error status or no answer is a failure with the status and a messa
   }
 }
 
+TEST_CASE("a failure is transient (retry) or permanent (the same request gets the same answer)") {
+  // 5xx, 408, 429, no answer and an answer that does not decode pass; any other 4xx does not.
+  for (int status : {0, 500, 502, 503, 408, 429}) {
+    Fixture f;
+    if (status) f.Answer(status, R"({"error": "e"})");
+    auto a = f.client->Heartbeat(3, 4);
+    CAPTURE(status);
+    CHECK(a.transient());
+    CHECK_FALSE(a.permanent());
+  }
+  for (int status : {400, 401, 403, 404, 405, 409, 413, 422}) {
+    Fixture f;
+    f.Answer(status, R"({"error": "e"})");
+    auto a = f.client->CompleteJobs(3, {});
+    CAPTURE(status);
+    CHECK(a.permanent());
+    CHECK_FALSE(a.transient());
+  }
+  Fixture f;
+  f.Answer(200, R"({"stop_jobs": "x"})");
+  auto a = f.client->Heartbeat(3, 4);
+  CHECK(a.malformed());
+  CHECK(a.transient());
+  f.Answer(200, R"({"stop_jobs": []})");
+  auto ok = f.client->Heartbeat(3, 4);
+  CHECK_FALSE(ok.transient());
+  CHECK_FALSE(ok.permanent());
+}
+
+TEST_CASE("a 409 to /complete names each rejected result and why") {
+  Fixture f;
+  f.Answer(409, R"({"applied": 1, "duplicate": 0, "error": "some results were rejected",
+                    "rejected": [{"id": 3, "attempt": 1, "reason": "already reported completed"}]})");
+  auto a = f.client->CompleteJobs(3, {});
+  CHECK(a.status == 409);
+  CHECK(a.error == "some results were rejected; job 3 attempt 1: already reported completed");
+}
+
 TEST_CASE("the worker endpoints' paths and bodies") {
   Fixture f;
   for (int k = 0; k < 6; ++k) f.Answer(200, R"({"ok": true, "jobs": []})");

@@ -191,6 +191,54 @@ TEST_CASE("a claim that gets nothing says how many jobs could ever run on the wo
   CHECK(*answer.runnable == 0);
 }
 
+TEST_CASE("a second report of one attempt is a duplicate only when it says the same") {
+  // docs/api.md: duplicates are identical repeats (a worker resending after a lost answer).
+  // "completed" and then "failed" for one attempt is a conflict: rejected (HTTP 409), and the
+  // first report stands.
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId wf = Submit(*service, kChain);
+  protocol::RegistrationAnswer joined;
+  REQUIRE(service->RegisterWorker(wf, {}, 1001, &joined).ok());
+  const int64_t w = joined.worker_id;
+  protocol::ClaimAnswer claimed;
+  REQUIRE(service->Claim(wf, ClaimOf(w), 1002, &claimed).ok());
+  REQUIRE(claimed.jobs.size() == 1);
+  const protocol::ClaimedJob a = claimed.jobs[0];
+  protocol::CompleteAnswer first;
+  REQUIRE(service->CompleteJobs(wf, {w, {Completed(a)}}, 1003, &first).ok());
+  CHECK(first.applied == 1);
+
+  protocol::CompleteAnswer same;
+  REQUIRE(service->CompleteJobs(wf, {w, {Completed(a)}}, 1004, &same).ok());
+  CHECK(same.duplicate == 1);
+  CHECK(same.rejected.empty());
+
+  protocol::AttemptReport failed = Completed(a);
+  failed.status = protocol::AttemptStatus::kFailed;
+  failed.exit_code = 3;
+  protocol::CompleteAnswer conflict;
+  REQUIRE(service->CompleteJobs(wf, {w, {failed}}, 1005, &conflict).ok());
+  CHECK(conflict.duplicate == 0);
+  CHECK(conflict.applied == 0);
+  REQUIRE(conflict.rejected.size() == 1);
+  CHECK(conflict.rejected[0].id == a.id);
+  CHECK(conflict.rejected[0].reason ==
+        "job 0 attempt 1 was already reported completed (exit code 0); this report says "
+        "failed (exit code 3)");
+  // A different reason is a different report too.
+  protocol::AttemptReport stopped = Completed(a);
+  stopped.reason = "stopped";
+  protocol::CompleteAnswer other;
+  REQUIRE(service->CompleteJobs(wf, {w, {stopped}}, 1006, &other).ok());
+  CHECK(other.rejected.size() == 1);
+  // The first report stands: b became ready and is handed out.
+  protocol::ClaimAnswer next;
+  REQUIRE(service->Claim(wf, ClaimOf(w), 1007, &next).ok());
+  REQUIRE(next.jobs.size() == 1);
+  CHECK(next.jobs[0].name == "b");
+}
+
 TEST_CASE("cancel and restart name jobs by index or name; canceling all scancels") {
   TempDir dir;
   auto service = OpenService(dir);

@@ -506,6 +506,122 @@ jobs:
               "no recovery script for the job killed because the lease was lost")
 
 
+# ---- answers for good (issue 16): long texts, a deleted workflow, stopping without a server ----
+
+def worker_proc(s, d, wf, *extra):
+    return subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--output-dir",
+                             f"{d}/out", "--idle-timeout", "2", *extra], env=s.env, cwd=d,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def case_long_start_error(d):
+    """A job that cannot start, with an error text far over the API's 256-byte `reason` (its two
+    output paths under a long, non-ASCII output directory): the worker cuts the text at a UTF-8
+    boundary, the server records the failure, the job next to it completes, the worker ends."""
+    out = f"{d}/out/" + "/".join(["répertoire_de_sortie_très_long_" + str(k) for k in range(4)])
+    name = "a_job_whose_name_is_rather_long_but_within_every_rule_" + "x" * 20
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", f"""name: long
+jobs:
+  - {{name: {name}, command: "true"}}
+  - {{name: fine, command: "true"}}
+""")
+        wf = s.submit("wf.yaml", d)
+        # Its stdout file cannot be opened: a directory is in its place.
+        os.makedirs(f"{out}/{wf}/{name}.1.out")
+        w = subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--output-dir", out,
+                              "--idle-timeout", "2"], env=s.env, cwd=d,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, err = w.communicate(timeout=60)
+        check(w.returncode == 0, f"the worker ends normally (exit {w.returncode}; {err[-400:]})")
+        jobs = s.jobs(wf)
+        check(jobs["fine"]["status"] == "completed", f"the other job completed ({jobs['fine']})")
+        check(jobs[name]["status"] == "failed" and jobs[name]["exit_code"] == 127,
+              f"the one that cannot start failed with 127 ({jobs[name]})")
+        attempts = [a for j in s.get(f"/workflows/{wf}/attempts")["jobs"] if j["name"] == name
+                    for a in j["attempts"]]
+        reason = attempts[0]["reason"] if attempts else ""
+        check(reason.startswith("could not start: cannot open the output files") and
+              200 < len(reason.encode()) <= 256,
+              f"its reason, cut to at most 256 bytes ({len(reason.encode())}): {reason}")
+        check("too long" not in err, f"nothing was refused ({err[-400:]})")
+
+
+def case_deleted_workflow(d):
+    """A workflow deleted while its job runs: the worker learns it at its next call (404 "no
+    workflow N"), stops the job, and exits 1 with a message saying so, in bounded time."""
+    with server(f"{d}/data", d) as s:  # --heartbeat-seconds 1
+        write(f"{d}/wf.yaml", f"""name: doomed
+jobs:
+  - {{name: sleeper, command: "echo $$ > {d}/pid; exec sleep 300"}}
+  - {{name: later, command: "true", depends_on: [sleeper]}}
+""")
+        wf = s.submit("wf.yaml", d)
+        w = worker_proc(s, d, wf)
+        check(wait_for(lambda: os.path.exists(f"{d}/pid") and open(f"{d}/pid").read().strip(),
+                       bool, 20), "the job runs")
+        pid = int(open(f"{d}/pid").read())
+        r = s.cli("workflows", "delete", str(wf))
+        check(r.returncode == 0, f"deleted ({r.stderr.strip()})")
+        t0 = time.time()
+        try:
+            _, err = w.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            _, err = w.communicate()
+            check(False, f"the worker did not end within 40 s of the deletion ({err[-400:]})")
+            return
+        took = time.time() - t0
+        check(took < 20, f"the worker ended {took:.1f} s after the deletion")
+        check(w.returncode == 1, f"with exit code 1 ({w.returncode})")
+        check(f"workflow {wf} is gone" in err and f"no workflow {wf}" in err,
+              f"saying why: {err.strip()[-400:]}")
+        check(wait_for(lambda: gone(pid), bool, 5), "its job was stopped")
+
+
+def case_stop_without_server(d):
+    """SIGTERM to a worker whose server does not answer (stopped with SIGSTOP): the worker stops
+    its job and exits within its stop lead (sigterm_lead_seconds: 8), its result unreported."""
+    s = Server(TORC, f"{d}/data", log_path=f"{d}/server.log")  # default heartbeat: no call due
+    with s:
+        write(f"{d}/wf.yaml", f"""name: lonely
+execution_config: {{sigterm_lead_seconds: 8}}
+jobs:
+  - {{name: sleeper, command: "echo $$ > {d}/pid; exec sleep 300"}}
+""")
+        wf = s.submit("wf.yaml", d)
+        w = worker_proc(s, d, wf, "--cpus", "1")  # no free CPU: no claim while the job runs
+        check(wait_for(lambda: os.path.exists(f"{d}/pid") and open(f"{d}/pid").read().strip(),
+                       bool, 20), "the job runs")
+        pid = int(open(f"{d}/pid").read())
+        time.sleep(1)  # its start notice has been sent; no call is due now
+        s.proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            w.send_signal(signal.SIGTERM)
+            try:
+                _, err = w.communicate(timeout=40)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                _, err = w.communicate()
+                check(False, f"the worker did not end within 40 s of SIGTERM ({err[-400:]})")
+                return
+            took = time.time() - t0
+        finally:
+            s.proc.send_signal(signal.SIGCONT)
+        check(took <= 8 + 1.5, f"the worker ended {took:.1f} s after SIGTERM (lead 8 s)")
+        check(gone(pid), "its job was stopped")
+        check("stop lead is over" in err, f"saying what was left: {err.strip()[-400:]}")
+
+
 if __name__ == "__main__":
     run_cases(cases_of(globals()), sys.argv[2:], "torc-e2e")
     finish(passed="all worker end-to-end checks passed")

@@ -169,7 +169,7 @@ class FakeProcesses : public worker::ProcessTable {
 /// The server of one workflow, in memory: hands out its jobs in order, records what the
 /// worker says, and answers as the real one does (every result is final; the workflow is
 /// complete when each job has one). Tests script faults: a lost lease, canceled jobs,
-/// malformed answers.
+/// malformed answers, results it refuses, a deleted workflow, a server that stops answering.
 class FakeServer : public worker::WorkerApi {
  public:
   struct Job {
@@ -206,9 +206,15 @@ class FakeServer : public worker::WorkerApi {
 
   std::string url() const override { return "http://fake:1"; }
 
-  ApiAnswer<Acknowledged> Probe() override { return {200, Acknowledged{}, ""}; }
+  void SetCallTimeout(double seconds) override { call_timeouts.push_back(seconds); }
+
+  ApiAnswer<Acknowledged> Probe() override {
+    if (auto f = Fault<Acknowledged>()) return *f;
+    return {200, Acknowledged{}, ""};
+  }
 
   ApiAnswer<protocol::RegistrationAnswer> Register(const protocol::Registration& m) override {
+    if (auto f = Fault<protocol::RegistrationAnswer>()) return *f;
     registrations.push_back(m);
     if (malformed_registration)
       return {200, std::nullopt,
@@ -223,7 +229,9 @@ class FakeServer : public worker::WorkerApi {
   }
 
   ApiAnswer<protocol::ClaimAnswer> Claim(const protocol::ClaimRequest& m) override {
+    if (auto f = Fault<protocol::ClaimAnswer>()) return *f;
     claims.push_back(m);
+    if (Refuses(m.results)) return {400, std::nullopt, kRefusal};
     if (m.worker_id != live_worker_) return {409, std::nullopt, "no lease; register again"};
     Started(m.started);
     Apply(m.worker_id, m.results);
@@ -245,12 +253,15 @@ class FakeServer : public worker::WorkerApi {
   }
 
   ApiAnswer<protocol::StartAnswer> Start(const protocol::StartRequest& m) override {
+    if (auto f = Fault<protocol::StartAnswer>()) return *f;
     Started(m.jobs);
     return {200, protocol::StartAnswer{static_cast<int64_t>(m.jobs.size())}, ""};
   }
 
   ApiAnswer<protocol::CompleteAnswer> Complete(const protocol::CompleteRequest& m) override {
+    if (auto f = Fault<protocol::CompleteAnswer>()) return *f;
     completes.push_back(m);
+    if (Refuses(m.results)) return {400, std::nullopt, kRefusal};
     size_t stale_before = stale.size();
     Apply(m.worker_id, m.results);
     if (stale.size() > stale_before) return {409, std::nullopt, "some results were rejected"};
@@ -259,6 +270,7 @@ class FakeServer : public worker::WorkerApi {
 
   ApiAnswer<protocol::HeartbeatAnswer> Heartbeat(int64_t worker_id) override {
     heartbeat_times.push_back(clock_.now);
+    if (auto f = Fault<protocol::HeartbeatAnswer>()) return *f;
     if (worker_id != live_worker_) return {409, std::nullopt, "no lease"};
     HeartbeatScript s;
     if (!heartbeats.empty()) {
@@ -285,6 +297,7 @@ class FakeServer : public worker::WorkerApi {
 
   ApiAnswer<protocol::HeldJobs> HeldJobs(int64_t worker_id) override {
     ++held_calls;
+    if (auto f = Fault<protocol::HeldJobs>()) return *f;
     protocol::HeldJobs held;
     for (const auto& j : jobs) {
       if (j.holder != worker_id || j.done) continue;
@@ -295,6 +308,7 @@ class FakeServer : public worker::WorkerApi {
   }
 
   ApiAnswer<Acknowledged> Leave(int64_t, const protocol::LeaveNotice& m) override {
+    if (auto f = Fault<Acknowledged>()) return *f;
     leaves.push_back(m.reason);
     return {200, Acknowledged{}, ""};
   }
@@ -308,6 +322,12 @@ class FakeServer : public worker::WorkerApi {
   std::deque<HeartbeatScript> heartbeats;
   int malformed_claims = 0;
   bool malformed_registration = false;
+  /// A request carrying a result of one of these jobs is refused whole (400), as the real
+  /// server refuses a field it does not accept: nothing of it is applied.
+  std::set<uint32_t> refused_results;
+  double gone_at = 1e300;  // from then on every call answers 404: the workflow was deleted
+  double down_at = 1e300;  // from then on no call is answered (status 0)
+  static constexpr const char* kRefusal = "'reason' is too long (300 bytes, limit 256)";
   // What the worker said.
   std::vector<protocol::Registration> registrations;
   std::vector<protocol::ClaimRequest> claims;
@@ -317,11 +337,23 @@ class FakeServer : public worker::WorkerApi {
   std::vector<AttemptReport> stale;    // rejected: not the holder's current attempt
   std::vector<double> heartbeat_times;
   std::vector<std::string> leaves;  // the reason of each leave notice
+  std::vector<double> call_timeouts;  // each SetCallTimeout
   int held_calls = 0;
 
  private:
   int64_t Unfinished() const {
     return std::count_if(jobs.begin(), jobs.end(), [](const Job& j) { return !j.done; });
+  }
+  template <typename T>
+  std::optional<ApiAnswer<T>> Fault() const {
+    if (clock_.now >= down_at)
+      return ApiAnswer<T>{0, std::nullopt, "cannot reach server at http://fake:1: refused"};
+    if (clock_.now >= gone_at) return ApiAnswer<T>{404, std::nullopt, "no workflow 1"};
+    return std::nullopt;
+  }
+  bool Refuses(const std::vector<AttemptReport>& reports) const {
+    return std::any_of(reports.begin(), reports.end(),
+                       [this](const AttemptReport& r) { return refused_results.count(r.id); });
   }
   void Started(const std::vector<protocol::StartNotice>& notices) {
     for (const auto& s : notices) {
@@ -358,6 +390,7 @@ struct Harness {
     options.quiet = true;
     options.max_log_bytes = 0;
     options.idle_timeout_seconds = 60;
+    options.on_log = [this](const std::string& line) { log.push_back(line); };
   }
   ~Harness() { std::filesystem::remove_all(output_dir); }
 
@@ -395,6 +428,15 @@ struct Harness {
   std::map<std::string, std::string> vars;
   std::function<int(const std::vector<std::string>&, std::string*)> slurm;
   std::vector<std::vector<std::string>> slurm_commands;
+  std::vector<std::string> log;  // the worker's log lines
+
+  /// The log lines that contain `text`.
+  std::vector<std::string> Logged(const std::string& text) const {
+    std::vector<std::string> out;
+    for (const auto& l : log)
+      if (l.find(text) != std::string::npos) out.push_back(l);
+    return out;
+  }
 };
 
 // ---- claims and exits ------------------------------------------------------------------------
@@ -722,6 +764,126 @@ TEST_CASE("malformed server answers do not crash the worker") {
     CHECK(h.server.claims.empty());
     CHECK(h.processes.processes.empty());
   }
+}
+
+// ---- answers for good: refused results, a deleted workflow, stopping without a server ---------
+TEST_CASE("a result the server refuses for good is dropped with a message; the others apply") {
+  // The server refuses a whole request when one result in it is not what it accepts (400). The
+  // worker sends that request's results again one at a time, drops the one refused, and goes on.
+  Harness h;
+  for (const char* name : {"ok1", "bad", "ok2"}) h.server.AddJob(name);
+  for (const char* name : {"ok1", "bad", "ok2"}) h.processes.behaviour[name] = {2, 0};
+  h.server.refused_results = {1};  // "bad"
+  h.options.idle_timeout_seconds = 5;
+  SUBCASE("carried by a claim") {}
+  SUBCASE("sent on their own, by a stopping worker") {
+    for (const char* name : {"ok1", "bad", "ok2"}) h.processes.behaviour[name] = {1000, 0};
+    h.processes.worker_signals = {{kStart + 3, SIGTERM}};
+  }
+  CHECK(h.Run() == 0);
+  // The three results travelled together and were refused together, then one at a time.
+  bool together = false;
+  for (const auto& c : h.server.claims) together = together || c.results.size() == 3;
+  for (const auto& c : h.server.completes) together = together || c.results.size() == 3;
+  CHECK(together);
+  CHECK(h.server.results.size() == 2);
+  CHECK(h.server.ResultOf("ok1").id == 0);
+  CHECK(h.server.ResultOf("ok2").id == 2);
+  CHECK_THROWS(h.server.ResultOf("bad"));
+  auto dropped = h.Logged("dropped the result of job 1 attempt 1");
+  REQUIRE(dropped.size() == 1);
+  CHECK(dropped[0].find("'reason' is too long") != std::string::npos);
+  // It was sent alone once, and never again.
+  size_t sent_alone = 0;
+  for (const auto& c : h.server.completes)
+    sent_alone += c.results.size() == 1 && c.results[0].id == 1;
+  CHECK(sent_alone == 1);
+  CHECK(h.clock.now - kStart < 15);
+  CHECK(h.server.leaves.size() == 1);
+}
+
+TEST_CASE("a refused start notice or claim does not hold the worker") {
+  Harness h;
+  h.server.AddJob("a");
+  h.processes.behaviour["a"] = {2, 0};
+  h.server.refused_results = {0};
+  h.options.idle_timeout_seconds = 3;
+  CHECK(h.Run() == 0);  // its only result dropped, it idles out
+  CHECK(h.server.results.empty());
+  CHECK(h.Logged("dropped the result of job 0 attempt 1").size() == 1);
+  // Claims went on after the refusal, without the dropped result.
+  REQUIRE(!h.server.claims.empty());
+  CHECK(h.server.claims.back().results.empty());
+  CHECK(h.clock.now - kStart < 10);
+}
+
+TEST_CASE("SIGTERM ends the worker within its stop lead when the server does not answer") {
+  Harness h;
+  h.server.execution.sigterm_lead_seconds = 20;
+  h.server.heartbeat_seconds = 5;
+  h.server.AddJob("a");
+  h.processes.behaviour["a"] = {1000, 0};
+  h.server.down_at = kStart + 3;
+  h.processes.worker_signals = {{kStart + 5, SIGTERM}};
+  CHECK(h.Run() == 0);
+  // Within the lead of the signal; the job was stopped, its result could not be reported.
+  CHECK(h.clock.now - (kStart + 5) <= 20 + 0.01);
+  CHECK(h.processes.SentTo("a").at(0).signal == SIGTERM);
+  CHECK(h.server.results.empty());
+  CHECK(h.Logged("the stop lead is over").size() == 1);
+  // From the signal on, each call waits at most a few seconds for its answer, and less as the
+  // deadline comes near.
+  REQUIRE(!h.server.call_timeouts.empty());
+  CHECK(*std::max_element(h.server.call_timeouts.begin(), h.server.call_timeouts.end()) <= 5);
+  CHECK(h.server.call_timeouts.back() == 0.5);
+}
+
+TEST_CASE("SIGTERM ends the worker within its stop lead when its jobs ignore the signal") {
+  Harness h;
+  h.server.execution.sigterm_lead_seconds = 30;
+  h.server.AddJob("stubborn");
+  h.processes.behaviour["stubborn"] = {.seconds = 1000, .ignores_sigterm = true};
+  h.processes.worker_signals = {{kStart + 5, SIGTERM}};
+  CHECK(h.Run() == 0);
+  auto sent = h.processes.SentTo("stubborn");
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[1].signal == SIGKILL);
+  CHECK(sent[1].at - sent[0].at == doctest::Approx(10));
+  CHECK(h.server.ResultOf("stubborn").reason == "stopped");
+  CHECK(h.clock.now - (kStart + 5) < 30);
+}
+
+TEST_CASE("a deleted workflow (404) stops the worker's jobs and ends it with exit code 1") {
+  Harness h;
+  h.server.heartbeat_seconds = 5;
+  h.server.AddJob("sleep");
+  h.server.AddJob("waiting").num_cpus = 4;  // claimed, waits for room
+  h.processes.behaviour["sleep"] = {1000, 0};
+  h.server.gone_at = kStart + 3;
+  CHECK(h.Run() == 1);
+  auto sent = h.processes.SentTo("sleep");
+  REQUIRE(!sent.empty());
+  CHECK(sent[0].signal == SIGTERM);
+  CHECK(sent[0].at <= kStart + 5.01);  // at the first heartbeat after the deletion
+  CHECK(h.processes.Of("waiting").empty());
+  CHECK(h.clock.now - kStart < 10);
+  auto said = h.Logged("workflow 1 is gone from the server");
+  REQUIRE(said.size() == 1);
+  CHECK(said[0].find("no workflow 1") != std::string::npos);
+  CHECK(h.server.leaves.empty());  // nobody to tell
+}
+
+TEST_CASE("a workflow deleted while results wait to be sent: the worker leaves at once") {
+  Harness h;
+  h.server.AddJob("a");
+  h.server.AddJob("b");
+  h.processes.behaviour["a"] = {2, 0};
+  h.processes.behaviour["b"] = {1000, 0};
+  h.server.gone_at = kStart + 1;
+  CHECK(h.Run() == 1);
+  CHECK(h.server.results.empty());
+  CHECK(h.processes.SentTo("b").at(0).signal == SIGTERM);
+  CHECK(h.clock.now - kStart < 15);
 }
 
 }  // namespace
