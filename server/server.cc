@@ -95,7 +95,10 @@ bool PrepareDataDir(const std::string& dir, bool multi_user, std::string* token,
 /// Opens the database and loads every workflow from it; null after printing why not.
 std::unique_ptr<Service> OpenService(const ServerOptions& options, const std::string& dir) {
   StoreStatus st;
-  auto store = Store::Open(dir + "/torc.db", options.store, &st);
+  StoreOptions store_options = options.store;
+  // Written only after a start got this far: an empty torc.db beside them was emptied.
+  store_options.history_files = {dir + "/server.port", dir + "/server.url"};
+  auto store = Store::Open(dir + "/torc.db", store_options, &st);
   if (!store) {
     std::fprintf(stderr, "torc server: cannot open %s/torc.db: %s\n", dir.c_str(),
                  st.message.c_str());

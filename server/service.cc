@@ -64,7 +64,14 @@ ServiceStatus Service::Load(double now) {
     ChangeBatch batch;
     batch.workflow = lw.row.id;
     batch.time = now;
-    entry->core->Restore(lw.jobs, lw.results, lw.workers, lw.actions, now, &batch);
+    std::string damage;
+    if (!entry->core->Restore(lw.jobs, lw.results, lw.workers, lw.actions, now, &batch,
+                              &damage)) {
+      workflows_.clear();
+      return ServiceStatus::Error(ServiceStatus::kInternal,
+                                  "workflow " + std::to_string(lw.row.id) + " in the store: " +
+                                      damage + "; " + kDamagedStoreAdvice);
+    }
     // What Restore changes (healing) follows from the stored state alone, so
     // it is derived again at the next load if it cannot be saved now (a full
     // disk): keep the workflow either way. No reload here: that would recurse.

@@ -209,24 +209,66 @@ void WorkflowCore::RebuildDerived(double now) {
   (void)now;
 }
 
-void WorkflowCore::Restore(const std::vector<JobDynamic>& jobs,
+std::string WorkflowCore::CheckStoredState(const std::vector<JobDynamic>& jobs,
+                                           const std::vector<AttemptResult>& results,
+                                           const std::vector<ActionState>& actions) const {
+  if (jobs.size() != plan_->jobs.size()) {
+    return "the store holds " + std::to_string(jobs.size()) + " job states for a plan of " +
+           std::to_string(plan_->jobs.size()) + " jobs";
+  }
+  for (JobIndex j = 0; j < jobs.size(); ++j) {
+    if (static_cast<int>(jobs[j].status) >= kNumJobStatuses || jobs[j].attempt == 0)
+      return "job " + std::to_string(j) + " has an impossible state (status " +
+             std::to_string(static_cast<int>(jobs[j].status)) + ", attempt " +
+             std::to_string(jobs[j].attempt) + ")";
+  }
+  for (const AttemptResult& r : results) {
+    std::string key = "attempts row (job " + std::to_string(r.job) + ", attempt " +
+                      std::to_string(r.attempt) + ")";
+    if (r.job >= jobs.size())
+      return key + ": the workflow has " + std::to_string(jobs.size()) + " jobs";
+    if (static_cast<int>(r.status) >= kNumJobStatuses)
+      return key + ": status " + std::to_string(static_cast<int>(r.status)) + " is no job status";
+    // A result is recorded for the job's current attempt, in the same commit that makes the
+    // job final or starts its next attempt: a result of the current attempt of a job that is
+    // not final, or of a later attempt, means the job states lost commits.
+    const JobDynamic& d = jobs[r.job];
+    if (r.attempt > d.attempt || (r.attempt == d.attempt && !IsFinal(d.status))) {
+      return key + " says the attempt ended, but job '" + plan_->jobs[r.job].name +
+             "' is " + ToString(d.status) + " at attempt " + std::to_string(d.attempt) +
+             ": the stored job states lost changes (a changed checkpoint_seq, a lost job_log "
+             "row); started from them, finished jobs would run again";
+    }
+  }
+  for (const ActionState& a : actions) {
+    if (a.action >= actions_.size())
+      return "actions row (action " + std::to_string(a.action) + "): the plan has " +
+             std::to_string(actions_.size()) + " actions";
+    if (a.status > ActionStatus::kFailed)
+      return "actions row (action " + std::to_string(a.action) + "): status " +
+             std::to_string(static_cast<int>(a.status)) + " is no action status";
+  }
+  return "";
+}
+
+bool WorkflowCore::Restore(const std::vector<JobDynamic>& jobs,
                            const std::vector<AttemptResult>& results,
                            const std::vector<WorkerRecord>& workers,
                            const std::vector<ActionState>& actions, double now,
-                           ChangeBatch* batch) {
+                           ChangeBatch* batch, std::string* error) {
+  *error = CheckStoredState(jobs, results, actions);
+  if (!error->empty()) return false;
   jobs_ = jobs;
-  jobs_.resize(plan_->jobs.size());
   for (const auto& r : results) AddResult(r, nullptr);
   for (const auto& w : workers) {
     WorkerRecord rec = w;
     if (rec.alive) rec.lease_expires = now + options_.lease_seconds();
     workers_[rec.id] = rec;
   }
-  for (const auto& a : actions)
-    if (a.action < actions_.size()) {
-      actions_[a.action].status = a.status;
-      actions_[a.action].detail = a.detail;
-    }
+  for (const auto& a : actions) {
+    actions_[a.action].status = a.status;
+    actions_[a.action].detail = a.detail;
+  }
   RebuildDerived(now);
   // Heal blocked jobs whose parents have all ended (nothing should leave them
   // so, but a stuck job is the worst outcome of any inconsistency).
@@ -247,6 +289,7 @@ void WorkflowCore::Restore(const std::vector<JobDynamic>& jobs,
     if (s != JobStatus::kClaimed && s != JobStatus::kRunning) continue;
     if (!IsLiveWorker(jobs_[j].worker)) AbandonAttempt(j, "its worker is gone", now, batch);
   }
+  return true;
 }
 
 // ---- workers --------------------------------------------------------------------

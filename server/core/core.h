@@ -60,10 +60,13 @@ class WorkflowCore {
   void Start(double now, ChangeBatch* batch);
 
   /// Rebuilds the core from stored state after a restart. Live workers get a
-  /// fresh lease (the server's downtime must not kill their jobs).
-  void Restore(const std::vector<JobDynamic>& jobs, const std::vector<AttemptResult>& results,
+  /// fresh lease (the server's downtime must not kill their jobs). First checks the
+  /// state against the plan and itself (one state per job, results only of jobs that
+  /// exist and of attempts that ended, actions the plan has): when it does not hold,
+  /// returns false with *error naming the first bad record, and changes nothing.
+  bool Restore(const std::vector<JobDynamic>& jobs, const std::vector<AttemptResult>& results,
                const std::vector<WorkerRecord>& workers, const std::vector<ActionState>& actions,
-               double now, ChangeBatch* batch);
+               double now, ChangeBatch* batch, std::string* error);
 
   // ---- workers and leases ---------------------------------------------------
   void RegisterWorker(const WorkerRecord& worker, double now, ChangeBatch* batch);
@@ -166,6 +169,10 @@ class WorkflowCore {
   void UpdateActions(JobIndex j, JobStatus before, JobStatus after, ChangeBatch* batch);
   void MarkDue(uint32_t a, ChangeBatch* batch);
   void AddResult(const AttemptResult& r, ChangeBatch* batch);
+  /// Restore's check of the stored state; "" when it holds.
+  std::string CheckStoredState(const std::vector<JobDynamic>& jobs,
+                               const std::vector<AttemptResult>& results,
+                               const std::vector<ActionState>& actions) const;
   void RebuildDerived(double now);
 
   WorkflowId id_;

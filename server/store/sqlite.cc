@@ -97,6 +97,7 @@ StoreStatus SqliteStatement::Run(std::string_view doing) {
 }
 
 void SqliteStatement::Reset() {
+  if (!stmt_) return;  // never prepared (a failure came first)
   // reset's return value repeats the last step's error, already reported.
   sqlite3_reset(stmt_);
   // Bound text and blobs point into the caller's memory; forget them.

@@ -79,6 +79,9 @@ class SqliteStatement {
   /// Makes the statement ready to be bound and stepped again.
   void Reset();
 
+  /// SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL: a column's
+  /// declared type does not bind what a row holds.
+  int ColumnType(int col) const { return sqlite3_column_type(stmt_, col); }
   int64_t ColumnInt(int col) const { return sqlite3_column_int64(stmt_, col); }
   double ColumnDouble(int col) const { return sqlite3_column_double(stmt_, col); }
   std::string ColumnText(int col) const;

@@ -20,12 +20,16 @@
 
 #include "server/store/store.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <limits>
 #include <unordered_map>
 
 #include "server/store/sqlite.h"
 #include "server/store/store_codec.h"
 #include "server/store/store_schema.h"
+#include "server/store/store_verify.h"
 
 namespace torc::server {
 namespace {
@@ -41,7 +45,32 @@ StoreStatus Detail(StoreStatus status, int64_t id) {
   return status;
 }
 
-StoreStatus Corrupt(std::string message) { return {StoreError::kCorrupt, std::move(message)}; }
+constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMaxUint32 = std::numeric_limits<uint32_t>::max();
+constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
+constexpr int64_t kMinInt32 = std::numeric_limits<int32_t>::min();
+
+/// kCorrupt when `path` is an empty file although one of `history_files` exists (see
+/// StoreOptions::history_files), or its write-ahead log is not empty.
+StoreStatus RefuseEmptied(const std::string& path, const std::vector<std::string>& history_files) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0) {
+    return StoreStatus::Ok();
+  }
+  std::vector<std::string> evidence = history_files;
+  evidence.push_back(path + "-wal");
+  for (const std::string& file : evidence) {
+    struct stat other {};
+    if (stat(file.c_str(), &other) != 0) continue;
+    if (file == path + "-wal" && other.st_size == 0) continue;
+    return {StoreError::kCorrupt,
+            "the database file is empty (0 bytes), but " + file +
+                " shows that this data directory has held a database: it was truncated or "
+                "replaced, and starting on it would begin an empty store whose workflow ids "
+                "start again at 1"};
+  }
+  return StoreStatus::Ok();
+}
 
 // ---- Statements ----
 
@@ -64,7 +93,8 @@ struct Statements {
   SqliteStatement insert_workflow, delete_workflow, keep_event_seq, checkpoint, trim_log;
   SqliteStatement insert_log, upsert_attempt, insert_event, upsert_worker, upsert_action;
   SqliteStatement events_since, max_event_seq;
-  SqliteStatement load_workflows, load_log, load_attempts, load_workers, load_actions;
+  SqliteStatement job_log_high_water, load_workflows, load_log, load_attempts, load_workers;
+  SqliteStatement load_actions;
 
   StoreStatus Prepare(sqlite3* db);
 };
@@ -94,7 +124,7 @@ StoreStatus Statements::Prepare(sqlite3* db) {
        "INSERT INTO actions(workflow_id, action, status, detail) VALUES(?1, ?2, ?3, ?4)"
        " ON CONFLICT(workflow_id, action) DO UPDATE SET status = ?3, detail = ?4"},
       {&events_since,
-       "SELECT seq, time, kind, job, attempt, worker, detail FROM events"
+       "SELECT seq, time, kind, job, attempt, worker, detail, workflow_id FROM events"
        " WHERE workflow_id = ?1 AND seq > ?2 AND substr(kind, 1, length(?4)) = ?4"
        " ORDER BY seq LIMIT ?3"},
       {&max_event_seq,
@@ -103,13 +133,17 @@ StoreStatus Statements::Prepare(sqlite3* db) {
       {&load_workflows,
        "SELECT id, name, owner, created_at, spec_text, file_name, working_dir, job_count,"
        " names_digest, checkpoint, checkpoint_seq FROM workflows ORDER BY id"},
+      {&job_log_high_water,
+       "SELECT MAX(IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'job_log'), 0),"
+       " IFNULL((SELECT MAX(seq) FROM job_log), 0))"},
       {&load_log, "SELECT workflow_id, seq, payload FROM job_log ORDER BY seq"},
       {&load_attempts,
-       "SELECT workflow_id, job, attempt, worker, status, exit_code, signal, reason, start_time,"
-       " end_time, peak_rss_bytes, cpu_seconds, nodes FROM attempts ORDER BY rowid"},
+       "SELECT rowid, workflow_id, job, attempt, worker, status, exit_code, signal, reason,"
+       " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes FROM attempts ORDER BY rowid"},
       {&load_workers,
        "SELECT id, workflow_id, hostname, slurm_job_id, pid, registered_at, lease_expires, alive,"
-       " resources_json FROM workers ORDER BY id"},
+       " resources_json, CASE WHEN json_valid(resources_json) THEN json_type(resources_json)"
+       " ELSE '' END FROM workers ORDER BY id"},
       {&load_actions,
        "SELECT workflow_id, action, status, detail FROM actions ORDER BY workflow_id, action"},
   };
@@ -129,12 +163,12 @@ class LoadedIndex {
     index_[workflow.row.id] = {out_->size(), checkpoint_seq};
     out_->push_back(std::move(workflow));
   }
-  /// The workflow `id`, or null (with *status set to kCorrupt) when there is none.
-  LoadedWorkflow* Find(WorkflowId id, const char* table, StoreStatus* status) {
+  /// The workflow `id`, or null (failing `row`) when there is none.
+  LoadedWorkflow* Find(WorkflowId id, RowReader* row) {
+    if (!row->ok()) return nullptr;
     auto it = index_.find(id);
     if (it != index_.end()) return &(*out_)[it->second.position];
-    *status = Corrupt(std::string(table) + " has rows for workflow " + std::to_string(id) +
-                      ", which does not exist");
+    row->Fail("workflow_id " + std::to_string(id) + ": there is no such workflow");
     return nullptr;
   }
   int64_t CheckpointSeq(WorkflowId id) const { return index_.at(id).checkpoint_seq; }
@@ -173,7 +207,7 @@ class SqliteStore final : public Store {
   StoreStatus WriteEvent(WorkflowId id, const Event& e);
   StoreStatus WriteWorker(WorkflowId id, const WorkerRecord& w);
   StoreStatus WriteAction(WorkflowId id, const ActionState& a);
-  StoreStatus LoadWorkflows(LoadedIndex* index);
+  StoreStatus LoadWorkflows(LoadedIndex* index, int64_t log_high_water);
   StoreStatus LoadLog(LoadedIndex* index);
   StoreStatus LoadAttempts(LoadedIndex* index);
   StoreStatus LoadWorkers(LoadedIndex* index);
@@ -188,12 +222,16 @@ class SqliteStore final : public Store {
 };
 
 StoreStatus SqliteStore::Init(const std::string& path, const StoreOptions& options) {
-  StoreStatus status = db_.Open(path);
+  StoreStatus status = RefuseEmptied(path, options.history_files);
+  if (status.ok()) status = db_.Open(path);
   if (status.ok()) status = Configure(options);
+  // Before anything is written (the migrations write).
+  if (status.ok()) status = QuickCheck(&db_);
   if (status.ok()) status = s_.transactions.Prepare(db_.get());
   if (status.ok()) status = MigrateSchema(&db_, &s_.transactions);
   if (status.ok()) status = s_.Prepare(db_.get());
   if (status.ok()) status = ReadCaches();
+  if (status.ok()) status = CheckUnloadedRows(&db_, job_counts_);
   if (status.ok()) {
     status = checkpointer_.Start(db_.get(), path, options.busy_timeout_ms, kWalCheckpointPages);
   }
@@ -227,7 +265,11 @@ StoreStatus SqliteStore::ReadCaches() {
   SqliteStatement counts;
   if (status.ok()) status = counts.Prepare(db_.get(), "SELECT id, job_count FROM workflows");
   while (status.ok() && counts.Step(&status, "reading the workflows' job counts")) {
-    job_counts_[counts.ColumnInt(0)] = static_cast<uint32_t>(counts.ColumnInt(1));
+    RowReader row(counts, "workflows", "id", 0);
+    WorkflowId id = row.Int(0, "id", 1, kMaxInt64);
+    auto job_count = static_cast<uint32_t>(row.Int(1, "job_count", 0, kMaxUint32));
+    status = row.status();
+    if (status.ok()) job_counts_[id] = job_count;
   }
   return status;
 }
@@ -436,16 +478,10 @@ StoreStatus SqliteStore::EventsSince(WorkflowId id, int64_t after, int limit,
   s.BindInt(3, limit);
   s.BindText(4, kind_prefix);
   StoreStatus status;
-  while (s.Step(&status, "reading events")) {
-    Event& e = out->emplace_back();
-    e.seq = s.ColumnInt(0);
-    e.workflow = id;
-    e.time = s.ColumnDouble(1);
-    e.kind = s.ColumnText(2);
-    e.job = s.ColumnInt(3);
-    e.attempt = static_cast<uint32_t>(s.ColumnInt(4));
-    e.worker = s.ColumnInt(5);
-    e.detail = s.ColumnText(6);
+  while (status.ok() && s.Step(&status, "reading events")) {
+    RowReader row(s, "events", "seq", 0);
+    ReadEventRow(&row, 7, job_counts_, &out->emplace_back());
+    status = row.status();
   }
   s.Reset();
   if (!status.ok()) out->clear();
@@ -457,33 +493,48 @@ StoreStatus SqliteStore::LoadAll(std::vector<LoadedWorkflow>* out) {
   LoadedIndex index(out);
   SqliteTransaction transaction(&s_.transactions);  // one consistent snapshot
   StoreStatus status = transaction.BeginRead();
-  if (status.ok()) status = LoadWorkflows(&index);
+  int64_t log_high_water = 0;
+  if (status.ok() && s_.job_log_high_water.Step(&status, "reading the highest job log seq")) {
+    log_high_water = s_.job_log_high_water.ColumnInt(0);
+  }
+  s_.job_log_high_water.Reset();
+  if (status.ok()) status = LoadWorkflows(&index, log_high_water);
   if (status.ok()) status = LoadLog(&index);
   if (status.ok()) status = LoadAttempts(&index);
   if (status.ok()) status = LoadWorkers(&index);
   if (status.ok()) status = LoadActions(&index);
   if (status.ok()) status = transaction.Commit();
   if (!status.ok()) out->clear();
+  if (status.error == StoreError::kCorrupt)
+    status.message += std::string("; ") + kDamagedStoreAdvice;
   return WithContext(status, "loading the store");
 }
 
-StoreStatus SqliteStore::LoadWorkflows(LoadedIndex* index) {
+StoreStatus SqliteStore::LoadWorkflows(LoadedIndex* index, int64_t log_high_water) {
   SqliteStatement& s = s_.load_workflows;
   StoreStatus status;
   while (status.ok() && s.Step(&status, "reading workflows")) {
+    RowReader row(s, "workflows", "id", 0);
     LoadedWorkflow w;
-    w.row.id = s.ColumnInt(0);
-    w.row.name = s.ColumnText(1);
-    w.row.owner = s.ColumnText(2);
-    w.row.created_at = s.ColumnDouble(3);
-    w.row.spec_text = s.ColumnText(4);
-    w.row.file_name = s.ColumnText(5);
-    w.row.working_dir = s.ColumnText(6);
-    w.row.job_count = static_cast<uint32_t>(s.ColumnInt(7));
-    w.row.names_digest = s.ColumnText(8);
-    status = UnpackCheckpoint(s.ColumnBlob(9), w.row.job_count, &w.jobs);
-    status = WithContext(status, "workflow " + std::to_string(w.row.id));
-    index->Add(std::move(w), s.ColumnInt(10));
+    w.row.id = row.Int(0, "id", 1, kMaxInt64);
+    w.row.name = row.Text(1, "name");
+    w.row.owner = row.Text(2, "owner");
+    w.row.created_at = row.Real(3, "created_at");
+    w.row.spec_text = row.Text(4, "spec_text");
+    w.row.file_name = row.Text(5, "file_name");
+    w.row.working_dir = row.Text(6, "working_dir");
+    w.row.job_count = static_cast<uint32_t>(row.Int(7, "job_count", 0, kMaxUint32));
+    w.row.names_digest = row.Text(8, "names_digest");
+    std::string_view checkpoint = row.Blob(9, "checkpoint");
+    // A checkpoint takes the seq of the newest job_log row it includes.
+    int64_t checkpoint_seq = row.Int(10, "checkpoint_seq", 0, log_high_water,
+                                     "at most the highest job_log seq ever used");
+    if (row.ok()) {
+      StoreStatus unpacked = UnpackCheckpoint(checkpoint, w.row.job_count, &w.jobs);
+      if (!unpacked.ok()) row.Fail(unpacked.message);
+    }
+    status = row.status();
+    if (status.ok()) index->Add(std::move(w), checkpoint_seq);
   }
   s.Reset();
   return status;
@@ -493,12 +544,22 @@ StoreStatus SqliteStore::LoadLog(LoadedIndex* index) {
   SqliteStatement& s = s_.load_log;
   StoreStatus status;
   while (status.ok() && s.Step(&status, "reading the job log")) {
-    WorkflowId id = s.ColumnInt(0);
-    int64_t seq = s.ColumnInt(1);
-    LoadedWorkflow* w = index->Find(id, "job_log", &status);
-    if (!w || seq <= index->CheckpointSeq(id)) continue;  // or already in the checkpoint
-    status = WithContext(ApplyChanges(s.ColumnBlob(2), &w->jobs),
-                         "workflow " + std::to_string(id) + ", job log seq " + std::to_string(seq));
+    RowReader row(s, "job_log", "seq", 1);
+    WorkflowId id = row.Int(0, "workflow_id", 1, kMaxInt64);
+    int64_t seq = row.Int(1, "seq", 1, kMaxInt64);
+    std::string_view payload = row.Blob(2, "payload");
+    LoadedWorkflow* w = index->Find(id, &row);
+    if (w && seq <= index->CheckpointSeq(id)) {
+      // Writing a checkpoint deletes the workflow's job_log rows in the same transaction,
+      // so none is ever at or below it: skipping this row would silently undo its changes.
+      row.Fail("the checkpoint of workflow " + std::to_string(id) + " claims to include it " +
+               "(checkpoint_seq " + std::to_string(index->CheckpointSeq(id)) +
+               "), but a checkpoint deletes the rows it includes: checkpoint_seq was changed");
+    } else if (w) {
+      StoreStatus applied = ApplyChanges(payload, &w->jobs);
+      if (!applied.ok()) row.Fail(applied.message);
+    }
+    status = row.status();
   }
   s.Reset();
   return status;
@@ -508,26 +569,30 @@ StoreStatus SqliteStore::LoadAttempts(LoadedIndex* index) {
   SqliteStatement& s = s_.load_attempts;
   StoreStatus status;
   while (status.ok() && s.Step(&status, "reading attempts")) {
-    LoadedWorkflow* w = index->Find(s.ColumnInt(0), "attempts", &status);
-    if (!w) continue;
-    AttemptResult& r = w->results.emplace_back();
-    r.job = static_cast<JobIndex>(s.ColumnInt(1));
-    r.attempt = static_cast<uint32_t>(s.ColumnInt(2));
-    r.worker = s.ColumnInt(3);
-    int64_t job_status = s.ColumnInt(4);
-    if (job_status < 0 || job_status >= kNumJobStatuses) {
-      status = Corrupt("attempts: bad status " + std::to_string(job_status));
-    } else {
-      r.status = static_cast<JobStatus>(job_status);
+    RowReader row(s, "attempts", "rowid", 0);
+    LoadedWorkflow* w = index->Find(row.Int(1, "workflow_id", 1, kMaxInt64), &row);
+    if (!w) {
+      status = row.status();
+      continue;
     }
-    r.exit_code = static_cast<int32_t>(s.ColumnInt(5));
-    r.signal = static_cast<int32_t>(s.ColumnInt(6));
-    r.reason = s.ColumnText(7);
-    r.start_time = s.ColumnDouble(8);
-    r.end_time = s.ColumnDouble(9);
-    r.peak_rss_bytes = s.ColumnInt(10);
-    r.cpu_seconds = s.ColumnDouble(11);
-    r.nodes = s.ColumnText(12);
+    AttemptResult r;
+    uint32_t jobs = w->row.job_count;
+    r.job = static_cast<JobIndex>(row.Int(2, "job", 0, int64_t{jobs} - 1,
+                                          "a job index of workflow " + std::to_string(w->row.id) +
+                                              ", which has " + std::to_string(jobs) + " jobs"));
+    r.attempt = static_cast<uint32_t>(row.Int(3, "attempt", 1, kMaxUint32));
+    r.worker = row.Int(4, "worker", 0, kMaxInt64);
+    r.status = static_cast<JobStatus>(row.Int(5, "status", 0, kNumJobStatuses - 1, "a job status"));
+    r.exit_code = static_cast<int32_t>(row.Int(6, "exit_code", kMinInt32, kMaxInt32));
+    r.signal = static_cast<int32_t>(row.Int(7, "signal", 0, kMaxInt32));
+    r.reason = row.Text(8, "reason");
+    r.start_time = row.Real(9, "start_time");
+    r.end_time = row.Real(10, "end_time");
+    r.peak_rss_bytes = row.Int(11, "peak_rss_bytes", -1, kMaxInt64, "-1: unknown");
+    r.cpu_seconds = row.Real(12, "cpu_seconds");
+    r.nodes = row.Text(13, "nodes");
+    status = row.status();
+    if (status.ok()) w->results.push_back(std::move(r));
   }
   s.Reset();
   return status;
@@ -537,18 +602,23 @@ StoreStatus SqliteStore::LoadWorkers(LoadedIndex* index) {
   SqliteStatement& s = s_.load_workers;
   StoreStatus status;
   while (status.ok() && s.Step(&status, "reading workers")) {
-    LoadedWorkflow* w = index->Find(s.ColumnInt(1), "workers", &status);
-    if (!w) continue;
-    WorkerRecord& r = w->workers.emplace_back();
-    r.id = s.ColumnInt(0);
-    r.workflow = w->row.id;
-    r.hostname = s.ColumnText(2);
-    r.slurm_job_id = s.ColumnText(3);
-    r.pid = s.ColumnInt(4);
-    r.registered_at = s.ColumnDouble(5);
-    r.lease_expires = s.ColumnDouble(6);
-    r.alive = s.ColumnInt(7) != 0;
-    r.resources_json = s.ColumnText(8);
+    RowReader row(s, "workers", "id", 0);
+    WorkerRecord r;
+    r.id = row.Int(0, "id", 1, kMaxInt64);
+    LoadedWorkflow* w = index->Find(row.Int(1, "workflow_id", 1, kMaxInt64), &row);
+    if (w) r.workflow = w->row.id;
+    r.hostname = row.Text(2, "hostname");
+    r.slurm_job_id = row.Text(3, "slurm_job_id");
+    r.pid = row.Int(4, "pid", 0, kMaxInt64);
+    r.registered_at = row.Real(5, "registered_at");
+    r.lease_expires = row.Real(6, "lease_expires");
+    r.alive = row.Int(7, "alive", 0, 1) != 0;
+    r.resources_json = row.Text(8, "resources_json");
+    // Decoded by the API and `torc status`: an object, or "" when nothing was reported.
+    if (row.ok() && !r.resources_json.empty() && s.ColumnText(9) != "object")
+      row.Fail("resources_json is not a JSON object");
+    status = row.status();
+    if (status.ok()) w->workers.push_back(std::move(r));
   }
   s.Reset();
   return status;
@@ -558,17 +628,15 @@ StoreStatus SqliteStore::LoadActions(LoadedIndex* index) {
   SqliteStatement& s = s_.load_actions;
   StoreStatus status;
   while (status.ok() && s.Step(&status, "reading actions")) {
-    LoadedWorkflow* w = index->Find(s.ColumnInt(0), "actions", &status);
-    if (!w) continue;
-    ActionState& a = w->actions.emplace_back();
-    a.action = static_cast<uint32_t>(s.ColumnInt(1));
-    int64_t action_status = s.ColumnInt(2);
-    if (action_status < 0 || action_status > static_cast<int>(ActionStatus::kFailed)) {
-      status = Corrupt("actions: bad status " + std::to_string(action_status));
-    } else {
-      a.status = static_cast<ActionStatus>(action_status);
-    }
-    a.detail = s.ColumnText(3);
+    RowReader row(s, "actions", "workflow_id", 0, "action", 1);
+    LoadedWorkflow* w = index->Find(row.Int(0, "workflow_id", 1, kMaxInt64), &row);
+    ActionState a;
+    a.action = static_cast<uint32_t>(row.Int(1, "action", 0, kMaxUint32));
+    a.status = static_cast<ActionStatus>(
+        row.Int(2, "status", 0, static_cast<int>(ActionStatus::kFailed), "an action status"));
+    a.detail = row.Text(3, "detail");
+    status = row.status();
+    if (status.ok()) w->actions.push_back(std::move(a));
   }
   s.Reset();
   return status;
@@ -579,7 +647,10 @@ StoreStatus SqliteStore::LoadActions(LoadedIndex* index) {
 std::unique_ptr<Store> Store::Open(const std::string& path, const StoreOptions& options,
                                    StoreStatus* status) {
   auto store = std::make_unique<SqliteStore>();
-  *status = WithContext(store->Init(path, options), "opening store " + path);
+  *status = store->Init(path, options);
+  if (status->error == StoreError::kCorrupt)
+    status->message += std::string("; ") + kDamagedStoreAdvice;
+  *status = WithContext(*status, "opening store " + path);
   if (!status->ok()) return nullptr;
   return store;
 }

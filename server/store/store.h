@@ -20,6 +20,10 @@ namespace torc::server {
 /// answers 503 and the caller may retry; the store stays usable.
 enum class StoreError { kNone, kBusy, kFull, kCorrupt, kOther };
 
+/// What a user can do about a damaged database: appended to the kCorrupt failures of
+/// Store::Open and LoadAll, and to the damage the scheduling core finds when it restores.
+extern const char* const kDamagedStoreAdvice;
+
 /// The outcome of a store operation: ok, or the kind of failure and a message for the user.
 struct StoreStatus {
   StoreError error = StoreError::kNone;
@@ -44,6 +48,11 @@ struct StoreOptions {
   /// queues behind a commit that waits; better a quick 503 the client retries
   /// (the worker does) than every request hanging for seconds.
   int busy_timeout_ms = 500;
+  /// Files whose presence shows that the data directory has held this database
+  /// (`torc server run` gives server.port and server.url). An empty (0-byte) database file
+  /// beside one of them was truncated or replaced: it is refused as damaged instead of
+  /// being started as a new, empty store whose ids would begin again at 1.
+  std::vector<std::string> history_files;
 };
 
 /// The server's durable storage. One implementation, on SQLite (store.cc); owned by the
@@ -51,7 +60,9 @@ struct StoreOptions {
 class Store {
  public:
   /// Opens (creating if needed) the database at `path`, applying schema
-  /// migrations. Returns null and sets *status on failure.
+  /// migrations. Returns null and sets *status on failure: kCorrupt for a damaged
+  /// database (SQLite's quick_check, a bad value in a row the loader does not read, an
+  /// emptied file; see StoreOptions::history_files), in which case nothing was written.
   static std::unique_ptr<Store> Open(const std::string& path, const StoreOptions& options,
                                      StoreStatus* status);
   virtual ~Store() = default;
@@ -76,7 +87,9 @@ class Store {
   /// the log entries it supersedes, in one transaction.
   virtual StoreStatus Checkpoint(WorkflowId id, const std::vector<JobDynamic>& jobs) = 0;
 
-  /// Reads every workflow back (checkpoint + replayed log).
+  /// Reads every workflow back (checkpoint + replayed log). Every value read is checked
+  /// against its column's type and range; the first bad one gives kCorrupt naming the
+  /// table, the row and the column, and *out stays empty.
   virtual StoreStatus LoadAll(std::vector<LoadedWorkflow>* out) = 0;
 
   /// Events of a workflow with seq > after, at most `limit`, in seq order; only those whose

@@ -31,16 +31,19 @@ void PackJob(const JobDynamic& job, std::string* out) {
   PutLittleEndian(static_cast<uint64_t>(job.worker), 8, out);
 }
 
-/// Reads one packed job state; false when its status byte is out of range.
-bool UnpackJob(const char* p, JobDynamic* job) {
+/// Reads one packed job state; "" or what is out of range in it (a status that is no
+/// JobStatus, attempt 0 — attempts count from 1 —, a negative worker id).
+std::string UnpackJob(const char* p, JobDynamic* job) {
   uint8_t status = static_cast<uint8_t>(p[0]);
-  if (status >= kNumJobStatuses) return false;
+  if (status >= kNumJobStatuses) return "status " + std::to_string(status) + " is not a job status";
   job->status = static_cast<JobStatus>(status);
   job->attempt = static_cast<uint32_t>(GetLittleEndian(p + 1, 4));
   job->retries = static_cast<uint16_t>(GetLittleEndian(p + 5, 2));
   job->walltime_requeues = static_cast<uint16_t>(GetLittleEndian(p + 7, 2));
   job->worker = static_cast<WorkerId>(GetLittleEndian(p + 9, 8));
-  return true;
+  if (job->attempt == 0) return "attempt 0 (attempts count from 1)";
+  if (job->worker < 0) return "worker " + std::to_string(job->worker) + " is negative";
+  return "";
 }
 
 }  // namespace
@@ -72,8 +75,10 @@ StoreStatus UnpackCheckpoint(std::string_view blob, uint32_t job_count,
   }
   jobs->assign(job_count, JobDynamic{});
   for (uint32_t i = 0; i < job_count; ++i) {
-    if (!UnpackJob(blob.data() + 1 + i * kPackedJobSize, &(*jobs)[i])) {
-      return {StoreError::kCorrupt, "checkpoint: bad status for job " + std::to_string(i)};
+    std::string bad = UnpackJob(blob.data() + 1 + i * kPackedJobSize, &(*jobs)[i]);
+    if (!bad.empty()) {
+      return {StoreError::kCorrupt,
+              "checkpoint: bad state for job " + std::to_string(i) + ": " + bad};
     }
   }
   return StoreStatus::Ok();
@@ -92,8 +97,10 @@ StoreStatus ApplyChanges(std::string_view blob, std::vector<JobDynamic>* jobs) {
                                         " of a workflow with " + std::to_string(jobs->size()) +
                                         " jobs"};
     }
-    if (!UnpackJob(blob.data() + at + 4, &(*jobs)[index])) {
-      return {StoreError::kCorrupt, "job log entry: bad status for job " + std::to_string(index)};
+    std::string bad = UnpackJob(blob.data() + at + 4, &(*jobs)[index]);
+    if (!bad.empty()) {
+      return {StoreError::kCorrupt,
+              "job log entry: bad state for job " + std::to_string(index) + ": " + bad};
     }
   }
   return StoreStatus::Ok();

@@ -566,7 +566,10 @@ TEST_CASE("restore rebuilds the same state from what was persisted") {
 
   WorkflowCore restored(1, f.plan);
   ChangeBatch batch;
-  restored.Restore(persisted, results, workers, {{0, ActionStatus::kDone, ""}}, f.now + 500, &batch);
+  std::string error;
+  // (kDiamond has no actions: restoring one is refused, see the next test.)
+  bool restored_ok = restored.Restore(persisted, results, workers, {}, f.now + 500, &batch, &error);
+  REQUIRE_MESSAGE(restored_ok, error);
   CHECK(restored.job(f.J("a")).status == JobStatus::kCompleted);
   CHECK(restored.job(f.J("b")).status == JobStatus::kReady);  // its worker is gone
   CHECK(restored.job(f.J("b")).attempt == 2);
@@ -583,6 +586,65 @@ TEST_CASE("restore rebuilds the same state from what was persisted") {
   ClaimFilter filter = f.Filter(w);
   auto claimed = restored.Claim(w, filter, f.now + 501, &batch);
   CHECK(claimed.size() == 2);
+}
+
+TEST_CASE("restore refuses stored state that contradicts the plan or itself, changing nothing") {
+  Fixture f(kDiamond);
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.Finish(w, "a");  // a: completed at attempt 1, with its result recorded
+  std::vector<JobDynamic> jobs = f.core.jobs();
+  std::vector<AttemptResult> results;
+  for (const auto* r : f.core.AttemptsOf(f.J("a"))) results.push_back(*r);
+  std::vector<WorkerRecord> workers;
+  for (const auto& [id, rec] : f.core.workers()) workers.push_back(rec);
+  auto refused = [&](std::vector<JobDynamic> j, std::vector<AttemptResult> r,
+                     std::vector<ActionState> a = {}) {
+    WorkflowCore restored(1, f.plan);
+    ChangeBatch batch;
+    std::string error;
+    bool ok = restored.Restore(j, r, workers, a, f.now, &batch, &error);
+    CHECK(batch.empty());
+    CHECK(restored.jobs().size() == 4);
+    for (JobIndex k = 0; k < 4; ++k) CHECK(restored.AttemptsOf(k).empty());
+    return ok ? std::string("accepted") : error;
+  };
+  {
+    WorkflowCore restored(1, f.plan);
+    ChangeBatch batch;
+    std::string error;
+    CHECK(restored.Restore(jobs, results, workers, {}, f.now, &batch, &error));
+  }
+  auto with_job = [&](uint32_t job) {
+    auto r = results;
+    r[0].job = job;
+    return r;
+  };
+  // A job index past the end, -1 and 2^32 (as the store's old narrowing made them).
+  CHECK(refused(jobs, with_job(4)).find("(job 4, attempt 1): the workflow has 4 jobs") !=
+        std::string::npos);
+  CHECK(refused(jobs, with_job(UINT32_MAX)).find("the workflow has 4 jobs") != std::string::npos);
+  // A completed job turned back (its job_log change lost): the recorded result of its current
+  // attempt contradicts it; restored, it would run again.
+  std::vector<JobDynamic> rolled_back = jobs;
+  rolled_back[f.J("a")].status = JobStatus::kRunning;
+  rolled_back[f.J("a")].worker = w;
+  CHECK(refused(rolled_back, results).find("job 'a' is running at attempt 1") !=
+        std::string::npos);
+  rolled_back[f.J("a")].status = JobStatus::kReady;
+  CHECK(refused(rolled_back, results).find("lost changes") != std::string::npos);
+  auto later = results;
+  later[0].attempt = 2;
+  CHECK(refused(jobs, later).find("(job 0, attempt 2) says the attempt ended") !=
+        std::string::npos);
+  // Too few job states; an action the plan does not have; an impossible job state.
+  CHECK(refused({jobs.begin(), jobs.end() - 1}, results).find("3 job states for a plan of 4") !=
+        std::string::npos);
+  CHECK(refused(jobs, results, {{7, ActionStatus::kDone, ""}}).find("the plan has 0 actions") !=
+        std::string::npos);
+  std::vector<JobDynamic> zero = jobs;
+  zero[1].attempt = 0;
+  CHECK(refused(zero, {}).find("job 1 has an impossible state") != std::string::npos);
 }
 
 TEST_CASE("status explains jobs no scheduler can take") {

@@ -498,7 +498,7 @@ TEST_CASE("MaxEventSeq continues across reopening") {
   TempDir dir;
   {
     auto store = OpenStore(dir.File());
-    WorkflowId id = Create(store.get(), "alpha", 1);
+    WorkflowId id = Create(store.get(), "alpha", 4);  // MakeEvent's job indexes go to 3
     ChangeBatch batch;
     batch.workflow = id;
     batch.events = {MakeEvent(41, id, "retry"), MakeEvent(42, id, "requeue")};
@@ -690,10 +690,147 @@ TEST_CASE("damaged job states load as kCorrupt") {
                    "0000"
                    "0000"
                    "0000000000000000')")
-            .find("bad status") != std::string::npos);
+            .find("bad state for job 0: status 99 is not a job status") != std::string::npos);
   CHECK(
       load_error("UPDATE workflows SET checkpoint = x'01'" + where).find("does not hold 4 jobs") !=
       std::string::npos);
+}
+
+/// A store holding one workflow of 3 jobs with a checkpoint, a job_log row after it, a
+/// result, an event, a worker and an action, closed: `damage` is applied to the file with a
+/// raw connection (foreign keys off, as any other tool would have them), then the store is
+/// opened and loaded. The failure's message; "" when it opened and loaded.
+std::string DamagedStoreError(const TempDir& dir, const std::string& damage,
+                              const StoreOptions& options = {}) {
+  std::error_code ignored;
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(dir.File() + suffix, ignored);
+  {
+    auto store = OpenStore(dir.File());
+    WorkflowId id = Create(store.get(), "alpha", 3);
+    std::vector<JobDynamic> jobs = InitialJobs(3);
+    ChangeBatch claimed;  // job_log seq 1, then included in the checkpoint (seq 1)
+    claimed.workflow = id;
+    jobs[0].status = JobStatus::kClaimed;
+    jobs[0].worker = 7;
+    claimed.jobs.push_back({0, jobs[0]});
+    RequireOk(store->Append(claimed));
+    RequireOk(store->Checkpoint(id, jobs));
+    ChangeBatch batch;  // job_log seq 2
+    batch.workflow = id;
+    JobDynamic done = jobs[0];
+    done.status = JobStatus::kCompleted;
+    batch.jobs.push_back({0, done});
+    batch.results.push_back(MakeResult(0, 1, 0));
+    batch.events.push_back(MakeEvent(1, id, "retry"));
+    batch.workers.push_back(MakeWorker(7, id, 1700009999.0));
+    batch.actions.push_back({0, ActionStatus::kDone, "123"});
+    RequireOk(store->Append(batch));
+  }
+  if (!damage.empty()) RawDb(dir.File()).Exec(damage.c_str());
+  StoreStatus status;
+  auto store = Store::Open(dir.File(), options, &status);
+  if (store) {
+    std::vector<LoadedWorkflow> all;
+    status = store->LoadAll(&all);
+    if (!status.ok()) CHECK(all.empty());
+  }
+  if (status.ok()) return "";
+  CHECK(status.error == StoreError::kCorrupt);
+  CHECK(status.message.find("the database is damaged, so torc does not start on it") !=
+        std::string::npos);
+  return status.message;
+}
+
+TEST_CASE("every value loaded is range-checked: a bad row is kCorrupt naming table, row, column") {
+  TempDir dir;
+  REQUIRE(DamagedStoreError(dir, "") == "");
+  const std::pair<const char*, const char*> cases[] = {
+      // attempts: the job index (-1 and past the end crashed the server; 2^32 became job 0).
+      {"UPDATE attempts SET job = -1", "attempts row rowid 1: job is -1, outside 0..2"},
+      {"UPDATE attempts SET job = 3", "attempts row rowid 1: job is 3, outside 0..2"},
+      {"UPDATE attempts SET job = 4294967296", "job is 4294967296, outside 0..2"},
+      {"UPDATE attempts SET job = 'one'", "attempts row rowid 1: job holds text, not an integer"},
+      {"UPDATE attempts SET attempt = 4294967297", "attempt is 4294967297, outside 1..4294967295"},
+      {"UPDATE attempts SET attempt = 0", "attempt is 0, outside 1..4294967295"},
+      {"UPDATE attempts SET status = 9", "status is 9, outside 0..8 (a job status)"},
+      {"UPDATE attempts SET exit_code = 4294967296", "exit_code is 4294967296"},
+      {"UPDATE attempts SET peak_rss_bytes = -2", "peak_rss_bytes is -2"},
+      {"UPDATE attempts SET start_time = 'noon'", "start_time holds text, not a number"},
+      {"UPDATE attempts SET workflow_id = 99", "attempts row rowid 1: workflow_id 99: there is no"},
+      // workflows: counts, the checkpoint and its seq.
+      {"UPDATE workflows SET job_count = 4294967299", "workflows row id 1: job_count is 4294967299"},
+      {"UPDATE workflows SET checkpoint_seq = -1", "workflows row id 1: checkpoint_seq is -1"},
+      {"UPDATE workflows SET checkpoint_seq = 99", "checkpoint_seq is 99, outside 0..2"},
+      {"UPDATE workflows SET checkpoint_seq = 2",
+       "job_log row seq 2: the checkpoint of workflow 1 claims to include it (checkpoint_seq 2)"},
+      {"UPDATE workflows SET checkpoint = x'01'", "workflows row id 1: checkpoint of 1 bytes"},
+      {"UPDATE workflows SET checkpoint = 'text'", "checkpoint holds text, not a blob"},
+      {"UPDATE job_log SET payload = x'01"
+       "00000000"  // job 0
+       "00" "00000000" "0000" "0000" "0000000000000000'",  // blocked, attempt 0
+       "job_log row seq 2: job log entry: bad state for job 0: attempt 0"},
+      // workers and actions.
+      {"UPDATE workers SET alive = 2", "workers row id 7: alive is 2, outside 0..1"},
+      {"UPDATE workers SET pid = -5", "workers row id 7: pid is -5"},
+      {"UPDATE workers SET resources_json = '[1, 2'", "resources_json is not a JSON object"},
+      {"UPDATE actions SET status = 4", "actions row workflow_id 1, action 0: status is 4"},
+      {"UPDATE actions SET action = -1", "action is -1, outside 0..4294967295"},
+      // Rows the loader does not read are checked when the store opens.
+      {"UPDATE events SET job = 3", "events row seq 1: job is 3, outside -1..2"},
+      {"UPDATE events SET workflow_id = 5", "events row seq 1: workflow 5 does not exist"},
+      {"UPDATE events SET attempt = -1", "events row seq 1: attempt is -1"},
+      {"INSERT INTO counters VALUES('max_event_seq', 'many')",
+       "counters row name max_event_seq: value holds text, not an integer"},
+  };
+  for (const auto& [damage, expected] : cases) {
+    CAPTURE(damage);
+    std::string message = DamagedStoreError(dir, damage);
+    CAPTURE(message);
+    CHECK(message.find(expected) != std::string::npos);
+  }
+}
+
+TEST_CASE("a database with a damaged page is refused by PRAGMA quick_check when it opens") {
+  TempDir dir;
+  REQUIRE(DamagedStoreError(dir, "") == "");
+  int64_t root = 0, page_size = 0;
+  {
+    RawDb raw(dir.File());
+    raw.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    root = raw.Count("SELECT rootpage FROM sqlite_schema WHERE name = 'events_by_workflow'");
+    page_size = raw.Count("PRAGMA page_size");
+  }
+  {
+    // The index page's type byte: nothing the loader reads, and SQLite's check finds it.
+    std::fstream file(dir.File(), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp((root - 1) * page_size);
+    file.put(static_cast<char>(0x55));
+  }
+  StoreStatus status;
+  auto store = Store::Open(dir.File(), StoreOptions{}, &status);
+  CHECK(!store);
+  CHECK(status.error == StoreError::kCorrupt);
+  CHECK(status.message.find("quick_check") != std::string::npos);
+  CHECK(status.message.find("the database is damaged") != std::string::npos);
+}
+
+TEST_CASE("an emptied database file beside the files of an earlier start is refused") {
+  TempDir dir;
+  StoreOptions options;
+  options.history_files = {dir.File("server.port"), dir.File("server.url")};
+  // A first start: no history, so the empty file (as SQLite creates it) becomes a store.
+  std::ofstream(dir.File()).close();
+  StoreStatus status;
+  CHECK(Store::Open(dir.File(), options, &status));
+  CHECK(status.ok());
+  fs::resize_file(dir.File(), 0);
+  std::ofstream(dir.File("server.port")) << "8080\n";
+  auto store = Store::Open(dir.File(), options, &status);
+  CHECK(!store);
+  CHECK(status.error == StoreError::kCorrupt);
+  CHECK(status.message.find("the database file is empty (0 bytes), but " +
+                            dir.File("server.port") + " shows") != std::string::npos);
+  CHECK(fs::file_size(dir.File()) == 0);  // nothing written
 }
 
 TEST_CASE("SQLite's failures map to store errors") {
