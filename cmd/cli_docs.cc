@@ -184,6 +184,14 @@ std::string CliMarkdown(const CLI::App& root) {
          "`torc: <message>`, with exit code 1 (`torc watch` has its own codes). Colour "
          "(`--color auto`) is used only on a terminal and never when `NO_COLOR` is set. Bash "
          "completion: `source <(torc completion bash)`.\n\n"
+         "Text that comes from workflow files, users and jobs (names, commands, descriptions, "
+         "failure reasons, the server's messages) is printed with its control characters "
+         "escaped, so that it cannot move the cursor, clear the screen, set the terminal's "
+         "title or cut a line: `\\n`, `\\r`, `\\t`, `\\xHH` for the other control "
+         "characters (`\\x1b` for ESC, `\\x00` for NUL, `\\x7f` for DEL), `\\u0080` to "
+         "`\\u009f` for the C1 controls and `\\xHH` for each byte that is not UTF-8; "
+         "backslashes are printed as they are. `--json` output is exact (JSON escapes control "
+         "characters itself), and `torc logs` prints a job's output unchanged.\n\n"
          "Commands:\n\n";
   Walk(&root, [&](const CLI::App* a) {
     if (!a->get_parent()) return;

@@ -114,7 +114,7 @@ void AddSubmitCommand(CLI::App& app) {
     // Validate locally first: errors come out exactly as `torc validate` prints them.
     auto local = spec::ParsePlan(text.str(), *file);
     if (!local.ok()) {
-      for (const auto& e : local.errors) std::cerr << e.ToString() << "\n";
+      PrintFileErrors(local.errors);
       Die(std::to_string(local.errors.size()) + " error(s) in " + *file + "; nothing was created");
     }
     auto client = Connect(*conn);
@@ -127,8 +127,8 @@ void AddSubmitCommand(CLI::App& app) {
     if (*json) {
       std::cout << nlohmann::json{{"workflow_id", body["workflow_id"]}}.dump() << "\n";
     } else {
-      std::cout << "created workflow " << body["workflow_id"] << " (" << local.plan->name << ", "
-                << body["jobs"] << " jobs)\n"
+      std::cout << "created workflow " << body["workflow_id"] << " (" << Printable(local.plan->name)
+                << ", " << body["jobs"] << " jobs)\n"
                 << body["workflow_id"] << "\n";
     }
   });

@@ -23,10 +23,25 @@ void AddConnectionFlags(CLI::App* app, Connection* c) {
                   "Server data directory (default: TORC_DATA_DIR or ~/.torc)");
 }
 
-void Die(const std::string& message, int code) {
+void Warn(const std::string& message) {
   std::cout.flush();
-  std::cerr << "torc: " << message << "\n";
+  // Messages quote names and what the server said: escaped, line by line.
+  std::string shown;
+  for (size_t start = 0; start <= message.size();) {
+    size_t end = std::min(message.find('\n', start), message.size());
+    shown.append(start ? "\n" : "").append(Printable(message.substr(start, end - start)));
+    start = end + 1;
+  }
+  std::cerr << "torc: " << shown << "\n";
+}
+
+void Die(const std::string& message, int code) {
+  Warn(message);
   throw CLI::RuntimeError(code);
+}
+
+void PrintFileErrors(const std::vector<spec::Diagnostic>& errors) {
+  for (const auto& e : errors) std::cerr << Printable(e.ToString()) << "\n";
 }
 
 std::unique_ptr<server::ApiClient> Connect(const Connection& c) {
@@ -41,10 +56,11 @@ std::unique_ptr<server::ApiClient> Connect(const Connection& c) {
 
 void DieOfCall(server::ApiClient& client, const server::ApiResult& r, const std::string& suffix,
                int code) {
-  std::string msg = client.Describe(r) + suffix;
+  // One line per error: a line break inside one is shown escaped (Die keeps these).
+  std::string msg = Printable(client.Describe(r) + suffix);
   if (r.body.is_object() && r.body.contains("errors") && r.body["errors"].is_array())
     for (const auto& e : r.body["errors"])
-      if (e.is_string()) msg.append("\n").append(e.get<std::string>());
+      if (e.is_string()) msg.append("\n").append(Printable(e.get<std::string>()));
   Die(msg, code);
 }
 
@@ -191,9 +207,17 @@ std::string FormatTime(double epoch) {
 }
 
 void Table::Print(std::FILE* out, bool color, const std::string& indent) const {
+  // Cells come from users (names, reasons, commands): every listing escapes them here.
+  std::vector<std::vector<Cell>> rows;
+  rows.reserve(rows_.size() + 1);
+  rows.emplace_back();
+  for (const auto& h : header_) rows[0].push_back({Printable(h), ""});
+  for (const auto& row : rows_) {
+    rows.emplace_back();
+    for (const auto& cell : row) rows.back().push_back({Printable(cell.text), cell.color});
+  }
   std::vector<size_t> width(header_.size());
-  for (size_t c = 0; c < header_.size(); ++c) width[c] = header_[c].size();
-  for (const auto& row : rows_)
+  for (const auto& row : rows)
     for (size_t c = 0; c < row.size() && c < width.size(); ++c)
       width[c] = std::max(width[c], row[c].text.size());
   auto line = [&](const std::vector<Cell>& cells) {
@@ -206,10 +230,7 @@ void Table::Print(std::FILE* out, bool color, const std::string& indent) const {
     while (!s.empty() && s.back() == ' ') s.pop_back();
     std::fprintf(out, "%s\n", s.c_str());
   };
-  std::vector<Cell> head;
-  for (const auto& h : header_) head.push_back({h, ""});
-  line(head);
-  for (const auto& row : rows_) line(row);
+  for (const auto& row : rows) line(row);
 }
 
 namespace {

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "cmd/printable.h"
 #include "server/client/client.h"
+#include "spec/plan.h"
 
 namespace CLI {
 class App;
@@ -26,8 +28,15 @@ struct Connection {
 /// Adds --url and --data-dir to a command.
 void AddConnectionFlags(CLI::App* app, Connection* c);
 
-/// Prints "torc: <message>" on stderr and ends the command with exit code `code`.
+/// Prints "torc: <message>" on stderr, each of its lines Printable, and ends the command
+/// with exit code `code`.
 [[noreturn]] void Die(const std::string& message, int code = 1);
+
+/// Prints "torc: <message>" on stderr like Die, without ending the command.
+void Warn(const std::string& message);
+
+/// Prints a workflow file's errors on stderr, one Printable "file:line:col: message" a line.
+void PrintFileErrors(const std::vector<spec::Diagnostic>& errors);
 
 /// Finds the server (flags, TORC_API_URL, the data directory) or dies with one line.
 std::unique_ptr<server::ApiClient> Connect(const Connection& c);
@@ -84,7 +93,7 @@ std::string FormatBytes(int64_t bytes);
 std::string FormatTime(double epoch_seconds);
 
 /// A plain text table: columns padded to the widest cell; a cell may carry a
-/// state colour that does not count towards the width.
+/// state colour that does not count towards the width. Cells are printed Printable.
 class Table {
  public:
   explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}

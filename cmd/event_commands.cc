@@ -33,7 +33,8 @@ std::string KindColor(const std::string& kind) {
 }
 
 /// One line: local time, kind, the job (name and attempt) when there is one, the worker
-/// when there is one and no job, and the detail.
+/// when there is one and no job, and the detail. `e` is a PrintableCopy (names and details
+/// come from users).
 std::string EventLine(const nlohmann::json& e, bool color) {
   std::string kind = e.value("kind", "");
   std::string padded = kind;
@@ -68,7 +69,8 @@ server::ApiResult PrintNewEvents(server::ApiClient& client, int64_t wf, const Ev
                                "&limit=" + std::to_string(kPage));
     if (!r.ok()) return r;
     const auto& events = r.body["events"];
-    for (const auto& e : events) std::cout << (o.json ? e.dump() : EventLine(e, color)) << "\n";
+    for (const auto& e : events)
+      std::cout << (o.json ? e.dump() : EventLine(PrintableCopy(e), color)) << "\n";
     std::cout.flush();
     *cursor = r.body.value("cursor", *cursor);
     if (events.size() < static_cast<size_t>(kPage)) return r;
@@ -103,7 +105,7 @@ int ShowEvents(const EventsOptions& o) {
     } else if (!unreachable_since) {
       // A restarting server is normal (its state is durable): retry for a minute.
       unreachable_since = Clock::now();
-      std::cerr << "torc: " << client->Describe(r) << "; retrying for 60 s\n";
+      Warn(client->Describe(r) + "; retrying for 60 s");
     } else if (Clock::now() - *unreachable_since > std::chrono::seconds(60)) {
       DieOfCall(*client, r, "", 2);
     }

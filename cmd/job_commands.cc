@@ -121,6 +121,7 @@ void PrintLogPaths(const nlohmann::json& j) {
   }
 }
 
+/// `torc jobs show`: `j` is the PrintableCopy of JobWithLogs's answer.
 void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
   std::printf("job %u '%s' of workflow %lld: %s, attempt %u\n", j["id"].get<unsigned>(),
               j["name"].get<std::string>().c_str(), static_cast<long long>(wf),
@@ -226,7 +227,7 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
            !(j.contains("current") && j["current"].is_object());
   };
   if (o.follow && waiting()) {
-    std::cerr << "torc: waiting for job '" << name << "' to start (it is "
+    std::cerr << "torc: waiting for job '" << Printable(name) << "' to start (it is "
               << j["status"].get<std::string>() << ")\n";
     while (waiting()) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -242,7 +243,7 @@ void ShowLogs(const Connection& conn, const LogsOptions& o) {
     Die("job '" + name + "' writes no " + stream + " file (stdio mode " + mode + ")");
   std::string path = p.get<std::string>();
   if (o.stderr_stream && mode == "combined")
-    std::cerr << "torc: stdio mode combined: stderr is in " << path << " with stdout\n";
+    std::cerr << "torc: stdio mode combined: stderr is in " << Printable(path) << " with stdout\n";
   bool active = AttemptActive(j, attempt);
   std::ifstream in;
   auto last_check = std::chrono::steady_clock::now();
@@ -352,7 +353,7 @@ void PrintJobTable(const nlohmann::json& all, const std::string& status, const s
   if (t.empty() && status.empty())
     std::printf("no jobs\n");
   else if (t.empty())
-    std::printf("no %s jobs\n", status.c_str());
+    std::printf("no %s jobs\n", Printable(status).c_str());
   else
     t.Print(stdout, UseColor(color, stdout));
 }
@@ -443,7 +444,7 @@ void AddJobsShowCommand(CLI::App* jobs) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    PrintJob(j, target.workflow, UseColor(*color, stdout));
+    PrintJob(PrintableCopy(j), target.workflow, UseColor(*color, stdout));
   });
 }
 

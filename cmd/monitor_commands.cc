@@ -75,6 +75,8 @@ void PrintRunning(const nlohmann::json& running, bool color) {
   }
 }
 
+/// `torc status`: `s` is the PrintableCopy of StatusWithRunning's answer, as every human
+/// printer here gets its answer (it prints user text: names, reasons, messages).
 void PrintStatus(const nlohmann::json& s, bool color) {
   int64_t total = s["total"].get<int64_t>();
   const auto& counts = s["counts"];
@@ -184,11 +186,11 @@ int Watch(server::ApiClient& client, int64_t wf, double interval, bool color) {
         unreachable_since = elapsed;
         if (tty) std::printf("\n");
         std::fflush(stdout);
-        std::cerr << "torc: " << client.Describe(r) << "; retrying for 60 s\n";
+        Warn(client.Describe(r) + "; retrying for 60 s");
       }
     } else {
       unreachable_since = -1;
-      s = std::move(r.body);
+      s = PrintableCopy(r.body);  // shown only
       int64_t total = s["total"].get<int64_t>();
       std::string text =
           ProgressText(s["counts"], total, tty ? std::min(40, TerminalWidth() / 4) : 20, color);
@@ -246,7 +248,8 @@ void PrintWorkflowTable(const nlohmann::json& workflows, bool on) {
   t.Print(stdout, on);
 }
 
-/// `torc workflows show`: where the workflow came from, its status, and its actions.
+/// `torc workflows show`: where the workflow came from, its status, and its actions (`s`:
+/// a PrintableCopy, as for PrintStatus).
 void PrintWorkflowDetails(const nlohmann::json& s, bool on) {
   std::printf("owner:       %s\nfile:        %s\nworking dir: %s\ncreated:     %s\n",
               s.value("owner", "").c_str(), s.value("file_name", "").c_str(),
@@ -287,7 +290,7 @@ void AddWorkflowsCommands(CLI::App& app) {
       std::cout << body["workflows"].dump(2) << "\n";
       return;
     }
-    PrintWorkflowTable(body["workflows"], UseColor(*color, stdout));
+    PrintWorkflowTable(PrintableCopy(body["workflows"]), UseColor(*color, stdout));
   });
 
   auto wid = std::make_shared<int64_t>(0);
@@ -309,7 +312,7 @@ void AddWorkflowsCommands(CLI::App& app) {
       std::cout << s.dump(2) << "\n";
       return;
     }
-    PrintWorkflowDetails(s, UseColor(*color, stdout));
+    PrintWorkflowDetails(PrintableCopy(s), UseColor(*color, stdout));
   });
 
   auto* del = wfs->add_subcommand("delete", "Delete a workflow and everything recorded about it");
@@ -377,7 +380,7 @@ void AddStatusCommand(CLI::App& app) {
       std::cout << s.dump(2) << "\n";
       return;
     }
-    PrintStatus(s, UseColor(*color, stdout));
+    PrintStatus(PrintableCopy(s), UseColor(*color, stdout));
   });
 }
 
@@ -472,7 +475,7 @@ void AddAllocationsCommands(CLI::App& app) {
       std::cout << s["allocations"].dump(2) << "\n";
       return;
     }
-    PrintAllocationTable(s["allocations"], *awf, *acolor);
+    PrintAllocationTable(PrintableCopy(s["allocations"]), *awf, *acolor);
   });
 }
 

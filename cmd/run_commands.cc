@@ -116,7 +116,7 @@ bool ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file, cons
     for (const auto& w : status.body["workers"])
       client.Call("DELETE", "/workflows/" + std::to_string(*wf) + "/workers/" +
                                 std::to_string(w["worker_id"].get<int64_t>()));
-    std::cerr << "torc: resuming workflow " << *wf << " from " << out << " ("
+    std::cerr << "torc: resuming workflow " << *wf << " from " << Printable(out) << " ("
               << status.body["counts"]["completed"] << " of " << status.body["total"]
               << " jobs already completed)\n";
     return true;
@@ -128,7 +128,7 @@ bool ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file, cons
                         {"working_dir", CurrentDirectory()},
                         {"owner", user ? user : ""}});
   if (!r.ok()) {
-    std::cerr << "torc: " << client.Describe(r) << "\n";
+    Warn(client.Describe(r));
     return false;
   }
   *wf = r.body["workflow_id"];
@@ -142,19 +142,19 @@ int PrintRunSummary(server::ApiClient& client, int64_t wf, const std::string& na
   auto s = client.Call("GET", "/workflows/" + std::to_string(wf) + "/status");
   if (!s.ok()) return 1;
   const auto& counts = s.body["counts"];
-  std::printf("workflow %lld (%s): %lld jobs\n", static_cast<long long>(wf), name.c_str(),
-              static_cast<long long>(total));
+  std::printf("workflow %lld (%s): %lld jobs\n", static_cast<long long>(wf),
+              Printable(name).c_str(), static_cast<long long>(total));
   for (const auto& [state, n] : counts.items())
     if (n.get<int64_t>() > 0) std::printf("  %-11s %lld\n", state.c_str(), n.get<long long>());
   auto failed =
       client.Call("GET", "/workflows/" + std::to_string(wf) + "/jobs?status=failed&limit=20");
   if (failed.ok())
-    for (const auto& j : failed.body["jobs"])
+    for (const auto& j : PrintableCopy(failed.body["jobs"]))
       std::printf(
           "  failed: %s (exit code %s) — logs in %s/%lld/%s.%u.*\n",
           j["name"].get<std::string>().c_str(),
           j["exit_code"].is_null() ? "?" : std::to_string(j["exit_code"].get<int>()).c_str(),
-          out.c_str(), static_cast<long long>(wf), j["name"].get<std::string>().c_str(),
+          Printable(out).c_str(), static_cast<long long>(wf), j["name"].get<std::string>().c_str(),
           j["attempt"].get<unsigned>());
   bool all = counts["completed"].get<int64_t>() == total;
   if (worker_rc != 0) return worker_rc;
@@ -165,15 +165,15 @@ int RunLocally(const std::string& file, const std::string& output_dir,
                const worker::DiscoveryOptions& discovery, int64_t max_log_bytes) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    std::cerr << "torc: cannot read " << file << "\n";
+    Warn("cannot read " + file);
     return 1;
   }
   std::stringstream text;
   text << in.rdbuf();
   auto local = spec::ParsePlan(text.str(), file);
   if (!local.ok()) {
-    for (const auto& e : local.errors) std::cerr << e.ToString() << "\n";
-    std::cerr << "torc: " << local.errors.size() << " error(s) in " << file << "; nothing was run\n";
+    PrintFileErrors(local.errors);
+    Warn(ErrorCount(local.errors.size()) + " in " + file + "; nothing was run");
     return 1;
   }
   BlockWorkerSignals();
@@ -231,12 +231,12 @@ void AddSlurmCommands(CLI::App& app) {
   script->callback([file, scheduler] {
     auto loaded = spec::LoadPlan(*file);
     if (!loaded.ok()) {
-      for (const auto& e : loaded.errors) std::cerr << e.ToString() << "\n";
+      PrintFileErrors(loaded.errors);
       throw CLI::RuntimeError(1);
     }
     const spec::Plan& plan = *loaded.plan;
     if (plan.schedulers.empty()) {
-      std::cerr << "torc: " << *file << " has no slurm_schedulers\n";
+      Warn(*file + " has no slurm_schedulers");
       throw CLI::RuntimeError(1);
     }
     const spec::SlurmScheduler* s = &plan.schedulers[0];
@@ -245,7 +245,7 @@ void AddSlurmCommands(CLI::App& app) {
       for (const auto& x : plan.schedulers)
         if (x.name == *scheduler) s = &x;
       if (!s) {
-        std::cerr << "torc: no slurm scheduler '" << *scheduler << "' in " << *file << "\n";
+        Warn("no slurm scheduler '" + *scheduler + "' in " + *file);
         throw CLI::RuntimeError(1);
       }
     }
@@ -308,8 +308,7 @@ void AddScheduleCommand(CLI::App* slurm) {
     auto r = client->Call("POST", "/workflows/" + std::to_string(id) + "/allocations", body);
     if (!r.ok()) {
       // 502: Slurm refused (the message is sbatch's own).
-      std::cerr << "torc: " << (r.status == 502 ? "allocation request failed: " : "")
-                << client->Describe(r) << "\n";
+      Warn((r.status == 502 ? "allocation request failed: " : "") + client->Describe(r));
       throw CLI::RuntimeError(1);
     }
     std::string what = std::to_string(*num) + (*num == 1 ? " allocation" : " allocations");

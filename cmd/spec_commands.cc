@@ -37,13 +37,13 @@ std::string HumanDuration(int64_t s) {
   return buf;
 }
 
-// Loads the file or prints every error; nullopt means "exit 1".
+// Loads the file or prints every error; nullopt means "exit 1". What it and the printers below
+// show from the file is Printable.
 std::optional<spec::Plan> LoadOrReport(const std::string& path) {
   spec::LoadResult result = spec::LoadPlan(path);
   if (result.ok()) return std::move(result.plan);
-  for (const auto& e : result.errors) std::cerr << e.ToString() << "\n";
-  std::cerr << "torc: " << ErrorCount(result.errors.size()) << " in " << path
-            << "; nothing was created\n";
+  PrintFileErrors(result.errors);
+  Warn(ErrorCount(result.errors.size()) + " in " + path + "; nothing was created");
   return std::nullopt;
 }
 
@@ -51,7 +51,7 @@ std::string Summary(const spec::Plan& plan) {
   auto plural = [](size_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
   };
-  return plan.name + ": " + plural(plan.jobs.size(), "job", "jobs") + ", " +
+  return Printable(plan.name) + ": " + plural(plan.jobs.size(), "job", "jobs") + ", " +
          plural(plan.DependencyCount(), "dependency", "dependencies") + ", " +
          plural(plan.schedulers.size(), "scheduler", "schedulers") + ", " +
          plural(plan.actions.size(), "action", "actions");
@@ -59,16 +59,17 @@ std::string Summary(const spec::Plan& plan) {
 
 void PrintPlan(const spec::Plan& plan) {
   std::cout << Summary(plan) << "\n";
-  if (!plan.description.empty()) std::cout << plan.description << "\n";
+  if (!plan.description.empty()) std::cout << Printable(plan.description) << "\n";
   std::cout << "\njobs:\n";
   for (const auto& job : plan.jobs) {
     const auto& rr = plan.RequirementsOf(job);
-    std::cout << "  " << job.name << "  [" << rr.num_cpus << " cpu, " << HumanBytes(rr.memory_bytes)
-              << " mem, " << rr.num_gpus << " gpu, " << rr.num_nodes
+    std::cout << "  " << Printable(job.name) << "  [" << rr.num_cpus << " cpu, "
+              << HumanBytes(rr.memory_bytes) << " mem, " << rr.num_gpus << " gpu, " << rr.num_nodes
               << (rr.num_nodes == 1 ? " node, " : " nodes, ") << HumanDuration(rr.runtime_seconds);
-    if (job.scheduler != spec::kNone) std::cout << ", scheduler " << plan.schedulers[job.scheduler].name;
+    if (job.scheduler != spec::kNone)
+      std::cout << ", scheduler " << Printable(plan.schedulers[job.scheduler].name);
     if (job.priority != 0) std::cout << ", priority " << job.priority;
-    std::cout << "]\n    command: " << job.command << "\n";
+    std::cout << "]\n    command: " << Printable(job.command) << "\n";
     auto parents = plan.AllParents(job);
     if (!parents.empty()) {
       std::vector<std::string> names;
@@ -81,7 +82,7 @@ void PrintPlan(const spec::Plan& plan) {
           std::cout << " ... (" << names.size() << " in all)";
           break;
         }
-        std::cout << " " << n;
+        std::cout << " " << Printable(n);
       }
       std::cout << "\n";
     }
@@ -89,10 +90,10 @@ void PrintPlan(const spec::Plan& plan) {
   if (!plan.schedulers.empty()) {
     std::cout << "\nslurm schedulers:\n";
     for (const auto& s : plan.schedulers) {
-      std::cout << "  " << s.name << "  [" << s.nodes << (s.nodes == 1 ? " node" : " nodes")
-                << ", walltime " << s.walltime;
-      if (!s.account.empty()) std::cout << ", account " << s.account;
-      if (!s.partition.empty()) std::cout << ", partition " << s.partition;
+      std::cout << "  " << Printable(s.name) << "  [" << s.nodes
+                << (s.nodes == 1 ? " node" : " nodes") << ", walltime " << Printable(s.walltime);
+      if (!s.account.empty()) std::cout << ", account " << Printable(s.account);
+      if (!s.partition.empty()) std::cout << ", partition " << Printable(s.partition);
       std::cout << "]\n";
     }
   }
@@ -101,10 +102,11 @@ void PrintPlan(const spec::Plan& plan) {
     for (const auto& a : plan.actions) {
       std::cout << "  " << spec::ToString(a.trigger) << " -> " << spec::ToString(a.type);
       if (a.scheduler != spec::kNone)
-        std::cout << " " << plan.schedulers[a.scheduler].name << " x" << a.num_allocations;
+        std::cout << " " << Printable(plan.schedulers[a.scheduler].name) << " x"
+                  << a.num_allocations;
       if (a.start_one_worker_per_node) std::cout << " (one worker per node)";
       if (!a.jobs.empty()) std::cout << " when " << a.jobs.size() << (a.jobs.size() == 1 ? " job" : " jobs");
-      for (const auto& c : a.commands) std::cout << "\n    $ " << c;
+      for (const auto& c : a.commands) std::cout << "\n    $ " << Printable(c);
       std::cout << "\n";
     }
   }
@@ -128,7 +130,7 @@ void AddSpecCommands(CLI::App& app) {
         std::cout << "ok: " << Summary(*plan) << "\n";
         // Valid, but not what its author probably expects (torc status lists the same).
         for (const auto& w : spec::PlanWarnings(*plan))
-          std::cerr << file << ": warning: " << w << "\n";
+          std::cerr << Printable(file + ": warning: " + w) << "\n";
       }
       all_ok = all_ok && plan.has_value();
     }

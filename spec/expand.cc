@@ -302,6 +302,7 @@ class Expander {
     std::unordered_map<std::string, size_t> by_name;  // fan-in: name -> job index
     std::vector<const ParamValue*> values;
     std::string rendered;
+    bool bad_name_reported = false;
     for (uint64_t k = 0; k < count; ++k) {
       CombinationAt(params, rj.parameters.mode, k, &values);
       if (!ts.Render(jt.name, values, &rendered)) return;
@@ -309,6 +310,14 @@ class Expander {
         diags_->Error(rj.name.loc, "the name of " + what + " is empty for one combination of "
                                    "its parameters");
         return;
+      }
+      // Reported once; the job is still added, so that what refers to it resolves.
+      if (!bad_name_reported) {
+        if (std::string problem = JobNameProblem(rendered); !problem.empty()) {
+          diags_->Error(rj.name.loc, "job name '" + rj.name.value + "' is '" + rendered +
+                                         "' for one combination of its parameters: " + problem);
+          bad_name_reported = true;
+        }
       }
       JobRefs* refs = nullptr;
       if (fan_in) {
@@ -337,6 +346,10 @@ class Expander {
                                      "}', but the job has no parameters");
       return;
     }
+    // An empty name is the schema's error. A bad one is reported, and the job still added so
+    // that what refers to it resolves.
+    if (std::string problem = JobNameProblem(rj.name.value); !rj.name.empty() && !problem.empty())
+      diags_->Error(rj.name.loc, "job name '" + rj.name.value + "': " + problem);
     Job job = BaseJob(rj);
     for (const auto& [k, v] : rj.env) job.env.push_back({k, v.value});
     AddJob(t, std::move(job), nullptr);

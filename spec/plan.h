@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -222,6 +223,17 @@ struct LoadOptions {
   /// each test is linear (RE2), but many distinct patterns times many names is not.
   uint64_t max_regex_tests = 500'000'000;
 };
+
+/// Longest job name, in bytes: with ".<attempt>.recovery.log" added it stays under the 255
+/// bytes a file name may have.
+inline constexpr size_t kMaxJobNameBytes = 200;
+
+/// Why `name` cannot be a job name, or "" when it can. A job name becomes a file name (its
+/// output is <output dir>/<name>.<attempt>.out) and a URL path segment, so it is one path
+/// component of safe characters: 1 to kMaxJobNameBytes ASCII letters, digits and
+/// `. _ - + = , @ : % ~`, not starting with '-' or '.' (docs/workflow-format.md, "Job names").
+/// The message names the first character that is not allowed and says what is.
+std::string JobNameProblem(std::string_view name);
 
 /// Largest regular expression accepted (bytes), and the memory RE2 may use to compile one;
 /// a pattern over either is refused with an error (also used by the API's name filter).

@@ -212,7 +212,7 @@ TEST_CASE("fan-in: parameters missing from a job's name expand its references") 
   CHECK(Parents(p, "report_ops") ==
         S{"analyze_ops_anomaly", "analyze_ops_summary", "analyze_ops_trend"});
   CHECK(Parents(p, "aggregate") == S{"report_ops", "report_sales"});
-  CHECK(JobNamed(p, "lr_0.2500_  sgd").command == "train --lr 0.25 --opt sgd --i 008_$HOME_${HOME}");
+  CHECK(JobNamed(p, "lr_0.2500___sgd").command == "train --lr 0.25 --opt sgd --i 008_$HOME_${HOME}");
 }
 
 TEST_CASE("defaults a Torc user expects") {
