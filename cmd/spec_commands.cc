@@ -8,6 +8,7 @@
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
+#include "cmd/workflow_file.h"
 #include "spec/plan.h"
 #include "spec/plan_json.h"
 
@@ -39,7 +40,7 @@ std::string HumanDuration(int64_t s) {
 
 // Loads the file or prints every error; nullopt means "exit 1".
 std::optional<spec::Plan> LoadOrReport(const std::string& path) {
-  spec::LoadResult result = spec::LoadPlan(path);
+  spec::LoadResult result = LoadWorkflowFile(path);
   if (result.ok()) return std::move(result.plan);
   for (const auto& e : result.errors) std::cerr << e.ToString() << "\n";
   std::cerr << "torc: " << ErrorCount(result.errors.size()) << " in " << path
