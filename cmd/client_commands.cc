@@ -82,11 +82,10 @@ void AddUserCommand(CLI::App* server_cmd) {
     std::string error;
     if (!server::AddUser(dir, *user, path, &error)) Die(error);
     std::string url, url_error;
-    if (!util::ReadServerUrl(dir, &url, &url_error) || url.empty())
-      url = "<the server's URL>";
+    if (!util::ReadServerUrl(dir, &url, &url_error) || url.empty()) url = "<the server's URL>";
     std::cout << "user " << *user << ": token in " << path << " (mode 0600)\n"
-              << "they connect with: TORC_TOKEN_FILE=" << path
-              << " TORC_API_URL=" << url << " torc workflows list\n";
+              << "they connect with: TORC_TOKEN_FILE=" << path << " TORC_API_URL=" << url
+              << " torc workflows list\n";
   });
 }
 

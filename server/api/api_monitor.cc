@@ -164,8 +164,9 @@ HttpResponse Log(Call& c, WorkflowId wf, const std::string& ref) {
     std::string why = fd < 0 && open_error == ELOOP ? "it is a symbolic link"
                       : fd < 0                      ? std::strerror(open_error)
                                                     : "it is not a regular file";
-    throw ApiError(403, "the server does not serve " + path + ": " + why +
-                            " (only a regular file owned by the workflow's owner is served)",
+    throw ApiError(403,
+                   "the server does not serve " + path + ": " + why +
+                       " (only a regular file owned by the workflow's owner is served)",
                    {{"path", path}});
   }
   // The server reads as its own account: serve only files of the workflow's owner (the

@@ -32,7 +32,8 @@ std::string WhoCan(mode_t mode, mode_t mask, bool directory) {
     if (mode & mask & w) v.push_back(directory ? "write in it" : "write it");
     if (mode & mask & x) v.push_back(directory ? "enter it" : "execute it");
     std::string out;
-    for (size_t i = 0; i < v.size(); ++i) out += (i == 0 ? "" : i + 1 == v.size() ? " and " : ", ") + v[i];
+    for (size_t i = 0; i < v.size(); ++i)
+      out += (i == 0 ? "" : i + 1 == v.size() ? " and " : ", ") + v[i];
     return out;
   };
   std::string group = verbs(S_IRGRP, S_IWGRP, S_IXGRP), others = verbs(S_IROTH, S_IWOTH, S_IXOTH);
@@ -57,7 +58,8 @@ bool RefuseWritable(const std::string& path, mode_t mode, const std::string& wha
   *error = "refusing the " + what + " " + path + ": its mode is " + ModeText(mode) + ", so " +
            WhoCan(mode, S_IWGRP | S_IWOTH, directory) +
            " (they could replace server.url, and clients would send the token to their own "
-           "listener); run: " + fix + " " + path;
+           "listener); run: " +
+           fix + " " + path;
   return true;
 }
 
@@ -66,8 +68,8 @@ bool RefuseWritable(const std::string& path, mode_t mode, const std::string& wha
 bool RefuseShared(const std::string& path, mode_t mode, const char* what, std::string* error) {
   if (!(mode & (S_IRWXG | S_IRWXO))) return false;
   *error = std::string("refusing the ") + what + " file " + path + ": its mode is " +
-           ModeText(mode) + ", so " + WhoCan(mode, S_IRWXG | S_IRWXO, false) +
-           "; run: chmod 600 " + path;
+           ModeText(mode) + ", so " + WhoCan(mode, S_IRWXG | S_IRWXO, false) + "; run: chmod 600 " +
+           path;
   return true;
 }
 
@@ -151,12 +153,15 @@ bool LoadOrCreateToken(const std::string& dir, std::string* token, std::string* 
   bool present = lstat(path.c_str(), &st) == 0;
   // An empty regular file is what an older torc left when the disk was full: no client can
   // hold its token, so it is replaced rather than refused at every start.
-  if (present && !(S_ISREG(st.st_mode) && st.st_size == 0)) return ReadTokenFile(path, token, error);
+  if (present && !(S_ISREG(st.st_mode) && st.st_size == 0))
+    return ReadTokenFile(path, token, error);
   std::string fresh = NewToken();
   if (present) {
     if (!WriteFileAtomically(path, fresh + "\n", 0600, error)) return false;
-    if (note) *note = "the token file " + path + " was empty (an earlier start could not write it); "
-                      "wrote a new token";
+    if (note)
+      *note = "the token file " + path +
+              " was empty (an earlier start could not write it); "
+              "wrote a new token";
   } else {
     bool exists = false;
     if (!CreateFileAtomically(path, fresh + "\n", 0600, &exists, error))
@@ -192,8 +197,8 @@ bool ReadServerUrl(const std::string& dir, std::string* url, std::string* error)
 
 std::vector<std::string> MakeDataFilesPrivate(const std::string& dir) {
   std::vector<std::string> changed;
-  for (const char* name : {"torc.db", "torc.db-wal", "torc.db-shm", "torc.db-journal",
-                           "server.url", "server.port"}) {
+  for (const char* name :
+       {"torc.db", "torc.db-wal", "torc.db-shm", "torc.db-journal", "server.url", "server.port"}) {
     std::string path = dir + "/" + name;
     struct stat st {};
     if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 077)) continue;

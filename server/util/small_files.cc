@@ -42,13 +42,13 @@ bool WriteAll(int fd, const std::string& text) {
 
 /// Writes `text` to a new temporary file beside `path` (mode `mode`, fsync'ed); its name in
 /// *tmp. Nothing is left behind when it fails.
-bool WriteTemporary(const std::string& path, const std::string& text, mode_t mode,
-                    std::string* tmp, std::string* error) {
+bool WriteTemporary(const std::string& path, const std::string& text, mode_t mode, std::string* tmp,
+                    std::string* error) {
   *tmp = path + ".tmp.XXXXXX";
   int fd = mkostemp(tmp->data(), O_CLOEXEC);
   if (fd < 0) {
-    *error = "cannot write " + path + ": cannot create a temporary file beside it: " +
-             std::strerror(errno);
+    *error = "cannot write " + path +
+             ": cannot create a temporary file beside it: " + std::strerror(errno);
     return false;
   }
   bool ok = fchmod(fd, mode) == 0 && WriteAll(fd, text) && fsync(fd) == 0;
@@ -96,8 +96,8 @@ bool ReadSmallFile(const std::string& path, int64_t limit, const std::string& wh
     return false;
   }
   if (mode) *mode = st.st_mode;
-  const std::string too_large = prefix + "it holds more than " + Size(limit) + ", the limit for a " +
-                                what + " file";
+  const std::string too_large =
+      prefix + "it holds more than " + Size(limit) + ", the limit for a " + what + " file";
   if (st.st_size > limit) {
     *error = too_large;
     close(fd);
@@ -134,7 +134,8 @@ bool WriteFileAtomically(const std::string& path, const std::string& text, mode_
     unlink(tmp.c_str());
     return false;
   }
-  SyncDirectoryOf(path);
+  // No fsync of the directory (slow on some file systems, and on the server's way to ready):
+  // after a crash the old file or the new one is there, each whole.
   return true;
 }
 
@@ -167,8 +168,7 @@ bool CreateFileAtomically(const std::string& path, const std::string& text, mode
 }
 
 RetryingFileWriter::RetryingFileWriter(Files files, std::chrono::milliseconds retry,
-                                       std::function<void(const std::string&)> log,
-                                       WriteFn write)
+                                       std::function<void(const std::string&)> log, WriteFn write)
     : pending_(std::move(files)), retry_(retry), log_(std::move(log)), write_(std::move(write)) {
   if (!write_)
     write_ = [](const std::string& path, const std::string& text, std::string* error) {

@@ -137,6 +137,14 @@ start_expecting "a directory as the token" "cannot read the token file $token: i
 rmdir "$token"
 mv "$work/good-token" "$token"
 
+# --- The users file of a multi-user server: a FIFO does not hang its start.
+mkfifo -m 600 "$data/users"
+bounded server run --port 0 --multi-user
+expect_eq "a FIFO users file: exit code (124: it blocked)" "$rc" "1"
+expect_contains "a FIFO users file" "$out" \
+  "cannot read the users file $data/users: it is a FIFO (named pipe), not a regular file"
+rm "$data/users"
+
 # --- A data directory made by hand with mode 0755: the server's files in it are private, and
 # the ones an older version left readable are made private, with a message.
 shared=$(mktemp -d)

@@ -773,15 +773,17 @@ TEST_CASE("a job log that is a symbolic link, a FIFO or a directory answers 403 
   auto http = server::MakeHttpClient(server.url(), TokenOf(server), kTimeout);
   const std::string work = dir.path() + "/work";
   REQUIRE(mkdir(work.c_str(), 0700) == 0);
-  Answer created = Send(*http, "POST", "/api/v1/workflows",
-                        json{{"spec_text", "name: logs\njobs:\n  - name: a\n    command: \"true\"\n"},
-                             {"working_dir", work}}
-                            .dump());
+  Answer created =
+      Send(*http, "POST", "/api/v1/workflows",
+           json{{"spec_text", "name: logs\njobs:\n  - name: a\n    command: \"true\"\n"},
+                {"working_dir", work}}
+               .dump());
   REQUIRE_MESSAGE(created.status == 201, created.raw);
   const int64_t wf = created.body["workflow_id"].get<int64_t>();
   const std::string base = "/api/v1/workflows/" + std::to_string(wf);
   const int64_t w = Register(*http, wf);
-  Answer claimed = Send(*http, "POST", base + "/claim", Replace(ClaimBody(), "{w}", std::to_string(w)));
+  Answer claimed =
+      Send(*http, "POST", base + "/claim", Replace(ClaimBody(), "{w}", std::to_string(w)));
   REQUIRE_MESSAGE(claimed.status == 200, claimed.raw);
   REQUIRE(claimed.body["jobs"].size() == 1);
   const std::string logdir = work + "/torc_output/" + std::to_string(wf), log = logdir + "/a.1.out";

@@ -2,22 +2,22 @@
 // whole or not at all (a full disk is a file size limit here: tests/util/file_size_limit.h),
 // token files are refused with a message for each way they can be wrong, and a data directory
 // others may write in is refused.
+#include "server/util/data_dir.h"
+
+#include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <pwd.h>
 #include <sstream>
 
-#include "server/util/data_dir.h"
 #include "tests/server/temp_dir.h"
 #include "tests/util/file_size_limit.h"
 
@@ -113,9 +113,9 @@ TEST_CASE("token files: a message for each way one can be wrong") {
 
   Write(path, "x\n", 0600);
   std::string e = TokenFileError(path);
-  CHECK_MESSAGE(e.find("holds a token of 1 characters; a token must have at least 32") !=
-                    std::string::npos,
-                e);
+  CHECK_MESSAGE(
+      e.find("holds a token of 1 characters; a token must have at least 32") != std::string::npos,
+      e);
   Write(path, std::string(31, 'a') + "\n", 0600);
   CHECK(TokenFileError(path).find("at least 32") != std::string::npos);
   Write(path, std::string(32, 'a') + "\n", 0600);
@@ -132,8 +132,7 @@ TEST_CASE("token files: a message for each way one can be wrong") {
                 e);
   Write(path, good + "\n", 0644);
   e = TokenFileError(path);
-  CHECK_MESSAGE(e.find("its mode is 644, so its group and others can read it") !=
-                    std::string::npos,
+  CHECK_MESSAGE(e.find("its mode is 644, so its group and others can read it") != std::string::npos,
                 e);
   Write(path, good + "\n", 0604);
   CHECK(TokenFileError(path).find("so others can read it") != std::string::npos);

@@ -2,13 +2,14 @@
 // torc reads or keeps goes through. Write failures are injected with a file size limit
 // (RLIMIT_FSIZE, as `ulimit -f`), which fails write() with EFBIG like a full disk fails it
 // with ENOSPC, and with RetryingFileWriter's write seam.
+#include "server/util/small_files.h"
+
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,7 +19,6 @@
 #include <sstream>
 #include <thread>
 
-#include "server/util/small_files.h"
 #include "tests/server/temp_dir.h"
 #include "tests/util/file_size_limit.h"
 
@@ -64,8 +64,9 @@ TEST_CASE("ReadSmallFile: devices, FIFOs, directories and sockets are refused, a
   ScratchDir dir;
   std::string text, error;
   CHECK(!ReadSmallFile("/dev/zero", 1 << 20, "workflow", &text, &error));
-  CHECK(error == "cannot read the workflow file /dev/zero: it is a character device, not a "
-                 "regular file");
+  CHECK(error ==
+        "cannot read the workflow file /dev/zero: it is a character device, not a "
+        "regular file");
   // A link to a device is the device.
   std::string link = dir.path / "server.url";
   REQUIRE(symlink("/dev/zero", link.c_str()) == 0);
@@ -155,13 +156,13 @@ TEST_CASE("RetryingFileWriter: what the disk refuses is written when it no longe
   };
   const std::string url = dir.path / "server.url", port = dir.path / "server.port";
   {
-    RetryingFileWriter writer({{port, "8080\n"}, {url, "http://h:8080\n"}},
-                              std::chrono::milliseconds(20),
-                              [&](const std::string& m) {
-                                std::lock_guard lock(log_mutex);
-                                log.push_back(m);
-                              },
-                              write);
+    RetryingFileWriter writer(
+        {{port, "8080\n"}, {url, "http://h:8080\n"}}, std::chrono::milliseconds(20),
+        [&](const std::string& m) {
+          std::lock_guard lock(log_mutex);
+          log.push_back(m);
+        },
+        write);
     CHECK(Contents(port) == "8080\n");  // written at once
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!writer.done() && std::chrono::steady_clock::now() < deadline)
@@ -183,8 +184,9 @@ TEST_CASE("RetryingFileWriter: destroyed while the disk still refuses, it stops 
   };
   auto t0 = std::chrono::steady_clock::now();
   {
-    RetryingFileWriter writer({{dir.path / "server.url", "x\n"}}, std::chrono::seconds(30),
-                              [](const std::string&) {}, never);
+    RetryingFileWriter writer(
+        {{dir.path / "server.url", "x\n"}}, std::chrono::seconds(30), [](const std::string&) {},
+        never);
     CHECK(!writer.done());
   }
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
