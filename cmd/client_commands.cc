@@ -3,15 +3,14 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
+#include "cmd/workflow_file.h"
 #include "server/client/client.h"
 #include "server/util/data_dir.h"
 #include "server/server.h"
@@ -90,9 +89,11 @@ void AddUserCommand(CLI::App* server_cmd) {
     std::string path = user_token_file->empty() ? dir + "/tokens/" + *user : *user_token_file;
     std::string error;
     if (!server::AddUser(dir, *user, path, &error)) Die(error);
+    std::string url, url_error;
+    if (!util::ReadServerUrl(dir, &url, &url_error) || url.empty()) url = "<the server's URL>";
     std::cout << "user " << *user << ": token in " << path << " (mode 0600)\n"
-              << "they connect with: TORC_TOKEN_FILE=" << path
-              << " TORC_API_URL=" << util::ReadServerUrl(dir) << " torc workflows list\n";
+              << "they connect with: TORC_TOKEN_FILE=" << path << " TORC_API_URL=" << url
+              << " torc workflows list\n";
   });
 }
 
@@ -107,12 +108,9 @@ void AddSubmitCommand(CLI::App& app) {
   AddConnectionFlags(submit, conn.get());
   submit->footer("Example:\n  torc submit examples/sweep_pipeline.yaml");
   submit->callback([conn, file, json] {
-    std::ifstream in(*file, std::ios::binary);
-    if (!in) Die("cannot read " + *file);
-    std::stringstream text;
-    text << in.rdbuf();
     // Validate locally first: errors come out exactly as `torc validate` prints them.
-    auto local = spec::ParsePlan(text.str(), *file);
+    std::string text;
+    auto local = LoadWorkflowFile(*file, &text);
     if (!local.ok()) {
       PrintFileErrors(local.errors);
       Die(std::to_string(local.errors.size()) + " error(s) in " + *file + "; nothing was created");
@@ -120,7 +118,7 @@ void AddSubmitCommand(CLI::App& app) {
     auto client = Connect(*conn);
     const char* user = std::getenv("USER");
     auto body = CallOrDie(*client, "POST", "/workflows",
-                          {{"spec_text", text.str()},
+                          {{"spec_text", text},
                            {"file_name", *file},
                            {"working_dir", CurrentDirectory()},
                            {"owner", user ? user : ""}});

@@ -6,9 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +14,7 @@
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
 #include "cmd/progress.h"
+#include "cmd/workflow_file.h"
 #include "server/advertise.h"
 #include "server/client/client.h"
 #include "server/util/data_dir.h"
@@ -163,14 +162,8 @@ int PrintRunSummary(server::ApiClient& client, int64_t wf, const std::string& na
 
 int RunLocally(const std::string& file, const std::string& output_dir,
                const worker::DiscoveryOptions& discovery, int64_t max_log_bytes) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    Warn("cannot read " + file);
-    return 1;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  auto local = spec::ParsePlan(text.str(), file);
+  std::string text;
+  auto local = LoadWorkflowFile(file, &text);
   if (!local.ok()) {
     PrintFileErrors(local.errors);
     Warn(ErrorCount(local.errors.size()) + " in " + file + "; nothing was run");
@@ -188,7 +181,7 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   co.token = server->token();
   auto client = server::ApiClient::Connect(co, &error);
   int64_t wf = 0;
-  if (!ResumeOrSubmit(*client, AbsolutePath(file), text.str(), out, &wf)) return 1;
+  if (!ResumeOrSubmit(*client, AbsolutePath(file), text, out, &wf)) return 1;
   worker::WorkerOptions wo;
   wo.workflow_id = wf;
   wo.mode = "direct";
@@ -229,7 +222,7 @@ void AddSlurmCommands(CLI::App& app) {
   script->add_option("--scheduler", *scheduler, "Slurm scheduler (default: the first one)");
   script->footer("Example:\n  torc slurm script examples/sweep_pipeline.yaml --scheduler multi_node");
   script->callback([file, scheduler] {
-    auto loaded = spec::LoadPlan(*file);
+    auto loaded = LoadWorkflowFile(*file);
     if (!loaded.ok()) {
       PrintFileErrors(loaded.errors);
       throw CLI::RuntimeError(1);
@@ -258,7 +251,9 @@ void AddSlurmCommands(CLI::App& app) {
     server::ScriptContext ctx;
     ctx.torc_binary = len > 0 ? std::string(self, static_cast<size_t>(len)) : "torc";
     ctx.data_dir = util::ResolveDataDir("");
-    ctx.api_url = util::ReadServerUrl(ctx.data_dir);
+    std::string url_error;
+    if (!util::ReadServerUrl(ctx.data_dir, &ctx.api_url, &url_error))
+      std::cerr << "torc: WARNING: " << url_error << "\n";
     if (ctx.api_url.empty()) ctx.api_url = "http://127.0.0.1:8080";
     if (server::IsLoopbackHost(server::UrlHost(ctx.api_url)))
       std::cerr << "torc: WARNING: the script gives workers TORC_API_URL=" << ctx.api_url

@@ -8,6 +8,7 @@
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
+#include "cmd/workflow_file.h"
 #include "spec/plan.h"
 #include "spec/plan_json.h"
 
@@ -40,7 +41,7 @@ std::string HumanDuration(int64_t s) {
 // Loads the file or prints every error; nullopt means "exit 1". What it and the printers below
 // show from the file is Printable.
 std::optional<spec::Plan> LoadOrReport(const std::string& path) {
-  spec::LoadResult result = spec::LoadPlan(path);
+  spec::LoadResult result = LoadWorkflowFile(path);
   if (result.ok()) return std::move(result.plan);
   PrintFileErrors(result.errors);
   Warn(ErrorCount(result.errors.size()) + " in " + path + "; nothing was created");

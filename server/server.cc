@@ -8,7 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <unistd.h>
@@ -18,6 +18,7 @@
 #include "server/api/api.h"
 #include "server/util/clock.h"
 #include "server/util/data_dir.h"
+#include "server/util/small_files.h"
 #include "server/http/http.h"
 #include "server/users.h"
 #include "server/api/metrics.h"
@@ -72,19 +73,23 @@ bool CheckListenOptions(const ServerOptions& options) {
   return true;
 }
 
-/// Creates the data directory if needed and reads (or creates) the token and, for a
-/// multi-user server, the users file. False after printing why not.
+/// Creates the data directory if needed (refusing one that others may write in), reads (or
+/// creates) the token and, for a multi-user server, the users file, and takes others' access
+/// away from the server's files. False after printing why not.
 bool PrepareDataDir(const std::string& dir, bool multi_user, std::string* token,
                     std::shared_ptr<UserDirectory>* users) {
-  std::string error;
+  std::string error, note;
   if (!util::EnsureDataDir(dir, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return false;
   }
-  if (!util::LoadOrCreateToken(dir, token, &error)) {
+  if (!util::LoadOrCreateToken(dir, token, &error, &note)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return false;
   }
+  if (!note.empty()) std::fprintf(stderr, "torc server: %s\n", note.c_str());
+  for (const std::string& change : util::MakeDataFilesPrivate(dir))
+    std::fprintf(stderr, "torc server: %s\n", change.c_str());
   if (multi_user && !OpenUsers(dir, users, &error)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return false;
@@ -98,7 +103,11 @@ std::unique_ptr<Service> OpenService(const ServerOptions& options, const std::st
   StoreOptions store_options = options.store;
   // Written only after a start got this far: an empty torc.db beside them was emptied.
   store_options.history_files = {dir + "/server.port", dir + "/server.url"};
+  // A new database (and SQLite's journals, which take its mode) is private, whatever the
+  // umask. No other thread runs yet.
+  mode_t umask_before = umask(077);
   auto store = Store::Open(dir + "/torc.db", store_options, &st);
+  umask(umask_before);
   if (!store) {
     std::fprintf(stderr, "torc server: cannot open %s/torc.db: %s\n", dir.c_str(),
                  st.message.c_str());
@@ -118,16 +127,19 @@ int ListenPort(const ServerOptions& options, const std::string& dir) {
   if (options.port >= 0) return options.port;
   // Come back where the workers look for us: the port listened on last time (server.port;
   // the advertised URL may name a proxy's port), else the one in server.url.
+  // Files that cannot be read (or trusted) are written anew once the server listens.
   int previous = -1;
-  std::ifstream(dir + "/server.port") >> previous;
-  if (previous <= 0) previous = PortFromUrl(util::ReadServerUrl(dir));
+  std::string text, url, ignored;
+  if (util::ReadSmallFile(dir + "/server.port", util::kMaxAddressFileBytes, "server port", &text,
+                          &ignored))
+    std::istringstream(text) >> previous;
+  if (previous <= 0 && util::ReadServerUrl(dir, &url, &ignored)) previous = PortFromUrl(url);
   return previous > 0 ? previous : 8080;
 }
 
-/// Chooses the URL compute nodes are told (a wildcard address is no address they can use)
-/// and records it and the port in the data directory. False after printing why not.
-bool RecordAdvertisedUrl(const ServerOptions& options, const std::string& dir, int port,
-                         std::string* url) {
+/// Chooses the URL compute nodes are told (a wildcard address is no address they can use).
+/// False after printing why not.
+bool ChooseAdvertisedUrl(const ServerOptions& options, int port, std::string* url) {
   std::string note, error;
   if (!AdvertisedUrl(options.host, port, options.advertise_url, ReadHostFacts(), url, &note,
                      &error)) {
@@ -135,12 +147,19 @@ bool RecordAdvertisedUrl(const ServerOptions& options, const std::string& dir, i
     return false;
   }
   if (!note.empty()) std::fprintf(stderr, "torc server: WARNING: %s\n", note.c_str());
-  if (!util::WriteServerUrl(dir, *url, &error)) {
-    std::fprintf(stderr, "torc server: %s\n", error.c_str());
-    return false;
-  }
-  std::ofstream(dir + "/server.port") << port << "\n";
   return true;
+}
+
+/// Records the URL and the port in the data directory, for clients and the next start. Each
+/// file is replaced whole; a full disk does not stop the server: they are written when space
+/// returns (tried every 2 s, and said on stderr).
+std::unique_ptr<util::RetryingFileWriter> RecordAddress(const std::string& dir, int port,
+                                                        const std::string& url) {
+  return std::make_unique<util::RetryingFileWriter>(
+      util::RetryingFileWriter::Files{{dir + "/server.port", std::to_string(port) + "\n"},
+                                      {dir + "/server.url", url + "\n"}},
+      std::chrono::seconds(2),
+      [](const std::string& m) { std::fprintf(stderr, "torc server: %s\n", m.c_str()); });
 }
 
 /// What the action runner tells batch scripts (this binary, the URL, the data directory) and,
@@ -206,9 +225,9 @@ int RunServer(const ServerOptions& options) {
   if (!CheckListenOptions(options)) return 1;
   std::string token;
   std::shared_ptr<UserDirectory> users;
-  if (!PrepareDataDir(dir, options.multi_user, &token, &users)) return 1;
   // A file size limit (ulimit -f) must give a full-disk 503, not kill the server.
   signal(SIGXFSZ, SIG_IGN);
+  if (!PrepareDataDir(dir, options.multi_user, &token, &users)) return 1;
   std::unique_ptr<Service> service = OpenService(options, dir);
   if (!service) return 1;
   HttpServerOptions http;
@@ -233,7 +252,8 @@ int RunServer(const ServerOptions& options) {
     return 1;
   }
   std::string url;
-  if (!RecordAdvertisedUrl(options, dir, server->port(), &url)) return 1;
+  if (!ChooseAdvertisedUrl(options, server->port(), &url)) return 1;
+  auto address_files = RecordAddress(dir, server->port(), url);
   SlurmClient slurm(SlurmPaths::FromEnvironment(), SbatchRetry{}, [](const std::string& m) {
     std::fprintf(stderr, "torc server: %s\n", m.c_str());
   });

@@ -9,11 +9,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "server/api/api.h"
 #include "server/util/data_dir.h"
+#include "server/util/small_files.h"
 
 namespace torc::server {
 namespace {
@@ -78,8 +78,12 @@ bool UserDirectory::Load(std::string* error) {
   ctime_ = st.st_ctim;
   size_ = st.st_size;
   inode_ = st.st_ino;
-  if (util::RefuseShared(path_, st.st_mode, "users", error)) return false;
-  std::ifstream in(path_);
+  std::string text;
+  mode_t mode = 0;
+  if (!util::ReadSmallFile(path_, kMaxUsersFileBytes, "users", &text, error, &mode) ||
+      util::RefuseShared(path_, mode, "users", error))
+    return false;
+  std::istringstream in(text);
   std::string line;
   std::vector<std::pair<std::string, std::string>> users;
   for (int number = 1; std::getline(in, line); ++number) {
@@ -136,8 +140,11 @@ bool AddUser(const std::string& dir, const std::string& name, const std::string&
   struct stat st {};
   if (stat(users_path.c_str(), &st) == 0) {
     UserDirectory existing(users_path);
-    if (!existing.Load(error)) return false;
-    std::ifstream in(users_path);
+    std::string existing_text;
+    if (!existing.Load(error) ||
+        !util::ReadSmallFile(users_path, kMaxUsersFileBytes, "users", &existing_text, error))
+      return false;
+    std::istringstream in(existing_text);
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty() || line[0] == '#') continue;

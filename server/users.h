@@ -6,12 +6,16 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace torc::server {
+
+/// The largest users file read (about 130 bytes a user: some 120,000 users).
+inline constexpr int64_t kMaxUsersFileBytes = 16 << 20;
 
 /// A user name: 1 to 64 of [A-Za-z0-9._-], not starting with '-' or '.'.
 bool ValidUserName(const std::string& name);

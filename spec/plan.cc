@@ -1,8 +1,6 @@
 #include "spec/plan.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
@@ -94,6 +92,13 @@ LoadResult ParsePlan(const std::string& text, const std::string& file_name, Form
                      const LoadOptions& options) {
   Diagnostics diags(file_name);
   LoadResult result;
+  if (static_cast<int64_t>(text.size()) > kMaxWorkflowFileBytes) {
+    result.errors.push_back({file_name, 0, 0,
+                             "the file has " + std::to_string(text.size()) +
+                                 " bytes, more than the limit of " +
+                                 std::to_string(kMaxWorkflowFileBytes) + " (64 MiB)"});
+    return result;
+  }
   if (format == Format::kAuto) {
     bool json_name = file_name.size() >= 5 && file_name.substr(file_name.size() - 5) == ".json";
     size_t first = text.find_first_not_of(" \t\r\n");
@@ -121,18 +126,6 @@ LoadResult ParsePlan(const std::string& text, const std::string& file_name, Form
   exp.plan.source_file = file_name;
   result.plan = std::move(exp.plan);
   return result;
-}
-
-LoadResult LoadPlan(const std::string& path, const LoadOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    LoadResult r;
-    r.errors.push_back({path, 0, 0, "cannot read the file: " + std::string(std::strerror(errno))});
-    return r;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParsePlan(text.str(), path, Format::kAuto, options);
 }
 
 std::string CannotHold(const Plan& plan, const Job& job, const SlurmScheduler& s) {

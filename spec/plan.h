@@ -240,9 +240,13 @@ std::string JobNameProblem(std::string_view name);
 inline constexpr size_t kMaxRegexBytes = 4096;
 inline constexpr int64_t kMaxRegexMemory = 32 << 20;
 
-/// Reads and expands a workflow file (YAML or JSON, chosen by extension or content).
-LoadResult LoadPlan(const std::string& path, const LoadOptions& options = {});
-/// Same, from text already in memory; `file_name` is used in diagnostics.
+/// Largest workflow file (bytes): a longer text is refused before it is parsed, and the CLI
+/// stops reading a file at this size (also the API's limit for `spec_text`).
+inline constexpr int64_t kMaxWorkflowFileBytes = 64 << 20;
+
+/// Expands the text of a workflow file (YAML or JSON, chosen by the name's extension or the
+/// content); `file_name` is used in diagnostics. Reading the file is the caller's (the CLI reads
+/// it bounded: cmd/workflow_file.h).
 LoadResult ParsePlan(const std::string& text, const std::string& file_name,
                      Format format = Format::kAuto, const LoadOptions& options = {});
 

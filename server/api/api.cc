@@ -109,7 +109,7 @@ nlohmann::json EventJson(const Event& e, const spec::Plan* plan) {
 HttpResponse Submit(Call& c) {
   const auto& body = Object(c);
   SubmitRequest req;
-  req.spec_text = GetString(body, "spec_text", std::nullopt, 64 << 20);
+  req.spec_text = GetString(body, "spec_text", std::nullopt, spec::kMaxWorkflowFileBytes);
   req.file_name = GetString(body, "file_name", "workflow.yaml", 4096);
   req.working_dir = GetString(body, "working_dir", "", 4096);
   req.owner = GetString(body, "owner", "", 256);
@@ -386,6 +386,54 @@ bool NestedTooDeep(const std::string& text, int limit) {
   return false;
 }
 
+/// The JSON of a request body, held to what workflow files are held to: no NUL byte (the
+/// parser takes one for the end of the text and would ignore what follows it), at most 256
+/// levels deep, and no key twice in one object (the parser would keep the last one silently).
+/// 400 naming the offset, the depth or the key otherwise.
+nlohmann::json ParseBody(const std::string& text) {
+  if (size_t nul = text.find('\0'); nul != std::string::npos)
+    throw ApiError(400, "the request body has a NUL byte at offset " + std::to_string(nul) +
+                            "; JSON text has none (is something appended to it?)");
+  constexpr int kMaxDepth = 256;
+  if (NestedTooDeep(text, kMaxDepth))
+    throw ApiError(400, "the request body is nested too deeply (more than " +
+                            std::to_string(kMaxDepth) + " levels)");
+  using Event = nlohmann::json::parse_event_t;
+  // Keys are counted per object as it is parsed: an object with fewer members than keys had
+  // one twice. Only then is the body parsed again to name it.
+  std::vector<size_t> keys;
+  bool twice = false;
+  nlohmann::json body = nlohmann::json::parse(
+      text,
+      [&](int, Event event, nlohmann::json& parsed) {
+        if (event == Event::object_start) keys.push_back(0);
+        if (event == Event::key) ++keys.back();
+        if (event == Event::object_end) {
+          twice = twice || parsed.size() != keys.back();
+          keys.pop_back();
+        }
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  if (body.is_discarded()) throw ApiError(400, "the request body is not valid JSON");
+  if (!twice) return body;
+  std::vector<std::set<std::string>> seen;
+  std::string key;
+  nlohmann::json again = nlohmann::json::parse(
+      text,
+      [&](int, Event event, nlohmann::json& parsed) {
+        if (event == Event::object_start) seen.emplace_back();
+        if (event == Event::key && !seen.back().insert(parsed.get<std::string>()).second &&
+            key.empty())
+          key = parsed.get<std::string>();
+        if (event == Event::object_end) seen.pop_back();
+        return true;
+      },
+      false);
+  if (key.size() > 200) key = key.substr(0, 200) + "...";
+  throw ApiError(400, "the request body has the key '" + key + "' twice in one object");
+}
+
 /// An error answer. Messages may quote request bytes (a path segment, a query value) that are
 /// not UTF-8; replace them instead of letting dump() throw.
 HttpResponse ErrorJson(int status, const nlohmann::json& body) {
@@ -451,14 +499,7 @@ HttpResponse HandleRequest(Service* service, const ApiOptions& options, const Ht
       if (slash == std::string::npos) break;
       pos = slash + 1;
     }
-    if (!http.body.empty()) {
-      constexpr int kMaxDepth = 256;
-      if (api::NestedTooDeep(http.body, kMaxDepth))
-        throw api::ApiError(400, "the request body is nested too deeply (more than " +
-                                     std::to_string(kMaxDepth) + " levels)");
-      call.body = nlohmann::json::parse(http.body, nullptr, /*allow_exceptions=*/false);
-      if (call.body.is_discarded()) throw api::ApiError(400, "the request body is not valid JSON");
-    }
+    if (!http.body.empty()) call.body = api::ParseBody(http.body);
     return api::Route(call);
   } catch (const api::ApiError& e) {
     nlohmann::json body = {{"error", e.what()}};

@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "server/api/api_internal.h"
 #include "server/api/metrics.h"
 #include "server/protocol/output_paths.h"
@@ -147,12 +150,23 @@ HttpResponse Log(Call& c, WorkflowId wf, const std::string& ref) {
   if (path.empty())
     throw ApiError(404, "job '" + name + "' writes no std" + which + " file (its stdio mode)");
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int open_error = errno;
   struct stat st {};
-  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    if (fd >= 0) close(fd);
+  if (fd < 0 && (open_error == ENOENT || open_error == ENOTDIR))
     throw ApiError(404, "no std" + which + " file for attempt " + std::to_string(attempt) +
                             " of job '" + name + "' at " + path +
                             " (not started, deleted on success, or written elsewhere)",
+                   {{"path", path}});
+  // Something is there, but not what the server serves (docs/api.md): a symbolic link (it
+  // could lead anywhere the server's account may read), a FIFO, a directory, a device.
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd >= 0) close(fd);
+    std::string why = fd < 0 && open_error == ELOOP ? "it is a symbolic link"
+                      : fd < 0                      ? std::strerror(open_error)
+                                                    : "it is not a regular file";
+    throw ApiError(403,
+                   "the server does not serve " + path + ": " + why +
+                       " (only a regular file owned by the workflow's owner is served)",
                    {{"path", path}});
   }
   // The server reads as its own account: serve only files of the workflow's owner (the

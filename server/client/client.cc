@@ -70,7 +70,8 @@ std::unique_ptr<ApiClient> ApiClient::Connect(const ClientOptions& options, std:
     }
   }
   if (c->url_.empty()) {
-    c->url_ = util::ReadServerUrl(dir);
+    // Checked before it is trusted: the token goes wherever it points.
+    if (!util::ReadServerUrl(dir, &c->url_, error)) return nullptr;
     c->url_source_ = dir + "/server.url";
   }
   if (c->url_.empty()) {

@@ -233,6 +233,24 @@ std::vector<Case> BadRequests() {
        400, "'max_jobs' must be an integer"},
       {"brackets inside strings do not count", "POST", wfp + "/workers",
        json{{"hostname", Repeat("[{", 1000)}}.dump(), 400, "'hostname' is too long"},
+      // A key twice in one object (the parser would keep the last one silently), and text after
+      // a NUL byte (the parser would stop at the NUL): refused, as in workflow files.
+      {"a key twice", "POST", wfp + "/claim",
+       Replace(ClaimBody(), "\"max_jobs\":1", "\"max_jobs\":1,\"max_jobs\":1000"), 400,
+       "the request body has the key 'max_jobs' twice in one object"},
+      {"a key twice in a result", "POST", wfp + "/complete",
+       Replace(CompleteBody(), "\"status\":\"completed\"",
+               "\"status\":\"completed\",\"status\":\"failed\""),
+       400, "the key 'status' twice"},
+      {"a key twice in a submit", "POST", "/workflows",
+       json{{"spec_text", kWorkflow}}.dump().insert(1, "\"spec_text\": \"name: x\", "), 400,
+       "the key 'spec_text' twice"},
+      {"a NUL byte and garbage after a submit", "POST", "/workflows",
+       json{{"spec_text", kWorkflow}}.dump() + std::string("\0garbage", 8), 400,
+       "the request body has a NUL byte at offset " +
+           std::to_string(json{{"spec_text", kWorkflow}}.dump().size())},
+      {"a NUL byte inside a string", "POST", wfp + "/workers",
+       std::string("{\"hostname\": \"a\0b\"}", 19), 400, "a NUL byte at offset 15"},
       // --- Submit.
       {"submit without spec_text", "POST", "/workflows", "{}", 400, "'spec_text' is required"},
       {"spec_text a number", "POST", "/workflows", R"({"spec_text": 5})", 400,
@@ -749,6 +767,52 @@ TEST_CASE("the token file is private, and a readable one is refused") {
   CHECK(TokenOf(again) == token);
   auto http = server::MakeHttpClient(again.url(), token, kTimeout);
   CHECK(Send(*http, "GET", "/api/v1/workflows").status == 200);
+}
+
+TEST_CASE("a job log that is a symbolic link, a FIFO or a directory answers 403 (docs/api.md)") {
+  testing::TempDir dir;
+  testing::ServerProcess server(TORC_BINARY, dir.path());
+  server.Start();
+  auto http = server::MakeHttpClient(server.url(), TokenOf(server), kTimeout);
+  const std::string work = dir.path() + "/work";
+  REQUIRE(mkdir(work.c_str(), 0700) == 0);
+  Answer created =
+      Send(*http, "POST", "/api/v1/workflows",
+           json{{"spec_text", "name: logs\njobs:\n  - name: a\n    command: \"true\"\n"},
+                {"working_dir", work}}
+               .dump());
+  REQUIRE_MESSAGE(created.status == 201, created.raw);
+  const int64_t wf = created.body["workflow_id"].get<int64_t>();
+  const std::string base = "/api/v1/workflows/" + std::to_string(wf);
+  const int64_t w = Register(*http, wf);
+  Answer claimed =
+      Send(*http, "POST", base + "/claim", Replace(ClaimBody(), "{w}", std::to_string(w)));
+  REQUIRE_MESSAGE(claimed.status == 200, claimed.raw);
+  REQUIRE(claimed.body["jobs"].size() == 1);
+  const std::string logdir = work + "/torc_output/" + std::to_string(wf), log = logdir + "/a.1.out";
+  REQUIRE(system(("mkdir -p '" + logdir + "'").c_str()) == 0);
+  std::ofstream(logdir + "/real") << "another file\n";
+
+  Answer missing = Send(*http, "GET", base + "/jobs/a/log");
+  CHECK(missing.status == 404);
+  REQUIRE(symlink((logdir + "/real").c_str(), log.c_str()) == 0);
+  Answer link = Send(*http, "GET", base + "/jobs/a/log");
+  CHECK_MESSAGE(link.status == 403, link.raw);
+  CHECK_MESSAGE(ErrorOf(link).find(log + ": it is a symbolic link") != std::string::npos, link.raw);
+  CHECK(link.raw.find("another file") == std::string::npos);
+  REQUIRE(unlink(log.c_str()) == 0);
+  REQUIRE(mkfifo(log.c_str(), 0600) == 0);
+  Answer fifo = Send(*http, "GET", base + "/jobs/a/log");
+  CHECK_MESSAGE(fifo.status == 403, fifo.raw);
+  CHECK(ErrorOf(fifo).find("it is not a regular file") != std::string::npos);
+  REQUIRE(unlink(log.c_str()) == 0);
+  REQUIRE(mkdir(log.c_str(), 0700) == 0);
+  CHECK(Send(*http, "GET", base + "/jobs/a/log").status == 403);
+  REQUIRE(rmdir(log.c_str()) == 0);
+  std::ofstream(log) << "hello\n";
+  Answer served = Send(*http, "GET", base + "/jobs/a/log");
+  CHECK_MESSAGE(served.status == 200, served.raw);
+  CHECK(served.body["content"] == "hello\n");
 }
 
 TEST_CASE("a body over --max-body-bytes gets 413, and the server stays up") {

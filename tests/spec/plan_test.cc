@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "spec/plan.h"
 
@@ -10,7 +12,12 @@ using namespace torc::spec;
 namespace {
 
 Plan Load(const std::string& relative) {
-  LoadResult r = LoadPlan(std::string(TORC_TEST_DATA) + "/" + relative);
+  const std::string path = std::string(TORC_TEST_DATA) + "/" + relative;
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in, "cannot read ", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  LoadResult r = ParsePlan(text.str(), path);
   std::string errors;
   for (const auto& e : r.errors) errors += e.ToString() + "\n";
   REQUIRE_MESSAGE(r.ok(), errors);

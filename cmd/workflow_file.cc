@@ -1,0 +1,22 @@
+#include "cmd/workflow_file.h"
+
+#include "server/util/small_files.h"
+
+namespace torc::cmd {
+
+spec::LoadResult LoadWorkflowFile(const std::string& path, std::string* text) {
+  std::string contents, error;
+  if (!util::ReadSmallFile(path, spec::kMaxWorkflowFileBytes, "workflow", &contents, &error)) {
+    // "wf.yaml: cannot read the file: ...", as every diagnostic starts with the file's name.
+    const std::string named = "cannot read the workflow file " + path + ": ";
+    if (error.rfind(named, 0) == 0) error = "cannot read the file: " + error.substr(named.size());
+    spec::LoadResult r;
+    r.errors.push_back({path, 0, 0, error});
+    return r;
+  }
+  spec::LoadResult r = spec::ParsePlan(contents, path);
+  if (text) *text = std::move(contents);
+  return r;
+}
+
+}  // namespace torc::cmd
