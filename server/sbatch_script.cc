@@ -15,6 +15,16 @@ std::string ShellQuote(const std::string& s) {
   return out + "'";
 }
 
+namespace {
+/// `text` for a comment line of the script: a control character (a workflow name may hold a
+/// line break) would end the comment and start a command, so each becomes '?'.
+std::string CommentSafe(std::string text) {
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+  return text;
+}
+}  // namespace
+
 std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
                          const ScriptContext& c) {
   std::ostringstream o;
@@ -22,8 +32,9 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
     if (!value.empty()) o << "#SBATCH --" << name << "=" << value << "\n";
   };
   o << "#!/bin/bash\n";
-  o << "# torc allocation for workflow " << c.workflow_id << " (" << plan.name << "), scheduler "
-    << s.name << "\n";
+  // The scheduler's fields were checked to hold no control character (spec, BatchScriptLineProblem).
+  o << "# torc allocation for workflow " << c.workflow_id << " (" << CommentSafe(plan.name)
+    << "), scheduler " << s.name << "\n";
   opt("job-name", "torc_" + std::to_string(c.workflow_id) + "_" + s.name);
   opt("account", s.account);
   opt("partition", s.partition);

@@ -161,7 +161,7 @@ struct Job {
   std::optional<StdioConfig> stdio;  // per-job override
 };
 
-/// The whole expanded workflow. Immutable once built by LoadPlan/ParsePlan.
+/// The whole expanded workflow. Immutable once built by LoadWorkflowFile (cmd/)/ParsePlan.
 struct Plan {
   std::string name;
   std::string description;

@@ -522,6 +522,10 @@ void ReadSlurmDefaults(MapReader& r, RawWorkflow* wf) {
                            "'; set it on each slurm scheduler instead");
       continue;
     }
+    if (std::string why = internal::BatchScriptLineProblem(key.value + value.value); !why.empty()) {
+      r.Error(value.loc, "an entry of slurm_defaults: " + why);
+      continue;
+    }
     wf->slurm_defaults.push_back({key.value, value.value});
   }
 }

@@ -26,6 +26,10 @@ namespace torc::spec::internal {
 /// Name of an entry for messages: "job 'train'" or "job #3" when it has no name.
 std::string EntryName(const YAML::Node& node, const char* kind, size_t index);
 
+/// "" when `text` can go into a line of the batch script (`#SBATCH --account=...`), else why
+/// not: a control character (a line break would end the option and start a shell command).
+std::string BatchScriptLineProblem(std::string_view text);
+
 /// Reports each of `keys` that is present in `r` as not supported yet.
 void RefuseUnsupported(MapReader& r, std::initializer_list<std::string_view> keys);
 

@@ -3,6 +3,8 @@
 // document, the workflow and its jobs, files and user data are read in schema.cc.
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
+
 #include "spec/schema_internal.h"
 #include "spec/units.h"
 #include "spec/yaml_reader.h"
@@ -95,6 +97,18 @@ Located<ResourceRequirements> ReadRequirements(const YAML::Node& node, size_t in
   return out;
 }
 
+std::string BatchScriptLineProblem(std::string_view text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7F) {
+      char code[8];
+      std::snprintf(code, sizeof code, "0x%02X", c);
+      return std::string("it holds the control character ") + code +
+             ", and it becomes a line of the sbatch script";
+    }
+  }
+  return "";
+}
+
 Located<SlurmScheduler> ReadScheduler(const YAML::Node& node, size_t index, Diagnostics* diags) {
   Located<SlurmScheduler> out;
   SlurmScheduler& s = out.value;
@@ -104,12 +118,21 @@ Located<SlurmScheduler> ReadScheduler(const YAML::Node& node, size_t index, Diag
               diags);
   out.loc = r.loc();
   if (!r.valid()) return out;
+  // Every text here goes into the batch script's #SBATCH lines.
+  auto line_safe = [&](const char* key, const LString& v) {
+    if (std::string why = BatchScriptLineProblem(v.value); !why.empty())
+      r.Error(v.loc, "'" + std::string(key) + "' of " + r.what() + ": " + why);
+  };
   if (auto v = r.String("name", true)) {
     s.name = v->value;
     out.loc = v->loc;
+    line_safe("name", *v);
   }
   auto str = [&](const char* key, std::string* field) {
-    if (auto v = r.String(key)) *field = v->value;
+    if (auto v = r.String(key)) {
+      *field = v->value;
+      line_safe(key, *v);
+    }
   };
   str("account", &s.account);
   str("partition", &s.partition);

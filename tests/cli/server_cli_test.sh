@@ -36,6 +36,12 @@ out=$(TORC_DATA_DIR=$other "$torc" slurm script "$seed" 2>"$other/script.err")
 expect_contains "advertised URL in the script" "$out" "export TORC_API_URL='http://login1.cluster:8123'"
 expect_eq "no warning for a reachable URL" "$(cat "$other/script.err")" ""
 rm -rf "$other"
+# A line break in the workflow's name cannot start a command in the script (it is in a comment)
+sed 's/^name: .*/name: "x\\ntouch \/tmp\/pwned #"/' "$seed" >"$TORC_DATA_DIR/injected.yaml"
+expect_contains "injected name is in the file" "$(cat "$TORC_DATA_DIR/injected.yaml")" 'name: "x\ntouch /tmp/pwned #"'
+out=$("$torc" slurm script "$TORC_DATA_DIR/injected.yaml" 2>/dev/null)
+expect_contains "control characters of the name become ?" "$out" "(x?touch /tmp/pwned #), scheduler"
+expect_eq "no script line starts with the injected command" "$(grep -c '^touch' <<<"$out")" "0"
 
 # submit: the id alone on the last line; --json
 out=$("$torc" submit "$src/tests/data/good/torc/diamond_workflow.yaml"); rc=$?
