@@ -120,8 +120,13 @@ Located<SlurmScheduler> ReadScheduler(const YAML::Node& node, size_t index, Diag
   if (!r.valid()) return out;
   // Every text here goes into the batch script's #SBATCH lines.
   auto line_safe = [&](const char* key, const LString& v) {
-    if (std::string why = BatchScriptLineProblem(v.value); !why.empty())
-      r.Error(v.loc, "'" + std::string(key) + "' of " + r.what() + ": " + why);
+    if (std::string why = BatchScriptLineProblem(v.value); !why.empty()) {
+      // Appended piece by piece: g++ 12 -O3 sees a false -Wrestrict in "'" + std::string(key).
+      std::string message = "'";
+      message += key;
+      message += "' of " + r.what() + ": " + why;
+      r.Error(v.loc, message);
+    }
   };
   if (auto v = r.String("name", true)) {
     s.name = v->value;
