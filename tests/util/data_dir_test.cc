@@ -24,15 +24,9 @@
 using namespace torc::util;
 using torc::testing::FileSizeLimit;
 using torc::testing::ScratchDir;
+constexpr auto Contents = torc::testing::FileContents;
 
 namespace {
-
-std::string Contents(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void Write(const std::string& path, const std::string& text, mode_t mode) {
   std::ofstream(path, std::ios::trunc) << text;

@@ -25,15 +25,9 @@
 using namespace torc::util;
 using torc::testing::FileSizeLimit;
 using torc::testing::ScratchDir;
+constexpr auto Contents = torc::testing::FileContents;
 
 namespace {
-
-std::string Contents(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 size_t EntriesIn(const std::string& dir) {
   size_t n = 0;
