@@ -3,7 +3,7 @@
 # nothing is downloaded when they are all present already).
 set -euo pipefail
 packages=(
-  cmake ninja-build g++ ccache pkg-config git python3 iproute2
+  cmake ninja-build g++ ccache pkg-config git python3 iproute2 openssl
   libcpprest-dev libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev libspdlog-dev doctest-dev libre2-dev
   slurm-wlm slurm-client

@@ -32,6 +32,17 @@ void AddServerRunCommand(CLI::App* server_cmd) {
                   "http://login1.cluster; without a port the listening port is added (default: "
                   "--host, or for 0.0.0.0 this host's name or first non-loopback address)");
   run->add_option("--port", opts->port, "Port; 0 picks a free one (default: the previous port, else 8080)");
+  auto* tls_on = run->add_flag_callback(
+      "--tls", [opts] { opts->tls = server::ServerOptions::Tls::kOn; },
+      "Serve HTTPS also on loopback (it is served whenever --host is not loopback)");
+  run->add_flag_callback(
+         "--no-tls", [opts] { opts->tls = server::ServerOptions::Tls::kOff; },
+         "Serve plain HTTP: only with a loopback --host, where nothing crosses the network")
+      ->excludes(tls_on);
+  run->add_option("--tls-cert", opts->tls_cert,
+                  "A site's certificate (PEM, with its chain) to serve instead of the self-signed "
+                  "one torc makes in the data directory; with --tls-key");
+  run->add_option("--tls-key", opts->tls_key, "The key of --tls-cert (PEM, not encrypted)");
   run->add_option("--data-dir", opts->data_dir, "Data directory (default: TORC_DATA_DIR or ~/.torc)");
   run->add_option("--heartbeat-seconds", opts->service.core.heartbeat_seconds,
                   "Worker heartbeat period; 3 missed heartbeats expire a lease (default 30)");
@@ -91,9 +102,12 @@ void AddUserCommand(CLI::App* server_cmd) {
     if (!server::AddUser(dir, *user, path, &error)) Die(error);
     std::string url, url_error;
     if (!util::ReadServerUrl(dir, &url, &url_error) || url.empty()) url = "<the server's URL>";
+    // An https server: they trust its certificate (public) by name; a copy of it does too.
+    std::string trust;
+    if (url.rfind("https://", 0) == 0) trust = " TORC_CA_FILE=" + dir + "/server.crt";
     std::cout << "user " << *user << ": token in " << path << " (mode 0600)\n"
               << "they connect with: TORC_TOKEN_FILE=" << path << " TORC_API_URL=" << url
-              << " torc workflows list\n";
+              << trust << " torc workflows list\n";
   });
 }
 

@@ -21,6 +21,9 @@ void AddConnectionFlags(CLI::App* app, Connection* c) {
                   "Server URL (default: TORC_API_URL, then <data-dir>/server.url)");
   app->add_option("--data-dir", c->data_dir,
                   "Server data directory (default: TORC_DATA_DIR or ~/.torc)");
+  app->add_option("--ca-file", c->ca_file,
+                  "For an https:// server: trust certificates of these CAs (PEM) naming its host, "
+                  "instead of the key of <data-dir>/server.crt (default: TORC_CA_FILE)");
 }
 
 void Warn(const std::string& message) {
@@ -48,6 +51,7 @@ std::unique_ptr<server::ApiClient> Connect(const Connection& c) {
   server::ClientOptions o;
   o.url = c.url;
   o.data_dir = c.data_dir;
+  o.ca_file = c.ca_file;
   std::string error;
   auto client = server::ApiClient::Connect(o, &error);
   if (!client) Die(error);

@@ -20,12 +20,12 @@ class App;
 
 namespace torc::cmd {
 
-/// Where the server is: --url and --data-dir of every client command.
+/// Where the server is: --url, --data-dir and --ca-file of every client command.
 struct Connection {
-  std::string url, data_dir;
+  std::string url, data_dir, ca_file;
 };
 
-/// Adds --url and --data-dir to a command.
+/// Adds --url, --data-dir and --ca-file to a command.
 void AddConnectionFlags(CLI::App* app, Connection* c);
 
 /// Prints "torc: <message>" on stderr, each of its lines Printable, and ends the command

@@ -256,7 +256,8 @@ void AddSlurmCommands(CLI::App& app) {
       std::cerr << "torc: WARNING: " << url_error << "\n";
     if (ctx.api_url.empty()) ctx.api_url = "http://127.0.0.1:8080";
     if (server::IsLoopbackHost(server::UrlHost(ctx.api_url)))
-      std::cerr << "torc: WARNING: the script gives workers TORC_API_URL=" << ctx.api_url
+      std::cerr << "torc: WARNING: workers will read the server URL " << ctx.api_url
+                << " from " << ctx.data_dir << "/server.url"
                 << ", a loopback address: on a compute node that is the node itself, not this "
                    "server. Start the server with --host 0.0.0.0 (or --advertise-url URL) so "
                    "that the nodes can reach it (docs/slurm.md)\n";
@@ -275,8 +276,7 @@ void AddScheduleCommand(CLI::App* slurm) {
   auto scheduler = std::make_shared<std::string>();
   auto num = std::make_shared<int64_t>(1);
   auto per_node = std::make_shared<bool>(false);
-  auto url = std::make_shared<std::string>();
-  auto data_dir = std::make_shared<std::string>();
+  auto where = std::make_shared<Connection>();
   auto* cmd = slurm->add_subcommand(
       "schedule", "Ask Slurm for allocations for a workflow now; exit 1 with Slurm's message when "
                   "sbatch refuses");
@@ -284,19 +284,10 @@ void AddScheduleCommand(CLI::App* slurm) {
   cmd->add_option("--scheduler", *scheduler, "Slurm scheduler (default: the first one)");
   cmd->add_option("--num-allocations", *num, "How many allocations (default 1)");
   cmd->add_flag("--one-worker-per-node", *per_node, "Start one worker per node (direct mode)");
-  cmd->add_option("--url", *url, "Server URL");
-  cmd->add_option("--data-dir", *data_dir, "Server data directory");
+  AddConnectionFlags(cmd, where.get());
   cmd->footer("Example:\n  torc slurm schedule 3 --scheduler multi_node --num-allocations 2");
   cmd->callback([=] {
-    server::ClientOptions co;
-    co.url = *url;
-    co.data_dir = *data_dir;
-    std::string error;
-    auto client = server::ApiClient::Connect(co, &error);
-    if (!client) {
-      std::cerr << "torc: " << error << "\n";
-      throw CLI::RuntimeError(1);
-    }
+    auto client = Connect(*where);
     nlohmann::json body = {{"num_allocations", *num}, {"start_one_worker_per_node", *per_node}};
     if (!scheduler->empty()) body["scheduler"] = *scheduler;
     int64_t id = WorkflowArgument(*client, *wf, "torc slurm schedule [WF]");
@@ -328,14 +319,12 @@ void AddWorkerRunCommand(CLI::App& app) {
   worker_cmd->require_subcommand(1);
   worker_cmd->footer("Example:\n  torc worker run --workflow 3");
   auto wo = std::make_shared<worker::WorkerOptions>();
-  auto url = std::make_shared<std::string>();
-  auto data_dir = std::make_shared<std::string>();
+  auto where = std::make_shared<Connection>();
   auto res = std::make_shared<ResourceFlags>();
   auto this_node = std::make_shared<bool>(false);
   auto* run = worker_cmd->add_subcommand("run", "Claim and run the jobs of a workflow until it is done");
   run->add_option("--workflow", wo->workflow_id, "Workflow id")->required();
-  run->add_option("--url", *url, "Server URL (default: TORC_API_URL, then <data-dir>/server.url)");
-  run->add_option("--data-dir", *data_dir, "Server data directory (default: TORC_DATA_DIR or ~/.torc)");
+  AddConnectionFlags(run, where.get());
   run->add_option("--mode", wo->mode, "slurm (srun per job), direct, or auto (slurm inside Slurm)")
       ->check(CLI::IsMember({"auto", "slurm", "direct"}));
   run->add_option("--output-dir", wo->output_dir, "Where job stdout/stderr go (default torc_output)");
@@ -353,7 +342,7 @@ void AddWorkerRunCommand(CLI::App& app) {
   run->add_flag("--this-node-only", *this_node, "Use only this node of the allocation (one worker per node)");
   AddResourceFlags(run, res.get());
   run->footer("Example:\n  torc worker run --workflow 3 --mode direct --cpus 8");
-  run->callback([wo, url, data_dir, res, this_node] {
+  run->callback([wo, where, res, this_node] {
     std::string error;
     if (!ApplyResourceFlags(*res, &wo->discovery, &error)) {
       std::cerr << "torc: " << error << "\n";
@@ -363,8 +352,9 @@ void AddWorkerRunCommand(CLI::App& app) {
     wo->output_dir = AbsolutePath(wo->output_dir);
     BlockWorkerSignals();
     server::ClientOptions co;
-    co.url = *url;
-    co.data_dir = *data_dir;
+    co.url = where->url;
+    co.data_dir = where->data_dir;
+    co.ca_file = where->ca_file;
     auto client = server::ApiClient::Connect(co, &error);
     if (!client) {
       std::cerr << "torc: " << error << "\n";

@@ -97,17 +97,25 @@ std::string UrlHost(const std::string& url) {
 
 bool AdvertisedUrl(const std::string& host, int port, const std::string& advertise_url,
                    const HostFacts& facts, std::string* url, std::string* note,
-                   std::string* error) {
+                   std::string* error, bool tls) {
   note->clear();
   const std::string port_text = std::to_string(port);
+  const std::string scheme = tls ? "https://" : "http://";
   if (!advertise_url.empty()) {
     std::string u = advertise_url;
     while (!u.empty() && u.back() == '/') u.pop_back();
     bool http = u.rfind("http://", 0) == 0, https = u.rfind("https://", 0) == 0;
     std::string authority = u.substr(u.find("://") == std::string::npos ? 0 : u.find("://") + 3);
     if ((!http && !https) || UrlHost(u).empty() || authority.find('/') != std::string::npos) {
-      *error = "--advertise-url '" + advertise_url +
-               "' is not a URL of the form http://HOST[:PORT] (e.g. http://login1.cluster:8080)";
+      *error = "--advertise-url '" + advertise_url + "' is not a URL of the form " + scheme +
+               "HOST[:PORT] (e.g. " + scheme + "login1.cluster:8080)";
+      return false;
+    }
+    // (https:// in front of a plain server is a TLS proxy's address; clients then trust it
+    // with TORC_CA_FILE.)
+    if (tls && !https) {
+      *error = "--advertise-url '" + advertise_url + "' says http://, but the server serves " +
+               "HTTPS (TLS); write https://" + authority;
       return false;
     }
     // A port of its own: after the host, or after the closing bracket of an IPv6 literal.
@@ -118,7 +126,7 @@ bool AdvertisedUrl(const std::string& host, int port, const std::string& adverti
     return true;
   }
   if (!IsWildcardHost(host)) {
-    *url = "http://" + HostForUrl(host) + ":" + port_text;
+    *url = scheme + HostForUrl(host) + ":" + port_text;
     return true;
   }
   const bool v4_only = host == "0.0.0.0" || host.empty() || host == "*";  // else "::"
@@ -127,7 +135,7 @@ bool AdvertisedUrl(const std::string& host, int port, const std::string& adverti
   };
   for (const auto& a : facts.fqdn_addresses) {
     if (!facts.fqdn.empty() && usable(a)) {
-      *url = "http://" + facts.fqdn + ":" + port_text;
+      *url = scheme + facts.fqdn + ":" + port_text;
       *note = "listening on " + host + "; advertising " + *url + " (this host's name, which " +
               "resolves to " + a + "); if compute nodes cannot reach it, pass --advertise-url";
       return true;
@@ -135,14 +143,14 @@ bool AdvertisedUrl(const std::string& host, int port, const std::string& adverti
   }
   for (const auto& a : facts.interface_addresses) {
     if (usable(a)) {
-      *url = "http://" + HostForUrl(a) + ":" + port_text;
+      *url = scheme + HostForUrl(a) + ":" + port_text;
       *note = "listening on " + host + "; advertising " + *url + " (the first non-loopback " +
               "interface address; the host name '" + facts.fqdn + "' does not resolve to a " +
               "non-loopback address); if compute nodes cannot reach it, pass --advertise-url";
       return true;
     }
   }
-  *url = "http://127.0.0.1:" + port_text;
+  *url = scheme + "127.0.0.1:" + port_text;
   *note = "listening on " + host + " but this host has no non-loopback address: advertising " +
           *url + ", which other machines cannot use; pass --advertise-url";
   return true;

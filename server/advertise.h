@@ -32,9 +32,10 @@ bool IsWildcardHost(const std::string& host);
 ///   else the first non-loopback interface address (IPv4 first for 0.0.0.0), else 127.0.0.1;
 ///   *note says which was chosen and why (the caller prints it as a warning).
 /// - otherwise http://<host>:port (an IPv6 literal in brackets).
+/// With `tls` every URL is https:// (an advertise_url saying http:// is refused).
 bool AdvertisedUrl(const std::string& host, int port, const std::string& advertise_url,
                    const HostFacts& facts, std::string* url, std::string* note,
-                   std::string* error);
+                   std::string* error, bool tls = false);
 
 /// The host part of an http(s) URL ("" when it has none); brackets of an IPv6 literal removed.
 std::string UrlHost(const std::string& url);

@@ -61,7 +61,9 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
   // Sites set SBATCH_EXPORT=NONE, and steps inherit it: every srun here and in the worker
   // passes the environment on.
   o << "\nexport SLURM_EXPORT_ENV=ALL\n";
-  o << "export TORC_API_URL=" << ShellQuote(c.api_url) << "\n";
+  // Workers find the server through the data directory's server.url (the token is there too),
+  // so a server restarted elsewhere is followed; the URL below is only what it was.
+  o << "# server: " << CommentSafe(c.api_url) << "\n";
   o << "export TORC_DATA_DIR=" << ShellQuote(c.data_dir) << "\n";
   std::string worker = ShellQuote(c.torc_binary) + " worker run --workflow " +
                        std::to_string(c.workflow_id) + " --output-dir " +

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "server/api/api.h"
 #include "server/util/clock.h"
 #include "server/util/data_dir.h"
+#include "server/tls/tls.h"
 #include "server/util/small_files.h"
 #include "server/http/http.h"
 #include "server/users.h"
@@ -56,8 +58,35 @@ std::string ServerUserName() {
   return pw ? pw->pw_name : std::to_string(geteuid());
 }
 
+/// Whether the server serves HTTPS; false with *error for flags that contradict each other.
+bool UsesTls(const ServerOptions& options, bool* tls, std::string* error) {
+  const bool site = !options.tls_cert.empty() || !options.tls_key.empty();
+  if (site && (options.tls_cert.empty() || options.tls_key.empty())) {
+    *error = "--tls-cert and --tls-key go together (the certificate and its key)";
+    return false;
+  }
+  if (options.tls == ServerOptions::Tls::kOff) {
+    if (site) {
+      *error = "--no-tls contradicts --tls-cert/--tls-key";
+      return false;
+    }
+    if (!IsLoopbackHost(options.host)) {
+      *error = "--no-tls serves plain HTTP, and on --host " + options.host +
+               " the access token and every workflow would cross the network in clear text; " +
+               "--no-tls is for a server that listens on loopback only (--host 127.0.0.1). " +
+               "Leave it out: the server then serves HTTPS, and clients trust its certificate " +
+               "from the data directory (docs/security.md)";
+      return false;
+    }
+    *tls = false;
+    return true;
+  }
+  *tls = site || options.tls == ServerOptions::Tls::kOn || !IsLoopbackHost(options.host);
+  return true;
+}
+
 /// Refuses, before anything is opened, what the server could not listen on or advertise.
-bool CheckListenOptions(const ServerOptions& options) {
+bool CheckListenOptions(const ServerOptions& options, bool* tls) {
   if (options.host.find(':') != std::string::npos) {
     std::fprintf(stderr,
                  "torc server: --host '%s': IPv6 addresses are not supported (the HTTP transport "
@@ -66,10 +95,56 @@ bool CheckListenOptions(const ServerOptions& options) {
     return false;
   }
   std::string url, note, error;
-  if (!AdvertisedUrl(options.host, 1, options.advertise_url, HostFacts{}, &url, &note, &error)) {
+  if (!UsesTls(options, tls, &error) ||
+      !AdvertisedUrl(options.host, 1, options.advertise_url, HostFacts{}, &url, &note, &error,
+                     *tls)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return false;
   }
+  return true;
+}
+
+/// Every name and address clients may use for this server: the advertised host, the host
+/// listened on, this host's names and addresses, and loopback.
+std::vector<std::string> CertificateNames(const ServerOptions& options, const HostFacts& facts) {
+  std::vector<std::string> names;
+  std::string url, note, error;
+  if (AdvertisedUrl(options.host, 1, options.advertise_url, facts, &url, &note, &error, true))
+    names.push_back(UrlHost(url));
+  if (!IsWildcardHost(options.host)) names.push_back(options.host);
+  if (!facts.fqdn.empty()) {
+    names.push_back(facts.fqdn);
+    names.push_back(facts.fqdn.substr(0, facts.fqdn.find('.')));
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') names.push_back(host);
+  for (const auto& a : facts.fqdn_addresses) names.push_back(a);
+  for (const auto& a : facts.interface_addresses) names.push_back(a);
+  for (const char* loopback : {"localhost", "127.0.0.1", "::1"}) names.push_back(loopback);
+  return names;
+}
+
+/// Sets up HTTPS in `http`: the site's certificate, or the data directory's self-signed one
+/// (made or named anew as needed). False after printing why not.
+bool PrepareTls(const ServerOptions& options, const std::string& dir, const HostFacts& facts,
+                HttpServerOptions* http) {
+  std::string error, note;
+  if (!options.tls_cert.empty()) {
+    if (!tls::InstallSiteCertificate(dir, options.tls_cert, options.tls_key, &error)) {
+      std::fprintf(stderr, "torc server: %s\n", error.c_str());
+      return false;
+    }
+    http->tls_cert_file = options.tls_cert;
+    http->tls_key_file = options.tls_key;
+    return true;
+  }
+  if (!tls::EnsureSelfSignedCertificate(dir, CertificateNames(options, facts), &note, &error)) {
+    std::fprintf(stderr, "torc server: %s\n", error.c_str());
+    return false;
+  }
+  if (!note.empty()) std::fprintf(stderr, "torc server: %s\n", note.c_str());
+  http->tls_cert_file = dir + "/" + tls::kCertificateFile;
+  http->tls_key_file = dir + "/" + tls::kKeyFile;
   return true;
 }
 
@@ -139,10 +214,11 @@ int ListenPort(const ServerOptions& options, const std::string& dir) {
 
 /// Chooses the URL compute nodes are told (a wildcard address is no address they can use).
 /// False after printing why not.
-bool ChooseAdvertisedUrl(const ServerOptions& options, int port, std::string* url) {
+bool ChooseAdvertisedUrl(const ServerOptions& options, int port, bool tls, const HostFacts& facts,
+                         std::string* url) {
   std::string note, error;
-  if (!AdvertisedUrl(options.host, port, options.advertise_url, ReadHostFacts(), url, &note,
-                     &error)) {
+  if (!AdvertisedUrl(options.host, port, options.advertise_url, facts, url, &note, &error,
+                     tls)) {
     std::fprintf(stderr, "torc server: %s\n", error.c_str());
     return false;
   }
@@ -180,13 +256,20 @@ ActionRunnerOptions RunnerOptions(const ServerOptions& options, const std::strin
 void PrintReady(const ServerOptions& options, int port, const std::string& url,
                 const std::string& dir, const std::string& token) {
   std::string bound = options.host + ":" + std::to_string(port);
-  if (url == "http://" + bound)
+  if (url == "http://" + bound || url == "https://" + bound)
     std::printf("torc server listening on %s (data in %s)\n", url.c_str(), dir.c_str());
   else
     std::printf("torc server listening on %s, advertised as %s (data in %s)\n", bound.c_str(),
                 url.c_str(), dir.c_str());
   // The fragment stays in the browser (docs/dashboard.md): the page reads the token from it.
   std::printf("dashboard: %s/#token=%s\n", url.c_str(), token.c_str());
+  std::string pem, fingerprint, error;
+  if (url.rfind("https://", 0) == 0 &&
+      util::ReadSmallFile(dir + "/" + tls::kCertificateFile, tls::kMaxPemFileBytes, "certificate",
+                          &pem, &error) &&
+      tls::PublicKeyFingerprint(pem, &fingerprint, &error))
+    std::printf("TLS key %s (certificate %s/%s)\n", fingerprint.c_str(), dir.c_str(),
+                tls::kCertificateFile);
   std::fflush(stdout);
 }
 
@@ -222,7 +305,8 @@ void RunUntilSignaled(Service* service, ActionRunner* actions) {
 
 int RunServer(const ServerOptions& options) {
   std::string dir = util::ResolveDataDir(options.data_dir), error;
-  if (!CheckListenOptions(options)) return 1;
+  bool tls = false;
+  if (!CheckListenOptions(options, &tls)) return 1;
   std::string token;
   std::shared_ptr<UserDirectory> users;
   // A file size limit (ulimit -f) must give a full-disk 503, not kill the server.
@@ -236,10 +320,12 @@ int RunServer(const ServerOptions& options) {
   http.max_header_bytes = options.max_header_bytes;
   http.max_connections_per_client = options.max_connections_per_client;
   http.port = ListenPort(options, dir);
+  const HostFacts facts = ReadHostFacts();
+  if (tls && !PrepareTls(options, dir, facts, &http)) return 1;
   if (!IsLoopbackHost(options.host))
     std::fprintf(stderr,
-                 "torc server: WARNING: listening on %s, not loopback: other machines can reach "
-                 "the API (the token still guards it)\n",
+                 "torc server: listening on %s, not loopback: other machines can reach the API "
+                 "(over HTTPS; the token guards it)\n",
                  options.host.c_str());
   ServerMetrics metrics(Now());
   service->SetCommitObserver([&metrics](const ChangeBatch& b) { metrics.ObserveBatch(b); });
@@ -252,7 +338,7 @@ int RunServer(const ServerOptions& options) {
     return 1;
   }
   std::string url;
-  if (!ChooseAdvertisedUrl(options, server->port(), &url)) return 1;
+  if (!ChooseAdvertisedUrl(options, server->port(), tls, facts, &url)) return 1;
   auto address_files = RecordAddress(dir, server->port(), url);
   SlurmClient slurm(SlurmPaths::FromEnvironment(), SbatchRetry{}, [](const std::string& m) {
     std::fprintf(stderr, "torc server: %s\n", m.c_str());

@@ -18,6 +18,13 @@ struct ServerOptions {
   size_t max_body_bytes = 64 << 20;
   size_t max_header_bytes = 64 << 10;   // request line plus headers (HttpServerOptions)
   int max_connections_per_client = 256;
+  /// HTTPS (docs/security.md): kAuto serves TLS unless `host` is a loopback address; kOn
+  /// (--tls) and kOff (--no-tls, loopback only) decide it.
+  enum class Tls { kAuto, kOn, kOff };
+  Tls tls = Tls::kAuto;
+  /// A site's certificate (PEM, with its chain) and key; both empty: the data directory's
+  /// self-signed pair (server.crt, server.key), made on the first start.
+  std::string tls_cert, tls_key;
   /// Each user authenticates with their own token (<data-dir>/users) and sees
   /// only their own workflows; see docs/security.md.
   bool multi_user = false;

@@ -1,11 +1,15 @@
 #include "server/client/client.h"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdlib>
 #include <exception>
 
-#include "server/util/data_dir.h"
 #include "server/client/http_client.h"
+#include "server/tls/tls.h"
+#include "server/util/data_dir.h"
+#include "server/util/small_files.h"
 
 namespace torc::server {
 namespace {
@@ -60,26 +64,30 @@ ApiClient::~ApiClient() = default;
 
 std::unique_ptr<ApiClient> ApiClient::Connect(const ClientOptions& options, std::string* error) {
   std::unique_ptr<ApiClient> c(new ApiClient());
-  std::string dir = util::ResolveDataDir(options.data_dir);
-  c->url_ = options.url;
-  c->url_source_ = "--url";
-  if (c->url_.empty()) {
+  c->data_dir_ = util::ResolveDataDir(options.data_dir);
+  c->timeout_ = options.timeout;
+  c->ca_file_ = options.ca_file;
+  if (c->ca_file_.empty())
+    if (const char* env = std::getenv("TORC_CA_FILE"); env && *env) c->ca_file_ = env;
+  const std::string& dir = c->data_dir_;
+  std::string url = options.url, url_source = "--url";
+  if (url.empty()) {
     if (const char* env = std::getenv("TORC_API_URL"); env && *env) {
-      c->url_ = env;
-      c->url_source_ = "TORC_API_URL=" + c->url_;
+      url = env;
+      url_source = "TORC_API_URL=" + url;
     }
   }
-  if (c->url_.empty()) {
+  if (url.empty()) {
     // Checked before it is trusted: the token goes wherever it points.
-    if (!util::ReadServerUrl(dir, &c->url_, error)) return nullptr;
-    c->url_source_ = dir + "/server.url";
+    if (!util::ReadServerUrl(dir, &url, error)) return nullptr;
+    url_source = dir + "/server.url";
+    c->follows_ = true;
   }
-  if (c->url_.empty()) {
+  if (url.empty()) {
     *error = "no torc server found: " + dir +
              "/server.url does not exist; start one with 'torc server run', or set TORC_API_URL";
     return nullptr;
   }
-  while (!c->url_.empty() && c->url_.back() == '/') c->url_.pop_back();
   std::string token = options.token;
   if (token.empty())
     if (const char* env = std::getenv("TORC_TOKEN"); env && *env) token = env;
@@ -95,35 +103,121 @@ std::unique_ptr<ApiClient> ApiClient::Connect(const ClientOptions& options, std:
     return nullptr;
   }
   c->token_ = token;
-  c->http_ = MakeHttpClient(c->url_, token, options.timeout);
+  c->endpoint_ = c->MakeEndpoint(url, url_source, error);
+  if (!c->endpoint_) return nullptr;
   return c;
+}
+
+std::shared_ptr<const ApiClient::Endpoint> ApiClient::MakeEndpoint(const std::string& raw_url,
+                                                                   const std::string& url_source,
+                                                                   std::string* error) const {
+  auto e = std::make_shared<Endpoint>();
+  e->url = raw_url;
+  while (!e->url.empty() && e->url.back() == '/') e->url.pop_back();
+  e->url_source = url_source;
+  TlsTrust trust;
+  if (e->url.rfind("https://", 0) == 0) {
+    if (!ca_file_.empty()) {
+      std::string ignored;
+      if (!util::ReadSmallFile(ca_file_, tls::kMaxPemFileBytes, "CA", &ignored, error)) {
+        *error += " (--ca-file or TORC_CA_FILE)";
+        return nullptr;
+      }
+      trust.ca_file = ca_file_;
+    } else {
+      const std::string path = data_dir_ + "/" + tls::kCertificateFile;
+      std::string pem;
+      if (access(path.c_str(), F_OK) != 0) {
+        *error = "the server at " + e->url + " (" + url_source + ") speaks HTTPS, and there is " +
+                 "no certificate to trust: " + path + " does not exist (the server writes it " +
+                 "in its data directory); set TORC_DATA_DIR to the server's data directory, or " +
+                 "TORC_CA_FILE to your site's CA certificates";
+        return nullptr;
+      }
+      if (!util::ReadSmallFile(path, tls::kMaxPemFileBytes, "server certificate", &pem, error))
+        return nullptr;
+      if (!tls::PublicKeyFingerprint(pem, &trust.pinned_key, error)) {
+        *error = "the server certificate " + path + " cannot be used: " + *error;
+        return nullptr;
+      }
+      trust.pinned_from = path;
+      e->pinned_key = trust.pinned_key;
+    }
+  }
+  e->http = MakeHttpClient(e->url, token_, timeout_, trust);
+  return e;
+}
+
+std::shared_ptr<const ApiClient::Endpoint> ApiClient::endpoint() const {
+  std::lock_guard lock(mu_);
+  return endpoint_;
+}
+
+std::string ApiClient::url() const { return endpoint()->url; }
+
+void ApiClient::FollowServerUrl(const std::shared_ptr<const Endpoint>& failed) {
+  std::string url, error;
+  if (!util::ReadServerUrl(data_dir_, &url, &error) || url.empty()) return;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  std::string pinned;
+  if (url.rfind("https://", 0) == 0 && ca_file_.empty()) {
+    std::string pem;
+    if (!util::ReadSmallFile(data_dir_ + "/" + tls::kCertificateFile, tls::kMaxPemFileBytes,
+                             "server certificate", &pem, &error) ||
+        !tls::PublicKeyFingerprint(pem, &pinned, &error))
+      return;
+  }
+  if (url == failed->url && pinned == failed->pinned_key) return;
+  auto next = MakeEndpoint(url, data_dir_ + "/server.url", &error);
+  if (!next) return;
+  std::lock_guard lock(mu_);
+  if (endpoint_ == failed) endpoint_ = std::move(next);
 }
 
 std::unique_ptr<ApiClient> ApiClient::OverTransport(const std::string& url,
                                                     std::unique_ptr<HttpClient> http) {
   std::unique_ptr<ApiClient> c(new ApiClient());
-  c->url_ = url;
-  c->url_source_ = "a test transport";
-  c->http_ = std::move(http);
+  auto e = std::make_shared<Endpoint>();
+  e->url = url;
+  e->url_source = "a test transport";
+  e->http = std::move(http);
+  c->endpoint_ = std::move(e);
   return c;
 }
 
 std::unique_ptr<ApiClient> ApiClient::WithTimeout(std::chrono::milliseconds timeout) const {
   std::unique_ptr<ApiClient> c(new ApiClient());
-  c->url_ = url_;
-  c->url_source_ = url_source_;
   c->token_ = token_;
-  c->http_ = MakeHttpClient(url_, token_, timeout);
+  c->data_dir_ = data_dir_;
+  c->ca_file_ = ca_file_;
+  c->follows_ = follows_;
+  c->timeout_ = timeout;
+  auto current = endpoint();
+  auto e = std::make_shared<Endpoint>(*current);
+  TlsTrust trust;
+  if (!e->pinned_key.empty()) {
+    trust.pinned_key = e->pinned_key;
+    trust.pinned_from = data_dir_ + "/" + tls::kCertificateFile;
+  } else if (e->url.rfind("https://", 0) == 0) {
+    trust.ca_file = ca_file_;
+  }
+  e->http = MakeHttpClient(e->url, token_, timeout, trust);
+  c->endpoint_ = std::move(e);
   return c;
 }
 
 ApiResult ApiClient::Call(const std::string& method, const std::string& path,
                           const nlohmann::json& body) {
   ApiResult r;
-  HttpResult h = http_->Request(method, "/api/v1" + path, body.is_null() ? "" : body.dump());
+  const std::shared_ptr<const Endpoint> e = endpoint();
+  HttpResult h = e->http->Request(method, "/api/v1" + path, body.is_null() ? "" : body.dump());
   r.status = h.status;
   if (!h.transport_ok()) {
     r.error = h.error;
+    r.untrusted = h.untrusted;
+    // Not sent again here (it may have arrived): callers retry, and the retry goes where
+    // server.url now says.
+    if (follows_) FollowServerUrl(e);
     return r;
   }
   r.body = nlohmann::json::parse(h.body, nullptr, false);
@@ -208,9 +302,12 @@ ApiAnswer<Acknowledged> ApiClient::Health() {
 }
 
 std::string ApiClient::Describe(const ApiResult& r) const {
-  if (r.status == 0)
-    return "cannot reach server at " + url_ + ": " + r.error +
-           " — is 'torc server run' running? (" + url_source_ + ")";
+  if (r.status == 0) {
+    const auto e = endpoint();
+    if (r.untrusted) return "no trusted connection to " + e->url + ": " + r.error + " (" + e->url_source + ")";
+    return "cannot reach server at " + e->url + ": " + r.error +
+           " — is 'torc server run' running? (" + e->url_source + ")";
+  }
   if (r.status == 401) return "the server refused the access token: " + r.error;
   return r.error;
 }

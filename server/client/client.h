@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -19,12 +20,15 @@ class HttpClient;
 /// Where the server is and how to authenticate. Empty fields are filled from
 /// TORC_API_URL / TORC_TOKEN, then the token from `token_file` or
 /// TORC_TOKEN_FILE (a user's own token on a multi-user server), then from the
-/// data directory (server.url, token).
+/// data directory (server.url, token). An https:// server must present the key of the data
+/// directory's server.crt, or, with `ca_file` (TORC_CA_FILE), a certificate of that CA naming
+/// the URL's host (docs/security.md, "HTTPS").
 struct ClientOptions {
   std::string url;
   std::string token;
   std::string token_file;
   std::string data_dir;
+  std::string ca_file;
   std::chrono::milliseconds timeout{30000};
 };
 
@@ -34,6 +38,7 @@ struct ApiResult {
   int status = 0;
   nlohmann::json body;
   std::string error;  // transport error, or the server's {"error": ...}
+  bool untrusted = false;  // the transport failed on the server's certificate (TLS)
   bool ok() const { return status >= 200 && status < 300; }
 };
 
@@ -112,18 +117,39 @@ class ApiClient {
   /// http://...: connection refused — is 'torc server run' running? (TORC_API_URL=...)".
   std::string Describe(const ApiResult& r) const;
 
-  const std::string& url() const { return url_; }
+  /// The server's URL now (it changes when a followed server.url does).
+  std::string url() const;
 
   /// The same server and token with another timeout per call (e.g. a short one while a worker
   /// looks for a server it has never reached).
   std::unique_ptr<ApiClient> WithTimeout(std::chrono::milliseconds timeout) const;
 
  private:
+  /// Where the server is, and the transport to it; replaced whole when the server moved.
+  struct Endpoint {
+    std::string url;
+    std::string url_source;  // where the URL came from, for messages
+    std::string pinned_key;  // the server.crt key trusted ("" for http:// or with a CA file)
+    std::shared_ptr<HttpClient> http;
+  };
   ApiClient() = default;
-  std::string url_;
+  std::shared_ptr<const Endpoint> endpoint() const;
+  /// A client whose URL came from the data directory's server.url follows it: after a call
+  /// that reached no server, server.url and server.crt are read again, and the next call goes
+  /// where they now say (the server was restarted on another host or port).
+  void FollowServerUrl(const std::shared_ptr<const Endpoint>& failed);
+  /// The endpoint for `url`, trusted as the options say; null with *error.
+  std::shared_ptr<const Endpoint> MakeEndpoint(const std::string& url,
+                                               const std::string& url_source,
+                                               std::string* error) const;
+
   std::string token_;
-  std::string url_source_;  // where the URL came from, for messages
-  std::unique_ptr<HttpClient> http_;
+  std::string data_dir_;
+  std::string ca_file_;
+  bool follows_ = false;
+  std::chrono::milliseconds timeout_{30000};
+  mutable std::mutex mu_;
+  std::shared_ptr<const Endpoint> endpoint_;  // guarded by mu_; never null once made
 };
 
 }  // namespace torc::server

@@ -5,13 +5,19 @@
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <map>
 #include <mutex>
 #include <system_error>
 #include <thread>
 
 #include "server/client/http_client.h"
+#include "server/tls/tls.h"
 
 namespace torc::server {
 namespace http_internal {
@@ -61,16 +67,77 @@ std::string ReadBody(const http_response& response) {
   return body;
 }
 
+/// One pinned key, and the last other key a server presented instead. Kept for the life of the
+/// process (there are few): OpenSSL holds a bare pointer to it in connections that may outlive
+/// the client that made them.
+struct Pin {
+  std::string expected;
+  std::mutex mu;
+  std::string presented;         // guarded by mu
+  std::atomic<uint64_t> refusals{0};
+};
+
+Pin* InternPin(const std::string& fingerprint) {
+  static std::mutex mu;
+  static auto* pins = new std::map<std::string, std::unique_ptr<Pin>>();
+  std::lock_guard lock(mu);
+  std::unique_ptr<Pin>& pin = (*pins)[fingerprint];
+  if (!pin) {
+    pin = std::make_unique<Pin>();
+    pin->expected = fingerprint;
+  }
+  return pin.get();
+}
+
+/// Replaces OpenSSL's chain verification for a pinned client: the server's own certificate
+/// must carry the pinned key; its names, issuer and dates do not matter (the pin says more).
+int VerifyPinned(X509_STORE_CTX* store, void* arg) {
+  auto* pin = static_cast<Pin*>(arg);
+  X509* leaf = X509_STORE_CTX_get0_cert(store);
+  std::string presented;
+  unsigned char* der = nullptr;
+  const int length = leaf != nullptr ? i2d_X509(leaf, &der) : 0;
+  if (length > 0) {
+    presented = tls::DerKeyFingerprint(std::string(reinterpret_cast<char*>(der),
+                                                   static_cast<size_t>(length)));
+    OPENSSL_free(der);
+  }
+  if (!presented.empty() && presented == pin->expected) return 1;
+  {
+    std::lock_guard lock(pin->mu);
+    pin->presented = presented.empty() ? "no readable key" : presented;
+  }
+  ++pin->refusals;
+  X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
+  return 0;
+}
+
 /// The HttpClient returned by MakeHttpClient.
 class CpprestHttpClient final : public HttpClient {
  public:
   CpprestHttpClient(const std::string& base_url, const std::string& token,
-                    std::chrono::milliseconds timeout)
-      : base_url_(base_url), timeout_(timeout) {
+                    std::chrono::milliseconds timeout, const TlsTrust& trust)
+      : base_url_(base_url), timeout_(timeout), trust_(trust) {
     if (!token.empty()) authorization_ = "Bearer " + token;
     try {
       http_client_config config;
       config.set_timeout(timeout);
+      if (!trust.pinned_key.empty()) {
+        pin_ = InternPin(trust.pinned_key);
+        Pin* pin = pin_;
+        config.set_ssl_context_callback([pin](boost::asio::ssl::context& context) {
+          SSL_CTX_set_cert_verify_callback(context.native_handle(), VerifyPinned, pin);
+        });
+      } else if (!trust.ca_file.empty()) {
+        const std::string ca_file = trust.ca_file;
+        config.set_ssl_context_callback([ca_file](boost::asio::ssl::context& context) {
+          context.load_verify_file(ca_file);
+          // A certificate in the file is trusted as it is, also one that is not a CA's (a copy
+          // of the server's own server.crt), as curl's --cacert does.
+          X509_STORE_set_flags(SSL_CTX_get_cert_store(context.native_handle()),
+                               X509_V_FLAG_PARTIAL_CHAIN);
+        });
+      }
       client_ = std::make_unique<http_client>(web::uri(base_url), config);
     } catch (const std::exception& e) {
       init_error_ = "invalid base URL '" + base_url + "': " + e.what();
@@ -80,6 +147,7 @@ class CpprestHttpClient final : public HttpClient {
   HttpResult Request(const std::string& method, const std::string& path,
                      const std::string& body) override {
     HttpResult result;
+    uint64_t refusals_before = 0;
     if (!client_) {
       result.error = init_error_;
       return result;
@@ -93,6 +161,7 @@ class CpprestHttpClient final : public HttpClient {
       // The copy is deliberate: after a timeout cpprestsdk may still be sending the body
       // while the caller's string is gone.
       if (!body.empty()) request.set_body(std::string(body), "application/json");
+      refusals_before = pin_ ? pin_->refusals.load() : 0;
       http_response response = client_->request(request).get();
       response.content_ready().get();
       result.body = ReadBody(response);
@@ -100,6 +169,17 @@ class CpprestHttpClient final : public HttpClient {
     } catch (const web::http::http_exception& e) {
       result = HttpResult();
       result.error = Describe(e.error_code(), e.what(), method, path);
+      if (pin_ && pin_->refusals.load() != refusals_before) {
+        result.error = PinRefusal(method, path);
+        result.untrusted = true;
+      } else if (std::string(e.what()).find("SSL handshake") != std::string::npos) {
+        result.error += HandshakeHint();
+        result.untrusted = true;
+      } else if (base_url_.rfind("http://", 0) == 0 &&
+                 std::string(e.what()).find("status line") != std::string::npos) {
+        // A TLS port closes on a plain request without a word.
+        result.error += " (if the server serves HTTPS, use the https:// URL its server.url gives)";
+      }
     } catch (const std::system_error& e) {
       result = HttpResult();
       result.error = Describe(e.code(), e.what(), method, path);
@@ -124,8 +204,31 @@ class CpprestHttpClient final : public HttpClient {
     return prefix + what;
   }
 
+  /// Why a handshake failed that the pin did not refuse.
+  std::string HandshakeHint() const {
+    if (!trust_.ca_file.empty())
+      return " (the server's certificate is not signed by a CA of " + trust_.ca_file +
+             " or the system's, or does not name the URL's host; or it does not speak TLS)";
+    return " (the server does not speak TLS on this port, or refused this client)";
+  }
+
+  /// The message of a handshake the pin refused.
+  std::string PinRefusal(const std::string& method, const std::string& path) const {
+    std::string presented;
+    {
+      std::lock_guard lock(pin_->mu);
+      presented = pin_->presented;
+    }
+    return method + " " + base_url_ + path + ": the server presented a certificate whose key is " +
+           presented + ", not the key of " + trust_.pinned_from + " (" + pin_->expected +
+           "), the only one this client trusts: this is another server, or the data directory " +
+           "holds another server's certificate (TORC_DATA_DIR); nothing was sent";
+  }
+
   const std::string base_url_;
   const std::chrono::milliseconds timeout_;
+  const TlsTrust trust_;
+  Pin* pin_ = nullptr;
   std::string authorization_;
   std::string init_error_;
   std::unique_ptr<http_client> client_;  // thread-safe; null when base_url_ is invalid
@@ -134,9 +237,10 @@ class CpprestHttpClient final : public HttpClient {
 }  // namespace
 
 std::unique_ptr<HttpClient> MakeHttpClient(const std::string& base_url, const std::string& token,
-                                           std::chrono::milliseconds timeout) {
+                                           std::chrono::milliseconds timeout,
+                                           const TlsTrust& trust) {
   http_internal::SizeThreadPool();
-  return std::make_unique<CpprestHttpClient>(base_url, token, timeout);
+  return std::make_unique<CpprestHttpClient>(base_url, token, timeout, trust);
 }
 
 }  // namespace torc::server

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "server/http/request_framer.h"
+#include "server/http/tls_stream.h"
 
 namespace torc::server::http_internal {
 namespace {
@@ -185,6 +186,7 @@ struct Connection {
   std::string refusal;        // the guard's own answer, sent when the backend has finished
   bool lingering = false;
   Clock::time_point linger_deadline;
+  Clock::time_point accepted;
   Clock::time_point head_deadline;  // zero: no head in progress
   uint64_t head_requests = 0;       // framer.requests() when head_deadline was set
   bool closed = false;
@@ -302,6 +304,9 @@ void GuardLoop::Run() {
       if (end->backend) {
         c->backend_readable |= in;
         c->backend_writable |= out;
+      } else if (c->client->crosses_directions()) {
+        c->client_readable |= in || out;
+        c->client_writable |= in || out;
       } else {
         c->client_readable |= in;
         c->client_writable |= out;
@@ -345,7 +350,13 @@ void GuardLoop::Accept() {
       return;  // EAGAIN: all accepted
     }
     SetNoDelay(fd);
-    auto stream = std::make_unique<PlainStream>(fd);
+    std::unique_ptr<ClientStream> stream;
+    if (options_.tls) {
+      stream = options_.tls->Wrap(fd);  // closes fd when it fails
+      if (!stream) continue;
+    } else {
+      stream = std::make_unique<PlainStream>(fd);
+    }
     std::string peer = PeerText(address);
     std::string refusal;
     auto it = per_client_.find(peer);
@@ -366,6 +377,7 @@ void GuardLoop::Accept() {
     auto owned = std::make_unique<Connection>(std::move(stream), std::move(peer),
                                               options_.max_header_bytes, std::move(injected));
     Connection* c = owned.get();
+    c->accepted = Clock::now();
     epoll_event event{};
     event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     event.data.ptr = &c->client_end;
@@ -417,6 +429,9 @@ void GuardLoop::Tick(Clock::time_point now) {
     if (c->closed) continue;
     if (c->lingering) {
       if (now >= c->linger_deadline) Close(c);
+    } else if (!c->client->established()) {
+      // A TLS handshake not done within the head timeout: nothing can be answered.
+      if (now - c->accepted >= options_.header_timeout) Close(c);
     } else if (c->head_deadline != Clock::time_point() && now >= c->head_deadline &&
                !c->client_done && c->framer.InHead()) {
       c->client_done = true;

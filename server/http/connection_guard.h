@@ -22,10 +22,9 @@ namespace torc::server::http_internal {
 inline constexpr const char* kGuardSecretHeader = "X-Torc-Guard";
 inline constexpr const char* kPeerHeader = "X-Torc-Peer";
 
-/// The bytes of one client connection as the guard reads and writes them: plain TCP for now.
-/// HTTPS (issue #17) plugs in here: a TLS stream wraps the accepted socket (handshake on the
-/// first Read/Write, SSL_read / SSL_write, close_notify in ShutdownWrite) and the rest of the
-/// guard, which only sees these calls and the descriptor's readiness, stays as it is.
+/// The bytes of one client connection as the guard reads and writes them: plain TCP, or TLS
+/// (tls_stream.h: handshake on the first reads, close_notify in ShutdownWrite). The rest of the
+/// guard only sees these calls and the descriptor's readiness.
 class ClientStream {
  public:
   virtual ~ClientStream() = default;
@@ -37,7 +36,14 @@ class ClientStream {
   virtual ssize_t Write(const iovec* pieces, int count) = 0;
   /// No more bytes will be written (the peer reads the end of the stream).
   virtual void ShutdownWrite() = 0;
+  /// True when a Read may wait for the socket to be writable, or a Write for it to be readable
+  /// (TLS): any readiness then retries both.
+  virtual bool crosses_directions() const { return false; }
+  /// False while a handshake is still under way (it must end within the head timeout).
+  virtual bool established() const { return true; }
 };
+
+class TlsServerContext;
 
 /// What the guard enforces, and where it listens and forwards to.
 struct GuardOptions {
@@ -48,6 +54,8 @@ struct GuardOptions {
   int max_connections_per_client = 0;
   int max_connections = 0;
   std::chrono::milliseconds header_timeout{0};
+  /// Set: every connection speaks TLS with this certificate; null: plain HTTP.
+  std::shared_ptr<TlsServerContext> tls;
 };
 
 /// Owns the public listening socket and one thread that relays every connection (epoll).

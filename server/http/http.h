@@ -48,6 +48,8 @@ struct HttpServerOptions {
   /// Most open connections in all, lowered to what the open-files limit allows; one more
   /// gets 503.
   int max_connections = 4096;
+  /// Both set: HTTPS with this certificate (PEM, with its chain) and key; both empty: plain HTTP.
+  std::string tls_cert_file, tls_key_file;
 };
 
 /// Serves HTTP on host:port, calling `handler` for every request (possibly

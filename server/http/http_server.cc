@@ -35,6 +35,7 @@
 #include <cpprest/http_listener.h>
 
 #include "server/http/connection_guard.h"
+#include "server/http/tls_stream.h"
 #include "server/http/http.h"
 
 namespace torc::server {
@@ -554,11 +555,19 @@ std::unique_ptr<HttpServer> StartHttpServer(const HttpServerOptions& options, Ht
                                       options.max_header_bytes,
                                       options.max_connections_per_client,
                                       options.max_connections,
-                                      options.header_timeout};
+                                      options.header_timeout,
+                                      nullptr};
+  if (!options.tls_cert_file.empty()) {
+    std::string tls_error;
+    guarded.tls = http_internal::TlsServerContext::Load(options.tls_cert_file,
+                                                        options.tls_key_file, &tls_error);
+    if (!guarded.tls) return fail(tls_error);
+  }
   std::string last_error;
   auto guard = http_internal::ConnectionGuard::Listen(guarded, &last_error);
   if (!guard) {
-    return fail("cannot listen on http://" + options.host + ":" + std::to_string(options.port) +
+    return fail(std::string("cannot listen on ") + (guarded.tls ? "https://" : "http://") +
+                options.host + ":" + std::to_string(options.port) +
                 "/: " + last_error);
   }
 

@@ -44,7 +44,7 @@ bool ReadToken(const std::string& dir, std::string* token, std::string* error);
 /// message, a file that is missing or unreadable, not a regular file, larger than
 /// kMaxTokenFileBytes, open to group or others, empty, or shorter than kMinTokenLength.
 bool ReadTokenFile(const std::string& path, std::string* token, std::string* error);
-/// False with *error ("refusing the WHAT file PATH: its mode is 620, so its group can write
+/// True with *error ("refusing the WHAT file PATH: its mode is 620, so its group can write
 /// it; run: chmod 600 PATH") when `mode` gives group or others any access to a secret file
 /// (the token, the users file).
 bool RefuseShared(const std::string& path, mode_t mode, const char* what, std::string* error);

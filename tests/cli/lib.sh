@@ -7,6 +7,9 @@ expect_eq() {  # expect_eq WHAT ACTUAL EXPECTED
 expect_contains() {  # expect_contains WHAT HAYSTACK NEEDLE
   [[ "$2" == *"$3"* ]] || fail "$1: expected to contain [$3], got [$2]"
 }
+expect_not_contains() {  # expect_not_contains WHAT HAYSTACK NEEDLE
+  [[ "$2" != *"$3"* ]] || fail "$1: expected not to contain [$3], got [$2]"
+}
 finish() {
   if ((failures)); then echo "$failures check(s) failed" >&2; exit 1; fi
   echo "all checks passed"
@@ -18,7 +21,7 @@ finish() {
 cli_sandbox() {
   export TORC_DATA_DIR=$(mktemp -d)
   work=$(mktemp -d)
-  unset TORC_API_URL TORC_TOKEN NO_COLOR
+  unset TORC_API_URL TORC_TOKEN TORC_CA_FILE NO_COLOR
   server_pid=
   trap cli_sandbox_cleanup EXIT
   cd "$work" || exit 1

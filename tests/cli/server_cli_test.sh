@@ -27,13 +27,17 @@ expect_eq "token mode" "$(stat -c %a "$TORC_DATA_DIR/token")" "600"
 seed=$src/tests/data/good/seed/parallel_analysis_direct.yaml
 out=$("$torc" slurm script "$seed" 2>"$TORC_DATA_DIR/script.err"); rc=$?
 expect_eq "slurm script exit code" "$rc" 0
-expect_contains "loopback URL warning" "$(cat "$TORC_DATA_DIR/script.err")" "WARNING: the script gives workers TORC_API_URL=http://127.0.0.1:"
+expect_contains "loopback URL warning" "$(cat "$TORC_DATA_DIR/script.err")" "WARNING: workers will read the server URL http://127.0.0.1:"
+# Workers find the server through the data directory (so they follow a moved server), not a URL
+# frozen into the script.
+expect_not_contains "no URL frozen into the script" "$out" "TORC_API_URL"
+expect_contains "the script names the data directory" "$out" "export TORC_DATA_DIR="
 expect_contains "script exports the environment to steps" "$out" "export SLURM_EXPORT_ENV=ALL"
 expect_contains "per-node srun survives WaitTime and MpiDefault" "$out" "--kill-on-bad-exit=0 --wait=0 --mpi=none --export=ALL"
 other=$(mktemp -d); chmod 700 "$other"; cp -p "$TORC_DATA_DIR/token" "$other/token"
 echo "http://login1.cluster:8123" > "$other/server.url"
 out=$(TORC_DATA_DIR=$other "$torc" slurm script "$seed" 2>"$other/script.err")
-expect_contains "advertised URL in the script" "$out" "export TORC_API_URL='http://login1.cluster:8123'"
+expect_contains "advertised URL in the script's comment" "$out" "# server: http://login1.cluster:8123"
 expect_eq "no warning for a reachable URL" "$(cat "$other/script.err")" ""
 rm -rf "$other"
 # A line break in the workflow's name cannot start a command in the script (it is in a comment)

@@ -20,6 +20,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,8 @@ class Server:
             if url:
                 self.url = url
                 self.port = int(url.rsplit(":", 1)[1])
+                if "TORC_API_URL" in self.env:  # fixed_port: the scheme is the server's
+                    self.env["TORC_API_URL"] = url
                 if self.request("GET", "/api/v1/health", token="", timeout=2)[0] == 200:
                     return self
             time.sleep(0.05)
@@ -175,18 +178,28 @@ class Server:
 
     # ---- HTTP ------------------------------------------------------------------------------
 
+    def connection(self, timeout=30):
+        """An http.client connection to the server, HTTPS when server.url says so, trusting
+        the data directory's server.crt (and checking that it names the URL's host)."""
+        host = urllib.parse.urlparse(self.url).hostname
+        if self.url.startswith("https://"):
+            context = ssl.create_default_context(cafile=os.path.join(self.dir, "server.crt"))
+            # A site's certificate is not self-signed: trusted as it is, like torc pins it.
+            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+            return http.client.HTTPSConnection(host, self.port, timeout=timeout, context=context)
+        return http.client.HTTPConnection(host, self.port, timeout=timeout)
+
     def request(self, method, path, body=None, token=None, timeout=30, raw_body=None):
         """(status, parsed JSON or None, seconds taken); status 0 on a transport error."""
         if token is None:
             token = self.token()
-        host = urllib.parse.urlparse(self.url).hostname
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = "Bearer " + token
         data = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
         start = time.time()
         try:
-            conn = http.client.HTTPConnection(host, self.port, timeout=timeout)
+            conn = self.connection(timeout)
             conn.request(method, path, body=data, headers=headers)
             resp = conn.getresponse()
             text = resp.read()

@@ -4,22 +4,24 @@
 Usage: access_test.py TORC_BINARY
 
 - By default the server listens on loopback only (the kernel's socket table says so) and
-  logs no warning; with --host 0.0.0.0 it listens on every address and warns.
+  logs no warning; with --host 0.0.0.0 it listens on every address, says so, and serves HTTPS.
 - With --host 0.0.0.0 it advertises (server.url) an address other machines can use and says
   which; --advertise-url overrides it (the port added when it has none); a bad one is refused.
 - Under /api/v1 only GET /api/v1/health answers without the token: every other endpoint
   (and an unknown path) answers 401 without it, before revealing anything.
+- HTTPS (case_https): the data directory's certificate, pinned by clients; a site's.
 """
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from torc_testlib import (Server, cases_of, check, finish, run_cases, sweep,  # noqa: E402
-                          wait_for)
+from torc_testlib import (Server, cases_of, check, finish, run_cases, run_torc,  # noqa: E402
+                          sweep, wait_for, write)
 
 TORC = os.path.abspath(sys.argv[1])
 
@@ -70,14 +72,15 @@ def case_advertise(base):
     host = urllib.parse.urlparse(url).hostname or ""
     check(url and not host.startswith("127.") and host != "localhost",
           f"--host 0.0.0.0 advertises an address other machines can use, not loopback ({url})")
+    check(url.startswith("https://"), f"... over HTTPS ({url})")
     check(f"advertising {url}" in log, f"... and says which it chose: {log.strip()}")
     check("--advertise-url" in log, "... and how to choose another")
     url, log = advertised_without_traffic(base, ["--host", "0.0.0.0", "--advertise-url",
-                                                 "http://login7.example:9999"])
-    check(url == "http://login7.example:9999", f"--advertise-url is advertised as given ({url})")
+                                                 "https://login7.example:9999"])
+    check(url == "https://login7.example:9999", f"--advertise-url is advertised as given ({url})")
     url, log = advertised_without_traffic(base, ["--host", "0.0.0.0", "--advertise-url",
-                                                 "http://10.1.2.3"])
-    check(re.fullmatch(r"http://10\.1\.2\.3:\d+", url) is not None,
+                                                 "https://10.1.2.3"])
+    check(re.fullmatch(r"https://10\.1\.2\.3:\d+", url) is not None,
           f"... with the listening port added when it names none ({url})")
     # A restart without --port comes back on the port it listened on, not the advertised one.
     url, _ = advertised_without_traffic(base, ["--advertise-url", "http://proxy.example:443"])
@@ -98,6 +101,144 @@ def case_advertise(base):
     text = open(os.path.join(base, "bad.log")).read()
     check(rc != 0 and "--advertise-url 'login1:8080' is not a URL" in text,
           f"a bad --advertise-url stops the server with a clear error (exit {rc}): {text.strip()}")
+
+
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, f"openssl {' '.join(args[:2])}: {r.stderr.strip()[-300:]}")
+
+
+def site_pki(d):
+    """A site's CA (ca.pem) with a server certificate for localhost and 127.0.0.1 (site.pem,
+    site.key), and another CA (other-ca.pem), made with the openssl command."""
+    os.makedirs(d, exist_ok=True)
+    write(f"{d}/ext.cnf", "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-subj", f"/CN=site {ca}", "-days",
+                "2", cwd=d)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            "site.key", "-out", "site.csr", "-subj", "/CN=localhost", cwd=d)
+    openssl("x509", "-req", "-in", "site.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "site.pem", "-days", "2", "-extfile", "ext.cnf", cwd=d)
+
+
+def plain_http_answer(port, token):
+    """Everything a plain-HTTP request for the workflow list gets back from the port."""
+    got = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET /api/v1/workflows HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                     f"{token}\r\n\r\n".encode())
+        try:
+            while chunk := sock.recv(65536):
+                got += chunk
+        except OSError:  # reset: the TLS side closes on a request it cannot read
+            pass
+    return got
+
+
+def fingerprint_line(server):
+    m = re.search(r"TLS key (SHA256:[0-9a-f]{64})", server.log())
+    return m.group(1) if m else None
+
+
+def case_https(base):
+    """HTTPS: served whenever the server listens beyond loopback (and with --tls), with a
+    self-signed certificate and a 0600 key made in the data directory on the first start.
+    Clients trust exactly that certificate's key (pinning); a plain-HTTP request gets no data;
+    a client whose data directory holds another certificate is refused with a clear message;
+    a restart keeps the key; a site's certificate and CA work; --no-tls is loopback only."""
+    a = os.path.join(base, "adv")  # advertised_without_traffic's data dir, for the restart below
+    server = Server(TORC, a, ["--host", "0.0.0.0", "--advertise-url", "https://127.0.0.1"])
+    server.start()
+    try:
+        check(server.url.startswith("https://127.0.0.1:"), f"server.url says https ({server.url})")
+        key_mode = oct(os.stat(os.path.join(a, "server.key")).st_mode & 0o777)
+        check(key_mode == "0o600", f"the key is private ({key_mode})")
+        pin = fingerprint_line(server)
+        check(pin is not None, f"the server prints its key's fingerprint: {server.log()[-300:]}")
+        status, body, _ = server.request("GET", "/api/v1/workflows")  # Python checks the names
+        check(status == 200, f"a client trusting server.crt, checking the name 127.0.0.1: {status}")
+        r = server.cli("workflows", "list")
+        check(r.returncode == 0, f"the CLI finds and trusts it through the data dir: {r.stderr}")
+        got = plain_http_answer(server.port, server.token())
+        check(b"workflows" not in got and b"HTTP/" not in got,
+              f"a plain-HTTP request to the TLS port gets no data ({got[:80]!r})")
+
+        # A client whose data dir holds another server's certificate (and this one's token and
+        # URL): refused before anything is sent.
+        other, elsewhere = os.path.join(base, "other"), os.path.join(base, "elsewhere")
+        o = Server(TORC, elsewhere, ["--tls"]).start()
+        o.stop()
+        os.makedirs(other, mode=0o700)
+        for f in ("token", "server.url"):
+            shutil.copy(os.path.join(a, f), os.path.join(other, f))
+        shutil.copy(os.path.join(elsewhere, "server.crt"), os.path.join(other, "server.crt"))
+        env = dict(server.env, TORC_DATA_DIR=other)
+        r = run_torc(TORC, ["workflows", "list"], env)
+        check(r.returncode == 1 and "presented a certificate whose key is " + pin in r.stderr and
+              f"not the key of {other}/server.crt" in r.stderr and "is 'torc server run' running"
+              not in r.stderr, f"another certificate: refused, saying why: {r.stderr.strip()}")
+        os.remove(os.path.join(other, "server.crt"))
+        r = run_torc(TORC, ["workflows", "list"], env)
+        check(r.returncode == 1 and "no certificate to trust" in r.stderr and "TORC_CA_FILE"
+              in r.stderr, f"no certificate: refused, saying what to do: {r.stderr.strip()}")
+        r = run_torc(TORC, ["workflows", "list", "--url", server.url.replace("https", "http")],
+                     server.env)
+        check(r.returncode == 1 and "use the https:// URL" in r.stderr,
+              f"an http:// URL to the TLS port: a hint ({r.stderr.strip()})")
+    finally:
+        server.stop()
+
+    # A restart keeps the key (clients keep trusting it) and names a new advertised host too.
+    key = open(os.path.join(a, "server.key")).read()
+    _, log = advertised_without_traffic(base, ["--host", "0.0.0.0", "--advertise-url",
+                                               "https://login7.example"], fresh=False)
+    check(open(os.path.join(a, "server.key")).read() == key, "a restart keeps the key")
+    check("did not name login7.example" in log, f"... and names the new advertised host: {log}")
+    names = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                            os.path.join(a, "server.crt")], capture_output=True, text=True).stdout
+    check("DNS:login7.example" in names and "IP Address:127.0.0.1" in names,
+          f"the certificate names every advertised host: {names.strip()}")
+
+    # A site's certificate: served and copied to server.crt; a client with the site's CA (and
+    # no server.crt) trusts it by name; one with another CA does not.
+    pki = os.path.join(base, "pki")
+    site_pki(pki)
+    s = Server(TORC, os.path.join(base, "site"), ["--tls-cert", f"{pki}/site.pem",
+                                                  "--tls-key", f"{pki}/site.key"]).start()
+    try:
+        check(s.url.startswith("https://"), f"--tls-cert serves HTTPS ({s.url})")
+        check(open(os.path.join(base, "site", "server.crt")).read() == open(f"{pki}/site.pem").read(),
+              "the site's certificate is what clients pin (server.crt)")
+        check(not os.path.exists(os.path.join(base, "site", "server.key")), "no key was made")
+        check(s.cli("workflows", "list").returncode == 0, "a client of the data dir pins it")
+        bare = os.path.join(base, "bare")
+        os.makedirs(bare, mode=0o700)
+        shutil.copy(os.path.join(base, "site", "token"), os.path.join(bare, "token"))
+        env = dict(s.env, TORC_DATA_DIR=bare, TORC_API_URL=s.url.replace("127.0.0.1", "localhost"))
+        r = run_torc(TORC, ["workflows", "list"], dict(env, TORC_CA_FILE=f"{pki}/ca.pem"))
+        check(r.returncode == 0, f"TORC_CA_FILE with the site's CA: trusted ({r.stderr.strip()})")
+        r = run_torc(TORC, ["workflows", "list", "--ca-file", f"{pki}/other-ca.pem"], env)
+        check(r.returncode == 1 and "not signed by a CA of" in r.stderr,
+              f"another CA: refused, saying why ({r.stderr.strip()})")
+    finally:
+        s.stop()
+
+    # Flags: --tls on loopback; --no-tls only on loopback; http:// advertised by a TLS server.
+    s = Server(TORC, os.path.join(base, "lo"), ["--tls"]).start()
+    check(s.url.startswith("https://127.0.0.1:"), f"--tls on loopback serves HTTPS ({s.url})")
+    s.stop()
+    for flags, says in ((["--host", "0.0.0.0", "--no-tls"], "--no-tls serves plain HTTP"),
+                        (["--host", "0.0.0.0", "--advertise-url", "http://login1"],
+                         "says http://, but the server serves HTTPS"),
+                        (["--tls-cert", f"{pki}/site.pem"], "--tls-cert and --tls-key go together"),
+                        (["--tls-cert", f"{pki}/site.pem", "--tls-key", f"{pki}/ca.key"],
+                         "is not the key of the certificate")):
+        r = subprocess.run([TORC, "server", "run", "--port", "0", "--data-dir",
+                            os.path.join(base, "refused")] + flags,
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 1 and says in r.stderr, f"{' '.join(flags)}: refused ({r.stderr.strip()})")
 
 
 def case_main(base):
@@ -139,12 +280,12 @@ def case_main(base):
 
     # Told to advertise loopback, so that this test's own requests stay on this machine.
     everywhere = Server(TORC, os.path.join(base, "b"),
-                        ["--host", "0.0.0.0", "--advertise-url", "http://127.0.0.1"]).start()
+                        ["--host", "0.0.0.0", "--advertise-url", "https://127.0.0.1"]).start()
     try:
         addrs = listening_addresses(everywhere.port)
         check(addrs == {"00000000"}, f"--host 0.0.0.0 listens on every address ({addrs})")
-        check("WARNING: listening on 0.0.0.0, not loopback" in everywhere.log(),
-              "... and warns about it")
+        check("listening on 0.0.0.0, not loopback: other machines can reach the API (over HTTPS"
+              in everywhere.log(), "... and says so")
         check(everywhere.api("GET", "/workflows", token="")[0] == 401, "... the token still guards it")
     finally:
         everywhere.stop()

@@ -57,6 +57,22 @@ TEST_CASE("--host ADDR advertises ADDR; --advertise-url wins, with the port adde
   }
 }
 
+TEST_CASE("a TLS server advertises https:// and refuses an http:// --advertise-url") {
+  HostFacts f{"login1.cluster", {"10.0.0.5"}, {"10.0.0.5"}};
+  std::string url, note, error;
+  REQUIRE(AdvertisedUrl("0.0.0.0", 8080, "", f, &url, &note, &error, true));
+  CHECK(url == "https://login1.cluster:8080");
+  REQUIRE(AdvertisedUrl("10.0.0.5", 8080, "", f, &url, &note, &error, true));
+  CHECK(url == "https://10.0.0.5:8080");
+  REQUIRE(AdvertisedUrl("0.0.0.0", 8080, "https://login1", f, &url, &note, &error, true));
+  CHECK(url == "https://login1:8080");
+  CHECK_FALSE(AdvertisedUrl("0.0.0.0", 8080, "http://login1", f, &url, &note, &error, true));
+  CHECK(error.find("write https://login1") != std::string::npos);
+  // A plain server behind a TLS proxy may advertise the proxy's https:// address.
+  REQUIRE(AdvertisedUrl("127.0.0.1", 8080, "https://proxy:443", f, &url, &note, &error, false));
+  CHECK(url == "https://proxy:443");
+}
+
 TEST_CASE("loopback and wildcard hosts; the host of a URL") {
   for (const char* h : {"127.0.0.1", "127.0.1.1", "localhost", "::1", "[::1]"})
     CHECK_MESSAGE(IsLoopbackHost(h), h);

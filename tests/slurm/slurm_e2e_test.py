@@ -11,24 +11,27 @@ Usage: slurm_e2e_test.py TORC_BINARY [CASE ...]
 import contextlib
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from torc_testlib import (Server, cases_of, check, finish, lines_of, max_overlap,  # noqa: E402
-                          records, run_cases, wait_for, write)
+from torc_testlib import (Server, cases_of, check, finish, free_port, lines_of,  # noqa: E402
+                          max_overlap, records, run_cases, run_torc, wait_for, write)
 
 TORC = os.path.abspath(sys.argv[1])
 # The lab's login node (this machine on the lab's bridge): where the nodes reach the server.
 LOGIN_IP = os.environ.get("LAB_LOGIN_IP", "127.0.0.1")
 if os.environ.get("SLURM_LAB_NETNS") == "1" and not os.environ.get("LAB_LOGIN_IP"):
     sys.exit("LAB_LOGIN_IP is not set on a NETNS lab: the nodes could not reach the server")
-# As a cluster's user starts it: on every interface, so that the nodes can reach it. Told to
-# advertise the lab's login address: the test's own traffic stays on the lab (with --host
-# 0.0.0.0 alone it would advertise one of this machine's other addresses; case_advertise).
+# As a cluster's user starts it: on every interface, so that the nodes can reach it, and so over
+# HTTPS (the nodes and every client trust the data directory's server.crt). Told to advertise
+# the lab's login address: the test's own traffic stays on the lab (with --host 0.0.0.0 alone
+# it would advertise one of this machine's other addresses; access_test.py case_advertise).
 SERVER_FLAGS = ["--heartbeat-seconds", "2", "--host", "0.0.0.0", "--advertise-url",
-                f"http://{LOGIN_IP}"]
+                f"https://{LOGIN_IP}"]
 
 RECORD = ('s=$(date +%s.%N); sleep {sleep}; '
           'echo "$TORC_JOB_NAME ${{SLURMD_NODENAME:-none}} ${{SLURM_STEP_ID:-none}} $s $(date +%s.%N) {cpus} '
@@ -43,6 +46,7 @@ def submitted(d, spec, env=None):
     submits the file: (server, id)."""
     write(f"{d}/wf.yaml", spec)
     with Server(TORC, f"{d}/data", SERVER_FLAGS, log_path=f"{d}/server.log", env=env) as s:
+        check(s.url.startswith(f"https://{LOGIN_IP}:"), f"the server speaks HTTPS on {s.url}")
         yield s, s.submit("wf.yaml", d)
 
 
@@ -713,6 +717,79 @@ jobs:
         check(open(log).read().split() == ["long", "2"] if os.path.exists(log) else False,
               "attempt 2 completed in the second allocation")
         check(s.cli("cancel", str(wf)).returncode == 0, "cancel the rest")
+
+
+# ---- HTTPS and a server that moves (issue 17) ------------------------------------------------
+
+def plain_http_answer(host, port, token):
+    """Everything a plain-HTTP request for the workflow list gets back."""
+    got = b""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"GET /api/v1/workflows HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer "
+                     f"{token}\r\n\r\n".encode())
+        try:
+            while chunk := sock.recv(65536):
+                got += chunk
+        except OSError:  # reset: the TLS side closes on a request it cannot read
+            pass
+    return got
+
+
+def case_https_on_the_lab(d):
+    """The server on the lab's login address serves HTTPS only: a plain-HTTP request gets no
+    workflow data, and a client whose data directory holds another certificate (with this
+    server's token and URL) is refused with a clear message. (Every other case runs its
+    workflow over HTTPS too: SERVER_FLAGS.)"""
+    with submitted(d, analysis_spec("https", 4, 1, f"{d}/rec.txt")) as (s, wf):
+        got = plain_http_answer(LOGIN_IP, s.port, s.token())
+        check(b"https" not in got and b"HTTP/" not in got,
+              f"http:// to {LOGIN_IP}:{s.port} gets no data ({got[:80]!r})")
+        with Server(TORC, f"{d}/elsewhere", ["--tls"], log_path=f"{d}/elsewhere.log"):
+            pass  # made its own key and certificate
+        other = f"{d}/other"
+        os.makedirs(other, mode=0o700)
+        for f in ("token", "server.url"):
+            shutil.copy(f"{d}/data/{f}", f"{other}/{f}")
+        shutil.copy(f"{d}/elsewhere/server.crt", f"{other}/server.crt")
+        r = run_torc(TORC, ["workflows", "list"], dict(s.env, TORC_DATA_DIR=other))
+        check(r.returncode == 1 and "presented a certificate whose key is" in r.stderr and
+              f"not the key of {other}/server.crt" in r.stderr,
+              f"a client with another certificate is refused, saying why: {r.stderr.strip()}")
+        st = s.wait(wf)
+        check(st["counts"]["completed"] == 4, f"the workflow ran over HTTPS: {st['counts']}")
+
+
+def case_server_moves(d):
+    """The server stops while a workflow runs on two nodes (one worker per node) and comes back
+    on another port: the workers read the shared data directory's server.url again and carry
+    on, and every job completes exactly once."""
+    log = f"{d}/rec.txt"
+    spec = analysis_spec("moves", 24, 2, log, direct=True).replace("sleep 0.3", "sleep 1")
+    with submitted(d, spec) as (s, wf):
+        check(wait_for(lambda: len(records(log, FIELDS)) if os.path.exists(log) else 0,
+                       lambda n: n >= 4, 120, 0.3), "jobs ran before the move")
+        old = s.url
+        s.stop()
+        time.sleep(1)
+        s.port = free_port()
+        s.start()
+        check(s.url != old, f"moved: {old} -> {s.url}")
+        st = s.wait(wf, timeout=240)
+        check(st["counts"]["completed"] == 24, f"all 24 completed after the move: {st['counts']}")
+        recs = records(log, FIELDS)
+        names = sorted(r["job"] for r in recs)
+        check(names == sorted(f"analyze_{i}" for i in range(1, 25)),
+              f"every job ran exactly once: {names}")
+        again = [j["name"] for j in s.get(f"/workflows/{wf}/attempts")["jobs"]
+                 if len(j["attempts"]) != 1]
+        check(not again, f"... each in one attempt: {again}")
+        check(len(st["allocations"]) == 1, f"in the one allocation: {st['allocations']}")
+        check_hosts(s, wf, recs)
+        slurm_dir = f"{d}/torc_output/{wf}/slurm"
+        err = "".join(open(os.path.join(slurm_dir, f)).read() for f in os.listdir(slurm_dir)
+                      if f.endswith(".err"))
+        check(f"cannot reach server at {old}" in err and "the server answers again" in err,
+              f"the workers lost the server at its old address and found it again: {err[-600:]}")
 
 
 if __name__ == "__main__":

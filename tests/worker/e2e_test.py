@@ -14,8 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from torc_testlib import (Server, cases_of, check, finish, max_overlap, records,  # noqa: E402
-                          run_cases, run_torc, wait_for, write)
+from torc_testlib import (Server, cases_of, check, finish, free_port, max_overlap,  # noqa: E402
+                          records, run_cases, run_torc, wait_for, write)
 
 TORC = os.path.abspath(sys.argv[1])
 
@@ -620,6 +620,58 @@ jobs:
         check(took <= 8 + 1.5, f"the worker ended {took:.1f} s after SIGTERM (lead 8 s)")
         check(gone(pid), "its job was stopped")
         check("stop lead is over" in err, f"saying what was left: {err.strip()[-400:]}")
+
+
+
+
+# ---- a server that moves (issue 17) ----------------------------------------------------------
+
+def case_server_moves(d):
+    """The server (HTTPS, --tls) stops while a worker runs a workflow and comes back on another
+    port. The worker found it through the data directory (server.url, and server.crt's key,
+    which it pins), reads them again when the old address stops answering, and carries on:
+    every job runs and completes exactly once."""
+    s = Server(TORC, f"{d}/data", ["--heartbeat-seconds", "2", "--tls"],
+               log_path=f"{d}/server.log")
+    with s:
+        check(s.url.startswith("https://"), f"the server speaks HTTPS ({s.url})")
+        write(f"{d}/wf.yaml", f"""name: moves
+jobs:
+  - name: j_{{i}}
+    command: 'echo $TORC_JOB_NAME >> {d}/runs.txt; sleep 0.4'
+    parameters: {{i: "1:16"}}
+""")
+        wf = s.submit("wf.yaml", d)
+        env = {k: v for k, v in s.env.items() if k != "TORC_API_URL"}
+        w = subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--output-dir",
+                              f"{d}/out", "--idle-timeout", "3", "--cpus", "2"], env=env, cwd=d,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        check(wait_for(lambda: os.path.exists(f"{d}/runs.txt") and
+                       len(open(f"{d}/runs.txt").read().split()), lambda n: n >= 3, 30),
+              "some jobs ran before the move")
+        old = s.url
+        s.stop()
+        time.sleep(1)  # calls fail meanwhile: the worker keeps its results
+        s.port = free_port()
+        s.start()
+        check(s.url != old and s.url.startswith("https://"), f"moved: {old} -> {s.url}")
+        try:
+            _, err = w.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            _, err = w.communicate()
+            check(False, f"the worker did not finish after the move: {err[-600:]}")
+            return
+        check(w.returncode == 0, f"the worker ended normally (exit {w.returncode}; {err[-400:]})")
+        check(f"cannot reach server at {old}" in err and "the server answers again" in err,
+              f"it lost the server at the old address and found it again: {err[-600:]}")
+        ran = open(f"{d}/runs.txt").read().split()
+        check(sorted(ran) == sorted(f"j_{i}" for i in range(1, 17)),
+              f"every job ran exactly once: {sorted(ran)}")
+        jobs = s.jobs(wf)
+        wrong = {n: (j["status"], j["attempt"]) for n, j in jobs.items()
+                 if j["status"] != "completed" or j["attempt"] != 1}
+        check(len(jobs) == 16 and not wrong, f"... and completed in its first attempt: {wrong}")
 
 
 if __name__ == "__main__":
