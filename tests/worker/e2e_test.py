@@ -646,22 +646,24 @@ jobs:
         w = subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--output-dir",
                               f"{d}/out", "--idle-timeout", "3", "--cpus", "2"], env=env, cwd=d,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        check(wait_for(lambda: os.path.exists(f"{d}/runs.txt") and
-                       len(open(f"{d}/runs.txt").read().split()), lambda n: n >= 3, 30),
-              "some jobs ran before the move")
-        old = s.url
-        s.stop()
-        time.sleep(1)  # calls fail meanwhile: the worker keeps its results
-        s.port = free_port()
-        s.start()
-        check(s.url != old and s.url.startswith("https://"), f"moved: {old} -> {s.url}")
         try:
+            check(wait_for(lambda: os.path.exists(f"{d}/runs.txt") and
+                           len(open(f"{d}/runs.txt").read().split()), lambda n: n >= 3, 30),
+                  "some jobs ran before the move")
+            old = s.url
+            s.stop()
+            time.sleep(1)  # calls fail meanwhile: the worker keeps its results
+            s.port = free_port()
+            s.start()
+            check(s.url != old and s.url.startswith("https://"), f"moved: {old} -> {s.url}")
             _, err = w.communicate(timeout=120)
         except subprocess.TimeoutExpired:
-            w.kill()
-            _, err = w.communicate()
-            check(False, f"the worker did not finish after the move: {err[-600:]}")
+            check(False, "the worker did not finish after the move")
             return
+        finally:
+            if w.poll() is None:  # never leave a worker behind
+                w.kill()
+                w.communicate()
         check(w.returncode == 0, f"the worker ended normally (exit {w.returncode}; {err[-400:]})")
         check(f"cannot reach server at {old}" in err and "the server answers again" in err,
               f"it lost the server at the old address and found it again: {err[-600:]}")
