@@ -9,6 +9,7 @@
 #include <set>
 
 #include "server_process.h"
+#include "temp_dir.h"
 #include "spec/plan.h"
 
 using namespace torc;
@@ -228,6 +229,28 @@ jobs:
   MESSAGE("server kill -9 + restarts while clients worked: " << restarts_during_work.load());
   CHECK(restarts_during_work >= 5);
   CheckExactlyOnce(server, wf, *plan, ledger, true);
+}
+
+TEST_CASE("HTTPS: --tls serves the API to clients of the data dir, across a restart") {
+  testing::TempDir dir;
+  testing::ServerProcess server(TORC_BINARY, dir.path(), {"--tls"});
+  server.Start();
+  REQUIRE(server.url().rfind("https://127.0.0.1:", 0) == 0);
+  int64_t wf = Submit(server, "name: t\njobs:\n  - {name: a, command: x}\n");
+  const std::string pem = testing::FileContents(dir.path() + "/server.crt");
+  REQUIRE(!pem.empty());
+  server.Kill(SIGTERM);
+  server.Start();
+  CHECK(testing::FileContents(dir.path() + "/server.crt") == pem);  // nothing to issue again
+  auto status = server.Client()->Call("GET", "/workflows/" + std::to_string(wf) + "/status");
+  CHECK(status.status == 200);
+  CHECK(status.body["counts"]["ready"] == 1);
+  // The same URL over plain HTTP gets no answer.
+  std::string plain = "http" + server.url().substr(5);
+  auto http = server::MakeHttpClient(plain, "", std::chrono::seconds(5));
+  auto r = http->Request("GET", "/api/v1/health");
+  CHECK(r.status == 0);
+  CHECK(r.error.find("use the https:// URL") != std::string::npos);
 }
 
 TEST_CASE("state survives a clean restart; workers re-attach with their jobs") {

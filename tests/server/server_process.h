@@ -126,8 +126,14 @@ class ServerProcess {
       std::ifstream in(dir_ + "/server.url");
       std::string url;
       if (std::getline(in, url) && !url.empty()) {
-        auto http = server::MakeHttpClient(url, "", std::chrono::milliseconds(1000));
-        if (http->Request("GET", "/api/v1/health").status == 200) {
+        // Through the data dir, as a client finds it (an https:// server: its certificate).
+        server::ClientOptions o;
+        o.data_dir = dir_;
+        o.url = url;
+        o.timeout = std::chrono::milliseconds(1000);
+        std::string ignored;
+        auto client = server::ApiClient::Connect(o, &ignored);
+        if (client && client->Health().ok()) {
           url_ = url;
           port_ = std::stoi(url.substr(url.rfind(':') + 1));
           return;
