@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/attempt_samples.h"
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
 #include "server/util/clock.h"
@@ -52,6 +53,14 @@ void RunReport(const ReportFlags& f) {
   options.generated_at = util::WallClockNow();
   bool graph = summary.value("total", int64_t{0}) <= static_cast<int64_t>(options.max_dag_jobs);
   nlohmann::json attempts = FetchAttempts(*client, wf, graph);
+  // The samples of the attempts the report draws, one request each.
+  for (auto [j, k] : server::ChartedAttempts(attempts, options)) {
+    auto& job = attempts["jobs"][j];
+    auto& a = job["attempts"][k];
+    auto series = FetchSampleSeries(*client, wf, job["name"].get<std::string>(),
+                                    a["attempt"].get<int64_t>());
+    if (!series.is_null()) a["sample_series"] = std::move(series);
+  }
   std::string html = server::RenderReportHtml(summary, attempts, options);
   size_t n_attempts = 0, flagged = 0;
   for (const auto& job : attempts["jobs"]) {
@@ -77,7 +86,7 @@ void AddReportCommands(CLI::App& app) {
   auto flags = std::make_shared<ReportFlags>();
   auto* cmd = app.add_subcommand(
       "report", "Write a self-contained HTML report of a workflow: summary, timeline, graph, "
-                "resource use against requests");
+                "resource use against requests (flags, suggested requests, charts over time)");
   cmd->add_option("workflow", flags->workflow,
                   "Workflow id (default: your newest workflow, else the newest)");
   cmd->add_option("--html", flags->html, "The HTML file to write ('-': standard output)")
