@@ -91,8 +91,11 @@ std::string RequestText(const nlohmann::json& a) {
   int64_t memory = r.value("memory_bytes", int64_t{-1});
   double runtime = r.value("runtime_seconds", -1.0);
   std::string text = memory > 0 ? FormatBytes(memory) : memory == 0 ? "per-CPU memory" : "? memory";
-  text += ", " + (runtime > 0 ? FormatSeconds(runtime) : std::string("? runtime"));
-  text += ", " + std::to_string(r.value("num_cpus", int64_t{0})) + " CPU";
+  text += ", ";
+  text += runtime > 0 ? FormatSeconds(runtime) : std::string("? runtime");
+  text += ", ";
+  text += std::to_string(r.value("num_cpus", int64_t{0}));
+  text += " CPU";
   return text;
 }
 

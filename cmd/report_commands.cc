@@ -92,7 +92,12 @@ void AddReportCommands(CLI::App& app) {
   cmd->add_option("--html", flags->html, "The HTML file to write ('-': standard output)")
       ->required();
   AddConnectionFlags(cmd, &flags->connection);
-  cmd->footer("Example:\n  torc report 3 --html report.html   # then open report.html in a browser");
+  cmd->footer(
+      "Jobs are flagged for over- and under-requests of CPUs, memory and runtime, each with a\n"
+      "suggested request (thresholds: docs/dashboard.md). Jobs whose attempts have samples\n"
+      "(resource_monitor granularity time_series) get memory and CPU charts over time with the\n"
+      "request as a line; their samples are fetched one attempt at a time (at most 100 jobs).\n\n"
+      "Example:\n  torc report 3 --html report.html   # then open report.html in a browser");
   cmd->callback([flags] { RunReport(*flags); });
 }
 
