@@ -10,9 +10,11 @@
 #include <map>
 #include <thread>
 
+#include "cmd/attempt_samples.h"
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
 #include "server/protocol/output_paths.h"
+#include "server/report/report.h"
 #include "spec/plan.h"
 
 namespace torc::cmd {
@@ -81,25 +83,83 @@ nlohmann::json JobWithLogs(server::ApiClient& client, const JobTarget& t) {
   return j;
 }
 
-/// The attempts of `torc jobs show`, one row each.
+/// An attempt's request ("request": memory, runtime, CPUs per node) in a few words; "-"
+/// from an older server that does not record it.
+std::string RequestText(const nlohmann::json& a) {
+  if (!a.contains("request") || !a["request"].is_object()) return "-";
+  const auto& r = a["request"];
+  int64_t memory = r.value("memory_bytes", int64_t{-1});
+  double runtime = r.value("runtime_seconds", -1.0);
+  std::string text = memory > 0 ? FormatBytes(memory) : memory == 0 ? "per-CPU memory" : "? memory";
+  text += ", ";
+  text += runtime > 0 ? FormatSeconds(runtime) : std::string("? runtime");
+  text += ", ";
+  text += std::to_string(r.value("num_cpus", int64_t{0}));
+  text += " CPU";
+  return text;
+}
+
+/// The attempts of `torc jobs show`, one row each: what it asked for (REQUESTED, when the
+/// server records it) and its true figures.
 void PrintAttemptTable(const nlohmann::json& attempts, bool color) {
-  Table t({"ATTEMPT", "STATUS", "EXIT", "SIGNAL", "REASON", "NODES", "START", "DURATION",
-           "PEAK RSS", "CPU"});
+  bool requests = false;
+  for (const auto& a : attempts) requests = requests || a.contains("request");
+  std::vector<std::string> header = {"ATTEMPT", "STATUS", "EXIT",     "SIGNAL",   "REASON",
+                                     "NODES",   "START",  "DURATION", "PEAK RSS", "CPU"};
+  if (requests) header.push_back("REQUESTED");
+  Table t(header);
   for (const auto& a : attempts) {
     double start = a.value("start_time", 0.0), end = a.value("end_time", 0.0);
     int sig = a.value("signal", 0);
-    t.Row({{std::to_string(a["attempt"].get<unsigned>()), ""},
-           {a["status"].get<std::string>(), a["status"].get<std::string>()},
-           {Str(a["exit_code"]), ""},
-           {sig ? std::to_string(sig) : "-", ""},
-           {Str(a["reason"]), ""},
-           {Str(a["nodes"]), ""},
-           {FormatTime(start), ""},
-           {start > 0 && end >= start ? FormatSeconds(end - start) : "-", ""},
-           {FormatBytes(a.value("peak_rss_bytes", int64_t{-1})), ""},
-           {FormatSeconds(a.value("cpu_seconds", -1.0)), ""}});
+    std::vector<Table::Cell> row = {
+        {std::to_string(a["attempt"].get<unsigned>()), ""},
+        {a["status"].get<std::string>(), a["status"].get<std::string>()},
+        {Str(a["exit_code"]), ""},
+        {sig ? std::to_string(sig) : "-", ""},
+        {Str(a["reason"]), ""},
+        {Str(a["nodes"]), ""},
+        {FormatTime(start), ""},
+        {start > 0 && end >= start ? FormatSeconds(end - start) : "-", ""},
+        {FormatBytes(a.value("peak_rss_bytes", int64_t{-1})), ""},
+        {FormatSeconds(a.value("cpu_seconds", -1.0)), ""}};
+    if (requests) row.push_back({RequestText(a), ""});
+    t.Row(std::move(row));
   }
   t.Print(stdout, color, "    ");
+}
+
+/// Under the attempt table: each node's figures of an attempt on several nodes, and the
+/// summary of an attempt's samples with a sparkline of its RSS.
+void PrintAttemptUsage(const nlohmann::json& attempts, bool color) {
+  for (const auto& a : attempts) {
+    unsigned n = a["attempt"].get<unsigned>();
+    const auto& nodes = a.contains("node_usage") && a["node_usage"].is_array()
+                            ? a["node_usage"]
+                            : nlohmann::json::array();
+    if (nodes.size() > 1) {
+      std::printf("  attempt %u per node:\n", n);
+      Table t({"NODE", "PEAK RSS", "CPU"});
+      for (const auto& u : nodes)
+        t.Row({{Str(u.value("node", nlohmann::json())), ""},
+               {FormatBytes(u.value("peak_rss_bytes", int64_t{-1})), ""},
+               {FormatSeconds(u.value("cpu_seconds", -1.0)), ""}});
+      t.Print(stdout, color, "    ");
+    }
+    if (!HasSamples(a)) continue;
+    if (!a.contains("sample_series") || !a["sample_series"].is_object()) {
+      std::printf("  attempt %u samples: %s (not served)\n", n, Str(a["samples"]).c_str());
+      continue;
+    }
+    const auto& s = a["sample_series"];
+    std::printf("  attempt %u samples: %lld every %s over %s; peak RSS %s, peak CPU %.0f%%\n", n,
+                s.value("count", 0LL), FormatSeconds(s.value("interval_seconds", -1.0)).c_str(),
+                FormatSeconds(s.value("duration_seconds", -1.0)).c_str(),
+                FormatBytes(s.value("peak_rss_bytes", int64_t{-1})).c_str(),
+                s.value("peak_cpu_percent", 0.0));
+    server::SampleSeries series = server::ReadSampleSeries(s);
+    if (series.size() >= 2)
+      std::printf("    RSS %s\n", server::Sparkline(series.rss_bytes, 40).c_str());
+  }
 }
 
 /// The log files of every attempt of job `j`, the one a worker holds now included.
@@ -159,6 +219,7 @@ void PrintJob(const nlohmann::json& j, int64_t wf, bool color) {
   if (!j["attempts"].empty()) {
     std::printf("  attempts:\n");
     PrintAttemptTable(j["attempts"], color);
+    PrintAttemptUsage(j["attempts"], color);
   }
   PrintLogPaths(j);
 }
@@ -407,7 +468,9 @@ void AddJobsShowCommand(CLI::App* jobs) {
   auto color = std::make_shared<std::string>("auto");
   auto job = std::make_shared<std::string>();
   auto* show = jobs->add_subcommand(
-      "show", "Show a job: command, resources, every attempt and its log files");
+      "show",
+      "Show a job: command, resources, every attempt (its request, true figures, use per node, "
+      "samples) and its log files");
   show->add_option("workflow", *wf,
                    "Workflow id (default: your newest workflow; one argument is the job)");
   show->add_option("job", *job, "Job name (or index); required");
@@ -416,7 +479,11 @@ void AddJobsShowCommand(CLI::App* jobs) {
   AddConnectionFlags(show, conn.get());
   show->footer(
       "NODES and \"now\" name the nodes an attempt ran on; the worker's host (in an allocation,\n"
-      "the batch host) is only where the worker runs.\n\n"
+      "the batch host) is only where the worker runs. REQUESTED is the memory, runtime and CPUs\n"
+      "(per node) the attempt ran with (a failure handler may grow them); PEAK RSS (the largest\n"
+      "node's), CPU (all nodes) and DURATION are its own figures. An attempt on several nodes\n"
+      "lists each node's; an attempt with samples (resource_monitor granularity time_series)\n"
+      "gets their count, peaks and a sparkline of its RSS.\n\n"
       "Examples:\n  torc jobs show 3 train_07\n  torc jobs show train_07   # a job of your newest "
       "workflow");
   DocumentJson(
@@ -431,7 +498,16 @@ void AddJobsShowCommand(CLI::App* jobs) {
       "`attempts`: "
       "`[{\"attempt\", \"worker\", \"hostname\", \"status\", \"exit_code\", \"signal\", "
       "\"reason\", \"start_time\", \"end_time\", \"peak_rss_bytes\" (-1 unknown), "
-      "\"cpu_seconds\" (-1 unknown), \"nodes\", \"output_dir\", \"log_paths\"}]`. `nodes` "
+      "\"cpu_seconds\" (-1 unknown), \"nodes\", \"output_dir\", \"request\", \"node_usage\", "
+      "\"samples\", \"sample_series\", \"log_paths\"}]`. `request` is what the attempt ran with "
+      "(`{\"memory_bytes\", \"runtime_seconds\", \"num_cpus\"}`, -1 unknown); `node_usage` its "
+      "figures per node (`[{\"node\", \"peak_rss_bytes\", \"cpu_seconds\"}]`; `peak_rss_bytes` "
+      "is their maximum, `cpu_seconds` their sum); `samples` how many samples the server stores "
+      "(these three are absent from older servers). `sample_series` (added by the CLI for an "
+      "attempt with samples) is the answer of `GET "
+      "/workflows/{id}/jobs/{job}/attempts/{attempt}/samples` (`{\"interval_seconds\", "
+      "\"samples\": [{\"t\", \"cpu_percent\", \"rss_bytes\"}]}`) with its summary: `count`, "
+      "`duration_seconds` (the last sample's `t`), `peak_rss_bytes`, `peak_cpu_percent`. `nodes` "
       "is where an attempt ran; `hostname` is the host of its worker (in an allocation, the "
       "batch host). "
       "`log_paths` is `{\"stdout\": path or null, \"stderr\": path or null}` (added by the "
@@ -440,6 +516,12 @@ void AddJobsShowCommand(CLI::App* jobs) {
     auto client = Connect(*conn);
     JobTarget target = ResolveJobTarget(*client, *wf, *job, "torc jobs show");
     auto j = JobWithLogs(*client, target);
+    for (auto& a : j["attempts"])
+      if (HasSamples(a)) {
+        auto series = FetchSampleSeries(*client, target.workflow, j["name"].get<std::string>(),
+                                        a["attempt"].get<int64_t>());
+        if (!series.is_null()) a["sample_series"] = std::move(series);
+      }
     if (*json) {
       std::cout << j.dump(2) << "\n";
       return;

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cmd/attempt_samples.h"
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
 #include "server/util/clock.h"
@@ -52,6 +53,14 @@ void RunReport(const ReportFlags& f) {
   options.generated_at = util::WallClockNow();
   bool graph = summary.value("total", int64_t{0}) <= static_cast<int64_t>(options.max_dag_jobs);
   nlohmann::json attempts = FetchAttempts(*client, wf, graph);
+  // The samples of the attempts the report draws, one request each.
+  for (auto [j, k] : server::ChartedAttempts(attempts, options)) {
+    auto& job = attempts["jobs"][j];
+    auto& a = job["attempts"][k];
+    auto series = FetchSampleSeries(*client, wf, job["name"].get<std::string>(),
+                                    a["attempt"].get<int64_t>());
+    if (!series.is_null()) a["sample_series"] = std::move(series);
+  }
   std::string html = server::RenderReportHtml(summary, attempts, options);
   size_t n_attempts = 0, flagged = 0;
   for (const auto& job : attempts["jobs"]) {
@@ -77,13 +86,18 @@ void AddReportCommands(CLI::App& app) {
   auto flags = std::make_shared<ReportFlags>();
   auto* cmd = app.add_subcommand(
       "report", "Write a self-contained HTML report of a workflow: summary, timeline, graph, "
-                "resource use against requests");
+                "resource use against requests (flags, suggested requests, charts over time)");
   cmd->add_option("workflow", flags->workflow,
                   "Workflow id (default: your newest workflow, else the newest)");
   cmd->add_option("--html", flags->html, "The HTML file to write ('-': standard output)")
       ->required();
   AddConnectionFlags(cmd, &flags->connection);
-  cmd->footer("Example:\n  torc report 3 --html report.html   # then open report.html in a browser");
+  cmd->footer(
+      "Jobs are flagged for over- and under-requests of CPUs, memory and runtime, each with a\n"
+      "suggested request (thresholds: docs/dashboard.md). Jobs whose attempts have samples\n"
+      "(resource_monitor granularity time_series) get memory and CPU charts over time with the\n"
+      "request as a line; their samples are fetched one attempt at a time (at most 100 jobs).\n\n"
+      "Example:\n  torc report 3 --html report.html   # then open report.html in a browser");
   cmd->callback([flags] { RunReport(*flags); });
 }
 

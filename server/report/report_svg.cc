@@ -2,6 +2,7 @@
 // report shares.
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -16,6 +17,35 @@ namespace torc::server {
 using report::List;
 using report::Num;
 using report::Str;
+
+namespace report {
+
+double NiceTimeStep(double span) {
+  static const double kSteps[] = {1,    2,    5,     10,    15,    30,    60,    120,
+                                  300,  600,  900,   1800,  3600,  7200,  10800, 21600,
+                                  43200, 86400, 172800, 604800};
+  for (double s : kSteps)
+    if (span / s <= 8) return s;
+  return std::ceil(span / 8 / 604800) * 604800;
+}
+
+std::string Printf(const char* format, ...) {
+  char buf[1024];
+  va_list args;
+  va_start(args, format);
+  int n = std::vsnprintf(buf, sizeof buf, format, args);
+  va_end(args);
+  if (n < 0) return "";
+  if (static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  va_start(args, format);
+  std::vsnprintf(out.data(), out.size(), format, args);
+  va_end(args);
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+}  // namespace report
 
 std::string HtmlEscape(const std::string& text) {
   std::string out;
@@ -185,15 +215,6 @@ std::vector<Bar> CollectBars(const nlohmann::json& data, size_t limit, size_t* u
   return bars;
 }
 
-double NiceStep(double span) {
-  static const double kSteps[] = {1,    2,    5,     10,    15,    30,    60,    120,
-                                  300,  600,  900,   1800,  3600,  7200,  10800, 21600,
-                                  43200, 86400, 172800, 604800};
-  for (double s : kSteps)
-    if (span / s <= 8) return s;
-  return std::ceil(span / 8 / 604800) * 604800;
-}
-
 // The timeline's geometry: row labels on the left, then the plot; bars start at kTop.
 constexpr double kLabelW = 160, kPlotW = 900, kTop = 44, kLaneH = 11, kRowGap = 5;
 
@@ -240,7 +261,7 @@ double WriteLegend(std::ostringstream& svg, const std::map<std::string, size_t>&
 /// The time axis from t0 to t1: ticks relative to the first start, lines down to `height`.
 void WriteTimeAxis(std::ostringstream& svg, double t0, double t1, double height) {
   char buf[512];
-  double step = NiceStep(t1 - t0);
+  double step = report::NiceTimeStep(t1 - t0);
   for (double t = 0; t <= t1 - t0 + 1e-9; t += step) {
     double x = TimelineX(t0 + t, t0, t1);
     std::snprintf(buf, sizeof buf,

@@ -3,6 +3,7 @@
 // timeline and a job's log show what the API says; the token leaves the
 // address bar; a page without a token gets no data. Saves OUT_DIR/dashboard.png.
 import { createRequire } from "node:module";
+import fs from "node:fs";
 import path from "node:path";
 
 const { TORC_URL: url, TORC_TOKEN: token, OUT_DIR: outDir, NPM_DIR: npmDir } = process.env;
@@ -108,6 +109,47 @@ try {
   await waitFor("broken's stderr", async () => (await page.textContent("#log")).includes("something broke"), 15);
   check((await page.textContent("#job-title")).includes("broken (failed"), "job title");
   check((await page.$$("#attempts tbody tr")).length === 1, "one attempt row");
+
+  check((await page.$$("#usage-charts svg")).length === 0, "no charts for a job without samples");
+
+  // Memory and CPU curves of a job with samples (issue #18). The server here records none, so
+  // quick_1's answer gains the contract's "samples" and "request" and its samples endpoint
+  // answers a fixture (tests/server/fixtures/usage, shared with report_tests).
+  const fixture = fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname),
+                                            "../server/fixtures/usage/samples_grower_1.json"), "utf8");
+  let samplesCalls = 0;
+  await page.route(/\/api\/v1\/workflows\/1\/jobs\/quick_1$/, async (route) => {
+    const job = await (await route.fetch()).json();
+    job.attempts[0].samples = 5;
+    job.attempts[0].request = { memory_bytes: 400 * 2 ** 20, runtime_seconds: 60, num_cpus: 1 };
+    await route.fulfill({ json: job });
+  });
+  await page.route(/\/api\/v1\/workflows\/1\/jobs\/quick_1\/attempts\/1\/samples$/, async (route) => {
+    samplesCalls++;
+    await route.fulfill({ body: fixture, contentType: "application/json" });
+  });
+  await page.click("#jobs tbody tr[data-job=quick_1]");
+  await waitFor("quick_1's charts", async () => (await page.$$("#usage-charts svg.usage-chart")).length === 2, 15);
+  const chart = (kind, sel, attr) => page.getAttribute(`#usage-charts svg[data-kind=${kind}] ${sel}`, attr);
+  check(await chart("memory", "polyline.series", "data-points") === "5", "memory curve of 5 samples");
+  // 0..4 s over x 72..540; 20, 50, 80, 100, 100 MiB against a 600 MiB axis (400 MiB x 1.1).
+  check(await chart("memory", "polyline.series", "points") ===
+        "72.0,180.7 189.0,172.8 306.0,164.9 423.0,159.7 540.0,159.7", "memory curve points",
+        await chart("memory", "polyline.series", "points"));
+  check(await page.getAttribute("#usage-charts svg[data-kind=memory]", "data-top") === "600", "memory axis top");
+  check(await chart("memory", "line.request", "y1") === "80.7", "memory request line at 400 MiB",
+        await chart("memory", "line.request", "y1"));
+  check(await chart("cpu", "line.request", "y1") === "80.7", "CPU request line at 100 % of 150 %",
+        await chart("cpu", "line.request", "y1"));
+  check(await chart("cpu", "polyline.series", "points") ===
+        "72.0,133.3 189.0,80.7 306.0,80.7 423.0,80.7 540.0,91.2", "CPU curve points",
+        await chart("cpu", "polyline.series", "points"));
+  check((await page.textContent("#attempts tbody")).includes("400.0 MiB, 1 min 0 s, 1 CPU"), "requested column",
+        await page.textContent("#attempts tbody"));
+  // Refreshes (every 3 s) reuse the samples of an attempt that ended.
+  await new Promise((r) => setTimeout(r, 7000));
+  check(samplesCalls === 1, "samples fetched once", samplesCalls);
+  await page.unroute(/\/api\/v1\/workflows\/1\/jobs\/quick_1$/);
 
   await page.screenshot({ path: path.join(outDir, "dashboard.png"), fullPage: true });
   check(consoleErrors.length === 0, "no console errors", consoleErrors);
