@@ -147,10 +147,10 @@ bool CgroupSawOomKill() {
     if (first == std::string::npos || second == std::string::npos) continue;
     const std::string controllers = line.substr(first + 1, second - first - 1);
     const std::string dir = line.substr(second + 1);
-    std::string file;
-    if (controllers.empty()) file = "/sys/fs/cgroup" + dir + "/memory.events";
-    else if (controllers == "memory") file = "/sys/fs/cgroup/memory" + dir + "/memory.oom_control";
-    else continue;
+    std::string file = controllers.empty() ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+    if (!controllers.empty() && controllers != "memory") continue;
+    file += dir;
+    file += controllers.empty() ? "/memory.events" : "/memory.oom_control";
     std::ifstream events(file);
     std::string key;
     int64_t count = 0;

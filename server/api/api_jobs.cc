@@ -161,10 +161,12 @@ HttpResponse Samples(Call& c, WorkflowId wf, const std::string& ref, const std::
     if (ServiceStatus found = FindJobByText(*e.plan, ref, &j); !found.ok()) return found;
     bool known = false;
     for (const auto* a : e.core->AttemptsOf(j)) known = known || a->attempt == attempt;
-    if (!known)
-      return ServiceStatus::Error(ServiceStatus::kNotFound,
-                                  "job " + e.plan->jobs[j].name + " has no ended attempt " +
-                                      std::to_string(attempt));
+    if (!known) {
+      std::string message = "job " + e.plan->jobs[j].name;
+      message += " has no ended attempt ";
+      message += std::to_string(attempt);
+      return ServiceStatus::Error(ServiceStatus::kNotFound, message);
+    }
     plan_interval = static_cast<double>(e.plan->resource_monitor.sample_interval_seconds);
     return ServiceStatus::Ok();
   }));

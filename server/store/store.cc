@@ -662,9 +662,12 @@ StoreStatus SqliteStore::LoadSampleCounts(LoadedIndex* index) {
   while (status.ok() && s.Step(&status, "reading attempt samples")) {
     const int64_t n = s.ColumnInt(3);
     if (n < 0) {
-      status = {StoreError::kCorrupt, "attempt_samples: the samples of workflow " +
-                                          std::to_string(s.ColumnInt(0)) + " job " +
-                                          std::to_string(s.ColumnInt(1)) + " are not JSON"};
+      std::string message = "attempt_samples: the samples of workflow ";
+      message += std::to_string(s.ColumnInt(0));
+      message += " job ";
+      message += std::to_string(s.ColumnInt(1));
+      message += " are not JSON";
+      status = {StoreError::kCorrupt, message};
       break;
     }
     counts[{s.ColumnInt(0), static_cast<JobIndex>(s.ColumnInt(1)),
