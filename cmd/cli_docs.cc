@@ -220,7 +220,8 @@ void AddDocCommands(CLI::App& app) {
   completion->footer(
       "Example:\n  source <(torc completion bash)          # this shell\n"
       "  torc completion bash > ~/.local/share/bash-completion/completions/torc");
-  completion->callback([root] { std::cout << BashCompletion(*root); });
+  // `shell` is the option's storage: it must live as long as the command tree.
+  completion->callback([root, shell] { std::cout << BashCompletion(*root); });
 
   auto* md =
       app.add_subcommand("help-markdown", "Print the command reference as markdown (docs/cli.md)");

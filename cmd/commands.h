@@ -37,4 +37,7 @@ void AddReportCommands(CLI::App& app);
 /// `torc worker run` and `torc run`.
 void AddRunCommands(CLI::App& app);
 
+/// The hidden `torc job-exec` a slurm-mode step runs (job_exec_command.cc).
+void AddJobExecCommand(CLI::App& app);
+
 }  // namespace torc::cmd

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   torc::cmd::AddJobCommands(app);
   torc::cmd::AddEventCommands(app);
   torc::cmd::AddDocCommands(app);
+  torc::cmd::AddJobExecCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -240,6 +240,18 @@ ServiceStatus Service::EventsSince(WorkflowId id, int64_t after, int limit,
   return FromStore(store_->EventsSince(id, after, limit, out), "reading events");
 }
 
+ServiceStatus Service::AttemptSamplesOf(WorkflowId id, JobIndex job, uint32_t attempt,
+                                        AttemptSamples* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!workflows_.count(id))
+    return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
+  bool found = false;
+  ServiceStatus s =
+      FromStore(store_->ReadSamples(id, job, attempt, out, &found), "reading samples");
+  if (s.ok() && !found) *out = {job, attempt, 0, "[]"};
+  return s;
+}
+
 }  // namespace torc::server
 
 namespace torc::server {

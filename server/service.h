@@ -195,6 +195,9 @@ class Service {
   /// Expires leases in every workflow (called by a timer).
   void ExpireAll(double now);
   ServiceStatus EventsSince(WorkflowId id, int64_t after, int limit, std::vector<Event>* out);
+  /// The stored time series of attempt `attempt` of `job` (empty samples_json when it has none).
+  ServiceStatus AttemptSamplesOf(WorkflowId id, JobIndex job, uint32_t attempt,
+                                 AttemptSamples* out);
 
   // ---- worker operations (server/service_worker.cc; docs/api.md, "Worker endpoints") ----
   // Each is one commit. kNotFound: no such workflow; kConflict: the worker has no lease.

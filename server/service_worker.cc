@@ -29,7 +29,31 @@ AttemptResult ResultOf(const protocol::AttemptReport& r) {
   a.peak_rss_bytes = r.peak_rss_bytes;
   a.cpu_seconds = r.cpu_seconds;
   a.nodes = r.nodes;
+  if (!r.node_usage.empty()) {
+    nlohmann::json usage = nlohmann::json::array();
+    for (const auto& n : r.node_usage)
+      usage.push_back(
+          {{"node", n.node}, {"peak_rss_bytes", n.peak_rss_bytes}, {"cpu_seconds", n.cpu_seconds}});
+    a.node_usage = usage.dump();
+  }
+  a.samples = static_cast<uint32_t>(r.samples.size());
   return a;
+}
+
+/// The time series of a report, as the store keeps it. The interval is the workflow's, or the
+/// mean spacing when the worker thinned a longer series to the protocol's limit.
+AttemptSamples SamplesOf(const protocol::AttemptReport& r, const spec::Plan& plan) {
+  AttemptSamples s;
+  s.job = r.id;
+  s.attempt = r.attempt;
+  s.interval_seconds = static_cast<double>(plan.resource_monitor.sample_interval_seconds);
+  const auto& v = r.samples;
+  if (v.size() >= protocol::kMaxSamples && v.back().t > v.front().t)
+    s.interval_seconds = (v.back().t - v.front().t) / static_cast<double>(v.size() - 1);
+  nlohmann::json samples = nlohmann::json::array();
+  for (const auto& x : v) samples.push_back(nlohmann::json::array({x.t, x.cpu_percent, x.rss_bytes}));
+  s.samples_json = samples.dump();
+  return s;
 }
 
 std::vector<AttemptResult> ResultsOf(const std::vector<protocol::AttemptReport>& reports) {
@@ -77,6 +101,7 @@ protocol::RegistrationAnswer RegistrationAnswerOf(const WorkflowEntry& e, Worker
   m.heartbeat_seconds = core.heartbeat_seconds;
   m.lease_seconds = core.lease_seconds();
   m.failure_handlers = plan.failure_handlers;
+  m.monitor = protocol::MonitorSettingsOf(plan.resource_monitor);
   for (const auto& s : plan.schedulers) m.schedulers.push_back(s.name);
   for (const auto& a : plan.actions) {
     if (a.type != spec::ActionType::kRunCommands) continue;
@@ -105,14 +130,17 @@ size_t ApplyStarted(WorkflowEntry& e, WorkerId w, const std::vector<protocol::St
   return applied;
 }
 
-/// Applies the results of ended attempts; counts the outcomes and lists the rejected ones.
-void ApplyResults(WorkflowEntry& e, WorkerId w, const std::vector<AttemptResult>& results,
-                  double now, ChangeBatch* batch, int64_t* applied, int64_t* duplicate,
+/// Applies the results of ended attempts (`reports`, decoded as `results`), with the time
+/// series of the applied ones; counts the outcomes and lists the rejected ones.
+void ApplyResults(WorkflowEntry& e, WorkerId w, const std::vector<protocol::AttemptReport>& reports,
+                  const std::vector<AttemptResult>& results, double now, ChangeBatch* batch,
+                  int64_t* applied, int64_t* duplicate,
                   std::vector<protocol::Rejection>* rejected) {
   auto out = e.core->Complete(w, results, now, batch);
   for (size_t k = 0; k < out.size(); ++k) {
     if (out[k].outcome == CompletionOutcome::kApplied) {
       ++*applied;
+      if (!reports[k].samples.empty()) batch->samples.push_back(SamplesOf(reports[k], *e.plan));
       e.running_on.erase(results[k].job);  // the attempt ended: keep only running ones
     } else if (out[k].outcome == CompletionOutcome::kDuplicate) {
       ++*duplicate;
@@ -179,8 +207,8 @@ ServiceStatus Service::Claim(WorkflowId id, const protocol::ClaimRequest& reques
     // of jobs that ended), so one request per loop suffices.
     if (!request.started.empty()) ApplyStarted(e, w, request.started, now, batch);
     if (!results.empty())
-      ApplyResults(e, w, results, now, batch, &answer->applied, &answer->duplicate,
-                   &answer->rejected);
+      ApplyResults(e, w, request.results, results, now, batch, &answer->applied,
+                   &answer->duplicate, &answer->rejected);
     filter.scheduler = SchedulerIndex(*e.plan, request.scheduler);
     std::vector<ClaimedJob> claimed = e.core->Claim(w, filter, now, batch);
     answer->jobs.reserve(claimed.size());
@@ -211,8 +239,8 @@ ServiceStatus Service::CompleteJobs(WorkflowId id, const protocol::CompleteReque
                                     double now, protocol::CompleteAnswer* answer) {
   std::vector<AttemptResult> results = ResultsOf(request.results);
   return Mutate(id, now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    ApplyResults(e, request.worker_id, results, now, batch, &answer->applied, &answer->duplicate,
-                 &answer->rejected);
+    ApplyResults(e, request.worker_id, request.results, results, now, batch, &answer->applied,
+                 &answer->duplicate, &answer->rejected);
     return ServiceStatus::Ok();
   });
 }

@@ -140,7 +140,7 @@ std::string CannotHold(const Plan& plan, const Job& job, const SlurmScheduler& s
 }
 
 std::vector<std::string> PlanWarnings(const Plan& plan) {
-  std::vector<std::string> out;
+  std::vector<std::string> out = plan.resource_monitor.warnings;
   size_t listed = 0, more = 0;
   for (const auto& job : plan.jobs) {
     std::string why;

@@ -74,6 +74,15 @@ struct ExecutionConfig {
   StdioConfig stdio;
 };
 
+/// `resource_monitor`: what workers measure of each job (docs/workflow-format.md).
+struct ResourceMonitor {
+  bool enabled = true;       // peak RSS and CPU time per node
+  bool time_series = false;  // granularity: time_series (CPU % and RSS every interval)
+  int64_t sample_interval_seconds = 10;
+  /// "file:line:col: ..." for each key torc accepts but does not act on (PlanWarnings).
+  std::vector<std::string> warnings;
+};
+
 /// One rule of a failure handler: which exit codes it matches and how often it retries.
 struct FailureRule {
   std::vector<int64_t> exit_codes;
@@ -178,6 +187,7 @@ struct Plan {
   std::vector<Action> actions;
   std::vector<FailureHandler> failure_handlers;
   ExecutionConfig execution;
+  ResourceMonitor resource_monitor;
 
   /// The requirements of `job` (the defaults when it names none).
   const ResourceRequirements& RequirementsOf(const Job& job) const;

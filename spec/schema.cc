@@ -579,8 +579,7 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
   YAML::Node exec = r.Get("execution_config");
   if (!IsAbsent(exec)) ReadExecutionConfig(exec, wf, diags);
   YAML::Node monitor = r.Get("resource_monitor");
-  if (!IsAbsent(monitor) && !monitor.IsMap())
-    r.Error(LocOf(monitor), "'resource_monitor' must be a mapping, not " + KindOf(monitor));
+  if (!IsAbsent(monitor)) internal::ReadResourceMonitor(monitor, wf, diags);
   r.Finish();
 }
 

@@ -112,6 +112,7 @@ struct RawWorkflow {
   std::vector<Located<FailureHandler>> failure_handlers;
   ExecutionConfig execution;
   Loc execution_mode_loc;
+  ResourceMonitor resource_monitor;
 };
 
 /// Parses the text (YAML, or JSON checked strictly first) into a document.

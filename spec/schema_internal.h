@@ -54,4 +54,8 @@ Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
 /// Reads `execution_config` into `wf->execution`.
 void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* diags);
 
+/// Reads `resource_monitor` (Torc's format) into `wf->resource_monitor`; keys torc does not act
+/// on become its warnings.
+void ReadResourceMonitor(const YAML::Node& node, RawWorkflow* wf, Diagnostics* diags);
+
 }  // namespace torc::spec::internal

@@ -3,6 +3,7 @@
 // document, the workflow and its jobs, files and user data are read in schema.cc.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "spec/schema_internal.h"
@@ -271,6 +272,88 @@ void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
   if (!IsAbsent(stdio))
     if (auto s = ReadStdio(stdio, "execution_config", diags)) e.stdio = *s;
   RefuseUnsupported(r, {"job_stdio_overrides"});
+  r.Finish();
+}
+
+}  // namespace torc::spec::internal
+
+namespace torc::spec::internal {
+namespace {
+
+/// Reads `enabled` and `granularity` (of `jobs`, or the legacy top-level ones) into `m`.
+void ReadMonitorSwitches(MapReader& r, ResourceMonitor* m) {
+  if (auto v = r.Bool("enabled")) m->enabled = *v;
+  if (auto v = r.String("granularity")) {
+    if (v->value == "time_series") m->time_series = true;
+    else if (v->value == "summary") m->time_series = false;
+    else r.Error(v->loc, "granularity of " + r.what() + " must be summary or time_series, not '" +
+                             v->value + "'");
+  }
+}
+
+}  // namespace
+
+void ReadResourceMonitor(const YAML::Node& node, RawWorkflow* wf, Diagnostics* diags) {
+  ResourceMonitor& m = wf->resource_monitor;
+  auto warn = [&](Loc loc, std::string message) {
+    Diagnostic d{diags->file(), loc.line, loc.column, "warning: "};
+    d.message += message;
+    m.warnings.push_back(d.ToString());
+  };
+  // Keys torc does not know are warnings, not errors: the file may come from another version of
+  // Torc. They are added to the known keys so that MapReader does not refuse them.
+  std::vector<std::string_view> known = {"sample_interval_seconds", "jobs", "enabled",
+                                         "granularity", "generate_plots", "metrics",
+                                         "compute_node"};
+  const size_t own = known.size();
+  std::vector<std::string> others;
+  if (node.IsMap())
+    for (auto it = node.begin(); it != node.end(); ++it)
+      if (it->first.IsScalar() &&
+          std::find(known.begin(), known.begin() + own, it->first.Scalar()) == known.begin() + own)
+        others.push_back(it->first.Scalar());
+  for (const auto& k : others) known.push_back(k);
+  MapReader r(node, "resource_monitor", known, diags);
+  if (!r.valid()) return;
+  for (const auto& k : others) {
+    std::string message = "resource_monitor key '" + k;
+    message += "' is not one torc knows; ignored";
+    warn(LocOf(node[k]), message);
+  }
+  if (auto v = r.Int("sample_interval_seconds", 1, 3600)) m.sample_interval_seconds = *v;
+  YAML::Node jobs = r.Get("jobs");
+  if (!IsAbsent(jobs)) {
+    MapReader j(jobs, "resource_monitor jobs", {"enabled", "granularity"}, diags);
+    if (j.valid()) {
+      ReadMonitorSwitches(j, &m);
+      j.Finish();
+    }
+    // The legacy keys are read for their types, and say that `jobs` wins.
+    ResourceMonitor legacy;
+    ReadMonitorSwitches(r, &legacy);
+    for (const char* key : {"enabled", "granularity"})
+      if (r.Has(key)) {
+        std::string message = "resource_monitor '";
+        message += key;
+        message += "' is ignored: 'jobs' sets it";
+        warn(LocOf(node[key]), message);
+      }
+  } else {
+    ReadMonitorSwitches(r, &m);
+  }
+  if (r.Bool("generate_plots"))
+    warn(LocOf(node["generate_plots"]),
+         "resource_monitor 'generate_plots' has no effect: torc report and the dashboard always "
+         "draw the samples");
+  for (const auto& metric : r.StringList("metrics"))
+    if (metric.value != "cpu_percent" && metric.value != "memory_bytes") {
+      std::string message = "resource_monitor metric '" + metric.value;
+      message += "' is not measured by torc (it samples cpu_percent and memory_bytes)";
+      warn(metric.loc, message);
+    }
+  if (r.Has("compute_node"))
+    warn(LocOf(node["compute_node"]),
+         "resource_monitor 'compute_node' has no effect: torc does not monitor compute nodes");
   r.Finish();
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "spec/plan.h"
+#include "worker/usage.h"
 
 namespace torc::worker {
 
@@ -52,6 +53,17 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
   args.push_back("--time=" + std::to_string((job.runtime_seconds + 59) / 60 + 1));
   if (!options.signal.empty()) args.push_back("--signal=" + options.signal);
   if (options.cpu_bind) args.push_back("--cpu-bind=cores");
+  if (!options.job_exec.empty()) {
+    args.insert(args.end(), {options.job_exec, "job-exec", "--report",
+                             UsageReportPrefix(options.job_output_dir, job.id, job.attempt)});
+    if (options.limit_memory && job.needs.memory_bytes > 0)
+      args.insert(args.end(), {"--memory-limit", std::to_string(job.needs.memory_bytes),
+                               "--oom-exit-code", std::to_string(options.oom_exit_code)});
+    if (options.sample_interval_seconds > 0)
+      args.insert(args.end(),
+                  {"--sample-interval", std::to_string(options.sample_interval_seconds)});
+    args.push_back("--");
+  }
   args.push_back("bash");
   args.push_back("-c");
   args.push_back(ShellScript(job));

@@ -43,12 +43,20 @@ struct SrunOptions {
   std::string workflow_name;
   std::string signal;    // execution_config.srun_termination_signal, e.g. "TERM@120"
   bool cpu_bind = false; // execution_config.enable_cpu_bind
+  /// The torc binary whose `job-exec` runs the command in the step and measures it
+  /// (worker/job_exec.h); "" runs the command alone (nothing measured).
+  std::string job_exec;
+  std::string job_output_dir;      // where job-exec leaves its figures (UsageReportPrefix)
+  bool limit_memory = false;       // job-exec kills a job over its memory request
+  int64_t oom_exit_code = 137;     // and exits with this
+  int64_t sample_interval_seconds = 0;  // a time series sample every this many seconds (0: none)
 };
 
 /// `srun --nodes=N --ntasks=N --ntasks-per-node=1 --cpus-per-task=C --mem=M --exact
 ///  --nodelist=<nodes> --job-name=<workflow>_<job>_<attempt>
 ///  --export=ALL [--gpus-per-node=G | --gres=none] [--time=T] [--signal=S] [--cpu-bind=cores]
-///  bash -c '<script>'`; documented in docs/worker.md.
+///  [<torc> job-exec --report <prefix> [--memory-limit B --oom-exit-code C]
+///  [--sample-interval S] --] bash -c '<script>'`; documented in docs/worker.md.
 std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placement,
                                   const std::vector<NodeInfo>& nodes, const SrunOptions& options);
 

@@ -43,6 +43,9 @@ class Launcher {
   virtual double launch_interval() const = 0;
   /// Whether the worker itself measures jobs' memory against their requests.
   virtual bool checks_memory() const = 0;
+  /// Whether the jobs are measured where they run (`torc job-exec` in the step), not by the
+  /// worker.
+  virtual bool measures_in_step() const = 0;
   /// Whether a job's failure (`e`: exit code != 0) inside Slurm may be the allocation going
   /// away, so that the worker waits a moment before reporting it (Worker::OnExit).
   virtual bool FailureMayBeAllocationEnding(const ProcessExit& e) const = 0;
@@ -63,8 +66,9 @@ class SrunLauncher : public Launcher {
   /// Any node: srun starts the job where it was placed.
   std::optional<uint32_t> RequiredNode(const JobNeeds&) const override { return std::nullopt; }
   double launch_interval() const override { return s_.launch_interval_seconds; }
-  /// Slurm's cgroups enforce memory.
+  /// `torc job-exec` enforces memory in the step (and Slurm's cgroups, where configured).
   bool checks_memory() const override { return false; }
+  bool measures_in_step() const override { return !s_.srun.job_exec.empty(); }
   /// Any failure: an srun started as the allocation ends fails at once (exit 1).
   bool FailureMayBeAllocationEnding(const ProcessExit&) const override { return true; }
   LaunchSpec JobSpec(const JobToRun& job, const Placement& placement) override;
@@ -89,6 +93,7 @@ class DirectLauncher : public Launcher {
   std::optional<uint32_t> RequiredNode(const JobNeeds& needs) const override;
   double launch_interval() const override { return 0; }
   bool checks_memory() const override { return s_.limit_resources; }
+  bool measures_in_step() const override { return false; }
   /// A death by signal only: a job's own failure exit is not the allocation's doing.
   bool FailureMayBeAllocationEnding(const ProcessExit& e) const override {
     return e.exit_code >= 128 || e.signal != 0;

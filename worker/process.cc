@@ -12,8 +12,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <cstdio>
+#include <cstdlib>
 
 extern char** environ;
 
@@ -108,8 +108,10 @@ pid_t SystemProcessTable::Start(const LaunchSpec& spec, std::string* error) {
   std::vector<std::string> args = spec.argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int out = OpenOutput(spec.stdout_path);
-  int err = spec.stderr_path == spec.stdout_path ? dup(out) : OpenOutput(spec.stderr_path);
+  int out = spec.inherit_output ? dup(1) : OpenOutput(spec.stdout_path);
+  int err = spec.inherit_output                   ? dup(2)
+            : spec.stderr_path == spec.stdout_path ? dup(out)
+                                                   : OpenOutput(spec.stderr_path);
   if (out < 0 || err < 0) {
     *error = "cannot open the output files (" + spec.stdout_path + ", " + spec.stderr_path +
              "): " + std::strerror(errno);
@@ -173,27 +175,40 @@ WakeUp SystemProcessTable::WaitForEvent(double timeout_seconds) {
   return w;
 }
 
-std::map<pid_t, int64_t> SystemProcessTable::RssByGroup() const {
-  std::map<pid_t, int64_t> total;
+std::map<pid_t, GroupUsage> ScanGroupUsage() {
+  std::map<pid_t, GroupUsage> total;
   DIR* proc = opendir("/proc");
   if (!proc) return total;
-  long page = sysconf(_SC_PAGESIZE);
+  static const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  static const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  char path[300], line[1024];
   while (dirent* d = readdir(proc)) {
     if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
-    std::ifstream stat(std::string("/proc/") + d->d_name + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    size_t close_paren = line.rfind(')');
-    if (close_paren == std::string::npos) continue;
-    // Fields after "(comm)": state ppid pgrp ... rss is field 24 (1-based).
-    std::istringstream rest(line.substr(close_paren + 2));
-    std::string field;
-    long pgrp = 0, rss = 0;
-    for (int i = 3; i <= 24 && rest >> field; ++i) {
-      if (i == 5) pgrp = std::atol(field.c_str());
-      if (i == 24) rss = std::atol(field.c_str());
+    std::snprintf(path, sizeof path, "/proc/%s/stat", d->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, line, sizeof line - 1);
+    close(fd);
+    if (n <= 0) continue;
+    line[n] = '\0';
+    // Fields after "(comm)" (which may hold spaces and parentheses): state(3) ppid pgrp(5) ...
+    // utime(14) stime cutime cstime(17) ... rss(24), 1-based.
+    const char* p = std::strrchr(line, ')');
+    if (!p) continue;
+    ++p;
+    long pgrp = 0;
+    double ticks = 0, rss = 0;
+    for (int field = 3; field <= 24 && *p; ++field) {
+      while (*p == ' ') ++p;
+      char* end = nullptr;
+      if (field == 5) pgrp = std::strtol(p, &end, 10);
+      else if (field >= 14 && field <= 17) ticks += std::strtod(p, &end);
+      else if (field == 24) rss = std::strtod(p, &end);
+      while (*p && *p != ' ') ++p;
     }
-    total[static_cast<pid_t>(pgrp)] += static_cast<int64_t>(rss) * page;
+    GroupUsage& g = total[static_cast<pid_t>(pgrp)];
+    g.rss_bytes += static_cast<int64_t>(rss * page);
+    g.cpu_seconds += ticks / tick;
   }
   closedir(proc);
   return total;

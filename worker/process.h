@@ -20,7 +20,19 @@ struct LaunchSpec {
   std::string stdout_path, stderr_path;    // "" = /dev/null; equal paths share one file
   /// Variables of the worker's environment the process does not get (a trailing '*': a prefix).
   std::vector<std::string> unset;
+  /// The process writes to this process's own stdout and stderr (the paths are not used):
+  /// `torc job-exec` hands its step's output to the job unchanged.
+  bool inherit_output = false;
 };
+
+/// What the processes of one process group use at one moment.
+struct GroupUsage {
+  int64_t rss_bytes = 0;   // resident memory, summed over the group's processes
+  double cpu_seconds = 0;  // user + system time so far, with the children they waited for
+};
+
+/// One pass over /proc: what each process group uses now.
+std::map<pid_t, GroupUsage> ScanGroupUsage();
 
 /// How a process ended, with what it used (from wait4's rusage).
 struct ProcessExit {
@@ -50,8 +62,8 @@ class ProcessTable {
   /// Sleeps until a child exits, a signal arrives, or `timeout_seconds` pass;
   /// reaps every exited child.
   virtual WakeUp WaitForEvent(double timeout_seconds) = 0;
-  /// Resident memory of each process group, in bytes: one pass for all of them.
-  virtual std::map<pid_t, int64_t> RssByGroup() const = 0;
+  /// Memory and CPU time of each process group: one pass for all of them.
+  virtual std::map<pid_t, GroupUsage> UsageByGroup() const = 0;
 };
 
 /// The processes of this machine: fork/exec, a signalfd for SIGCHLD and the worker's own
@@ -65,8 +77,8 @@ class SystemProcessTable : public ProcessTable {
   pid_t Start(const LaunchSpec& spec, std::string* error) override;
   void Signal(pid_t pid, int sig) override;
   WakeUp WaitForEvent(double timeout_seconds) override;
-  /// One pass over /proc.
-  std::map<pid_t, int64_t> RssByGroup() const override;
+  /// One pass over /proc (ScanGroupUsage).
+  std::map<pid_t, GroupUsage> UsageByGroup() const override { return ScanGroupUsage(); }
   size_t running() const { return running_; }
 
  private:

@@ -95,6 +95,9 @@ bool Worker::Register() {
   Configure(*r.value);
   std::string mkdir_error;
   if (!util::MakeDirectories(job_output_dir_, 0755, &mkdir_error)) Log(mkdir_error);
+  if (launcher_->measures_in_step() &&
+      !util::MakeDirectories(job_output_dir_ + "/usage", 0755, &mkdir_error))
+    Log(mkdir_error);
   Log("worker " + std::to_string(worker_id_) + " registered: " +
       std::to_string(alloc_.nodes.size()) + " node(s) x " + std::to_string(alloc_.nodes[0].cpus) +
       " CPUs, " + launcher_->mode() + " mode");
@@ -124,6 +127,7 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   on_start_ = b.on_worker_start;
   on_complete_ = b.on_worker_complete;
   execution_ = b.execution;
+  monitor_ = b.monitor;
   term_signal_ = SignalNumber(execution_.termination_signal);
   job_output_dir_ = protocol::JobOutputDir(o_.output_dir, o_.workflow_id);
   LaunchSettings s;
@@ -137,10 +141,17 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   s.srun.workflow_name = workflow_name_;
   s.srun.signal = execution_.srun_termination_signal;
   s.srun.cpu_bind = execution_.enable_cpu_bind;
+  if (monitor_.enabled) s.srun.job_exec = o_.job_exec;
+  s.srun.job_output_dir = job_output_dir_;
+  s.srun.limit_memory = execution_.limit_resources;
+  s.srun.oom_exit_code = execution_.oom_exit_code;
+  if (monitor_.enabled && monitor_.time_series)
+    s.srun.sample_interval_seconds = monitor_.sample_interval_seconds;
   s.launch_interval_seconds = static_cast<double>(execution_.srun_launch_interval_ms) / 1000.0;
   s.limit_resources = execution_.limit_resources;
   launcher_ = MakeLauncher(o_.mode, execution_.mode, std::move(s),
                            [this](const std::string& m) { Log(m); });
+  sampling_ = monitor_.enabled && monitor_.time_series && !launcher_->measures_in_step();
 }
 
 bool Worker::ReachServer() {
@@ -307,6 +318,8 @@ double Worker::WaitSeconds(double next_heartbeat) const {
   if (!results_.empty() || !started_.empty())
     wait = std::min(wait, std::max(kFlushDelaySeconds, retry_at_ - now));
   if (!running_.empty()) wait = std::min(wait, 0.5);  // runtime/memory/kill checks
+  if (sampling_)
+    for (const auto& [pid, r] : running_) wait = std::min(wait, r.usage.next_sample() - now);
   wait = std::max(0.0, std::min(wait, 5.0));
   if (!deferred_.empty()) wait = std::min(wait, 0.2);
   if (!placed_.empty()) wait = std::min(wait, std::max(0.0, next_launch_at_ - now));
@@ -667,7 +680,13 @@ int RunWorker(server::ApiClient& client, const WorkerOptions& options) {
   std::unique_ptr<WorkerApi> api = MakeServerWorkerApi(client, options.workflow_id);
   SystemClock clock;
   SystemProcessTable processes;
-  return RunWorker(options, {api.get(), &clock, &processes, DiscoveryEnv::Real()});
+  WorkerOptions o = options;
+  if (o.job_exec.empty()) {
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) o.job_exec.assign(self, static_cast<size_t>(n));
+  }
+  return RunWorker(o, {api.get(), &clock, &processes, DiscoveryEnv::Real()});
 }
 
 }  // namespace torc::worker

@@ -22,6 +22,7 @@
 #include "worker/launcher.h"
 #include "worker/ledger.h"
 #include "worker/process.h"
+#include "worker/usage.h"
 #include "worker/worker.h"
 #include "worker/worker_api.h"
 
@@ -40,6 +41,8 @@ struct Running {
   protocol::AttemptOutputs outputs;
   pid_t recovery_pid = -1;  // running the failure handler's recovery script
   ProcessExit exit;         // the job's exit, kept while recovering
+  UsageRecorder usage;      // direct mode: its peak memory and samples, from /proc
+  std::vector<NodeUsageReport> node_reports;  // slurm mode: what job-exec measured per node
 };
 
 /// One `torc worker run`: registers, then claims, launches and reaps jobs and
@@ -179,6 +182,12 @@ class Worker {
   void OnExit(const ProcessExit& e);
   /// Starts the recovery script of the job's failure handler; false when there is none.
   bool StartRecovery(Running& r, const ProcessExit& e);
+  /// Slurm mode, when the job's srun ended: reads (and removes) what `torc job-exec` measured on
+  /// each of its nodes, and takes a kill for memory (job-exec's, or Slurm's cgroup's as srun's
+  /// stderr tells it) as the reason the job ended.
+  void CollectStepUsage(Running& r, const ProcessExit& e);
+  /// Direct mode, with a time series: whether a running job's sample is due at `now`.
+  bool SampleDue(double now) const;
   /// Frees the job's resources and reports how it ended.
   void Finish(Running& r, const ProcessExit& e);
   /// Reports a job that never started (canceled, or unable to run here) at once.
@@ -237,6 +246,9 @@ class Worker {
   int64_t worker_id_ = 0;
   double heartbeat_seconds_ = 30;
   protocol::ExecutionSettings execution_;  // the workflow's, with the protocol's defaults
+  protocol::MonitorSettings monitor_;      // what the workflow wants measured
+  // Direct mode with a time series: the worker samples its jobs' process groups itself.
+  bool sampling_ = false;
   int term_signal_ = SIGTERM;
   double next_memory_check_ = 0;  // when /proc is read again for memory limits
   double next_log_check_ = 0;     // when output files are checked again against max_log_bytes

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 
 #include "server/protocol/messages.h"
 #include "spec/plan.h"
@@ -124,6 +125,7 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
   std::string error;
   r.pid = procs_.Start(spec, &error);
   r.start_time = now;
+  if (sampling_) r.usage.Begin(now, static_cast<double>(monitor_.sample_interval_seconds));
   r.runtime_deadline = now + static_cast<double>(job.runtime_seconds);
   r.job = std::move(job);
   if (r.pid < 0) {
@@ -157,23 +159,35 @@ void Worker::CheckLimits(double now) {
         " s: stopping jobs");
     Stop("walltime");
   }
-  // Memory is read from /proc at most every 0.5 s, in one pass for all jobs.
-  std::map<pid_t, int64_t> rss;
-  if (launcher_->checks_memory() && now >= next_memory_check_) {
-    next_memory_check_ = now + 0.5;
-    rss = procs_.RssByGroup();
-  }
+  // Memory is read from /proc at most every 0.5 s, in one pass for all jobs; so are the samples
+  // of a time series (direct mode: slurm mode samples in the step).
+  std::map<pid_t, GroupUsage> usage;
+  const bool memory_due = launcher_->checks_memory() && now >= next_memory_check_;
+  if (memory_due) next_memory_check_ = now + 0.5;
+  if (memory_due || SampleDue(now)) usage = procs_.UsageByGroup();
   CapOutputs(now);
   for (auto& [pid, r] : running_) {
     if (r.recovery_pid > 0 || deferred_.count(pid)) continue;  // the job's process has ended
     if (r.end_reason.empty() && now >= r.runtime_deadline)
       Terminate(r, "runtime", std::min<double>(sigterm_lead, 30));
-    auto used = rss.find(pid);
-    if (r.end_reason.empty() && r.job.needs.memory_bytes > 0 && used != rss.end() &&
-        used->second > r.job.needs.memory_bytes)
+    auto used = usage.find(pid);
+    if (used == usage.end()) {
+      if (r.kill_at > 0 && now >= r.kill_at) procs_.Signal(pid, SIGKILL);
+      continue;
+    }
+    r.usage.Observe(now, used->second);
+    if (launcher_->checks_memory() && r.end_reason.empty() && r.job.needs.memory_bytes > 0 &&
+        used->second.rss_bytes > r.job.needs.memory_bytes)
       Terminate(r, "memory", 0);
     if (r.kill_at > 0 && now >= r.kill_at) procs_.Signal(pid, SIGKILL);
   }
+}
+
+bool Worker::SampleDue(double now) const {
+  if (!sampling_) return false;
+  for (const auto& [pid, r] : running_)
+    if (r.usage.SampleDue(now)) return true;
+  return false;
 }
 
 // Output files over the cap are cut back (worker/log_cap.h), every 0.5 s.
@@ -243,11 +257,28 @@ void Worker::OnExit(const ProcessExit& exit) {
   }
   auto it = running_.find(e.pid);
   if (it == running_.end()) return;
+  if (launcher_->measures_in_step()) CollectStepUsage(it->second, e);
   if (MayBeAllocationEnding(it->second, e)) {
     deferred_[e.pid] = {e, Now() + kAllocationEndingWaitSeconds};
     return;
   }
   Conclude(it, e);
+}
+
+void Worker::CollectStepUsage(Running& r, const ProcessExit& e) {
+  const std::string prefix = UsageReportPrefix(job_output_dir_, r.job.id, r.job.attempt);
+  for (uint32_t n : r.placement.nodes) {
+    const std::string path = UsageReportPath(prefix, alloc_.nodes[n].name);
+    if (auto report = ReadNodeUsageReport(path)) r.node_reports.push_back(std::move(*report));
+    unlink(path.c_str());
+  }
+  if (!r.end_reason.empty() || e.exit_code == 0) return;
+  bool memory = false;
+  for (const auto& n : r.node_reports) memory = memory || n.memory_killed;
+  // Slurm's cgroup may kill the whole step (job-exec too, so no file says it): srun says so on
+  // the job's stderr ("... task 0: Out Of Memory", slurmstepd's "oom_kill event").
+  if (!memory && !r.outputs.err.empty()) memory = SaysOutOfMemory(FileTail(r.outputs.err, 4096));
+  if (memory) r.end_reason = "memory";
 }
 
 /// The process of a running job ended: a failure runs its recovery script first,
@@ -325,9 +356,16 @@ void Worker::Report(const JobToRun& job, AttemptStatus status, int exit_code, in
   a.start_time = start;
   a.end_time = end;
   a.nodes = r.nodes;
-  if (e) {
-    a.peak_rss_bytes = e->peak_rss_bytes;
-    a.cpu_seconds = e->cpu_seconds;
+  if (e && monitor_.enabled) {
+    if (launcher_->measures_in_step()) {
+      // The figures of srun itself are not the job's: nothing when no node reported.
+      CombineNodeUsage(r.node_reports, start, &a);
+    } else if (launcher_->mode() == std::string_view("direct")) {
+      a.peak_rss_bytes = std::max(e->peak_rss_bytes, r.usage.peak_rss_bytes());
+      a.cpu_seconds = e->cpu_seconds;
+      a.node_usage.push_back({alloc_.nodes[own_node_].name, a.peak_rss_bytes, a.cpu_seconds});
+      a.samples = protocol::ThinSamples(r.usage.samples());
+    }
   }
   results_.push_back(std::move(a));
 }

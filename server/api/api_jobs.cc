@@ -11,7 +11,10 @@ nlohmann::json AttemptJson(const AttemptResult& r) {
           {"signal", r.signal},             {"reason", r.reason},
           {"start_time", r.start_time},     {"end_time", r.end_time},
           {"peak_rss_bytes", r.peak_rss_bytes}, {"cpu_seconds", r.cpu_seconds},
-          {"nodes", r.nodes}};
+          {"nodes", r.nodes},
+          // The store checks that it is an array; "[]" when unknown.
+          {"node_usage", nlohmann::json::parse(r.node_usage, nullptr, false)},
+          {"samples", r.samples}};
 }
 
 ServiceStatus FindJobByText(const spec::Plan& plan, const std::string& ref, JobIndex* job) {
@@ -149,11 +152,41 @@ HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
   return Json(200, out);
 }
 
+/// GET /workflows/W/jobs/J/attempts/A/samples: the attempt's time series, read from the store.
+HttpResponse Samples(Call& c, WorkflowId wf, const std::string& ref, const std::string& number) {
+  JobIndex j = 0;
+  const uint32_t attempt = static_cast<uint32_t>(ParseId(number, "attempt number"));
+  double plan_interval = 0;
+  Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    if (ServiceStatus found = FindJobByText(*e.plan, ref, &j); !found.ok()) return found;
+    bool known = false;
+    for (const auto* a : e.core->AttemptsOf(j)) known = known || a->attempt == attempt;
+    if (!known) {
+      std::string message = "job " + e.plan->jobs[j].name;
+      message += " has no ended attempt ";
+      message += std::to_string(attempt);
+      return ServiceStatus::Error(ServiceStatus::kNotFound, message);
+    }
+    plan_interval = static_cast<double>(e.plan->resource_monitor.sample_interval_seconds);
+    return ServiceStatus::Ok();
+  }));
+  AttemptSamples stored;
+  Check(c.service->AttemptSamplesOf(wf, j, attempt, &stored));
+  nlohmann::json samples = nlohmann::json::array();
+  for (const auto& s : nlohmann::json::parse(stored.samples_json, nullptr, false))
+    if (s.is_array() && s.size() == 3)
+      samples.push_back({{"t", s[0]}, {"cpu_percent", s[1]}, {"rss_bytes", s[2]}});
+  const double interval = stored.interval_seconds > 0 ? stored.interval_seconds : plan_interval;
+  return Json(200, {{"interval_seconds", interval}, {"samples", samples}});
+}
+
 }  // namespace
 
 HttpResponse JobEndpoints(Call& c, WorkflowId wf) {
   if (c.parts.size() == 5 && c.parts[4] == "log") return MonitorEndpoints(c, wf);
   if (c.http.method != "GET") throw ApiError(405, "use GET on jobs");
+  if (c.parts.size() == 7 && c.parts[4] == "attempts" && c.parts[6] == "samples")
+    return Samples(c, wf, c.parts[3], c.parts[5]);
   if (c.parts.size() == 3) return List(c, wf);
   if (c.parts.size() == 4) return Show(c, wf, c.parts[3]);
   throw ApiError(404, "no endpoint GET " + c.http.path);

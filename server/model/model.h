@@ -58,6 +58,19 @@ struct AttemptResult {
   int64_t peak_rss_bytes = -1;   // -1: unknown
   double cpu_seconds = -1;       // -1: unknown
   std::string nodes;             // e.g. "n1" or "n[1-4]"
+  /// What it used per node, as the API shows it: a JSON array of {"node", "peak_rss_bytes",
+  /// "cpu_seconds"} ("[]" when unknown).
+  std::string node_usage = "[]";
+  uint32_t samples = 0;          // how many time series samples are stored (AttemptSamples)
+};
+
+/// The time series of one attempt, written beside its result and read only on request (it can
+/// be large: never kept in memory).
+struct AttemptSamples {
+  JobIndex job = 0;
+  uint32_t attempt = 0;
+  double interval_seconds = 0;
+  std::string samples_json;  // [[t, cpu_percent, rss_bytes], ...], t from the attempt's start
 };
 
 /// Something worth telling the user about (requeues, retries, expiries, cancels).
@@ -106,9 +119,10 @@ struct ChangeBatch {
   std::vector<Event> events;
   std::vector<WorkerRecord> workers;  // registered or changed workers (full record)
   std::vector<ActionState> actions;   // changed actions (full record)
+  std::vector<AttemptSamples> samples;  // time series of applied results
   bool empty() const {
     return jobs.empty() && results.empty() && events.empty() && workers.empty() &&
-           actions.empty();
+           actions.empty() && samples.empty();
   }
 };
 

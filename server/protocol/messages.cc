@@ -97,6 +97,19 @@ AttemptReport AttemptReportFromJson(const json& r) {
   a.peak_rss_bytes = GetInt(r, "peak_rss_bytes", -1, INT64_MAX, -1);
   a.cpu_seconds = GetNumber(r, "cpu_seconds", -1.0);
   a.nodes = GetString(r, "nodes", "", kMaxNodesBytes);
+  a.node_usage = Each<NodeUsage>(r, "node_usage", false, kMaxNodeUsage,
+                                 "each of 'node_usage' must be an object", [](const json& n) {
+                                   return NodeUsage{
+                                       GetString(n, "node", "", kMaxHostnameBytes),
+                                       GetInt(n, "peak_rss_bytes", -1, INT64_MAX, -1),
+                                       GetNumber(n, "cpu_seconds", -1.0)};
+                                 });
+  for (const auto& s : GetArray(r, "samples", false, kMaxSamples)) {
+    if (!s.is_array() || s.size() != 3 || !s[0].is_number() || !s[1].is_number() ||
+        !s[2].is_number_integer())
+      throw FieldError("each of 'samples' must be [t, cpu_percent, rss_bytes]");
+    a.samples.push_back({s[0].get<double>(), s[1].get<double>(), s[2].get<int64_t>()});
+  }
   if (a.status == AttemptStatus::kCompleted && a.exit_code != 0)
     throw FieldError("a completed result must have exit code 0");
   return a;
@@ -110,6 +123,20 @@ json ToJson(const AttemptReport& a) {
             {"nodes", FitText(a.nodes, kMaxNodesBytes)}};
   if (a.peak_rss_bytes >= 0) j["peak_rss_bytes"] = a.peak_rss_bytes;
   if (a.cpu_seconds >= 0) j["cpu_seconds"] = a.cpu_seconds;
+  if (!a.node_usage.empty()) {
+    json& usage = j["node_usage"] = json::array();
+    for (const auto& n : a.node_usage) {
+      json u = {{"node", FitText(n.node, kMaxHostnameBytes)}};
+      if (n.peak_rss_bytes >= 0) u["peak_rss_bytes"] = n.peak_rss_bytes;
+      if (n.cpu_seconds >= 0) u["cpu_seconds"] = n.cpu_seconds;
+      usage.push_back(std::move(u));
+    }
+  }
+  if (!a.samples.empty()) {
+    json& samples = j["samples"] = json::array();
+    for (const auto& s : ThinSamples(a.samples))
+      samples.push_back(json::array({s.t, s.cpu_percent, s.rss_bytes}));
+  }
   return j;
 }
 
@@ -212,6 +239,21 @@ ExecutionSettings ExecutionSettingsOf(const spec::ExecutionConfig& x) {
   return s;
 }
 
+MonitorSettings MonitorSettingsOf(const spec::ResourceMonitor& m) {
+  return {m.enabled, m.time_series, m.sample_interval_seconds};
+}
+
+std::vector<ResourceSample> ThinSamples(std::vector<ResourceSample> samples, size_t max) {
+  if (samples.size() <= max || max == 0) return samples;
+  if (max == 1) return {samples.back()};
+  std::vector<ResourceSample> out;
+  out.reserve(max);
+  const double step = static_cast<double>(samples.size() - 1) / static_cast<double>(max - 1);
+  for (size_t i = 0; i < max; ++i)
+    out.push_back(samples[static_cast<size_t>(static_cast<double>(i) * step + 0.5)]);
+  return out;
+}
+
 json ToJson(const RegistrationAnswer& m) {
   const ExecutionSettings& x = m.execution;
   return {{"worker_id", m.worker_id},
@@ -232,7 +274,11 @@ json ToJson(const RegistrationAnswer& m) {
             {"timeout_exit_code", x.timeout_exit_code},
             {"srun_termination_signal", x.srun_termination_signal},
             {"enable_cpu_bind", x.enable_cpu_bind},
-            {"srun_launch_interval_ms", x.srun_launch_interval_ms}}}};
+            {"srun_launch_interval_ms", x.srun_launch_interval_ms}}},
+          {"monitor",
+           {{"enabled", m.monitor.enabled},
+            {"time_series", m.monitor.time_series},
+            {"sample_interval_seconds", m.monitor.sample_interval_seconds}}}};
 }
 
 RegistrationAnswer RegistrationAnswerFromJson(const json& j) {
@@ -270,6 +316,15 @@ RegistrationAnswer RegistrationAnswerFromJson(const json& j) {
   s.enable_cpu_bind = GetBool(x, "enable_cpu_bind", d.enable_cpu_bind);
   s.srun_launch_interval_ms =
       GetInt(x, "srun_launch_interval_ms", 0, 3'600'000, d.srun_launch_interval_ms);
+  // An older server sends no "monitor": measure, no time series.
+  auto mon = j.find("monitor");
+  const json& mj = mon == j.end() || mon->is_null() ? kNone : *mon;
+  AsObject(mj, "'monitor'");
+  const MonitorSettings md;
+  m.monitor.enabled = GetBool(mj, "enabled", md.enabled);
+  m.monitor.time_series = GetBool(mj, "time_series", md.time_series);
+  m.monitor.sample_interval_seconds =
+      GetInt(mj, "sample_interval_seconds", 1, 3600, md.sample_interval_seconds);
   return m;
 }
 

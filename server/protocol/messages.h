@@ -52,6 +52,11 @@ inline constexpr size_t kMaxPathBytes = 4096;
 inline constexpr size_t kMaxSchedulerBytes = 256;
 /// Why a worker leaves (LeaveNotice).
 inline constexpr size_t kMaxLeaveReasonBytes = 1024;
+/// The resource samples of one result: a worker thins longer series (ThinSamples) before
+/// sending them.
+inline constexpr size_t kMaxSamples = 10'000;
+/// The nodes of one result's `node_usage`.
+inline constexpr size_t kMaxNodeUsage = 100'000;
 
 // ---- registration ------------------------------------------------------------------------
 /// One node of the worker's allocation, as it found it (worker/allocation.h).
@@ -96,6 +101,15 @@ struct ExecutionSettings {
 };
 ExecutionSettings ExecutionSettingsOf(const spec::ExecutionConfig& x);
 
+/// What the workflow's `resource_monitor` asks the worker to measure (spec::ResourceMonitor).
+struct MonitorSettings {
+  bool enabled = true;       // measure jobs at all (peak RSS, CPU time, per node)
+  bool time_series = false;  // also sample CPU % and RSS every sample_interval_seconds
+  int64_t sample_interval_seconds = 10;
+  bool operator==(const MonitorSettings&) const = default;
+};
+MonitorSettings MonitorSettingsOf(const spec::ResourceMonitor& m);
+
 /// The server's answer to a registration: the worker's id and what it needs of the workflow.
 struct RegistrationAnswer {
   int64_t worker_id = 0;
@@ -107,6 +121,7 @@ struct RegistrationAnswer {
   std::vector<std::string> schedulers;
   std::vector<std::string> on_worker_start, on_worker_complete;  // hook commands
   ExecutionSettings execution;
+  MonitorSettings monitor;
 };
 nlohmann::json ToJson(const RegistrationAnswer& m);
 RegistrationAnswer RegistrationAnswerFromJson(const nlohmann::json& j);
@@ -137,6 +152,27 @@ struct StartNotice {
   bool operator==(const StartNotice&) const = default;
 };
 
+/// What an attempt used on one of its nodes (the job's own processes there).
+struct NodeUsage {
+  std::string node;
+  int64_t peak_rss_bytes = -1;  // -1: unknown
+  double cpu_seconds = -1;      // -1: unknown
+  bool operator==(const NodeUsage&) const = default;
+};
+
+/// One sample of an attempt's time series (summed over its nodes: docs/worker.md).
+struct ResourceSample {
+  double t = 0;            // seconds since the attempt's start_time
+  double cpu_percent = 0;  // may exceed 100 (several CPUs)
+  int64_t rss_bytes = 0;
+  bool operator==(const ResourceSample&) const = default;
+};
+
+/// At most `max` of `samples`, evenly picked (the first and the last kept), so that a long
+/// series fits a report (kMaxSamples).
+std::vector<ResourceSample> ThinSamples(std::vector<ResourceSample> samples,
+                                        size_t max = kMaxSamples);
+
 /// An attempt that ended on the worker.
 struct AttemptReport {
   uint32_t id = 0;
@@ -149,6 +185,11 @@ struct AttemptReport {
   int64_t peak_rss_bytes = -1;  // -1: unknown
   double cpu_seconds = -1;      // -1: unknown
   std::string nodes;
+  /// One entry per node the attempt ran on; peak_rss_bytes above is their max, cpu_seconds
+  /// their sum. Empty when not measured.
+  std::vector<NodeUsage> node_usage;
+  /// Only when the workflow asks for time series; at most kMaxSamples.
+  std::vector<ResourceSample> samples;
   bool operator==(const AttemptReport&) const = default;
 };
 

@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "server/store/sqlite.h"
@@ -76,11 +78,11 @@ StoreStatus RefuseEmptied(const std::string& path, const std::vector<std::string
 
 constexpr const char* kUpsertAttempt =
     "INSERT INTO attempts(workflow_id, job, attempt, worker, status, exit_code, signal, reason,"
-    " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes, node_usage)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     " ON CONFLICT(workflow_id, job, attempt) DO UPDATE SET worker = ?4, status = ?5,"
     " exit_code = ?6, signal = ?7, reason = ?8, start_time = ?9, end_time = ?10,"
-    " peak_rss_bytes = ?11, cpu_seconds = ?12, nodes = ?13";
+    " peak_rss_bytes = ?11, cpu_seconds = ?12, nodes = ?13, node_usage = ?14";
 constexpr const char* kUpsertWorker =
     "INSERT INTO workers(id, workflow_id, hostname, slurm_job_id, pid, registered_at,"
     " lease_expires, alive, resources_json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -94,7 +96,7 @@ struct Statements {
   SqliteStatement insert_log, upsert_attempt, insert_event, upsert_worker, upsert_action;
   SqliteStatement events_since, max_event_seq;
   SqliteStatement job_log_high_water, load_workflows, load_log, load_attempts, load_workers;
-  SqliteStatement load_actions;
+  SqliteStatement load_actions, load_sample_counts, upsert_samples, read_samples;
 
   StoreStatus Prepare(sqlite3* db);
 };
@@ -139,7 +141,20 @@ StoreStatus Statements::Prepare(sqlite3* db) {
       {&load_log, "SELECT workflow_id, seq, payload FROM job_log ORDER BY seq"},
       {&load_attempts,
        "SELECT rowid, workflow_id, job, attempt, worker, status, exit_code, signal, reason,"
-       " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes FROM attempts ORDER BY rowid"},
+       " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes, node_usage,"
+       " CASE WHEN json_valid(node_usage) THEN json_type(node_usage) ELSE '' END"
+       " FROM attempts ORDER BY rowid"},
+      // Only how many: the samples themselves are read on request (ReadSamples).
+      {&load_sample_counts,
+       "SELECT workflow_id, job, attempt, CASE WHEN json_valid(samples)"
+       " THEN json_array_length(samples) ELSE -1 END FROM attempt_samples"},
+      {&upsert_samples,
+       "INSERT INTO attempt_samples(workflow_id, job, attempt, interval_seconds, samples)"
+       " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(workflow_id, job, attempt)"
+       " DO UPDATE SET interval_seconds = ?4, samples = ?5"},
+      {&read_samples,
+       "SELECT interval_seconds, samples FROM attempt_samples"
+       " WHERE workflow_id = ?1 AND job = ?2 AND attempt = ?3"},
       {&load_workers,
        "SELECT id, workflow_id, hostname, slurm_job_id, pid, registered_at, lease_expires, alive,"
        " resources_json, CASE WHEN json_valid(resources_json) THEN json_type(resources_json)"
@@ -172,6 +187,7 @@ class LoadedIndex {
     return nullptr;
   }
   int64_t CheckpointSeq(WorkflowId id) const { return index_.at(id).checkpoint_seq; }
+  std::vector<LoadedWorkflow>& All() { return *out_; }
 
  private:
   struct Entry {
@@ -194,6 +210,8 @@ class SqliteStore final : public Store {
   StoreStatus Append(const ChangeBatch& batch) override;
   StoreStatus Checkpoint(WorkflowId id, const std::vector<JobDynamic>& jobs) override;
   StoreStatus LoadAll(std::vector<LoadedWorkflow>* out) override;
+  StoreStatus ReadSamples(WorkflowId id, JobIndex job, uint32_t attempt, AttemptSamples* out,
+                          bool* found) override;
   StoreStatus EventsSince(WorkflowId id, int64_t after, int limit, std::vector<Event>* out,
                           const std::string& kind_prefix = "") override;
   int64_t MaxEventSeq() override { return max_event_seq_; }
@@ -204,6 +222,8 @@ class SqliteStore final : public Store {
   StoreStatus CheckBatch(const ChangeBatch& batch) const;
   StoreStatus WriteBatch(const ChangeBatch& batch);
   StoreStatus WriteResult(WorkflowId id, const AttemptResult& r);
+  StoreStatus WriteSamples(WorkflowId id, const AttemptSamples& a);
+  StoreStatus LoadSampleCounts(LoadedIndex* index);
   StoreStatus WriteEvent(WorkflowId id, const Event& e);
   StoreStatus WriteWorker(WorkflowId id, const WorkerRecord& w);
   StoreStatus WriteAction(WorkflowId id, const ActionState& a);
@@ -372,6 +392,9 @@ StoreStatus SqliteStore::WriteBatch(const ChangeBatch& batch) {
   for (size_t i = 0; status.ok() && i < batch.results.size(); ++i) {
     status = WriteResult(batch.workflow, batch.results[i]);
   }
+  for (size_t i = 0; status.ok() && i < batch.samples.size(); ++i) {
+    status = WriteSamples(batch.workflow, batch.samples[i]);
+  }
   for (size_t i = 0; status.ok() && i < batch.events.size(); ++i) {
     status = WriteEvent(batch.workflow, batch.events[i]);
   }
@@ -401,7 +424,36 @@ StoreStatus SqliteStore::WriteResult(WorkflowId id, const AttemptResult& r) {
   s.BindInt(11, r.peak_rss_bytes);
   s.BindDouble(12, r.cpu_seconds);
   s.BindText(13, r.nodes);
+  s.BindText(14, r.node_usage);
   return Detail(s.Run("recording an attempt result"), r.job);
+}
+
+StoreStatus SqliteStore::WriteSamples(WorkflowId id, const AttemptSamples& a) {
+  SqliteStatement& s = s_.upsert_samples;
+  s.BindInt(1, id);
+  s.BindInt(2, a.job);
+  s.BindInt(3, a.attempt);
+  s.BindDouble(4, a.interval_seconds);
+  s.BindText(5, a.samples_json);
+  return Detail(s.Run("recording an attempt's samples"), a.job);
+}
+
+StoreStatus SqliteStore::ReadSamples(WorkflowId id, JobIndex job, uint32_t attempt,
+                                     AttemptSamples* out, bool* found) {
+  SqliteStatement& s = s_.read_samples;
+  s.BindInt(1, id);
+  s.BindInt(2, job);
+  s.BindInt(3, attempt);
+  StoreStatus status;
+  *found = s.Step(&status, "reading an attempt's samples");
+  if (*found) {
+    out->job = job;
+    out->attempt = attempt;
+    out->interval_seconds = s.ColumnDouble(0);
+    out->samples_json = s.ColumnText(1);
+  }
+  s.Reset();
+  return status;
 }
 
 StoreStatus SqliteStore::WriteEvent(WorkflowId id, const Event& e) {
@@ -591,10 +643,42 @@ StoreStatus SqliteStore::LoadAttempts(LoadedIndex* index) {
     r.peak_rss_bytes = row.Int(11, "peak_rss_bytes", -1, kMaxInt64, "-1: unknown");
     r.cpu_seconds = row.Real(12, "cpu_seconds");
     r.nodes = row.Text(13, "nodes");
+    r.node_usage = row.Text(14, "node_usage");
+    // Decoded by the API: an array.
+    if (row.ok() && s.ColumnText(15) != "array") row.Fail("node_usage is not a JSON array");
     status = row.status();
     if (status.ok()) w->results.push_back(std::move(r));
   }
   s.Reset();
+  if (status.ok()) status = LoadSampleCounts(index);
+  return status;
+}
+
+// How many samples each attempt has stored, for the API's "samples" count.
+StoreStatus SqliteStore::LoadSampleCounts(LoadedIndex* index) {
+  std::map<std::tuple<WorkflowId, JobIndex, uint32_t>, uint32_t> counts;
+  SqliteStatement& s = s_.load_sample_counts;
+  StoreStatus status;
+  while (status.ok() && s.Step(&status, "reading attempt samples")) {
+    const int64_t n = s.ColumnInt(3);
+    if (n < 0) {
+      std::string message = "attempt_samples: the samples of workflow ";
+      message += std::to_string(s.ColumnInt(0));
+      message += " job ";
+      message += std::to_string(s.ColumnInt(1));
+      message += " are not JSON";
+      status = {StoreError::kCorrupt, message};
+      break;
+    }
+    counts[{s.ColumnInt(0), static_cast<JobIndex>(s.ColumnInt(1)),
+            static_cast<uint32_t>(s.ColumnInt(2))}] = static_cast<uint32_t>(n);
+  }
+  s.Reset();
+  if (!status.ok() || counts.empty()) return status;
+  for (LoadedWorkflow& w : index->All())
+    for (AttemptResult& r : w.results)
+      if (auto it = counts.find({w.row.id, r.job, r.attempt}); it != counts.end())
+        r.samples = it->second;
   return status;
 }
 

@@ -92,6 +92,10 @@ class Store {
   /// table, the row and the column, and *out stays empty.
   virtual StoreStatus LoadAll(std::vector<LoadedWorkflow>* out) = 0;
 
+  /// The time series of one attempt (not loaded by LoadAll); *found false when it has none.
+  virtual StoreStatus ReadSamples(WorkflowId id, JobIndex job, uint32_t attempt,
+                                  AttemptSamples* out, bool* found) = 0;
+
   /// Events of a workflow with seq > after, at most `limit`, in seq order; only those whose
   /// kind starts with `kind_prefix` when it is not empty.
   virtual StoreStatus EventsSince(WorkflowId id, int64_t after, int limit,

@@ -8,6 +8,8 @@
 //   events     seq is the caller's global event number
 //   workers, actions   latest record of each, upserted
 //   counters   the event seq high-water mark, kept across workflow deletions
+//   attempt_samples  (version 2) one attempt's time series as JSON, read only on request;
+//              attempts.node_usage (version 2) its per-node figures as a JSON array
 // Child rows go with their workflow by ON DELETE CASCADE.
 //
 // ActionStatus values (like JobStatus values, see server/store_codec.h) are
@@ -95,6 +97,18 @@ CREATE TABLE actions (
 CREATE TABLE counters (
   name TEXT PRIMARY KEY,
   value INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+    // 2: what each attempt used per node, and its time series (read on request only).
+    R"sql(
+ALTER TABLE attempts ADD COLUMN node_usage TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE attempt_samples (
+  workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+  job INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  interval_seconds REAL NOT NULL,
+  samples TEXT NOT NULL,
+  PRIMARY KEY (workflow_id, job, attempt)
 ) WITHOUT ROWID;
 )sql",
 };

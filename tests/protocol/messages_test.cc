@@ -360,3 +360,44 @@ TEST_CASE("the worker's messages never carry a text their decoder refuses") {
   CHECK(LeaveNoticeFromJson(json::parse(ToJson(leave).dump())).reason.size() ==
         kMaxLeaveReasonBytes);
 }
+
+TEST_CASE("AttemptReport carries node_usage and samples; both optional; samples thinned") {
+  AttemptReport r = Report();
+  r.node_usage = {{"n1", 300, 2.5}, {"n2", 200, 1.5}};
+  r.samples = {{1, 95.5, 100}, {2, 180, 300}};
+  json j = ToJson(r);
+  CHECK(j["node_usage"][0] == json{{"node", "n1"}, {"peak_rss_bytes", 300}, {"cpu_seconds", 2.5}});
+  CHECK(j["samples"][1] == json::array({2.0, 180.0, 300}));
+  CHECK(AttemptReportFromJson(j) == r);
+  json old = ToJson(Report());
+  CHECK_FALSE(old.contains("node_usage"));
+  CHECK_FALSE(old.contains("samples"));
+  CHECK(AttemptReportFromJson(old).node_usage.empty());
+  json bad = j;
+  bad["samples"] = json::array({json::array({1, 2})});
+  CHECK_THROWS_WITH_AS(AttemptReportFromJson(bad),
+                       "each of 'samples' must be [t, cpu_percent, rss_bytes]", FieldError);
+  bad = j;
+  bad["node_usage"] = json::array({1});
+  CHECK_THROWS_AS(AttemptReportFromJson(bad), FieldError);
+  // More than the limit: the encoder thins them, keeping the first and the last.
+  r.samples.clear();
+  for (int i = 0; i < 25000; ++i) r.samples.push_back({double(i), 1, i});
+  json many = ToJson(r);
+  REQUIRE(many["samples"].size() == kMaxSamples);
+  CHECK(many["samples"][0][0] == 0.0);
+  CHECK(many["samples"][kMaxSamples - 1][0] == 24999.0);
+  CHECK(AttemptReportFromJson(many).samples.size() == kMaxSamples);
+}
+
+TEST_CASE("RegistrationAnswer carries MonitorSettings; an old server's answer has defaults") {
+  RegistrationAnswer m;
+  m.worker_id = 3;
+  m.monitor = {true, true, 2};
+  json j = ToJson(m);
+  CHECK(j["monitor"] == json{{"enabled", true}, {"time_series", true}, {"sample_interval_seconds", 2}});
+  CHECK(RegistrationAnswerFromJson(j).monitor == m.monitor);
+  CHECK(RegistrationAnswerFromJson({{"worker_id", 1}}).monitor == MonitorSettings{});
+  j["monitor"]["sample_interval_seconds"] = 0;
+  CHECK_THROWS_AS(RegistrationAnswerFromJson(j), FieldError);
+}

@@ -55,7 +55,7 @@ TEST_CASE("a claim is sent as the protocol encodes it and its answer decoded") {
   req.worker_id = 5;
   req.max_jobs = 2;
   req.nodes = {{4, 1 << 30, 0, 4, 1 << 30, 0, true}};
-  req.results = {{7, 1, protocol::AttemptStatus::kFailed, 3, 0, "", 1.0, 2.0, -1, -1, "n1"}};
+  req.results = {{7, 1, protocol::AttemptStatus::kFailed, 3, 0, "", 1.0, 2.0, -1, -1, "n1", {}, {}}};
   f.Answer(200, R"({"jobs": [{"id": 1, "name": "a", "attempt": 1, "command": "true",
                     "num_cpus": 1, "memory_bytes": 0, "num_gpus": 0, "num_nodes": 1,
                     "runtime_seconds": 60, "nodes": [0]}],

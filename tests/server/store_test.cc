@@ -301,8 +301,8 @@ TEST_CASE("a new store is empty, and reopening it does not migrate again") {
     CHECK(LoadAll(store.get()).size() == 1);
   }
   RawDb raw(dir.File());
-  CHECK(raw.Count("SELECT COUNT(*) FROM schema_version") == 1);
-  CHECK(raw.Count("SELECT MAX(version) FROM schema_version") == 1);
+  CHECK(raw.Count("SELECT COUNT(*) FROM schema_version") == 2);
+  CHECK(raw.Count("SELECT MAX(version) FROM schema_version") == 2);
   CHECK(raw.Count("SELECT COUNT(*) FROM workflows") == 1);
   // WAL mode is a property of the file, so it shows from here too.
   sqlite3_stmt* stmt = nullptr;
@@ -931,4 +931,36 @@ TEST_CASE("the WAL is copied into the database file in the background") {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   CHECK(fs::file_size(dir.File()) >= 2'000'000);
+}
+
+TEST_CASE("node_usage and samples: stored with a result, counts loaded, samples read on request") {
+  TempDir dir;
+  WorkflowId a = 0;
+  {
+    auto store = OpenStore(dir.File());
+    a = Create(store.get(), "alpha", 3);
+    ChangeBatch batch;
+    batch.workflow = a;
+    AttemptResult r = MakeResult(1, 1, 0);
+    r.node_usage = R"([{"node":"n1","peak_rss_bytes":300,"cpu_seconds":2.5}])";
+    r.samples = 2;
+    batch.results.push_back(r);
+    batch.samples.push_back({1, 1, 1.0, "[[1.0,95.5,100],[2.0,90,300]]"});
+    RequireOk(store->Append(batch));
+  }
+  auto store = OpenStore(dir.File());
+  std::vector<LoadedWorkflow> all = LoadAll(store.get());
+  REQUIRE(all.size() == 1);
+  REQUIRE(all[0].results.size() == 1);
+  CHECK(all[0].results[0].node_usage ==
+        R"([{"node":"n1","peak_rss_bytes":300,"cpu_seconds":2.5}])");
+  CHECK(all[0].results[0].samples == 2);  // the count, from the samples table
+  AttemptSamples s;
+  bool found = false;
+  RequireOk(store->ReadSamples(a, 1, 1, &s, &found));
+  CHECK(found);
+  CHECK(s.interval_seconds == 1.0);
+  CHECK(s.samples_json == "[[1.0,95.5,100],[2.0,90,300]]");
+  RequireOk(store->ReadSamples(a, 2, 1, &s, &found));
+  CHECK_FALSE(found);
 }

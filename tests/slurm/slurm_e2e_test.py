@@ -140,6 +140,61 @@ jobs:
 """ + one_allocation("training_nodes", 4, account="myproject")
 
 
+def write_hog(path, mib, cpu_seconds, sleep=0):
+    """A python script that holds `mib` MiB (touched), burns `cpu_seconds` of CPU, sleeps."""
+    write(path, f"""import time
+b = bytearray({mib} * 1024 * 1024)
+b[::4096] = b"x" * len(b[::4096])
+t = time.process_time()
+while time.process_time() - t < {cpu_seconds}:
+    pass
+time.sleep({sleep})
+""")
+
+
+def case_measures_the_job(d):
+    """Slurm mode reports the job's own figures (torc job-exec in the step), not srun's: a job
+    holding ~300 MB and burning ~2 s, on each node of a 2-node step (node_usage); a 5 s job's
+    time series at 1 s; a job over its memory request is killed with reason memory."""
+    write_hog(f"{d}/hog.py", 300, 1.5)
+    write_hog(f"{d}/five.py", 50, 0, sleep=5)
+    write_hog(f"{d}/over.py", 300, 0, sleep=20)
+    spec = """name: measure
+resource_monitor:
+  sample_interval_seconds: 1
+  jobs: {enabled: true, granularity: time_series}
+resource_requirements:
+  - {name: wide, num_cpus: 1, num_nodes: 2, memory: 1g, runtime: PT2M}
+  - {name: small, num_cpus: 1, memory: 100m, runtime: PT2M}
+  - {name: medium, num_cpus: 1, memory: 500m, runtime: PT2M}
+jobs:
+  - {name: hog, command: python3 hog.py, resource_requirements: wide, scheduler: two}
+  - {name: five, command: python3 five.py, resource_requirements: medium, scheduler: two}
+  - {name: over, command: python3 over.py, resource_requirements: small, scheduler: two}
+""" + one_allocation("two", 2)
+    with submitted(d, spec) as (s, wf):
+        st = s.wait(wf, timeout=120)
+        check(st["complete"], f"complete: {st['counts']}")
+        attempts = {j: s.get(f"/workflows/{wf}/jobs/{j}")["attempts"][-1]
+                    for j in ("hog", "five", "over")}
+        hog = attempts["hog"]
+        usage = sorted(hog["node_usage"], key=lambda n: n["node"])
+        check(len(usage) == 2 and {n["node"] for n in usage} == set(hog["nodes"].split(",")),
+              f"both nodes of the step reported: {hog}")
+        for n in usage:
+            check(280 <= n["peak_rss_bytes"] / 2**20 <= 400 and 1.6 <= n["cpu_seconds"] <= 3,
+                  f"each node's figures are the job's own (not srun's): {n}")
+        five = attempts["five"]
+        check(five["samples"] >= 4, f"a 5 s job has >= 4 samples at 1 s: {five}")
+        series = s.get(f"/workflows/{wf}/jobs/five/attempts/1/samples")["samples"]
+        check(len(series) == five["samples"] and max(x["rss_bytes"] for x in series) >= 50 * 2**20,
+              f"served, with the job's RSS: {series}")
+        over = attempts["over"]
+        check(over["status"] == "failed" and over["reason"] == "memory" and over["exit_code"] == 137
+              and over["end_time"] - over["start_time"] < 10,
+              f"over its 100m request: killed by torc with reason memory: {over}")
+
+
 def case_parallel_analysis(d):
     log = f"{d}/rec.txt"
     with submitted(d, analysis_spec("parallel_analysis", 100, 4, log)) as (s, wf):

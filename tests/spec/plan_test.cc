@@ -413,3 +413,43 @@ actions:
   REQUIRE(w.size() == 1);
   CHECK(w[0].find("no slurm_schedulers: 'torc submit' alone will not run the jobs") == 0);
 }
+
+TEST_CASE("resource_monitor: Torc's format, legacy keys, and warnings for what torc ignores") {
+  Plan d = Parse("name: d\njobs:\n  - name: a\n    command: 'true'\n");
+  CHECK(d.resource_monitor.enabled);
+  CHECK_FALSE(d.resource_monitor.time_series);
+  CHECK(d.resource_monitor.sample_interval_seconds == 10);
+  Plan p = Parse(
+      "name: d\n"
+      "resource_monitor:\n"
+      "  sample_interval_seconds: 2\n"
+      "  jobs: {enabled: true, granularity: time_series}\n"
+      "  generate_plots: true\n"
+      "  metrics: [cpu_percent, memory_bytes, gpu_util]\n"
+      "  compute_node: {enabled: true}\n"
+      "  colour: blue\n"
+      "jobs:\n  - name: a\n    command: 'true'\n");
+  CHECK(p.resource_monitor.time_series);
+  CHECK(p.resource_monitor.sample_interval_seconds == 2);
+  std::vector<std::string> w = PlanWarnings(p);
+  auto has = [&](const std::string& text) {
+    return std::any_of(w.begin(), w.end(),
+                       [&](const std::string& s) { return s.find(text) != std::string::npos; });
+  };
+  CHECK(has("test.yaml:8:3: warning: resource_monitor key 'colour' is not one torc knows"));
+  CHECK(has("test.yaml:5:3: warning: resource_monitor 'generate_plots' has no effect"));
+  CHECK(has("test.yaml:6:38: warning: resource_monitor metric 'gpu_util' is not measured"));
+  CHECK(has("resource_monitor 'compute_node' has no effect"));
+  CHECK_FALSE(has("cpu_percent'"));
+  Plan legacy = Parse("name: d\nresource_monitor: {enabled: false, granularity: time_series}\n"
+                      "jobs:\n  - name: a\n    command: 'true'\n");
+  CHECK_FALSE(legacy.resource_monitor.enabled);
+  CHECK(legacy.resource_monitor.time_series);
+  CHECK(Errors("name: d\nresource_monitor: {sample_interval_seconds: 0}\njobs:\n  - name: a\n"
+               "    command: 'true'\n")
+            .size() == 1);
+  CHECK(Errors("name: d\nresource_monitor: {jobs: {granularity: often}}\njobs:\n  - name: a\n"
+               "    command: 'true'\n")[0]
+            .find("granularity of resource_monitor jobs must be summary or time_series, not "
+                  "'often'") != std::string::npos);
+}

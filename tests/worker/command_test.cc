@@ -188,3 +188,30 @@ TEST_CASE("output files for each stdio mode") {
   check("no_stderr", "/o/train.2.out", "");
   check("none", "", "");
 }
+
+TEST_CASE("slurm mode: torc job-exec runs the command in the step, with the limit and samples") {
+  auto nodes = Nodes(4);
+  Placement p;
+  p.nodes = {0, 1};
+  p.gpus = {{}, {}};
+  p.cpus_per_node = 1;
+  p.memory_per_node = 100LL << 20;
+  SrunOptions o;
+  o.workflow_name = "wf";
+  o.job_exec = "/opt/torc/bin/torc";
+  o.job_output_dir = "/out/3";
+  o.limit_memory = true;
+  o.oom_exit_code = 99;
+  o.sample_interval_seconds = 5;
+  V args = SrunArgs(Job(1, 100LL << 20, 0, 2), p, nodes, o);
+  V tail(std::find(args.begin(), args.end(), "/opt/torc/bin/torc"), args.end());
+  CHECK(tail == V{"/opt/torc/bin/torc", "job-exec", "--report", "/out/3/usage/7.2",
+                  "--memory-limit", std::to_string(100LL << 20), "--oom-exit-code", "99",
+                  "--sample-interval", "5", "--", "bash", "-c", "python train.py"});
+  o.limit_memory = false;
+  o.sample_interval_seconds = 0;
+  args = SrunArgs(Job(1, 100LL << 20, 0, 2), p, nodes, o);
+  tail.assign(std::find(args.begin(), args.end(), "/opt/torc/bin/torc"), args.end());
+  CHECK(tail == V{"/opt/torc/bin/torc", "job-exec", "--report", "/out/3/usage/7.2", "--", "bash",
+                  "-c", "python train.py"});
+}

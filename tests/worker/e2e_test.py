@@ -155,6 +155,121 @@ jobs:
         check(show["counts"]["terminated"] == 1, "status counts the terminated job")
 
 
+def write_hog(path, mib, cpu_seconds, sleep=0):
+    """A python script that holds `mib` MiB (touched), burns `cpu_seconds` of CPU, sleeps."""
+    write(path, f"""import time
+b = bytearray({mib} * 1024 * 1024)
+b[::4096] = b"x" * len(b[::4096])
+t = time.process_time()
+while time.process_time() - t < {cpu_seconds}:
+    pass
+time.sleep({sleep})
+""")
+
+
+def attempt_of(s, wf, job):
+    """The last attempt of `job` as GET /workflows/W/jobs/J shows it."""
+    return s.get(f"/workflows/{wf}/jobs/{job}")["attempts"][-1]
+
+
+def case_measures_the_job(d):
+    """Direct mode reports the job's own peak RSS and CPU time, per node (node_usage), and with
+    resource_monitor time_series every 1 s, stores a sample a second, served by the endpoint."""
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", """name: measure
+resource_monitor:
+  sample_interval_seconds: 1
+  jobs: {enabled: true, granularity: time_series}
+jobs:
+  - name: hog
+    command: python3 hog.py; true
+  - name: five
+    command: python3 five.py
+""")
+        write_hog(f"{d}/hog.py", 300, 1.5)
+        write_hog(f"{d}/five.py", 50, 0, sleep=5)
+        wf = s.submit("wf.yaml", d)
+        w = subprocess.run([TORC, "worker", "run", "--workflow", str(wf), "--mode", "direct",
+                            "--output-dir", f"{d}/out", "--idle-timeout", "2"], env=s.env, cwd=d,
+                           capture_output=True, text=True, timeout=120)
+        check(w.returncode == 0, f"worker exits 0 ({w.stderr})")
+        hog = attempt_of(s, wf, "hog")
+        mib = hog["peak_rss_bytes"] / 2**20
+        check(280 <= mib <= 400, f"hog's peak RSS is its own: {mib:.1f} MiB")
+        check(1.6 <= hog["cpu_seconds"] <= 3, f"hog's CPU time is its own: {hog['cpu_seconds']}")
+        usage = hog["node_usage"]
+        check(len(usage) == 1 and usage[0]["peak_rss_bytes"] == hog["peak_rss_bytes"]
+              and usage[0]["cpu_seconds"] == hog["cpu_seconds"] and usage[0]["node"],
+              f"one node in node_usage, with the same figures: {usage}")
+        five = attempt_of(s, wf, "five")
+        check(five["samples"] >= 4, f"a 5 s job has >= 4 samples at 1 s: {five['samples']}")
+        series = s.get(f"/workflows/{wf}/jobs/five/attempts/1/samples")
+        check(series["interval_seconds"] == 1 and len(series["samples"]) == five["samples"],
+              f"the endpoint serves them: {series}")
+        ts = [x["t"] for x in series["samples"]]
+        check(ts == sorted(ts) and 0 < ts[0] <= 1.6 and ts[-1] <= 5.5, f"t from the start: {ts}")
+        check(max(x["rss_bytes"] for x in series["samples"]) >= 50 * 2**20,
+              f"the samples hold the job's RSS: {series['samples']}")
+        status, _ = s.api("GET", f"/workflows/{wf}/jobs/five/attempts/2/samples")
+        check(status == 404, f"an unknown attempt: 404 ({status})")
+
+
+def fake_srun_per_node(d):
+    """A fake srun that runs the command once per node of --nodelist, as SLURMD_NODENAME, and
+    exits with the first node's status."""
+    write(f"{d}/srun", """#!/bin/bash
+for a in "$@"; do [[ $a == --nodelist=* ]] && nodes=${a#--nodelist=}; done
+while [[ $1 == --* ]]; do shift; done
+rc=0
+IFS=, read -ra list <<< "$nodes"
+for n in "${list[@]}"; do SLURMD_NODENAME=$n "$@" || rc=${rc/#0/$?}; done
+exit $rc
+""")
+    write(f"{d}/squeue", "#!/bin/bash\necho UNLIMITED\n")
+    os.chmod(f"{d}/srun", 0o755)
+    os.chmod(f"{d}/squeue", 0o755)
+
+
+def case_slurm_mode_measures_in_the_step(d):
+    """Slurm mode (a fake srun running each node's task in turn): torc job-exec measures the job
+    on each node, the worker reports both nodes of a 2-node step (max RSS, summed CPU), and
+    kills a job over its memory request with reason memory."""
+    fake_srun_per_node(d)
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", """name: steps
+resource_requirements:
+  - {name: wide, num_cpus: 1, num_nodes: 2, memory: 1g}
+  - {name: small, num_cpus: 1, memory: 100m}
+jobs:
+  - name: hog
+    command: python3 hog.py; true
+    resource_requirements: wide
+  - name: over
+    command: python3 over.py
+    resource_requirements: small
+""")
+        write_hog(f"{d}/hog.py", 300, 1.5)
+        write_hog(f"{d}/over.py", 300, 0, sleep=20)
+        wf = s.submit("wf.yaml", d)
+        w = slurm_worker(s, d, wf)
+        _, err = w.communicate(timeout=90)
+        hog = attempt_of(s, wf, "hog")
+        usage = sorted(hog["node_usage"], key=lambda n: n["node"])
+        check([n["node"] for n in usage] == ["n1", "n2"], f"both nodes reported: {usage} ({err})")
+        for n in usage:
+            check(280 <= n["peak_rss_bytes"] / 2**20 <= 400 and 1.6 <= n["cpu_seconds"] <= 3,
+                  f"each node's figures are the job's own: {n}")
+        if len(usage) == 2:
+            check(hog["peak_rss_bytes"] == max(n["peak_rss_bytes"] for n in usage)
+                  and abs(hog["cpu_seconds"] - sum(n["cpu_seconds"] for n in usage)) < 1e-6,
+                  f"the attempt's figures: max RSS, summed CPU: {hog}")
+        over = attempt_of(s, wf, "over")
+        check(over["status"] == "failed" and over["reason"] == "memory"
+              and over["exit_code"] == 137 and over["end_time"] - over["start_time"] < 10,
+              f"over its request: killed for memory: {over}")
+        check(not os.listdir(f"{d}/out/{wf}/usage"), "the usage files are removed after reading")
+
+
 def case_cancel(d):
     with server(f"{d}/data", d) as s:
         write(f"{d}/wf.yaml", """name: cancel

@@ -128,11 +128,11 @@ class FakeProcesses : public worker::ProcessTable {
     return w;
   }
 
-  std::map<pid_t, int64_t> RssByGroup() const override {
+  std::map<pid_t, worker::GroupUsage> UsageByGroup() const override {
     ++rss_reads;
-    std::map<pid_t, int64_t> rss;
+    std::map<pid_t, worker::GroupUsage> rss;
     for (const auto& [pid, p] : processes)
-      if (Alive(p)) rss[pid] = p.rss_bytes;
+      if (Alive(p)) rss[pid] = {p.rss_bytes, clock_.now - p.started_at};
     return rss;
   }
 

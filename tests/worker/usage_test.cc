@@ -1,0 +1,111 @@
+// What a job used: the recorder's peak and samples, the per-node files of torc job-exec, how the
+// worker combines the nodes, and how it reads an out-of-memory kill in srun's stderr.
+#include "worker/usage.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "worker/job_exec.h"
+
+using namespace torc::worker;
+using torc::protocol::AttemptReport;
+using torc::protocol::ResourceSample;
+
+TEST_CASE("UsageRecorder: the peak of every look, a sample per interval with its CPU share") {
+  UsageRecorder u;
+  u.Begin(100, 1);
+  u.Observe(100.5, {10, 0.25});  // a memory check between samples: the peak only
+  CHECK(u.samples().empty());
+  u.Observe(101.0, {40, 0.5});
+  u.Observe(102.2, {20, 1.7});
+  REQUIRE(u.samples().size() == 2);
+  CHECK(u.samples()[0] == ResourceSample{1.0, 50.0, 40});
+  CHECK(u.samples()[1].t == doctest::Approx(2.2));
+  CHECK(u.samples()[1].cpu_percent == doctest::Approx(100.0));
+  CHECK(u.peak_rss_bytes() == 40);
+  CHECK(u.next_sample() == doctest::Approx(103));
+  UsageRecorder none;
+  none.Begin(0, 0);
+  CHECK_FALSE(none.SampleDue(1e9));
+}
+
+TEST_CASE("two nodes: node_usage per node, max RSS, summed CPU, samples summed by index") {
+  NodeUsageReport a{"n1", 300, 2.0, false, 1000.5, {{1, 90, 100}, {2, 95, 300}}};
+  NodeUsageReport b{"n2", 200, 1.5, false, 1000.6, {{1, 80, 50}}};
+  AttemptReport r;
+  CombineNodeUsage({a, b}, 1000, &r);
+  REQUIRE(r.node_usage.size() == 2);
+  CHECK(r.node_usage[1].node == "n2");
+  CHECK(r.peak_rss_bytes == 300);
+  CHECK(r.cpu_seconds == doctest::Approx(3.5));
+  REQUIRE(r.samples.size() == 2);
+  CHECK(r.samples[0].t == doctest::Approx(1.5));  // the first node's time, from the attempt start
+  CHECK(r.samples[0].cpu_percent == doctest::Approx(170));
+  CHECK(r.samples[0].rss_bytes == 150);
+  CHECK(r.samples[1].rss_bytes == 300);
+  AttemptReport nothing;
+  CombineNodeUsage({}, 0, &nothing);
+  CHECK(nothing.peak_rss_bytes == -1);
+  CHECK(nothing.node_usage.empty());
+}
+
+TEST_CASE("a node's file round-trips; a missing or broken one is nullopt") {
+  char dir[] = "/tmp/torc-usage-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string path = UsageReportPath(std::string(dir) + "/7.2", "n1");
+  CHECK(path == std::string(dir) + "/7.2.n1.json");
+  NodeUsageReport r{"n1", 300, 2.5, true, 12.5, {{1, 50, 7}}};
+  std::string error;
+  REQUIRE(WriteNodeUsageReport(path, r, &error));
+  auto back = ReadNodeUsageReport(path);
+  REQUIRE(back);
+  CHECK(back->node == "n1");
+  CHECK(back->memory_killed);
+  CHECK(back->samples == r.samples);
+  CHECK_FALSE(ReadNodeUsageReport(path + ".none"));
+  FILE* f = fopen(path.c_str(), "w");
+  fputs("{\"samples\": [1]}", f);
+  fclose(f);
+  CHECK_FALSE(ReadNodeUsageReport(path));
+  unlink(path.c_str());
+  rmdir(dir);
+}
+
+TEST_CASE("Slurm's OOM kill is read from srun's stderr") {
+  CHECK(SaysOutOfMemory("srun: error: n1: task 0: Out Of Memory\n"));
+  CHECK(SaysOutOfMemory(
+      "slurmstepd: error: Detected 1 oom_kill event in StepId=12.3. Some of the step tasks have "
+      "been OOM Killed.\n"));
+  CHECK_FALSE(SaysOutOfMemory("srun: error: n1: task 0: Exited with exit code 1\n"));
+}
+
+TEST_CASE("torc job-exec: the command's exit status, its figures in the node's file, the limit") {
+  char dir[] = "/tmp/torc-jobexec-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  setenv("SLURMD_NODENAME", "nx", 1);
+  JobExecOptions o;
+  o.report_prefix = std::string(dir) + "/1.1";
+  o.argv = {"bash", "-c", "exit 3"};
+  CHECK(RunJobExec(o) == 3);
+  auto r = ReadNodeUsageReport(o.report_prefix + ".nx.json");
+  REQUIRE(r);
+  CHECK(r->node == "nx");
+  CHECK(r->cpu_seconds >= 0);
+  CHECK_FALSE(r->memory_killed);
+  o.argv = {"bash", "-c", "kill -TERM $$"};
+  CHECK(RunJobExec(o) == 128 + 15);
+  // Over its limit: killed within a check or two, with the workflow's exit code.
+  o.memory_limit_bytes = 20 << 20;
+  o.oom_exit_code = 99;
+  o.argv = {"python3", "-c",
+            "b = bytearray(200 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
+            "import time; time.sleep(30)"};
+  CHECK(RunJobExec(o) == 99);
+  r = ReadNodeUsageReport(o.report_prefix + ".nx.json");
+  REQUIRE(r);
+  CHECK(r->memory_killed);
+  unsetenv("SLURMD_NODENAME");
+  std::system((std::string("rm -rf ") + dir).c_str());
+}
