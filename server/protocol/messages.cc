@@ -79,6 +79,8 @@ std::optional<AttemptStatus> AttemptStatusNamed(const std::string& s) {
   return std::nullopt;
 }
 
+}  // namespace
+
 AttemptReport AttemptReportFromJson(const json& r) {
   AttemptReport a;
   a.id = JobId(r);
@@ -139,6 +141,8 @@ json ToJson(const AttemptReport& a) {
   }
   return j;
 }
+
+namespace {
 
 NodeCapacity NodeCapacityFromJson(const json& n) {
   NodeCapacity cap;

@@ -192,6 +192,8 @@ struct AttemptReport {
   std::vector<ResourceSample> samples;
   bool operator==(const AttemptReport&) const = default;
 };
+nlohmann::json ToJson(const AttemptReport& m);
+AttemptReport AttemptReportFromJson(const nlohmann::json& j);
 
 /// "Give me work that fits": free capacity per node, and the news since the last request.
 struct ClaimRequest {
