@@ -112,6 +112,7 @@ struct RawWorkflow {
   std::vector<Located<FailureHandler>> failure_handlers;
   ExecutionConfig execution;
   Loc execution_mode_loc;
+  std::optional<int64_t> max_failures;
 };
 
 /// Parses the text (YAML, or JSON checked strictly first) into a document.

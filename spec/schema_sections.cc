@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "spec/schema_internal.h"
 #include "spec/units.h"
@@ -202,6 +203,50 @@ RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
   return a;
 }
 
+namespace {
+
+/// A rule's `memory_multiplier` / `runtime_multiplier`: a number > 1 and at most
+/// kMaxRequestMultiplier (1 when absent).
+double ReadMultiplier(MapReader& r, std::string_view key) {
+  YAML::Node v = r.Get(key);
+  if (IsAbsent(v)) return 1;
+  std::string where = "'" + std::string(key) + "' of " + r.what();
+  if (!v.IsScalar() || v.Tag() == "!") {
+    r.Error(LocOf(v), where + " must be a number, not " + KindOf(v));
+    return 1;
+  }
+  const std::string& text = v.Scalar();
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  bool number = !text.empty() && end == text.c_str() + text.size();
+  if (!number || !(value > 1) || value > kMaxRequestMultiplier) {
+    r.Error(LocOf(v), where + " must be a number greater than 1 and at most 100, not '" +
+                          text + "'");
+    return 1;
+  }
+  return value;
+}
+
+/// A rule's `reasons`: each one of kRuleReasons. *listed: whether the list named any.
+std::vector<std::string> ReadRuleReasons(MapReader& r, bool* listed) {
+  std::vector<std::string> out;
+  std::vector<LString> reasons = r.StringList("reasons");
+  *listed = !reasons.empty();
+  for (const LString& reason : reasons) {
+    bool known = false;
+    for (std::string_view k : kRuleReasons) known = known || reason.value == k;
+    if (known)
+      out.push_back(reason.value);
+    else
+      r.Error(reason.loc, "'reasons' of " + r.what() + ": unknown reason '" + reason.value +
+                              "'; a rule can match memory, runtime, walltime or stopped "
+                              "(docs/workflow-format.md, \"Failure handlers\")");
+  }
+  return out;
+}
+
+}  // namespace
+
 Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
                                            Diagnostics* diags) {
   Located<FailureHandler> out;
@@ -219,7 +264,8 @@ Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
   } else {
     for (size_t k = 0; k < rules.size(); ++k) {
       MapReader rr(rules[k], "rule #" + std::to_string(k + 1) + " of " + r.what(),
-                   {"exit_codes", "match_all_exit_codes", "recovery_script", "max_retries"},
+                   {"exit_codes", "match_all_exit_codes", "recovery_script", "max_retries",
+                    "reasons", "memory_multiplier", "runtime_multiplier"},
                    diags);
       if (!rr.valid()) continue;
       FailureRule rule;
@@ -228,8 +274,12 @@ Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
       if (auto v = rr.Bool("match_all_exit_codes")) rule.match_all_exit_codes = *v;
       if (auto v = rr.String("recovery_script")) rule.recovery_script = v->value;
       if (auto v = rr.Int("max_retries", 0, 1000)) rule.max_retries = *v;
-      if (rule.exit_codes.empty() && !rule.match_all_exit_codes)
-        rr.Error(rr.loc(), rr.what() + " matches no exit code: give 'exit_codes' or "
+      bool reasons_listed = false;
+      rule.reasons = ReadRuleReasons(rr, &reasons_listed);
+      rule.memory_multiplier = ReadMultiplier(rr, "memory_multiplier");
+      rule.runtime_multiplier = ReadMultiplier(rr, "runtime_multiplier");
+      if (rule.exit_codes.empty() && !rule.match_all_exit_codes && !reasons_listed)
+        rr.Error(rr.loc(), rr.what() + " matches no exit code: give 'exit_codes', 'reasons' or "
                                        "'match_all_exit_codes: true'");
       rr.Finish();
       out.value.rules.push_back(std::move(rule));

@@ -76,11 +76,14 @@ StoreStatus RefuseEmptied(const std::string& path, const std::vector<std::string
 
 constexpr const char* kUpsertAttempt =
     "INSERT INTO attempts(workflow_id, job, attempt, worker, status, exit_code, signal, reason,"
-    " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes,"
+    " memory_request, runtime_request)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+    " ?14, ?15)"
     " ON CONFLICT(workflow_id, job, attempt) DO UPDATE SET worker = ?4, status = ?5,"
     " exit_code = ?6, signal = ?7, reason = ?8, start_time = ?9, end_time = ?10,"
-    " peak_rss_bytes = ?11, cpu_seconds = ?12, nodes = ?13";
+    " peak_rss_bytes = ?11, cpu_seconds = ?12, nodes = ?13,"
+    " memory_request = ?14, runtime_request = ?15";
 constexpr const char* kUpsertWorker =
     "INSERT INTO workers(id, workflow_id, hostname, slurm_job_id, pid, registered_at,"
     " lease_expires, alive, resources_json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -139,7 +142,9 @@ StoreStatus Statements::Prepare(sqlite3* db) {
       {&load_log, "SELECT workflow_id, seq, payload FROM job_log ORDER BY seq"},
       {&load_attempts,
        "SELECT rowid, workflow_id, job, attempt, worker, status, exit_code, signal, reason,"
-       " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes FROM attempts ORDER BY rowid"},
+       " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes,"
+       " memory_request, runtime_request"
+       " FROM attempts ORDER BY rowid"},
       {&load_workers,
        "SELECT id, workflow_id, hostname, slurm_job_id, pid, registered_at, lease_expires, alive,"
        " resources_json, CASE WHEN json_valid(resources_json) THEN json_type(resources_json)"
@@ -401,6 +406,8 @@ StoreStatus SqliteStore::WriteResult(WorkflowId id, const AttemptResult& r) {
   s.BindInt(11, r.peak_rss_bytes);
   s.BindDouble(12, r.cpu_seconds);
   s.BindText(13, r.nodes);
+  s.BindInt(14, r.memory_request);
+  s.BindInt(15, r.runtime_request);
   return Detail(s.Run("recording an attempt result"), r.job);
 }
 
@@ -591,6 +598,8 @@ StoreStatus SqliteStore::LoadAttempts(LoadedIndex* index) {
     r.peak_rss_bytes = row.Int(11, "peak_rss_bytes", -1, kMaxInt64, "-1: unknown");
     r.cpu_seconds = row.Real(12, "cpu_seconds");
     r.nodes = row.Text(13, "nodes");
+    r.memory_request = row.Int(14, "memory_request", -1, kMaxInt64, "-1: unknown");
+    r.runtime_request = row.Int(15, "runtime_request", -1, kMaxInt64, "-1: unknown");
     status = row.status();
     if (status.ok()) w->results.push_back(std::move(r));
   }
