@@ -210,7 +210,9 @@ namespace {
 double ReadMultiplier(MapReader& r, std::string_view key) {
   YAML::Node v = r.Get(key);
   if (IsAbsent(v)) return 1;
-  std::string where = "'" + std::string(key) + "' of " + r.what();
+  // Built piecewise: g++ -O3 warns (-Wrestrict) about "x" + std::string(...) chains.
+  std::string where = "'";
+  where.append(key).append("' of ").append(r.what());
   if (!v.IsScalar() || v.Tag() == "!") {
     r.Error(LocOf(v), where + " must be a number, not " + KindOf(v));
     return 1;
@@ -238,9 +240,12 @@ std::vector<std::string> ReadRuleReasons(MapReader& r, bool* listed) {
     if (known)
       out.push_back(reason.value);
     else
-      r.Error(reason.loc, "'reasons' of " + r.what() + ": unknown reason '" + reason.value +
-                              "'; a rule can match memory, runtime, walltime or stopped "
-                              "(docs/workflow-format.md, \"Failure handlers\")");
+      r.Error(reason.loc, std::string("'reasons' of ")
+                              .append(r.what())
+                              .append(": unknown reason '")
+                              .append(reason.value)
+                              .append("'; a rule can match memory, runtime, walltime or stopped "
+                                      "(docs/workflow-format.md, \"Failure handlers\")"));
   }
   return out;
 }
