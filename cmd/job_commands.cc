@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -602,6 +603,8 @@ void AddRestartCommand(CLI::App& app) {
   auto rnames = std::make_shared<std::vector<std::string>>();
   auto failed = std::make_shared<bool>(false);
   auto no_schedule = std::make_shared<bool>(false);
+  auto memory_multiplier = std::make_shared<double>(1);
+  auto runtime_multiplier = std::make_shared<double>(1);
   auto* restart = app.add_subcommand(
       "restart", "Run failed, canceled or terminated jobs again, with their canceled dependents");
   restart->add_option("workflow", *rwf,
@@ -614,21 +617,49 @@ void AddRestartCommand(CLI::App& app) {
       ->excludes(jobs_opt);
   restart->add_flag("--no-schedule", *no_schedule,
                     "Only restart: do not ask Slurm for allocations for the restarted jobs");
+  CLI::Validator multiplier(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !(v > 1 && v <= 100))
+          return "must be a number greater than 1 and at most 100, not '" + text + "'";
+        return "";
+      },
+      "(1, 100]");
+  restart
+      ->add_option("--memory-multiplier", *memory_multiplier,
+                   "Grow the memory request of each restarted failed or terminated job by this "
+                   "factor (> 1, at most 100; capped at the largest node)")
+      ->check(multiplier);
+  restart
+      ->add_option("--runtime-multiplier", *runtime_multiplier,
+                   "Grow the runtime request of each restarted failed or terminated job by this "
+                   "factor (> 1, at most 100; capped at the scheduler's walltime)")
+      ->check(multiplier);
   AddConnectionFlags(restart, rconn.get());
   restart->footer(
       "Each restarted job gets a new attempt number; jobs that were canceled because it failed\n"
       "come back with it. Completed jobs are not run again. Without a workflow id it is your\n"
       "newest workflow, and the output names it. Compute follows: for each Slurm scheduler of\n"
       "the restarted jobs with no pending or running allocation, the server asks for the\n"
-      "allocations its first schedule_nodes action asks for (docs/api.md), unless --no-schedule.\n\n"
+      "allocations its first schedule_nodes action asks for (docs/api.md), unless --no-schedule.\n"
+      "--memory-multiplier and --runtime-multiplier grow the requests of the restarted jobs\n"
+      "that failed or were terminated (canceled ones never ran out of anything), as a failure\n"
+      "handler rule's multipliers do: never beyond the largest node or the scheduler's walltime\n"
+      "(docs/workflow-format.md, \"Failure handlers\"); later restarts keep the grown requests.\n\n"
       "Examples:\n  torc restart 3 --failed\n  torc restart 3 train_07\n"
+      "  torc restart 3 --failed --memory-multiplier 2\n"
       "  torc restart --failed   # your newest workflow");
-  restart->callback([rconn, rwf, rnames, failed, no_schedule] {
+  restart->callback([rconn, rwf, rnames, failed, no_schedule, memory_multiplier,
+                     runtime_multiplier] {
     auto client = Connect(*rconn);
     JobsTarget t = ResolveJobsTarget(*client, *rwf, *rnames);
     if (*failed && !t.jobs.empty())
       Die("--failed takes no job names (it restarts every failed, canceled and terminated job)");
     nlohmann::json body = nlohmann::json::object();
+    if (*failed) body["failed"] = true;
+    if (*memory_multiplier > 1) body["memory_multiplier"] = *memory_multiplier;
+    if (*runtime_multiplier > 1) body["runtime_multiplier"] = *runtime_multiplier;
     if (!t.jobs.empty()) {
       std::map<std::string, std::string> state;
       for (const auto& j : AllJobs(*client, t.workflow, "", ""))

@@ -371,7 +371,10 @@ void AddStatusCommand(CLI::App& app) {
       "`allocation_request_failed` (sbatch refused a schedule_nodes action or the last "
       "`torc slurm schedule`; the message is Slurm's), `no_compute` (jobs are ready but no "
       "allocation is pending or running, no worker is connected and no action is about to ask "
-      "for one). `torc watch` prints each problem once, as it appears.");
+      "for one), `max_failures` (as many jobs failed as the workflow's `max_failures` allows: "
+      "no further job started and the jobs that had not started were canceled; listed even "
+      "once every job has ended, with the failed jobs and what to do: fix the cause, then "
+      "`torc restart WF --failed`). `torc watch` prints each problem once, as it appears.");
   status->callback([conn, wf, json, color] {
     auto client = Connect(*conn);
     int64_t id = *wf ? *wf : DefaultWorkflow(*client);

@@ -150,14 +150,38 @@ void FindNoCompute(const WorkflowCore& core, const spec::Plan& plan, const Probl
   }
 }
 
+/// The workflow's max_failures is reached: no job starts again until a restart. Said also once
+/// every job has ended (the workflow is complete, but not as its author meant).
+void FindFailureLimit(const WorkflowCore& core, const spec::Plan& plan, const std::string& wf,
+                      std::vector<Problem>* out) {
+  if (!core.FailureLimitReached()) return;
+  const auto counts = core.Counts();
+  const uint64_t failed = counts[static_cast<int>(JobStatus::kFailed)];
+  const uint64_t canceled = counts[static_cast<int>(JobStatus::kCanceled)];
+  const uint64_t running = counts[static_cast<int>(JobStatus::kRunning)];
+  Problem limit{"max_failures", "", {}};
+  for (JobIndex j = 0; j < core.job_count() && limit.jobs.size() < kMaxJobs; ++j)
+    if (core.job(j).status == JobStatus::kFailed) limit.jobs.push_back(plan.jobs[j].name);
+  limit.message = Jobs(failed) + " failed, reaching the workflow's max_failures (" +
+                  std::to_string(*plan.max_failures) + "): no further job starts (" +
+                  Jobs(canceled) + " canceled" +
+                  (running ? ", " + std::to_string(running) + " still running" : "") +
+                  "). See why with 'torc jobs list " + wf + " --status failed' and 'torc logs " +
+                  wf + " JOB', fix it, then 'torc restart " + wf +
+                  " --failed' to run the failed and canceled jobs again (add --memory-multiplier "
+                  "or --runtime-multiplier for jobs that ran out)";
+  out->push_back(std::move(limit));
+}
+
 }  // namespace
 
 std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& c) {
   std::vector<Problem> out;
   const WorkflowCore& core = *e.core;
   const spec::Plan& plan = *e.plan;
-  if (core.IsComplete()) return out;
   const std::string wf = std::to_string(core.id());
+  FindFailureLimit(core, plan, wf, &out);
+  if (core.IsComplete()) return out;
   FindCannotRun(core, plan, wf, &out);
   FindCannotFit(core, plan, &out);
   FindFailedRequests(core, plan, c, wf, &out);

@@ -12,7 +12,8 @@ namespace torc::server {
 
 /// One reason the workflow is stuck (or partly stuck), with what to do about it.
 struct Problem {
-  std::string kind;  // cannot_run, cannot_fit, allocation_request_failed, no_compute, worker_left
+  std::string kind;  // cannot_run, cannot_fit, allocation_request_failed, no_compute, worker_left,
+                     // max_failures
   std::string message;            // what is wrong and what to do
   std::vector<std::string> jobs;  // the jobs concerned (at most 20)
 };
@@ -25,7 +26,8 @@ struct ProblemContext {
   std::string worker_left;  // the last worker that left with work undone, and why ("" if none)
 };
 
-/// The problems of a workflow now; none for a complete one.
+/// The problems of a workflow now; for a complete one, only max_failures (it says why the
+/// rest did not run).
 std::vector<Problem> FindProblems(const WorkflowEntry& entry, const ProblemContext& context);
 
 }  // namespace torc::server

@@ -525,16 +525,17 @@ ServiceStatus Service::CancelJobs(WorkflowId id, const JobSelection& selection, 
   return s;
 }
 
-ServiceStatus Service::RestartJobs(WorkflowId id, const JobSelection& selection, bool schedule,
-                                   double now, RestartOutcome* outcome) {
+ServiceStatus Service::RestartJobs(WorkflowId id, const RestartRequest& request, double now,
+                                   RestartOutcome* outcome) {
   *outcome = {};
   std::vector<ScheduleRequest> requests;
+  const JobSelection& selection = request.selection;
   ServiceStatus s = Mutate(id, now, [&](WorkflowEntry& e, ChangeBatch* batch) {
     if (!selection.all && selection.jobs.empty()) return ServiceStatus::Ok();
     std::vector<JobIndex> jobs;
     if (ServiceStatus r = ResolveSelection(*e.plan, selection, &jobs); !r.ok()) return r;
-    outcome->restarted = e.core->Restart(jobs, now, batch);
-    if (outcome->restarted > 0 && schedule) {
+    outcome->restarted = e.core->Restart(jobs, now, batch, request.growth);
+    if (outcome->restarted > 0 && request.schedule) {
       static const std::vector<AllocationRecord> kNone;
       auto it = allocations_.find(id);
       requests = RestartSchedules(e, it == allocations_.end() ? kNone : it->second);

@@ -121,6 +121,14 @@ struct JobSelection {
   std::vector<JobRef> jobs;  // when !all; none: nothing to do
 };
 
+/// A restart: which jobs, how the failed and terminated ones' requests grow, and whether
+/// compute follows (RestartSchedules).
+struct RestartRequest {
+  JobSelection selection;
+  RequestGrowth growth;
+  bool schedule = true;
+};
+
 /// What a restart did.
 struct RestartOutcome {
   size_t restarted = 0;
@@ -232,10 +240,11 @@ class Service {
   /// workflow's Slurm allocations.
   ServiceStatus CancelJobs(WorkflowId id, const JobSelection& selection, double now,
                            size_t* canceled);
-  /// Restarts the selected failed/canceled/terminated jobs. With `schedule`, asks for the
-  /// allocations compute follows a restart with (RestartSchedules).
-  ServiceStatus RestartJobs(WorkflowId id, const JobSelection& selection, bool schedule,
-                            double now, RestartOutcome* outcome);
+  /// Restarts the selected failed/canceled/terminated jobs, growing the requests of the
+  /// failed and terminated ones as asked. With `schedule`, asks for the allocations compute
+  /// follows a restart with (RestartSchedules).
+  ServiceStatus RestartJobs(WorkflowId id, const RestartRequest& request, double now,
+                            RestartOutcome* outcome);
 
   // ---- actions and allocations (executed by the server's ActionRunner) ------
   /// Due actions not yet being executed; they are marked as being executed.

@@ -64,10 +64,13 @@ std::vector<AttemptResult> ResultsOf(const std::vector<protocol::AttemptReport>&
 }
 
 /// A job handed to a worker as the protocol describes it: the plan's command, environment
-/// (the workflow's, overridden by the job's own), resources, stdio and failure handler.
-protocol::ClaimedJob ClaimedJobOf(const spec::Plan& plan, const ClaimedJob& c) {
+/// (the workflow's, overridden by the job's own), resources (memory and runtime as grown by
+/// failure handlers and restarts), stdio and failure handler.
+protocol::ClaimedJob ClaimedJobOf(const WorkflowCore& core, const ClaimedJob& c) {
+  const spec::Plan& plan = core.plan();
   const spec::Job& job = plan.jobs[c.job];
   const auto& rr = plan.RequirementsOf(job);
+  const JobShape shape = core.ShapeOf(c.job);
   protocol::ClaimedJob m;
   m.id = c.job;
   m.name = job.name;
@@ -77,10 +80,10 @@ protocol::ClaimedJob ClaimedJobOf(const spec::Plan& plan, const ClaimedJob& c) {
   for (const auto& [k, v] : plan.env) m.env[k] = v;
   for (const auto& [k, v] : job.env) m.env[k] = v;
   m.num_cpus = rr.num_cpus;
-  m.memory_bytes = rr.memory_bytes;
+  m.memory_bytes = shape.memory_bytes;
   m.num_gpus = rr.num_gpus;
   m.num_nodes = rr.num_nodes;
-  m.runtime_seconds = rr.runtime_seconds;
+  m.runtime_seconds = shape.runtime_seconds;
   m.nodes = c.nodes;
   const spec::StdioConfig& io = job.stdio ? *job.stdio : plan.execution.stdio;
   m.stdio_mode = io.mode;
@@ -212,7 +215,7 @@ ServiceStatus Service::Claim(WorkflowId id, const protocol::ClaimRequest& reques
     filter.scheduler = SchedulerIndex(*e.plan, request.scheduler);
     std::vector<ClaimedJob> claimed = e.core->Claim(w, filter, now, batch);
     answer->jobs.reserve(claimed.size());
-    for (const auto& c : claimed) answer->jobs.push_back(ClaimedJobOf(*e.plan, c));
+    for (const auto& c : claimed) answer->jobs.push_back(ClaimedJobOf(*e.core, c));
     auto counts = e.core->Counts();
     for (int s = 0; s < kNumJobStatuses; ++s)
       if (!IsFinal(static_cast<JobStatus>(s)))
@@ -263,7 +266,7 @@ ServiceStatus Service::Heartbeat(WorkflowId id, WorkerId worker, double now,
 ServiceStatus Service::HeldJobs(WorkflowId id, WorkerId worker, protocol::HeldJobs* out) {
   return WithWorkflow(id, [&](WorkflowEntry& e) {
     for (const auto& c : e.core->HeldBy(worker)) {
-      out->jobs.push_back(ClaimedJobOf(*e.plan, c));
+      out->jobs.push_back(ClaimedJobOf(*e.core, c));
       out->jobs.back().status = ToString(e.core->job(c.job).status);
     }
     return ServiceStatus::Ok();

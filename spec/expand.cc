@@ -139,6 +139,7 @@ class Expander {
     plan.env = wf_.env;
     plan.execution = wf_.execution;
     plan.resource_monitor = wf_.resource_monitor;
+    plan.max_failures = wf_.max_failures;
     plan.slurm_defaults = wf_.slurm_defaults;
     for (const auto& r : wf_.resource_requirements) plan.resource_requirements.push_back(r.value);
     for (const auto& s : wf_.schedulers) plan.schedulers.push_back(s.value);

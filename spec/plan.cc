@@ -10,13 +10,23 @@
 
 namespace torc::spec {
 
-const FailureRule* FailureHandler::Match(int64_t exit_code) const {
-  if (exit_code == 0) return nullptr;
-  for (const auto& rule : rules)
+const FailureRule* FailureHandler::Match(int64_t exit_code, std::string_view reason) const {
+  const FailureRule* by_reason = reason.empty() ? nullptr : MatchReason(reason);
+  if (exit_code == 0) return by_reason;
+  for (const auto& rule : rules) {
+    if (&rule == by_reason) return &rule;
     for (int64_t code : rule.exit_codes)
       if (code == exit_code) return &rule;
+  }
   for (const auto& rule : rules)
     if (rule.match_all_exit_codes) return &rule;
+  return nullptr;
+}
+
+const FailureRule* FailureHandler::MatchReason(std::string_view reason) const {
+  for (const auto& rule : rules)
+    if (std::find(rule.reasons.begin(), rule.reasons.end(), reason) != rule.reasons.end())
+      return &rule;
   return nullptr;
 }
 

@@ -83,13 +83,27 @@ struct ResourceMonitor {
   std::vector<std::string> warnings;
 };
 
-/// One rule of a failure handler: which exit codes it matches and how often it retries.
+/// One rule of a failure handler: which failed attempts it matches (by exit code or by the
+/// reason torc recorded) and how often it retries them, growing the next attempt's request.
 struct FailureRule {
   std::vector<int64_t> exit_codes;
   bool match_all_exit_codes = false;
   int64_t max_retries = 0;
   std::string recovery_script;
+  /// Reasons torc records for an attempt it ended (kRuleReasons); a runtime overrun has no
+  /// exit code of its own, so a rule reaches it only this way.
+  std::vector<std::string> reasons;
+  /// The next attempt's memory / runtime request is the previous one times this (1: unchanged;
+  /// else > 1 and <= kMaxRequestMultiplier).
+  double memory_multiplier = 1;
+  double runtime_multiplier = 1;
 };
+
+/// The attempt reasons a rule's `reasons` may list: the limits torc enforces on a job
+/// (`memory`, `runtime`) and the ends of its allocation (`walltime`, `stopped`).
+inline constexpr std::string_view kRuleReasons[] = {"memory", "runtime", "walltime", "stopped"};
+/// The largest memory_multiplier / runtime_multiplier (of a rule or of a restart).
+inline constexpr double kMaxRequestMultiplier = 100;
 
 /// A `failure_handlers` entry: the rules that decide whether a failed job is retried.
 /// Jobs name it and hold its index (Job::failure_handler).
@@ -97,10 +111,13 @@ struct FailureHandler {
   std::string name;
   std::vector<FailureRule> rules;
 
-  /// The rule that applies to a failed attempt's exit code: the first rule
-  /// listing the code, else the first `match_all_exit_codes` rule; null for
-  /// exit code 0 or when none applies. Server and worker both use this.
-  const FailureRule* Match(int64_t exit_code) const;
+  /// The rule that applies to a failed attempt: the first rule listing its exit code or its
+  /// reason, else the first `match_all_exit_codes` rule; null for exit code 0 without a
+  /// listed reason, or when none applies. Server and worker both use this.
+  const FailureRule* Match(int64_t exit_code, std::string_view reason = {}) const;
+  /// The first rule listing `reason`; null when none does. For attempts that ended
+  /// terminated (runtime, walltime, stopped), which exit code rules do not catch.
+  const FailureRule* MatchReason(std::string_view reason) const;
 };
 
 /// A `files` entry: a named path. A job listing it in input_files depends on every other
@@ -188,6 +205,8 @@ struct Plan {
   std::vector<FailureHandler> failure_handlers;
   ExecutionConfig execution;
   ResourceMonitor resource_monitor;
+  /// `max_failures`: once this many jobs have failed (for good), no further job starts.
+  std::optional<int64_t> max_failures;
 
   /// The requirements of `job` (the defaults when it names none).
   const ResourceRequirements& RequirementsOf(const Job& job) const;

@@ -129,8 +129,11 @@ nlohmann::json FailureHandlersToJson(const std::vector<FailureHandler>& handlers
     for (const auto& r : h.rules)
       rules.push_back({{"exit_codes", r.exit_codes},
                        {"match_all_exit_codes", r.match_all_exit_codes},
+                       {"reasons", r.reasons},
                        {"max_retries", r.max_retries},
-                       {"recovery_script", r.recovery_script}});
+                       {"recovery_script", r.recovery_script},
+                       {"memory_multiplier", r.memory_multiplier},
+                       {"runtime_multiplier", r.runtime_multiplier}});
     out.push_back({{"name", h.name}, {"rules", rules}});
   }
   return out;
@@ -147,6 +150,10 @@ std::vector<FailureHandler> FailureHandlersFromJson(const nlohmann::json& handle
       rule.match_all_exit_codes = r.at("match_all_exit_codes").get<bool>();
       rule.max_retries = r.at("max_retries").get<int64_t>();
       rule.recovery_script = r.at("recovery_script").get<std::string>();
+      // Keys added later: optional, so that a newer worker understands an older server.
+      rule.reasons = r.value("reasons", std::vector<std::string>{});
+      rule.memory_multiplier = r.value("memory_multiplier", 1.0);
+      rule.runtime_multiplier = r.value("runtime_multiplier", 1.0);
       fh.rules.push_back(std::move(rule));
     }
     out.push_back(std::move(fh));
@@ -187,7 +194,8 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"resource_requirements", std::move(requirements)},
           {"failure_handlers", FailureHandlersToJson(plan.failure_handlers)},
           {"slurm_defaults", std::move(slurm_defaults)},
-          {"execution_config", ExecutionToJson(plan.execution)}};
+          {"execution_config", ExecutionToJson(plan.execution)},
+          {"max_failures", plan.max_failures ? nlohmann::json(*plan.max_failures) : nullptr}};
 }
 
 }  // namespace torc::spec

@@ -559,7 +559,7 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
                "compute_node_ignore_workflow_completion",
                "compute_node_wait_for_healthy_database_minutes", "use_pending_failed",
                "enable_ro_crate", "access_groups", "dynamic_jobs", "variables",
-               "parameters_file"},
+               "parameters_file", "max_failures"},
               diags);
   if (!r.valid()) return;
   if (auto v = r.String("name", true)) wf->name = v->value;
@@ -576,6 +576,7 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
 
   ReadListSections(r, &budget, wf, diags);
   ReadSlurmDefaults(r, wf);
+  wf->max_failures = r.Int("max_failures", 1, 1'000'000'000);
   YAML::Node exec = r.Get("execution_config");
   if (!IsAbsent(exec)) ReadExecutionConfig(exec, wf, diags);
   YAML::Node monitor = r.Get("resource_monitor");

@@ -113,6 +113,7 @@ struct RawWorkflow {
   ExecutionConfig execution;
   Loc execution_mode_loc;
   ResourceMonitor resource_monitor;
+  std::optional<int64_t> max_failures;
 };
 
 /// Parses the text (YAML, or JSON checked strictly first) into a document.

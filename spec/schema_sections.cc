@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "spec/schema_internal.h"
 #include "spec/units.h"
@@ -203,6 +204,55 @@ RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
   return a;
 }
 
+namespace {
+
+/// A rule's `memory_multiplier` / `runtime_multiplier`: a number > 1 and at most
+/// kMaxRequestMultiplier (1 when absent).
+double ReadMultiplier(MapReader& r, std::string_view key) {
+  YAML::Node v = r.Get(key);
+  if (IsAbsent(v)) return 1;
+  // Built piecewise: g++ -O3 warns (-Wrestrict) about "x" + std::string(...) chains.
+  std::string where = "'";
+  where.append(key).append("' of ").append(r.what());
+  if (!v.IsScalar() || v.Tag() == "!") {
+    r.Error(LocOf(v), where + " must be a number, not " + KindOf(v));
+    return 1;
+  }
+  const std::string& text = v.Scalar();
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  bool number = !text.empty() && end == text.c_str() + text.size();
+  if (!number || !(value > 1) || value > kMaxRequestMultiplier) {
+    r.Error(LocOf(v), where + " must be a number greater than 1 and at most 100, not '" +
+                          text + "'");
+    return 1;
+  }
+  return value;
+}
+
+/// A rule's `reasons`: each one of kRuleReasons. *listed: whether the list named any.
+std::vector<std::string> ReadRuleReasons(MapReader& r, bool* listed) {
+  std::vector<std::string> out;
+  std::vector<LString> reasons = r.StringList("reasons");
+  *listed = !reasons.empty();
+  for (const LString& reason : reasons) {
+    bool known = false;
+    for (std::string_view k : kRuleReasons) known = known || reason.value == k;
+    if (known)
+      out.push_back(reason.value);
+    else
+      r.Error(reason.loc, std::string("'reasons' of ")
+                              .append(r.what())
+                              .append(": unknown reason '")
+                              .append(reason.value)
+                              .append("'; a rule can match memory, runtime, walltime or stopped "
+                                      "(docs/workflow-format.md, \"Failure handlers\")"));
+  }
+  return out;
+}
+
+}  // namespace
+
 Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
                                            Diagnostics* diags) {
   Located<FailureHandler> out;
@@ -220,7 +270,8 @@ Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
   } else {
     for (size_t k = 0; k < rules.size(); ++k) {
       MapReader rr(rules[k], "rule #" + std::to_string(k + 1) + " of " + r.what(),
-                   {"exit_codes", "match_all_exit_codes", "recovery_script", "max_retries"},
+                   {"exit_codes", "match_all_exit_codes", "recovery_script", "max_retries",
+                    "reasons", "memory_multiplier", "runtime_multiplier"},
                    diags);
       if (!rr.valid()) continue;
       FailureRule rule;
@@ -229,8 +280,12 @@ Located<FailureHandler> ReadFailureHandler(const YAML::Node& node, size_t index,
       if (auto v = rr.Bool("match_all_exit_codes")) rule.match_all_exit_codes = *v;
       if (auto v = rr.String("recovery_script")) rule.recovery_script = v->value;
       if (auto v = rr.Int("max_retries", 0, 1000)) rule.max_retries = *v;
-      if (rule.exit_codes.empty() && !rule.match_all_exit_codes)
-        rr.Error(rr.loc(), rr.what() + " matches no exit code: give 'exit_codes' or "
+      bool reasons_listed = false;
+      rule.reasons = ReadRuleReasons(rr, &reasons_listed);
+      rule.memory_multiplier = ReadMultiplier(rr, "memory_multiplier");
+      rule.runtime_multiplier = ReadMultiplier(rr, "runtime_multiplier");
+      if (rule.exit_codes.empty() && !rule.match_all_exit_codes && !reasons_listed)
+        rr.Error(rr.loc(), rr.what() + " matches no exit code: give 'exit_codes', 'reasons' or "
                                        "'match_all_exit_codes: true'");
       rr.Finish();
       out.value.rules.push_back(std::move(rule));
@@ -291,6 +346,14 @@ void ReadMonitorSwitches(MapReader& r, ResourceMonitor* m) {
   }
 }
 
+/// Where `key` is written in the mapping `node` (the key itself, not its value).
+Loc KeyLoc(const YAML::Node& node, const std::string& key) {
+  if (node.IsMap())
+    for (auto it = node.begin(); it != node.end(); ++it)
+      if (it->first.IsScalar() && it->first.Scalar() == key) return LocOf(it->first);
+  return LocOf(node);
+}
+
 }  // namespace
 
 void ReadResourceMonitor(const YAML::Node& node, RawWorkflow* wf, Diagnostics* diags) {
@@ -318,7 +381,7 @@ void ReadResourceMonitor(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
   for (const auto& k : others) {
     std::string message = "resource_monitor key '" + k;
     message += "' is not one torc knows; ignored";
-    warn(LocOf(node[k]), message);
+    warn(KeyLoc(node, k), message);
   }
   if (auto v = r.Int("sample_interval_seconds", 1, 3600)) m.sample_interval_seconds = *v;
   YAML::Node jobs = r.Get("jobs");
@@ -336,13 +399,13 @@ void ReadResourceMonitor(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
         std::string message = "resource_monitor '";
         message += key;
         message += "' is ignored: 'jobs' sets it";
-        warn(LocOf(node[key]), message);
+        warn(KeyLoc(node, key), message);
       }
   } else {
     ReadMonitorSwitches(r, &m);
   }
   if (r.Bool("generate_plots"))
-    warn(LocOf(node["generate_plots"]),
+    warn(KeyLoc(node, "generate_plots"),
          "resource_monitor 'generate_plots' has no effect: torc report and the dashboard always "
          "draw the samples");
   for (const auto& metric : r.StringList("metrics"))
@@ -352,7 +415,7 @@ void ReadResourceMonitor(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
       warn(metric.loc, message);
     }
   if (r.Has("compute_node"))
-    warn(LocOf(node["compute_node"]),
+    warn(KeyLoc(node, "compute_node"),
          "resource_monitor 'compute_node' has no effect: torc does not monitor compute nodes");
   r.Finish();
 }

@@ -214,13 +214,33 @@ HttpResponse Cancel(Call& c, WorkflowId wf) {
   return Json(200, {{"canceled", n}});
 }
 
+/// A restart body's "memory_multiplier" / "runtime_multiplier": 1 when absent, else a number
+/// greater than 1 and at most spec::kMaxRequestMultiplier.
+double RestartMultiplier(const Call& c, const char* key) {
+  if (!c.body.is_object()) return 1;
+  double m = protocol::GetNumber(c.body, key, 1.0);
+  if (c.body.contains(key) && !c.body[key].is_null() && !(m > 1 && m <= spec::kMaxRequestMultiplier))
+    throw ApiError(400, std::string("'") + key + "' must be a number greater than 1 and at most " +
+                            "100, not " + c.body[key].dump());
+  return m;
+}
+
 HttpResponse Restart(Call& c, WorkflowId wf) {
-  JobSelection selection = SelectedJobs(c);
+  RestartRequest request;
+  request.selection = SelectedJobs(c);
+  // "failed": true is every failed, canceled and terminated job, as no "jobs" is.
+  if (c.body.is_object() && protocol::GetBool(c.body, "failed", false)) {
+    if (!request.selection.all)
+      throw ApiError(400, "'failed': true restarts every failed, canceled and terminated job; "
+                          "give it without 'jobs'");
+  }
+  request.growth.memory_multiplier = RestartMultiplier(c, "memory_multiplier");
+  request.growth.runtime_multiplier = RestartMultiplier(c, "runtime_multiplier");
   bool schedule = !c.body.is_object() || protocol::GetBool(c.body, "schedule", true);
   // A user of a multi-user server gets no allocations (sbatch would run as the server's account).
-  schedule = schedule && c.admin;
+  request.schedule = schedule && c.admin;
   RestartOutcome outcome;
-  Check(c.service->RestartJobs(wf, selection, schedule, c.now, &outcome));
+  Check(c.service->RestartJobs(wf, request, c.now, &outcome));
   return Json(200, {{"restarted", outcome.restarted},
                     {"allocations_requested", outcome.allocations_requested}});
 }

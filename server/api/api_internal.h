@@ -66,6 +66,9 @@ JobRef JobRefOf(const nlohmann::json& ref);
 ServiceStatus FindJobByText(const spec::Plan& plan, const std::string& ref, JobIndex* job);
 /// One recorded attempt as the job endpoints show it.
 nlohmann::json AttemptJson(const AttemptResult& r);
+/// An attempt's "request": the memory and runtime it was given (-1 unknown: recorded before
+/// torc kept them) and the job's CPUs.
+nlohmann::json AttemptRequestJson(const AttemptResult& r, int64_t num_cpus);
 /// The file a job's attempt writes its stdout (or stderr) to, as the worker names it
 /// (docs/worker.md), in the output dir its worker reported (else the default under the
 /// workflow's working dir); "" when the job's stdio mode writes no such stream.

@@ -17,6 +17,12 @@ nlohmann::json AttemptJson(const AttemptResult& r) {
           {"samples", r.samples}};
 }
 
+nlohmann::json AttemptRequestJson(const AttemptResult& r, int64_t num_cpus) {
+  return {{"memory_bytes", r.memory_request},
+          {"runtime_seconds", r.runtime_request},
+          {"num_cpus", num_cpus}};
+}
+
 ServiceStatus FindJobByText(const spec::Plan& plan, const std::string& ref, JobIndex* job) {
   JobRef r{0, ref};
   if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos && ref.size() < 10) {
@@ -116,10 +122,12 @@ HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
     out["command"] = job.command;
     out["invocation_script"] = job.invocation_script;
     out["num_cpus"] = rr.num_cpus;
-    out["memory_bytes"] = rr.memory_bytes;
+    // Memory and runtime as the next attempt gets them (grown by failure handlers, restarts).
+    const JobShape shape = e.core->ShapeOf(j);
+    out["memory_bytes"] = shape.memory_bytes;
     out["num_gpus"] = rr.num_gpus;
     out["num_nodes"] = rr.num_nodes;
-    out["runtime_seconds"] = rr.runtime_seconds;
+    out["runtime_seconds"] = shape.runtime_seconds;
     out["priority"] = job.priority;
     out["retries"] = e.core->job(j).retries;
     out["scheduler"] = job.scheduler == spec::kNone ? nlohmann::json(nullptr)
@@ -134,6 +142,7 @@ HttpResponse Show(Call& c, WorkflowId wf, const std::string& ref) {
     nlohmann::json attempts = nlohmann::json::array();
     for (const auto* a : e.core->AttemptsOf(j)) {
       nlohmann::json row = AttemptJson(*a);
+      row["request"] = AttemptRequestJson(*a, rr.num_cpus);
       AddWorkerPlace(*e.core, a->worker, &row);
       attempts.push_back(std::move(row));
     }

@@ -30,17 +30,21 @@ nlohmann::json AttemptsJson(const Call& c, WorkflowEntry& e, int64_t offset, int
     bool held = d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning;
     if (only_active && attempts.empty() && !held) continue;
     const auto& rr = plan.RequirementsOf(plan.jobs[j]);
+    const JobShape shape = core.ShapeOf(j);  // memory and runtime as grown
     nlohmann::json row = {{"id", j},
                           {"name", plan.jobs[j].name},
                           {"status", ToString(d.status)},
                           {"attempt", d.attempt},
                           {"num_cpus", rr.num_cpus},
-                          {"memory_bytes", rr.memory_bytes},
+                          {"memory_bytes", shape.memory_bytes},
                           {"num_gpus", rr.num_gpus},
                           {"num_nodes", rr.num_nodes},
-                          {"runtime_seconds", rr.runtime_seconds}};
+                          {"runtime_seconds", shape.runtime_seconds}};
     nlohmann::json list = nlohmann::json::array();
-    for (const auto* a : attempts) list.push_back(AttemptJson(*a));
+    for (const auto* a : attempts) {
+      list.push_back(AttemptJson(*a));
+      list.back()["request"] = AttemptRequestJson(*a, rr.num_cpus);
+    }
     row["attempts"] = std::move(list);
     if (held) {
       nlohmann::json current = {{"attempt", d.attempt},

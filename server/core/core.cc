@@ -56,8 +56,14 @@ WorkflowCore::WorkflowCore(WorkflowId id, std::shared_ptr<const spec::Plan> plan
 JobShape WorkflowCore::ShapeOf(JobIndex j) const {
   const spec::Job& job = plan_->jobs[j];
   const spec::ResourceRequirements& rr = plan_->RequirementsOf(job);
-  return {job.priority, rr.num_gpus, rr.runtime_seconds, rr.memory_bytes, rr.num_cpus,
-          rr.num_nodes, job.scheduler};
+  const JobDynamic& d = jobs_[j];
+  return {job.priority,
+          rr.num_gpus,
+          d.runtime_request >= 0 ? d.runtime_request : rr.runtime_seconds,
+          d.memory_request >= 0 ? d.memory_request : rr.memory_bytes,
+          rr.num_cpus,
+          rr.num_nodes,
+          job.scheduler};
 }
 
 void WorkflowCore::Record(JobIndex j, ChangeBatch* batch) {
@@ -261,6 +267,7 @@ bool WorkflowCore::Restore(const std::vector<JobDynamic>& jobs,
   jobs_ = jobs;
   for (const auto& r : results) AddResult(r, nullptr);
   for (const auto& w : workers) {
+    NoteWorkerNodes(w);
     WorkerRecord rec = w;
     if (rec.alive) rec.lease_expires = now + options_.lease_seconds();
     workers_[rec.id] = rec;
@@ -321,6 +328,7 @@ void WorkflowCore::RegisterWorker(const WorkerRecord& worker, double now, Change
   rec.registered_at = now;
   rec.lease_expires = now + options_.lease_seconds();
   workers_[rec.id] = rec;
+  NoteWorkerNodes(rec);
   if (batch) batch->workers.push_back(rec);
   Event(batch, now, "worker_registered", -1, 0, rec.id,
         rec.hostname + (rec.slurm_job_id.empty() ? "" : " (slurm job " + rec.slurm_job_id + ")"));
@@ -340,7 +348,16 @@ bool WorkflowCore::Heartbeat(WorkerId w, double now, ChangeBatch* batch,
   return true;
 }
 
-void WorkflowCore::Requeue(JobIndex j, bool new_attempt, ChangeBatch* batch) {
+void WorkflowCore::Requeue(JobIndex j, bool new_attempt, double now, ChangeBatch* batch) {
+  if (FailureLimitReached()) {
+    jobs_[j].worker = 0;
+    SetStatus(j, JobStatus::kCanceled, batch);
+    Event(batch, now, "canceled", j, jobs_[j].attempt, 0,
+          "max_failures (" + std::to_string(*plan_->max_failures) +
+              ") is reached: not run again");
+    OnFinal(j, now, batch);
+    return;
+  }
   if (new_attempt) ++jobs_[j].attempt;
   MakeReady(j, batch);
 }
@@ -354,10 +371,11 @@ void WorkflowCore::ReleaseWorkerJobs(WorkerId w, const char* why, double now, Ch
     if (d.worker != w) continue;
     if (claimed_never_ran && d.status == JobStatus::kClaimed) {
       // Back as it was, attempt number and all, with no record of a run that never was.
-      Requeue(j, false, batch);
-      Event(batch, now, "released", j, d.attempt, w,
-            std::string(why) + " before starting it; attempt " + std::to_string(d.attempt) +
-                " unchanged");
+      Requeue(j, false, now, batch);
+      if (d.status == JobStatus::kReady)
+        Event(batch, now, "released", j, d.attempt, w,
+              std::string(why) + " before starting it; attempt " + std::to_string(d.attempt) +
+                  " unchanged");
     } else if (d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning) {
       AbandonAttempt(j, why, now, batch);
     }
@@ -377,11 +395,15 @@ void WorkflowCore::AbandonAttempt(JobIndex j, const char* why, double now, Chang
   r.exit_code = -1;
   r.reason = std::string(kAbandoned) + why;
   r.start_time = r.end_time = now;
+  const JobShape shape = ShapeOf(j);
+  r.memory_request = shape.memory_bytes;
+  r.runtime_request = shape.runtime_seconds;
   AddResult(r, batch);
-  Requeue(j, true, batch);
-  Event(batch, now, "requeued", j, lost, w,
-        std::string(why) + "; attempt " + std::to_string(lost) +
-            " abandoned, the job runs again as attempt " + std::to_string(d.attempt));
+  Requeue(j, true, now, batch);
+  if (d.status == JobStatus::kReady)
+    Event(batch, now, "requeued", j, lost, w,
+          std::string(why) + "; attempt " + std::to_string(lost) +
+              " abandoned, the job runs again as attempt " + std::to_string(d.attempt));
 }
 
 void WorkflowCore::UnregisterWorker(WorkerId w, double now, ChangeBatch* batch) {
@@ -500,6 +522,10 @@ std::vector<CompletionAnswer> WorkflowCore::Complete(WorkerId w,
     }
     AttemptResult r = in;
     r.worker = w;
+    // The request the attempt was given (grown requests change only between attempts).
+    const JobShape shape = ShapeOf(in.job);
+    r.memory_request = shape.memory_bytes;
+    r.runtime_request = shape.runtime_seconds;
     bool active = d.status == JobStatus::kClaimed || d.status == JobStatus::kRunning;
     if (!active) {
       // Canceled while it ran: keep the record, the state stays as the user set it.
@@ -518,21 +544,28 @@ void WorkflowCore::ApplyEndedAttempt(const AttemptResult& r, double now, ChangeB
   const JobIndex j = r.job;
   JobDynamic& d = jobs_[j];
   const spec::Job& job = plan_->jobs[j];
+  const spec::FailureHandler* handler =
+      job.failure_handler == spec::kNone ? nullptr : &plan_->failure_handlers[job.failure_handler];
   if (r.status == JobStatus::kCompleted) {
     SetStatus(j, JobStatus::kCompleted, batch);
     OnFinal(j, now, batch);
   } else if (r.status == JobStatus::kTerminated &&
              (r.reason == "walltime" || r.reason == "runtime" || r.reason == "stopped")) {
+    // A rule that lists the reason decides (a runtime overrun has no exit code of its own);
+    // without one, the job is requeued without using a retry.
+    if (const spec::FailureRule* rule = handler ? handler->MatchReason(r.reason) : nullptr)
+      return RetryOrEnd(r, rule, now, batch);
     // "stopped": its worker was stopped before the end (scancel of the allocation, a
     // signal), not by anything the job did.
     std::string why =
         r.reason == "stopped" ? "stopped with its worker" : "terminated by " + r.reason;
     if (d.walltime_requeues < options_.walltime_requeue_limit) {
       ++d.walltime_requeues;
-      Requeue(j, true, batch);
-      Event(batch, now, "requeued", j, r.attempt, r.worker,
-            why + "; requeue " + std::to_string(d.walltime_requeues) + " of " +
-                std::to_string(options_.walltime_requeue_limit));
+      Requeue(j, true, now, batch);
+      if (d.status == JobStatus::kReady)
+        Event(batch, now, "requeued", j, r.attempt, r.worker,
+              why + "; requeue " + std::to_string(d.walltime_requeues) + " of " +
+                  std::to_string(options_.walltime_requeue_limit));
     } else {
       SetStatus(j, JobStatus::kTerminated, batch);
       Event(batch, now, "terminated", j, r.attempt, r.worker,
@@ -543,24 +576,7 @@ void WorkflowCore::ApplyEndedAttempt(const AttemptResult& r, double now, ChangeB
     SetStatus(j, r.status, batch);
     OnFinal(j, now, batch);
   } else {
-    const spec::FailureRule* rule =
-        job.failure_handler == spec::kNone
-            ? nullptr
-            : plan_->failure_handlers[job.failure_handler].Match(r.exit_code);
-    if (rule && d.retries < rule->max_retries) {
-      ++d.retries;
-      Requeue(j, true, batch);
-      Event(batch, now, "retry", j, r.attempt, r.worker,
-            "exit code " + std::to_string(r.exit_code) + "; retry " + std::to_string(d.retries) +
-                " of " + std::to_string(rule->max_retries));
-    } else {
-      SetStatus(j, JobStatus::kFailed, batch);
-      Event(batch, now, "failed", j, r.attempt, r.worker,
-            "exit code " + std::to_string(r.exit_code) +
-                (r.signal ? ", signal " + std::to_string(r.signal) : "") +
-                (r.reason.empty() ? "" : " (" + r.reason + ")"));
-      OnFinal(j, now, batch);
-    }
+    RetryOrEnd(r, handler ? handler->Match(r.exit_code, r.reason) : nullptr, now, batch);
   }
 }
 

@@ -26,6 +26,14 @@ struct CoreOptions {
   double lease_seconds() const { return heartbeat_seconds * missed_heartbeats; }
 };
 
+/// How a restart grows the requests of the failed and terminated jobs it restarts
+/// (`torc restart --failed --memory-multiplier X --runtime-multiplier Y`): 1 leaves one as
+/// it is. Capped as a failure handler's growth is (docs/workflow-format.md).
+struct RequestGrowth {
+  double memory_multiplier = 1;
+  double runtime_multiplier = 1;
+};
+
 /// A job handed to a worker by a claim.
 struct ClaimedJob {
   JobIndex job = 0;
@@ -102,8 +110,10 @@ class WorkflowCore {
   /// Cancels the given jobs (all non-final jobs when empty). Returns how many changed.
   size_t Cancel(const std::vector<JobIndex>& jobs, double now, ChangeBatch* batch);
   /// Restarts the given failed/canceled/terminated jobs (all of them when
-  /// empty) and their canceled dependents, with attempt+1. Returns how many.
-  size_t Restart(const std::vector<JobIndex>& jobs, double now, ChangeBatch* batch);
+  /// empty) and their canceled dependents, with attempt+1; the failed and terminated ones
+  /// get their requests grown by `growth`. Returns how many.
+  size_t Restart(const std::vector<JobIndex>& jobs, double now, ChangeBatch* batch,
+                 const RequestGrowth& growth = {});
 
   // ---- actions --------------------------------------------------------------
   std::vector<uint32_t> DueActions() const;
@@ -130,8 +140,12 @@ class WorkflowCore {
   /// Why a job that is not final cannot be claimed by any worker of the
   /// plan's schedulers ("" if it can); used by `torc status`.
   std::string UnclaimableReason(JobIndex j) const;
-  /// What a job asks for per node (resources resolved), its runtime and scheduler.
+  /// What a job asks for per node (resources resolved, memory and runtime as grown by
+  /// failure handlers and restarts), its runtime and scheduler.
   JobShape ShapeOf(JobIndex j) const;
+  /// Whether the plan's max_failures is reached: as many jobs are failed as it allows, so
+  /// no job starts again until a restart takes failed ones out of the count.
+  bool FailureLimitReached() const;
 
  private:
   /// The in-memory state of one action: what is persisted (ActionState) plus how many of
@@ -154,7 +168,9 @@ class WorkflowCore {
   /// tolerate it.
   uint32_t CountUnmet(JobIndex j, int64_t* cancel_parent) const;
   void RecomputeGroups();
-  void Requeue(JobIndex j, bool new_attempt, ChangeBatch* batch);
+  /// Makes an active job ready again (attempt+1 when `new_attempt`); canceled instead
+  /// while the failure limit is reached.
+  void Requeue(JobIndex j, bool new_attempt, double now, ChangeBatch* batch);
   /// Gives back every job worker `w` holds: running ones (and claimed ones, unless
   /// `claimed_never_ran`) as abandoned attempts with attempt+1; with `claimed_never_ran` the
   /// claimed ones go back to ready unchanged (event `released`).
@@ -166,6 +182,23 @@ class WorkflowCore {
   /// Moves an active job on by the recorded result `r` of its current attempt: completed,
   /// requeued (walltime, runtime, stopped), ended, retried by its failure handler, or failed.
   void ApplyEndedAttempt(const AttemptResult& r, double now, ChangeBatch* batch);
+  /// Retries a job whose attempt `r` ended as `rule` matches (growing its request), or, with
+  /// no rule, no retry left or the failure limit reached, ends it with the attempt's status.
+  void RetryOrEnd(const AttemptResult& r, const spec::FailureRule* rule, double now,
+                  ChangeBatch* batch);
+  /// Multiplies a job's memory and runtime requests for its next attempt, within what a node
+  /// and the walltime allow; an event says what changed and what capped it.
+  void GrowRequest(JobIndex j, double memory_multiplier, double runtime_multiplier, double now,
+                   WorkerId worker, uint32_t attempt, ChangeBatch* batch);
+  /// The most memory per node a job can be given: its schedulers' `mem`, else the largest
+  /// node a registered worker reported; INT64_MAX when neither is known. *why names it.
+  int64_t MemoryCap(JobIndex j, std::string* why) const;
+  /// The longest runtime a job can be given: its schedulers' walltime; INT64_MAX without.
+  int64_t RuntimeCap(JobIndex j, std::string* why) const;
+  /// The failure limit was just reached: cancels every job not started, once.
+  void StopAtFailureLimit(double now, ChangeBatch* batch);
+  /// Notes the largest node memory a registered worker reported.
+  void NoteWorkerNodes(const WorkerRecord& worker);
   void UpdateActions(JobIndex j, JobStatus before, JobStatus after, ChangeBatch* batch);
   void MarkDue(uint32_t a, ChangeBatch* batch);
   void AddResult(const AttemptResult& r, ChangeBatch* batch);
@@ -192,6 +225,7 @@ class WorkflowCore {
   std::vector<int32_t> prev_result_;   // per result: the same job's previous one
 
   std::unordered_map<WorkerId, WorkerRecord> workers_;
+  int64_t largest_worker_memory_ = 0;  // the largest node memory any registered worker reported
   std::unordered_map<WorkerId, std::vector<JobIndex>> worker_jobs_;  // claimed/running, may hold stale
   std::unordered_map<WorkerId, std::vector<JobIndex>> to_stop_;
 

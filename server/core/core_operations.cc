@@ -75,11 +75,17 @@ size_t WorkflowCore::Cancel(const std::vector<JobIndex>& jobs, double now, Chang
   return count;
 }
 
-size_t WorkflowCore::Restart(const std::vector<JobIndex>& jobs, double now, ChangeBatch* batch) {
+size_t WorkflowCore::Restart(const std::vector<JobIndex>& jobs, double now, ChangeBatch* batch,
+                             const RequestGrowth& growth) {
   std::vector<char> in_set;
   std::vector<JobIndex> set = JobsToRestart(graph_, jobs_, jobs, &in_set);
   if (set.empty()) return 0;
   for (JobIndex j : set) {
+    // What ran out is grown; a canceled job never ran, so it comes back as it was.
+    JobStatus s = jobs_[j].status;
+    if (s == JobStatus::kFailed || s == JobStatus::kTerminated)
+      GrowRequest(j, growth.memory_multiplier, growth.runtime_multiplier, now, 0,
+                  jobs_[j].attempt, batch);
     ++jobs_[j].attempt;
     jobs_[j].retries = 0;
     jobs_[j].walltime_requeues = 0;

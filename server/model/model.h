@@ -41,6 +41,10 @@ struct JobDynamic {
   uint16_t retries = 0;            // failure-handler retries used
   uint16_t walltime_requeues = 0;  // requeues after being terminated by walltime
   WorkerId worker = 0;             // lease owner while claimed/running, else 0
+  /// The job's request grown by failure-handler multipliers or a restart (bytes per node,
+  /// seconds); -1: the plan's request.
+  int64_t memory_request = -1;
+  int64_t runtime_request = -1;
   bool operator==(const JobDynamic&) const = default;
 };
 
@@ -58,6 +62,8 @@ struct AttemptResult {
   int64_t peak_rss_bytes = -1;   // -1: unknown
   double cpu_seconds = -1;       // -1: unknown
   std::string nodes;             // e.g. "n1" or "n[1-4]"
+  int64_t memory_request = -1;   // what the attempt was given (bytes per node); -1: unknown
+  int64_t runtime_request = -1;  // seconds; -1: unknown
   /// What it used per node, as the API shows it: a JSON array of {"node", "peak_rss_bytes",
   /// "cpu_seconds"} ("[]" when unknown).
   std::string node_usage = "[]";

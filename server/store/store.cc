@@ -78,11 +78,13 @@ StoreStatus RefuseEmptied(const std::string& path, const std::vector<std::string
 
 constexpr const char* kUpsertAttempt =
     "INSERT INTO attempts(workflow_id, job, attempt, worker, status, exit_code, signal, reason,"
-    " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes, node_usage)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes, node_usage,"
+    " memory_request, runtime_request)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     " ON CONFLICT(workflow_id, job, attempt) DO UPDATE SET worker = ?4, status = ?5,"
     " exit_code = ?6, signal = ?7, reason = ?8, start_time = ?9, end_time = ?10,"
-    " peak_rss_bytes = ?11, cpu_seconds = ?12, nodes = ?13, node_usage = ?14";
+    " peak_rss_bytes = ?11, cpu_seconds = ?12, nodes = ?13, node_usage = ?14,"
+    " memory_request = ?15, runtime_request = ?16";
 constexpr const char* kUpsertWorker =
     "INSERT INTO workers(id, workflow_id, hostname, slurm_job_id, pid, registered_at,"
     " lease_expires, alive, resources_json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -142,7 +144,8 @@ StoreStatus Statements::Prepare(sqlite3* db) {
       {&load_attempts,
        "SELECT rowid, workflow_id, job, attempt, worker, status, exit_code, signal, reason,"
        " start_time, end_time, peak_rss_bytes, cpu_seconds, nodes, node_usage,"
-       " CASE WHEN json_valid(node_usage) THEN json_type(node_usage) ELSE '' END"
+       " CASE WHEN json_valid(node_usage) THEN json_type(node_usage) ELSE '' END,"
+       " memory_request, runtime_request"
        " FROM attempts ORDER BY rowid"},
       // Only how many: the samples themselves are read on request (ReadSamples).
       {&load_sample_counts,
@@ -425,6 +428,8 @@ StoreStatus SqliteStore::WriteResult(WorkflowId id, const AttemptResult& r) {
   s.BindDouble(12, r.cpu_seconds);
   s.BindText(13, r.nodes);
   s.BindText(14, r.node_usage);
+  s.BindInt(15, r.memory_request);
+  s.BindInt(16, r.runtime_request);
   return Detail(s.Run("recording an attempt result"), r.job);
 }
 
@@ -646,6 +651,8 @@ StoreStatus SqliteStore::LoadAttempts(LoadedIndex* index) {
     r.node_usage = row.Text(14, "node_usage");
     // Decoded by the API: an array.
     if (row.ok() && s.ColumnText(15) != "array") row.Fail("node_usage is not a JSON array");
+    r.memory_request = row.Int(16, "memory_request", -1, kMaxInt64, "-1: unknown");
+    r.runtime_request = row.Int(17, "runtime_request", -1, kMaxInt64, "-1: unknown");
     status = row.status();
     if (status.ok()) w->results.push_back(std::move(r));
   }

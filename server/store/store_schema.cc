@@ -1,6 +1,6 @@
 // The store's schema; see server/store.cc for how the store uses it.
 //
-// Layout (schema version 1, see kMigrations below):
+// Layout (schema version 1 plus the migrations after it, see kMigrations below):
 //   workflows  one row per workflow; `checkpoint` holds the packed job states
 //              as of job_log seq `checkpoint_seq` (the initial states at first)
 //   job_log    one row per ChangeBatch that changed jobs: the packed changes
@@ -110,6 +110,12 @@ CREATE TABLE attempt_samples (
   samples TEXT NOT NULL,
   PRIMARY KEY (workflow_id, job, attempt)
 ) WITHOUT ROWID;
+)sql",
+    // 3: the request each attempt was given (grown by failure handlers and restarts); -1 for
+    // attempts recorded before. A job's grown request is in its packed state (store_codec.h).
+    R"sql(
+ALTER TABLE attempts ADD COLUMN memory_request INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE attempts ADD COLUMN runtime_request INTEGER NOT NULL DEFAULT -1;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

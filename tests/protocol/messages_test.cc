@@ -114,7 +114,7 @@ TEST_CASE("RegistrationAnswer round-trips, fills defaults once, and checks its f
   m.working_dir = "/home/u";
   m.heartbeat_seconds = 10;
   m.lease_seconds = 30;
-  m.failure_handlers = {{"h", {{{1, 2}, false, 3, "echo fix"}}}};
+  m.failure_handlers = {{"h", {{{1, 2}, false, 3, "echo fix", {}, 1, 1}}}};
   m.schedulers = {"cpu", "gpu"};
   m.on_worker_start = {"echo start"};
   m.on_worker_complete = {"echo done"};
@@ -125,6 +125,21 @@ TEST_CASE("RegistrationAnswer round-trips, fills defaults once, and checks its f
   CHECK(ToJson(back) == ToJson(m));
   CHECK(back.execution == m.execution);
   CHECK(back.failure_handlers.at(0).rules.at(0).recovery_script == "echo fix");
+  // A rule's reasons and multipliers travel too; a server that sends none means "unchanged".
+  m.failure_handlers[0].rules[0].reasons = {"memory"};
+  m.failure_handlers[0].rules[0].memory_multiplier = 1.5;
+  m.failure_handlers[0].rules[0].runtime_multiplier = 2;
+  const torc::spec::FailureRule rule =
+      RegistrationAnswerFromJson(ToJson(m)).failure_handlers.at(0).rules.at(0);
+  CHECK(rule.reasons == std::vector<std::string>{"memory"});
+  CHECK(rule.memory_multiplier == 1.5);
+  CHECK(rule.runtime_multiplier == 2);
+  json older = ToJson(m);
+  for (const char* k : {"reasons", "memory_multiplier", "runtime_multiplier"})
+    older["failure_handlers"][0]["rules"][0].erase(k);
+  const torc::spec::FailureRule plain =
+      RegistrationAnswerFromJson(older).failure_handlers.at(0).rules.at(0);
+  CHECK((plain.reasons.empty() && plain.memory_multiplier == 1 && plain.runtime_multiplier == 1));
   // Defaults: the one place for 137 and 152.
   RegistrationAnswer d = RegistrationAnswerFromJson({{"worker_id", 1}});
   CHECK(d.execution.oom_exit_code == kDefaultOomExitCode);

@@ -559,3 +559,48 @@ slurm_schedulers:
   // No action, no allocation: both jobs are ready with nothing to run them.
   CHECK(Kind(problems, "no_compute") != nullptr);
 }
+
+TEST_CASE("problems: max_failures reached, said even once every job has ended") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId id = 0;
+  REQUIRE(service->Submit({R"(name: w
+max_failures: 1
+jobs:
+  - {name: a, command: "false", priority: 1}
+  - {name: b, command: "true", depends_on: [a]}
+  - {name: c, command: "true"}
+)", "wf.yaml", dir.path.string(), "u"}, 1002.0, &id).ok());
+  WorkerRecord w;
+  w.id = 1;
+  REQUIRE(service->Mutate(id, 1003.0, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    e.core->RegisterWorker(w, 1003.0, batch);
+    ClaimFilter one;
+    one.nodes = {{4, 1 << 30, 0, 4, 1 << 30, 0, true}};
+    REQUIRE(e.core->Claim(1, one, 1003.0, batch).size() == 1);  // a (priority 1 before c)
+    AttemptResult failed;
+    failed.job = 0;
+    failed.attempt = 1;
+    failed.status = JobStatus::kFailed;
+    failed.exit_code = 1;
+    e.core->Complete(1, {failed}, 1003.0, batch);
+    return ServiceStatus::Ok();
+  }).ok());
+  auto problems = ProblemsOf(*service, id);
+  const Problem* limit = Kind(problems, "max_failures");
+  REQUIRE(limit);
+  CHECK(limit->jobs == std::vector<std::string>{"a"});
+  CHECK(limit->message.find("1 job failed, reaching the workflow's max_failures (1): no further "
+                            "job starts (2 jobs canceled)") == 0);
+  CHECK(limit->message.find("torc restart " + std::to_string(id) + " --failed") !=
+        std::string::npos);
+  REQUIRE(service->WithWorkflow(id, [&](WorkflowEntry& e) {
+    CHECK(e.core->IsComplete());
+    return ServiceStatus::Ok();
+  }).ok());
+  // A restart takes the failed job out of the count: the problem is gone.
+  RestartOutcome outcome;
+  REQUIRE(service->RestartJobs(id, RestartRequest{}, 1004.0, &outcome).ok());
+  CHECK(outcome.restarted == 3);
+  CHECK(Kind(ProblemsOf(*service, id), "max_failures") == nullptr);
+}

@@ -271,10 +271,13 @@ TEST_CASE("cancel and restart name jobs by index or name; canceling all scancels
 
   // Restart without scheduling asks for nothing; with it, the action's allocations.
   RestartOutcome outcome;
-  REQUIRE(service->RestartJobs(wf, {false, {{1, std::nullopt}}}, false, 1004, &outcome).ok());
+  RestartRequest one;
+  one.selection = {false, {{1, std::nullopt}}};
+  one.schedule = false;
+  REQUIRE(service->RestartJobs(wf, one, 1004, &outcome).ok());
   CHECK(outcome.restarted == 1);
   CHECK(outcome.allocations_requested == 0);
-  REQUIRE(service->RestartJobs(wf, {}, true, 1005, &outcome).ok());
+  REQUIRE(service->RestartJobs(wf, RestartRequest{}, 1005, &outcome).ok());
   CHECK(outcome.restarted == 1);
   CHECK(outcome.allocations_requested == 2);
   auto requests = service->TakeScheduleRequests();
@@ -285,4 +288,52 @@ TEST_CASE("cancel and restart name jobs by index or name; canceling all scancels
   CHECK(ResolveJob(*requests[0].second.plan, {1, std::nullopt}, &j).ok());
   CHECK(j == 1);
   CHECK(ResolveJob(*requests[0].second.plan, {-1, std::nullopt}, &j).message == "no job -1");
+}
+
+TEST_CASE("a grown request is what the next claim hands out, and survives a server restart") {
+  TempDir dir;
+  const char* spec = R"(name: grow
+failure_handlers:
+  - name: h
+    rules:
+      - {reasons: [memory], memory_multiplier: 2, max_retries: 2}
+resource_requirements:
+  - {name: small, memory: 100m, runtime: PT30S}
+jobs:
+  - {name: a, command: "true", failure_handler: h, resource_requirements: small}
+)";
+  constexpr int64_t kMiB = 1 << 20;
+  WorkflowId wf = 0;
+  {
+    auto service = OpenService(dir);
+    wf = Submit(*service, spec);
+    protocol::RegistrationAnswer joined;
+    REQUIRE(service->RegisterWorker(wf, {}, 1001, &joined).ok());
+    protocol::ClaimAnswer first;
+    REQUIRE(service->Claim(wf, ClaimOf(joined.worker_id), 1002, &first).ok());
+    REQUIRE(first.jobs.size() == 1);
+    CHECK(first.jobs[0].memory_bytes == 100 * kMiB);
+    CHECK(first.jobs[0].runtime_seconds == 30);
+    // Killed at its memory request: the next claim, carrying that result, gets twice as much.
+    protocol::AttemptReport killed = Completed(first.jobs[0]);
+    killed.status = protocol::AttemptStatus::kFailed;
+    killed.exit_code = 137;
+    killed.reason = "memory";
+    protocol::ClaimRequest next = ClaimOf(joined.worker_id);
+    next.results = {killed};
+    protocol::ClaimAnswer second;
+    REQUIRE(service->Claim(wf, next, 1003, &second).ok());
+    REQUIRE(second.jobs.size() == 1);
+    CHECK(second.jobs[0].attempt == 2);
+    CHECK(second.jobs[0].memory_bytes == 200 * kMiB);
+  }
+  auto service = OpenService(dir);  // from the store: the job state and the attempt
+  REQUIRE(service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    CHECK(e.core->ShapeOf(0).memory_bytes == 200 * kMiB);
+    auto attempts = e.core->AttemptsOf(0);
+    REQUIRE(attempts.size() == 1);
+    CHECK(attempts[0]->memory_request == 100 * kMiB);
+    CHECK(attempts[0]->runtime_request == 30);
+    return ServiceStatus::Ok();
+  }).ok());
 }

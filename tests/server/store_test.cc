@@ -119,6 +119,8 @@ AttemptResult MakeResult(JobIndex job, uint32_t attempt, int32_t exit_code) {
   r.peak_rss_bytes = 1048576 * int64_t{job + 1};
   r.cpu_seconds = 12.5;
   r.nodes = "n[1-" + std::to_string(job + 2) + "]";
+  r.memory_request = (int64_t{job} + 1) << 30;
+  r.runtime_request = 3600 * (int64_t{job} + 1);
   return r;
 }
 
@@ -174,6 +176,8 @@ void CheckSame(const AttemptResult& a, const AttemptResult& b) {
   CHECK(a.peak_rss_bytes == b.peak_rss_bytes);
   CHECK(a.cpu_seconds == b.cpu_seconds);
   CHECK(a.nodes == b.nodes);
+  CHECK(a.memory_request == b.memory_request);
+  CHECK(a.runtime_request == b.runtime_request);
 }
 
 void CheckSame(const Event& a, const Event& b) {
@@ -274,6 +278,10 @@ ChangeBatch MakeBatch(WorkflowId id, int round, int64_t first_event_seq) {
     d.retries = static_cast<uint16_t>(round);
     d.walltime_requeues = static_cast<uint16_t>(65535 - round);  // every bit of the field
     d.worker = int64_t{1} << 40 | round;                         // needs all 8 bytes
+    if (round > 0) {                                             // grown requests
+      d.memory_request = int64_t{1} << (33 + round);
+      d.runtime_request = 86400 * round + j;
+    }
     b.jobs.emplace_back(j, d);
   }
   b.results.push_back(MakeResult(static_cast<JobIndex>(round), 1, round == 2 ? 137 : 0));
@@ -301,8 +309,10 @@ TEST_CASE("a new store is empty, and reopening it does not migrate again") {
     CHECK(LoadAll(store.get()).size() == 1);
   }
   RawDb raw(dir.File());
-  CHECK(raw.Count("SELECT COUNT(*) FROM schema_version") == 2);
-  CHECK(raw.Count("SELECT MAX(version) FROM schema_version") == 2);
+  // One row per migration, each applied once.
+  CHECK(raw.Count("SELECT COUNT(*) FROM schema_version") >= 2);
+  CHECK(raw.Count("SELECT MAX(version) FROM schema_version") ==
+        raw.Count("SELECT COUNT(*) FROM schema_version"));
   CHECK(raw.Count("SELECT COUNT(*) FROM workflows") == 1);
   // WAL mode is a property of the file, so it shows from here too.
   sqlite3_stmt* stmt = nullptr;
@@ -879,7 +889,7 @@ Timings TimeBigBatches(Store* store, WorkflowId id, uint32_t jobs, int rounds,
     batch.time = 1700000000.0 + round;
     for (JobIndex j = 0; j < 1000; ++j) {
       JobIndex job = (j * 97 + static_cast<JobIndex>(round)) % jobs;
-      batch.jobs.emplace_back(job, JobDynamic{JobStatus::kCompleted, *attempt, 0, 0, 0});
+      batch.jobs.emplace_back(job, JobDynamic{JobStatus::kCompleted, *attempt, 0, 0, 0, -1, -1});
       batch.results.push_back(MakeResult(job, *attempt, 0));
     }
     batch.events.push_back(MakeEvent(++*event_seq, id, "retry"));
@@ -963,4 +973,48 @@ TEST_CASE("node_usage and samples: stored with a result, counts loaded, samples 
   CHECK(s.samples_json == "[[1.0,95.5,100],[2.0,90,300]]");
   RequireOk(store->ReadSamples(a, 2, 1, &s, &found));
   CHECK_FALSE(found);
+}
+
+TEST_CASE("a store an older torc wrote loads: format-1 job states, attempts without requests") {
+  TempDir dir;
+  WorkflowId id = Create(OpenStore(dir.File()).get(), "old", 2);
+  const std::string where = " WHERE id = " + std::to_string(id);
+  {
+    // What torc wrote before requests were kept: the schema without the attempts' request
+    // columns (version 1: before node_usage and samples too), a checkpoint and a job log in format 1.
+    RawDb raw(dir.File());
+    raw.Exec("ALTER TABLE attempts DROP COLUMN memory_request");
+    raw.Exec("ALTER TABLE attempts DROP COLUMN runtime_request");
+    raw.Exec("ALTER TABLE attempts DROP COLUMN node_usage");
+    raw.Exec("DROP TABLE attempt_samples");
+    raw.Exec("DELETE FROM schema_version WHERE version > 1");
+    // Job 0 completed at attempt 2 (worker 5), job 1 ready at attempt 1.
+    raw.Exec(("UPDATE workflows SET checkpoint = x'01"
+              "04" "02000000" "0100" "0000" "0500000000000000"
+              "01" "01000000" "0000" "0000" "0000000000000000'" + where).c_str());
+    // A later change: job 1 failed at attempt 3 after 2 retries.
+    raw.Exec(("INSERT INTO job_log(workflow_id, time, payload) VALUES(" + std::to_string(id) +
+              ", 0, x'01" "01000000" "05" "03000000" "0200" "0000" "0000000000000000')").c_str());
+    raw.Exec(("INSERT INTO attempts(workflow_id, job, attempt, worker, status, exit_code, signal,"
+              " reason, start_time, end_time, peak_rss_bytes, cpu_seconds, nodes) VALUES(" +
+              std::to_string(id) + ", 0, 2, 5, 4, 0, 0, '', 1, 2, -1, -1, 'n1')").c_str());
+  }
+  auto store = OpenStore(dir.File());  // migrates
+  std::vector<LoadedWorkflow> all = LoadAll(store.get());
+  REQUIRE(all.size() == 1);
+  REQUIRE(all[0].jobs.size() == 2);
+  CHECK(all[0].jobs[0] == JobDynamic{JobStatus::kCompleted, 2, 1, 0, 5, -1, -1});
+  CHECK(all[0].jobs[1] == JobDynamic{JobStatus::kFailed, 3, 2, 0, 0, -1, -1});
+  REQUIRE(all[0].results.size() == 1);
+  CHECK(all[0].results[0].memory_request == -1);
+  CHECK(all[0].results[0].runtime_request == -1);
+  // What it writes from now on keeps a grown request; a checkpoint too.
+  ChangeBatch batch;
+  batch.workflow = id;
+  batch.jobs.emplace_back(1, JobDynamic{JobStatus::kReady, 4, 0, 0, 0, 200 << 20, 7200});
+  RequireOk(store->Append(batch));
+  CHECK(LoadAll(store.get())[0].jobs[1] == batch.jobs[0].second);
+  std::vector<JobDynamic> jobs = LoadAll(store.get())[0].jobs;
+  RequireOk(store->Checkpoint(id, jobs));
+  CHECK(LoadAll(OpenStore(dir.File()).get())[0].jobs == jobs);
 }

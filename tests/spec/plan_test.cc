@@ -438,7 +438,7 @@ TEST_CASE("resource_monitor: Torc's format, legacy keys, and warnings for what t
   };
   CHECK(has("test.yaml:8:3: warning: resource_monitor key 'colour' is not one torc knows"));
   CHECK(has("test.yaml:5:3: warning: resource_monitor 'generate_plots' has no effect"));
-  CHECK(has("test.yaml:6:38: warning: resource_monitor metric 'gpu_util' is not measured"));
+  CHECK(has("test.yaml:6:40: warning: resource_monitor metric 'gpu_util' is not measured"));
   CHECK(has("resource_monitor 'compute_node' has no effect"));
   CHECK_FALSE(has("cpu_percent'"));
   Plan legacy = Parse("name: d\nresource_monitor: {enabled: false, granularity: time_series}\n"

@@ -791,6 +791,145 @@ jobs:
         check(len(jobs) == 16 and not wrong, f"... and completed in its first attempt: {wrong}")
 
 
+# ---- recovery (issue 18): retries that grow what ran out, restarts that grow, max_failures ----
+
+MIB = 1 << 20
+
+
+def attempt_requests(s, wf, job):
+    """The "request" of each recorded attempt of `job`, oldest first (GET .../jobs/J)."""
+    return [a["request"] for a in s.get(f"/workflows/{wf}/jobs/{job}")["attempts"]]
+
+
+def case_grow_memory(d):
+    """A job requesting 100m that needs ~300 MB is killed at its request (reason memory); its
+    rule (reasons: [memory], memory_multiplier: 2) retries it with 200m, then 400m, where it
+    completes. Each attempt's request is in the API's attempt JSON, and events say so."""
+    write(f"{d}/wf.yaml", """name: grow_memory
+failure_handlers:
+  - name: more_memory
+    rules:
+      - {reasons: [memory], memory_multiplier: 2, max_retries: 3}
+resource_requirements:
+  - {name: small, memory: 100m, runtime: PT2M}
+jobs:
+  - name: hungry
+    command: python3 -c "x = bytearray(300 * 1024 * 1024); import time; time.sleep(2)"
+    resource_requirements: small
+    failure_handler: more_memory
+""")
+    r = run(["run", "wf.yaml"], d)
+    check(r.returncode == 0, f"the run completes ({r.stdout[-300:]} {r.stderr[-300:]})")
+    with server(f"{d}/torc_output/.torc", d) as s:
+        job = s.get("/workflows/1/jobs/hungry")
+        attempts = job["attempts"]
+        check([a["status"] for a in attempts] == ["failed", "failed", "completed"] and
+              [a["reason"] for a in attempts[:2]] == ["memory", "memory"],
+              f"killed twice for memory, then completed: {[(a['status'], a['reason']) for a in attempts]}")
+        check([a["request"]["memory_bytes"] for a in attempts] == [100 * MIB, 200 * MIB, 400 * MIB],
+              f"the requests grew 100m, 200m, 400m: {[a['request'] for a in attempts]}")
+        check(all(a["request"]["runtime_seconds"] == 120 and a["request"]["num_cpus"] == 1
+                  for a in attempts), "runtime and CPUs stayed as requested")
+        check(job["memory_bytes"] == 400 * MIB, f"the job's request is the grown one: {job['memory_bytes']}")
+        events = s.cli("events", "1", "--json").stdout
+        check("memory 100 MiB -> 200 MiB" in events and "memory 200 MiB -> 400 MiB" in events,
+              "request_grown events say what grew")
+
+
+def case_grow_runtime(d):
+    """A job with a 2 s runtime request that sleeps 5 s is terminated (reason runtime, no exit
+    code of its own); a rule listing the reason retries it with 4 s, then 8 s: it completes."""
+    write(f"{d}/wf.yaml", """name: grow_runtime
+failure_handlers:
+  - name: more_time
+    rules:
+      - {reasons: [runtime], runtime_multiplier: 2, max_retries: 3}
+resource_requirements:
+  - {name: quick, runtime: PT2S}
+jobs:
+  - {name: slow, command: "sleep 5", resource_requirements: quick, failure_handler: more_time}
+""")
+    r = run(["run", "wf.yaml"], d)
+    check(r.returncode == 0, f"the run completes ({r.stdout[-300:]} {r.stderr[-300:]})")
+    with server(f"{d}/torc_output/.torc", d) as s:
+        attempts = s.get("/workflows/1/jobs/slow")["attempts"]
+        check([(a["status"], a["reason"]) for a in attempts] ==
+              [("terminated", "runtime"), ("terminated", "runtime"), ("completed", "")],
+              f"terminated twice for runtime, then completed: {[(a['status'], a['reason']) for a in attempts]}")
+        check([a["request"]["runtime_seconds"] for a in attempts] == [2, 4, 8],
+              f"the runtime requests grew 2, 4, 8 s: {[a['request'] for a in attempts]}")
+
+
+def case_restart_grows_memory(d):
+    """A job killed at its 100m request, with no rule: `torc restart --failed
+    --memory-multiplier 2` gives it 200m, and it completes."""
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", """name: by_hand
+resource_requirements:
+  - {name: small, memory: 100m}
+jobs:
+  - name: hungry
+    command: python3 -c "x = bytearray(150 * 1024 * 1024); import time; time.sleep(2)"
+    resource_requirements: small
+""")
+        wf = s.submit("wf.yaml", d)
+        w = worker_proc(s, d, wf)
+        w.communicate(timeout=120)
+        check(s.jobs(wf)["hungry"]["status"] == "failed", "killed at its request, it failed")
+        bad = s.cli("restart", str(wf), "--failed", "--memory-multiplier", "0.5")
+        check(bad.returncode != 0 and "greater than 1" in bad.stderr,
+              f"a multiplier of 0.5 is refused: {bad.stderr.strip()}")
+        r = s.cli("restart", str(wf), "--failed", "--memory-multiplier", "2")
+        check(r.returncode == 0 and "restarted 1 jobs" in r.stdout, f"restarted: {r.stdout} {r.stderr}")
+        w = worker_proc(s, d, wf)
+        w.communicate(timeout=120)
+        check(s.jobs(wf)["hungry"]["status"] == "completed", "with twice the memory it completed")
+        check([a["memory_bytes"] for a in attempt_requests(s, wf, "hungry")] == [100 * MIB, 200 * MIB],
+              f"its attempts had 100m, then 200m: {attempt_requests(s, wf, 'hungry')}")
+
+
+def case_max_failures(d):
+    """max_failures: 2 with 5 failing jobs among 20 run one at a time (a chain that goes on
+    after a failure, so no job is ready, or claimed ahead, before the previous one ended):
+    exactly 2 fail, the other 12 not started are canceled, `torc status` (text and JSON) says
+    why. `torc restart --failed` then works again: the count starts over from the jobs failed
+    now (each failing job here fails only once)."""
+    failing = {3, 7, 11, 15, 19}
+    jobs = []
+    for k in range(20):
+        cmd = (f"[ -e fail_{k} ] || {{ touch fail_{k}; exit 1; }}" if k in failing else "true")
+        after = (f", depends_on: [j{k - 1:02d}], cancel_on_blocking_job_failure: false"
+                 if k else "")
+        jobs.append(f"  - {{name: j{k:02d}, command: '{cmd}'{after}}}")
+    write(f"{d}/wf.yaml", "name: stop_early\nmax_failures: 2\njobs:\n" + "\n".join(jobs) + "\n")
+    r = run(["run", "wf.yaml", "--cpus", "1"], d)
+    check(r.returncode != 0, f"the run says it did not succeed (exit {r.returncode})")
+    with server(f"{d}/torc_output/.torc", d) as s:
+        status = s.status(1)
+        counts = status["counts"]
+        check((counts["failed"], counts["completed"], counts["canceled"]) == (2, 6, 12),
+              f"exactly 2 failed, the 12 not started canceled: {counts}")
+        kinds = [p["kind"] for p in status["problems"]]
+        limit = [p for p in status["problems"] if p["kind"] == "max_failures"]
+        check(limit and limit[0]["jobs"] == ["j03", "j07"] and
+              "2 jobs failed, reaching the workflow's max_failures (2)" in limit[0]["message"] and
+              "torc restart 1 --failed" in limit[0]["message"],
+              f"status --json has a max_failures problem: {kinds} {limit}")
+        text = s.cli("status", "1").stdout
+        check("max_failures" in text and "reaching the workflow's max_failures" in text,
+              f"the text status says it too: {text[-500:]}")
+        r = s.cli("restart", "1", "--failed")
+        check(r.returncode == 0 and "restarted 14 jobs" in r.stdout, f"restart: {r.stdout} {r.stderr}")
+        check(not [p for p in s.status(1)["problems"] if p["kind"] == "max_failures"],
+              "after the restart the limit is not reached")
+        w = worker_proc(s, d, 1, "--cpus", "1")
+        w.communicate(timeout=120)
+        counts = s.status(1)["counts"]
+        check((counts["failed"], counts["completed"], counts["canceled"]) == (2, 14, 4),
+              f"the restarted jobs ran until two more failed (j11, j15): {counts}")
+        ran = sorted(n for n, j in s.jobs(1).items() if j["status"] == "failed")
+        check(ran == ["j11", "j15"], f"those two: {ran}")
+
 if __name__ == "__main__":
     run_cases(cases_of(globals()), sys.argv[2:], "torc-e2e")
     finish(passed="all worker end-to-end checks passed")
