@@ -7,6 +7,7 @@ files; the checks read those files and ask a real server for the states.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -212,6 +213,15 @@ jobs:
               f"the samples hold the job's RSS: {series['samples']}")
         status, _ = s.api("GET", f"/workflows/{wf}/jobs/five/attempts/2/samples")
         check(status == 404, f"an unknown attempt: 404 ({status})")
+        # The report draws those samples: a curve with one point per sample.
+        r = s.cli("report", str(wf), "--html", f"{d}/report.html")
+        html = open(f"{d}/report.html").read() if r.returncode == 0 else ""
+        points = re.findall(r'<polyline class="series" data-attempt="1" data-points="(\d+)"', html)
+        # (hog has samples too: each job gets a memory and a CPU chart)
+        check(r.returncode == 0 and len(points) == 4 and
+              points.count(str(five["samples"])) >= 2,
+              f"torc report draws curves of the real samples, five's with {five['samples']} "
+              f"points ({points}, {r.stderr.strip()})")
 
 
 def fake_srun_per_node(d):
