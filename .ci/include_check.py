@@ -19,7 +19,7 @@ RULES = {
     "server/tls/": ["server/util/"],
     "server/protocol/": ["spec/", "server/util/"],
     "server/client/": ["server/protocol/", "server/tls/", "server/util/", "spec/"],
-    "server/http/": ["server/util/"],
+    "server/http/": ["server/tls/", "server/util/"],
     "server/model/": [],
     "server/store/": ["server/model/", "server/util/"],
     "server/core/": ["spec/", "server/model/", "server/protocol/", "server/util/"],

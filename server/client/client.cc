@@ -304,7 +304,8 @@ ApiAnswer<Acknowledged> ApiClient::Health() {
 std::string ApiClient::Describe(const ApiResult& r) const {
   if (r.status == 0) {
     const auto e = endpoint();
-    if (r.untrusted) return "no trusted connection to " + e->url + ": " + r.error + " (" + e->url_source + ")";
+    if (r.untrusted)
+      return "no trusted connection to " + e->url + ": " + r.error + " (" + e->url_source + ")";
     return "cannot reach server at " + e->url + ": " + r.error +
            " — is 'torc server run' running? (" + e->url_source + ")";
   }

@@ -8,23 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+
+#include "server/tls/tls.h"
 
 namespace torc::server::http_internal {
 namespace {
-
-std::string OpenSslErrors() {
-  std::string text;
-  while (unsigned long code = ERR_get_error()) {
-    char line[256];
-    ERR_error_string_n(code, line, sizeof(line));
-    if (!text.empty()) text += "; ";
-    text += line;
-  }
-  return text;
-}
 
 class TlsStream final : public ClientStream {
  public:
@@ -136,17 +127,18 @@ std::shared_ptr<TlsServerContext> TlsServerContext::Load(const std::string& cert
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (ctx == nullptr) {
-    *error = "cannot set up TLS: " + OpenSslErrors();
+    *error = "cannot set up TLS: " + tls::OpenSslErrors();
     return nullptr;
   }
   auto context = std::make_shared<OpenSslServerContext>(ctx);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
-    *error = "cannot load the TLS certificate " + cert_file + ": " + OpenSslErrors();
+    *error = "cannot load the TLS certificate " + cert_file + ": " + tls::OpenSslErrors();
     return nullptr;
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
-    *error = "cannot load the TLS key " + key_file + " for " + cert_file + ": " + OpenSslErrors();
+    *error = "cannot load the TLS key " + key_file + " for " + cert_file + ": " +
+             tls::OpenSslErrors();
     return nullptr;
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);

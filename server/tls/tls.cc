@@ -38,17 +38,6 @@ using Names = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES, GENERAL_NAME
 constexpr long kValidDays = 3650;
 constexpr long kRenewDays = 30;
 
-/// OpenSSL's queued error messages, joined ("" when none), and the queue cleared.
-std::string OpenSslErrors() {
-  std::string text;
-  while (unsigned long code = ERR_get_error()) {
-    char line[256];
-    ERR_error_string_n(code, line, sizeof(line));
-    if (!text.empty()) text += "; ";
-    text += line;
-  }
-  return text;
-}
 
 Cert ReadCertificate(const std::string& pem) {
   Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
@@ -195,6 +184,17 @@ bool ReadIfPresent(const std::string& path, const std::string& what, std::string
 }
 
 }  // namespace
+
+std::string OpenSslErrors() {
+  std::string text;
+  while (unsigned long code = ERR_get_error()) {
+    char line[256];
+    ERR_error_string_n(code, line, sizeof(line));
+    if (!text.empty()) text += "; ";
+    text += line;
+  }
+  return text;
+}
 
 bool IsIpAddress(const std::string& host) {
   unsigned char address[16];

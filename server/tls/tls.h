@@ -39,6 +39,9 @@ bool EnsureSelfSignedCertificate(const std::string& dir, const std::vector<std::
 bool InstallSiteCertificate(const std::string& dir, const std::string& cert_file,
                             const std::string& key_file, std::string* error);
 
+/// OpenSSL's queued error messages joined with "; " ("" when none); the queue is cleared.
+std::string OpenSslErrors();
+
 /// Whether `host` is an IPv4 or IPv6 address (rather than a name).
 bool IsIpAddress(const std::string& host);
 

@@ -249,6 +249,33 @@ class Server:
         return wait_for(lambda: self.status(wf), lambda s: s["complete"], timeout, 0.5)
 
 
+def write_hog(path, mib, cpu_seconds, sleep=0):
+    """A python script that holds `mib` MiB (touched), burns `cpu_seconds` of CPU, sleeps."""
+    write(path, f"""import time
+b = bytearray({mib} * 1024 * 1024)
+b[::4096] = b"x" * len(b[::4096])
+t = time.process_time()
+while time.process_time() - t < {cpu_seconds}:
+    pass
+time.sleep({sleep})
+""")
+
+
+def plain_http_answer(host, port, token):
+    """Everything a plain-HTTP request for the workflow list gets back from host:port (an HTTPS
+    server closes the connection without a byte)."""
+    got = b""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"GET /api/v1/workflows HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer "
+                     f"{token}\r\n\r\n".encode())
+        try:
+            while chunk := sock.recv(65536):
+                got += chunk
+        except OSError:  # reset: the TLS side closes on a request it cannot read
+            pass
+    return got
+
+
 def wait_for(probe, done, timeout, interval=0.1):
     """probe() until done(value) or `timeout` s have passed; the last value."""
     deadline = time.time() + timeout

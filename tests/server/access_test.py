@@ -20,8 +20,8 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from torc_testlib import (Server, cases_of, check, finish, run_cases, run_torc,  # noqa: E402
-                          sweep, wait_for, write)
+from torc_testlib import (Server, cases_of, check, finish, plain_http_answer,  # noqa: E402
+                          run_cases, run_torc, sweep, wait_for, write)
 
 TORC = os.path.abspath(sys.argv[1])
 
@@ -123,20 +123,6 @@ def site_pki(d):
             "-CAcreateserial", "-out", "site.pem", "-days", "2", "-extfile", "ext.cnf", cwd=d)
 
 
-def plain_http_answer(port, token):
-    """Everything a plain-HTTP request for the workflow list gets back from the port."""
-    got = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(f"GET /api/v1/workflows HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                     f"{token}\r\n\r\n".encode())
-        try:
-            while chunk := sock.recv(65536):
-                got += chunk
-        except OSError:  # reset: the TLS side closes on a request it cannot read
-            pass
-    return got
-
-
 def fingerprint_line(server):
     m = re.search(r"TLS key (SHA256:[0-9a-f]{64})", server.log())
     return m.group(1) if m else None
@@ -161,7 +147,7 @@ def case_https(base):
         check(status == 200, f"a client trusting server.crt, checking the name 127.0.0.1: {status}")
         r = server.cli("workflows", "list")
         check(r.returncode == 0, f"the CLI finds and trusts it through the data dir: {r.stderr}")
-        got = plain_http_answer(server.port, server.token())
+        got = plain_http_answer("127.0.0.1", server.port, server.token())
         check(b"workflows" not in got and b"HTTP/" not in got,
               f"a plain-HTTP request to the TLS port gets no data ({got[:80]!r})")
 

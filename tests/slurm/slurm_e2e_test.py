@@ -12,14 +12,14 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from torc_testlib import (Server, cases_of, check, finish, free_port, lines_of,  # noqa: E402
-                          max_overlap, records, run_cases, run_torc, wait_for, write)
+                          max_overlap, plain_http_answer, records, run_cases, run_torc,
+                          wait_for, write, write_hog)
 
 TORC = os.path.abspath(sys.argv[1])
 # The lab's login node (this machine on the lab's bridge): where the nodes reach the server.
@@ -138,18 +138,6 @@ jobs:
     resource_requirements: mpi_training
     scheduler: training_nodes
 """ + one_allocation("training_nodes", 4, account="myproject")
-
-
-def write_hog(path, mib, cpu_seconds, sleep=0):
-    """A python script that holds `mib` MiB (touched), burns `cpu_seconds` of CPU, sleeps."""
-    write(path, f"""import time
-b = bytearray({mib} * 1024 * 1024)
-b[::4096] = b"x" * len(b[::4096])
-t = time.process_time()
-while time.process_time() - t < {cpu_seconds}:
-    pass
-time.sleep({sleep})
-""")
 
 
 def case_measures_the_job(d):
@@ -775,20 +763,6 @@ jobs:
 
 
 # ---- HTTPS and a server that moves (issue 17) ------------------------------------------------
-
-def plain_http_answer(host, port, token):
-    """Everything a plain-HTTP request for the workflow list gets back."""
-    got = b""
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(f"GET /api/v1/workflows HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer "
-                     f"{token}\r\n\r\n".encode())
-        try:
-            while chunk := sock.recv(65536):
-                got += chunk
-        except OSError:  # reset: the TLS side closes on a request it cannot read
-            pass
-    return got
-
 
 def case_https_on_the_lab(d):
     """The server on the lab's login address serves HTTPS only: a plain-HTTP request gets no

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from torc_testlib import (Server, cases_of, check, finish, free_port, max_overlap,  # noqa: E402
-                          records, run_cases, run_torc, wait_for, write)
+                          records, run_cases, run_torc, wait_for, write, write_hog)
 
 TORC = os.path.abspath(sys.argv[1])
 
@@ -154,18 +154,6 @@ jobs:
               f"over-runtime job terminated after 3 requeues: {jobs['slow']}")
         show = json.loads(s.cli("workflows", "show", "1", "--json").stdout)
         check(show["counts"]["terminated"] == 1, "status counts the terminated job")
-
-
-def write_hog(path, mib, cpu_seconds, sleep=0):
-    """A python script that holds `mib` MiB (touched), burns `cpu_seconds` of CPU, sleeps."""
-    write(path, f"""import time
-b = bytearray({mib} * 1024 * 1024)
-b[::4096] = b"x" * len(b[::4096])
-t = time.process_time()
-while time.process_time() - t < {cpu_seconds}:
-    pass
-time.sleep({sleep})
-""")
 
 
 def attempt_of(s, wf, job):
