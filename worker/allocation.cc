@@ -589,12 +589,19 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
   return true;
 }
 
-bool SlurmEndingForTimeLimit(const DiscoveryEnv& env, const DiscoveryOptions& options,
-                             const std::string& job_id) {
+std::string SlurmStopReason(const DiscoveryEnv& env, const DiscoveryOptions& options,
+                            const std::string& job_id) {
   std::string output;
-  if (!env.run || env.run({options.squeue, "-h", "-j", job_id, "-o", "%r"}, &output) != 0)
-    return false;
-  return output.substr(0, output.find('\n')) == "TimeLimit";
+  if (!env.run || env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0)
+    return "";
+  output = output.substr(0, output.find('\n'));
+  const std::string state = KeyValue(output, "JobState", ' ');
+  const std::string preempt_time = KeyValue(output, "PreemptTime", ' ');
+  if ((!preempt_time.empty() && preempt_time != "None") || state == "PREEMPTED" ||
+      state == "REQUEUED" || state == "PENDING")
+    return "preempted";
+  if (state == "TIMEOUT" || KeyValue(output, "Reason", ' ') == "TimeLimit") return "walltime";
+  return "";
 }
 
 }  // namespace torc::worker

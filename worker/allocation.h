@@ -88,10 +88,14 @@ struct DiscoveryOptions {
 bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options, double now,
                         Allocation* out, std::string* error);
 
-/// Whether Slurm is ending allocation `job_id` for its time limit, from one
-/// `squeue -h -j ID -o %r` call: the reason reads "TimeLimit" once the limit is hit,
-/// "None" after an scancel. False when it says anything else or cannot be asked.
-bool SlurmEndingForTimeLimit(const DiscoveryEnv& env, const DiscoveryOptions& options,
-                             const std::string& job_id);
+/// Why Slurm is ending (or ended) allocation `job_id`, from one `scontrol show job -o ID` call:
+/// "preempted" when PreemptTime is set or the job is PREEMPTED, REQUEUED or back to PENDING
+/// (a preempting job took its nodes, with or without GraceTime and PreemptParameters=
+/// send_user_signal; measured: PreemptTime is set from the moment the tasks get SIGTERM, while
+/// the job still reads RUNNING during GraceTime); "walltime" when its time limit is hit (Reason
+/// TimeLimit, or TIMEOUT); "" otherwise (an scancel, a job still running) or when Slurm cannot
+/// be asked.
+std::string SlurmStopReason(const DiscoveryEnv& env, const DiscoveryOptions& options,
+                            const std::string& job_id);
 
 }  // namespace torc::worker

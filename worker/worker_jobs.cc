@@ -223,23 +223,23 @@ void Worker::Stop(const std::string& reason) {
   for (auto& [pid, r] : running_) Terminate(r, reason, grace);
 }
 
-// SIGUSR1 is Slurm's --signal warning: the walltime. A SIGTERM is the walltime
-// too when it comes near the known end, or when Slurm says the time limit was hit
-// (it can be changed after the worker asked: scontrol update TimeLimit). Any other
-// stop (scancel, ^C) is "stopped". Slurm is asked after the jobs were signalled,
-// so a slow squeue never delays stopping them.
+// SIGUSR1 is Slurm's --signal warning (the walltime, or a preemption with PreemptParameters=
+// send_user_signal). A SIGTERM near the known end is the walltime. Anything else is "stopped"
+// (scancel, ^C) unless Slurm says it preempted the allocation or hit its time limit (it can be
+// changed after the worker asked: scontrol update TimeLimit). Slurm is asked after the jobs
+// were signalled, so a slow scontrol never delays stopping them.
 void Worker::OnStopSignal(int signal) {
   if (draining_) return;  // already stopping: a second signal changes nothing
   const auto sigterm_lead = execution_.sigterm_lead_seconds;
   bool at_end = alloc_.end_time && Now() >= *alloc_.end_time - sigterm_lead - 60;
-  if (signal == SIGUSR1 || at_end) return Stop("walltime");
-  Stop("stopped");
-  if (signal != SIGTERM || !alloc_.in_slurm ||
-      !SlurmEndingForTimeLimit(env_, o_.discovery, alloc_.slurm_job_id))
-    return;
-  stop_reason_ = "walltime";
+  Stop(signal == SIGUSR1 || at_end ? "walltime" : "stopped");
+  if (!alloc_.in_slurm || (signal != SIGTERM && signal != SIGUSR1)) return;
+  const std::string why = SlurmStopReason(env_, o_.discovery, alloc_.slurm_job_id);
+  if (why.empty() || why == stop_reason_) return;
+  Log("Slurm says the allocation ends: " + why);
   for (auto& [pid, r] : running_)
-    if (r.end_reason == "stopped") r.end_reason = "walltime";
+    if (r.end_reason == stop_reason_) r.end_reason = why;
+  stop_reason_ = why;
 }
 
 void Worker::OnExit(const ProcessExit& exit) {

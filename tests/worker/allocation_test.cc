@@ -571,19 +571,30 @@ TEST_CASE("DiscoveryEnv::Real runs commands and reads the machine") {
   CHECK(env.getenv("TORC_SURELY_NOT_SET_ANYWHERE") == nullptr);
 }
 
-TEST_CASE("SlurmEndingForTimeLimit: one squeue for the job's reason") {
+TEST_CASE("SlurmStopReason: one scontrol call tells preemption, the time limit, or neither") {
   FakeEnv f;
   DiscoveryOptions o;
-  o.squeue = "/opt/slurm/bin/squeue";
-  f.squeue_output = "TimeLimit\n";
-  CHECK(SlurmEndingForTimeLimit(f.Env(), o, "77"));
+  o.scontrol = "/opt/slurm/bin/scontrol";
+  // Measured on the lab during GraceTime: the job still RUNNING, PreemptTime set.
+  f.squeue_output =
+      "JobId=77 JobName=x JobState=RUNNING Reason=None Dependency=(null) Restarts=0 "
+      "PreemptEligibleTime=2026-12-06T18:24:17 PreemptTime=2026-12-06T18:24:21 Partition=low\n";
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");
   REQUIRE(f.runs.size() == 1);
-  CHECK(f.runs[0] == std::vector<std::string>{"/opt/slurm/bin/squeue", "-h", "-j", "77", "-o", "%r"});
-  f.squeue_output = "None\n";  // after an scancel
-  CHECK_FALSE(SlurmEndingForTimeLimit(f.Env(), o, "77"));
-  f.squeue_output = "TimeLimit\n";
-  f.squeue_exit = 1;  // squeue failed: not known to be the walltime
-  CHECK_FALSE(SlurmEndingForTimeLimit(f.Env(), o, "77"));
+  CHECK(f.runs[0] == std::vector<std::string>{"/opt/slurm/bin/scontrol", "show", "job", "-o", "77"});
+  f.squeue_output = "JobId=77 JobState=PREEMPTED Reason=None PreemptTime=None\n";
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");
+  f.squeue_output = "JobId=77 JobState=PENDING Reason=BeginTime Restarts=1 PreemptTime=None\n";
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");  // requeued by Slurm
+  f.squeue_output = "JobId=77 JobState=RUNNING Reason=TimeLimit PreemptTime=None\n";
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "walltime");
+  f.squeue_output = "JobId=77 JobState=TIMEOUT Reason=None PreemptTime=None\n";
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "walltime");
+  f.squeue_output = "JobId=77 JobState=CANCELLED Reason=None PreemptTime=None\n";  // scancel
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "");
+  f.squeue_output = "JobId=77 JobState=RUNNING Reason=None PreemptTime=2026-12-06T18:24:21\n";
+  f.squeue_exit = 1;  // scontrol failed: nothing is known
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "");
 }
 
 TEST_CASE("ClaimableRuntime: a job as long as the walltime starts in a fresh allocation") {
