@@ -96,11 +96,12 @@ void PrintStatus(const nlohmann::json& s, bool color) {
     std::map<std::string, int> by_state;
     for (const auto& a : s["allocations"]) ++by_state[a["state"].get<std::string>()];
     std::string line;
-    for (const char* st : {"pending", "running", "done", "failed", "canceled"})
+    for (const char* st : {"pending", "running", "done", "preempted", "failed", "canceled"})
       if (by_state.count(st))
         line.append(line.empty() ? "" : ", ").append(std::to_string(by_state[st]) + " " + st);
     for (const auto& [st, n] : by_state)
-      if (line.find(st) == std::string::npos) line.append(", " + std::to_string(n) + " " + st);
+      if (line.find(st) == std::string::npos)
+        line.append(line.empty() ? "" : ", ").append(std::to_string(n) + " " + st);
     std::printf("%s %s\n", Paint(color, "bold", "allocations:").c_str(), line.c_str());
   }
   if (!s["unclaimable"].empty()) {

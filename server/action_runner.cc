@@ -20,13 +20,15 @@ std::string AllocationState(const std::string& slurm) {
                                                  "SPECIAL_EXIT"};
   static const std::set<std::string> kRunning = {"RUNNING", "COMPLETING", "SIGNALING", "STOPPED",
                                                  "SUSPENDED", "RESIZING", "STAGE_OUT"};
-  static const std::set<std::string> kFailed = {"FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
+  static const std::set<std::string> kFailed = {"FAILED", "TIMEOUT", "NODE_FAIL",
                                                 "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
                                                 "REVOKED"};
   if (kPending.count(slurm)) return "pending";
   if (kRunning.count(slurm)) return "running";
   if (slurm == "COMPLETED") return "done";
   if (slurm == "CANCELLED") return "canceled";
+  // Another job took its nodes (PreemptMode=CANCEL; in REQUEUE mode it is PENDING again).
+  if (slurm == "PREEMPTED") return "preempted";
   if (kFailed.count(slurm)) return "failed";
   return "";  // a state this torc does not know: no change, rather than a wrong end
 }

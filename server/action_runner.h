@@ -17,7 +17,7 @@
 
 namespace torc::server {
 
-/// torc's allocation state ("pending", "running", "done", "canceled", "failed") for a state
+/// torc's allocation state ("pending", "running", "done", "canceled", "preempted", "failed") for a state
 /// squeue prints; "" for one it does not know (the allocation keeps its state).
 std::string AllocationState(const std::string& slurm_state);
 

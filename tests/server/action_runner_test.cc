@@ -303,6 +303,7 @@ TEST_CASE("squeue states that are not an end keep the allocation alive") {
     CHECK_MESSAGE(AllocationState(s) == "running", s);
   CHECK(AllocationState("COMPLETED") == "done");
   CHECK(AllocationState("CANCELLED") == "canceled");
+  CHECK(AllocationState("PREEMPTED") == "preempted");
   for (const char* s : {"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"})
     CHECK_MESSAGE(AllocationState(s) == "failed", s);
   CHECK(AllocationState("SOME_NEW_STATE") == "");
