@@ -375,7 +375,10 @@ void AddStatusCommand(CLI::App& app) {
       "for one), `max_failures` (as many jobs failed as the workflow's `max_failures` allows: "
       "no further job started and the jobs that had not started were canceled; listed even "
       "once every job has ended, with the failed jobs and what to do: fix the cause, then "
-      "`torc restart WF --failed`). `torc watch` prints each problem once, as it appears.");
+      "`torc restart WF --failed`), `no_worker` (an allocation has run for a minute and no "
+      "worker of it registered: its nodes are held and nothing runs there; the message names "
+      "its batch output, which says why). `torc watch` prints each problem once, as it "
+      "appears.");
   status->callback([conn, wf, json, color] {
     auto client = Connect(*conn);
     int64_t id = *wf ? *wf : DefaultWorkflow(*client);

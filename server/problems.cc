@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/protocol/output_paths.h"
+
 namespace torc::server {
 namespace {
 
@@ -173,6 +175,34 @@ void FindFailureLimit(const WorkflowCore& core, const spec::Plan& plan, const st
   out->push_back(std::move(limit));
 }
 
+/// An allocation Slurm runs from which no worker registered for a while: its nodes are held
+/// and nothing runs there. Its batch output says why (the nodes cannot reach the server, torc
+/// does not start on them, the batch script failed).
+void FindSilentAllocations(const WorkflowCore& core, const WorkflowRow& row,
+                           const ProblemContext& c, std::vector<Problem>* out) {
+  if (c.now <= 0) return;
+  for (const auto& a : c.allocations) {
+    if (a.state != "running" || a.started_at <= 0 || c.now - a.started_at < kNoWorkerAfterSeconds)
+      continue;
+    bool seen = false;
+    for (const auto& [id, w] : core.workers()) seen = seen || w.slurm_job_id == a.slurm_job_id;
+    if (seen) continue;
+    const std::string err =
+        protocol::DefaultJobOutputDir(row.working_dir, core.id()) + "/slurm/" + a.slurm_job_id +
+        ".err";
+    out->push_back({"no_worker",
+                    "allocation " + a.slurm_job_id + " has been running for " +
+                        std::to_string(static_cast<int64_t>(c.now - a.started_at)) +
+                        " s but no torc worker of it has registered: its nodes are held and "
+                        "nothing runs there. Its batch output " + err +
+                        " says why (usually the nodes cannot reach the server's URL: docs/"
+                        "slurm.md); a worker that cannot reach the server gives up after its "
+                        "--connect-timeout (300 s) and the allocation ends. 'scancel " +
+                        a.slurm_job_id + "' ends it now",
+                    {}});
+  }
+}
+
 }  // namespace
 
 std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& c) {
@@ -186,6 +216,7 @@ std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& 
   FindCannotFit(core, plan, &out);
   FindFailedRequests(core, plan, c, wf, &out);
   FindNoCompute(core, plan, c, wf, &out);
+  FindSilentAllocations(core, e.row, c, &out);
   return out;
 }
 

@@ -13,7 +13,7 @@ namespace torc::server {
 /// One reason the workflow is stuck (or partly stuck), with what to do about it.
 struct Problem {
   std::string kind;  // cannot_run, cannot_fit, allocation_request_failed, no_compute, worker_left,
-                     // max_failures
+                     // max_failures, no_worker
   std::string message;            // what is wrong and what to do
   std::vector<std::string> jobs;  // the jobs concerned (at most 20)
 };
@@ -24,7 +24,12 @@ struct ProblemContext {
   std::vector<AllocationRecord> allocations;
   std::string failed_request;
   std::string worker_left;  // the last worker that left with work undone, and why ("" if none)
+  double now = 0;           // seconds since the epoch (0: problems that need the time are skipped)
 };
+
+/// How long an allocation may run before a worker of it registers (its batch script starting
+/// torc, reaching the server) without `torc status` saying so (problem no_worker).
+inline constexpr double kNoWorkerAfterSeconds = 60;
 
 /// The problems of a workflow now; for a complete one, only max_failures (it says why the
 /// rest did not run).

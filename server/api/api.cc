@@ -150,7 +150,7 @@ HttpResponse ListWorkflows(Call& c) {
 HttpResponse Status(Call& c, WorkflowId wf) {
   nlohmann::json out;
   ProblemContext context{c.service->Allocations(wf), c.service->ScheduleFailure(wf),
-                         c.service->WorkerLeft(wf)};
+                         c.service->WorkerLeft(wf), c.now};
   Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
     out = WorkflowSummary(e);
     nlohmann::json workers = nlohmann::json::array();

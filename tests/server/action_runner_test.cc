@@ -452,10 +452,10 @@ TEST_CASE("a schedule request's outcome: the job ids, or sbatch's message and an
 
 namespace {
 
-std::vector<Problem> ProblemsOf(Service& service, WorkflowId id) {
+std::vector<Problem> ProblemsOf(Service& service, WorkflowId id, double now = 0) {
   std::vector<Problem> out;
   ProblemContext context{service.Allocations(id), service.ScheduleFailure(id),
-                         service.WorkerLeft(id)};
+                         service.WorkerLeft(id), now};
   REQUIRE(service.WithWorkflow(id, [&](WorkflowEntry& e) {
     out = FindProblems(e, context);
     return ServiceStatus::Ok();
@@ -492,6 +492,35 @@ TEST_CASE("problems: ready jobs with no scheduler and no worker") {
     return ServiceStatus::Ok();
   }).ok());
   CHECK(ProblemsOf(*service, id).empty());
+}
+
+TEST_CASE("problems: an allocation that runs with no worker of it, for a minute") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId id = 0;
+  REQUIRE(service->Submit({"name: w\nslurm_schedulers:\n  - {name: s, account: a}\njobs:\n"
+                           "  - {name: a, command: 'true', scheduler: s}\n", "wf.yaml",
+                           dir.path.string(), "u"}, 1000.0, &id).ok());
+  service->AddAllocation(id, Allocation("41", 1000.0, ""));
+  service->UpdateAllocation(id, "41", "running", 1010.0);  // squeue: RUNNING
+  CHECK(Kind(ProblemsOf(*service, id, 1060.0), "no_worker") == nullptr);  // 50 s: starting up
+  const std::vector<Problem> problems = ProblemsOf(*service, id, 1080.0);
+  const Problem* p = Kind(problems, "no_worker");
+  REQUIRE(p != nullptr);
+  CHECK(p->message.find("allocation 41 has been running for 70 s but no torc worker of it has "
+                        "registered") == 0);
+  CHECK(p->message.find("/torc_output/" + std::to_string(id) + "/slurm/41.err") !=
+        std::string::npos);
+  CHECK(p->message.find("'scancel 41'") != std::string::npos);
+  // A worker of it registered (alive or gone since): the allocation was used.
+  WorkerRecord w;
+  w.id = 1;
+  w.slurm_job_id = "41";
+  REQUIRE(service->Mutate(id, 1081.0, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    e.core->RegisterWorker(w, 1081.0, batch);
+    return ServiceStatus::Ok();
+  }).ok());
+  CHECK(Kind(ProblemsOf(*service, id, 1090.0), "no_worker") == nullptr);
 }
 
 TEST_CASE("problems: a refused allocation request, then nothing to run the ready jobs") {
