@@ -393,9 +393,10 @@ void Service::UpdateAllocation(WorkflowId id, const std::string& slurm_job_id,
     RecordEvent(id, "allocation_" + state, slurm_job_id + (nodes.empty() ? "" : " " + nodes), now);
   if (!ended) return;
   // A vanished allocation's workers are gone: give their jobs back now, not
-  // after the lease runs out.
+  // after the lease runs out. A preempted one's running jobs were preempted.
   Mutate(id, now, [&](WorkflowEntry& e, ChangeBatch* batch) {
-    e.core->DropWorkersOfAllocation(slurm_job_id, now, batch);
+    e.core->DropWorkersOfAllocation(slurm_job_id, now, batch,
+                                    state == "preempted" ? "preempted" : "");
     return ServiceStatus::Ok();
   });
 }

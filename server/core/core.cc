@@ -21,6 +21,9 @@ constexpr const char* kAbandoned = "abandoned: ";
 
 // Whether two reports of one attempt say the same: status, exit code, signal and reason.
 bool SameOutcome(const AttemptResult& a, const AttemptResult& b) {
+  // An attempt the server ended itself (exit code -1: a preempted allocation's, seen in squeue
+  // before its worker could report) is the same as the worker's report of the same end.
+  if (a.exit_code == -1 && a.signal == 0) return a.status == b.status && a.reason == b.reason;
   return a.status == b.status && a.exit_code == b.exit_code && a.signal == b.signal &&
          a.reason == b.reason;
 }
@@ -425,10 +428,37 @@ void WorkflowCore::UnregisterWorker(WorkerId w, double now, ChangeBatch* batch) 
 }
 
 void WorkflowCore::DropWorkersOfAllocation(const std::string& slurm_job_id, double now,
-                                           ChangeBatch* batch) {
-  for (auto& [id, rec] : workers_)
-    if (rec.alive && rec.slurm_job_id == slurm_job_id) rec.lease_expires = now - 1;
+                                           ChangeBatch* batch, const std::string& ended_by) {
+  for (auto& [id, rec] : workers_) {
+    if (!rec.alive || rec.slurm_job_id != slurm_job_id) continue;
+    if (!ended_by.empty()) EndRunningAttempts(id, ended_by, now, batch);
+    rec.lease_expires = now - 1;
+  }
   ExpireLeases(now, batch);
+}
+
+void WorkflowCore::EndRunningAttempts(WorkerId w, const std::string& reason, double now,
+                                      ChangeBatch* batch) {
+  auto it = worker_jobs_.find(w);
+  if (it == worker_jobs_.end()) return;
+  const std::vector<JobIndex> held(it->second.begin(), it->second.end());  // changes below
+  for (JobIndex j : held) {
+    const JobDynamic& d = jobs_[j];
+    if (d.worker != w || d.status != JobStatus::kRunning) continue;
+    AttemptResult r;
+    r.job = j;
+    r.attempt = d.attempt;
+    r.worker = w;
+    r.status = JobStatus::kTerminated;
+    r.exit_code = -1;
+    r.reason = reason;
+    r.start_time = r.end_time = now;
+    const JobShape shape = ShapeOf(j);
+    r.memory_request = shape.memory_bytes;
+    r.runtime_request = shape.runtime_seconds;
+    AddResult(r, batch);
+    ApplyEndedAttempt(r, now, batch);
+  }
 }
 
 void WorkflowCore::ExpireLeases(double now, ChangeBatch* batch) {

@@ -91,8 +91,13 @@ class WorkflowCore {
   void UnregisterWorker(WorkerId worker, double now, ChangeBatch* batch);
   /// Expires every lease older than now; their jobs go back to ready, attempt+1.
   void ExpireLeases(double now, ChangeBatch* batch);
-  /// Ends the leases of the workers that run in the given Slurm allocation.
-  void DropWorkersOfAllocation(const std::string& slurm_job_id, double now, ChangeBatch* batch);
+  /// Ends the leases of the workers that run in the given Slurm allocation. With `ended_by`
+  /// ("preempted": squeue says PREEMPTED), their running jobs' attempts end `terminated` for that
+  /// reason (requeued within its budget, as if the worker had reported it: its own report may
+  /// never come, Slurm kills it at the end of GraceTime); the rest are abandoned as for any
+  /// expired lease.
+  void DropWorkersOfAllocation(const std::string& slurm_job_id, double now, ChangeBatch* batch,
+                               const std::string& ended_by = "");
   bool IsLiveWorker(WorkerId worker) const;
   /// Jobs a worker holds (claimed or running), e.g. to re-attach after a lost answer.
   std::vector<ClaimedJob> HeldBy(WorkerId worker) const;
@@ -188,6 +193,8 @@ class WorkflowCore {
   /// Moves an active job on by the recorded result `r` of its current attempt: completed,
   /// requeued (walltime, runtime, stopped), ended, retried by its failure handler, or failed.
   void ApplyEndedAttempt(const AttemptResult& r, double now, ChangeBatch* batch);
+  /// Ends the attempts of worker `w`'s running jobs as `terminated` for `reason`.
+  void EndRunningAttempts(WorkerId w, const std::string& reason, double now, ChangeBatch* batch);
   /// The requeue budget an attempt that ended for `reason` uses: its counter in *d, its limit,
   /// its name and what happened, for events. nullopt: the reason is no requeue's (the job's
   /// own end, a cancel).

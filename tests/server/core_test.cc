@@ -185,6 +185,32 @@ TEST_CASE("preempted or stopped with its worker: requeued without retries, own b
                    "its allocation was preempted and its interruption limit (3) is used up"));
 }
 
+TEST_CASE("a preempted allocation seen in squeue ends its workers' running attempts as preempted") {
+  Fixture f("name: w\njobs:\n  - {name: a, command: x}\n  - {name: b, command: x}\n");
+  WorkerRecord rec;
+  rec.id = 7;
+  rec.slurm_job_id = "55";
+  f.core.RegisterWorker(rec, f.now, &f.batch);
+  f.node_count[7] = 1;
+  f.node_cpus[7] = 64;
+  REQUIRE(f.Claim(7).size() == 2);
+  f.core.Started(7, {{f.J("a"), 1}}, f.now, &f.batch);  // b claimed, never started
+  f.core.DropWorkersOfAllocation("55", f.now, &f.batch, "preempted");
+  CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.S("b") == JobStatus::kReady);
+  CHECK(f.core.job(f.J("a")).attempt == 2);
+  CHECK(f.core.job(f.J("a")).interruptions == 1);
+  CHECK(f.core.job(f.J("a")).retries == 0);
+  auto attempts = f.core.AttemptsOf(f.J("a"));
+  REQUIRE(attempts.size() == 1);
+  CHECK(attempts[0]->reason == "preempted");
+  CHECK(f.HasEvent("requeued", "its allocation was preempted; interruption 1 of 10"));
+  CHECK_FALSE(f.core.IsLiveWorker(7));
+  // The worker's own report of that end, arriving late, is the same outcome.
+  CHECK(f.Finish(7, "a", 143, JobStatus::kTerminated, "preempted", 1).outcome ==
+        CompletionOutcome::kDuplicate);
+}
+
 TEST_CASE("Slurm failing to run a step: requeued without retries or handler, own budget") {
   CoreOptions options;
   options.slurm_requeue_limit = 2;
