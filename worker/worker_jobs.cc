@@ -319,7 +319,8 @@ void Worker::Finish(Running& r, const ProcessExit& e) {
   } else if (r.end_reason == "runtime") {
     status = AttemptStatus::kTerminated;
     exit_code = static_cast<int>(execution_.timeout_exit_code);
-  } else if (r.end_reason == "walltime" || r.end_reason == "stopped") {
+  } else if (r.end_reason == "walltime" || r.end_reason == "stopped" ||
+             r.end_reason == "preempted") {
     status = AttemptStatus::kTerminated;
   } else if (r.end_reason == "canceled") {
     status = AttemptStatus::kCanceled;

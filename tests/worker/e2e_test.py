@@ -196,7 +196,10 @@ jobs:
         check(series["interval_seconds"] == 1 and len(series["samples"]) == five["samples"],
               f"the endpoint serves them: {series}")
         ts = [x["t"] for x in series["samples"]]
-        check(ts == sorted(ts) and 0 < ts[0] <= 1.6 and ts[-1] <= 5.5, f"t from the start: {ts}")
+        # (python's start-up under load makes the 5 s job longer: within its own run time)
+        took = five["end_time"] - five["start_time"]
+        check(ts == sorted(ts) and 0 < ts[0] <= 1.6 and ts[-1] <= took + 0.3,
+              f"t from the start, within the attempt's {took:.2f} s: {ts}")
         check(max(x["rss_bytes"] for x in series["samples"]) >= 50 * 2**20,
               f"the samples hold the job's RSS: {series['samples']}")
         status, _ = s.api("GET", f"/workflows/{wf}/jobs/five/attempts/2/samples")

@@ -616,24 +616,46 @@ TEST_CASE("slurm mode starts jobs with srun, one per launch interval") {
   CHECK(h.server.ResultOf("c").status == AttemptStatus::kCompleted);
 }
 
-TEST_CASE("SIGTERM inside Slurm: the walltime when squeue says the time limit was hit") {
+TEST_CASE("SIGTERM or SIGUSR1 inside Slurm: what scontrol says decides the reason") {
   Harness h;
   h.InSlurm();
   h.server.AddJob("a");
   h.processes.behaviour["a"] = {1000, 0};
-  h.processes.worker_signals = {{kStart + 5, SIGTERM}};
-  std::string reason;
-  SUBCASE("time limit") { reason = "TimeLimit"; }
-  SUBCASE("scancel") { reason = "None"; }
+  std::string scontrol, expected;
+  int signal = SIGTERM;
+  SUBCASE("time limit") {
+    scontrol = "JobId=77 JobState=RUNNING Reason=TimeLimit PreemptTime=None";
+    expected = "walltime";
+  }
+  SUBCASE("scancel") {
+    scontrol = "JobId=77 JobState=CANCELLED Reason=None PreemptTime=None";
+    expected = "stopped";
+  }
+  SUBCASE("preempted, during GraceTime") {
+    scontrol = "JobId=77 JobState=RUNNING Reason=None PreemptTime=2026-12-06T18:24:21";
+    expected = "preempted";
+  }
+  SUBCASE("preempted, PreemptParameters=send_user_signal (SIGUSR1)") {
+    signal = SIGUSR1;
+    scontrol = "JobId=77 JobState=RUNNING Reason=None PreemptTime=2026-12-06T18:24:21";
+    expected = "preempted";
+  }
+  SUBCASE("the --signal warning before the time limit (SIGUSR1)") {
+    signal = SIGUSR1;
+    scontrol = "JobId=77 JobState=RUNNING Reason=None PreemptTime=None";
+    expected = "walltime";
+  }
+  h.processes.worker_signals = {{kStart + 5, signal}};
   h.slurm = [&](const std::vector<std::string>& argv, std::string* out) {
-    if (argv.back() != "%r") return 1;
-    *out = reason + "\n";
+    if (argv.size() < 3 || argv[1] != "show" || argv[2] != "job") return 1;
+    *out = scontrol + "\n";
     return 0;
   };
+  INFO(scontrol << " signal " << signal);
   CHECK(h.Run() == 0);
   const AttemptReport& r = h.server.ResultOf("a");
   CHECK(r.status == AttemptStatus::kTerminated);
-  CHECK(r.reason == (reason == "TimeLimit" ? "walltime" : "stopped"));
+  CHECK(r.reason == expected);
 }
 
 TEST_CASE("inside Slurm, a failure just before the worker is stopped counts as the stop") {
