@@ -50,6 +50,10 @@ int Worker::Run() {
     Log("cannot discover the allocation: " + error);
     return 1;
   }
+  if (alloc_.restart_count > 0)
+    Log("Slurm requeued this allocation " + std::to_string(alloc_.restart_count) +
+        " time(s) before (SLURM_RESTART_COUNT): this is run " +
+        std::to_string(alloc_.restart_count + 1) + " of Slurm job " + alloc_.slurm_job_id);
   if (const char* me = env_.getenv ? env_.getenv("SLURMD_NODENAME") : nullptr)
     for (uint32_t n = 0; n < alloc_.nodes.size(); ++n)
       if (alloc_.nodes[n].name == me) own_node_ = n;
@@ -152,6 +156,33 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   launcher_ = MakeLauncher(o_.mode, execution_.mode, std::move(s),
                            [this](const std::string& m) { Log(m); });
   sampling_ = monitor_.enabled && monitor_.time_series && !launcher_->measures_in_step();
+  ReadStepLimit();
+}
+
+// Slurm refuses a job's step number MaxStepCount ("Step limit reached for this job"). Steps are
+// numbered per allocation, so the steps before this worker's own count, and one is kept spare
+// (a step Slurm created for something else, a retried srun): the worker starts at most
+// MaxStepCount - steps before - 1 jobs, then lets another allocation take the rest.
+void Worker::ReadStepLimit() {
+  if (step_limit_read_ || std::string(launcher_->mode()) != "slurm" || !alloc_.in_slurm) return;
+  step_limit_read_ = true;
+  step_limit_ = SlurmStepLimit(env_, o_.discovery);
+  steps_left_ = std::max<int64_t>(0, step_limit_.max_steps - step_limit_.steps_before - 1);
+  if (step_limit_.from_slurm && step_limit_.max_steps < 40000)
+    Log("Slurm allows " + std::to_string(step_limit_.max_steps) +
+        " steps per allocation (MaxStepCount): this worker starts at most " +
+        std::to_string(*steps_left_) + " jobs");
+}
+
+void Worker::CountSteps(int64_t n) {
+  if (!steps_left_ || n <= 0) return;
+  steps_started_ += n;
+  const bool was_reached = StepLimitReached();
+  *steps_left_ -= n;
+  if (StepLimitReached() && !was_reached)
+    Log("this allocation's step limit is reached (MaxStepCount=" +
+        std::to_string(step_limit_.max_steps) + ", " + std::to_string(steps_started_) +
+        " steps started by this worker): claiming no more jobs, leaving when the running ones end");
 }
 
 bool Worker::ReachServer() {
@@ -290,6 +321,14 @@ std::optional<int> Worker::Finished(double now, double idle_since) {
     Log("the workflow is complete");
     return 0;
   }
+  if (StepLimitReached()) {
+    leave_reason_ = "this allocation reached Slurm's step limit (MaxStepCount=" +
+                    std::to_string(step_limit_.max_steps) + "): " +
+                    std::to_string(steps_started_) +
+                    " job steps started; another allocation takes the rest";
+    Log(leave_reason_ + "; stopping");
+    return 0;
+  }
   if (nothing_fits_) {
     leave_reason_ = "no unfinished job can run on its resources (" + ResourceSummary() +
                     ") in the time it has left";
@@ -369,6 +408,11 @@ void Worker::Claim(double now) {
     Flush();
     if (offline_ || Interrupted() || now < retry_at_) return;
   }
+  if (StepLimitReached()) {
+    next_claim_ = 1e300;  // never again: the loop ends once the jobs ended (Finished)
+    if (FlushDue(now)) Flush();
+    return;
+  }
   protocol::ClaimRequest req;
   req.nodes = ClaimCapacity();
   int64_t cpus = 0;
@@ -379,7 +423,7 @@ void Worker::Claim(double now) {
     return;
   }
   req.worker_id = worker_id_;
-  req.max_jobs = static_cast<uint32_t>(std::min<int64_t>(cpus, 1000));
+  req.max_jobs = static_cast<uint32_t>(std::min<int64_t>({cpus, 1000, steps_left_.value_or(1000)}));
   if (!news_alone_) {
     req.results = results_;
     req.started = started_;
@@ -426,6 +470,7 @@ void Worker::Claim(double now) {
 
 void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   workflow_complete_ = answer.workflow_complete;
+  CountSteps(static_cast<int64_t>(answer.jobs.size()));
   for (const auto& j : answer.jobs) queue_.push_back(JobFromClaim(j));
   LaunchQueued();
   bool idle = answer.jobs.empty() && running_.empty() && !Holding();
@@ -620,6 +665,7 @@ void Worker::Resync() {
     queue_.push_back(JobFromClaim(j));
     ++taken;
   }
+  CountSteps(taken);
   if (taken > 0) Log("took back " + std::to_string(taken) + " job(s) claimed in a lost answer");
   LaunchQueued();
 }

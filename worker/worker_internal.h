@@ -274,6 +274,21 @@ class Worker {
   std::string stop_reason_;  // why Stop() was called: "walltime" or "stopped"
   std::string leave_reason_;  // why the loop ended with work left (sent when unregistering)
   int64_t done_ = 0;
+  // Slurm mode: MaxStepCount and the steps this allocation may still start (each claimed job
+  // is one srun), read once (ReadStepLimit); nullopt: no limit (direct mode, outside Slurm).
+  // At 0 the worker claims nothing more and leaves once its jobs ended (StepLimitReached).
+  StepLimit step_limit_;
+  std::optional<int64_t> steps_left_;
+  bool step_limit_read_ = false;
+  int64_t steps_started_ = 0;  // jobs claimed in slurm mode (each one srun)
+
+  // ---- Slurm's step limit (worker.cc)
+  /// Slurm mode, once: reads MaxStepCount and the steps before this worker.
+  void ReadStepLimit();
+  /// Counts `n` claimed jobs as steps; logs when the limit is reached.
+  void CountSteps(int64_t n);
+  /// Whether no step may be started any more: the worker claims nothing more.
+  bool StepLimitReached() const { return steps_left_ && *steps_left_ <= 0; }
 };
 
 }  // namespace torc::worker::internal

@@ -657,6 +657,80 @@ TEST_CASE("inside Slurm, a failure just before the worker is stopped counts as t
   }
 }
 
+// ---- Slurm's step limit (MaxStepCount) ---------------------------------------------------------
+TEST_CASE("slurm mode stops claiming before Slurm's MaxStepCount and leaves saying why") {
+  Harness h;
+  h.InSlurm();
+  for (int i = 0; i < 12; ++i) h.server.AddJob("j" + std::to_string(i));
+  h.slurm = [](const std::vector<std::string>& argv, std::string* out) {
+    if (argv.size() < 3 || argv[1] != "show" || argv[2] != "config") return 1;
+    *out = "MaxNodeCount            = N/A\nMaxStepCount            = 6\n";
+    return 0;
+  };
+  auto sruns = [&h] {
+    return std::count_if(h.processes.processes.begin(), h.processes.processes.end(),
+                         [](const auto& p) { return p.second.spec.argv[0] == "srun"; });
+  };
+  // Steps 0-5 exist; one is kept spare: 5 jobs per allocation.
+  CHECK(h.Run() == 0);
+  CHECK(sruns() == 5);
+  CHECK(h.server.results.size() == 5);
+  for (const auto& c : h.server.claims) CHECK(c.max_jobs <= 5);
+  REQUIRE(h.server.leaves.size() == 1);
+  CHECK(h.server.leaves[0] ==
+        "this allocation reached Slurm's step limit (MaxStepCount=6): 5 job steps started; "
+        "another allocation takes the rest");
+  CHECK(h.Logged("claiming no more jobs").size() == 1);
+  for (const auto& r : h.server.results) CHECK(r.status == AttemptStatus::kCompleted);
+  // The next allocations take the rest.
+  CHECK(h.Run() == 0);
+  CHECK(h.server.results.size() == 10);
+  CHECK(h.Run() == 0);
+  CHECK(h.server.results.size() == 12);
+  REQUIRE(h.server.leaves.size() == 3);
+  CHECK(h.server.leaves[1] == h.server.leaves[0]);
+  CHECK(h.server.leaves[2] == "");  // the last one finished the workflow: no complaint
+  // A worker that runs in step 2 of its allocation has steps 0-2 behind it: 2 jobs.
+  Harness in_step;
+  in_step.InSlurm();
+  in_step.vars["SLURM_STEP_ID"] = "2";
+  in_step.slurm = h.slurm;
+  for (int i = 0; i < 4; ++i) in_step.server.AddJob("k" + std::to_string(i));
+  CHECK(in_step.Run() == 0);
+  CHECK(in_step.server.results.size() == 2);
+}
+
+TEST_CASE("the step limit is slurm mode's: direct mode and unreadable settings do not stop") {
+  Harness h;
+  h.InSlurm();
+  for (int i = 0; i < 8; ++i) h.server.AddJob("j" + std::to_string(i));
+  bool asked = false;
+  h.slurm = [&asked](const std::vector<std::string>& argv, std::string*) {
+    asked = asked || (argv.size() >= 3 && argv[2] == "config");
+    return 1;  // scontrol fails: Slurm's default, 40000
+  };
+  SUBCASE("direct mode") {
+    h.options.mode = "direct";
+    CHECK(h.Run() == 0);
+    CHECK_FALSE(asked);
+  }
+  SUBCASE("slurm mode, scontrol fails") {
+    CHECK(h.Run() == 0);
+    CHECK(asked);
+  }
+  CHECK(h.server.results.size() == 8);
+  CHECK(h.server.leaves == std::vector<std::string>{""});
+}
+
+TEST_CASE("a requeued allocation says so (SLURM_RESTART_COUNT)") {
+  Harness h;
+  h.InSlurm();
+  h.vars["SLURM_RESTART_COUNT"] = "2";
+  h.server.AddJob("a");
+  CHECK(h.Run() == 0);
+  CHECK(h.Logged("Slurm requeued this allocation 2 time(s) before").size() == 1);
+}
+
 TEST_CASE("direct mode in a multi-node allocation runs single-node jobs on its own node") {
   Harness h;
   h.InSlurm("n2");
