@@ -600,8 +600,15 @@ std::string SlurmStopReason(const DiscoveryEnv& env, const DiscoveryOptions& opt
   output = output.substr(0, output.find('\n'));
   const std::string state = KeyValue(output, "JobState", ' ');
   const std::string preempt_time = KeyValue(output, "PreemptTime", ' ');
+  // Requeued while this run went on (PreemptMode=REQUEUE, measured: by the time the batch
+  // shell gets its SIGTERM the job reads COMPLETING with PreemptTime=None and Restarts one more
+  // than this run's SLURM_RESTART_COUNT).
+  int64_t restarts = 0, own = 0;
+  const char* own_text = env.getenv ? env.getenv("SLURM_RESTART_COUNT") : nullptr;
+  if (own_text) ParseCount(Trim(own_text), &own);
+  const bool requeued = ParseCount(KeyValue(output, "Restarts", ' '), &restarts) && restarts > own;
   if ((!preempt_time.empty() && preempt_time != "None") || state == "PREEMPTED" ||
-      state == "REQUEUED" || state == "PENDING")
+      state == "REQUEUED" || state == "PENDING" || requeued)
     return "preempted";
   if (state == "TIMEOUT" || KeyValue(output, "Reason", ' ') == "TimeLimit") return "walltime";
   return "";

@@ -96,7 +96,9 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
 /// "preempted" when PreemptTime is set or the job is PREEMPTED, REQUEUED or back to PENDING
 /// (a preempting job took its nodes, with or without GraceTime and PreemptParameters=
 /// send_user_signal; measured: PreemptTime is set from the moment the tasks get SIGTERM, while
-/// the job still reads RUNNING during GraceTime); "walltime" when its time limit is hit (Reason
+/// the job still reads RUNNING during GraceTime), or when its Restarts count is above this run's
+/// SLURM_RESTART_COUNT (PreemptMode=REQUEUE: COMPLETING, PreemptTime=None, Restarts=1 by the time
+/// the batch shell is signalled); "walltime" when its time limit is hit (Reason
 /// TimeLimit, or TIMEOUT); "" otherwise (an scancel, a job still running) or when Slurm cannot
 /// be asked.
 std::string SlurmStopReason(const DiscoveryEnv& env, const DiscoveryOptions& options,

@@ -915,6 +915,14 @@ def preemption_rounds(d, rounds):
                 check(c["running"] == 0 and c["ready"] == 4, f"the jobs are ready again: {c}")
                 r = s.cli("slurm", "schedule", str(wf))
                 check(r.returncode == 0, f"torc slurm schedule: {r.stdout} {r.stderr}")
+            else:
+                # Slurm holds a requeued job back (BeginTime about 2 min on): start it now.
+                job = s.status(wf)["allocations"][0]["slurm_job_id"]
+                wait_for(lambda: subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"],
+                                                capture_output=True, text=True).stdout.strip(),
+                         lambda st: st == "PENDING", 60, 0.5)
+                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"],
+                               capture_output=True)
             check_preempted(s, sub, wf, log, requeue)
         no_slurm_jobs_left()
 

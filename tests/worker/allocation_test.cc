@@ -586,6 +586,12 @@ TEST_CASE("SlurmStopReason: one scontrol call tells preemption, the time limit, 
   CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");
   f.squeue_output = "JobId=77 JobState=PENDING Reason=BeginTime Restarts=1 PreemptTime=None\n";
   CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");  // requeued by Slurm
+  // PreemptMode=REQUEUE, as the batch shell sees it when signalled (measured on the lab).
+  f.squeue_output = "JobId=77 JobState=COMPLETING Reason=None Restarts=1 PreemptTime=None\n";
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");
+  f.vars["SLURM_RESTART_COUNT"] = "1";  // this run is the restarted one: not requeued again
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "");
+  f.vars.erase("SLURM_RESTART_COUNT");
   f.squeue_output = "JobId=77 JobState=RUNNING Reason=TimeLimit PreemptTime=None\n";
   CHECK(SlurmStopReason(f.Env(), o, "77") == "walltime");
   f.squeue_output = "JobId=77 JobState=TIMEOUT Reason=None PreemptTime=None\n";
