@@ -121,9 +121,7 @@ protocol::Registration Worker::Introduction() const {
   m.end_time = alloc_.end_time;
   // Slurm requeued this allocation (preemption in REQUEUE mode, a node failure) and runs its
   // batch script again: the server records it (event allocation_restarted).
-  if (const char* restarts = alloc_.in_slurm && env_.getenv ? env_.getenv("SLURM_RESTART_COUNT")
-                                                            : nullptr)
-    m.slurm_restart_count = static_cast<uint32_t>(std::strtoul(restarts, nullptr, 10));
+  m.slurm_restart_count = alloc_.restart_count;
   return m;
 }
 

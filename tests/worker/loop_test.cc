@@ -729,6 +729,8 @@ TEST_CASE("a requeued allocation says so (SLURM_RESTART_COUNT)") {
   h.server.AddJob("a");
   CHECK(h.Run() == 0);
   CHECK(h.Logged("Slurm requeued this allocation 2 time(s) before").size() == 1);
+  REQUIRE(h.server.registrations.size() == 1);
+  CHECK(h.server.registrations[0].slurm_restart_count == 2);
 }
 
 TEST_CASE("direct mode in a multi-node allocation runs single-node jobs on its own node") {
