@@ -583,6 +583,66 @@ jobs:
         check(reasons == {"slurm: Job credential expired"}, f"attempt reasons: {reasons}")
 
 
+def case_slurm_cancels_a_step(d):
+    """Slurm mode: Slurm cancels a running step that torc did not stop (slurmstepd's "*** STEP
+    ... CANCELLED AT ... ***", job-exec gets SIGTERM). With the allocation not ending (an
+    `scancel JOB.STEP`; scontrol shows no PreemptTime) the job is `stopped` and the worker goes
+    on; when scontrol shows a PreemptTime (PreemptMode=CANCEL with GraceTime signals only the
+    steps) the job is `preempted` and the worker stops its other jobs as `preempted` too."""
+    write(f"{d}/srun", f"""#!/bin/bash
+for a in "$@"; do [[ $a == --job-name=* ]] && name=${{a#--job-name=}}; done
+while [[ $1 == --* ]]; do shift; done
+if [[ $name == *_victim_1 ]]; then
+  "$@" & pid=$!
+  sleep 0.5
+  echo "slurmstepd-n1: error: *** STEP 4343.1 ON n1 CANCELLED AT 2026-12-06T18:24:21 ***" >&2
+  kill -TERM $pid; wait $pid; rc=$?
+  echo "srun: error: n1: task 0: Exited with exit code $rc" >&2
+  exit $rc
+fi
+exec "$@"
+""")
+    write(f"{d}/squeue", "#!/bin/bash\necho UNLIMITED\n")
+    for tool in ("srun", "squeue"):
+        os.chmod(f"{d}/{tool}", 0o755)
+    with server(f"{d}/data", d) as s:
+        for preempted in (False, True):
+            write(f"{d}/scontrol", "#!/bin/bash\necho \"JobId=4343 JobName=w JobState=RUNNING "
+                  f"Reason=None PreemptTime={'2026-12-06T18:24:21' if preempted else 'None'}\"\n")
+            os.chmod(f"{d}/scontrol", 0o755)
+            write(f"{d}/wf{preempted}.yaml", f"""name: cancel{preempted}
+jobs:
+  - {{name: victim, command: '[ "$TORC_ATTEMPT" = 2 ] || sleep 20'}}
+  - {{name: other, command: "sleep {5 if preempted else 2}"}}
+""")
+            wf = s.submit(f"wf{preempted}.yaml", d)
+            env = dict(s.env, SLURM_JOB_ID="4343", SLURM_JOB_NODELIST="n[1-2]",
+                       SLURM_JOB_CPUS_PER_NODE="4(x2)", SLURM_MEM_PER_NODE="4000",
+                       PATH=f"{d}:{os.environ['PATH']}")
+            t0 = time.time()
+            w = subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--mode", "slurm",
+                                  "--srun", f"{d}/srun", "--squeue", f"{d}/squeue",
+                                  "--output-dir", f"{d}/out", "--idle-timeout", "2"],
+                                 env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+            _, err = w.communicate(timeout=90)
+            took = time.time() - t0
+            attempts = attempts_of(s, wf)
+            first = attempts.get("victim", [(None, None, None)])[0]
+            if not preempted:
+                check(first[:2] == ("terminated", "stopped"),
+                      f"a step cancelled alone: stopped ({attempts}, {err[-600:]})")
+                check(attempts.get("other") == [("completed", "", 0)],
+                      f"the worker went on with the other job: {attempts}")
+            else:
+                check(first[:2] == ("terminated", "preempted"),
+                      f"a step cancelled by a preemption: preempted ({attempts}, {err[-600:]})")
+                check([a[:2] for a in attempts.get("other", [])] == [("terminated", "preempted")],
+                      f"the worker stopped its other job as preempted: {attempts}")
+                check(took < 5 and "preempted" in err,
+                      f"and left at once, saying so ({took:.1f} s): {err[-600:]}")
+
+
 def case_stop_returns_unstarted_jobs(d):
     """A worker stopped while jobs wait for their srun turn exits at once; the server takes
     those jobs back unchanged (never started), the running one is stopped and requeued."""
