@@ -618,7 +618,7 @@ TEST_CASE("slurm mode starts jobs with srun, one per launch interval") {
   CHECK(h.server.ResultOf("c").status == AttemptStatus::kCompleted);
 }
 
-TEST_CASE("SIGTERM inside Slurm: the walltime when squeue says the time limit was hit") {
+TEST_CASE("SIGTERM inside Slurm: the walltime when scontrol says the time limit was hit") {
   Harness h;
   h.InSlurm();
   h.server.AddJob("a");
@@ -628,8 +628,8 @@ TEST_CASE("SIGTERM inside Slurm: the walltime when squeue says the time limit wa
   SUBCASE("time limit") { reason = "TimeLimit"; }
   SUBCASE("scancel") { reason = "None"; }
   h.slurm = [&](const std::vector<std::string>& argv, std::string* out) {
-    if (argv.back() != "%r") return 1;
-    *out = reason + "\n";
+    if (argv.size() < 3 || argv[1] != "show" || argv[2] != "job") return 1;
+    *out = "JobId=77 JobState=RUNNING Reason=" + reason + " PreemptTime=None\n";
     return 0;
   };
   CHECK(h.Run() == 0);
