@@ -196,6 +196,15 @@ ServiceStatus Service::RegisterWorker(WorkflowId id, const protocol::Registratio
   // outside Slurm, or of an allocation this server did not submit).
   if (!w.slurm_job_id.empty())
     UpdateAllocation(id, w.slurm_job_id, "running", now, registration.slurm_nodelist);
+  // Slurm requeued the allocation (preemption in REQUEUE mode, a node failure) and started it
+  // again: the attempts its first run left were requeued when they were reported, or when
+  // that run's worker's lease expired.
+  if (registration.slurm_restart_count > 0)
+    RecordEvent(id, "allocation_restarted",
+                "Slurm started allocation " + w.slurm_job_id + " again (SLURM_RESTART_COUNT=" +
+                    std::to_string(registration.slurm_restart_count) + "); worker " +
+                    std::to_string(w.id) + " on " + w.hostname,
+                now);
   return s;
 }
 

@@ -24,6 +24,8 @@ const FailureRule* FailureHandler::Match(int64_t exit_code, std::string_view rea
 }
 
 const FailureRule* FailureHandler::MatchReason(std::string_view reason) const {
+  // "slurm: Job credential expired" is reason "slurm" to a rule.
+  if (reason.rfind("slurm:", 0) == 0) reason = "slurm";
   for (const auto& rule : rules)
     if (std::find(rule.reasons.begin(), rule.reasons.end(), reason) != rule.reasons.end())
       return &rule;

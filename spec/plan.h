@@ -101,7 +101,8 @@ struct FailureRule {
 
 /// The attempt reasons a rule's `reasons` may list: the limits torc enforces on a job
 /// (`memory`, `runtime`) and the ends of its allocation (`walltime`, `stopped`).
-inline constexpr std::string_view kRuleReasons[] = {"memory", "runtime", "walltime", "stopped"};
+inline constexpr std::string_view kRuleReasons[] = {"memory",  "runtime",   "walltime",
+                                                    "stopped", "preempted", "slurm"};
 /// The largest memory_multiplier / runtime_multiplier (of a rule or of a restart).
 inline constexpr double kMaxRequestMultiplier = 100;
 

@@ -245,7 +245,7 @@ std::vector<std::string> ReadRuleReasons(MapReader& r, bool* listed) {
                               .append(r.what())
                               .append(": unknown reason '")
                               .append(reason.value)
-                              .append("'; a rule can match memory, runtime, walltime or stopped "
+                              .append("'; a rule can match memory, runtime, walltime, stopped, preempted or slurm "
                                       "(docs/workflow-format.md, \"Failure handlers\")"));
   }
   return out;

@@ -115,6 +115,11 @@ protocol::Registration Worker::Introduction() const {
   m.output_dir = protocol::JobOutputDir(o_.output_dir, o_.workflow_id);
   for (const auto& n : alloc_.nodes) m.nodes.push_back({n.name, n.cpus, n.memory_bytes, n.gpus});
   m.end_time = alloc_.end_time;
+  // Slurm requeued this allocation (preemption in REQUEUE mode, a node failure) and runs its
+  // batch script again: the server records it (event allocation_restarted).
+  if (const char* restarts = alloc_.in_slurm && env_.getenv ? env_.getenv("SLURM_RESTART_COUNT")
+                                                            : nullptr)
+    m.slurm_restart_count = static_cast<uint32_t>(std::strtoul(restarts, nullptr, 10));
   return m;
 }
 

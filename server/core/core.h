@@ -7,6 +7,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,6 +24,11 @@ struct CoreOptions {
   double heartbeat_seconds = 30;
   int missed_heartbeats = 3;  // a lease lasts heartbeat_seconds * missed_heartbeats
   uint32_t walltime_requeue_limit = 3;
+  /// Requeues of a job whose allocation was preempted or stopped from outside (reasons
+  /// "preempted", "stopped"): not the job's doing, so more than for the walltime.
+  uint32_t interruption_requeue_limit = 10;
+  /// Requeues of a job whose step Slurm failed to create or run (reason "slurm: ...").
+  uint32_t slurm_requeue_limit = 5;
   double lease_seconds() const { return heartbeat_seconds * missed_heartbeats; }
 };
 
@@ -182,6 +188,15 @@ class WorkflowCore {
   /// Moves an active job on by the recorded result `r` of its current attempt: completed,
   /// requeued (walltime, runtime, stopped), ended, retried by its failure handler, or failed.
   void ApplyEndedAttempt(const AttemptResult& r, double now, ChangeBatch* batch);
+  /// The requeue budget an attempt that ended for `reason` uses: its counter in *d, its limit,
+  /// its name and what happened, for events. nullopt: the reason is no requeue's (the job's
+  /// own end, a cancel).
+  struct RequeueBudget {
+    uint16_t* used;
+    uint32_t limit;
+    std::string name, why;
+  };
+  std::optional<RequeueBudget> BudgetOf(const std::string& reason, JobDynamic* d) const;
   /// Retries a job whose attempt `r` ended as `rule` matches (growing its request), or, with
   /// no rule, no retry left or the failure limit reached, ends it with the attempt's status.
   void RetryOrEnd(const AttemptResult& r, const spec::FailureRule* rule, double now,

@@ -88,7 +88,7 @@ size_t WorkflowCore::Restart(const std::vector<JobIndex>& jobs, double now, Chan
                   jobs_[j].attempt, batch);
     ++jobs_[j].attempt;
     jobs_[j].retries = 0;
-    jobs_[j].walltime_requeues = 0;
+    jobs_[j].walltime_requeues = jobs_[j].interruptions = jobs_[j].slurm_requeues = 0;
     jobs_[j].worker = 0;
     SetStatus(j, JobStatus::kBlocked, batch);
   }

@@ -39,12 +39,14 @@ struct JobDynamic {
   JobStatus status = JobStatus::kBlocked;
   uint32_t attempt = 1;            // the current (or last) attempt number, from 1
   uint16_t retries = 0;            // failure-handler retries used
-  uint16_t walltime_requeues = 0;  // requeues after being terminated by walltime
+  uint16_t walltime_requeues = 0;  // requeues after being terminated by walltime or runtime
   WorkerId worker = 0;             // lease owner while claimed/running, else 0
   /// The job's request grown by failure-handler multipliers or a restart (bytes per node,
   /// seconds); -1: the plan's request.
   int64_t memory_request = -1;
   int64_t runtime_request = -1;
+  uint16_t interruptions = 0;   // requeues after its allocation was preempted or stopped
+  uint16_t slurm_requeues = 0;  // requeues after Slurm failed to run its step
   bool operator==(const JobDynamic&) const = default;
 };
 
@@ -56,7 +58,8 @@ struct AttemptResult {
   JobStatus status = JobStatus::kCompleted;  // completed, failed, terminated or canceled
   int32_t exit_code = 0;
   int32_t signal = 0;            // terminating signal, 0 if none
-  std::string reason;            // "", "walltime", "stopped", "runtime", "memory", "canceled", "lease expired"
+  std::string reason;  // "", "walltime", "stopped", "preempted", "slurm: <srun's message>",
+                       // "runtime", "memory", "canceled", "abandoned: ..." (docs/job-states.md)
   double start_time = 0;         // seconds since the epoch
   double end_time = 0;
   int64_t peak_rss_bytes = -1;   // -1: unknown

@@ -199,12 +199,14 @@ json Registration::ResourcesJson() const {
 json ToJson(const Registration& m) {
   json r = m.ResourcesJson();
   r.erase("output_dir");
-  return {{"hostname", FitText(m.hostname, kMaxHostnameBytes)},
-          {"slurm_job_id", FitText(m.slurm_job_id, kMaxSlurmJobIdBytes)},
-          {"slurm_nodelist", FitText(m.slurm_nodelist, kMaxSlurmNodeListBytes)},
-          {"pid", m.pid},
-          {"output_dir", FitText(m.output_dir, kMaxPathBytes)},
-          {"resources", r}};
+  json out = {{"hostname", FitText(m.hostname, kMaxHostnameBytes)},
+              {"slurm_job_id", FitText(m.slurm_job_id, kMaxSlurmJobIdBytes)},
+              {"slurm_nodelist", FitText(m.slurm_nodelist, kMaxSlurmNodeListBytes)},
+              {"pid", m.pid},
+              {"output_dir", FitText(m.output_dir, kMaxPathBytes)},
+              {"resources", r}};
+  if (m.slurm_restart_count > 0) out["slurm_restart_count"] = m.slurm_restart_count;
+  return out;
 }
 
 Registration RegistrationFromJson(const json& j) {
@@ -215,6 +217,8 @@ Registration RegistrationFromJson(const json& j) {
   m.slurm_nodelist = GetString(j, "slurm_nodelist", "", kMaxSlurmNodeListBytes);
   m.pid = GetInt(j, "pid", 0, INT64_MAX, 0);
   m.output_dir = GetString(j, "output_dir", "", kMaxPathBytes);
+  m.slurm_restart_count =
+      static_cast<uint32_t>(GetInt(j, "slurm_restart_count", 0, UINT32_MAX, 0));
   auto res = j.find("resources");
   if (res != j.end() && !res->is_null()) {
     if (!res->is_object()) throw FieldError("'resources' must be an object");

@@ -77,6 +77,9 @@ struct Registration {
   std::string output_dir;      // its job-output directory (protocol/output_paths.h)
   std::vector<NodeResources> nodes;
   std::optional<double> end_time;  // the allocation's end, seconds since the epoch
+  /// SLURM_RESTART_COUNT: how often Slurm requeued the allocation (preemption in REQUEUE mode,
+  /// a node failure, scontrol requeue) before this start.
+  uint32_t slurm_restart_count = 0;
   bool operator==(const Registration&) const = default;
 
   /// The "resources" object the server keeps for the worker: nodes (when it reported any),

@@ -5,14 +5,16 @@
 namespace torc::server {
 namespace {
 
-/// The format byte that starts every checkpoint blob and job_log payload: 2 is written,
-/// 1 (without the requests) is still read.
-constexpr uint8_t kPackFormat = 2;
+/// The format byte that starts every checkpoint blob and job_log payload: 3 is written; 2
+/// (without the interruption and Slurm budgets) and 1 (without the requests either) are read.
+constexpr uint8_t kPackFormat = 3;
+constexpr uint8_t kPackFormatWithoutBudgets = 2;
 constexpr uint8_t kPackFormatWithoutRequests = 1;
 
 /// Bytes of one job state in a format (0 for a format this torc does not know).
 size_t PackedJobSize(uint8_t format) {
-  if (format == kPackFormat) return 33;
+  if (format == kPackFormat) return 37;
+  if (format == kPackFormatWithoutBudgets) return 33;
   if (format == kPackFormatWithoutRequests) return 17;
   return 0;
 }
@@ -38,6 +40,8 @@ void PackJob(const JobDynamic& job, std::string* out) {
   PutLittleEndian(static_cast<uint64_t>(job.worker), 8, out);
   PutLittleEndian(static_cast<uint64_t>(job.memory_request), 8, out);
   PutLittleEndian(static_cast<uint64_t>(job.runtime_request), 8, out);
+  PutLittleEndian(job.interruptions, 2, out);
+  PutLittleEndian(job.slurm_requeues, 2, out);
 }
 
 /// Reads one packed job state of `format`; "" or what is out of range in it (a status that
@@ -52,9 +56,14 @@ std::string UnpackJob(const char* p, uint8_t format, JobDynamic* job) {
   job->walltime_requeues = static_cast<uint16_t>(GetLittleEndian(p + 7, 2));
   job->worker = static_cast<WorkerId>(GetLittleEndian(p + 9, 8));
   job->memory_request = job->runtime_request = -1;
-  if (format == kPackFormat) {
+  job->interruptions = job->slurm_requeues = 0;
+  if (format != kPackFormatWithoutRequests) {
     job->memory_request = static_cast<int64_t>(GetLittleEndian(p + 17, 8));
     job->runtime_request = static_cast<int64_t>(GetLittleEndian(p + 25, 8));
+  }
+  if (format == kPackFormat) {
+    job->interruptions = static_cast<uint16_t>(GetLittleEndian(p + 33, 2));
+    job->slurm_requeues = static_cast<uint16_t>(GetLittleEndian(p + 35, 2));
   }
   if (job->attempt == 0) return "attempt 0 (attempts count from 1)";
   if (job->worker < 0) return "worker " + std::to_string(job->worker) + " is negative";
@@ -90,7 +99,7 @@ StoreStatus UnpackCheckpoint(std::string_view blob, uint32_t job_count,
   if (job_size == 0 || blob.size() != 1 + size_t{job_count} * job_size) {
     return {StoreError::kCorrupt, "checkpoint of " + std::to_string(blob.size()) +
                                       " bytes does not hold " + std::to_string(job_count) +
-                                      " jobs in format 1 or 2"};
+                                      " jobs in format 1, 2 or 3"};
   }
   jobs->assign(job_count, JobDynamic{});
   for (uint32_t i = 0; i < job_count; ++i) {
@@ -108,7 +117,7 @@ StoreStatus ApplyChanges(std::string_view blob, std::vector<JobDynamic>* jobs) {
   const size_t change_size = 4 + PackedJobSize(format);
   if (change_size == 4 || (blob.size() - 1) % change_size != 0) {
     return {StoreError::kCorrupt, "job log entry of " + std::to_string(blob.size()) +
-                                      " bytes is not a list of job changes in format 1 or 2"};
+                                      " bytes is not a list of job changes in format 1, 2 or 3"};
   }
   for (size_t at = 1; at < blob.size(); at += change_size) {
     uint64_t index = GetLittleEndian(blob.data() + at, 4);

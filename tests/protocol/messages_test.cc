@@ -90,7 +90,12 @@ TEST_CASE("Registration round-trips and checks its fields") {
   m.output_dir = "/o/3";
   m.nodes = {{"n1", 4, 1 << 30, {0, 1}}, {"n2", 4, 1 << 30, {}}};
   m.end_time = 1e9;
+  m.slurm_restart_count = 2;
   CHECK(RegistrationFromJson(ToJson(m)) == m);
+  CHECK(ToJson(m)["slurm_restart_count"] == 2);
+  Refuses(RegistrationFromJson, {{"slurm_restart_count", -1}}, "slurm_restart_count");
+  m.slurm_restart_count = 0;
+  CHECK_FALSE(ToJson(m).contains("slurm_restart_count"));  // as an older worker sends it
   m.end_time.reset();
   CHECK(RegistrationFromJson(ToJson(m)) == m);
   CHECK(m.ResourcesJson()["output_dir"] == "/o/3");

@@ -154,20 +154,84 @@ TEST_CASE("walltime terminations requeue without using retries, up to the limit"
   CHECK(f.core.job(f.J("a")).attempt == 3);
 }
 
-TEST_CASE("a job stopped with its worker (scancel) is requeued like a walltime stop, said so") {
+TEST_CASE("preempted or stopped with its worker: requeued without retries, own budget") {
   CoreOptions options;
   options.walltime_requeue_limit = 1;
+  options.interruption_requeue_limit = 3;
   Fixture f("name: w\njobs:\n  - {name: a, command: x}\n", options);
   WorkerId w = f.Worker(1);
+  // The walltime budget is not the interruptions': one walltime requeue, then three
+  // interruptions, and the job is still ready.
+  f.Claim(w);
+  f.Finish(w, "a", 143, JobStatus::kTerminated, "walltime");
+  CHECK(f.S("a") == JobStatus::kReady);
   f.Claim(w);
   f.Finish(w, "a", 143, JobStatus::kTerminated, "stopped");
   CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.HasEvent("requeued", "stopped with its worker; interruption 1 of 3"));
+  for (int k = 0; k < 2; ++k) {
+    f.Claim(w);
+    f.Finish(w, "a", 143, JobStatus::kTerminated, "preempted");
+    CHECK(f.S("a") == JobStatus::kReady);
+  }
+  CHECK(f.HasEvent("requeued", "its allocation was preempted; interruption 3 of 3"));
   CHECK(f.core.job(f.J("a")).retries == 0);
-  CHECK(f.HasEvent("requeued", "stopped with its worker; requeue 1 of 1"));
+  CHECK(f.core.job(f.J("a")).walltime_requeues == 1);
+  CHECK(f.core.job(f.J("a")).interruptions == 3);
   f.Claim(w);
-  f.Finish(w, "a", 143, JobStatus::kTerminated, "stopped");
+  f.Finish(w, "a", 143, JobStatus::kTerminated, "preempted");
   CHECK(f.S("a") == JobStatus::kTerminated);
-  CHECK(f.HasEvent("terminated", "stopped with its worker and the requeue limit is used up"));
+  CHECK(f.HasEvent("terminated",
+                   "its allocation was preempted and its interruption limit (3) is used up"));
+}
+
+TEST_CASE("Slurm failing to run a step: requeued without retries or handler, own budget") {
+  CoreOptions options;
+  options.slurm_requeue_limit = 2;
+  Fixture f(R"(name: w
+failure_handlers:
+  - name: h
+    rules:
+      - {exit_codes: [1], max_retries: 5}
+jobs:
+  - {name: a, command: x, failure_handler: h}
+)",
+            options);
+  WorkerId w = f.Worker(1);
+  for (int k = 0; k < 2; ++k) {
+    f.Claim(w);
+    f.Finish(w, "a", 1, JobStatus::kTerminated, "slurm: Job credential expired");
+    CHECK(f.S("a") == JobStatus::kReady);
+    CHECK(f.core.job(f.J("a")).retries == 0);  // the handler's exit code 1 did not match
+  }
+  CHECK(f.HasEvent("requeued",
+                   "Slurm could not run its step (Job credential expired); Slurm requeue 2 of 2"));
+  f.Claim(w);
+  f.Finish(w, "a", 1, JobStatus::kTerminated, "slurm: Step limit reached for this job");
+  CHECK(f.S("a") == JobStatus::kTerminated);
+  // A restart gives every budget back.
+  f.core.Restart({f.J("a")}, f.now, &f.batch);
+  CHECK(f.core.job(f.J("a")).slurm_requeues == 0);
+  CHECK(f.core.job(f.J("a")).interruptions == 0);
+}
+
+TEST_CASE("a rule listing preempted or slurm takes such a result over") {
+  Fixture f(R"(name: w
+failure_handlers:
+  - name: h
+    rules:
+      - {reasons: [preempted, slurm], max_retries: 1}
+jobs:
+  - {name: a, command: x, failure_handler: h}
+)");
+  WorkerId w = f.Worker(1);
+  f.Claim(w);
+  f.Finish(w, "a", 1, JobStatus::kTerminated, "slurm: Node failure on n3");
+  CHECK(f.S("a") == JobStatus::kReady);
+  CHECK(f.core.job(f.J("a")).retries == 1);
+  f.Claim(w);
+  f.Finish(w, "a", 143, JobStatus::kTerminated, "preempted");
+  CHECK(f.S("a") == JobStatus::kTerminated);  // its one retry is used
 }
 
 TEST_CASE("an expired lease gives the jobs back with a new attempt; the old attempt is rejected") {

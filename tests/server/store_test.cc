@@ -277,6 +277,8 @@ ChangeBatch MakeBatch(WorkflowId id, int round, int64_t first_event_seq) {
     d.attempt = static_cast<uint32_t>(round + 1);
     d.retries = static_cast<uint16_t>(round);
     d.walltime_requeues = static_cast<uint16_t>(65535 - round);  // every bit of the field
+    d.interruptions = static_cast<uint16_t>(65534 - round);
+    d.slurm_requeues = static_cast<uint16_t>(32768 + round);
     d.worker = int64_t{1} << 40 | round;                         // needs all 8 bytes
     if (round > 0) {                                             // grown requests
       d.memory_request = int64_t{1} << (33 + round);
@@ -973,6 +975,23 @@ TEST_CASE("node_usage and samples: stored with a result, counts loaded, samples 
   CHECK(s.samples_json == "[[1.0,95.5,100],[2.0,90,300]]");
   RequireOk(store->ReadSamples(a, 2, 1, &s, &found));
   CHECK_FALSE(found);
+}
+
+TEST_CASE("a format-2 job log (before the interruption and Slurm budgets) loads, budgets 0") {
+  TempDir dir;
+  WorkflowId id = Create(OpenStore(dir.File()).get(), "two", 2);
+  {
+    RawDb raw(dir.File());
+    // Job 1 ready at attempt 4 after 1 retry and 2 walltime requeues (worker 0), its memory
+    // grown to 1 GiB, runtime the plan's.
+    raw.Exec(("INSERT INTO job_log(workflow_id, time, payload) VALUES(" + std::to_string(id) +
+              ", 0, x'02" "01000000" "01" "04000000" "0100" "0200" "0000000000000000"
+              "0000004000000000" "ffffffffffffffff')").c_str());
+  }
+  auto store = OpenStore(dir.File());
+  std::vector<LoadedWorkflow> all = LoadAll(store.get());
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].jobs[1] == JobDynamic{JobStatus::kReady, 4, 1, 2, 0, int64_t{1} << 30, -1, 0, 0});
 }
 
 TEST_CASE("a store an older torc wrote loads: format-1 job states, attempts without requests") {
