@@ -148,7 +148,11 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   s.srun.workflow_name = workflow_name_;
   s.srun.signal = execution_.srun_termination_signal;
   s.srun.cpu_bind = execution_.enable_cpu_bind;
-  if (monitor_.enabled) s.srun.job_exec = o_.job_exec;
+  // job-exec runs every step: it knows the job's own exit, start and signals (and measures
+  // it when the workflow asks: Report).
+  s.srun.job_exec = o_.job_exec;
+  s.srun.term_signal = term_signal_;
+  s.srun.kill_after_seconds = KillAfterSeconds();
   s.srun.job_output_dir = job_output_dir_;
   s.srun.limit_memory = execution_.limit_resources;
   s.srun.oom_exit_code = execution_.oom_exit_code;
@@ -309,7 +313,9 @@ void Worker::Work(double now, double* next_heartbeat) {
   // A claim carries the results and start notices; otherwise they are sent
   // alone, a few at a time (see FlushDue).
   if (resync_ && now >= retry_at_) Resync();
-  if (!draining_ && !resync_ && now >= next_claim_ && now >= retry_at_) Claim(now);
+  if (!draining_ && finishing_reason_.empty() && !resync_ && now >= next_claim_ &&
+      now >= retry_at_)
+    Claim(now);
   else if (FlushDue(now) && now >= retry_at_) Flush();
   LaunchQueued();
 }
@@ -319,6 +325,13 @@ std::optional<int> Worker::Finished(double now, double idle_since) {
   if (draining_ && running_.empty() && (results_.empty() || offline_)) return stop_code_;
   // It leaves within its stop lead, even when jobs do not end or the server does not answer.
   if (draining_ && now >= stop_deadline_) return LeaveAtStopDeadline();
+  // Finishing (Slurm kept failing steps): what it claimed but did not start goes back when it
+  // leaves.
+  if (!finishing_reason_.empty() && running_.empty() && results_.empty()) {
+    leave_reason_ = finishing_reason_;
+    Log("leaving: " + leave_reason_);
+    return 0;
+  }
   if (!running_.empty() || !results_.empty() || Holding()) return std::nullopt;
   if (workflow_complete_) {
     Log("the workflow is complete");
@@ -354,7 +367,7 @@ std::optional<int> Worker::Finished(double now, double idle_since) {
 double Worker::WaitSeconds(double next_heartbeat) const {
   const double now = clock_.Now();
   // A stopping worker claims nothing: a past claim time must not make it spin.
-  double wait = (draining_ ? next_heartbeat
+  double wait = (draining_ || !finishing_reason_.empty() ? next_heartbeat
                            : std::min(next_heartbeat, std::max(next_claim_, retry_at_))) -
                 now;
   if (!results_.empty() || !started_.empty())

@@ -10,10 +10,12 @@
 #include <cmath>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -616,7 +618,7 @@ TEST_CASE("slurm mode starts jobs with srun, one per launch interval") {
   CHECK(h.server.ResultOf("c").status == AttemptStatus::kCompleted);
 }
 
-TEST_CASE("SIGTERM inside Slurm: the walltime when squeue says the time limit was hit") {
+TEST_CASE("SIGTERM inside Slurm: the walltime when scontrol says the time limit was hit") {
   Harness h;
   h.InSlurm();
   h.server.AddJob("a");
@@ -626,8 +628,8 @@ TEST_CASE("SIGTERM inside Slurm: the walltime when squeue says the time limit wa
   SUBCASE("time limit") { reason = "TimeLimit"; }
   SUBCASE("scancel") { reason = "None"; }
   h.slurm = [&](const std::vector<std::string>& argv, std::string* out) {
-    if (argv.back() != "%r") return 1;
-    *out = reason + "\n";
+    if (argv.size() < 3 || argv[1] != "show" || argv[2] != "job") return 1;
+    *out = "JobId=77 JobState=RUNNING Reason=" + reason + " PreemptTime=None\n";
     return 0;
   };
   CHECK(h.Run() == 0);
@@ -963,3 +965,59 @@ TEST_CASE("a workflow deleted while results wait to be sent: the worker leaves a
 }
 
 }  // namespace
+
+// ---- slurm mode: the end of a step ------------------------------------------------------------
+TEST_CASE("slurm mode: a step past its time gets the signal, then SIGINT (srun cancels it), "
+          "SIGKILL only 10 s later") {
+  Harness h;
+  h.InSlurm();
+  h.server.AddJob("long").runtime_seconds = 10;
+  h.processes.behaviour["long"] = {.seconds = 1000, .ignores_sigterm = true};
+  CHECK(h.Run() == 0);
+  auto sent = h.processes.SentTo("long");
+  REQUIRE(sent.size() >= 3);
+  CHECK(sent[0].signal == SIGTERM);
+  CHECK(sent[1].signal == SIGINT);  // srun --quit-on-interrupt: cancel the step, wait for it
+  CHECK(sent[1].at - sent[0].at == doctest::Approx(30).epsilon(0.02));
+  CHECK(sent[2].signal == SIGKILL);
+  CHECK(sent[2].at - sent[1].at == doctest::Approx(10).epsilon(0.05));
+  CHECK(std::any_of(h.log.begin(), h.log.end(), [](const std::string& line) {
+    return line.find("srun has not ended 10 s after SIGINT") != std::string::npos;
+  }));
+  CHECK(h.server.ResultOf("long").reason == "runtime");
+}
+
+TEST_CASE("slurm mode: a node failure requeues the job as Slurm's and nothing more runs there") {
+  Harness h;
+  h.InSlurm();
+  h.server.execution.srun_launch_interval_ms = 0;
+  auto& lost = h.server.AddJob("lost");
+  lost.num_cpus = 4;
+  lost.nodes = {1};  // on n2
+  for (const char* name : {"b", "c", "d"}) h.server.AddJob(name).num_cpus = 4;
+  h.processes.behaviour["lost"] = {1, 1};
+  for (const char* name : {"b", "c", "d"}) h.processes.behaviour[name] = {3, 0};
+  // What srun writes to the job's stderr when a node of its step fails.
+  std::filesystem::create_directories(h.output_dir + "/1");
+  std::ofstream(h.output_dir + "/1/lost.1.err")
+      << "srun: error: Node failure on n2\nsrun: error: n2: task 0: Killed\n";
+  CHECK(h.Run() == 0);
+  const AttemptReport& r = h.server.ResultOf("lost");
+  CHECK(r.status == AttemptStatus::kTerminated);
+  CHECK(r.reason == "slurm: Node failure on n2");
+  auto on = [&](const std::string& job) {
+    const auto& argv = h.processes.Of(job).at(0)->spec.argv;
+    return std::find(argv.begin(), argv.end(), "--nodelist=n1") != argv.end() ? "n1" : "n2";
+  };
+  CHECK(std::string(on("lost")) == "n2");
+  // b started beside it on n1; c and d waited for n1, never taking n2 again.
+  for (const char* name : {"b", "c", "d"}) {
+    CHECK(h.server.ResultOf(name).status == AttemptStatus::kCompleted);
+    CHECK(std::string(on(name)) == "n1");
+  }
+  CHECK(h.processes.Of("d").at(0)->started_at - h.processes.Of("b").at(0)->started_at >= 6 - 1e-6);
+  // srun's task line is gone from the job's stderr; its own line about the node stays.
+  std::stringstream err;
+  err << std::ifstream(h.output_dir + "/1/lost.1.err").rdbuf();
+  CHECK(err.str() == "srun: error: Node failure on n2\n");
+}
