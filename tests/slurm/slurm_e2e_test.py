@@ -840,7 +840,9 @@ jobs:
 
 def preemption_spec(name, log, mode):
     """Four 1-CPU jobs whose first attempt runs long, a failure handler that would leave a trace,
-    one allocation of one node on the partition `low`."""
+    one allocation of one node on the partition `low`. The first attempt execs its sleep: Slurm
+    signals every process of the batch step, and a shell that outlived its killed sleep would
+    record the attempt as done."""
     direct = DIRECT if mode == "direct" else ""
     return f"""name: {name}
 {direct}failure_handlers:
@@ -851,7 +853,7 @@ resource_requirements:
   - {{name: r, num_cpus: 1, num_nodes: 1, memory: 300m, runtime: PT3M}}
 jobs:
   - name: p_{{i}}
-    command: 'if [ "$TORC_ATTEMPT" = 1 ]; then sleep 120; fi; echo "$TORC_JOB_NAME $TORC_ATTEMPT" >> {log}'
+    command: '[ "$TORC_ATTEMPT" != 1 ] || exec sleep 120; echo "$TORC_JOB_NAME $TORC_ATTEMPT" >> {log}'
     resource_requirements: r
     failure_handler: h
     scheduler: s
