@@ -21,6 +21,14 @@ void AddJobExecCommand(CLI::App& app) {
   cmd->add_option("--sample-interval", o->sample_interval_seconds,
                   "Seconds between time series samples (0: none)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--runtime-limit", o->runtime_limit_seconds,
+                  "Seconds the command may run before --term-signal (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--term-signal", o->term_signal, "Signal number sent at the runtime limit")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--kill-after", o->kill_after_seconds,
+                  "Seconds from --term-signal to SIGKILL")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("command", o->argv, "The command and its arguments, after --")->required();
   cmd->callback([o] {
     if (int rc = worker::RunJobExec(*o); rc != 0) throw CLI::RuntimeError(rc);

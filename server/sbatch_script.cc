@@ -1,5 +1,7 @@
 #include "server/sbatch_script.h"
 
+#include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include "spec/units.h"
@@ -23,7 +25,28 @@ std::string CommentSafe(std::string text) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
   return text;
 }
+// Whether the workflow's own options already ask for a signal (`--signal` in the scheduler's
+// `extra` or in the plan's Slurm defaults): then torc adds none.
+bool AsksForSignal(const spec::Plan& plan, const spec::SlurmScheduler& s) {
+  for (const auto& [key, value] : plan.slurm_defaults) {
+    std::string name = key.substr(key.find_first_not_of('-') == std::string::npos
+                                      ? key.size() : key.find_first_not_of('-'));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "signal") return true;
+  }
+  std::istringstream words(s.extra);
+  std::string w;
+  while (words >> w)
+    if (w == "--signal" || w.rfind("--signal=", 0) == 0) return true;
+  return false;
+}
 }  // namespace
+
+int64_t WarningLeadSeconds(const spec::Plan& plan, const spec::SlurmScheduler& s) {
+  int64_t lead = std::max<int64_t>(60, plan.execution.sigterm_lead_seconds);
+  if (s.walltime_seconds > 0) lead = std::min(lead, std::max<int64_t>(1, s.walltime_seconds / 2));
+  return std::min<int64_t>(lead, 65535);
+}
 
 std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
                          const ScriptContext& c) {
@@ -41,6 +64,10 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
   opt("qos", s.qos);
   opt("nodes", std::to_string(s.nodes));
   opt("time", spec::FormatSlurmWalltime(s.walltime_seconds));
+  // The worker (the batch shell: it is exec'd below; srun forwards the signal to one worker
+  // per node) takes SIGUSR1 as the allocation ending: the walltime, or a preemption on a
+  // cluster with PreemptParameters=send_user_signal (docs/slurm.md, "Preemption").
+  if (!AsksForSignal(plan, s)) opt("signal", "B:USR1@" + std::to_string(WarningLeadSeconds(plan, s)));
   // Whole nodes: every CPU, and all memory unless the scheduler says otherwise,
   // so the worker's job steps can run side by side.
   o << "#SBATCH --exclusive\n";

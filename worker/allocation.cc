@@ -545,6 +545,9 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
   if (job_id) {
     out->in_slurm = true;
     out->slurm_job_id = *job_id;
+    int64_t restarts = 0;
+    if (auto text = reader.Get("SLURM_RESTART_COUNT"); text && ParseCount(Trim(*text), &restarts))
+      out->restart_count = static_cast<uint32_t>(std::min<int64_t>(restarts, UINT32_MAX));
     if (!DiscoverSlurmNodes(reader, options, out, error)) return false;
     // `--mem=0` (whole nodes, as torc's own scripts ask) sets no SLURM_MEM_* variable:
     // ask Slurm what the allocation holds (TRES mem / nodes) rather than trust the
@@ -597,11 +600,43 @@ std::string SlurmStopReason(const DiscoveryEnv& env, const DiscoveryOptions& opt
   output = output.substr(0, output.find('\n'));
   const std::string state = KeyValue(output, "JobState", ' ');
   const std::string preempt_time = KeyValue(output, "PreemptTime", ' ');
+  // Requeued while this run went on (PreemptMode=REQUEUE, measured: by the time the batch
+  // shell gets its SIGTERM the job reads COMPLETING with PreemptTime=None and Restarts one more
+  // than this run's SLURM_RESTART_COUNT).
+  int64_t restarts = 0, own = 0;
+  const char* own_text = env.getenv ? env.getenv("SLURM_RESTART_COUNT") : nullptr;
+  if (own_text) ParseCount(Trim(own_text), &own);
+  const bool requeued = ParseCount(KeyValue(output, "Restarts", ' '), &restarts) && restarts > own;
   if ((!preempt_time.empty() && preempt_time != "None") || state == "PREEMPTED" ||
-      state == "REQUEUED" || state == "PENDING")
+      state == "REQUEUED" || state == "PENDING" || requeued)
     return "preempted";
   if (state == "TIMEOUT" || KeyValue(output, "Reason", ' ') == "TimeLimit") return "walltime";
   return "";
+}
+
+StepLimit SlurmStepLimit(const DiscoveryEnv& env, const DiscoveryOptions& options) {
+  StepLimit limit;
+  EnvReader reader{env};
+  // Slurm's own steps (batch 0xFFFFFFFB, extern, interactive, ...) have ids near 2^32: they are
+  // not numbered steps, and the batch script (torc's slurm mode) is one of them.
+  int64_t step = 0;
+  if (auto id = reader.Get("SLURM_STEP_ID"); id && ParseCount(Trim(*id), &step) && step < 0xFFFFFFF0)
+    limit.steps_before = step + 1;
+  std::string output;
+  if (!env.run || env.run({options.scontrol, "show", "config"}, &output) != 0) return limit;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos || Trim(std::string_view(line).substr(0, eq)) != "MaxStepCount")
+      continue;
+    int64_t max = 0;
+    if (ParseCount(Trim(std::string_view(line).substr(eq + 1)), &max) && max > 0) {
+      limit.max_steps = max;
+      limit.from_slurm = true;
+    }
+    break;
+  }
+  return limit;
 }
 
 }  // namespace torc::worker

@@ -28,6 +28,10 @@ struct Allocation {
   std::vector<NodeInfo> nodes;   // at least one
   std::optional<double> end_time;  // seconds since the epoch; nullopt: no limit
   std::optional<double> start_time;  // when Slurm started it (seconds since the epoch), if known
+  /// How often Slurm requeued this allocation before this run (SLURM_RESTART_COUNT; 0 when
+  /// unset or not a number): a preemption with PreemptMode=REQUEUE, a node failure, scontrol
+  /// requeue.
+  uint32_t restart_count = 0;
 };
 
 /// The runtime a job may have to start now in an allocation (docs/worker.md, "Runtime and
@@ -92,10 +96,29 @@ bool DiscoverAllocation(const DiscoveryEnv& env, const DiscoveryOptions& options
 /// "preempted" when PreemptTime is set or the job is PREEMPTED, REQUEUED or back to PENDING
 /// (a preempting job took its nodes, with or without GraceTime and PreemptParameters=
 /// send_user_signal; measured: PreemptTime is set from the moment the tasks get SIGTERM, while
-/// the job still reads RUNNING during GraceTime); "walltime" when its time limit is hit (Reason
+/// the job still reads RUNNING during GraceTime), or when its Restarts count is above this run's
+/// SLURM_RESTART_COUNT (PreemptMode=REQUEUE: COMPLETING, PreemptTime=None, Restarts=1 by the time
+/// the batch shell is signalled); "walltime" when its time limit is hit (Reason
 /// TimeLimit, or TIMEOUT); "" otherwise (an scancel, a job still running) or when Slurm cannot
 /// be asked.
 std::string SlurmStopReason(const DiscoveryEnv& env, const DiscoveryOptions& options,
                             const std::string& job_id);
+
+/// How many job steps an allocation may still start under Slurm's MaxStepCount.
+struct StepLimit {
+  /// Slurm's MaxStepCount (40000, Slurm's default, when it cannot be read).
+  int64_t max_steps = 40000;
+  /// Steps of the allocation before this worker's own: its SLURM_STEP_ID + 1 when the worker
+  /// runs in a numbered step, 0 in the batch script (step ids count from 0).
+  int64_t steps_before = 0;
+  /// Whether max_steps is what Slurm said (false: the default, scontrol failed or said none).
+  bool from_slurm = false;
+};
+
+/// Slurm's limit on the steps of one allocation, from one `scontrol show config` call (its line
+/// "MaxStepCount = 25"), and the steps started before this worker (SLURM_STEP_ID). Past the
+/// limit every srun fails with "Step limit reached for this job"; Slurm numbers the steps
+/// 0, 1, ... and refuses step MaxStepCount.
+StepLimit SlurmStepLimit(const DiscoveryEnv& env, const DiscoveryOptions& options);
 
 }  // namespace torc::worker

@@ -39,6 +39,9 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
       "--job-name=" + options.workflow_name + "_" + job.name + "_" + std::to_string(job.attempt),
       // Sites set SBATCH_EXPORT=NONE, which steps inherit: the job sees the worker's environment.
       "--export=ALL",
+      // torc's stop ends with SIGINT to srun once the grace is over: srun then cancels the
+      // step and waits for Slurm to end it, instead of asking whether to (Worker::Terminate).
+      "--quit-on-interrupt",
   };
   if (job.needs.gpus > 0 || (placement.whole_nodes && !placement.gpus.empty() &&
                              !placement.gpus[0].empty()))
@@ -56,6 +59,11 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
   if (!options.job_exec.empty()) {
     args.insert(args.end(), {options.job_exec, "job-exec", "--report",
                              UsageReportPrefix(options.job_output_dir, job.id, job.attempt)});
+    // The runtime counts from the command's start in the step, not from srun's call (a slow
+    // step creation is not the job's time).
+    args.insert(args.end(), {"--runtime-limit", std::to_string(job.runtime_seconds),
+                             "--term-signal", std::to_string(options.term_signal),
+                             "--kill-after", std::to_string(options.kill_after_seconds)});
     if (options.limit_memory && job.needs.memory_bytes > 0)
       args.insert(args.end(), {"--memory-limit", std::to_string(job.needs.memory_bytes),
                                "--oom-exit-code", std::to_string(options.oom_exit_code)});

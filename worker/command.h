@@ -50,13 +50,16 @@ struct SrunOptions {
   bool limit_memory = false;       // job-exec kills a job over its memory request
   int64_t oom_exit_code = 137;     // and exits with this
   int64_t sample_interval_seconds = 0;  // a time series sample every this many seconds (0: none)
+  int term_signal = 15;                 // job-exec's runtime limit: this signal first
+  int64_t kill_after_seconds = 30;      // then SIGKILL this much later
 };
 
 /// `srun --nodes=N --ntasks=N --ntasks-per-node=1 --cpus-per-task=C --mem=M --exact
 ///  --nodelist=<nodes> --job-name=<workflow>_<job>_<attempt>
-///  --export=ALL [--gpus-per-node=G | --gres=none] [--time=T] [--signal=S] [--cpu-bind=cores]
-///  [<torc> job-exec --report <prefix> [--memory-limit B --oom-exit-code C]
-///  [--sample-interval S] --] bash -c '<script>'`; documented in docs/worker.md.
+///  --export=ALL --quit-on-interrupt [--gpus-per-node=G | --gres=none] [--time=T] [--signal=S]
+///  [--cpu-bind=cores] [<torc> job-exec --report <prefix> --runtime-limit R --term-signal N
+///  --kill-after K [--memory-limit B --oom-exit-code C] [--sample-interval S] --]
+///  bash -c '<script>'`; documented in docs/worker.md.
 std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placement,
                                   const std::vector<NodeInfo>& nodes, const SrunOptions& options);
 

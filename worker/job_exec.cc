@@ -52,13 +52,29 @@ int RunJobExec(const JobExecOptions& o) {
   const double check_every = o.memory_limit_bytes > 0 ? kMemoryCheckSeconds : kPeakCheckSeconds;
   double next_check = start + check_every;
   bool killed_for_memory = false;
+  // The runtime limit: the termination signal at `deadline`, SIGKILL at `kill_at` (0: not yet).
+  const double deadline = o.runtime_limit_seconds > 0 ? start + o.runtime_limit_seconds : 1e300;
+  double kill_at = 0;
+  int first_signal = 0;
   ProcessExit exit;
   while (true) {
     const double now = WallNow();
-    WakeUp w = table.WaitForEvent(std::max(0.0, std::min(next_check, usage.next_sample()) - now));
-    // Slurm signals the step's tasks (scancel, --signal, the runtime limit through srun): the
-    // job runs in its own process group and gets them from here.
-    if (w.signal) table.Signal(pid, w.signal);
+    double wake = std::min({next_check, usage.next_sample(), kill_at > 0 ? kill_at : deadline});
+    WakeUp w = table.WaitForEvent(std::max(0.0, wake - now));
+    // Slurm signals the step's tasks (scancel, a preemption, torc's stop through srun): the
+    // job runs in its own process group and gets them from here. The first one is reported:
+    // the worker tells a stop of its own from Slurm's by it.
+    if (w.signal) {
+      table.Signal(pid, w.signal);
+      if (!first_signal) first_signal = w.signal;
+    }
+    if (const double at = WallNow(); kill_at == 0 && at >= deadline) {
+      table.Signal(pid, o.term_signal);
+      kill_at = at + std::max(0.0, o.kill_after_seconds);
+    } else if (kill_at > 0 && at >= kill_at) {
+      table.Signal(pid, SIGKILL);
+      kill_at = 1e300;
+    }
     auto own = std::find_if(w.exits.begin(), w.exits.end(),
                             [pid](const ProcessExit& e) { return e.pid == pid; });
     if (own != w.exits.end()) {
@@ -87,10 +103,13 @@ int RunJobExec(const JobExecOptions& o) {
   report.memory_killed =
       killed_for_memory || (exit.signal == SIGKILL && CgroupSawOomKill());
   report.samples = std::move(usage.samples());
+  report.exit_code = killed_for_memory ? o.oom_exit_code : exit.exit_code;
+  report.slurm_signal = first_signal;
+  report.runtime_killed = kill_at > 0 && !killed_for_memory;
   if (!o.report_prefix.empty() &&
       !WriteNodeUsageReport(UsageReportPath(o.report_prefix, report.node), report, &error))
     std::fprintf(stderr, "torc job-exec: %s\n", error.c_str());
-  return killed_for_memory ? o.oom_exit_code : exit.exit_code;
+  return report.exit_code;
 }
 
 }  // namespace torc::worker

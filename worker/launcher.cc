@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <utility>
@@ -43,6 +44,18 @@ LaunchSpec SrunLauncher::JobSpec(const JobToRun& job, const Placement& placement
   spec.env = EnvironmentOf(s_, job, placement, false, PlacedOnGpuNode(s_, placement));
   spec.cwd = s_.working_dir;
   return spec;
+}
+
+double SrunLauncher::launch_interval() const {
+  const double base = s_.launch_interval_seconds;
+  if (base <= 0 || mean_latency_ <= kSlowStepStartSeconds) return base;
+  return std::max(base, std::min(mean_latency_ / 4, 2.0));
+}
+
+void SrunLauncher::ObserveStepStart(double latency) {
+  latency = std::max(0.0, latency);
+  mean_latency_ = latency_seen_ ? 0.7 * mean_latency_ + 0.3 * latency : latency;
+  latency_seen_ = true;
 }
 
 LaunchSpec SrunLauncher::RecoverySpec(const JobToRun& job, const Placement& placement,

@@ -41,6 +41,12 @@ class Launcher {
   virtual std::optional<uint32_t> RequiredNode(const JobNeeds& needs) const = 0;
   /// Seconds to leave between two launches; 0: no pacing.
   virtual double launch_interval() const = 0;
+  /// A job's command started `latency` seconds after its launch (slurm mode: job-exec's start
+  /// minus srun's): the pacing may adapt to it.
+  virtual void ObserveStepStart(double /*latency*/) {}
+  /// Whether torc's stop ends with SIGINT to the launched process before SIGKILL (srun
+  /// --quit-on-interrupt cancels its step and waits for Slurm to end it).
+  virtual bool interrupts_before_kill() const { return false; }
   /// Whether the worker itself measures jobs' memory against their requests.
   virtual bool checks_memory() const = 0;
   /// Whether the jobs are measured where they run (`torc job-exec` in the step), not by the
@@ -58,14 +64,23 @@ class Launcher {
 };
 
 /// Slurm mode: every job is an `srun` step on its placed nodes (SrunArgs); Slurm enforces its
-/// resources, and the sruns are paced (launch_interval_seconds).
+/// resources, and the sruns are paced (launch_interval_seconds, longer while steps are slow to
+/// start: ObserveStepStart).
 class SrunLauncher : public Launcher {
  public:
   explicit SrunLauncher(LaunchSettings settings) : s_(std::move(settings)) {}
   const char* mode() const override { return "slurm"; }
   /// Any node: srun starts the job where it was placed.
   std::optional<uint32_t> RequiredNode(const JobNeeds&) const override { return std::nullopt; }
-  double launch_interval() const override { return s_.launch_interval_seconds; }
+  /// The configured interval, or while steps start slowly a quarter of their mean start
+  /// latency (at most 2 s): about four step creations in flight at once. 0 stays 0 (pacing
+  /// turned off).
+  double launch_interval() const override;
+  /// Keeps a moving mean of the step start latency (weight 0.3 for the newest).
+  void ObserveStepStart(double latency) override;
+  bool interrupts_before_kill() const override { return true; }
+  /// Above this mean latency steps count as slow to start.
+  static constexpr double kSlowStepStartSeconds = 0.5;
   /// `torc job-exec` enforces memory in the step (and Slurm's cgroups, where configured).
   bool checks_memory() const override { return false; }
   bool measures_in_step() const override { return !s_.srun.job_exec.empty(); }
@@ -77,6 +92,8 @@ class SrunLauncher : public Launcher {
 
  private:
   LaunchSettings s_;
+  double mean_latency_ = 0;
+  bool latency_seen_ = false;
 };
 
 /// Direct mode: jobs are processes of this node (DirectArgs). Inside Slurm a job sees its own

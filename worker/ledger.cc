@@ -20,6 +20,21 @@ NodeLedger::NodeLedger(std::vector<NodeInfo> nodes) : nodes_(std::move(nodes)) {
     gpus_.push_back(std::move(gpus));
     jobs_.push_back(0);
   }
+  lost_.assign(nodes_.size(), false);
+}
+
+bool NodeLedger::MarkLost(uint32_t n) {
+  if (n >= nodes_.size() || lost_[n]) return false;
+  lost_[n] = true;
+  // Nothing free and nothing in total: no placement, no claim, no whole-node job fits there.
+  free_[n] = NodeFree{};
+  free_[n].idle = false;
+  gpus_[n].clear();
+  return true;
+}
+
+bool NodeLedger::any_lost() const {
+  return std::find(lost_.begin(), lost_.end(), true) != lost_.end();
 }
 
 int64_t NodeLedger::MemoryFor(const JobNeeds& needs, uint32_t n) const {
@@ -50,6 +65,10 @@ void NodeLedger::Release(const Placement& placement) {
   for (size_t i = 0; i < placement.nodes.size(); ++i) {
     const uint32_t n = placement.nodes[i];
     if (n >= free_.size()) continue;
+    if (lost_[n]) {  // gives nothing back: the node is gone
+      if (jobs_[n] > 0) --jobs_[n];
+      continue;
+    }
     NodeFree& f = free_[n];
     if (placement.whole_nodes) {
       // The node was idle when taken, so it held exactly the node's totals

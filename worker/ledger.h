@@ -43,6 +43,12 @@ class NodeLedger {
   /// True if the job would fit on an empty allocation.
   bool CanEverFit(const JobNeeds& needs) const;
 
+  /// Node `n` failed (Slurm says so): nothing more is placed there and it offers nothing to
+  /// claims; what ran there is released as usual. False when it was lost already.
+  bool MarkLost(uint32_t n);
+  bool lost(uint32_t n) const { return n < lost_.size() && lost_[n]; }
+  bool any_lost() const;
+
   std::vector<NodeFree> Free() const;
   bool AllIdle() const;
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
@@ -54,6 +60,7 @@ class NodeLedger {
   std::vector<NodeFree> free_;             // per node: what the placement rule sees
   std::vector<std::vector<int>> gpus_;     // per node: GPU indices not held, sorted
   std::vector<int> jobs_;                  // per node: placements holding something there
+  std::vector<bool> lost_;                 // per node: failed (MarkLost)
 };
 
 }  // namespace torc::worker

@@ -60,6 +60,9 @@ bool WriteNodeUsageReport(const std::string& path, const NodeUsageReport& r, std
                   {"cpu_seconds", r.cpu_seconds},
                   {"memory_killed", r.memory_killed},
                   {"started_at", r.started_at},
+                  {"exit_code", r.exit_code},
+                  {"slurm_signal", r.slurm_signal},
+                  {"runtime_killed", r.runtime_killed},
                   {"samples", samples}};
   const std::string tmp = path + ".tmp";
   std::ofstream out(tmp, std::ios::trunc);
@@ -85,6 +88,9 @@ std::optional<NodeUsageReport> ReadNodeUsageReport(const std::string& path) {
     r.cpu_seconds = j.value("cpu_seconds", -1.0);
     r.memory_killed = j.value("memory_killed", false);
     r.started_at = j.value("started_at", 0.0);
+    r.exit_code = j.value("exit_code", -1);
+    r.slurm_signal = j.value("slurm_signal", 0);
+    r.runtime_killed = j.value("runtime_killed", false);
     for (const auto& s : j.value("samples", json::array()))
       r.samples.push_back({s.at(0).get<double>(), s.at(1).get<double>(), s.at(2).get<int64_t>()});
     return r;
@@ -118,12 +124,6 @@ void CombineNodeUsage(const std::vector<NodeUsageReport>& nodes, double attempt_
     a->samples.push_back(sum);
   }
   a->samples = protocol::ThinSamples(std::move(a->samples));
-}
-
-bool SaysOutOfMemory(const std::string& text) {
-  for (const char* words : {"Out Of Memory", "oom_kill", "oom-kill", "OOM Killer"})
-    if (text.find(words) != std::string::npos) return true;
-  return false;
 }
 
 std::string FileTail(const std::string& path, size_t max_bytes) {

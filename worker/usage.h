@@ -48,6 +48,14 @@ struct NodeUsageReport {
   bool memory_killed = false;
   double started_at = 0;  // when the command started (seconds since the epoch)
   std::vector<protocol::ResourceSample> samples;  // t: seconds since started_at
+  /// The command's exit status, what job-exec exited with (-1: unknown, a report written
+  /// before job-exec told it).
+  int exit_code = -1;
+  /// The first signal job-exec received (from Slurm: srun forwarding torc's stop, scancel, a
+  /// preemption) and passed to the command; 0: none.
+  int slurm_signal = 0;
+  /// job-exec's own runtime limit (--runtime-limit) stopped the command.
+  bool runtime_killed = false;
 };
 
 /// The file prefix `torc job-exec --report` gets for an attempt: <dir>/usage/<id>.<attempt>.
@@ -66,9 +74,6 @@ std::optional<NodeUsageReport> ReadNodeUsageReport(const std::string& path);
 void CombineNodeUsage(const std::vector<NodeUsageReport>& nodes, double attempt_start,
                       protocol::AttemptReport* a);
 
-/// Whether the tail of a failed step's stderr (`text`) says that Slurm's cgroup killed it for
-/// its memory: srun's "Out Of Memory" or slurmstepd's "oom_kill" / "oom-kill" lines.
-bool SaysOutOfMemory(const std::string& text);
 /// The last `max_bytes` of the file at `path` ("" when it cannot be read).
 std::string FileTail(const std::string& path, size_t max_bytes);
 

@@ -50,6 +50,10 @@ int Worker::Run() {
     Log("cannot discover the allocation: " + error);
     return 1;
   }
+  if (alloc_.restart_count > 0)
+    Log("Slurm requeued this allocation " + std::to_string(alloc_.restart_count) +
+        " time(s) before (SLURM_RESTART_COUNT): this is run " +
+        std::to_string(alloc_.restart_count + 1) + " of Slurm job " + alloc_.slurm_job_id);
   if (const char* me = env_.getenv ? env_.getenv("SLURMD_NODENAME") : nullptr)
     for (uint32_t n = 0; n < alloc_.nodes.size(); ++n)
       if (alloc_.nodes[n].name == me) own_node_ = n;
@@ -117,9 +121,7 @@ protocol::Registration Worker::Introduction() const {
   m.end_time = alloc_.end_time;
   // Slurm requeued this allocation (preemption in REQUEUE mode, a node failure) and runs its
   // batch script again: the server records it (event allocation_restarted).
-  if (const char* restarts = alloc_.in_slurm && env_.getenv ? env_.getenv("SLURM_RESTART_COUNT")
-                                                            : nullptr)
-    m.slurm_restart_count = static_cast<uint32_t>(std::strtoul(restarts, nullptr, 10));
+  m.slurm_restart_count = alloc_.restart_count;
   return m;
 }
 
@@ -146,7 +148,11 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   s.srun.workflow_name = workflow_name_;
   s.srun.signal = execution_.srun_termination_signal;
   s.srun.cpu_bind = execution_.enable_cpu_bind;
-  if (monitor_.enabled) s.srun.job_exec = o_.job_exec;
+  // job-exec runs every step: it knows the job's own exit, start and signals (and measures
+  // it when the workflow asks: Report).
+  s.srun.job_exec = o_.job_exec;
+  s.srun.term_signal = term_signal_;
+  s.srun.kill_after_seconds = KillAfterSeconds();
   s.srun.job_output_dir = job_output_dir_;
   s.srun.limit_memory = execution_.limit_resources;
   s.srun.oom_exit_code = execution_.oom_exit_code;
@@ -157,6 +163,33 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   launcher_ = MakeLauncher(o_.mode, execution_.mode, std::move(s),
                            [this](const std::string& m) { Log(m); });
   sampling_ = monitor_.enabled && monitor_.time_series && !launcher_->measures_in_step();
+  ReadStepLimit();
+}
+
+// Slurm refuses a job's step number MaxStepCount ("Step limit reached for this job"). Steps are
+// numbered per allocation, so the steps before this worker's own count, and one is kept spare
+// (a step Slurm created for something else, a retried srun): the worker starts at most
+// MaxStepCount - steps before - 1 jobs, then lets another allocation take the rest.
+void Worker::ReadStepLimit() {
+  if (step_limit_read_ || std::string(launcher_->mode()) != "slurm" || !alloc_.in_slurm) return;
+  step_limit_read_ = true;
+  step_limit_ = SlurmStepLimit(env_, o_.discovery);
+  steps_left_ = std::max<int64_t>(0, step_limit_.max_steps - step_limit_.steps_before - 1);
+  if (step_limit_.from_slurm && step_limit_.max_steps < 40000)
+    Log("Slurm allows " + std::to_string(step_limit_.max_steps) +
+        " steps per allocation (MaxStepCount): this worker starts at most " +
+        std::to_string(*steps_left_) + " jobs");
+}
+
+void Worker::CountSteps(int64_t n) {
+  if (!steps_left_ || n <= 0) return;
+  steps_started_ += n;
+  const bool was_reached = StepLimitReached();
+  *steps_left_ -= n;
+  if (StepLimitReached() && !was_reached)
+    Log("this allocation's step limit is reached (MaxStepCount=" +
+        std::to_string(step_limit_.max_steps) + ", " + std::to_string(steps_started_) +
+        " steps started by this worker): claiming no more jobs, leaving when the running ones end");
 }
 
 bool Worker::ReachServer() {
@@ -280,7 +313,9 @@ void Worker::Work(double now, double* next_heartbeat) {
   // A claim carries the results and start notices; otherwise they are sent
   // alone, a few at a time (see FlushDue).
   if (resync_ && now >= retry_at_) Resync();
-  if (!draining_ && !resync_ && now >= next_claim_ && now >= retry_at_) Claim(now);
+  if (!draining_ && finishing_reason_.empty() && !resync_ && now >= next_claim_ &&
+      now >= retry_at_)
+    Claim(now);
   else if (FlushDue(now) && now >= retry_at_) Flush();
   LaunchQueued();
 }
@@ -290,9 +325,24 @@ std::optional<int> Worker::Finished(double now, double idle_since) {
   if (draining_ && running_.empty() && (results_.empty() || offline_)) return stop_code_;
   // It leaves within its stop lead, even when jobs do not end or the server does not answer.
   if (draining_ && now >= stop_deadline_) return LeaveAtStopDeadline();
+  // Finishing (Slurm kept failing steps): what it claimed but did not start goes back when it
+  // leaves.
+  if (!finishing_reason_.empty() && running_.empty() && results_.empty()) {
+    leave_reason_ = finishing_reason_;
+    Log("leaving: " + leave_reason_);
+    return 0;
+  }
   if (!running_.empty() || !results_.empty() || Holding()) return std::nullopt;
   if (workflow_complete_) {
     Log("the workflow is complete");
+    return 0;
+  }
+  if (StepLimitReached()) {
+    leave_reason_ = "this allocation reached Slurm's step limit (MaxStepCount=" +
+                    std::to_string(step_limit_.max_steps) + "): " +
+                    std::to_string(steps_started_) +
+                    " job steps started; another allocation takes the rest";
+    Log(leave_reason_ + "; stopping");
     return 0;
   }
   if (nothing_fits_) {
@@ -317,7 +367,7 @@ std::optional<int> Worker::Finished(double now, double idle_since) {
 double Worker::WaitSeconds(double next_heartbeat) const {
   const double now = clock_.Now();
   // A stopping worker claims nothing: a past claim time must not make it spin.
-  double wait = (draining_ ? next_heartbeat
+  double wait = (draining_ || !finishing_reason_.empty() ? next_heartbeat
                            : std::min(next_heartbeat, std::max(next_claim_, retry_at_))) -
                 now;
   if (!results_.empty() || !started_.empty())
@@ -374,6 +424,11 @@ void Worker::Claim(double now) {
     Flush();
     if (offline_ || Interrupted() || now < retry_at_) return;
   }
+  if (StepLimitReached()) {
+    next_claim_ = 1e300;  // never again: the loop ends once the jobs ended (Finished)
+    if (FlushDue(now)) Flush();
+    return;
+  }
   protocol::ClaimRequest req;
   req.nodes = ClaimCapacity();
   int64_t cpus = 0;
@@ -384,7 +439,7 @@ void Worker::Claim(double now) {
     return;
   }
   req.worker_id = worker_id_;
-  req.max_jobs = static_cast<uint32_t>(std::min<int64_t>(cpus, 1000));
+  req.max_jobs = static_cast<uint32_t>(std::min<int64_t>({cpus, 1000, steps_left_.value_or(1000)}));
   if (!news_alone_) {
     req.results = results_;
     req.started = started_;
@@ -431,6 +486,7 @@ void Worker::Claim(double now) {
 
 void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   workflow_complete_ = answer.workflow_complete;
+  CountSteps(static_cast<int64_t>(answer.jobs.size()));
   for (const auto& j : answer.jobs) queue_.push_back(JobFromClaim(j));
   LaunchQueued();
   bool idle = answer.jobs.empty() && running_.empty() && !Holding();
@@ -625,6 +681,7 @@ void Worker::Resync() {
     queue_.push_back(JobFromClaim(j));
     ++taken;
   }
+  CountSteps(taken);
   if (taken > 0) Log("took back " + std::to_string(taken) + " job(s) claimed in a lost answer");
   LaunchQueued();
 }

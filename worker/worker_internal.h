@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -22,6 +23,7 @@
 #include "worker/launcher.h"
 #include "worker/ledger.h"
 #include "worker/process.h"
+#include "worker/step_outcome.h"
 #include "worker/usage.h"
 #include "worker/worker.h"
 #include "worker/worker_api.h"
@@ -35,14 +37,21 @@ struct Running {
   pid_t pid = -1;
   double start_time = 0;
   double runtime_deadline = 0;
-  std::string end_reason;   // why torc stopped it: runtime, walltime, memory, canceled, stopped
-  double kill_at = 0;       // SIGKILL after this (0: not signalled)
+  // Why it ended other than by itself: runtime, walltime, memory, canceled, stopped,
+  // preempted, or "slurm: <srun's message>" (Slurm could not run it).
+  std::string end_reason;
+  double kill_at = 0;       // the next escalation is due (0: not signalled)
+  /// How far torc's stop went: the termination signal, then (slurm mode) SIGINT to srun,
+  /// then SIGKILL.
+  enum class Stopping { kNo, kSignalled, kInterrupted, kKilled } stopping = Stopping::kNo;
+  double launched_at = 0;   // when its process (srun, in slurm mode) was started
   std::string nodes;
   protocol::AttemptOutputs outputs;
   pid_t recovery_pid = -1;  // running the failure handler's recovery script
   ProcessExit exit;         // the job's exit, kept while recovering
   UsageRecorder usage;      // direct mode: its peak memory and samples, from /proc
   std::vector<NodeUsageReport> node_reports;  // slurm mode: what job-exec measured per node
+  std::optional<StepOutcome> step;  // slurm mode: how its step ended (ClassifyStep)
 };
 
 /// One `torc worker run`: registers, then claims, launches and reaps jobs and
@@ -183,9 +192,21 @@ class Worker {
   /// Starts the recovery script of the job's failure handler; false when there is none.
   bool StartRecovery(Running& r, const ProcessExit& e);
   /// Slurm mode, when the job's srun ended: reads (and removes) what `torc job-exec` measured on
-  /// each of its nodes, and takes a kill for memory (job-exec's, or Slurm's cgroup's as srun's
-  /// stderr tells it) as the reason the job ended.
-  void CollectStepUsage(Running& r, const ProcessExit& e);
+  /// each of its nodes, removes srun's task lines from the job's stderr, and sorts out how the
+  /// step ended (ClassifyStep): `e` gets the job's own exit code, the attempt starts when the
+  /// command started, and a kill for memory or job-exec's runtime limit is the end reason.
+  void CollectStep(Running& r, ProcessExit* e);
+  /// Slurm mode, when a step's end is concluded and torc did not stop it: Slurm's part in it
+  /// (srun's failure, a lost node, Slurm cancelling the step) becomes the end reason.
+  void TakeStepOutcome(Running& r);
+  /// A step Slurm cancelled without torc asking: one `scontrol show job` says whether the
+  /// allocation is preempted or at its time limit (then the worker stops, as for a signal).
+  void OnStepCancelled(Running& r);
+  /// Seconds between the termination signal and the end of the grace at a job's runtime limit.
+  int64_t KillAfterSeconds() const { return std::min<int64_t>(execution_.sigterm_lead_seconds, 30); }
+  /// The next step of torc's stop when its time has come: SIGINT to srun (slurm mode: it
+  /// cancels the step and waits for Slurm to end it), else SIGKILL.
+  void Escalate(Running& r, double now);
   /// Direct mode, with a time series: whether a running job's sample is due at `now`.
   bool SampleDue(double now) const;
   /// Frees the job's resources and reports how it ended.
@@ -273,7 +294,32 @@ class Worker {
   int stop_code_ = 0;  // the exit code of a stopped worker (1 after GiveUp)
   std::string stop_reason_;  // why Stop() was called: "walltime" or "stopped"
   std::string leave_reason_;  // why the loop ended with work left (sent when unregistering)
+  // Claim nothing more, finish what runs and leave with this reason ("": go on). Set when
+  // Slurm failed kMaxSlurmFailuresInRow steps in a row.
+  std::string finishing_reason_;
+  int slurm_failures_in_row_ = 0;  // steps srun/Slurm failed since a job last ran
+  static constexpr int kMaxSlurmFailuresInRow = 3;
+  // srun that has not ended this long after its SIGINT is killed.
+  static constexpr double kStepEndSeconds = 10;
+  // The worker's own runtime deadline in slurm mode is a backstop past job-exec's: srun's start
+  // + runtime + job-exec's kill-after + this much for the step's creation.
+  static constexpr double kStepStartAllowanceSeconds = 120;
   int64_t done_ = 0;
+  // Slurm mode: MaxStepCount and the steps this allocation may still start (each claimed job
+  // is one srun), read once (ReadStepLimit); nullopt: no limit (direct mode, outside Slurm).
+  // At 0 the worker claims nothing more and leaves once its jobs ended (StepLimitReached).
+  StepLimit step_limit_;
+  std::optional<int64_t> steps_left_;
+  bool step_limit_read_ = false;
+  int64_t steps_started_ = 0;  // jobs claimed in slurm mode (each one srun)
+
+  // ---- Slurm's step limit (worker.cc)
+  /// Slurm mode, once: reads MaxStepCount and the steps before this worker.
+  void ReadStepLimit();
+  /// Counts `n` claimed jobs as steps; logs when the limit is reached.
+  void CountSteps(int64_t n);
+  /// Whether no step may be started any more: the worker claims nothing more.
+  bool StepLimitReached() const { return steps_left_ && *steps_left_ <= 0; }
 };
 
 }  // namespace torc::worker::internal

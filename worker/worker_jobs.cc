@@ -59,10 +59,16 @@ bool Worker::FinishDeferred(double now) {
 }
 
 void Worker::LaunchQueued() {
-  if (draining_) return DropPlaced();
+  // A finishing worker starts nothing more either: what it claimed goes back when it leaves.
+  if (draining_ || !finishing_reason_.empty()) return DropPlaced();
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (!ledger_->CanEverFit(it->needs)) {
-      ReportUnstarted(*it, AttemptStatus::kFailed, "does not fit this worker's nodes");
+      // Not the job's fault when a node of the allocation was lost since it was claimed.
+      if (ledger_->any_lost())
+        ReportUnstarted(*it, AttemptStatus::kTerminated,
+                        "slurm: does not fit the nodes left after a node failure");
+      else
+        ReportUnstarted(*it, AttemptStatus::kFailed, "does not fit this worker's nodes");
       it = queue_.erase(it);
       continue;
     }
@@ -126,7 +132,12 @@ bool Worker::Launch(JobToRun job, const Placement& placement) {
   r.pid = procs_.Start(spec, &error);
   r.start_time = now;
   if (sampling_) r.usage.Begin(now, static_cast<double>(monitor_.sample_interval_seconds));
+  r.launched_at = now;
   r.runtime_deadline = now + static_cast<double>(job.runtime_seconds);
+  // job-exec enforces the runtime from the command's start; the worker's deadline is a
+  // backstop for a step that never started or a job-exec that never ended.
+  if (launcher_->measures_in_step())
+    r.runtime_deadline += static_cast<double>(KillAfterSeconds()) + kStepStartAllowanceSeconds;
   r.job = std::move(job);
   if (r.pid < 0) {
     Log("cannot start " + r.job.name + ": " + error);
@@ -148,7 +159,30 @@ void Worker::Terminate(Running& r, const std::string& reason, double grace) {
   // its report, but is not signalled: its process has ended and its group may be gone.
   if (deferred_.count(r.pid)) return;
   procs_.Signal(r.pid, reason == "memory" ? SIGKILL : term_signal_);
+  r.stopping = Running::Stopping::kSignalled;
   r.kill_at = Now() + grace;
+}
+
+// srun forwards the termination signal to the job. When the grace is over, SIGINT makes srun
+// (--quit-on-interrupt) cancel the step and wait until Slurm ended it, so that the job's remote
+// processes are gone before its resources are used again; SIGKILL would leave the step to
+// Slurm's own cleanup while the next job already starts there. srun still running 10 s later is
+// killed.
+void Worker::Escalate(Running& r, double now) {
+  if (r.kill_at <= 0 || now < r.kill_at) return;
+  if (launcher_->interrupts_before_kill() && r.stopping == Running::Stopping::kSignalled) {
+    procs_.Signal(r.pid, SIGINT);
+    r.stopping = Running::Stopping::kInterrupted;
+    r.kill_at = now + kStepEndSeconds;
+    return;
+  }
+  if (r.stopping == Running::Stopping::kInterrupted)
+    Log("job " + r.job.name + ": srun has not ended " +
+        std::to_string(static_cast<int>(kStepEndSeconds)) +
+        " s after SIGINT: killing it (Slurm ends the step's processes on its own)");
+  procs_.Signal(r.pid, SIGKILL);
+  r.stopping = Running::Stopping::kKilled;
+  r.kill_at = now + 1;  // again while it has not been reaped
 }
 
 void Worker::CheckLimits(double now) {
@@ -169,17 +203,17 @@ void Worker::CheckLimits(double now) {
   for (auto& [pid, r] : running_) {
     if (r.recovery_pid > 0 || deferred_.count(pid)) continue;  // the job's process has ended
     if (r.end_reason.empty() && now >= r.runtime_deadline)
-      Terminate(r, "runtime", std::min<double>(sigterm_lead, 30));
+      Terminate(r, "runtime", static_cast<double>(KillAfterSeconds()));
     auto used = usage.find(pid);
     if (used == usage.end()) {
-      if (r.kill_at > 0 && now >= r.kill_at) procs_.Signal(pid, SIGKILL);
+      Escalate(r, now);
       continue;
     }
     r.usage.Observe(now, used->second);
     if (launcher_->checks_memory() && r.end_reason.empty() && r.job.needs.memory_bytes > 0 &&
         used->second.rss_bytes > r.job.needs.memory_bytes)
       Terminate(r, "memory", 0);
-    if (r.kill_at > 0 && now >= r.kill_at) procs_.Signal(pid, SIGKILL);
+    Escalate(r, now);
   }
 }
 
@@ -257,7 +291,7 @@ void Worker::OnExit(const ProcessExit& exit) {
   }
   auto it = running_.find(e.pid);
   if (it == running_.end()) return;
-  if (launcher_->measures_in_step()) CollectStepUsage(it->second, e);
+  if (launcher_->mode() == std::string_view("slurm")) CollectStep(it->second, &e);
   if (MayBeAllocationEnding(it->second, e)) {
     deferred_[e.pid] = {e, Now() + kAllocationEndingWaitSeconds};
     return;
@@ -265,27 +299,102 @@ void Worker::OnExit(const ProcessExit& exit) {
   Conclude(it, e);
 }
 
-void Worker::CollectStepUsage(Running& r, const ProcessExit& e) {
-  const std::string prefix = UsageReportPrefix(job_output_dir_, r.job.id, r.job.attempt);
-  for (uint32_t n : r.placement.nodes) {
-    const std::string path = UsageReportPath(prefix, alloc_.nodes[n].name);
-    if (auto report = ReadNodeUsageReport(path)) r.node_reports.push_back(std::move(*report));
-    unlink(path.c_str());
+void Worker::CollectStep(Running& r, ProcessExit* e) {
+  if (launcher_->measures_in_step()) {
+    const std::string prefix = UsageReportPrefix(job_output_dir_, r.job.id, r.job.attempt);
+    for (uint32_t n : r.placement.nodes) {
+      const std::string path = UsageReportPath(prefix, alloc_.nodes[n].name);
+      if (auto report = ReadNodeUsageReport(path)) r.node_reports.push_back(std::move(*report));
+      unlink(path.c_str());
+    }
   }
-  if (!r.end_reason.empty() || e.exit_code == 0) return;
-  bool memory = false;
-  for (const auto& n : r.node_reports) memory = memory || n.memory_killed;
-  // Slurm's cgroup may kill the whole step (job-exec too, so no file says it): srun says so on
-  // the job's stderr ("... task 0: Out Of Memory", slurmstepd's "oom_kill event").
-  if (!memory && !r.outputs.err.empty()) memory = SaysOutOfMemory(FileTail(r.outputs.err, 4096));
-  if (memory) r.end_reason = "memory";
+  StepEvidence evidence;
+  evidence.srun_exit_code = e->exit_code;
+  evidence.nodes = r.placement.nodes.size();
+  evidence.reports = r.node_reports;
+  // Slurm's lines are read before srun's task lines are taken out; a successful step needs
+  // neither (and its stderr is not touched).
+  const std::string& err = r.outputs.err.empty() ? r.outputs.out : r.outputs.err;
+  if (!err.empty() && e->exit_code != 0) {
+    evidence.stderr_tail = FileTail(err, 16 * 1024);
+    StripSrunTaskLines(err);
+  }
+  r.step = ClassifyStep(evidence);
+  e->exit_code = r.step->exit_code;
+  // The attempt ran from its command's start (the earliest node's), not from srun's call: a
+  // slow step creation is not the job's time. The pacing learns from that delay.
+  double started = 0;
+  for (const auto& n : r.node_reports)
+    if (n.started_at > 0 && (started == 0 || n.started_at < started)) started = n.started_at;
+  if (started > 0) {
+    launcher_->ObserveStepStart(started - r.launched_at);
+    r.start_time = started;
+  }
+  if (!r.end_reason.empty()) return;  // torc stopped it: its reason stands
+  if (r.step->kind == StepOutcome::Kind::kMemory) r.end_reason = "memory";
+  else if (r.step->kind == StepOutcome::Kind::kRuntime) r.end_reason = "runtime";
+}
+
+void Worker::TakeStepOutcome(Running& r) {
+  const StepOutcome& step = *r.step;
+  switch (step.kind) {
+    case StepOutcome::Kind::kExited:
+    case StepOutcome::Kind::kMemory:
+    case StepOutcome::Kind::kRuntime:
+      // The command ran: Slurm runs steps again.
+      if (!r.node_reports.empty() || step.exit_code == 0) slurm_failures_in_row_ = 0;
+      return;
+    case StepOutcome::Kind::kCancelled:
+      return OnStepCancelled(r);
+    case StepOutcome::Kind::kNodeFailure: {
+      r.end_reason = "slurm: " + step.message;
+      for (uint32_t n = 0; n < alloc_.nodes.size(); ++n)
+        if (alloc_.nodes[n].name == step.node && ledger_->MarkLost(n))
+          Log("node " + step.node + " failed (" + step.message +
+              "): nothing more is started there; job " + r.job.name + " is requeued");
+      return;
+    }
+    case StepOutcome::Kind::kSlurmFailure:
+      break;
+  }
+  r.end_reason = "slurm: " + step.message;
+  Log("job " + r.job.name + ": Slurm could not run its step (" + step.message +
+      "); it is requeued");
+  if (++slurm_failures_in_row_ < kMaxSlurmFailuresInRow || !finishing_reason_.empty()) return;
+  finishing_reason_ = "Slurm failed " + std::to_string(slurm_failures_in_row_) +
+                      " steps in a row, the last with \"" + step.message +
+                      "\": this allocation takes no more jobs";
+  Log(finishing_reason_ + "; finishing the running jobs, then leaving");
+}
+
+// Slurm cancelled the step and torc did not ask for it: an `scancel JOB.STEP` (this job is
+// "stopped", the worker goes on), or the allocation being preempted or at its time limit while
+// the worker itself got no signal (PreemptMode=CANCEL with GraceTime signals only the steps).
+void Worker::OnStepCancelled(Running& r) {
+  const std::string why =
+      alloc_.in_slurm ? SlurmStopReason(env_, o_.discovery, alloc_.slurm_job_id) : "";
+  if (why.empty()) {
+    r.end_reason = "stopped";
+    Log("job " + r.job.name + ": Slurm cancelled its step; it is requeued");
+    return;
+  }
+  r.end_reason = why;
+  Log("job " + r.job.name + ": Slurm cancelled its step; Slurm says the allocation ends: " + why);
+  if (!draining_) Stop(why);
 }
 
 /// The process of a running job ended: a failure runs its recovery script first,
 /// anything else is reported now.
 void Worker::Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& e) {
   Running& r = it->second;
-  if (r.end_reason.empty() && e.exit_code != 0 && StartRecovery(r, e)) return;
+  if (r.end_reason.empty() && r.step) TakeStepOutcome(r);
+  // A kill for memory is a failure with the workflow's oom_exit_code (137) in either mode, so
+  // that a rule keyed on 137 runs its recovery script as for the job's own exit 137.
+  const bool memory = r.end_reason == "memory";
+  ProcessExit failure = e;
+  if (memory) failure.exit_code = static_cast<int>(execution_.oom_exit_code);
+  if ((memory || (r.end_reason.empty() && e.exit_code != 0)) && StartRecovery(r, failure))
+    return;
   Finish(r, e);
   running_.erase(it);
 }
@@ -320,7 +429,7 @@ void Worker::Finish(Running& r, const ProcessExit& e) {
     status = AttemptStatus::kTerminated;
     exit_code = static_cast<int>(execution_.timeout_exit_code);
   } else if (r.end_reason == "walltime" || r.end_reason == "stopped" ||
-             r.end_reason == "preempted") {
+             r.end_reason == "preempted" || r.end_reason.rfind("slurm: ", 0) == 0) {
     status = AttemptStatus::kTerminated;
   } else if (r.end_reason == "canceled") {
     status = AttemptStatus::kCanceled;

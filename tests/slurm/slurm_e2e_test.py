@@ -762,6 +762,193 @@ jobs:
         check(s.cli("cancel", str(wf)).returncode == 0, "cancel the rest")
 
 
+# ---- the faults a production allocation throws (issue 19) ----------------------------------
+
+def slurm_err_text(d, wf):
+    """The text of every allocation's stderr (the workers' logs)."""
+    slurm_dir = f"{d}/torc_output/{wf}/slurm"
+    return "".join(open(os.path.join(slurm_dir, f)).read() for f in sorted(os.listdir(slurm_dir))
+                   if f.endswith(".err")) if os.path.isdir(slurm_dir) else ""
+
+
+def all_output_text(d):
+    """Every file under <d>/torc_output (job and allocation output), as one text."""
+    out = []
+    for root, _, files in os.walk(f"{d}/torc_output"):
+        for f in files:
+            with open(os.path.join(root, f), errors="replace") as fh:
+                out.append(fh.read())
+    return "".join(out)
+
+
+def allocations_ended(s, wf):
+    """Whether every allocation of the workflow has ended (squeue has none running)."""
+    ids = [a["slurm_job_id"] for a in s.status(wf)["allocations"]]
+    running = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True,
+                             text=True).stdout.split()
+    return bool(ids) and not any(i in running for i in ids)
+
+
+def case_lab_step_limit(d):
+    """MaxStepCount=25 (the lab's slurm.conf): 60 slurm-mode jobs, one allocation at a time. Each
+    worker starts at most 24 steps (steps 0-23, one spare), leaves saying why, and `torc status`
+    says so while nothing runs; `torc slurm schedule` asks for the next allocation until all ran.
+    No srun ever fails with "Step limit reached", no job fails."""
+    log = f"{d}/rec.txt"
+    with submitted(d, f"""name: step_limit
+resource_requirements:
+  - {{name: r, num_cpus: 1, memory: 200m, runtime: PT2M}}
+jobs:
+  - name: j_{{i}}
+    command: '{RECORD.format(sleep=0.1, cpus=1, log=log)}'
+    resource_requirements: r
+    scheduler: s
+    parameters: {{i: "1:60"}}
+""" + one_allocation("s", 1)) as (s, wf):
+        allocations = 1
+        while allocations <= 5:
+            wait_for(lambda: allocations_ended(s, wf), bool, 150, 0.5)
+            st = s.status(wf)
+            if st["complete"]:
+                break
+            if allocations == 1:
+                # Nothing runs now: status says why the worker left (not a silent stall).
+                problems = " | ".join(p.get("message", "") for p in st["problems"])
+                check("reached Slurm's step limit (MaxStepCount=25)" in problems,
+                      f"torc status says the worker left at the step limit: {problems}")
+                check(st["counts"]["completed"] == 24,
+                      f"the first allocation ran 24 jobs (steps 0-23): {st['counts']}")
+            r = s.cli("slurm", "schedule", str(wf))
+            check(r.returncode == 0, f"torc slurm schedule: {r.stdout} {r.stderr}")
+            allocations += 1
+        st = s.wait(wf, timeout=60)
+        check(st["counts"]["completed"] == 60, f"all 60 completed: {st['counts']}")
+        check(allocations == 3, f"in three allocations (24 + 24 + 12 steps): {allocations}")
+        recs = records(log, FIELDS)
+        names = sorted(r["job"] for r in recs)
+        check(names == sorted(f"j_{i}" for i in range(1, 61)), f"each job ran exactly once: {names}")
+        steps = [int(r["step"]) for r in recs if r["step"].isdigit()]
+        check(steps and max(steps) <= 23, f"no step id past 23: max {max(steps, default=None)}")
+        jobs = s.jobs(wf)
+        check(all(j["status"] == "completed" and j["attempt"] == 1 for j in jobs.values()),
+              "no job failed or ran twice")
+        err = slurm_err_text(d, wf)
+        check(err.count("reached Slurm's step limit (MaxStepCount=25)") == 2,
+              f"the first two workers left at the limit, saying why: {err[-800:]}")
+        check("Step limit reached" not in all_output_text(d), "no srun hit Slurm's step limit")
+
+
+def preemption_spec(name, log, mode):
+    """Four 1-CPU jobs whose first attempt runs long, a failure handler that would leave a trace,
+    one allocation of one node on the partition `low`. The first attempt execs its sleep: Slurm
+    signals every process of the batch step, and a shell that outlived its killed sleep would
+    record the attempt as done."""
+    direct = DIRECT if mode == "direct" else ""
+    return f"""name: {name}
+{direct}failure_handlers:
+  - name: h
+    rules:
+      - {{match_all_exit_codes: true, max_retries: 3, recovery_script: "echo $TORC_JOB_NAME >> {log}.handler"}}
+resource_requirements:
+  - {{name: r, num_cpus: 1, num_nodes: 1, memory: 300m, runtime: PT3M}}
+jobs:
+  - name: p_{{i}}
+    command: '[ "$TORC_ATTEMPT" != 1 ] || exec sleep 120; echo "$TORC_JOB_NAME $TORC_ATTEMPT" >> {log}'
+    resource_requirements: r
+    failure_handler: h
+    scheduler: s
+    parameters: {{i: "1:4"}}
+slurm_schedulers:
+  - {{name: s, partition: low, nodes: 1, walltime: "00:10:00"}}
+actions:
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm, num_allocations: 1}}
+"""
+
+
+def preempt_once(s, wf):
+    """A high-priority job on every node preempts torc's running allocation; returns its id."""
+    st = wait_for(lambda: s.status(wf), lambda st: st["counts"]["running"] == 4, 90, 0.5)
+    check(st["counts"]["running"] == 4, f"the four jobs run: {st['counts']}")
+    time.sleep(2)
+    r = subprocess.run(["sbatch", "--parsable", "-p", "high", "-N4", "--exclusive", "-o", "/dev/null",
+                        "--wrap", "sleep 5"], capture_output=True, text=True)
+    check(r.returncode == 0, f"sbatch -p high: {r.stderr}")
+    return r.stdout.strip()
+
+
+def check_preempted(s, d, wf, log, requeue):
+    """Every job completed exactly once (attempt 2), the interrupted attempts say `preempted`,
+    no retry used, no failure handler ran."""
+    st = s.wait(wf, timeout=150)
+    check(st["counts"]["completed"] == 4, f"all 4 completed: {st['counts']}")
+    done = sorted(open(log).read().split("\n")) if os.path.exists(log) else []
+    check([x for x in done if x] == [f"p_{i} 2" for i in range(1, 5)],
+          f"each job completed exactly once, as attempt 2: {done}")
+    ended = [(j["name"], a["status"], a["reason"]) for j in s.get(f"/workflows/{wf}/attempts")["jobs"]
+             for a in j["attempts"] if a["status"] != "completed"]
+    check(len(ended) == 4 and all(e[1:] == ("terminated", "preempted") for e in ended),
+          f"the interrupted attempts were preempted: {ended}")
+    jobs = s.jobs(wf)
+    check(all(j.get("retries", 0) == 0 for j in jobs.values()), f"no retry used: {jobs}")
+    check(not os.path.exists(f"{log}.handler"), "no failure handler ran")
+    if requeue:
+        check(len(st["allocations"]) == 1, f"Slurm restarted the one allocation: {st['allocations']}")
+        check("Slurm requeued this allocation 1 time(s)" in slurm_err_text(d, wf),
+              "the restarted worker said so (SLURM_RESTART_COUNT)")
+
+
+def preemption_rounds(d, rounds):
+    """Each (mode, requeue) of `rounds`: a workflow whose allocation on `low` is preempted."""
+    for mode, requeue in rounds:
+        sub = f"{d}/{mode}{'_requeue' if requeue else ''}"
+        os.makedirs(sub)
+        print(f"-- {mode} mode, PreemptMode={'REQUEUE' if requeue else 'CANCEL'}", flush=True)
+        r = subprocess.run(["scontrol", "update", "PartitionName=low",
+                            f"PreemptMode={'REQUEUE' if requeue else 'CANCEL'}"],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, f"scontrol update PreemptMode: {r.stderr}")
+        log = f"{sub}/done.txt"
+        with submitted(sub, preemption_spec(f"preempt_{mode}", log, mode)) as (s, wf):
+            preempt_once(s, wf)
+            if not requeue:
+                # CANCEL: the allocation is gone; a new one (after the high job) takes the rest.
+                wait_for(lambda: allocations_ended(s, wf), bool, 90, 0.5)
+                c = wait_for(lambda: s.status(wf)["counts"], lambda c: c["ready"] == 4, 30, 0.5)
+                check(c["running"] == 0 and c["ready"] == 4, f"the jobs are ready again: {c}")
+                r = s.cli("slurm", "schedule", str(wf))
+                check(r.returncode == 0, f"torc slurm schedule: {r.stdout} {r.stderr}")
+            else:
+                # Slurm holds a requeued job back (BeginTime about 2 min on): start it now.
+                job = s.status(wf)["allocations"][0]["slurm_job_id"]
+                wait_for(lambda: subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"],
+                                                capture_output=True, text=True).stdout.strip(),
+                         lambda st: st == "PENDING", 60, 0.5)
+                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"],
+                               capture_output=True)
+            check_preempted(s, sub, wf, log, requeue)
+        no_slurm_jobs_left()
+
+
+# TORC_LAB_MODES=direct (or slurm) narrows the preemption cases to one mode while developing.
+PREEMPT_MODES = os.environ.get("TORC_LAB_MODES", "direct slurm").split()
+
+
+def case_lab_preemption(d):
+    """Partitions low (PriorityTier=1, GraceTime=5, PreemptMode=CANCEL) and high over the same
+    nodes (the lab's slurm.conf): torc's allocation on low is preempted mid-run by a job on
+    high, in direct mode and in slurm mode; then with PreemptMode=REQUEUE, where Slurm restarts
+    the allocation itself."""
+    preemption_rounds(d, [(m, q) for m in PREEMPT_MODES for q in (False, True)])
+
+
+def case_lab_preemption_user_signal(d):
+    """The same with Slurm told to send the job's --signal at preemption (22.05:
+    SchedulerParameters=preempt_send_user_signal): CANCEL, in both modes."""
+    sched = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
+    check("preempt_send_user_signal" in sched, "the lab sends the user signal at preemption")
+    preemption_rounds(d, [(m, False) for m in PREEMPT_MODES])
+
+
 # ---- HTTPS and a server that moves (issue 17) ------------------------------------------------
 
 def case_https_on_the_lab(d):

@@ -586,6 +586,12 @@ TEST_CASE("SlurmStopReason: one scontrol call tells preemption, the time limit, 
   CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");
   f.squeue_output = "JobId=77 JobState=PENDING Reason=BeginTime Restarts=1 PreemptTime=None\n";
   CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");  // requeued by Slurm
+  // PreemptMode=REQUEUE, as the batch shell sees it when signalled (measured on the lab).
+  f.squeue_output = "JobId=77 JobState=COMPLETING Reason=None Restarts=1 PreemptTime=None\n";
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "preempted");
+  f.vars["SLURM_RESTART_COUNT"] = "1";  // this run is the restarted one: not requeued again
+  CHECK(SlurmStopReason(f.Env(), o, "77") == "");
+  f.vars.erase("SLURM_RESTART_COUNT");
   f.squeue_output = "JobId=77 JobState=RUNNING Reason=TimeLimit PreemptTime=None\n";
   CHECK(SlurmStopReason(f.Env(), o, "77") == "walltime");
   f.squeue_output = "JobId=77 JobState=TIMEOUT Reason=None PreemptTime=None\n";
@@ -595,6 +601,53 @@ TEST_CASE("SlurmStopReason: one scontrol call tells preemption, the time limit, 
   f.squeue_output = "JobId=77 JobState=RUNNING Reason=None PreemptTime=2026-12-06T18:24:21\n";
   f.squeue_exit = 1;  // scontrol failed: nothing is known
   CHECK(SlurmStopReason(f.Env(), o, "77") == "");
+}
+
+TEST_CASE("SlurmStepLimit: MaxStepCount from scontrol show config, the steps before from SLURM_STEP_ID") {
+  FakeEnv f;
+  DiscoveryOptions o;
+  o.scontrol = "/opt/slurm/bin/scontrol";
+  // As 22.05 prints it (measured on the lab with MaxStepCount=25).
+  f.squeue_output =
+      "Configuration data as of 2026-12-06T19:02:11\n"
+      "MaxNodeCount            = N/A\n"
+      "MaxStepCount            = 25\n"
+      "MaxTasksPerNode         = 512\n";
+  StepLimit limit = SlurmStepLimit(f.Env(), o);
+  CHECK(limit.max_steps == 25);
+  CHECK(limit.from_slurm);
+  CHECK(limit.steps_before == 0);  // the batch script: no numbered step
+  REQUIRE(f.runs.size() == 1);
+  CHECK(f.runs[0] == std::vector<std::string>{"/opt/slurm/bin/scontrol", "show", "config"});
+
+  f.vars["SLURM_STEP_ID"] = "3";  // a worker run in step 3: steps 0-3 are taken
+  CHECK(SlurmStepLimit(f.Env(), o).steps_before == 4);
+  f.vars["SLURM_STEP_ID"] = "4294967291";  // Slurm's batch step id, not a numbered step
+  CHECK(SlurmStepLimit(f.Env(), o).steps_before == 0);
+  f.vars["SLURM_STEP_ID"] = "batch";
+  CHECK(SlurmStepLimit(f.Env(), o).steps_before == 0);
+
+  // Not read: Slurm's default.
+  f.squeue_output = "MaxStepCountX = 3\nMaxTasksPerNode = 512\n";
+  limit = SlurmStepLimit(f.Env(), o);
+  CHECK(limit.max_steps == 40000);
+  CHECK_FALSE(limit.from_slurm);
+  f.squeue_output = "MaxStepCount = many\n";
+  CHECK(SlurmStepLimit(f.Env(), o).max_steps == 40000);
+  f.squeue_output = "MaxStepCount = 25\n";
+  f.squeue_exit = 1;
+  CHECK(SlurmStepLimit(f.Env(), o).max_steps == 40000);
+}
+
+TEST_CASE("SLURM_RESTART_COUNT: how often Slurm requeued the allocation") {
+  FakeEnv f;
+  f.vars = {{"SLURM_JOB_ID", "12"}, {"SLURM_JOB_NODELIST", "n1"}, {"SLURM_CPUS_ON_NODE", "4"},
+            {"SLURM_MEM_PER_NODE", "1000"}};
+  CHECK(f.Discover().restart_count == 0);
+  f.vars["SLURM_RESTART_COUNT"] = "2";
+  CHECK(f.Discover().restart_count == 2);
+  f.vars["SLURM_RESTART_COUNT"] = "x";
+  CHECK(f.Discover().restart_count == 0);
 }
 
 TEST_CASE("ClaimableRuntime: a job as long as the walltime starts in a fresh allocation") {

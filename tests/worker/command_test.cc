@@ -52,7 +52,7 @@ TEST_CASE("srun line of a single-node job: both CPU and memory, pinned to its no
   CHECK(SrunArgs(Job(2, 1500LL << 20, 0, 1), p, nodes, o) ==
         V{"srun", "--nodes=1", "--ntasks=1", "--ntasks-per-node=1", "--cpus-per-task=2",
           "--mem=1500", "--exact", "--nodelist=n3", "--job-name=wf_train_2", "--export=ALL",
-          "--gres=none", "--time=31", "bash", "-c", "python train.py"});
+          "--quit-on-interrupt", "--gres=none", "--time=31", "bash", "-c", "python train.py"});
 }
 
 TEST_CASE("srun line of a multi-node job on whole nodes, with GPUs and options") {
@@ -73,7 +73,7 @@ TEST_CASE("srun line of a multi-node job on whole nodes, with GPUs and options")
   CHECK(SrunArgs(j, p, nodes, o) ==
         V{"/opt/slurm/bin/srun", "--nodes=4", "--ntasks=4", "--ntasks-per-node=1",
           "--cpus-per-task=4", "--mem=0", "--exact", "--nodelist=n1,n2,n3,n4",
-          "--job-name=dist_train_2", "--export=ALL", "--gpus-per-node=2", "--time=31",
+          "--job-name=dist_train_2", "--export=ALL", "--quit-on-interrupt", "--gpus-per-node=2", "--time=31",
           "--signal=TERM@120",
           "--cpu-bind=cores", "bash", "-c", "module load cuda\npython train.py"});
 }
@@ -203,15 +203,20 @@ TEST_CASE("slurm mode: torc job-exec runs the command in the step, with the limi
   o.limit_memory = true;
   o.oom_exit_code = 99;
   o.sample_interval_seconds = 5;
+  o.term_signal = 10;
+  o.kill_after_seconds = 20;
   V args = SrunArgs(Job(1, 100LL << 20, 0, 2), p, nodes, o);
   V tail(std::find(args.begin(), args.end(), "/opt/torc/bin/torc"), args.end());
+  // The runtime limit is job-exec's, counted from the command's start in the step.
   CHECK(tail == V{"/opt/torc/bin/torc", "job-exec", "--report", "/out/3/usage/7.2",
+                  "--runtime-limit", "1800", "--term-signal", "10", "--kill-after", "20",
                   "--memory-limit", std::to_string(100LL << 20), "--oom-exit-code", "99",
                   "--sample-interval", "5", "--", "bash", "-c", "python train.py"});
   o.limit_memory = false;
   o.sample_interval_seconds = 0;
   args = SrunArgs(Job(1, 100LL << 20, 0, 2), p, nodes, o);
   tail.assign(std::find(args.begin(), args.end(), "/opt/torc/bin/torc"), args.end());
-  CHECK(tail == V{"/opt/torc/bin/torc", "job-exec", "--report", "/out/3/usage/7.2", "--", "bash",
-                  "-c", "python train.py"});
+  CHECK(tail == V{"/opt/torc/bin/torc", "job-exec", "--report", "/out/3/usage/7.2",
+                  "--runtime-limit", "1800", "--term-signal", "10", "--kill-after", "20", "--",
+                  "bash", "-c", "python train.py"});
 }

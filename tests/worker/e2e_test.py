@@ -464,6 +464,188 @@ jobs:
               f"not {spans[200]:.2f} s as with 200 ms")
 
 
+def fake_faulty_srun(d, failing=r"*_cred_*_1"):
+    """A fake srun as Slurm's own faults make it behave: steps whose --job-name matches
+    `failing` fail before their command starts ("Job credential expired", as srun and
+    libslurm word it); `*_oom_*` steps run and are then reported killed by Slurm's cgroup
+    (slurmstepd's and srun's lines); others run, with srun's task line on a failure. Each call
+    is logged (time, job name) in srun.txt."""
+    write(f"{d}/srun", f"""#!/bin/bash
+for a in "$@"; do [[ $a == --job-name=* ]] && name=${{a#--job-name=}}; done
+echo "$(date +%s.%N) $name" >> {d}/srun.txt
+case $name in
+  {failing})
+    echo "srun: error: Task launch for StepId=4343.$RANDOM failed on node n1: Job credential expired" >&2
+    echo "srun: error: Application launch failed: Job credential expired" >&2
+    echo "srun: Job step aborted: Waiting up to 32 seconds for job step to finish." >&2
+    exit 1;;
+esac
+while [[ $1 == --* ]]; do shift; done
+"$@"; rc=$?
+case $name in
+  *_oom_*)
+    if [ $rc -ne 0 ]; then
+      echo "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=4343.7. Some of your processes may have been killed by the cgroup out-of-memory handler." >&2
+      echo "srun: error: n1: task 0: Out Of Memory" >&2
+    fi;;
+  *) [ $rc -eq 0 ] || echo "srun: error: n1: task 0: Exited with exit code $rc" >&2;;
+esac
+exit $rc
+""")
+    write(f"{d}/squeue", "#!/bin/bash\necho UNLIMITED\n")
+    os.chmod(f"{d}/srun", 0o755)
+    os.chmod(f"{d}/squeue", 0o755)
+
+
+def attempts_of(s, wf):
+    """{job name: [(status, reason, exit_code), ...]} of every recorded attempt."""
+    return {j["name"]: [(a["status"], a["reason"], a["exit_code"]) for a in j["attempts"]]
+            for j in s.get(f"/workflows/{wf}/attempts")["jobs"]}
+
+
+def case_slurm_faults_are_not_the_jobs(d):
+    """Slurm mode: srun failing with "Job credential expired" (the command never ran) requeues
+    the job without using a retry or running its failure handler; a job exiting 3 still fails
+    as the job's failure, its recovery script sees 3, and srun's task line is not in its
+    stderr; Slurm's cgroup killing a job for memory is reason memory with exit code 137, and a
+    handler rule keyed on 137 runs its recovery script (TORC_EXIT_CODE=137) and its retry."""
+    fake_faulty_srun(d)
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", """name: faults
+failure_handlers:
+  - name: h
+    rules:
+      - {exit_codes: [137], max_retries: 1, recovery_script: "echo $TORC_EXIT_CODE >> recovered_$TORC_JOB_NAME.txt"}
+      - {exit_codes: [1], max_retries: 1, recovery_script: "echo $TORC_EXIT_CODE >> recovered_$TORC_JOB_NAME.txt"}
+      - {exit_codes: [3], max_retries: 0, recovery_script: "echo $TORC_EXIT_CODE >> recovered_$TORC_JOB_NAME.txt"}
+jobs:
+  - {name: "cred_{i}", command: "echo ran >> ran_$TORC_JOB_NAME.txt", parameters: {i: "1:2"}, failure_handler: h}
+  - {name: three, command: "echo my own words >&2; exit 3", failure_handler: h}
+  - {name: oom, command: '[ "$TORC_ATTEMPT" = 2 ] || kill -KILL $$', failure_handler: h}
+  - {name: fine, command: "true"}
+""")
+        wf = s.submit("wf.yaml", d)
+        w = slurm_worker(s, d, wf)
+        _, err = w.communicate(timeout=90)
+        jobs, attempts = s.jobs(wf), attempts_of(s, wf)
+        for name in ("cred_1", "cred_2"):
+            check(jobs[name]["status"] == "completed" and jobs[name]["attempt"] == 2,
+                  f"{name}: requeued and run again: {jobs[name]} ({err[-800:]})")
+            check(attempts.get(name, [None])[0] == ("terminated", "slurm: Job credential expired", 1),
+                  f"{name}: its first attempt was Slurm's failure: {attempts.get(name)}")
+            # (a rule on exit code 1 with a retry would have taken srun's exit 1 as a failure)
+            retries = s.get(f"/workflows/{wf}/jobs/{name}")["retries"]
+            check(retries == 0, f"{name}: no retry used ({retries})")
+            check(not os.path.exists(f"{d}/recovered_{name}.txt"),
+                  f"{name}: no recovery script for Slurm's failure")
+            ran = open(f"{d}/ran_{name}.txt").read().split() if os.path.exists(f"{d}/ran_{name}.txt") else []
+            check(ran == ["ran"], f"{name} ran once: {ran}")
+        three = jobs["three"]
+        check(three["status"] == "failed" and three["exit_code"] == 3,
+              f"a job exiting 3 fails as the job's failure: {three}")
+        check(os.path.exists(f"{d}/recovered_three.txt") and
+              open(f"{d}/recovered_three.txt").read().split() == ["3"],
+              "its recovery script ran with TORC_EXIT_CODE=3")
+        stderr = open(f"{d}/out/{wf}/three.1.err").read()
+        check("my own words" in stderr and "Exited with exit code" not in stderr,
+              f"its stderr has its own words, not srun's task line: {stderr!r}")
+        check(attempts.get("oom", [None])[0] == ("failed", "memory", 137),
+              f"Slurm's OOM kill: reason memory, exit code 137: {attempts.get('oom')}")
+        check(os.path.exists(f"{d}/recovered_oom.txt") and
+              open(f"{d}/recovered_oom.txt").read().split() == ["137"],
+              "the 137 rule's recovery script ran with TORC_EXIT_CODE=137")
+        check(jobs["oom"]["status"] == "completed" and jobs["oom"]["attempt"] == 2,
+              f"and its retry ran: {jobs['oom']}")
+        check(jobs["fine"]["status"] == "completed", "the others complete")
+
+
+def case_slurm_failing_every_step(d):
+    """Slurm mode: when Slurm fails 3 steps in a row the worker stops claiming, lets what runs
+    finish and leaves saying why; the jobs go back to ready, none failed."""
+    fake_faulty_srun(d, failing="*")
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", """name: broken
+resource_requirements:
+  - {name: half, num_cpus: 4, memory: 100m}
+jobs:
+  - {name: "j_{i}", command: "true", resource_requirements: half, parameters: {i: "1:8"}}
+""")
+        wf = s.submit("wf.yaml", d)
+        w = slurm_worker(s, d, wf)
+        _, err = w.communicate(timeout=90)
+        check(w.returncode == 0, f"the worker leaves normally ({w.returncode}, {err[-800:]})")
+        check("Slurm failed" in err and "steps in a row" in err and "Job credential expired" in err
+              and "leaving" in err, f"it says why it leaves: {err[-800:]}")
+        sruns = len(open(f"{d}/srun.txt").read().splitlines())
+        check(3 <= sruns < 8, f"it stopped starting steps after the third failure ({sruns} sruns)")
+        jobs = s.jobs(wf)
+        check(all(j["status"] == "ready" for j in jobs.values()),
+              f"all jobs are ready for another allocation, none failed: "
+              f"{[(n, j['status'], j['attempt']) for n, j in jobs.items()]}")
+        reasons = {r for a in attempts_of(s, wf).values() for (_, r, _) in a}
+        check(reasons == {"slurm: Job credential expired"}, f"attempt reasons: {reasons}")
+
+
+def case_slurm_cancels_a_step(d):
+    """Slurm mode: Slurm cancels a running step that torc did not stop (slurmstepd's "*** STEP
+    ... CANCELLED AT ... ***", job-exec gets SIGTERM). With the allocation not ending (an
+    `scancel JOB.STEP`; scontrol shows no PreemptTime) the job is `stopped` and the worker goes
+    on; when scontrol shows a PreemptTime (PreemptMode=CANCEL with GraceTime signals only the
+    steps) the job is `preempted` and the worker stops its other jobs as `preempted` too."""
+    write(f"{d}/srun", f"""#!/bin/bash
+for a in "$@"; do [[ $a == --job-name=* ]] && name=${{a#--job-name=}}; done
+while [[ $1 == --* ]]; do shift; done
+if [[ $name == *_victim_1 ]]; then
+  "$@" & pid=$!
+  sleep 0.5
+  echo "slurmstepd-n1: error: *** STEP 4343.1 ON n1 CANCELLED AT 2026-12-06T18:24:21 ***" >&2
+  kill -TERM $pid; wait $pid; rc=$?
+  echo "srun: error: n1: task 0: Exited with exit code $rc" >&2
+  exit $rc
+fi
+exec "$@"
+""")
+    write(f"{d}/squeue", "#!/bin/bash\necho UNLIMITED\n")
+    for tool in ("srun", "squeue"):
+        os.chmod(f"{d}/{tool}", 0o755)
+    with server(f"{d}/data", d) as s:
+        for preempted in (False, True):
+            write(f"{d}/scontrol", "#!/bin/bash\necho \"JobId=4343 JobName=w JobState=RUNNING "
+                  f"Reason=None PreemptTime={'2026-12-06T18:24:21' if preempted else 'None'}\"\n")
+            os.chmod(f"{d}/scontrol", 0o755)
+            write(f"{d}/wf{preempted}.yaml", f"""name: cancel{preempted}
+jobs:
+  - {{name: victim, command: '[ "$TORC_ATTEMPT" = 2 ] || sleep 20'}}
+  - {{name: other, command: "sleep {5 if preempted else 2}"}}
+""")
+            wf = s.submit(f"wf{preempted}.yaml", d)
+            env = dict(s.env, SLURM_JOB_ID="4343", SLURM_JOB_NODELIST="n[1-2]",
+                       SLURM_JOB_CPUS_PER_NODE="4(x2)", SLURM_MEM_PER_NODE="4000",
+                       PATH=f"{d}:{os.environ['PATH']}")
+            t0 = time.time()
+            w = subprocess.Popen([TORC, "worker", "run", "--workflow", str(wf), "--mode", "slurm",
+                                  "--srun", f"{d}/srun", "--squeue", f"{d}/squeue",
+                                  "--output-dir", f"{d}/out", "--idle-timeout", "2"],
+                                 env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+            _, err = w.communicate(timeout=90)
+            took = time.time() - t0
+            attempts = attempts_of(s, wf)
+            first = attempts.get("victim", [(None, None, None)])[0]
+            if not preempted:
+                check(first[:2] == ("terminated", "stopped"),
+                      f"a step cancelled alone: stopped ({attempts}, {err[-600:]})")
+                check(attempts.get("other") == [("completed", "", 0)],
+                      f"the worker went on with the other job: {attempts}")
+            else:
+                check(first[:2] == ("terminated", "preempted"),
+                      f"a step cancelled by a preemption: preempted ({attempts}, {err[-600:]})")
+                check([a[:2] for a in attempts.get("other", [])] == [("terminated", "preempted")],
+                      f"the worker stopped its other job as preempted: {attempts}")
+                check(took < 5 and "preempted" in err,
+                      f"and left at once, saying so ({took:.1f} s): {err[-600:]}")
+
+
 def case_stop_returns_unstarted_jobs(d):
     """A worker stopped while jobs wait for their srun turn exits at once; the server takes
     those jobs back unchanged (never started), the running one is stopped and requeued."""

@@ -466,3 +466,35 @@ TEST_CASE("what the server's claim picks for a worker's free capacity, the ledge
   CHECK(picked > 300);
   CHECK(whole > 3);
 }
+
+TEST_CASE("a lost node: nothing more is placed there, it offers nothing, its jobs still release") {
+  NodeLedger ledger(Uniform(3, 4, 4 * kGB, {0}));
+  Placement on_b, whole;
+  REQUIRE(ledger.Place(Needs(2, 0, 1), {1}, &on_b));
+  REQUIRE(on_b.nodes == std::vector<uint32_t>{1});
+  CHECK_FALSE(ledger.any_lost());
+  CHECK(ledger.MarkLost(1));
+  CHECK_FALSE(ledger.MarkLost(1));  // once
+  CHECK(ledger.lost(1));
+  CHECK(ledger.any_lost());
+  const auto free = ledger.Free();
+  CHECK((free[1].free_cpus == 0 && free[1].total_cpus == 0 && free[1].free_gpus == 0 &&
+         free[1].free_memory_bytes == 0 && !free[1].idle));
+  ledger.Release(on_b);  // what ran there gives nothing back
+  CHECK(ledger.Free()[1].free_cpus == 0);
+  CHECK(ledger.AllIdle());
+  // Single-node jobs go elsewhere, whatever the preference; whole-node jobs fit the rest only.
+  for (int i = 0; i < 8; ++i) {
+    Placement p;
+    REQUIRE(ledger.Place(Needs(1), {1}, &p));
+    CHECK(p.nodes[0] != 1);
+  }
+  Placement more;
+  CHECK_FALSE(ledger.Place(Needs(1), {}, &more));
+  CHECK(ledger.CanEverFit(Needs(4, 0, 0, 2)));
+  CHECK_FALSE(ledger.CanEverFit(Needs(4, 0, 0, 3)));
+  NodeLedger fresh(Uniform(3, 4, 4 * kGB));
+  fresh.MarkLost(0);
+  REQUIRE(fresh.Place(Needs(1, 0, 0, 2), {}, &whole));
+  CHECK(whole.nodes == std::vector<uint32_t>{1, 2});
+}

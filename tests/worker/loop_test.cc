@@ -10,10 +10,12 @@
 #include <cmath>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -679,6 +681,82 @@ TEST_CASE("inside Slurm, a failure just before the worker is stopped counts as t
   }
 }
 
+// ---- Slurm's step limit (MaxStepCount) ---------------------------------------------------------
+TEST_CASE("slurm mode stops claiming before Slurm's MaxStepCount and leaves saying why") {
+  Harness h;
+  h.InSlurm();
+  for (int i = 0; i < 12; ++i) h.server.AddJob("j" + std::to_string(i));
+  h.slurm = [](const std::vector<std::string>& argv, std::string* out) {
+    if (argv.size() < 3 || argv[1] != "show" || argv[2] != "config") return 1;
+    *out = "MaxNodeCount            = N/A\nMaxStepCount            = 6\n";
+    return 0;
+  };
+  auto sruns = [&h] {
+    return std::count_if(h.processes.processes.begin(), h.processes.processes.end(),
+                         [](const auto& p) { return p.second.spec.argv[0] == "srun"; });
+  };
+  // Steps 0-5 exist; one is kept spare: 5 jobs per allocation.
+  CHECK(h.Run() == 0);
+  CHECK(sruns() == 5);
+  CHECK(h.server.results.size() == 5);
+  for (const auto& c : h.server.claims) CHECK(c.max_jobs <= 5);
+  REQUIRE(h.server.leaves.size() == 1);
+  CHECK(h.server.leaves[0] ==
+        "this allocation reached Slurm's step limit (MaxStepCount=6): 5 job steps started; "
+        "another allocation takes the rest");
+  CHECK(h.Logged("claiming no more jobs").size() == 1);
+  for (const auto& r : h.server.results) CHECK(r.status == AttemptStatus::kCompleted);
+  // The next allocations take the rest.
+  CHECK(h.Run() == 0);
+  CHECK(h.server.results.size() == 10);
+  CHECK(h.Run() == 0);
+  CHECK(h.server.results.size() == 12);
+  REQUIRE(h.server.leaves.size() == 3);
+  CHECK(h.server.leaves[1] == h.server.leaves[0]);
+  CHECK(h.server.leaves[2] == "");  // the last one finished the workflow: no complaint
+  // A worker that runs in step 2 of its allocation has steps 0-2 behind it: 2 jobs.
+  Harness in_step;
+  in_step.InSlurm();
+  in_step.vars["SLURM_STEP_ID"] = "2";
+  in_step.slurm = h.slurm;
+  for (int i = 0; i < 4; ++i) in_step.server.AddJob("k" + std::to_string(i));
+  CHECK(in_step.Run() == 0);
+  CHECK(in_step.server.results.size() == 2);
+}
+
+TEST_CASE("the step limit is slurm mode's: direct mode and unreadable settings do not stop") {
+  Harness h;
+  h.InSlurm();
+  for (int i = 0; i < 8; ++i) h.server.AddJob("j" + std::to_string(i));
+  bool asked = false;
+  h.slurm = [&asked](const std::vector<std::string>& argv, std::string*) {
+    asked = asked || (argv.size() >= 3 && argv[2] == "config");
+    return 1;  // scontrol fails: Slurm's default, 40000
+  };
+  SUBCASE("direct mode") {
+    h.options.mode = "direct";
+    CHECK(h.Run() == 0);
+    CHECK_FALSE(asked);
+  }
+  SUBCASE("slurm mode, scontrol fails") {
+    CHECK(h.Run() == 0);
+    CHECK(asked);
+  }
+  CHECK(h.server.results.size() == 8);
+  CHECK(h.server.leaves == std::vector<std::string>{""});
+}
+
+TEST_CASE("a requeued allocation says so (SLURM_RESTART_COUNT)") {
+  Harness h;
+  h.InSlurm();
+  h.vars["SLURM_RESTART_COUNT"] = "2";
+  h.server.AddJob("a");
+  CHECK(h.Run() == 0);
+  CHECK(h.Logged("Slurm requeued this allocation 2 time(s) before").size() == 1);
+  REQUIRE(h.server.registrations.size() == 1);
+  CHECK(h.server.registrations[0].slurm_restart_count == 2);
+}
+
 TEST_CASE("direct mode in a multi-node allocation runs single-node jobs on its own node") {
   Harness h;
   h.InSlurm("n2");
@@ -909,3 +987,59 @@ TEST_CASE("a workflow deleted while results wait to be sent: the worker leaves a
 }
 
 }  // namespace
+
+// ---- slurm mode: the end of a step ------------------------------------------------------------
+TEST_CASE("slurm mode: a step past its time gets the signal, then SIGINT (srun cancels it), "
+          "SIGKILL only 10 s later") {
+  Harness h;
+  h.InSlurm();
+  h.server.AddJob("long").runtime_seconds = 10;
+  h.processes.behaviour["long"] = {.seconds = 1000, .ignores_sigterm = true};
+  CHECK(h.Run() == 0);
+  auto sent = h.processes.SentTo("long");
+  REQUIRE(sent.size() >= 3);
+  CHECK(sent[0].signal == SIGTERM);
+  CHECK(sent[1].signal == SIGINT);  // srun --quit-on-interrupt: cancel the step, wait for it
+  CHECK(sent[1].at - sent[0].at == doctest::Approx(30).epsilon(0.02));
+  CHECK(sent[2].signal == SIGKILL);
+  CHECK(sent[2].at - sent[1].at == doctest::Approx(10).epsilon(0.05));
+  CHECK(std::any_of(h.log.begin(), h.log.end(), [](const std::string& line) {
+    return line.find("srun has not ended 10 s after SIGINT") != std::string::npos;
+  }));
+  CHECK(h.server.ResultOf("long").reason == "runtime");
+}
+
+TEST_CASE("slurm mode: a node failure requeues the job as Slurm's and nothing more runs there") {
+  Harness h;
+  h.InSlurm();
+  h.server.execution.srun_launch_interval_ms = 0;
+  auto& lost = h.server.AddJob("lost");
+  lost.num_cpus = 4;
+  lost.nodes = {1};  // on n2
+  for (const char* name : {"b", "c", "d"}) h.server.AddJob(name).num_cpus = 4;
+  h.processes.behaviour["lost"] = {1, 1};
+  for (const char* name : {"b", "c", "d"}) h.processes.behaviour[name] = {3, 0};
+  // What srun writes to the job's stderr when a node of its step fails.
+  std::filesystem::create_directories(h.output_dir + "/1");
+  std::ofstream(h.output_dir + "/1/lost.1.err")
+      << "srun: error: Node failure on n2\nsrun: error: n2: task 0: Killed\n";
+  CHECK(h.Run() == 0);
+  const AttemptReport& r = h.server.ResultOf("lost");
+  CHECK(r.status == AttemptStatus::kTerminated);
+  CHECK(r.reason == "slurm: Node failure on n2");
+  auto on = [&](const std::string& job) {
+    const auto& argv = h.processes.Of(job).at(0)->spec.argv;
+    return std::find(argv.begin(), argv.end(), "--nodelist=n1") != argv.end() ? "n1" : "n2";
+  };
+  CHECK(std::string(on("lost")) == "n2");
+  // b started beside it on n1; c and d waited for n1, never taking n2 again.
+  for (const char* name : {"b", "c", "d"}) {
+    CHECK(h.server.ResultOf(name).status == AttemptStatus::kCompleted);
+    CHECK(std::string(on(name)) == "n1");
+  }
+  CHECK(h.processes.Of("d").at(0)->started_at - h.processes.Of("b").at(0)->started_at >= 6 - 1e-6);
+  // srun's task line is gone from the job's stderr; its own line about the node stays.
+  std::stringstream err;
+  err << std::ifstream(h.output_dir + "/1/lost.1.err").rdbuf();
+  CHECK(err.str() == "srun: error: Node failure on n2\n");
+}

@@ -1,9 +1,12 @@
 // What a job used: the recorder's peak and samples, the per-node files of torc job-exec, how the
-// worker combines the nodes, and how it reads an out-of-memory kill in srun's stderr.
+// worker combines the nodes, and what job-exec reports of the job's end (exit, signal, runtime).
 #include "worker/usage.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
+
+#include <signal.h>
+#include <sys/time.h>
 
 #include <cstdlib>
 
@@ -12,6 +15,14 @@
 using namespace torc::worker;
 using torc::protocol::AttemptReport;
 using torc::protocol::ResourceSample;
+
+namespace {
+double WallSeconds() {
+  timeval tv{};
+  gettimeofday(&tv, nullptr);
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
+}  // namespace
 
 TEST_CASE("UsageRecorder: the peak of every look, a sample per interval with its CPU share") {
   UsageRecorder u;
@@ -64,6 +75,24 @@ TEST_CASE("a node's file round-trips; a missing or broken one is nullopt") {
   CHECK(back->node == "n1");
   CHECK(back->memory_killed);
   CHECK(back->samples == r.samples);
+  CHECK(back->exit_code == -1);
+  r.exit_code = 143;
+  r.slurm_signal = 15;
+  r.runtime_killed = true;
+  REQUIRE(WriteNodeUsageReport(path, r, &error));
+  back = ReadNodeUsageReport(path);
+  REQUIRE(back);
+  CHECK(back->exit_code == 143);
+  CHECK(back->slurm_signal == 15);
+  CHECK(back->runtime_killed);
+  // A file of an older job-exec (no exit code, signal or runtime flag) still reads: unknown.
+  FILE* old = fopen(path.c_str(), "w");
+  fputs("{\"node\": \"n1\", \"peak_rss_bytes\": 5, \"cpu_seconds\": 1, \"started_at\": 3}", old);
+  fclose(old);
+  back = ReadNodeUsageReport(path);
+  REQUIRE(back);
+  CHECK((back->exit_code == -1 && back->slurm_signal == 0 && !back->runtime_killed &&
+         back->peak_rss_bytes == 5));
   CHECK_FALSE(ReadNodeUsageReport(path + ".none"));
   FILE* f = fopen(path.c_str(), "w");
   fputs("{\"samples\": [1]}", f);
@@ -71,14 +100,6 @@ TEST_CASE("a node's file round-trips; a missing or broken one is nullopt") {
   CHECK_FALSE(ReadNodeUsageReport(path));
   unlink(path.c_str());
   rmdir(dir);
-}
-
-TEST_CASE("Slurm's OOM kill is read from srun's stderr") {
-  CHECK(SaysOutOfMemory("srun: error: n1: task 0: Out Of Memory\n"));
-  CHECK(SaysOutOfMemory(
-      "slurmstepd: error: Detected 1 oom_kill event in StepId=12.3. Some of the step tasks have "
-      "been OOM Killed.\n"));
-  CHECK_FALSE(SaysOutOfMemory("srun: error: n1: task 0: Exited with exit code 1\n"));
 }
 
 TEST_CASE("torc job-exec: the command's exit status, its figures in the node's file, the limit") {
@@ -94,8 +115,37 @@ TEST_CASE("torc job-exec: the command's exit status, its figures in the node's f
   CHECK(r->node == "nx");
   CHECK(r->cpu_seconds >= 0);
   CHECK_FALSE(r->memory_killed);
+  CHECK(r->exit_code == 3);
+  CHECK(r->slurm_signal == 0);
   o.argv = {"bash", "-c", "kill -TERM $$"};
   CHECK(RunJobExec(o) == 128 + 15);
+  r = ReadNodeUsageReport(o.report_prefix + ".nx.json");
+  REQUIRE(r);
+  CHECK(r->exit_code == 143);
+  CHECK(r->slurm_signal == 0);  // the job signalled itself: job-exec received nothing
+  // Its own runtime limit: the termination signal at 0.5 s after the command's start, SIGKILL
+  // 0.5 s later for a job that ignores it.
+  o.runtime_limit_seconds = 0.5;
+  o.term_signal = SIGUSR1;
+  o.kill_after_seconds = 0.5;
+  o.argv = {"bash", "-c", "trap '' USR1; sleep 20"};
+  const double before = WallSeconds();
+  CHECK(RunJobExec(o) == 128 + SIGKILL);
+  CHECK(WallSeconds() - before < 5);
+  r = ReadNodeUsageReport(o.report_prefix + ".nx.json");
+  REQUIRE(r);
+  CHECK(r->runtime_killed);
+  o.argv = {"bash", "-c", "sleep 20"};
+  CHECK(RunJobExec(o) == 128 + SIGUSR1);
+  o.runtime_limit_seconds = 0;
+  // A signal job-exec receives (srun forwarding it: scancel, a preemption, torc's stop) goes
+  // to the job and is reported.
+  o.argv = {"bash", "-c", "kill -TERM $PPID; sleep 5; exit 7"};
+  CHECK(RunJobExec(o) == 128 + SIGTERM);
+  r = ReadNodeUsageReport(o.report_prefix + ".nx.json");
+  REQUIRE(r);
+  CHECK(r->slurm_signal == SIGTERM);
+  CHECK_FALSE(r->runtime_killed);
   // Over its limit: killed within a check or two, with the workflow's exit code.
   o.memory_limit_bytes = 20 << 20;
   o.oom_exit_code = 99;

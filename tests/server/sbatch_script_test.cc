@@ -1,0 +1,85 @@
+// The generated batch script (server/sbatch_script.h): what it asks Slurm for.
+#include "server/sbatch_script.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace {
+
+using torc::server::SbatchScript;
+using torc::server::ScriptContext;
+using torc::server::WarningLeadSeconds;
+
+struct Script {
+  torc::spec::Plan plan;
+  torc::spec::SlurmScheduler scheduler;
+  ScriptContext context;
+
+  Script() {
+    plan.name = "wf";
+    scheduler.name = "s";
+    scheduler.nodes = 2;
+    scheduler.walltime_seconds = 3600;
+    context.torc_binary = "/bin/torc";
+    context.workflow_id = 7;
+    context.output_dir = "/out";
+  }
+  std::string Text() const { return SbatchScript(plan, scheduler, context); }
+  /// How many lines of the script contain `text`.
+  int Count(const std::string& text) const {
+    const std::string s = Text();
+    int n = 0;
+    for (size_t p = s.find(text); p != std::string::npos; p = s.find(text, p + 1)) ++n;
+    return n;
+  }
+};
+
+TEST_CASE("the batch script asks for a warning signal to the batch shell before the end") {
+  Script s;
+  SUBCASE("the default stop lead (30 s) is raised to 60 s") {
+    CHECK(WarningLeadSeconds(s.plan, s.scheduler) == 60);
+    CHECK(s.Count("#SBATCH --signal=B:USR1@60\n") == 1);
+  }
+  SUBCASE("a longer stop lead is the lead") {
+    s.plan.execution.sigterm_lead_seconds = 300;
+    CHECK(s.Count("#SBATCH --signal=B:USR1@300\n") == 1);
+  }
+  SUBCASE("at most half the walltime: a short allocation is not told to stop at its start") {
+    s.scheduler.walltime_seconds = 60;
+    CHECK(s.Count("#SBATCH --signal=B:USR1@30\n") == 1);
+  }
+  SUBCASE("at most Slurm's 65535 s") {
+    s.scheduler.walltime_seconds = 7 * 86400;
+    s.plan.execution.sigterm_lead_seconds = 86400;
+    CHECK(s.Count("#SBATCH --signal=B:USR1@65535\n") == 1);
+  }
+  SUBCASE("one worker per node: the batch shell is srun, which forwards it to the workers") {
+    s.context.one_worker_per_node = true;
+    CHECK(s.Count("#SBATCH --signal=B:USR1@60\n") == 1);
+  }
+}
+
+TEST_CASE("a --signal of the workflow's own wins over torc's") {
+  Script s;
+  SUBCASE("in the scheduler's extra") {
+    s.scheduler.extra = "--requeue --signal=B:USR2@120";
+    CHECK(s.Count("--signal") == 1);
+    CHECK(s.Count("#SBATCH --signal=B:USR2@120\n") == 1);
+  }
+  SUBCASE("in the scheduler's extra, value as the next word") {
+    s.scheduler.extra = "--signal B:USR1@90";
+    CHECK(s.Count("B:USR1@60") == 0);
+  }
+  SUBCASE("in slurm_defaults") {
+    s.plan.slurm_defaults = {{"signal", "USR1@200"}};
+    CHECK(s.Count("--signal") == 1);
+    CHECK(s.Count("#SBATCH --signal=USR1@200\n") == 1);
+  }
+  SUBCASE("an option that only starts like it is not it") {
+    s.scheduler.extra = "--signals-are-not-this";
+    CHECK(s.Count("#SBATCH --signal=B:USR1@60\n") == 1);
+  }
+}
+
+}  // namespace
