@@ -81,7 +81,25 @@ int Worker::Run() {
       Log("could not unregister (" + left.error +
           "); the server gives this worker's jobs back when its lease expires");
   }
+  if (stop_reason_ == "preempted" && alloc_.in_slurm) AwaitPreemptionEnd();
   return rc;
+}
+
+// With PreemptMode=REQUEUE Slurm requeues the allocation when GraceTime is over, unless it has
+// ended by then: a batch script that ends first (its worker done within the grace) completes
+// the job, which is then never requeued (measured on the lab). So a preempted worker stays
+// until Slurm signals or kills it, at most kPreemptedWaitSeconds, doing nothing.
+void Worker::AwaitPreemptionEnd() {
+  Log("the allocation is preempted: waiting for Slurm to end it (at most " +
+      std::to_string(static_cast<int>(kPreemptedWaitSeconds)) +
+      " s), so that a requeue-mode preemption requeues it");
+  const double until = Now() + kPreemptedWaitSeconds;
+  stashed_ = WakeUp{};
+  for (double now = Now(); now < until; now = Now()) {
+    WakeUp w = procs_.WaitForEvent(until - now);
+    if (w.signal) return;  // Slurm's end of the grace time (SIGTERM before its SIGKILL)
+  }
+  Log("Slurm did not end the preempted allocation: leaving");
 }
 
 // ---- setup ------------------------------------------------------------------

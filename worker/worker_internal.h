@@ -142,6 +142,10 @@ class Worker {
   /// Whether the loop should turn back to its own business now: a stop signal came, or a
   /// stopping worker's time is up (checked between the calls of a long exchange).
   bool Interrupted();
+  /// After a preemption: waits (at most kPreemptedWaitSeconds) for Slurm to end the allocation
+  /// itself, so that a requeue-mode preemption requeues it (worker.cc).
+  void AwaitPreemptionEnd();
+  static constexpr double kPreemptedWaitSeconds = 120;
   /// A stopping worker's calls wait at most what is left of its stop lead for their answer (at
   /// least 0.5 s, at most 5 s).
   void BoundCallTime();

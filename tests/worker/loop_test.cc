@@ -660,6 +660,39 @@ TEST_CASE("SIGTERM or SIGUSR1 inside Slurm: what scontrol says decides the reaso
   CHECK(r.reason == expected);
 }
 
+TEST_CASE("a preempted worker stays until Slurm ends the allocation (REQUEUE mode requeues it)") {
+  Harness h;
+  h.InSlurm();
+  h.server.AddJob("a");
+  h.processes.behaviour["a"] = {1000, 0};
+  std::string scontrol;
+  double gone_by = 0;
+  SUBCASE("preempted: until Slurm's next signal") {
+    scontrol = "JobId=77 JobState=RUNNING Reason=None PreemptTime=2026-12-06T18:24:21";
+    h.processes.worker_signals = {{kStart + 5, SIGTERM}, {kStart + 28, SIGTERM}};
+    gone_by = kStart + 28;
+  }
+  SUBCASE("preempted, no signal comes: at most 120 s") {
+    scontrol = "JobId=77 JobState=RUNNING Reason=None PreemptTime=2026-12-06T18:24:21";
+    h.processes.worker_signals = {{kStart + 5, SIGTERM}};
+    gone_by = kStart + 5 + 120;
+  }
+  SUBCASE("scancel: at once") {
+    scontrol = "JobId=77 JobState=CANCELLED Reason=None PreemptTime=None";
+    h.processes.worker_signals = {{kStart + 5, SIGTERM}};
+    gone_by = kStart + 5;
+  }
+  h.slurm = [&](const std::vector<std::string>& argv, std::string* out) {
+    if (argv.size() < 3 || argv[1] != "show" || argv[2] != "job") return 1;
+    *out = scontrol + "\n";
+    return 0;
+  };
+  CHECK(h.Run() == 0);
+  INFO(scontrol);
+  CHECK(h.clock.now >= gone_by - 0.01);
+  CHECK(h.clock.now <= gone_by + 2);
+}
+
 TEST_CASE("inside Slurm, a failure just before the worker is stopped counts as the stop") {
   // Slurm signals the steps and the worker at about the same time: slurm mode holds any failure
   // a moment, direct mode only a death by signal.
