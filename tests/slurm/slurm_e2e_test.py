@@ -949,6 +949,116 @@ def case_lab_preemption_user_signal(d):
     preemption_rounds(d, [(m, False) for m in PREEMPT_MODES])
 
 
+def lab_netns(node):
+    """The network namespace of lab node `node` (start-cluster.sh's netns.tag)."""
+    lab = os.path.dirname(os.path.dirname(os.environ["SLURM_CONF"]))
+    return open(f"{lab}/netns.tag").read().strip() + "-" + node
+
+
+def kill_node(node):
+    """The node dies: kill -9 every process of its namespace (its slurmd, its slurmstepds, which
+    survive slurmd under proctrack/linuxproc, and their tasks)."""
+    pids = subprocess.run(["ip", "netns", "pids", lab_netns(node)], capture_output=True,
+                          text=True).stdout.split()
+    check(pids, f"{node} has processes to kill")
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(p), 9)
+
+
+def revive_node(node):
+    """The node comes back: its slurmd again (as start-cluster.sh starts it), then resumed."""
+    subprocess.run(["nsenter", f"--net=/run/netns/{lab_netns(node)}", "unshare", "--uts", "sh",
+                    "-c", f"hostname {node} && exec slurmd -N {node}"], check=True)
+    wait_for(lambda: subprocess.run(["scontrol", "update", f"NodeName={node}", "State=RESUME"],
+                                    capture_output=True).returncode, lambda rc: rc == 0, 30, 1)
+
+
+def lost_node_spec(log, extra=""):
+    """24 one-CPU slurm-mode jobs of 4 s on a 4-node allocation; each records its attempt and
+    node when it ends."""
+    return f"""name: lost_node
+resource_requirements:
+  - {{name: r, num_cpus: 1, memory: 200m, runtime: PT2M}}
+jobs:
+  - name: j_{{i}}
+    command: 'sleep 4; echo "$TORC_JOB_NAME $TORC_ATTEMPT $SLURMD_NODENAME $(date +%s.%N)" >> {log}'
+    resource_requirements: r
+    scheduler: s
+    parameters: {{i: "1:24"}}
+slurm_schedulers:
+  - {{name: s, nodes: 4, walltime: "00:10:00"{extra}}}
+actions:
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm, num_allocations: 1}}
+"""
+
+
+def check_nothing_lost(s, wf, log):
+    """Every job completed; each ran to its end at most once per attempt, the last time in its
+    final attempt; every attempt is recorded."""
+    st = s.wait(wf, timeout=240)
+    check(st["counts"]["completed"] == 24, f"all 24 completed: {st['counts']}")
+    recs = [line.split() for line in open(log).read().splitlines() if line.strip()]
+    pairs = [(r[0], int(r[1])) for r in recs]
+    check(len(pairs) == len(set(pairs)), f"no job ran twice in the same attempt: {sorted(pairs)}")
+    jobs = s.jobs(wf)
+    final = {(name, j["attempt"]) for name, j in jobs.items()}
+    check(final <= set(pairs), f"each job's final attempt ran to its end: {sorted(final - set(pairs))}")
+    recorded = {j["name"]: [a["attempt"] for a in j["attempts"]]
+                for j in s.get(f"/workflows/{wf}/attempts")["jobs"]}
+    check(all(recorded[n] == list(range(1, j["attempt"] + 1)) for n, j in jobs.items()),
+          f"every attempt is recorded: {recorded}")
+    return st, recs
+
+
+def case_lab_lost_node(d):
+    """SlurmdTimeout=5 (the lab's slurm.conf). A node of a running 4-node slurm-mode allocation
+    dies (kill -9 of everything in its namespace): Slurm ends the allocation (NODE_FAIL, and
+    requeues it); the jobs come back to ready, and once the node is back the workflow completes,
+    nothing lost, no job run twice in one attempt. Then with --no-kill: the allocation lives on,
+    the worker stops using the dead node and finishes on the other three."""
+    log = f"{d}/rec.txt"
+    with submitted(d, lost_node_spec(log)) as (s, wf):
+        wait_for(lambda: s.status(wf)["counts"]["running"], lambda n: n >= 12, 90, 0.3)
+        job = s.status(wf)["allocations"][0]["slurm_job_id"]
+        kill_node("n3")
+        # Slurm notices (SlurmdTimeout) and ends the allocation; it requeues a batch job.
+        state = wait_for(lambda: subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"],
+                                                capture_output=True, text=True).stdout.strip(),
+                         lambda st: st not in ("RUNNING", "COMPLETING"), 120, 1)
+        check(state in ("PENDING", ""), f"the allocation ended and was requeued or is gone: {state!r}")
+        c = wait_for(lambda: s.status(wf)["counts"], lambda c: c["running"] == 0, 60, 0.5)
+        check(c["running"] == 0, f"no job left running after the node died: {c}")
+        revive_node("n3")
+        if state == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], capture_output=True)
+        else:
+            check(s.cli("slurm", "schedule", str(wf)).returncode == 0, "torc slurm schedule")
+        st, recs = check_nothing_lost(s, wf, log)
+        again = [r for r in s.get(f"/workflows/{wf}/attempts")["jobs"] if len(r["attempts"]) > 1]
+        check(again, "the jobs the dead node ran were run again in a new attempt")
+    no_slurm_jobs_left()
+    log = f"{d}/no_kill.txt"
+    os.makedirs(f"{d}/no_kill")
+    with submitted(f"{d}/no_kill", lost_node_spec(log, ', extra: "--no-kill"')) as (s, wf):
+        wait_for(lambda: s.status(wf)["counts"]["running"], lambda n: n >= 12, 90, 0.3)
+        killed_at = time.time()
+        kill_node("n4")
+        st, recs = check_nothing_lost(s, wf, log)
+        check(len(st["allocations"]) == 1, f"in the one allocation: {st['allocations']}")
+        late_on_n4 = [r for r in recs if r[2] == "n4" and float(r[3]) > killed_at + 1]
+        check(not late_on_n4, f"nothing ran on the dead node after it died: {late_on_n4}")
+        attempts = [a for j in s.get(f"/workflows/{wf}/attempts")["jobs"] for a in j["attempts"]]
+        lost = [a for a in attempts if a["status"] != "completed"]
+        check(lost and all(a["reason"].startswith("slurm: ") for a in lost),
+              f"the jobs of the dead node were requeued as Slurm's failures: "
+              f"{[(a['status'], a['reason']) for a in lost]}")
+        check("n4" in slurm_err_text(f"{d}/no_kill", wf), "the worker said it stopped using n4")
+        subprocess.run(["scancel", *[a["slurm_job_id"] for a in st["allocations"]]])
+    revive_node("n4")
+    no_slurm_jobs_left()
+
+
 # ---- HTTPS and a server that moves (issue 17) ------------------------------------------------
 
 def case_https_on_the_lab(d):
