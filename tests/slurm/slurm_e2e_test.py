@@ -256,6 +256,61 @@ jobs:
         check(st["counts"]["canceled"] == 4, f"all canceled: {st['counts']}")
 
 
+def case_canceled_step_ends(d):
+    """Slurm mode: a job canceled while it runs, ignoring the termination signal (SIGUSR1 here,
+    which srun passes to the tasks; srun itself takes SIGTERM as "kill the step"): when the
+    grace is over torc sends SIGINT to its srun (--quit-on-interrupt), which cancels the step,
+    where SIGKILL would leave the step running without its srun. Its process on the node is
+    gone, and the job waiting for its CPUs starts only after that."""
+    log = f"{d}/rec.txt"
+    mark = 3000 + os.getpid() % 1000  # the victim's `sleep N`, unique on this machine
+    with submitted(d, f"""name: canceled_step
+execution_config: {{termination_signal: SIGUSR1}}
+resource_requirements:
+  - {{name: node, num_cpus: 4, memory: 900m, runtime: PT5M}}
+jobs:
+  - name: victim
+    command: 'trap "" TERM USR1; touch {d}/victim.started; sleep {mark}; true'
+    resource_requirements: node
+    scheduler: s
+    priority: 10
+  - name: after
+    command: '{RECORD.format(sleep=0.1, cpus=4, log=log)}'
+    resource_requirements: node
+    scheduler: s
+""" + one_allocation("s", 1)) as (s, wf):
+        check(wait_for(lambda: os.path.exists(f"{d}/victim.started"), bool, 120, 0.2),
+              "the victim started")
+        def sleeping():
+            return subprocess.run(["pgrep", "-f", f"^sleep {mark}$"],
+                                  capture_output=True).returncode == 0
+        check(sleeping(), "its sleep runs on the node")
+        t0 = time.time()
+        check(s.cli("cancel", str(wf), "victim").returncode == 0, "torc cancel WF victim")
+        # Watch the node's process until the next job has run.
+        last_seen = t0
+        while time.time() - t0 < 120 and not records(log, FIELDS):
+            if sleeping():
+                last_seen = time.time()
+            time.sleep(0.1)
+        recs = records(log, FIELDS)
+        check(len(recs) == 1, f"the next job ran: {recs}")
+        check(not sleeping(), f"no `sleep {mark}` is left on the node")
+        if recs:
+            check(recs[0]["start"] >= last_seen - 0.2,
+                  f"the next job started after the step's process was gone "
+                  f"({recs[0]['start'] - last_seen:+.2f} s; gone {last_seen - t0:.1f} s after "
+                  f"the cancel)")
+        st = s.wait(wf, timeout=30)
+        jobs = s.jobs(wf)
+        check(jobs["victim"]["status"] == "canceled" and jobs["after"]["status"] == "completed",
+              f"victim canceled, after completed: {st['counts']}")
+        err = open(f"{d}/torc_output/{wf}/victim.1.err").read() \
+            if os.path.exists(f"{d}/torc_output/{wf}/victim.1.err") else ""
+        check("task 0: Exited with exit code" not in err,
+              f"srun's task line is not in the victim's stderr: {err[-400:]!r}")
+
+
 def case_distributed_training_mpi(d):
     # The command runs once, unwrapped, on the worker's node; like mpirun, it then spreads
     # itself over the job's nodes with an srun of its own.
