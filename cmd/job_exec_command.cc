@@ -29,6 +29,8 @@ void AddJobExecCommand(CLI::App& app) {
   cmd->add_option("--kill-after", o->kill_after_seconds,
                   "Seconds from --term-signal to SIGKILL")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--stop-via-usr2", o->stop_via_usr2,
+                "A SIGUSR2 is torc's stop: send the job --term-signal instead");
   cmd->add_option("command", o->argv, "The command and its arguments, after --")->required();
   cmd->callback([o] {
     if (int rc = worker::RunJobExec(*o); rc != 0) throw CLI::RuntimeError(rc);

@@ -1,5 +1,7 @@
 #include "worker/command.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -21,6 +23,11 @@ std::string NodeListOf(const Placement& placement, const std::vector<NodeInfo>& 
   std::string out;
   for (uint32_t n : placement.nodes) out += (out.empty() ? "" : ",") + nodes[n].name;
   return out;
+}
+
+bool SrunEndsStepOn(int signal) {
+  return signal == SIGTERM || signal == SIGINT || signal == SIGHUP || signal == SIGQUIT ||
+         signal == SIGKILL;
 }
 
 std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placement,
@@ -64,6 +71,7 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
     args.insert(args.end(), {"--runtime-limit", std::to_string(job.runtime_seconds),
                              "--term-signal", std::to_string(options.term_signal),
                              "--kill-after", std::to_string(options.kill_after_seconds)});
+    if (options.stop_via_usr2) args.push_back("--stop-via-usr2");
     if (options.limit_memory && job.needs.memory_bytes > 0)
       args.insert(args.end(), {"--memory-limit", std::to_string(job.needs.memory_bytes),
                                "--oom-exit-code", std::to_string(options.oom_exit_code)});

@@ -52,7 +52,14 @@ struct SrunOptions {
   int64_t sample_interval_seconds = 0;  // a time series sample every this many seconds (0: none)
   int term_signal = 15;                 // job-exec's runtime limit: this signal first
   int64_t kill_after_seconds = 30;      // then SIGKILL this much later
+  /// torc stops a job by sending srun SIGUSR2 (forwarded to job-exec, which gives the job
+  /// term_signal): srun does not forward SIGTERM, SIGINT, SIGHUP or SIGQUIT but ends the step.
+  bool stop_via_usr2 = false;
 };
+
+/// Whether srun would end the step on `signal` rather than forward it to the tasks (measured:
+/// a job ignoring SIGTERM was gone 1.5 s after srun got SIGTERM).
+bool SrunEndsStepOn(int signal);
 
 /// `srun --nodes=N --ntasks=N --ntasks-per-node=1 --cpus-per-task=C --mem=M --exact
 ///  --nodelist=<nodes> --job-name=<workflow>_<job>_<attempt>

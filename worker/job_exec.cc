@@ -64,7 +64,9 @@ int RunJobExec(const JobExecOptions& o) {
     // Slurm signals the step's tasks (scancel, a preemption, torc's stop through srun): the
     // job runs in its own process group and gets them from here. The first one is reported:
     // the worker tells a stop of its own from Slurm's by it.
-    if (w.signal) {
+    if (w.signal == SIGUSR2 && o.stop_via_usr2) {
+      table.Signal(pid, o.term_signal);  // torc's stop, not Slurm's: not reported as a signal
+    } else if (w.signal) {
       table.Signal(pid, w.signal);
       if (!first_signal) first_signal = w.signal;
     }

@@ -21,6 +21,9 @@ struct JobExecOptions {
   double runtime_limit_seconds = 0;
   int term_signal = 15;             // --term-signal (a number or a name: TERM, SIGINT, ...)
   double kill_after_seconds = 30;   // --kill-after
+  /// --stop-via-usr2: a SIGUSR2 is torc's stop relayed by srun (which turns a SIGTERM into a
+  /// kill of the step rather than forwarding it): the command gets `term_signal` instead.
+  bool stop_via_usr2 = false;
   std::vector<std::string> argv;    // the command
 };
 

@@ -4,6 +4,8 @@
 // branching on the mode.
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -47,6 +49,8 @@ class Launcher {
   /// Whether torc's stop ends with SIGINT to the launched process before SIGKILL (srun
   /// --quit-on-interrupt cancels its step and waits for Slurm to end it).
   virtual bool interrupts_before_kill() const { return false; }
+  /// The signal that tells the launched process to stop its job with `term_signal`.
+  virtual int StopSignal(int term_signal) const { return term_signal; }
   /// Whether the worker itself measures jobs' memory against their requests.
   virtual bool checks_memory() const = 0;
   /// Whether the jobs are measured where they run (`torc job-exec` in the step), not by the
@@ -79,6 +83,10 @@ class SrunLauncher : public Launcher {
   /// Keeps a moving mean of the step start latency (weight 0.3 for the newest).
   void ObserveStepStart(double latency) override;
   bool interrupts_before_kill() const override { return true; }
+  /// SIGUSR2 when srun would end the step on `term_signal` (job-exec relays it: SrunOptions).
+  int StopSignal(int term_signal) const override {
+    return s_.srun.stop_via_usr2 && term_signal == s_.srun.term_signal ? SIGUSR2 : term_signal;
+  }
   /// Above this mean latency steps count as slow to start.
   static constexpr double kSlowStepStartSeconds = 0.5;
   /// `torc job-exec` enforces memory in the step (and Slurm's cgroups, where configured).

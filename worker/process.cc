@@ -23,7 +23,9 @@ namespace {
 sigset_t HandledSignals() {
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  // SIGUSR2: torc's stop relayed by srun to job-exec (worker/job_exec.h); a worker takes it
+  // as a stop.
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
   return set;
 }
 

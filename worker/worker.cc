@@ -170,6 +170,7 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   // it when the workflow asks: Report).
   s.srun.job_exec = o_.job_exec;
   s.srun.term_signal = term_signal_;
+  s.srun.stop_via_usr2 = !s.srun.job_exec.empty() && SrunEndsStepOn(term_signal_);
   s.srun.kill_after_seconds = KillAfterSeconds();
   s.srun.job_output_dir = job_output_dir_;
   s.srun.limit_memory = execution_.limit_resources;

@@ -158,7 +158,7 @@ void Worker::Terminate(Running& r, const std::string& reason, double grace) {
   // An exit held for the allocation-ending check takes the reason (canceled, stopped) for
   // its report, but is not signalled: its process has ended and its group may be gone.
   if (deferred_.count(r.pid)) return;
-  procs_.Signal(r.pid, reason == "memory" ? SIGKILL : term_signal_);
+  procs_.Signal(r.pid, reason == "memory" ? SIGKILL : launcher_->StopSignal(term_signal_));
   r.stopping = Running::Stopping::kSignalled;
   r.kill_at = Now() + grace;
 }

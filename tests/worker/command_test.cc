@@ -2,6 +2,7 @@
 #include "worker/command.h"
 
 #include <doctest/doctest.h>
+#include <signal.h>
 
 #include <algorithm>
 
@@ -219,4 +220,12 @@ TEST_CASE("slurm mode: torc job-exec runs the command in the step, with the limi
   CHECK(tail == V{"/opt/torc/bin/torc", "job-exec", "--report", "/out/3/usage/7.2",
                   "--runtime-limit", "1800", "--term-signal", "10", "--kill-after", "20", "--",
                   "bash", "-c", "python train.py"});
+  // A termination signal srun would not forward: torc's stop goes as SIGUSR2, job-exec relays.
+  o.term_signal = 15;
+  o.stop_via_usr2 = true;
+  args = SrunArgs(Job(1, 100LL << 20, 0, 2), p, nodes, o);
+  CHECK(std::count(args.begin(), args.end(), "--stop-via-usr2") == 1);
+  CHECK(SrunEndsStepOn(SIGTERM));
+  CHECK(SrunEndsStepOn(SIGINT));
+  CHECK_FALSE(SrunEndsStepOn(SIGUSR1));
 }

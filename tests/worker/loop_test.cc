@@ -1042,6 +1042,20 @@ TEST_CASE("slurm mode: a step past its time gets the signal, then SIGINT (srun c
   CHECK(h.server.ResultOf("long").reason == "runtime");
 }
 
+TEST_CASE("slurm mode with job-exec: torc's SIGTERM goes to srun as SIGUSR2 (relayed in the step)") {
+  Harness h;
+  h.InSlurm();
+  h.options.job_exec = "/opt/torc/bin/torc";
+  h.server.AddJob("long").runtime_seconds = 10;
+  h.processes.behaviour["long"] = {.seconds = 1000, .ignores_sigterm = true};
+  CHECK(h.Run() == 0);
+  auto sent = h.processes.SentTo("long");
+  REQUIRE(sent.size() >= 1);
+  CHECK(sent[0].signal == SIGUSR2);
+  auto argv = h.processes.Of("long").at(0)->spec.argv;
+  CHECK(std::count(argv.begin(), argv.end(), "--stop-via-usr2") == 1);
+}
+
 TEST_CASE("slurm mode: a node failure requeues the job as Slurm's and nothing more runs there") {
   Harness h;
   h.InSlurm();

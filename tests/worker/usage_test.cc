@@ -146,6 +146,16 @@ TEST_CASE("torc job-exec: the command's exit status, its figures in the node's f
   REQUIRE(r);
   CHECK(r->slurm_signal == SIGTERM);
   CHECK_FALSE(r->runtime_killed);
+  // torc's stop relayed by srun as SIGUSR2 (srun would end the step on a SIGTERM): the job gets
+  // the workflow's termination signal, and it is not reported as Slurm's.
+  o.stop_via_usr2 = true;
+  o.term_signal = SIGTERM;
+  o.argv = {"bash", "-c", "trap 'exit 42' TERM; kill -USR2 $PPID; sleep 5 & wait"};
+  CHECK(RunJobExec(o) == 42);
+  r = ReadNodeUsageReport(o.report_prefix + ".nx.json");
+  REQUIRE(r);
+  CHECK(r->slurm_signal == 0);
+  o.stop_via_usr2 = false;
   // Over its limit: killed within a check or two, with the workflow's exit code.
   o.memory_limit_bytes = 20 << 20;
   o.oom_exit_code = 99;
