@@ -143,8 +143,11 @@ StepOutcome ClassifyStep(const StepEvidence& ev) {
   if (own != 0 || all_known) out.exit_code = own;
   if (memory) return out.kind = Kind::kMemory, out;
   if (runtime) return out.kind = Kind::kRuntime, out;
-  // The command ended well on every node (or srun says so and no node said otherwise).
-  if (out.exit_code == 0 && (all_known || ev.srun_exit_code == 0)) return out;
+  // The command ended well on every node.
+  if (out.exit_code == 0 && all_known) return out;
+  // srun says 0 but a node did not report: srun exits 0 after a node failure too (measured on
+  // the lab: "srun: error: Node failure on n3", exit 0, the job killed there). Slurm's lines
+  // decide; without any, srun's 0 stands (a report may be late on a shared file system).
   const SlurmSays says = ReadSlurmLines(ev.stderr_tail);
   if (says.out_of_memory) return out.kind = Kind::kMemory, out;
   if (says.node_failure) {

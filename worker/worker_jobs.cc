@@ -315,7 +315,9 @@ void Worker::CollectStep(Running& r, ProcessExit* e) {
   // Slurm's lines are read before srun's task lines are taken out; a successful step needs
   // neither (and its stderr is not touched).
   const std::string& err = r.outputs.err.empty() ? r.outputs.out : r.outputs.err;
-  if (!err.empty() && e->exit_code != 0) {
+  const bool unreported =
+      launcher_->measures_in_step() && r.node_reports.size() < r.placement.nodes.size();
+  if (!err.empty() && (e->exit_code != 0 || unreported)) {
     evidence.stderr_tail = FileTail(err, 16 * 1024);
     StripSrunTaskLines(err);
   }

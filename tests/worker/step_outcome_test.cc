@@ -162,6 +162,19 @@ TEST_CASE("a node failed: srun's Node failure line names it; slurmstepd's cause 
                           {Ran("n1", 143, 15)});
   CHECK(unnamed.kind == Kind::kNodeFailure);
   CHECK(unnamed.node.empty());
+  // srun exits 0 after a node failure (measured on the lab): the node that did not report
+  // failed, whatever srun's exit says.
+  auto zero = Classify(0,
+                       "srun: got SIGCONT\n"
+                       "srun: error: Node failure on n3\n"
+                       "srun: Job step aborted\n"
+                       "srun: forcing job termination\n",
+                       {}, 1);
+  CHECK(zero.kind == Kind::kNodeFailure);
+  CHECK(zero.node == "n3");
+  // srun's 0 with a report missing and nothing from Slurm: the job's success stands.
+  CHECK(Classify(0, "", {}, 1).kind == Kind::kExited);
+  CHECK(Classify(0, "", {}, 1).exit_code == 0);
 }
 
 TEST_CASE("job-exec's own runtime limit") {
