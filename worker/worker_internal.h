@@ -301,8 +301,18 @@ class Worker {
   // Claim nothing more, finish what runs and leave with this reason ("": go on). Set when
   // Slurm failed kMaxSlurmFailuresInRow steps in a row.
   std::string finishing_reason_;
-  int slurm_failures_in_row_ = 0;  // steps srun/Slurm failed since a job last ran
+  int slurm_failures_in_row_ = 0;  // incidents of srun/Slurm failing steps since a job last ran
   static constexpr int kMaxSlurmFailuresInRow = 3;
+  // Steps that fail together (a node lost under several running jobs) are one incident: a
+  // failure counts only for a step launched after the last counted one.
+  double last_slurm_incident_at_ = 0;
+  // Per node, single-node steps' incidents since a job last ran there, and when the last was
+  // counted: kMaxNodeIncidents in a row mark the node lost (e.g. its slurmd died under a
+  // --no-kill allocation: srun says "Communication connection failure", not "Node failure").
+  std::map<uint32_t, std::pair<int, double>> node_incidents_;
+  static constexpr int kMaxNodeIncidents = 2;
+  /// Counts a Slurm failure of `r`'s step: the worker's streak, and its node's.
+  void CountSlurmFailure(const Running& r, const std::string& message);
   // srun that has not ended this long after its SIGINT is killed.
   static constexpr double kStepEndSeconds = 10;
   // The worker's own runtime deadline in slurm mode is a backstop past job-exec's: srun's start

@@ -343,8 +343,11 @@ void Worker::TakeStepOutcome(Running& r) {
     case StepOutcome::Kind::kExited:
     case StepOutcome::Kind::kMemory:
     case StepOutcome::Kind::kRuntime:
-      // The command ran: Slurm runs steps again.
-      if (!r.node_reports.empty() || step.exit_code == 0) slurm_failures_in_row_ = 0;
+      // The command ran: Slurm runs steps again (there).
+      if (!r.node_reports.empty() || step.exit_code == 0) {
+        slurm_failures_in_row_ = 0;
+        for (uint32_t n : r.placement.nodes) node_incidents_.erase(n);
+      }
       return;
     case StepOutcome::Kind::kCancelled:
       return OnStepCancelled(r);
@@ -362,9 +365,27 @@ void Worker::TakeStepOutcome(Running& r) {
   r.end_reason = "slurm: " + step.message;
   Log("job " + r.job.name + ": Slurm could not run its step (" + step.message +
       "); it is requeued");
+  CountSlurmFailure(r, step.message);
+}
+
+void Worker::CountSlurmFailure(const Running& r, const std::string& message) {
+  const double now = Now();
+  if (r.placement.nodes.size() == 1) {
+    const uint32_t n = r.placement.nodes[0];
+    auto& [count, at] = node_incidents_[n];
+    if (r.launched_at > at) {
+      at = now;
+      if (++count >= kMaxNodeIncidents && ledger_->MarkLost(n))
+        Log("node " + alloc_.nodes[n].name + ": Slurm failed " + std::to_string(count) +
+            " steps there in a row, the last with \"" + message +
+            "\": nothing more is started there");
+    }
+  }
+  if (r.launched_at <= last_slurm_incident_at_) return;  // the same incident
+  last_slurm_incident_at_ = now;
   if (++slurm_failures_in_row_ < kMaxSlurmFailuresInRow || !finishing_reason_.empty()) return;
   finishing_reason_ = "Slurm failed " + std::to_string(slurm_failures_in_row_) +
-                      " steps in a row, the last with \"" + step.message +
+                      " steps in a row, the last with \"" + message +
                       "\": this allocation takes no more jobs";
   Log(finishing_reason_ + "; finishing the running jobs, then leaving");
 }

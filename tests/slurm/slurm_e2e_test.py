@@ -1013,12 +1013,16 @@ def lab_netns(node):
 def kill_node(node):
     """The node dies: kill -9 every process of its namespace (its slurmd, its slurmstepds, which
     survive slurmd under proctrack/linuxproc, and their tasks)."""
-    pids = subprocess.run(["ip", "netns", "pids", lab_netns(node)], capture_output=True,
-                          text=True).stdout.split()
-    check(pids, f"{node} has processes to kill")
-    for p in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(p), 9)
+    killed = 0
+    for _ in range(5):  # again: a step being set up as the node dies may fork after a listing
+        pids = subprocess.run(["ip", "netns", "pids", lab_netns(node)], capture_output=True,
+                              text=True).stdout.split()
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(p), 9)
+                killed += 1
+        time.sleep(0.2)
+    check(killed, f"{node} had processes to kill")
 
 
 def revive_node(node):
