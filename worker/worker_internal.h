@@ -305,7 +305,7 @@ class Worker {
   static constexpr int kMaxSlurmFailuresInRow = 3;
   // Steps that fail together (a node lost under several running jobs) are one incident: a
   // failure counts only for a step launched after the last counted one.
-  double last_slurm_incident_at_ = 0;
+  double last_slurm_incident_at_ = -1e300;
   // Per node, single-node steps' incidents since a job last ran there, and when the last was
   // counted: kMaxNodeIncidents in a row mark the node lost (e.g. its slurmd died under a
   // --no-kill allocation: srun says "Communication connection failure", not "Node failure").

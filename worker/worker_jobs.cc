@@ -372,8 +372,9 @@ void Worker::CountSlurmFailure(const Running& r, const std::string& message) {
   const double now = Now();
   if (r.placement.nodes.size() == 1) {
     const uint32_t n = r.placement.nodes[0];
-    auto& [count, at] = node_incidents_[n];
-    if (r.launched_at > at) {
+    auto& [count, at] = node_incidents_.try_emplace(n, 0, -1e300).first->second;
+    // (a step launched at the very moment a failure was counted came after it)
+    if (r.launched_at >= at) {
       at = now;
       if (++count >= kMaxNodeIncidents && ledger_->MarkLost(n))
         Log("node " + alloc_.nodes[n].name + ": Slurm failed " + std::to_string(count) +
@@ -381,7 +382,7 @@ void Worker::CountSlurmFailure(const Running& r, const std::string& message) {
             "\": nothing more is started there");
     }
   }
-  if (r.launched_at <= last_slurm_incident_at_) return;  // the same incident
+  if (r.launched_at < last_slurm_incident_at_) return;  // the same incident
   last_slurm_incident_at_ = now;
   if (++slurm_failures_in_row_ < kMaxSlurmFailuresInRow || !finishing_reason_.empty()) return;
   finishing_reason_ = "Slurm failed " + std::to_string(slurm_failures_in_row_) +

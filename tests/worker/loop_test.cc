@@ -1056,6 +1056,54 @@ TEST_CASE("slurm mode with job-exec: torc's SIGTERM goes to srun as SIGUSR2 (rel
   CHECK(std::count(argv.begin(), argv.end(), "--stop-via-usr2") == 1);
 }
 
+TEST_CASE("slurm mode: steps failing together are one incident; two in a row lose the node") {
+  // A --no-kill allocation whose node died: srun says "Communication connection failure".
+  Harness h;
+  h.InSlurm();
+  h.server.execution.srun_launch_interval_ms = 0;
+  for (const char* name : {"x1", "x2"}) {
+    auto& x = h.server.AddJob(name);
+    x.num_cpus = 2;
+    x.nodes = {1};  // on n2
+    h.processes.behaviour[name] = {1, 1};
+  }
+  h.server.AddJob("busy").num_cpus = 4;  // holds n1, so y goes to n2
+  h.processes.behaviour["busy"] = {5, 0};
+  h.server.AddJob("y").num_cpus = 2;
+  h.processes.behaviour["y"] = {1, 1};
+  for (const char* name : {"z1", "z2"}) {
+    h.server.AddJob(name).num_cpus = 4;
+    h.processes.behaviour[name] = {1, 0};
+  }
+  std::filesystem::create_directories(h.output_dir + "/1");
+  for (const char* name : {"x1", "x2", "y"})
+    std::ofstream(h.output_dir + "/1/" + name + ".1.err")
+        << "srun: error: Communication connection failure\n";
+  CHECK(h.Run() == 0);
+  for (const char* name : {"x1", "x2", "y"}) {
+    CHECK(h.server.ResultOf(name).status == AttemptStatus::kTerminated);
+    CHECK(h.server.ResultOf(name).reason == "slurm: Communication connection failure");
+  }
+  auto on = [&](const std::string& job) {
+    const auto& argv = h.processes.Of(job).at(0)->spec.argv;
+    return std::find(argv.begin(), argv.end(), "--nodelist=n1") != argv.end() ? "n1" : "n2";
+  };
+  CHECK(std::string(on("y")) == "n2");
+  // The node is lost after its second incident; the worker did not give up (one incident for
+  // x1 and x2, one for y: two in a row, then the others ran).
+  for (const char* name : {"z1", "z2"}) {
+    CHECK(h.server.ResultOf(name).status == AttemptStatus::kCompleted);
+    CHECK(std::string(on(name)) == "n1");
+  }
+  auto logged = [&](const std::string& part) {
+    return std::any_of(h.log.begin(), h.log.end(), [&](const std::string& line) {
+      return line.find(part) != std::string::npos;
+    });
+  };
+  CHECK(logged("node n2: Slurm failed 2 steps there in a row"));
+  CHECK_FALSE(logged("takes no more jobs"));
+}
+
 TEST_CASE("slurm mode: a node failure requeues the job as Slurm's and nothing more runs there") {
   Harness h;
   h.InSlurm();
