@@ -33,6 +33,10 @@ bool NodeLedger::MarkLost(uint32_t n) {
   return true;
 }
 
+bool NodeLedger::all_lost() const {
+  return std::find(lost_.begin(), lost_.end(), false) == lost_.end();
+}
+
 bool NodeLedger::any_lost() const {
   return std::find(lost_.begin(), lost_.end(), true) != lost_.end();
 }

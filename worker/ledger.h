@@ -48,6 +48,8 @@ class NodeLedger {
   bool MarkLost(uint32_t n);
   bool lost(uint32_t n) const { return n < lost_.size() && lost_[n]; }
   bool any_lost() const;
+  /// Every node is lost: nothing can run here any more.
+  bool all_lost() const;
 
   std::vector<NodeFree> Free() const;
   bool AllIdle() const;

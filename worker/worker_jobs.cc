@@ -357,6 +357,11 @@ void Worker::TakeStepOutcome(Running& r) {
         if (alloc_.nodes[n].name == step.node && ledger_->MarkLost(n))
           Log("node " + step.node + " failed (" + step.message +
               "): nothing more is started there; job " + r.job.name + " is requeued");
+      if (ledger_->all_lost() && finishing_reason_.empty()) {
+        finishing_reason_ = "every node of this allocation failed, the last with \"" +
+                            step.message + "\": this allocation takes no more jobs";
+        Log(finishing_reason_ + "; finishing the running jobs, then leaving");
+      }
       return;
     }
     case StepOutcome::Kind::kSlurmFailure:
@@ -376,10 +381,17 @@ void Worker::CountSlurmFailure(const Running& r, const std::string& message) {
     // (a step launched at the very moment a failure was counted came after it)
     if (r.launched_at >= at) {
       at = now;
-      if (++count >= kMaxNodeIncidents && ledger_->MarkLost(n))
+      if (++count >= kMaxNodeIncidents && ledger_->MarkLost(n)) {
         Log("node " + alloc_.nodes[n].name + ": Slurm failed " + std::to_string(count) +
             " steps there in a row, the last with \"" + message +
             "\": nothing more is started there");
+        if (ledger_->all_lost() && finishing_reason_.empty()) {
+          finishing_reason_ = "Slurm failed " + std::to_string(count) +
+                              " steps in a row on every node of this allocation, the last with "
+                              "\"" + message + "\": this allocation takes no more jobs";
+          Log(finishing_reason_ + "; finishing the running jobs, then leaving");
+        }
+      }
     }
   }
   if (r.launched_at < last_slurm_incident_at_) return;  // the same incident

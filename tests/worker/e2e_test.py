@@ -628,8 +628,16 @@ jobs:
                                   "--output-dir", f"{d}/out", "--idle-timeout", "2"],
                                  env=env, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)
+            if preempted:
+                # A preempted worker stays until Slurm ends the allocation (so that REQUEUE mode
+                # requeues it): here its jobs are reported, then "Slurm" signals it.
+                wait_for(lambda: len(attempts_of(s, wf).get("other", [])), lambda n: n >= 1, 30)
+                reported = time.time() - t0
+                time.sleep(1)
+                check(w.poll() is None, "the preempted worker waits for Slurm to end it")
+                w.send_signal(signal.SIGTERM)
             _, err = w.communicate(timeout=90)
-            took = time.time() - t0
+            took = reported if preempted else time.time() - t0
             attempts = attempts_of(s, wf)
             first = attempts.get("victim", [(None, None, None)])[0]
             if not preempted:
@@ -643,7 +651,9 @@ jobs:
                 check([a[:2] for a in attempts.get("other", [])] == [("terminated", "preempted")],
                       f"the worker stopped its other job as preempted: {attempts}")
                 check(took < 5 and "preempted" in err,
-                      f"and left at once, saying so ({took:.1f} s): {err[-600:]}")
+                      f"and stopped its jobs at once, saying so ({took:.1f} s): {err[-600:]}")
+                check("waiting for Slurm to end it" in err and w.returncode == 0,
+                      f"then left when Slurm signalled it: {err[-600:]}")
 
 
 def case_stop_returns_unstarted_jobs(d):
