@@ -998,10 +998,10 @@ def case_lab_preemption(d):
 
 def case_lab_preemption_user_signal(d):
     """The same with Slurm told to send the job's --signal at preemption (22.05:
-    SchedulerParameters=preempt_send_user_signal): CANCEL, in both modes."""
+    SchedulerParameters=preempt_send_user_signal): CANCEL then REQUEUE, in both modes."""
     sched = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
     check("preempt_send_user_signal" in sched, "the lab sends the user signal at preemption")
-    preemption_rounds(d, [(m, False) for m in PREEMPT_MODES])
+    preemption_rounds(d, [(m, q) for m in PREEMPT_MODES for q in (False, True)])
 
 
 def lab_netns(node):
