@@ -1,6 +1,6 @@
-// The worker's event loop, shared by worker.cc (setup, the loop, talking to
-// the server) and worker_jobs.cc (launching, limits, exits, reports). Private
-// to worker/: the public entry point is RunWorker in worker/worker.h.
+// The worker's event loop, shared by worker.cc (setup, the loop), worker_server.cc (talking
+// to the server) and worker_jobs.cc (launching, limits, exits, reports). Private to worker/:
+// the public entry point is RunWorker in worker/worker.h.
 #pragma once
 
 #include <signal.h>
@@ -97,7 +97,7 @@ class Worker {
   /// Whether claimed jobs wait here to be launched.
   bool Holding() const { return !queue_.empty() || !placed_.empty(); }
 
-  // ---- talking to the server (worker.cc)
+  // ---- talking to the server (worker_server.cc)
   /// Claims what fits the free resources, carrying the pending start notices and results.
   void Claim(double now);
   /// The free resources a claim offers: each node's, plus whole nodes for prefetch rounds.

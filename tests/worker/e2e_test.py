@@ -185,7 +185,7 @@ jobs:
         hog = attempt_of(s, wf, "hog")
         mib = hog["peak_rss_bytes"] / 2**20
         check(280 <= mib <= 400, f"hog's peak RSS is its own: {mib:.1f} MiB")
-        check(1.6 <= hog["cpu_seconds"] <= 3, f"hog's CPU time is its own: {hog['cpu_seconds']}")
+        check(1.6 <= hog["cpu_seconds"] <= 4.5, f"hog's CPU time is its own: {hog['cpu_seconds']}")
         usage = hog["node_usage"]
         check(len(usage) == 1 and usage[0]["peak_rss_bytes"] == hog["peak_rss_bytes"]
               and usage[0]["cpu_seconds"] == hog["cpu_seconds"] and usage[0]["node"],
@@ -258,7 +258,7 @@ jobs:
         usage = sorted(hog["node_usage"], key=lambda n: n["node"])
         check([n["node"] for n in usage] == ["n1", "n2"], f"both nodes reported: {usage} ({err})")
         for n in usage:
-            check(280 <= n["peak_rss_bytes"] / 2**20 <= 400 and 1.6 <= n["cpu_seconds"] <= 3,
+            check(280 <= n["peak_rss_bytes"] / 2**20 <= 400 and 1.6 <= n["cpu_seconds"] <= 4.5,
                   f"each node's figures are the job's own: {n}")
         if len(usage) == 2:
             check(hog["peak_rss_bytes"] == max(n["peak_rss_bytes"] for n in usage)
