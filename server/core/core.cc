@@ -7,12 +7,6 @@
 namespace torc::server {
 namespace {
 
-// "slurm: Job credential expired" -> "Job credential expired".
-std::string SlurmMessage(const std::string& reason) {
-  size_t start = reason.find_first_not_of(' ', 6);
-  return start == std::string::npos ? std::string() : reason.substr(start);
-}
-
 bool IsDone(JobStatus s) { return s == JobStatus::kCompleted; }
 
 // Prefix of the reason of attempts the server gave up on (lease expired, worker
@@ -574,60 +568,6 @@ std::vector<CompletionAnswer> WorkflowCore::Complete(WorkerId w,
     answers.push_back(ans);
   }
   return answers;
-}
-
-std::optional<WorkflowCore::RequeueBudget> WorkflowCore::BudgetOf(const std::string& reason,
-                                                                  JobDynamic* d) const {
-  // Not the job's doing: requeued without using a retry, each kind of cause within its own
-  // budget (docs/job-states.md, "Requeues").
-  if (reason == "walltime" || reason == "runtime")
-    return RequeueBudget{&d->walltime_requeues, options_.walltime_requeue_limit, "requeue",
-                         "terminated by " + reason};
-  if (reason == "preempted" || reason == "stopped")
-    return RequeueBudget{&d->interruptions, options_.interruption_requeue_limit, "interruption",
-                         reason == "stopped" ? "stopped with its worker"
-                                             : "its allocation was preempted"};
-  if (reason.rfind("slurm:", 0) == 0)
-    return RequeueBudget{&d->slurm_requeues, options_.slurm_requeue_limit, "Slurm requeue",
-                         "Slurm could not run its step (" + SlurmMessage(reason) + ")"};
-  return std::nullopt;
-}
-
-void WorkflowCore::ApplyEndedAttempt(const AttemptResult& r, double now, ChangeBatch* batch) {
-  const JobIndex j = r.job;
-  JobDynamic& d = jobs_[j];
-  const spec::Job& job = plan_->jobs[j];
-  const spec::FailureHandler* handler =
-      job.failure_handler == spec::kNone ? nullptr : &plan_->failure_handlers[job.failure_handler];
-  if (r.status == JobStatus::kCompleted) {
-    SetStatus(j, JobStatus::kCompleted, batch);
-    OnFinal(j, now, batch);
-  } else if (std::optional<RequeueBudget> budget =
-                 r.status == JobStatus::kTerminated ? BudgetOf(r.reason, &d) : std::nullopt) {
-    // A rule that lists the reason decides (a runtime overrun has no exit code of its own);
-    // without one, the job is requeued without using a retry, within the reason's budget.
-    if (const spec::FailureRule* rule = handler ? handler->MatchReason(r.reason) : nullptr)
-      return RetryOrEnd(r, rule, now, batch);
-    if (*budget->used < budget->limit) {
-      ++*budget->used;
-      Requeue(j, true, now, batch);
-      if (d.status == JobStatus::kReady)
-        Event(batch, now, "requeued", j, r.attempt, r.worker,
-              budget->why + "; " + budget->name + " " + std::to_string(*budget->used) + " of " +
-                  std::to_string(budget->limit));
-    } else {
-      SetStatus(j, JobStatus::kTerminated, batch);
-      Event(batch, now, "terminated", j, r.attempt, r.worker,
-            budget->why + " and its " + budget->name + " limit (" +
-                std::to_string(budget->limit) + ") is used up");
-      OnFinal(j, now, batch);
-    }
-  } else if (r.status == JobStatus::kCanceled || r.status == JobStatus::kTerminated) {
-    SetStatus(j, r.status, batch);
-    OnFinal(j, now, batch);
-  } else {
-    RetryOrEnd(r, handler ? handler->Match(r.exit_code, r.reason) : nullptr, now, batch);
-  }
 }
 
 // ---- queries ------------------------------------------------------------------------------
