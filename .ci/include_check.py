@@ -15,6 +15,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # Its own folder is always allowed.
 RULES = {
     "spec/": [],
+    "spec/slurm/": ["spec/"],
     "server/util/": [],
     "server/tls/": ["server/util/"],
     "server/protocol/": ["spec/", "server/util/"],

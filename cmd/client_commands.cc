@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cmd/client_support.h"
+#include "cmd/slurm_setup.h"
 #include "cmd/commands.h"
 #include "cmd/workflow_file.h"
 #include "server/client/client.h"
@@ -116,18 +117,31 @@ void AddSubmitCommand(CLI::App& app) {
   auto conn = std::make_shared<Connection>();
   auto file = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto slurm = std::make_shared<bool>(false);
+  auto setup = std::make_shared<SetupFlags>();
   auto* submit = app.add_subcommand("submit", "Create a workflow on the server from a workflow file");
   submit->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
   submit->add_flag("--json", *json, "Print {\"workflow_id\": N}");
+  submit->add_flag("--slurm", *slurm,
+                   "First write Slurm schedulers and actions for the jobs that have none (as "
+                   "`torc slurm generate`), then submit that");
+  AddSetupFlags(submit, setup.get());
   AddConnectionFlags(submit, conn.get());
-  submit->footer("Example:\n  torc submit examples/sweep_pipeline.yaml");
-  submit->callback([conn, file, json] {
+  submit->footer("Examples:\n  torc submit examples/sweep_pipeline.yaml\n"
+                 "  torc submit workflow.yaml --slurm --account myproject");
+  submit->callback([conn, file, json, slurm, setup] {
     // Validate locally first: errors come out exactly as `torc validate` prints them.
     std::string text;
     auto local = LoadWorkflowFile(*file, &text);
     if (!local.ok()) {
       PrintFileErrors(local.errors);
       Die(std::to_string(local.errors.size()) + " error(s) in " + *file + "; nothing was created");
+    }
+    if (*slurm) {
+      std::string summary;
+      bool as_json = file->size() >= 5 && file->compare(file->size() - 5, 5, ".json") == 0;
+      text = GenerateSetupOrDie(*file, *setup, as_json, &summary);
+      std::cerr << summary;
     }
     auto client = Connect(*conn);
     const char* user = std::getenv("USER");

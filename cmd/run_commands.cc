@@ -14,6 +14,7 @@
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
 #include "cmd/progress.h"
+#include "cmd/slurm_setup.h"
 #include "cmd/workflow_file.h"
 #include "server/advertise.h"
 #include "server/client/client.h"
@@ -269,6 +270,7 @@ void AddSlurmCommands(CLI::App& app) {
     std::cout << server::SbatchScript(plan, *s, ctx);
   });
   AddScheduleCommand(slurm);
+  AddSetupCommands(slurm);
 }
 
 void AddScheduleCommand(CLI::App* slurm) {

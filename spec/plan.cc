@@ -136,6 +136,7 @@ LoadResult ParsePlan(const std::string& text, const std::string& file_name, Form
     return result;
   }
   exp.plan.source_file = file_name;
+  exp.plan.job_entry = std::move(exp.job_template);
   result.plan = std::move(exp.plan);
   return result;
 }

@@ -196,6 +196,8 @@ struct Plan {
   std::string source_file;
   std::vector<std::pair<std::string, std::string>> env;  // workflow-level env
   std::vector<Job> jobs;
+  /// Per job: the index of the entry of the file's `jobs` list it was expanded from.
+  std::vector<Index> job_entry;
   std::vector<DependencyGroup> dependency_groups;
   std::vector<File> files;
   std::vector<UserData> user_data;
