@@ -142,8 +142,9 @@ void FindNoCompute(const WorkflowCore& core, const spec::Plan& plan, const Probl
     if (plan.schedulers.empty())
       none.message = Jobs(ready) + " ready, but the workflow has no slurm_schedulers and no "
                      "worker is connected, so nothing will run them: start one with 'torc worker "
-                     "run --workflow " + wf + "' (or run the file with 'torc run'), or add "
-                     "slurm_schedulers and schedule_nodes actions";
+                     "run --workflow " + wf + "' (or run the file with 'torc run'), or submit "
+                     "the file with 'torc submit FILE --slurm', which adds the schedulers and "
+                     "actions for the cluster (docs/slurm.md)";
     else
       none.message = Jobs(ready) + " ready, but no allocation is pending or running and no "
                      "worker is connected: ask for one with 'torc slurm schedule " + wf +

@@ -192,7 +192,8 @@ std::vector<std::string> PlanWarnings(const Plan& plan) {
                   "run 'torc slurm schedule WF' after submitting");
   if (plan.schedulers.empty() && !plan.jobs.empty())
     out.push_back("no slurm_schedulers: 'torc submit' alone will not run the jobs; run the file "
-                  "with 'torc run', or start workers with 'torc worker run --workflow WF'");
+                  "with 'torc run', submit it with 'torc submit FILE --slurm' (schedulers and actions "
+                  "derived from the cluster), or start workers with 'torc worker run --workflow WF'");
   return out;
 }
 

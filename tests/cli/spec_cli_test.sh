@@ -79,6 +79,38 @@ expect_contains "validate: no schedulers" "$(cat "$tmp/err")" "warning: no slurm
 expect_eq "a seed workflow has no warning" "$(cat "$tmp/err")" ""
 rm -rf "$tmp"
 
+# torc slurm generate / plan, off a cluster: scontrol (a fake that prints the lab's records)
+# or a cluster file; what each says when it cannot.
+tmp=$(mktemp -d)
+printf '#!/bin/bash\ncase "$2" in partition) cat "%s";; node) cat "%s";; esac\n' \
+  "$src/tests/data/slurm/lab_partitions.txt" "$src/tests/data/slurm/lab_nodes.txt" > "$tmp/scontrol"
+chmod +x "$tmp/scontrol"
+printf 'name: g\nresource_requirements: [{name: gpu, num_gpus: 1, runtime: PT5M}]\njobs:\n  - {name: a, command: x}\n  - {name: b, command: y, depends_on: [a], resource_requirements: gpu}\n' > "$tmp/wf.yaml"
+TORC_SCONTROL=/nonexistent "$torc" slurm generate "$tmp/wf.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect_eq "generate without Slurm: exit code" "$rc" 1
+expect_contains "generate without Slurm says what to do" "$(cat "$tmp/err")" "or pass --cluster-file FILE written there by \`torc slurm generate --save-cluster FILE\`"
+TORC_SCONTROL=$tmp/scontrol "$torc" slurm generate --save-cluster "$tmp/cluster.json" 2>"$tmp/err"; rc=$?
+expect_eq "--save-cluster: exit code" "$rc" 0
+expect_contains "--save-cluster wrote the partitions" "$(cat "$tmp/cluster.json")" '"name": "gpu"'
+TORC_SCONTROL=/nonexistent "$torc" slurm generate "$tmp/wf.yaml" --cluster-file "$tmp/cluster.json" -o "$tmp/gen.yaml" --account acct 2>"$tmp/err"; rc=$?
+expect_eq "generate from the cluster file: exit code" "$rc" 0
+expect_contains "generate: summary" "$(cat "$tmp/err")" "stage 1: 1 job(s) on gpu_gpu (partition gpu)"
+"$torc" validate "$tmp/gen.yaml" >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "the generated file validates" "$rc" 0
+expect_eq "... without a warning" "$(cat "$tmp/err")" ""
+expect_contains "the generated file: a stage-1 action" "$("$torc" plan --json "$tmp/gen.yaml")" '"on_jobs_ready"'
+"$torc" slurm generate "$tmp/wf.yaml" --cluster-file "$tmp/cluster.json" --partition cpu >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "a GPU job on the cpu partition: exit code" "$rc" 1
+expect_contains "... names the job and the largest node" "$(cat "$tmp/err")" "job 'b' needs 1 CPUs, 1 GPUs, no memory request per node on 1 node for 00:05:00: partition cpu has a node that large"
+"$torc" slurm plan "$tmp/wf.yaml" --cluster-file "$tmp/cluster.json" --json >"$tmp/plan.json"; rc=$?
+expect_eq "plan --json: exit code" "$rc" 0
+expect_eq "plan --json: two groups, both strategies" "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(len(j["groups"]), sorted(j["strategies"]), j["recommendation"] in ("many_small","one_large"))' "$tmp/plan.json")" "2 ['many_small', 'one_large'] True"
+echo '{"partitions": 3}' > "$tmp/bad.json"
+"$torc" slurm plan "$tmp/wf.yaml" --cluster-file "$tmp/bad.json" >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "a bad cluster file: exit code" "$rc" 1
+expect_contains "... says what it is not" "$(cat "$tmp/err")" "bad.json: not a torc cluster file"
+rm -rf "$tmp"
+
 # help texts carry an example; no subcommand is a usage error
 expect_contains "validate --help" "$("$torc" validate --help)" "Example:"
 expect_contains "plan --help" "$("$torc" plan --help)" "Example:"

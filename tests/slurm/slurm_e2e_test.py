@@ -1199,6 +1199,92 @@ def case_server_moves(d):
               f"the workers lost the server at its old address and found it again: {err[-600:]}")
 
 
+def case_lab_generate(d):
+    """`torc submit --slurm` on the two-partition lab (cpu = n1-n2; gpu = n3-n4, 2 GPUs each):
+    a workflow with no schedulers or actions — 40 CPU jobs, 4 GPU jobs after them, a fan-in —
+    completes with the setup torc derives from `scontrol`; the GPU jobs run on n3/n4, the CPU
+    jobs on n1/n2, and no stage's allocation is asked for before its jobs are ready. A job
+    larger than every node is refused naming it and the largest node; the cluster saved with
+    --save-cluster plans the same elsewhere (no scontrol)."""
+    log = f"{d}/rec.txt"
+    gpu_record = ('s=$(date +%s.%N); sleep 2; echo "$TORC_JOB_NAME ${SLURMD_NODENAME:-none} '
+                  '${CUDA_VISIBLE_DEVICES:-none} $s $(date +%s.%N) $(hostname)" >> ' + f"{d}/gpu.txt")
+    spec = f"""name: generated
+resource_requirements:
+  - {{name: small, num_cpus: 1, memory: 200m, runtime: PT1M}}
+  - {{name: gpu, num_cpus: 1, num_gpus: 1, memory: 200m, runtime: PT1M}}
+jobs:
+  - name: prep_{{i}}
+    command: '{RECORD.format(sleep=0.5, cpus=1, log=log)}'
+    resource_requirements: small
+    parameters: {{i: "1:40"}}
+  - name: train_{{g}}
+    command: '{gpu_record}'
+    resource_requirements: gpu
+    depends_on_regexes: ["^prep_"]
+    parameters: {{g: "1:4"}}
+  - name: fanin
+    command: '{RECORD.format(sleep=0.1, cpus=1, log=log)}'
+    resource_requirements: small
+    depends_on_regexes: ["^train_"]
+"""
+    write(f"{d}/wf.yaml", spec)
+    r = run_torc(TORC, ["slurm", "generate", "wf.yaml"], cwd=d)
+    check(r.returncode == 0, f"torc slurm generate: exit {r.returncode} {r.stderr}")
+    check("partition: gpu" in r.stdout and "gres: gpu:2" in r.stdout and "partition: cpu" in r.stdout,
+          f"the GPU jobs get the gpu partition with its GPUs, the others cpu: {r.stdout[:1500]}")
+    check("stage 1: 4 job(s)" in r.stderr and "when ready" in r.stderr, f"the stages: {r.stderr}")
+    # Larger than every node: exit 1 naming the job and the largest node (the lab's scontrol).
+    write(f"{d}/big.yaml", """name: big
+resource_requirements: [{name: huge, num_cpus: 16, runtime: PT10M}]
+jobs:
+  - {name: fine, command: "true"}
+  - {name: hog, command: "true", resource_requirements: huge}
+""")
+    r = run_torc(TORC, ["slurm", "generate", "big.yaml"], cwd=d)
+    check(r.returncode == 1 and "job 'hog' needs 16 CPUs" in r.stderr
+          and "the largest node has 4 CPUs, 2 GPUs" in r.stderr and r.stdout == "",
+          f"too large: exit {r.returncode}: {r.stderr}")
+    # The cluster saved here plans the same where there is no Slurm.
+    r = run_torc(TORC, ["slurm", "generate", "--save-cluster", "cluster.json"], cwd=d)
+    check(r.returncode == 0, f"--save-cluster: {r.stderr}")
+    here = run_torc(TORC, ["slurm", "plan", "wf.yaml", "--json"], cwd=d)
+    away = run_torc(TORC, ["slurm", "plan", "wf.yaml", "--json", "--cluster-file", "cluster.json"],
+                    cwd=d, env=dict(os.environ, TORC_SCONTROL="/bin/false"))
+    check(here.returncode == 0 and away.returncode == 0 and
+          json.loads(here.stdout)["groups"] == json.loads(away.stdout)["groups"],
+          f"plan from the cluster file = plan from scontrol: {here.stderr} {away.stderr}")
+    with Server(TORC, f"{d}/data", SERVER_FLAGS, log_path=f"{d}/server.log") as s:
+        r = s.cli("submit", "--json", "--slurm", "wf.yaml", cwd=d)
+        check(r.returncode == 0, f"torc submit --slurm: exit {r.returncode} {r.stderr}")
+        wf = json.loads(r.stdout)["workflow_id"]
+        st = s.wait(wf, timeout=300)
+        check(st["complete"] and st["counts"]["completed"] == 45, f"all 45 completed: {st['counts']}")
+        placed = placed_on(s, wf)
+        gpu_nodes = {n for j, ns in placed.items() if j.startswith("train_") for n in ns}
+        cpu_nodes = {n for j, ns in placed.items() if not j.startswith("train_") for n in ns}
+        check(gpu_nodes and gpu_nodes <= {"n3", "n4"}, f"the GPU jobs ran on n3/n4: {gpu_nodes}")
+        check(cpu_nodes and cpu_nodes <= {"n1", "n2"}, f"the CPU jobs ran on n1/n2: {cpu_nodes}")
+        g = lines_of(f"{d}/gpu.txt")
+        check(len(g) == 4 and all(l[2] != "none" for l in g), f"each GPU job saw a GPU: {g}")
+        check_hosts(s, wf, records(log, FIELDS), "every CPU job")
+        # When each stage became ready: its last parent's end (the server's attempt records).
+        ends = {j["name"]: max(a["end_time"] for a in j["attempts"] if a["status"] == "completed")
+                for j in s.get(f"/workflows/{wf}/attempts")["jobs"]}
+        ready = {1: max(t for n, t in ends.items() if n.startswith("prep_")),
+                 2: max(t for n, t in ends.items() if n.startswith("train_"))}
+        allocs = st["allocations"]
+        by_action = {}
+        for a in allocs:
+            by_action.setdefault(a["action"], []).append(a)
+        check(sorted(by_action) == [0, 1, 2] and len(by_action[0]) == 2 and len(by_action[1]) == 2
+              and len(by_action[2]) == 1, f"2 CPU, 2 GPU, 1 fan-in allocations: {allocs}")
+        for action, stage in ((1, 1), (2, 2)):
+            early = [a for a in by_action.get(action, []) if a["submitted_at"] < ready[stage]]
+            check(not early, f"stage {stage}: no allocation before its jobs were ready "
+                  f"({ready[stage]:.2f}): {early}")
+
+
 if __name__ == "__main__":
     if not os.environ.get("SLURM_CONF"):
         print("SLURM_CONF is not set: run under tests/slurm/with-cluster.sh", file=sys.stderr)
