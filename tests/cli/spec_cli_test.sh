@@ -105,6 +105,12 @@ expect_contains "... names the job and the largest node" "$(cat "$tmp/err")" "jo
 "$torc" slurm plan "$tmp/wf.yaml" --cluster-file "$tmp/cluster.json" --json >"$tmp/plan.json"; rc=$?
 expect_eq "plan --json: exit code" "$rc" 0
 expect_eq "plan --json: two groups, both strategies" "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(len(j["groups"]), sorted(j["strategies"]), j["recommendation"] in ("many_small","one_large"))' "$tmp/plan.json")" "2 ['many_small', 'one_large'] True"
+# The seed parallel_analysis on a site's partitions (scontrol -o text of tests/data/slurm/site_*).
+printf '#!/bin/bash\ncase "$2" in partition) cat "%s";; node) cat "%s";; esac\n' \
+  "$src/tests/data/slurm/site_partitions.txt" "$src/tests/data/slurm/site_nodes.txt" > "$tmp/scontrol"
+TORC_SCONTROL=$tmp/scontrol "$torc" slurm plan "$src/tests/data/good/seed/parallel_analysis.yaml" --max-nodes 4 --json >"$tmp/plan.json"; rc=$?
+expect_eq "plan --json on the seed parallel_analysis: exit code" "$rc" 0
+expect_eq "... both strategies with node-hours" "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); s=j["strategies"]; print(s["one_large"]["node_hours"], 0 < s["many_small"]["node_hours"] < s["one_large"]["node_hours"], j["groups"][0]["partition"])' "$tmp/plan.json")" "16.0 True standard"
 echo '{"partitions": 3}' > "$tmp/bad.json"
 "$torc" slurm plan "$tmp/wf.yaml" --cluster-file "$tmp/bad.json" >/dev/null 2>"$tmp/err"; rc=$?
 expect_eq "a bad cluster file: exit code" "$rc" 1
