@@ -100,6 +100,26 @@ const char* ToString(ActionType type) {
   return type == ActionType::kScheduleNodes ? "schedule_nodes" : "run_commands";
 }
 
+namespace {
+
+bool EndsWith(const std::string& s, std::string_view tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+Format FormatOf(const std::string& text, const std::string& file_name) {
+  if (EndsWith(file_name, ".json5")) return Format::kJson5;
+  if (EndsWith(file_name, ".json")) return Format::kJson;
+  size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return Format::kYaml;
+  if (text[first] == '{') return Format::kJson5;
+  if (text[first] == '/' && first + 1 < text.size() &&
+      (text[first + 1] == '/' || text[first + 1] == '*'))
+    return Format::kJson5;
+  return Format::kYaml;
+}
+
+}  // namespace
+
 LoadResult ParsePlan(const std::string& text, const std::string& file_name, Format format,
                      const LoadOptions& options) {
   Diagnostics diags(file_name);
@@ -111,12 +131,7 @@ LoadResult ParsePlan(const std::string& text, const std::string& file_name, Form
                                  std::to_string(kMaxWorkflowFileBytes) + " (64 MiB)"});
     return result;
   }
-  if (format == Format::kAuto) {
-    bool json_name = file_name.size() >= 5 && file_name.substr(file_name.size() - 5) == ".json";
-    size_t first = text.find_first_not_of(" \t\r\n");
-    format = json_name || (first != std::string::npos && text[first] == '{') ? Format::kJson
-                                                                             : Format::kYaml;
-  }
+  if (format == Format::kAuto) format = FormatOf(text, file_name);
   YAML::Node root;
   RawWorkflow raw;
   if (LoadDocument(text, format, &root, &diags)) ReadWorkflow(root, options, &raw, &diags);

@@ -235,9 +235,10 @@ struct LoadResult {
   bool ok() const { return plan.has_value(); }
 };
 
-/// The syntax of a workflow file's text. kAuto: JSON when the file name ends in ".json" or
-/// the text starts with '{', else YAML.
-enum class Format { kAuto, kYaml, kJson };
+/// The syntax of a workflow file's text. kAuto: JSON5 when the file name ends in ".json5", or
+/// the text starts with a comment "//" or "/*", or starts with '{' in a file not named ".json"
+/// (JSON5 reads all JSON the same); strict JSON for ".json"; else YAML.
+enum class Format { kAuto, kYaml, kJson, kJson5 };
 
 /// Limits that keep a hostile or mistaken file from exhausting the machine (docs/limits.md).
 /// Each is checked before the memory or time it guards is spent.
@@ -276,7 +277,7 @@ inline constexpr int64_t kMaxRegexMemory = 32 << 20;
 /// stops reading a file at this size (also the API's limit for `spec_text`).
 inline constexpr int64_t kMaxWorkflowFileBytes = 64 << 20;
 
-/// Expands the text of a workflow file (YAML or JSON, chosen by the name's extension or the
+/// Expands the text of a workflow file (YAML, JSON or JSON5, chosen by the name's extension or the
 /// content); `file_name` is used in diagnostics. Reading the file is the caller's (the CLI reads
 /// it bounded: cmd/workflow_file.h).
 LoadResult ParsePlan(const std::string& text, const std::string& file_name,

@@ -8,6 +8,7 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include "spec/json5.h"
 #include "spec/schema_internal.h"
 #include "spec/yaml_reader.h"
 
@@ -456,7 +457,9 @@ bool ParseYaml(const std::string& text, Format format, YAML::Node* root, Diagnos
     *root = YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {
     diags->Error({e.mark.line + 1, e.mark.column + 1},
-                 std::string(format == Format::kJson ? "invalid JSON" : "invalid YAML") +
+                 std::string(format == Format::kJson    ? "invalid JSON"
+                             : format == Format::kJson5 ? "invalid JSON5"
+                                                        : "invalid YAML") +
                      ": nested deeper than " + std::to_string(e.depth()) + " levels");
     return false;
   } catch (const YAML::ParserException& e) {
@@ -465,7 +468,9 @@ bool ParseYaml(const std::string& text, Format format, YAML::Node* root, Diagnos
     if (!text.empty() && text.back() == '\n') --lines;
     Loc loc{e.mark.line + 1, e.mark.column + 1};
     if (loc.line > lines) loc = {std::max(lines, 1), 1};
-    diags->Error(loc, "invalid YAML: " + e.msg);
+    // (JSON5 is rewritten as valid YAML: this would be a bug of spec/json5.cc.)
+    diags->Error(loc, std::string(format == Format::kJson5 ? "invalid JSON5: " : "invalid YAML: ") +
+                          e.msg);
     return false;
   } catch (const YAML::Exception& e) {
     diags->Error({}, std::string("invalid YAML: ") + e.what());
@@ -532,19 +537,35 @@ void ReadSlurmDefaults(MapReader& r, RawWorkflow* wf) {
 
 }  // namespace
 
+namespace {
+
+// A workflow file is one mapping.
+bool CheckMapping(const YAML::Node& root, Diagnostics* diags) {
+  if (root.IsMap()) return true;
+  Loc loc = LocOf(root);
+  if (loc.line == 0) loc = {1, 1};
+  diags->Error(loc, "a workflow file must be a mapping with 'name' and 'jobs', not " + KindOf(root));
+  return false;
+}
+
+}  // namespace
+
 bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diagnostics* diags) {
   if (!CheckUtf8(text, diags)) return false;
   if (format == Format::kJson && !CheckStrictJson(text, diags)) return false;
   if (format == Format::kYaml && !CheckNoTabIndentation(text, diags)) return false;
-  if (!ParseYaml(text, format, root, diags)) return false;
-  if (!root->IsMap()) {
-    Loc loc = LocOf(*root);
-    if (loc.line == 0) loc = {1, 1};
-    diags->Error(loc, "a workflow file must be a mapping with 'name' and 'jobs', not " +
-                                   KindOf(*root));
-    return false;
+  if (format == Format::kJson5) {
+    // Rewritten as YAML flow text with the same lines (spec/json5.h), then read as YAML is.
+    std::string yaml;
+    Json5Error error;
+    if (!Json5ToYaml(text, &yaml, &error)) {
+      diags->Error({error.line, error.column}, error.message);
+      return false;
+    }
+    return ParseYaml(yaml, format, root, diags) && CheckMapping(*root, diags);
   }
-  return true;
+  if (!ParseYaml(text, format, root, diags)) return false;
+  return CheckMapping(*root, diags);
 }
 
 void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflow* wf,
