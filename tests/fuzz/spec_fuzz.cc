@@ -1,8 +1,9 @@
 // libFuzzer target for the workflow file reader: parse, expand, resolve and validate arbitrary
-// bytes as YAML and as JSON (spec/plan.h ParsePlan). Any crash, leak, sanitizer report, hang or
+// bytes as YAML, JSON and JSON5 (spec/plan.h ParsePlan). Any crash, leak, sanitizer report, hang or
 // out-of-memory is a bug; a refused file must come back with at least one error.
 //
-// Input: one byte picks the format ('J': JSON, anything else: YAML), the rest is the file text.
+// Input: one byte picks the format ('J': JSON, '5': JSON5, anything else: YAML), the rest is the
+// file text.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -22,13 +23,19 @@ torc::spec::LoadOptions FuzzLimits() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const auto format = data[0] == 'J' ? torc::spec::Format::kJson : torc::spec::Format::kYaml;
+  const auto format = data[0] == 'J'   ? torc::spec::Format::kJson
+                      : data[0] == '5' ? torc::spec::Format::kJson5
+                                       : torc::spec::Format::kYaml;
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   // The default limits (10 million jobs, ...) are deliberate capacities, not bugs: reaching them
   // under ASan takes minutes. Small limits keep each input fast and still exercise the checks.
   const torc::spec::LoadOptions options = FuzzLimits();
   torc::spec::LoadResult result = torc::spec::ParsePlan(
-      text, format == torc::spec::Format::kJson ? "fuzz.json" : "fuzz.yaml", format, options);
+      text,
+      format == torc::spec::Format::kJson    ? "fuzz.json"
+      : format == torc::spec::Format::kJson5 ? "fuzz.json5"
+                                             : "fuzz.yaml",
+      format, options);
   if (result.ok() == !result.errors.empty()) std::abort();  // exactly one of plan and errors
   for (const auto& e : result.errors)
     if (e.message.empty()) std::abort();
