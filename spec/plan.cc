@@ -131,6 +131,12 @@ LoadResult ParsePlan(const std::string& text, const std::string& file_name, Form
                                  std::to_string(kMaxWorkflowFileBytes) + " (64 MiB)"});
     return result;
   }
+  if (format == Format::kAuto && EndsWith(file_name, ".kdl")) {
+    result.errors.push_back({file_name, 0, 0,
+                             "KDL workflow files are not read by this torc yet; write the "
+                             "workflow as YAML, JSON or JSON5 (docs/workflow-format.md)"});
+    return result;
+  }
   if (format == Format::kAuto) format = FormatOf(text, file_name);
   YAML::Node root;
   RawWorkflow raw;
