@@ -130,9 +130,7 @@ void AddSpecCommands(CLI::App& app) {
       if (plan) {
         std::cout << "ok: " << Summary(*plan) << "\n";
         // Valid, but not what its author probably expects (torc status lists the same).
-        for (const auto& w : spec::PlanWarnings(*plan))  // located ones name their file
-          std::cerr << Printable(w.rfind(file + ":", 0) == 0 ? w : file + ": warning: " + w)
-                    << "\n";
+        for (const auto& w : spec::PlanWarnings(*plan)) std::cerr << Printable(w.ToString()) << "\n";
       }
       all_ok = all_ok && plan.has_value();
     }

@@ -9,15 +9,18 @@ std::string Diagnostic::ToString() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
-void Diagnostics::Error(Loc loc, std::string message) {
-  // A runaway file must not produce millions of lines of errors.
-  constexpr size_t kMaxErrors = 200;
-  if (errors_.size() == kMaxErrors) {
-    errors_.push_back({file_, 0, 0, "too many errors; stopping"});
+namespace {
+
+// Adds one located message to *list, bounded: a runaway file must not produce millions of
+// lines, and messages quote what the file says (a 10 MB value must not make a 10 MB message).
+void Add(const std::string& file, Loc loc, std::string message, std::vector<Diagnostic>* list,
+         const char* too_many) {
+  constexpr size_t kMaxEntries = 200;
+  if (list->size() == kMaxEntries) {
+    list->push_back({file, 0, 0, too_many});
     return;
   }
-  if (errors_.size() > kMaxErrors) return;
-  // Messages quote what the file says; a 10 MB value must not make a 10 MB message.
+  if (list->size() > kMaxEntries) return;
   constexpr size_t kMaxMessageBytes = 1000;
   if (message.size() > kMaxMessageBytes) {
     size_t cut = kMaxMessageBytes;
@@ -25,16 +28,30 @@ void Diagnostics::Error(Loc loc, std::string message) {
     message = message.substr(0, cut) + "... (" + std::to_string(message.size() - cut) +
               " more bytes)";
   }
-  errors_.push_back({file_, loc.line, loc.column, std::move(message)});
+  list->push_back({file, loc.line, loc.column, std::move(message)});
 }
 
-std::vector<Diagnostic> Diagnostics::Take() {
-  std::stable_sort(errors_.begin(), errors_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+std::vector<Diagnostic> Sorted(std::vector<Diagnostic>* list) {
+  std::stable_sort(list->begin(), list->end(), [](const Diagnostic& a, const Diagnostic& b) {
     if ((a.line == 0) != (b.line == 0)) return b.line == 0;
     return a.line != b.line ? a.line < b.line : a.column < b.column;
   });
-  return std::move(errors_);
+  return std::move(*list);
 }
+
+}  // namespace
+
+void Diagnostics::Error(Loc loc, std::string message) {
+  Add(file_, loc, std::move(message), &errors_, "too many errors; stopping");
+}
+
+void Diagnostics::Warning(Loc loc, std::string message) {
+  Add(file_, loc, "warning: " + std::move(message), &warnings_, "warning: too many warnings");
+}
+
+std::vector<Diagnostic> Diagnostics::Take() { return Sorted(&errors_); }
+
+std::vector<Diagnostic> Diagnostics::TakeWarnings() { return Sorted(&warnings_); }
 
 namespace {
 size_t EditDistance(std::string_view a, std::string_view b) {

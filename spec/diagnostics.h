@@ -29,15 +29,21 @@ class Diagnostics {
  public:
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
   void Error(Loc loc, std::string message);
+  /// A key the file sets that torc does not act on, and the like: the file is still valid
+  /// (`--strict` refuses it). `message` is without the "warning: " the Diagnostic gets.
+  void Warning(Loc loc, std::string message);
   bool empty() const { return errors_.empty(); }
   size_t size() const { return errors_.size(); }
   /// The errors, sorted by position (stable for equal positions).
   std::vector<Diagnostic> Take();
+  /// The warnings, sorted by position.
+  std::vector<Diagnostic> TakeWarnings();
   const std::string& file() const { return file_; }
 
  private:
   std::string file_;
   std::vector<Diagnostic> errors_;
+  std::vector<Diagnostic> warnings_;
 };
 
 /// "did you mean 'x'?" for the closest of `candidates`, or "" when none is close. When `budget`

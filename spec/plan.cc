@@ -158,6 +158,7 @@ LoadResult ParsePlan(const std::string& text, const std::string& file_name, Form
   }
   exp.plan.source_file = file_name;
   exp.plan.job_entry = std::move(exp.job_template);
+  exp.plan.warnings = diags.TakeWarnings();
   result.plan = std::move(exp.plan);
   return result;
 }
@@ -173,8 +174,11 @@ std::string CannotHold(const Plan& plan, const Job& job, const SlurmScheduler& s
   return "";
 }
 
-std::vector<std::string> PlanWarnings(const Plan& plan) {
-  std::vector<std::string> out = plan.resource_monitor.warnings;
+std::vector<Diagnostic> PlanWarnings(const Plan& plan) {
+  std::vector<Diagnostic> out = plan.warnings;
+  auto add = [&](std::string message) {
+    out.push_back({plan.source_file, 0, 0, "warning: " + std::move(message)});
+  };
   size_t listed = 0, more = 0;
   for (const auto& job : plan.jobs) {
     std::string why;
@@ -188,12 +192,12 @@ std::vector<std::string> PlanWarnings(const Plan& plan) {
     }
     if (why.empty()) continue;
     if (listed++ < 10)
-      out.push_back("job '" + job.name + "' can never run: " + why +
+      add("job '" + job.name + "' can never run: " + why +
                     "; raise the scheduler's walltime or nodes, or lower the job's runtime");
     else
       ++more;
   }
-  if (more) out.push_back("... and " + std::to_string(more) + " more jobs that can never run");
+  if (more) add("... and " + std::to_string(more) + " more jobs that can never run");
   bool schedules = false;
   for (const auto& a : plan.actions) schedules = schedules || a.type == ActionType::kScheduleNodes;
   if (schedules && plan.schedulers.size() > 1) {
@@ -202,17 +206,17 @@ std::vector<std::string> PlanWarnings(const Plan& plan) {
     for (const auto& job : plan.jobs)
       if (job.scheduler == kNone) loose.push_back(job.name);
     if (!loose.empty())
-      out.push_back(std::to_string(loose.size()) + " job(s) name no scheduler ('" + loose[0] +
+      add(std::to_string(loose.size()) + " job(s) name no scheduler ('" + loose[0] +
                     "'" + (loose.size() > 1 ? ", ..." : "") + ") while the workflow's actions "
                     "ask Slurm for compute per scheduler: they run in whichever allocation is "
                     "there when they are ready, or wait; give them a scheduler");
   }
   if (!plan.schedulers.empty() && !schedules)
-    out.push_back("slurm_schedulers but no schedule_nodes action: nothing will ask Slurm for "
+    add("slurm_schedulers but no schedule_nodes action: nothing will ask Slurm for "
                   "compute after 'torc submit'; add an action (trigger on_workflow_start), or "
                   "run 'torc slurm schedule WF' after submitting");
   if (plan.schedulers.empty() && !plan.jobs.empty())
-    out.push_back("no slurm_schedulers: 'torc submit' alone will not run the jobs; run the file "
+    add("no slurm_schedulers: 'torc submit' alone will not run the jobs; run the file "
                   "with 'torc run', submit it with 'torc submit FILE --slurm' (schedulers and actions "
                   "derived from the cluster), or start workers with 'torc worker run --workflow WF'");
   return out;

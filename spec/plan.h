@@ -79,8 +79,6 @@ struct ResourceMonitor {
   bool enabled = true;       // peak RSS and CPU time per node
   bool time_series = false;  // granularity: time_series (CPU % and RSS every interval)
   int64_t sample_interval_seconds = 10;
-  /// "file:line:col: ..." for each key torc accepts but does not act on (PlanWarnings).
-  std::vector<std::string> warnings;
 };
 
 /// One rule of a failure handler: which failed attempts it matches (by exit code or by the
@@ -210,6 +208,9 @@ struct Plan {
   ResourceMonitor resource_monitor;
   /// `max_failures`: once this many jobs have failed (for good), no further job starts.
   std::optional<int64_t> max_failures;
+  /// What the file says that torc does not act on, each at its key ("warning: '<key>' has no
+  /// effect in torc: ..."). PlanWarnings lists them first.
+  std::vector<Diagnostic> warnings;
 
   /// The requirements of `job` (the defaults when it names none).
   const ResourceRequirements& RequirementsOf(const Job& job) const;
@@ -223,10 +224,12 @@ struct Plan {
 /// than its walltime: docs/worker.md, "Runtime and walltime"); "" when it can.
 std::string CannotHold(const Plan& plan, const Job& job, const SlurmScheduler& s);
 
-/// What a valid workflow will not do as its author probably expects, in words to act on:
-/// jobs no scheduler can hold, a cluster workflow that never asks for compute. `torc validate`
-/// prints them; they do not stop a submit (torc status lists the same as problems).
-std::vector<std::string> PlanWarnings(const Plan& plan);
+/// What a valid workflow will not do as its author probably expects, in words to act on: keys
+/// torc does not act on (Plan::warnings, located), jobs no scheduler can hold, a cluster
+/// workflow that never asks for compute. Each message starts with "warning: "; the unlocated
+/// ones have line 0. `torc validate` and `torc submit` print them (`--strict`: as errors);
+/// torc status lists the same as problems.
+std::vector<Diagnostic> PlanWarnings(const Plan& plan);
 
 /// Result of loading a workflow: a plan, or every problem found.
 struct LoadResult {

@@ -358,11 +358,7 @@ Loc KeyLoc(const YAML::Node& node, const std::string& key) {
 
 void ReadResourceMonitor(const YAML::Node& node, RawWorkflow* wf, Diagnostics* diags) {
   ResourceMonitor& m = wf->resource_monitor;
-  auto warn = [&](Loc loc, std::string message) {
-    Diagnostic d{diags->file(), loc.line, loc.column, "warning: "};
-    d.message += message;
-    m.warnings.push_back(d.ToString());
-  };
+  auto warn = [&](Loc loc, std::string message) { diags->Warning(loc, std::move(message)); };
   // Keys torc does not know are warnings, not errors: the file may come from another version of
   // Torc. They are added to the known keys so that MapReader does not refuse them.
   std::vector<std::string_view> known = {"sample_interval_seconds", "jobs", "enabled",

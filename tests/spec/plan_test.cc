@@ -390,13 +390,14 @@ actions:
   - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
 )"));
   REQUIRE(w.size() == 1);
-  CHECK(w[0] == "job 'slow' can never run: runtime 7200 s exceeds the walltime of 's' (01:00:00); "
+  CHECK(w[0].line == 0);
+  CHECK(w[0].message == "warning: job 'slow' can never run: runtime 7200 s exceeds the walltime of 's' (01:00:00); "
                 "raise the scheduler's walltime or nodes, or lower the job's runtime");
   // The defaults (runtime PT1H, walltime 01:00:00) fit: no warning for 'fine'.
   w = torc::spec::PlanWarnings(plan("name: w\njobs:\n  - {name: a, command: x, scheduler: s}\n"
                                     "slurm_schedulers:\n  - {name: s}\n"));
   REQUIRE(w.size() == 1);
-  CHECK(w[0].find("slurm_schedulers but no schedule_nodes action") == 0);
+  CHECK(w[0].message.find("warning: slurm_schedulers but no schedule_nodes action") == 0);
   w = torc::spec::PlanWarnings(plan(R"(name: w
 jobs:
   - {name: a, command: x, scheduler: s}
@@ -408,10 +409,10 @@ actions:
   - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}
 )"));
   REQUIRE(w.size() == 1);
-  CHECK(w[0].find("1 job(s) name no scheduler ('b') while the workflow's actions ask Slurm") == 0);
+  CHECK(w[0].message.find("warning: 1 job(s) name no scheduler ('b') while the workflow's actions ask Slurm") == 0);
   w = torc::spec::PlanWarnings(plan("name: w\njobs:\n  - {name: a, command: x}\n"));
   REQUIRE(w.size() == 1);
-  CHECK(w[0].find("no slurm_schedulers: 'torc submit' alone will not run the jobs") == 0);
+  CHECK(w[0].ToString().find("w.yaml: warning: no slurm_schedulers: 'torc submit' alone will not run the jobs") == 0);
 }
 
 TEST_CASE("resource_monitor: Torc's format, legacy keys, and warnings for what torc ignores") {
@@ -431,7 +432,8 @@ TEST_CASE("resource_monitor: Torc's format, legacy keys, and warnings for what t
       "jobs:\n  - name: a\n    command: 'true'\n");
   CHECK(p.resource_monitor.time_series);
   CHECK(p.resource_monitor.sample_interval_seconds == 2);
-  std::vector<std::string> w = PlanWarnings(p);
+  std::vector<std::string> w;
+  for (const auto& d : PlanWarnings(p)) w.push_back(d.ToString());
   auto has = [&](const std::string& text) {
     return std::any_of(w.begin(), w.end(),
                        [&](const std::string& s) { return s.find(text) != std::string::npos; });
