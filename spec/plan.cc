@@ -153,6 +153,7 @@ std::string CannotHold(const Plan& plan, const Job& job, const SlurmScheduler& s
 
 std::vector<std::string> PlanWarnings(const Plan& plan) {
   std::vector<std::string> out = plan.resource_monitor.warnings;
+  for (const auto& a : plan.actions) out.insert(out.end(), a.warnings.begin(), a.warnings.end());
   size_t listed = 0, more = 0;
   for (const auto& job : plan.jobs) {
     std::string why;
