@@ -104,6 +104,21 @@ void PrintStatus(const nlohmann::json& s, bool color) {
         line.append(line.empty() ? "" : ", ").append(std::to_string(n) + " " + st);
     std::printf("%s %s\n", Paint(color, "bold", "allocations:").c_str(), line.c_str());
   }
+  // One line per elastic action that has fired: what it has and why it asks for more, or not.
+  if (s.contains("autoscale"))
+    for (const auto& a : s["autoscale"]) {
+      std::string limit = "max " + std::to_string(a.value("max_allocations", int64_t{0}));
+      if (a.contains("max_nodes") && a["max_nodes"].is_number())
+        limit += ", max_nodes " + std::to_string(a["max_nodes"].get<int64_t>());
+      std::printf("%s action %lld (%s): %lld pending, %lld running, %lld nodes (%s): %s\n",
+                  Paint(color, "bold", "autoscale:").c_str(),
+                  static_cast<long long>(a.value("action", int64_t{0})),
+                  a.value("scheduler", std::string()).c_str(),
+                  static_cast<long long>(a.value("pending", int64_t{0})),
+                  static_cast<long long>(a.value("running", int64_t{0})),
+                  static_cast<long long>(a.value("nodes", int64_t{0})), limit.c_str(),
+                  a.value("why", std::string()).c_str());
+    }
   if (!s["unclaimable"].empty()) {
     std::printf("%s\n", Paint(color, "bold", "cannot run:").c_str());
     for (const auto& u : s["unclaimable"])
@@ -357,7 +372,10 @@ void AddStatusCommand(CLI::App& app) {
       " \"workers\": [{\"worker_id\", \"hostname\", \"slurm_job_id\", \"lease_expires\"}],\n"
       " \"unclaimable\": [{\"job\", \"reason\"}], \"problems\": [{\"kind\", \"message\", \"jobs\"}],\n"
       " \"actions\": [{\"index\", \"trigger_type\",\n"
-      " \"action_type\", \"status\"}], \"running_jobs\": [{\"id\", \"name\", \"status\", "
+      " \"action_type\", \"status\"}],\n"
+      " \"autoscale\": [{\"action\", \"scheduler\", \"max_allocations\", \"max_nodes\", "
+      "\"pending\", \"running\",\n                \"nodes\", \"ready_jobs\", \"requesting\", "
+      "\"why\"}], \"running_jobs\": [{\"id\", \"name\", \"status\", "
       "\"attempt\",\n"
       " \"worker\", \"hostname\", \"nodes\"}]}\n```\n\n"
       "`counts` always has all nine states; `running_jobs` lists claimed and running jobs; "
@@ -378,7 +396,12 @@ void AddStatusCommand(CLI::App& app) {
       "`torc restart WF --failed`), `no_worker` (an allocation has run for a minute and no "
       "worker of it registered: its nodes are held and nothing runs there; the message names "
       "its batch output, which says why). `torc watch` prints each problem once, as it "
-      "appears.");
+      "appears.\n\n"
+      "`autoscale` has one entry per elastic schedule_nodes action (`max_allocations`) whose "
+      "trigger has fired: its live allocations (`pending`, `running`, `nodes`; `max_nodes` "
+      "null when not set), the ready jobs its scheduler can hold, whether it is asking for "
+      "more now, and `why` in one sentence (docs/slurm.md, \"Elastic allocations\"); the "
+      "human output prints one `autoscale:` line per entry.");
   status->callback([conn, wf, json, color] {
     auto client = Connect(*conn);
     int64_t id = *wf ? *wf : DefaultWorkflow(*client);

@@ -66,6 +66,22 @@ bool ActionRunner::Refused(const DueAction& due, std::string* why) const {
   return true;
 }
 
+namespace {
+
+/// The allocations a schedule_nodes action asks for (an elastic one: one of them).
+AllocationOrder OrderOf(const DueAction& due, int64_t count = 0) {
+  const spec::Action& action = due.plan->actions[due.index];
+  AllocationOrder order;
+  order.scheduler = action.scheduler;
+  order.count = count > 0 ? count : action.num_allocations;
+  order.one_worker_per_node = action.start_one_worker_per_node;
+  order.idle_timeout_seconds = action.idle_timeout_seconds;
+  order.script_name = "action_" + std::to_string(due.index);
+  return order;
+}
+
+}  // namespace
+
 void ActionRunner::Execute(const DueAction& due, double now) {
   const spec::Action& action = due.plan->actions[due.index];
   if (std::string why; Refused(due, &why)) {
@@ -94,10 +110,17 @@ void ActionRunner::Execute(const DueAction& due, double now) {
                            std::to_string(action.commands.size()) + " command(s) ran", now);
     return;
   }
-  const spec::SlurmScheduler& scheduler = due.plan->schedulers[action.scheduler];
+  if (action.elastic()) {
+    // From now on the elastic pass asks for its allocations, this very tick the first time.
+    service_->FinishAction(due.workflow, due.index, ActionStatus::kDone,
+                           "elastic: allocations follow the ready jobs, up to " +
+                               std::to_string(action.max_allocations) + " at once",
+                           now);
+    next_elastic_ = now;
+    return;
+  }
   std::string ids, error;
-  if (!SubmitAllocations(due, scheduler, action.num_allocations, action.start_one_worker_per_node,
-                         "action_" + std::to_string(due.index), now, &ids, &error)) {
+  if (!SubmitAllocations(due, OrderOf(due), now, &ids, &error)) {
     service_->NoteScheduleFailure(due.workflow, "");  // the failed action is the problem now
     service_->FinishAction(due.workflow, due.index, ActionStatus::kFailed,
                            error + (ids.empty() ? "" : " (submitted before: " + ids + ")"), now);
@@ -105,11 +128,10 @@ void ActionRunner::Execute(const DueAction& due, double now) {
     service_->FinishAction(due.workflow, due.index, ActionStatus::kDone, "slurm jobs " + ids, now);
 }
 
-bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmScheduler& scheduler,
-                                     int64_t count, bool one_worker_per_node,
-                                     const std::string& script_name, double now,
-                                     std::string* ids, std::string* error) {
+bool ActionRunner::SubmitAllocations(const DueAction& due, const AllocationOrder& order,
+                                     double now, std::string* ids, std::string* error) {
   if (Refused(due, error)) return false;
+  const spec::SlurmScheduler& scheduler = due.plan->schedulers[order.scheduler];
   std::string out_dir = OutputDir(due);
   std::string ignored;
   util::MakeDirectories(out_dir + "/slurm", 0755, &ignored);
@@ -120,15 +142,16 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const spec::SlurmSche
   ctx.workflow_id = due.workflow;
   ctx.output_dir = out_dir;
   ctx.working_dir = due.row.working_dir;
-  ctx.one_worker_per_node = one_worker_per_node;
+  ctx.one_worker_per_node = order.one_worker_per_node;
   ctx.srun = slurm_.paths().srun;
-  std::string path = out_dir + "/slurm/" + script_name + ".sh";
+  ctx.idle_timeout_seconds = order.idle_timeout_seconds;
+  std::string path = out_dir + "/slurm/" + order.script_name + ".sh";
   {
     std::ofstream script(path);
     script << SbatchScript(*due.plan, scheduler, ctx);
   }
   chmod(path.c_str(), 0755);
-  for (int64_t k = 0; k < count; ++k) {
+  for (int64_t k = 0; k < order.count; ++k) {
     SubmittedJob job;
     // A problem from the first failure on, also while sbatch is retried (torc status).
     bool ok = slurm_.Submit(path, &job, error, [&](const std::string& retrying) {
@@ -166,13 +189,40 @@ void ActionRunner::Reconcile(double now) {
   }
 }
 
+void ActionRunner::RequestElastic(double now) {
+  for (const auto& request : service_->TakeElasticRequests(now)) {
+    const DueAction& due = request.due;
+    std::string ids, error;
+    if (!SubmitAllocations(due, OrderOf(due, request.count), now, &ids, &error)) {
+      // The action stops asking; torc status shows its failure (allocation_request_failed).
+      service_->NoteScheduleFailure(due.workflow, "");
+      service_->FinishAction(due.workflow, due.index, ActionStatus::kFailed,
+                             error + (ids.empty() ? "" : " (submitted before: " + ids + ")"),
+                             now);
+      continue;
+    }
+    service_->RecordEvent(due.workflow, "autoscale",
+                          "action " + std::to_string(due.index) + ": " + request.why +
+                              "; slurm jobs " + ids,
+                          now);
+  }
+}
+
 void ActionRunner::Tick(double now) {
   for (const auto& due : service_->TakeDueActions()) Execute(due, now);
+  if (now >= next_elastic_) {
+    next_elastic_ = now + options_.elastic_seconds;
+    RequestElastic(now);
+  }
   for (const auto& [request, due] : service_->TakeScheduleRequests()) {
     std::string ids, error;
-    bool ok = SubmitAllocations(due, due.plan->schedulers[request.scheduler],
-                                request.num_allocations, request.one_worker_per_node, "scheduled",
-                                now, &ids, &error);
+    AllocationOrder order;
+    order.scheduler = request.scheduler;
+    order.count = request.num_allocations;
+    order.one_worker_per_node = request.one_worker_per_node;
+    order.idle_timeout_seconds = request.idle_timeout_seconds;
+    order.script_name = "scheduled";
+    bool ok = SubmitAllocations(due, order, now, &ids, &error);
     if (!ok) {
       // (an action's failure is its own problem: the action's outcome)
       service_->RecordEvent(due.workflow, "sbatch_failed",

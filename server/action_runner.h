@@ -1,5 +1,6 @@
 // Executes the actions that become due: `schedule_nodes` writes the sbatch
-// script and submits it num_allocations times; `run_commands` runs the
+// script and submits it num_allocations times (an elastic one, as many times as
+// server/elastic.h says, then again while ready jobs wait); `run_commands` runs the
 // commands in the workflow's directory. Also scancels the allocations of
 // canceled workflows and, on a slow timer, reconciles every allocation with
 // one squeue call. Runs on the server's timer thread.
@@ -28,6 +29,8 @@ struct ActionRunnerOptions {
   std::string api_url;
   std::string data_dir;
   double reconcile_seconds = 30;  // how often squeue is asked about live allocations
+  /// How often the elastic actions are looked at (server/elastic.h).
+  double elastic_seconds = 1;
   /// Multi-user mode: the server's own user. Actions (commands, sbatch) of a
   /// workflow another user owns would run as the server's account, so they
   /// fail without running anything. Empty: every workflow's actions run.
@@ -51,6 +54,15 @@ class Wakeup {
   bool closed_ = false;
 };
 
+/// What one batch of allocations is: of which scheduler, how many, and how the workers run.
+struct AllocationOrder {
+  uint32_t scheduler = 0;  // index into the plan's schedulers
+  int64_t count = 1;
+  bool one_worker_per_node = false;
+  int64_t idle_timeout_seconds = 0;  // the workers' --idle-timeout (0: their default)
+  std::string script_name;           // torc_output/<id>/slurm/<name>.sh
+};
+
 /// Carries out the server's side effects on Slurm and the shell (see the top of this file).
 /// It takes its work from the Service and reports back to it; RunServer calls Tick on one
 /// thread of its own, so a slow command does not hold up lease expiry.
@@ -68,9 +80,10 @@ class ActionRunner {
   void Execute(const DueAction& due, double now);
   /// Writes the script and submits it `count` times; the Slurm job ids, or
   /// false with *error (ids submitted before the error stay in *ids).
-  bool SubmitAllocations(const DueAction& due, const spec::SlurmScheduler& scheduler,
-                         int64_t count, bool one_worker_per_node, const std::string& script_name,
-                         double now, std::string* ids, std::string* error);
+  bool SubmitAllocations(const DueAction& due, const AllocationOrder& order, double now,
+                         std::string* ids, std::string* error);
+  /// Submits what the elastic actions ask for now.
+  void RequestElastic(double now);
   std::string OutputDir(const DueAction& due) const;
   /// True (with *why) when this server must not act for the workflow's owner.
   bool Refused(const DueAction& due, std::string* why) const;
@@ -79,6 +92,7 @@ class ActionRunner {
   SlurmClient slurm_;
   ActionRunnerOptions options_;
   double next_reconcile_ = 0;
+  double next_elastic_ = 0;
   std::vector<double> followups_;  // quick reconciliations after a requested one
 };
 

@@ -95,6 +95,9 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
   std::string worker = ShellQuote(c.torc_binary) + " worker run --workflow " +
                        std::to_string(c.workflow_id) + " --output-dir " +
                        ShellQuote(c.output_dir) + " --scheduler " + ShellQuote(s.name);
+  // The action's idle_timeout: its idle workers leave, and the allocation ends with them.
+  if (c.idle_timeout_seconds > 0)
+    worker += " --idle-timeout " + std::to_string(c.idle_timeout_seconds);
   if (c.one_worker_per_node) {
     // One worker per node, each owning its node's CPUs, memory and GPUs: with
     // cgroup task plugins a step given one CPU would squeeze its jobs onto it.

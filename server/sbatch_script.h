@@ -20,6 +20,7 @@ struct ScriptContext {
   std::string working_dir;
   bool one_worker_per_node = false;
   std::string srun = "srun";
+  int64_t idle_timeout_seconds = 0;  // the workers' --idle-timeout (0: their default)
 };
 
 /// How long before the allocation's end Slurm sends the worker its warning signal

@@ -202,7 +202,10 @@ ServiceStatus Service::Delete(WorkflowId id) {
   if (!workflows_.count(id))
     return ServiceStatus::Error(ServiceStatus::kNotFound, "no workflow " + std::to_string(id));
   ServiceStatus s = FromStore(store_->DeleteWorkflow(id), "deleting the workflow");
-  if (s.ok()) workflows_.erase(id);
+  if (s.ok()) {
+    workflows_.erase(id);
+    workers_gone_at_.erase(id);
+  }
   return s;
 }
 
@@ -562,16 +565,21 @@ std::vector<ScheduleRequest> RestartSchedules(const WorkflowEntry& e,
         if (e.plan->schedulers[s].name == a.scheduler) wanted.erase(s);
   std::vector<ScheduleRequest> out;
   for (uint32_t s : wanted)
-    for (const auto& action : e.plan->actions)
+    for (uint32_t a = 0; a < e.plan->actions.size(); ++a) {
+      const spec::Action& action = e.plan->actions[a];
       if (action.type == spec::ActionType::kScheduleNodes && action.scheduler == s) {
+        // An elastic action that has fired asks for the restarted jobs itself.
+        if (action.elastic() && e.core->action_status(a) == ActionStatus::kDone) break;
         ScheduleRequest r;
         r.workflow = e.core->id();
         r.scheduler = s;
         r.num_allocations = action.num_allocations;
         r.one_worker_per_node = action.start_one_worker_per_node;
+        r.idle_timeout_seconds = action.idle_timeout_seconds;
         out.push_back(std::move(r));
         break;
       }
+    }
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/core/core.h"
+#include "server/elastic.h"
 #include "server/protocol/messages.h"
 #include "server/store/store.h"
 
@@ -83,6 +84,7 @@ struct ScheduleRequest {
   uint32_t scheduler = 0;  // index into the plan's schedulers
   int64_t num_allocations = 1;
   bool one_worker_per_node = false;
+  int64_t idle_timeout_seconds = 0;  // the workers' --idle-timeout (0: their default)
   std::shared_ptr<ScheduleOutcome> outcome = std::make_shared<ScheduleOutcome>();
 };
 
@@ -99,6 +101,23 @@ struct AllocationRecord {
   std::string nodes;      // its Slurm node list, as its first worker reported it
   /// How squeue and scancel are told about it: "ID", or "ID;CLUSTER" (then given -M CLUSTER).
   std::string SlurmRef() const { return cluster.empty() ? slurm_job_id : slurm_job_id + ";" + cluster; }
+};
+
+/// Where an elastic action that has fired stands (the "autoscale" entries of the status).
+struct AutoscaleEntry {
+  uint32_t action = 0;
+  std::string scheduler;
+  int64_t max_allocations = 0;
+  int64_t max_nodes = 0;  // 0: no limit
+  uint64_t ready_jobs = 0;
+  ElasticDecision decision;
+};
+
+/// Allocations an elastic action asks for now (executed by the action runner).
+struct ElasticRequest {
+  DueAction due;
+  int64_t count = 0;
+  std::string why;
 };
 
 /// What a submit needs: the workflow file's text and where it came from.
@@ -277,6 +296,11 @@ class Service {
   ServiceStatus RequestSchedule(const ScheduleRequest& request);
   /// Takes the queued schedule requests with what executing them needs.
   std::vector<std::pair<ScheduleRequest, DueAction>> TakeScheduleRequests();
+  /// The elastic actions that have fired, each with what the rule says now (status).
+  std::vector<AutoscaleEntry> Autoscale(WorkflowId id, double now);
+  /// What the elastic actions ask for now, over every workflow (server/elastic.h); notes how
+  /// long ready jobs have stood uncovered, for the next call.
+  std::vector<ElasticRequest> TakeElasticRequests(double now);
   /// Asks for (and takes) an early squeue reconciliation, e.g. after a lease expired.
   void RequestReconcile();
   bool TakeReconcileRequest();
@@ -308,6 +332,14 @@ class Service {
   std::map<WorkflowId, std::vector<AllocationRecord>> allocations_;
   std::map<WorkflowId, std::string> schedule_failures_;  // see NoteScheduleFailure
   std::map<WorkflowId, std::string> workers_left_;       // see NoteWorkerLeft
+  /// When the last live worker of an allocation left (by workflow, Slurm job id). Memory only:
+  /// after a restart such an allocation counts as ended (server/elastic.h).
+  std::map<WorkflowId, std::map<std::string, double>> workers_gone_at_;
+  /// Since when an elastic action's ready jobs have stood uncovered (memory only).
+  std::map<std::pair<WorkflowId, uint32_t>, double> uncovered_since_;
+  /// The elastic actions of a workflow that have fired, with the rule's answer now.
+  std::vector<AutoscaleEntry> AutoscaleLocked(WorkflowId id, const WorkflowEntry& entry,
+                                              double now);
   std::vector<std::string> scancel_requests_;
   bool reconcile_requested_ = false;
   std::vector<ScheduleRequest> schedule_requests_;

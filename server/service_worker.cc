@@ -292,6 +292,15 @@ ServiceStatus Service::UnregisterWorker(WorkflowId id, WorkerId worker,
       batch->events.push_back(
           {0, id, now, "worker_left", -1, 0, worker, it->second.hostname + ": " + notice.reason});
     e.core->UnregisterWorker(worker, now, batch);
+    if (in_slurm) {
+      // The allocation's last worker is gone: its batch script ends, and an elastic action
+      // may ask for another before squeue says it ended (server/elastic.h).
+      const std::string& job = it->second.slurm_job_id;
+      bool others = false;
+      for (const auto& [other, w] : e.core->workers())
+        others = others || (w.alive && w.slurm_job_id == job);
+      if (!others) workers_gone_at_[id][job] = now;  // under the lock (Mutate holds it)
+    }
     return ServiceStatus::Ok();
   });
   if (!s.ok()) return s;

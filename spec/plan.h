@@ -158,6 +158,12 @@ struct Action {
   int64_t num_allocations = 1;
   bool start_one_worker_per_node = false;
   std::vector<std::string> commands;
+  /// Elastic schedule_nodes (docs/slurm.md, "Elastic allocations"): the server keeps asking
+  /// for allocations while ready jobs wait, at most this many pending or running at once.
+  int64_t max_allocations = 0;        // 0: not elastic
+  int64_t max_nodes = 0;              // 0: no limit (elastic only)
+  int64_t idle_timeout_seconds = 0;   // 0: the worker's default
+  bool elastic() const { return max_allocations > 0; }
 };
 
 /// A dependency on every job whose name matches one pattern. Stored once and

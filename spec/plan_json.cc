@@ -97,7 +97,11 @@ nlohmann::json ActionToJson(const Plan& plan, const Action& a, const PlanNames& 
           {"scheduler", NameOrNull(plan.schedulers, a.scheduler)},
           {"num_allocations", a.num_allocations},
           {"start_one_worker_per_node", a.start_one_worker_per_node},
-          {"commands", a.commands}};
+          {"commands", a.commands},
+          {"max_allocations", a.elastic() ? nlohmann::json(a.max_allocations) : nullptr},
+          {"max_nodes", a.max_nodes > 0 ? nlohmann::json(a.max_nodes) : nullptr},
+          {"idle_timeout_seconds",
+           a.idle_timeout_seconds > 0 ? nlohmann::json(a.idle_timeout_seconds) : nullptr}};
 }
 
 nlohmann::json RequirementsToJson(const ResourceRequirements& r) {

@@ -296,6 +296,13 @@ class Resolver {
         diags_->Error(ra.worker_per_node_loc, where + " sets start_one_worker_per_node, which needs "
                                       "execution_config mode: direct (each worker runs its "
                                       "node's jobs itself)");
+      if (action.max_nodes > 0 && action.scheduler != kNone &&
+          action.max_nodes < plan_.schedulers[action.scheduler].nodes)
+        diags_->Error(ra.max_nodes_loc,
+                      where + " has max_nodes " + std::to_string(action.max_nodes) +
+                          ", fewer than the " + std::to_string(plan_.schedulers[action.scheduler].nodes) +
+                          " nodes of one allocation of scheduler '" +
+                          plan_.schedulers[action.scheduler].name + "'");
       plan_.actions.push_back(std::move(action));
     }
   }

@@ -94,6 +94,7 @@ struct RawAction {
   LString scheduler;
   std::vector<LString> jobs, job_name_regexes;
   Loc worker_per_node_loc;
+  Loc max_nodes_loc;  // where max_nodes is written (checked against the scheduler's nodes)
 };
 
 /// Everything the file says, validated for shape and types but not expanded.

@@ -46,6 +46,76 @@ void ReadTrigger(MapReader& r, Action* action) {
   }
 }
 
+/// Where `key` is written in the mapping `node` (the key itself, not its value).
+Loc KeyLoc(const YAML::Node& node, const std::string& key) {
+  if (node.IsMap())
+    for (auto it = node.begin(); it != node.end(); ++it)
+      if (it->first.IsScalar() && it->first.Scalar() == key) return LocOf(it->first);
+  return LocOf(node);
+}
+
+/// An action's `idle_timeout`: an ISO-8601 duration ("PT30S") or a number of seconds, more
+/// than zero and at most a week.
+void ReadIdleTimeout(MapReader& r, Action* action) {
+  YAML::Node v = r.Get("idle_timeout");
+  if (IsAbsent(v)) return;
+  const std::string where = "idle_timeout of " + r.what();
+  if (!v.IsScalar()) {
+    r.Error(LocOf(v), where + " must be a duration (PT5M) or seconds, not " + KindOf(v));
+    return;
+  }
+  const std::string& text = v.Scalar();
+  int64_t seconds = 0;
+  std::string error;
+  bool digits = !text.empty() && text.size() <= 12 &&
+                std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    seconds = std::stoll(text);
+  } else if (!ParseIsoDuration(text, &seconds, &error)) {
+    r.Error(LocOf(v), error + " (" + where + "; or a plain number of seconds)");
+    return;
+  }
+  constexpr int64_t kWeek = 7 * 24 * 3600;
+  if (seconds <= 0 || seconds > kWeek) {
+    r.Error(LocOf(v), where + " must be more than zero and at most a week (P7D), not '" + text +
+                          "'");
+    return;
+  }
+  action->idle_timeout_seconds = seconds;
+}
+
+/// The elastic keys of an action (max_allocations, max_nodes, idle_timeout) and what they
+/// mean together with its type and num_allocations.
+void ReadElastic(MapReader& r, const YAML::Node& node, bool has_type, Diagnostics* diags,
+                 RawAction* a) {
+  Action& action = a->action;
+  if (auto v = r.Int("max_allocations", 1, 10000)) action.max_allocations = *v;
+  if (auto v = r.Int("max_nodes", 1, kMaxCount)) {
+    action.max_nodes = *v;
+    a->max_nodes_loc = LocOf(r.Get("max_nodes"));
+  }
+  ReadIdleTimeout(r, &action);
+  if (!has_type) return;
+  if (action.type == ActionType::kRunCommands) {
+    for (const char* key : {"max_allocations", "max_nodes", "idle_timeout"})
+      if (r.Has(key)) {
+        std::string message = r.what() + " (run_commands) cannot have '";
+        message += key;
+        message += "': it belongs to schedule_nodes actions";
+        r.Error(KeyLoc(node, key), message);
+      }
+    return;
+  }
+  if (action.max_nodes > 0 && !action.elastic())
+    r.Error(a->max_nodes_loc, r.what() + " sets max_nodes without max_allocations: max_nodes "
+                                         "limits an elastic action; add max_allocations");
+  if (action.elastic() && r.Has("num_allocations"))
+    diags->Warning(KeyLoc(node, "num_allocations"),
+                   "'num_allocations' has no effect in torc on " + r.what() +
+                       ", which has max_allocations: the server decides how many allocations to "
+                       "ask for, up to max_allocations");
+}
+
 // An action's required `action_type`; false when it is missing or unknown.
 bool ReadActionType(MapReader& r, Action* action) {
   auto v = r.String("action_type", true);
@@ -170,7 +240,8 @@ RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
   MapReader r(node, "action #" + std::to_string(index + 1),
               {"trigger_type", "action_type", "jobs", "job_name_regexes", "scheduler",
                "scheduler_type", "num_allocations", "start_one_worker_per_node",
-               "max_parallel_jobs", "persistent", "commands"},
+               "max_parallel_jobs", "persistent", "commands", "max_allocations", "max_nodes",
+               "idle_timeout"},
               diags);
   a.loc = r.loc();
   if (!r.valid()) return a;
@@ -191,6 +262,7 @@ RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
   r.Int("max_parallel_jobs", 1, INT64_MAX);
   r.Bool("persistent");
   for (auto& c : r.StringList("commands")) a.action.commands.push_back(std::move(c.value));
+  ReadElastic(r, node, has_type, diags, &a);
   if (has_type && a.action.type == ActionType::kScheduleNodes && a.scheduler.empty())
     r.Error(r.loc(), r.what() + " (schedule_nodes) needs 'scheduler'");
   if (has_type && a.action.type == ActionType::kRunCommands && a.action.commands.empty())
@@ -344,14 +416,6 @@ void ReadMonitorSwitches(MapReader& r, ResourceMonitor* m) {
     else r.Error(v->loc, "granularity of " + r.what() + " must be summary or time_series, not '" +
                              v->value + "'");
   }
-}
-
-/// Where `key` is written in the mapping `node` (the key itself, not its value).
-Loc KeyLoc(const YAML::Node& node, const std::string& key) {
-  if (node.IsMap())
-    for (auto it = node.begin(); it != node.end(); ++it)
-      if (it->first.IsScalar() && it->first.Scalar() == key) return LocOf(it->first);
-  return LocOf(node);
 }
 
 }  // namespace

@@ -194,6 +194,23 @@ HttpResponse Status(Call& c, WorkflowId wf) {
                            {"ended_at", a.ended_at ? nlohmann::json(a.ended_at) : nullptr},
                            {"nodes", a.nodes}});
   out["allocations"] = allocations;
+  // The elastic actions that have fired: how many allocations they have and why they ask for
+  // more, or do not (docs/api.md).
+  nlohmann::json autoscale = nlohmann::json::array();
+  for (const auto& a : c.service->Autoscale(wf, c.now)) {
+    const ElasticDecision& d = a.decision;
+    autoscale.push_back({{"action", a.action},
+                         {"scheduler", a.scheduler},
+                         {"max_allocations", a.max_allocations},
+                         {"max_nodes", a.max_nodes > 0 ? nlohmann::json(a.max_nodes) : nullptr},
+                         {"pending", d.pending},
+                         {"running", d.running},
+                         {"nodes", d.nodes},
+                         {"ready_jobs", a.ready_jobs},
+                         {"requesting", d.request > 0},
+                         {"why", d.why}});
+  }
+  out["autoscale"] = autoscale;
   return Json(200, out);
 }
 

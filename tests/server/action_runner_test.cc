@@ -634,3 +634,159 @@ jobs:
   CHECK(outcome.restarted == 3);
   CHECK(Kind(ProblemsOf(*service, id), "max_failures") == nullptr);
 }
+
+// ---- elastic schedule_nodes actions (server/elastic.h) ----------------------------------
+
+namespace {
+
+const char* kElastic = R"(name: elastic
+jobs:
+  - {name: "w_{i}", command: "true", scheduler: s, parameters: {i: "1:10"}}
+  - {name: sum, command: "true", scheduler: s, depends_on_regexes: ["^w_"]}
+slurm_schedulers:
+  - {name: s, nodes: 1, walltime: "00:10:00"}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s,
+     max_allocations: 2, idle_timeout: 15}
+)";
+
+/// A worker of Slurm allocation `slurm_id` on one 4-CPU node registers; returns its id.
+int64_t RegisterIn(Service& service, WorkflowId wf, const std::string& slurm_id, double now) {
+  torc::protocol::Registration r;
+  r.hostname = "n" + slurm_id;
+  r.slurm_job_id = slurm_id;
+  r.nodes = {{"n" + slurm_id, 4, 1 << 30, {}}};
+  torc::protocol::RegistrationAnswer answer;
+  REQUIRE(service.RegisterWorker(wf, r, now, &answer).ok());
+  return answer.worker_id;
+}
+
+/// The worker's claim with the results of `done` (completed), on its 4 free CPUs minus
+/// `busy`; returns the jobs it got.
+std::vector<torc::protocol::ClaimedJob> ClaimIn(Service& service, WorkflowId wf, int64_t worker,
+                                                const std::vector<torc::protocol::ClaimedJob>& done,
+                                                int64_t busy, double now) {
+  torc::protocol::ClaimRequest claim;
+  claim.worker_id = worker;
+  claim.max_jobs = 10;
+  claim.scheduler = "s";
+  claim.nodes = {{4 - busy, 1 << 30, 0, 4, 1 << 30, 0, busy == 0}};
+  for (const auto& j : done) {
+    claim.started.push_back({j.id, j.attempt, "n1"});
+    torc::protocol::AttemptReport r;
+    r.id = j.id;
+    r.attempt = j.attempt;
+    r.status = torc::protocol::AttemptStatus::kCompleted;
+    r.nodes = "n1";
+    claim.results.push_back(r);
+  }
+  torc::protocol::ClaimAnswer answer;
+  REQUIRE(service.Claim(wf, claim, now, &answer).ok());
+  return answer.jobs;
+}
+
+}  // namespace
+
+TEST_CASE("elastic action: allocations follow the ready jobs, within max_allocations, across a "
+          "server restart") {
+  TempDir dir;
+  fs::path count = dir.path / "count";
+  SlurmPaths paths;
+  // Slurm job ids 1, 2, 3, ...; squeue fails (allocation states change only by the workers).
+  paths.sbatch = Script(dir, "sbatch",
+                        "n=$(( $(cat '" + count.string() + "' 2>/dev/null || echo 0) + 1 ))\n"
+                        "echo $n > '" + count.string() + "'\necho $n\n").string();
+  paths.squeue = "/bin/false";
+  ActionRunnerOptions options;
+  options.torc_binary = "/usr/local/bin/torc";
+  options.api_url = "http://127.0.0.1:1";
+  options.data_dir = dir.path.string();
+  options.reconcile_seconds = 3600;
+  WorkflowId wf = 0;
+  auto why = [&](Service& service, double now) {
+    auto entries = service.Autoscale(wf, now);
+    REQUIRE(entries.size() == 1);
+    return entries[0].decision.why;
+  };
+  {
+    auto service = OpenService(dir);
+    ActionRunner runner(service.get(), SlurmClient(paths), options);
+    REQUIRE(service->Submit({kElastic, "wf.yaml", dir.path.string(), "u"}, 1000.0, &wf).ok());
+    CHECK(service->Autoscale(wf, 1000.0).empty());  // not fired until the runner executes it
+
+    // The trigger: the first allocation at once. Nothing is known of its nodes yet, so one is
+    // taken to hold every ready job.
+    runner.Tick(1001.0);
+    REQUIRE(service->Allocations(wf).size() == 1);
+    CHECK(service->Allocations(wf)[0].action == 0);
+    std::string script = Slurp(dir.path / "torc_output" / "1" / "slurm" / "action_0.sh");
+    CHECK(script.find(" --scheduler 's' --idle-timeout 15\n") != std::string::npos);
+    runner.Tick(1003.0);
+    CHECK(service->Allocations(wf).size() == 1);
+    CHECK(why(*service, 1003.0) ==
+          "not asking: 1 allocation pending or starting will take the 10 ready jobs");
+
+    // Its worker (4 CPUs) takes 4 jobs; 6 ready jobs need about 2 allocations more, 1 fits
+    // under max_allocations 2, asked for once they have stayed unclaimed a moment.
+    const int64_t w1 = RegisterIn(*service, wf, "1", 1004.0);
+    auto first = ClaimIn(*service, wf, w1, {}, 0, 1004.0);
+    CHECK(first.size() == 4);
+    runner.Tick(1005.0);
+    CHECK(service->Allocations(wf).size() == 1);
+    CHECK(why(*service, 1005.0).find("about to ask: 6 ready jobs need about 2 allocations of 1 "
+                                     "node(s) x 4 CPUs") == 0);
+    runner.Tick(1007.5);
+    REQUIRE(service->Allocations(wf).size() == 2);
+    for (double t = 1009; t < 1020; t += 1.5) runner.Tick(t);
+    CHECK(service->Allocations(wf).size() == 2);  // max_allocations
+    auto entries = service->Autoscale(wf, 1020.0);
+    REQUIRE(entries.size() == 1);
+    CHECK(entries[0].decision.pending == 1);
+    CHECK(entries[0].decision.running == 1);
+    CHECK(entries[0].ready_jobs == 6);
+    CHECK(entries[0].decision.why ==
+          "not asking: 2 allocations pending or running, max_allocations 2 (6 ready jobs wait)");
+
+    // Worker 1 runs 4 more, worker 2 the last 2: nothing is ready, 'sum' is blocked: no request
+    // although max_allocations leaves room once one ends.
+    auto second = ClaimIn(*service, wf, w1, first, 0, 1021.0);
+    CHECK(second.size() == 4);
+    const int64_t w2 = RegisterIn(*service, wf, "2", 1022.0);
+    auto last = ClaimIn(*service, wf, w2, {}, 0, 1022.0);
+    CHECK(last.size() == 2);
+    CHECK(ClaimIn(*service, wf, w1, second, 0, 1025.0).empty());
+    REQUIRE(service->UnregisterWorker(wf, w1, {"idle for 15 s"}, 1026.0).ok());
+    runner.Tick(1027.0);
+    CHECK(why(*service, 1027.0) ==
+          "not asking: no job for scheduler 's' is ready (1 job waits for its dependencies)");
+    // The last two end: 'sum' is ready; worker 2 leaves all the same (its idle timeout raced).
+    // squeue has not said that either allocation ended: they count against max_allocations a
+    // few seconds, then as ended, and a third allocation is asked for 'sum'.
+    CHECK(ClaimIn(*service, wf, w2, last, 4, 1030.0).empty());  // (no CPU free: claims none)
+    REQUIRE(service->UnregisterWorker(wf, w2, {"idle for 15 s"}, 1030.5).ok());
+    runner.Tick(1031.0);
+    CHECK(service->Allocations(wf).size() == 2);
+    runner.Tick(1035.5);
+    CHECK(service->Allocations(wf).size() == 2);  // allocation 1's worker left 9.5 s ago
+    runner.Tick(1036.5);
+    REQUIRE(service->Allocations(wf).size() == 3);
+    CHECK(service->Allocations(wf)[2].submitted_at == 1036.5);
+    for (double t = 1038; t < 1050; t += 1.5) runner.Tick(t);
+    CHECK(service->Allocations(wf).size() == 3);  // the third takes 'sum'; 2 ended for good
+  }
+  // A restart of the server: the action is still elastic and active (its status is stored),
+  // the allocations come back, and the pending third one covers 'sum': no fourth.
+  auto service = OpenService(dir);
+  ActionRunner runner(service.get(), SlurmClient(paths), options);
+  for (double t = 1100; t < 1110; t += 1.5) runner.Tick(t);
+  CHECK(service->Allocations(wf).size() == 3);
+  CHECK(why(*service, 1110.0) ==
+        "not asking: 1 allocation pending or starting will take the 1 ready job");
+  const int64_t w3 = RegisterIn(*service, wf, "3", 1111.0);
+  auto sum = ClaimIn(*service, wf, w3, {}, 0, 1111.0);
+  REQUIRE(sum.size() == 1);
+  ClaimIn(*service, wf, w3, sum, 0, 1112.0);
+  runner.Tick(1113.0);
+  CHECK(why(*service, 1113.0) == "not asking: the workflow is complete");
+  CHECK(service->Allocations(wf).size() == 3);
+}

@@ -83,3 +83,12 @@ TEST_CASE("a --signal of the workflow's own wins over torc's") {
 }
 
 }  // namespace
+
+TEST_CASE("an action's idle_timeout reaches the worker (one per allocation, or one per node)") {
+  Script s;
+  CHECK(s.Count("--idle-timeout") == 0);  // the worker's default
+  s.context.idle_timeout_seconds = 15;
+  CHECK(s.Count(" --scheduler 's' --idle-timeout 15\n") == 1);
+  s.context.one_worker_per_node = true;
+  CHECK(s.Count(" --scheduler 's' --idle-timeout 15 --mode direct --this-node-only\n") == 1);
+}

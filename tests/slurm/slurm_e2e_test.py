@@ -881,7 +881,8 @@ jobs:
         check(allocations == 3, f"in three allocations (24 + 24 + 12 steps): {allocations}")
         recs = records(log, FIELDS)
         names = sorted(r["job"] for r in recs)
-        check(names == sorted(f"j_{i}" for i in range(1, 61)), f"each job ran exactly once: {names}")
+        check(names == sorted([f"j_{i}" for i in range(1, 61)] + ["straggler", "sum"]),
+              f"each job ran exactly once: {names}")
         steps = [int(r["step"]) for r in recs if r["step"].isdigit()]
         check(steps and max(steps) <= 23, f"no step id past 23: max {max(steps, default=None)}")
         jobs = s.jobs(wf)
@@ -1283,6 +1284,103 @@ jobs:
             early = [a for a in by_action.get(action, []) if a["submitted_at"] < ready[stage]]
             check(not early, f"stage {stage}: no allocation before its jobs were ready "
                   f"({ready[stage]:.2f}): {early}")
+def case_lab_elastic(d):
+    """An elastic action (max_allocations 3, idle_timeout 15 s) of a 1-node scheduler runs 60
+    jobs of 2 s (1 CPU each), a `straggler` of 30 s and a `sum` after all of them: more than
+    one allocation is used, never more than 3 are live at once (by torc's records and by squeue
+    sampled every 0.5 s), all complete, and no allocation stays idle (from its last job's end,
+    or its start, to its end) longer than idle_timeout + 10 s: those idle while the straggler
+    runs leave at their idle timeout although `sum` waits for it. `torc status` prints the
+    action's autoscale line."""
+    import threading
+    log = f"{d}/rec.txt"
+    idle_timeout = 15
+    command = ('s=$(date +%s.%N); sleep {sleep}; '
+               f'echo "$TORC_JOB_NAME $SLURM_JOB_ID $s $(date +%s.%N)" >> {log}')
+    seen = {"max": 0, "samples": 0, "stop": False}
+
+    def sample_squeue():
+        while not seen["stop"]:
+            out = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True,
+                                 text=True).stdout.split("\n")
+            live = [x for x in out if " torc_" in x]
+            seen["max"] = max(seen["max"], len(live))
+            seen["samples"] += 1
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample_squeue, daemon=True)
+    sampler.start()
+    with submitted(d, f"""name: elastic
+resource_requirements:
+  - {{name: r, num_cpus: 1, memory: 200m, runtime: PT2M}}
+jobs:
+  - name: j_{{i}}
+    command: '{command.format(sleep=2)}'
+    resource_requirements: r
+    scheduler: s
+    parameters: {{i: "1:60"}}
+  - name: straggler
+    command: '{command.format(sleep=30)}'
+    resource_requirements: r
+    scheduler: s
+  - name: sum
+    command: '{command.format(sleep=0)}'
+    resource_requirements: r
+    scheduler: s
+    depends_on_regexes: ["^j_", "^straggler$"]
+slurm_schedulers:
+  - {{name: s, nodes: 1, walltime: "00:10:00"}}
+actions:
+  - {{trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s,
+     max_allocations: 3, idle_timeout: {idle_timeout}}}
+""") as (s, wf):
+        t0 = time.time()
+        line = wait_for(lambda: s.cli("status", str(wf)).stdout,
+                        lambda out: "autoscale: action 0 (s)" in out, 30, 0.5)
+        check("autoscale: action 0 (s)" in line, f"torc status prints the autoscale line: {line}")
+        st = s.wait(wf, timeout=240)
+        check(st["counts"]["completed"] == 62, f"all 62 completed: {st['counts']}")
+        print(f"   all 62 completed in {time.time() - t0:.1f} s", flush=True)
+        auto = st.get("autoscale", [])
+        check(len(auto) == 1 and auto[0]["why"] == "not asking: the workflow is complete",
+              f"status autoscale once complete: {auto}")
+        check(wait_for(lambda: allocations_ended(s, wf), bool, 120, 0.5),
+              "every allocation ended by itself (idle timeout or the workflow complete)")
+        st = wait_for(lambda: s.status(wf), lambda x: all(a["ended_at"] for a in x["allocations"]),
+                      30, 0.5)
+        seen["stop"] = True
+        sampler.join()
+        allocs = st["allocations"]
+        for a in allocs:
+            print(f"   allocation {a['slurm_job_id']}: submitted +{a['submitted_at'] - t0:.1f} s, "
+                  f"started +{(a['started_at'] or 0) - t0:.1f} s, ended +{a['ended_at'] - t0:.1f} s, "
+                  f"{a['state']}", flush=True)
+        check(all(a["action"] == 0 for a in allocs), f"every allocation is the action's: {allocs}")
+        live = max_overlap([(a["submitted_at"], a["ended_at"], 1) for a in allocs])
+        check(live <= 3, f"never more than 3 allocations live at once (torc's records): {live}")
+        check(seen["samples"] > 10 and seen["max"] <= 3,
+              f"never more than 3 in squeue at once: max {seen['max']} over {seen['samples']} samples")
+        recs = records(log, ["job", "alloc", "start:f", "end:f"])
+        names = sorted(r["job"] for r in recs)
+        check(names == sorted([f"j_{i}" for i in range(1, 61)] + ["straggler", "sum"]),
+              f"each job ran exactly once: {names}")
+        used = {r["alloc"] for r in recs}
+        check(len(used) > 1, f"more than one allocation ran jobs: {sorted(used)}")
+        worst = 0
+        for a in allocs:
+            ends = [r["end"] for r in recs if r["alloc"] == a["slurm_job_id"]]
+            busy_until = max(ends) if ends else (a["started_at"] or a["submitted_at"])
+            idle = a["ended_at"] - busy_until
+            worst = max(worst, idle)
+            check(idle <= idle_timeout + 10,
+                  f"allocation {a['slurm_job_id']} idle {idle:.1f} s before its end "
+                  f"(at most {idle_timeout} + 10)")
+        print(f"   {len(allocs)} allocations, {len(used)} ran jobs, at most {live} live at once "
+              f"(squeue: {seen['max']}), longest idle {worst:.1f} s", flush=True)
+        events = events_text(s, wf)
+        check("autoscale action 0: asking for" in events, "the requests are events (autoscale)")
+        idle_left = events.count(f"idle for {idle_timeout} s")
+        check(idle_left >= 1, f"workers left at their idle timeout while 'sum' waited: {idle_left}")
 
 
 if __name__ == "__main__":

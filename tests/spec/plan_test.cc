@@ -455,3 +455,43 @@ TEST_CASE("resource_monitor: Torc's format, legacy keys, and warnings for what t
             .find("granularity of resource_monitor jobs must be summary or time_series, not "
                   "'often'") != std::string::npos);
 }
+
+TEST_CASE("elastic schedule_nodes: max_allocations, max_nodes, idle_timeout (ISO or seconds)") {
+  const std::string head =
+      "name: e\njobs:\n  - {name: a, command: x, scheduler: s}\n"
+      "slurm_schedulers:\n  - {name: s, nodes: 2}\n"
+      "actions:\n";
+  Plan p = Parse(head +
+                 "  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s,\n"
+                 "     max_allocations: 3, max_nodes: 4, idle_timeout: PT1M30S}\n"
+                 "  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s,\n"
+                 "     idle_timeout: 45}\n"
+                 "  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s}\n");
+  REQUIRE(p.actions.size() == 3);
+  CHECK(p.actions[0].elastic());
+  CHECK(p.actions[0].max_allocations == 3);
+  CHECK(p.actions[0].max_nodes == 4);
+  CHECK(p.actions[0].idle_timeout_seconds == 90);
+  // idle_timeout alone: not elastic, but its workers get the timeout.
+  CHECK_FALSE(p.actions[1].elastic());
+  CHECK(p.actions[1].idle_timeout_seconds == 45);
+  CHECK_FALSE(p.actions[2].elastic());
+  CHECK(p.actions[2].max_nodes == 0);
+  CHECK(p.actions[2].idle_timeout_seconds == 0);
+  CHECK(PlanWarnings(p).empty());
+
+  // num_allocations beside max_allocations: accepted, with a warning saying where.
+  Plan w = Parse(head +
+                 "  - trigger_type: on_workflow_start\n"
+                 "    action_type: schedule_nodes\n"
+                 "    scheduler: s\n"
+                 "    num_allocations: 2\n"
+                 "    max_allocations: 5\n");
+  CHECK(w.actions[0].max_allocations == 5);
+  std::vector<Diagnostic> warnings = PlanWarnings(w);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].ToString() ==
+        "test.yaml:10:5: warning: 'num_allocations' has no effect in torc on action #1, which has "
+        "max_allocations: the server decides how many allocations to ask for, up to "
+        "max_allocations");
+}

@@ -389,3 +389,33 @@ TEST_CASE("plan: the seed parallel_analysis, one large against many small, with 
   CHECK(SetupPlanText(plan, site, s).find("one large (4 nodes): 16 node-hours") !=
         std::string::npos);
 }
+
+TEST_CASE("write: --elastic, and a stage one walltime cannot finish, make elastic actions") {
+  Plan plan = Parse(kStages);
+  SetupOptions o;
+  o.elastic = true;
+  Setup s = SetupOf(plan, ClusterOf("lab"), o);
+  std::string out, error;
+  REQUIRE_MESSAGE(WriteSetup(kStages, plan, s, false, &out, &error), error);
+  Plan back = Parse(out);
+  REQUIRE(back.actions.size() == 3);
+  for (const auto& a : back.actions) CHECK(a.elastic());
+  CHECK(back.actions[0].max_allocations == 2);
+  CHECK(back.actions[1].max_allocations == 2);
+  CHECK(PlanWarnings(back).empty());  // no num_allocations beside max_allocations
+  // A sweep on `short` (MaxTime 4 h) that needs three 3-hour rounds on 4 nodes.
+  std::string sweep = R"(name: sweep
+resource_requirements: [{name: one, num_cpus: 1, memory: 1g, runtime: PT3H}]
+jobs:
+  - {name: "w_{i}", command: "true", resource_requirements: one, parameters: {i: "1:1000"}}
+)";
+  Plan p = Parse(sweep);
+  s = SetupOf(p, ClusterOf("site"), Options("short", 4));
+  REQUIRE_MESSAGE(WriteSetup(sweep, p, s, false, &out, &error), error);
+  back = Parse(out);
+  REQUIRE(back.actions.size() == 1);
+  CHECK(back.actions[0].max_allocations == 4);
+  CHECK(back.schedulers[0].walltime_seconds == 4 * 3600);
+  CHECK(out.find("note: stage 0 on one_short: 3 rounds of 03:00:00 do not fit in one MaxTime") !=
+        std::string::npos);
+}

@@ -870,6 +870,26 @@ TEST_CASE("the worker leaves when idle too long") {
   CHECK(h.clock.now - kStart < 23);
 }
 
+TEST_CASE("an idle worker leaves at its idle timeout while unfinished work runs elsewhere") {
+  // What an elastic allocation relies on (docs/slurm.md, "Elastic allocations"): 'other' is
+  // unfinished and could run here (blocked behind work in flight elsewhere, or held by another
+  // worker), yet this worker, idle since 'mine' ended, leaves after --idle-timeout; the server
+  // asks for a new allocation when work is ready again.
+  Harness h;
+  h.server.AddJob("mine");
+  h.server.AddJob("other");
+  h.server.jobs[1].withheld = true;
+  h.processes.behaviour["mine"] = {3, 0};
+  h.options.idle_timeout_seconds = 15;
+  CHECK(h.Run() == 0);
+  CHECK(h.server.ResultOf("mine").status == AttemptStatus::kCompleted);
+  REQUIRE(h.server.leaves.size() == 1);
+  CHECK(h.server.leaves[0] == "idle for 15 s");
+  const double idle_from = kStart + 3;
+  CHECK(h.clock.now - idle_from >= 15);
+  CHECK(h.clock.now - idle_from < 18);
+}
+
 TEST_CASE("malformed server answers do not crash the worker") {
   Harness h;
   h.server.heartbeat_seconds = 1;
