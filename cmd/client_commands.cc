@@ -118,6 +118,7 @@ void AddSubmitCommand(CLI::App& app) {
   auto file = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto slurm = std::make_shared<bool>(false);
+  auto strict = std::make_shared<bool>(false);
   auto setup = std::make_shared<SetupFlags>();
   auto* submit = app.add_subcommand("submit", "Create a workflow on the server from a workflow file");
   submit->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
@@ -126,10 +127,12 @@ void AddSubmitCommand(CLI::App& app) {
                    "First write Slurm schedulers and actions for the jobs that have none (as "
                    "`torc slurm generate`), then submit that");
   AddSetupFlags(submit, setup.get());
+  submit->add_flag("--strict", *strict, "Refuse a file with warnings (keys torc does not act on, "
+                                        "...): nothing is created");
   AddConnectionFlags(submit, conn.get());
   submit->footer("Examples:\n  torc submit examples/sweep_pipeline.yaml\n"
                  "  torc submit workflow.yaml --slurm --account myproject");
-  submit->callback([conn, file, json, slurm, setup] {
+  submit->callback([conn, file, json, slurm, strict, setup] {
     // Validate locally first: errors come out exactly as `torc validate` prints them.
     std::string text;
     auto local = LoadWorkflowFile(*file, &text);
@@ -137,6 +140,8 @@ void AddSubmitCommand(CLI::App& app) {
       PrintFileErrors(local.errors);
       Die(std::to_string(local.errors.size()) + " error(s) in " + *file + "; nothing was created");
     }
+    // With --slurm, what the file lacks for Slurm is what is added: only its keys are warned of.
+    if (!ReportWarnings(*local.plan, *strict, *slurm)) Die("nothing was created");
     if (*slurm) {
       std::string summary;
       bool as_json = file->size() >= 5 && file->compare(file->size() - 5, 5, ".json") == 0;

@@ -162,12 +162,17 @@ int PrintRunSummary(server::ApiClient& client, int64_t wf, const std::string& na
 }
 
 int RunLocally(const std::string& file, const std::string& output_dir,
-               const worker::DiscoveryOptions& discovery, int64_t max_log_bytes) {
+               const worker::DiscoveryOptions& discovery, int64_t max_log_bytes, bool strict) {
   std::string text;
   auto local = LoadWorkflowFile(file, &text);
   if (!local.ok()) {
     PrintFileErrors(local.errors);
     Warn(ErrorCount(local.errors.size()) + " in " + file + "; nothing was run");
+    return 1;
+  }
+  // Here the Slurm setup does not matter: only the keys torc does not act on are warned of.
+  if (!ReportWarnings(*local.plan, strict, true)) {
+    Warn("nothing was run");
     return 1;
   }
   BlockWorkerSignals();
@@ -373,7 +378,9 @@ void AddRunFileCommand(CLI::App& app) {
   auto out = std::make_shared<std::string>("torc_output");
   auto rres = std::make_shared<ResourceFlags>();
   auto max_log = std::make_shared<int64_t>(worker::kDefaultMaxLogBytes);
+  auto strict = std::make_shared<bool>(false);
   auto* r = app.add_subcommand("run", "Run a whole workflow on this machine (resumes when run again)");
+  r->add_flag("--strict", *strict, "Refuse a file with keys torc does not act on: nothing runs");
   r->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
   r->add_option("--output-dir", *out, "Database and job logs (default ./torc_output)");
   AddResourceFlags(r, rres.get());
@@ -381,7 +388,7 @@ void AddRunFileCommand(CLI::App& app) {
                 "Cut each job's stdout/stderr file at this size, with a note (default "
                 "1073741824, 1 GiB; 0: no limit)");
   r->footer("Example:\n  torc run examples/sweep_pipeline.yaml --cpus 4");
-  r->callback([file, out, rres, max_log] {
+  r->callback([file, out, rres, max_log, strict] {
     worker::DiscoveryOptions d;
     d.ignore_slurm = true;  // `torc run` is this machine, even inside an allocation
     std::string error;
@@ -389,7 +396,7 @@ void AddRunFileCommand(CLI::App& app) {
       std::cerr << "torc: " << error << "\n";
       throw CLI::RuntimeError(1);
     }
-    int rc = RunLocally(*file, *out, d, *max_log);
+    int rc = RunLocally(*file, *out, d, *max_log, *strict);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

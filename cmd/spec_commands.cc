@@ -120,17 +120,20 @@ void AddSpecCommands(CLI::App& app) {
   auto* validate = app.add_subcommand("validate", "Check workflow files and summarize each");
   validate->add_option("files", *files, "Workflow files (YAML or JSON)")->required();
   validate->footer(
-      "Warnings (on stderr, exit 0): jobs no scheduler can hold (runtime over the walltime), "
-      "schedulers without a schedule_nodes action, no schedulers at all.\n"
+      "Warnings (on stderr, exit 0; exit 1 with --strict): keys torc does not act on, jobs no "
+      "scheduler can hold (runtime over the walltime), schedulers without a schedule_nodes "
+      "action, no schedulers at all.\n"
       "Example:\n  torc validate examples/sweep_pipeline.yaml");
-  validate->callback([files] {
+  auto strict = std::make_shared<bool>(false);
+  validate->add_flag("--strict", *strict, "Warnings are errors (exit 1)");
+  validate->callback([files, strict] {
     bool all_ok = true;
     for (const auto& file : *files) {
       auto plan = LoadOrReport(file);
       if (plan) {
         std::cout << "ok: " << Summary(*plan) << "\n";
         // Valid, but not what its author probably expects (torc status lists the same).
-        for (const auto& w : spec::PlanWarnings(*plan)) std::cerr << Printable(w.ToString()) << "\n";
+        all_ok = ReportWarnings(*plan, *strict) && all_ok;
       }
       all_ok = all_ok && plan.has_value();
     }

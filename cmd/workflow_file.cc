@@ -1,5 +1,8 @@
 #include "cmd/workflow_file.h"
 
+#include <iostream>
+
+#include "cmd/printable.h"
 #include "server/util/small_files.h"
 
 namespace torc::cmd {
@@ -17,6 +20,21 @@ spec::LoadResult LoadWorkflowFile(const std::string& path, std::string* text) {
   spec::LoadResult r = spec::ParsePlan(contents, path);
   if (text) *text = std::move(contents);
   return r;
+}
+
+bool ReportWarnings(const spec::Plan& plan, bool strict, bool located_only) {
+  size_t n = 0;
+  for (const auto& w : spec::PlanWarnings(plan)) {
+    if (located_only && w.line == 0) continue;
+    std::cerr << Printable(w.ToString()) << "\n";
+    ++n;
+  }
+  if (strict && n > 0) {
+    std::cerr << "torc: " << plan.source_file << ": " << n << (n == 1 ? " warning" : " warnings")
+              << ", which --strict makes errors\n";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace torc::cmd

@@ -13,4 +13,9 @@ namespace torc::cmd {
 /// file's text (what `torc submit` sends).
 spec::LoadResult LoadWorkflowFile(const std::string& path, std::string* text = nullptr);
 
+/// Prints the plan's warnings on stderr (spec::PlanWarnings; only those at a place in the file,
+/// the keys torc does not act on, when `located_only`). With `strict` they are errors: then,
+/// when there is one, it says so and returns false.
+bool ReportWarnings(const spec::Plan& plan, bool strict, bool located_only = false);
+
 }  // namespace torc::cmd

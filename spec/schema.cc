@@ -266,7 +266,8 @@ RawJob ReadJob(const YAML::Node& node, size_t index, Budget* budget,
   if (auto v = r.String("failure_handler")) job.failure_handler = *v;
   if (auto v = r.Int("priority", 0, 1'000'000'000)) job.priority = *v;
   if (auto v = r.Bool("cancel_on_blocking_job_failure")) job.cancel_on_blocking_job_failure = *v;
-  r.Bool("supports_termination");  // accepted for Torc compatibility; has no effect
+  r.NoEffect("supports_termination",
+             "every job gets execution_config's termination_signal before it is killed");
   ReadEnv(r, &job.env);
   for (int l = 0; l < kNumRefLists; ++l)
     job.refs[l] = r.StringList(RefListKey(static_cast<RefList>(l)));
@@ -291,7 +292,8 @@ RawFile ReadFile(const YAML::Node& node, size_t index, Budget* budget,
   if (!r.valid()) return f;
   if (auto v = r.String("name", true)) f.name = *v;
   if (auto v = r.String("path", true)) f.path = *v;
-  r.String("identifier");
+  r.NoEffect("identifier", "a file is known by its name and path");
+  r.NoEffect("st_mtime", "torc does not compare files' modification times");
   ReadParameters(r, budget, &f.parameters, diags);
   r.Finish();
   return f;
@@ -586,7 +588,25 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
   if (auto v = r.String("name", true)) wf->name = v->value;
   if (auto v = r.String("description")) wf->description = v->value;
   if (auto v = r.String("project")) wf->project = v->value;
-  r.String("user");
+  r.NoEffect("user", "a workflow belongs to the user who runs 'torc submit'");
+  r.NoEffect("metadata", "torc keeps no free-form metadata; use 'description' or 'project'");
+  r.NoEffect("compute_node_expiration_buffer_seconds",
+             "workers stop before their allocation ends by execution_config's "
+             "sigterm_lead_seconds (docs/slurm.md)");
+  r.NoEffect("compute_node_wait_for_new_jobs_seconds",
+             "a worker leaves after 60 s with nothing to run; set a schedule_nodes action's "
+             "idle_timeout, or 'torc worker run --idle-timeout'");
+  r.NoEffect("compute_node_ignore_workflow_completion",
+             "workers leave once the workflow is complete");
+  r.NoEffect("compute_node_wait_for_healthy_database_minutes",
+             "workers wait up to 300 s for the server at start ('torc worker run "
+             "--connect-timeout') and keep retrying while their jobs run");
+  r.NoEffect("use_pending_failed",
+             "failed jobs run again through failure_handlers or 'torc restart --failed'");
+  r.NoEffect("enable_ro_crate", "torc writes no RO-Crate metadata");
+  r.NoEffect("access_groups",
+             "a multi-user torc server gives each workflow to its owner (docs/security.md)");
+  r.NoEffect("dynamic_jobs", "torc runs the jobs the file defines; it adds none at run time");
   std::vector<std::pair<std::string, LString>> env;
   ReadEnv(r, &env);
   for (auto& [k, v] : env) wf->env.push_back({k, v.value});

@@ -150,7 +150,7 @@ Located<ResourceRequirements> ReadRequirements(const YAML::Node& node, size_t in
   if (auto v = r.Int("num_cpus", 1, kMaxCount)) rr.num_cpus = *v;
   if (auto v = r.Int("num_gpus", 0, kMaxCount)) rr.num_gpus = *v;
   if (auto v = r.Int("num_nodes", 1, kMaxCount)) rr.num_nodes = *v;
-  r.Int("step_nodes", 1, kMaxCount);  // accepted for Torc compatibility
+  r.NoEffect("step_nodes", "a slurm-mode job's step spans all of its num_nodes");
   if (auto v = r.String("memory")) {
     std::string error;
     if (!ParseMemory(v->value, &rr.memory_bytes, &error))
@@ -225,7 +225,8 @@ Located<SlurmScheduler> ReadScheduler(const YAML::Node& node, size_t index, Diag
   }
   if (auto v = r.Int("nodes", 1, kMaxCount)) s.nodes = *v;
   if (auto v = r.Int("ntasks_per_node", 1, kMaxCount)) s.ntasks_per_node = *v;
-  r.Bool("serialize_allocations");
+  r.NoEffect("serialize_allocations",
+             "an action submits all of its allocations at once (or, elastic, as work waits)");
   s.walltime = "01:00:00";
   if (auto v = r.String("walltime")) s.walltime = v->value;
   std::string error;
@@ -259,8 +260,10 @@ RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
     a.action.start_one_worker_per_node = *v;
     a.worker_per_node_loc = LocOf(r.Get("start_one_worker_per_node"));
   }
-  r.Int("max_parallel_jobs", 1, INT64_MAX);
-  r.Bool("persistent");
+  r.NoEffect("max_parallel_jobs",
+             "a worker runs as many jobs as its nodes' CPUs, GPUs and memory hold");
+  r.NoEffect("persistent", "each action runs once; an elastic schedule_nodes action "
+                           "(max_allocations) keeps asking for allocations while work waits");
   for (auto& c : r.StringList("commands")) a.action.commands.push_back(std::move(c.value));
   ReadElastic(r, node, has_type, diags, &a);
   if (has_type && a.action.type == ActionType::kScheduleNodes && a.scheduler.empty())
@@ -392,9 +395,11 @@ void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
   if (auto v = r.String("srun_termination_signal")) e.srun_termination_signal = v->value;
   if (auto v = r.Bool("enable_cpu_bind")) e.enable_cpu_bind = *v;
   if (auto v = r.Int("srun_launch_interval_ms", 0, 60000)) e.srun_launch_interval_ms = *v;
-  r.Int("sigkill_headroom_seconds", 0, 86400 * 7);
-  r.Bool("staggered_start");
-  r.String("srun_mpi");
+  r.NoEffect("sigkill_headroom_seconds",
+             "jobs are stopped sigterm_lead_seconds before the allocation ends (docs/slurm.md)");
+  r.NoEffect("staggered_start", "jobs start as soon as they are claimed");
+  r.NoEffect("srun_mpi", "job steps use Slurm's default MPI plugin (MpiDefault); a job that "
+                         "needs another runs its own 'srun --mpi=...'");
   YAML::Node stdio = r.Get("stdio");
   if (!IsAbsent(stdio))
     if (auto s = ReadStdio(stdio, "execution_config", diags)) e.stdio = *s;

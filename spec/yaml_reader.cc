@@ -194,6 +194,17 @@ std::vector<std::pair<LString, LString>> MapReader::StringMap(std::string_view k
   return out;
 }
 
+void MapReader::NoEffect(std::string_view key, const std::string& why) {
+  if (!valid_) return;
+  for (auto it = node_.begin(); it != node_.end(); ++it)
+    if (it->first.IsScalar() && it->first.Scalar() == key) {
+      std::string message = "'";
+      message.append(key).append("' has no effect in torc: ").append(why);
+      diags_->Warning(LocOf(it->first), std::move(message));
+      return;
+    }
+}
+
 void MapReader::Finish() {
   if (!valid_) return;
   std::vector<std::string> seen;

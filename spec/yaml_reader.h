@@ -46,6 +46,10 @@ class MapReader {
   /// A mapping of string to scalar (env, slurm_defaults), in file order.
   std::vector<std::pair<LString, LString>> StringMap(std::string_view key);
 
+  /// A key of Torc's format that torc accepts but does not act on: when the file sets it, a
+  /// warning at the key, "'<key>' has no effect in torc: <why>" (`--strict` refuses it).
+  void NoEffect(std::string_view key, const std::string& why);
+
   /// Reports keys that are not in `known_keys`.
   void Finish();
 

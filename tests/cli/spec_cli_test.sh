@@ -117,6 +117,22 @@ expect_eq "a bad cluster file: exit code" "$rc" 1
 expect_contains "... says what it is not" "$(cat "$tmp/err")" "bad.json: not a torc cluster file"
 rm -rf "$tmp"
 
+# Keys torc does not act on: a located warning (exit 0); --strict makes it an error (exit 1),
+# for validate and run (nothing runs).
+tmp=$(mktemp -d)
+printf 'name: w\nuse_pending_failed: true\njobs:\n  - {name: a, command: "touch %s/ran"}\n' "$tmp" > "$tmp/keys.yaml"
+"$torc" validate "$tmp/keys.yaml" >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "validate with an ignored key: exit code" "$rc" 0
+expect_contains "validate: the key's warning" "$(cat "$tmp/err")" "$tmp/keys.yaml:2:1: warning: 'use_pending_failed' has no effect in torc: failed jobs run again through failure_handlers or 'torc restart --failed'"
+"$torc" validate --strict "$tmp/keys.yaml" >/dev/null 2>"$tmp/err"; rc=$?
+expect_eq "validate --strict: exit code" "$rc" 1
+expect_contains "validate --strict says why" "$(cat "$tmp/err")" "keys.yaml: 2 warnings, which --strict makes errors"
+(cd "$tmp" && "$torc" run --strict keys.yaml >/dev/null 2>"$tmp/err"); rc=$?
+expect_eq "run --strict: exit code" "$rc" 1
+expect_contains "run --strict: the key" "$(cat "$tmp/err")" "keys.yaml:2:1: warning: 'use_pending_failed' has no effect in torc"
+[[ -e $tmp/ran ]] && fail "run --strict ran the job"
+rm -rf "$tmp"
+
 # help texts carry an example; no subcommand is a usage error
 expect_contains "validate --help" "$("$torc" validate --help)" "Example:"
 expect_contains "plan --help" "$("$torc" plan --help)" "Example:"

@@ -495,3 +495,62 @@ TEST_CASE("elastic schedule_nodes: max_allocations, max_nodes, idle_timeout (ISO
         "max_allocations: the server decides how many allocations to ask for, up to "
         "max_allocations");
 }
+
+TEST_CASE("no silent key: each Torc key torc does not act on draws a warning at the key") {
+  Plan p = Parse(R"(name: w
+user: someone
+metadata: {team: x}
+compute_node_expiration_buffer_seconds: 60
+compute_node_wait_for_new_jobs_seconds: 30
+compute_node_ignore_workflow_completion: true
+compute_node_wait_for_healthy_database_minutes: 5
+use_pending_failed: true
+enable_ro_crate: true
+access_groups: [a]
+dynamic_jobs: true
+execution_config:
+  sigkill_headroom_seconds: 60
+  staggered_start: true
+  srun_mpi: pmix
+resource_requirements:
+  - {name: r, step_nodes: 1}
+files:
+  - {name: f, path: f.txt, identifier: abc, st_mtime: 1.5}
+slurm_schedulers:
+  - {name: s, serialize_allocations: true}
+jobs:
+  - {name: a, command: x, supports_termination: true, resource_requirements: r, scheduler: s}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, max_parallel_jobs: 2, persistent: true}
+)");
+  std::vector<std::string> w;
+  for (const auto& d : PlanWarnings(p)) w.push_back(d.ToString());
+  const std::vector<std::pair<std::string, std::string>> keys = {
+      {"2:1", "user"},
+      {"3:1", "metadata"},
+      {"4:1", "compute_node_expiration_buffer_seconds"},
+      {"5:1", "compute_node_wait_for_new_jobs_seconds"},
+      {"6:1", "compute_node_ignore_workflow_completion"},
+      {"7:1", "compute_node_wait_for_healthy_database_minutes"},
+      {"8:1", "use_pending_failed"},
+      {"9:1", "enable_ro_crate"},
+      {"10:1", "access_groups"},
+      {"11:1", "dynamic_jobs"},
+      {"13:3", "sigkill_headroom_seconds"},
+      {"14:3", "staggered_start"},
+      {"15:3", "srun_mpi"},
+      {"17:15", "step_nodes"},
+      {"19:28", "identifier"},
+      {"19:45", "st_mtime"},
+      {"21:15", "serialize_allocations"},
+      {"23:27", "supports_termination"},
+      {"25:82", "max_parallel_jobs"},
+      {"25:104", "persistent"},
+  };
+  for (const auto& [at, key] : keys) {
+    CAPTURE(key);
+    std::string want = "test.yaml:" + at + ": warning: '" + key + "' has no effect in torc: ";
+    CHECK(std::any_of(w.begin(), w.end(), [&](const std::string& s) { return s.rfind(want, 0) == 0; }));
+  }
+  CHECK(p.warnings.size() == keys.size());
+}
