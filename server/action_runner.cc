@@ -144,7 +144,10 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const AllocationOrder
   ctx.working_dir = due.row.working_dir;
   ctx.one_worker_per_node = order.one_worker_per_node;
   ctx.srun = slurm_.paths().srun;
-  ctx.idle_timeout_seconds = order.idle_timeout_seconds;
+  // The action's idle_timeout, else the workflow's compute_node_wait_for_new_jobs_seconds.
+  ctx.idle_timeout_seconds = order.idle_timeout_seconds > 0
+                                 ? order.idle_timeout_seconds
+                                 : due.plan->worker_idle_timeout_seconds;
   std::string path = out_dir + "/slurm/" + order.script_name + ".sh";
   {
     std::ofstream script(path);

@@ -214,6 +214,10 @@ struct Plan {
   ResourceMonitor resource_monitor;
   /// `max_failures`: once this many jobs have failed (for good), no further job starts.
   std::optional<int64_t> max_failures;
+  /// `compute_node_wait_for_new_jobs_seconds`: how long the workers of the workflow's
+  /// allocations wait with nothing to run before they leave, unless an action's idle_timeout
+  /// says otherwise (0: the worker's default, 60 s).
+  int64_t worker_idle_timeout_seconds = 0;
   /// What the file says that torc does not act on, each at its key ("warning: '<key>' has no
   /// effect in torc: ..."). PlanWarnings lists them first.
   std::vector<Diagnostic> warnings;

@@ -199,7 +199,10 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"failure_handlers", FailureHandlersToJson(plan.failure_handlers)},
           {"slurm_defaults", std::move(slurm_defaults)},
           {"execution_config", ExecutionToJson(plan.execution)},
-          {"max_failures", plan.max_failures ? nlohmann::json(*plan.max_failures) : nullptr}};
+          {"max_failures", plan.max_failures ? nlohmann::json(*plan.max_failures) : nullptr},
+          {"worker_idle_timeout_seconds", plan.worker_idle_timeout_seconds
+                                              ? nlohmann::json(plan.worker_idle_timeout_seconds)
+                                              : nullptr}};
 }
 
 }  // namespace torc::spec

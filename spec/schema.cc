@@ -593,9 +593,8 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
   r.NoEffect("compute_node_expiration_buffer_seconds",
              "workers stop before their allocation ends by execution_config's "
              "sigterm_lead_seconds (docs/slurm.md)");
-  r.NoEffect("compute_node_wait_for_new_jobs_seconds",
-             "a worker leaves after 60 s with nothing to run; set a schedule_nodes action's "
-             "idle_timeout, or 'torc worker run --idle-timeout'");
+  if (auto v = r.Int("compute_node_wait_for_new_jobs_seconds", 1, 7 * 86400))
+    wf->worker_idle_timeout_seconds = *v;
   r.NoEffect("compute_node_ignore_workflow_completion",
              "workers leave once the workflow is complete");
   r.NoEffect("compute_node_wait_for_healthy_database_minutes",

@@ -115,6 +115,7 @@ struct RawWorkflow {
   Loc execution_mode_loc;
   ResourceMonitor resource_monitor;
   std::optional<int64_t> max_failures;
+  int64_t worker_idle_timeout_seconds = 0;  // compute_node_wait_for_new_jobs_seconds
 };
 
 /// Parses the text (YAML, or JSON checked strictly first) into a document.

@@ -790,3 +790,39 @@ TEST_CASE("elastic action: allocations follow the ready jobs, within max_allocat
   CHECK(why(*service, 1113.0) == "not asking: the workflow is complete");
   CHECK(service->Allocations(wf).size() == 3);
 }
+
+TEST_CASE("compute_node_wait_for_new_jobs_seconds is the workers' idle timeout unless the action "
+          "has its own") {
+  TempDir dir;
+  SlurmPaths paths;
+  paths.sbatch = Script(dir, "sbatch", "echo 7\n").string();
+  paths.squeue = "/bin/false";
+  ActionRunnerOptions options;
+  options.torc_binary = "/usr/local/bin/torc";
+  options.api_url = "http://127.0.0.1:1";
+  options.data_dir = dir.path.string();
+  options.reconcile_seconds = 3600;
+  auto service = OpenService(dir);
+  ActionRunner runner(service.get(), SlurmClient(paths), options);
+  WorkflowId wf = 0;
+  REQUIRE(service->Submit({R"(name: idle
+compute_node_wait_for_new_jobs_seconds: 45
+jobs:
+  - {name: a, command: "true", scheduler: s}
+  - {name: b, command: "true", scheduler: t}
+slurm_schedulers:
+  - {name: s, nodes: 1, walltime: "00:10:00"}
+  - {name: t, nodes: 1, walltime: "00:10:00"}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s}
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: t, idle_timeout: 15}
+)", "wf.yaml", dir.path.string(), "u"},
+                          1000.0, &wf)
+              .ok());
+  runner.Tick(1001.0);
+  const fs::path slurm = dir.path / "torc_output" / std::to_string(wf) / "slurm";
+  CHECK(Slurp(slurm / "action_0.sh").find(" --scheduler 's' --idle-timeout 45\n") !=
+        std::string::npos);
+  CHECK(Slurp(slurm / "action_1.sh").find(" --scheduler 't' --idle-timeout 15\n") !=
+        std::string::npos);
+}

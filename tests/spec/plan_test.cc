@@ -529,7 +529,6 @@ actions:
       {"2:1", "user"},
       {"3:1", "metadata"},
       {"4:1", "compute_node_expiration_buffer_seconds"},
-      {"5:1", "compute_node_wait_for_new_jobs_seconds"},
       {"6:1", "compute_node_ignore_workflow_completion"},
       {"7:1", "compute_node_wait_for_healthy_database_minutes"},
       {"8:1", "use_pending_failed"},
@@ -553,4 +552,6 @@ actions:
     CHECK(std::any_of(w.begin(), w.end(), [&](const std::string& s) { return s.rfind(want, 0) == 0; }));
   }
   CHECK(p.warnings.size() == keys.size());
+  // The one of them torc acts on: the workers' idle timeout.
+  CHECK(p.worker_idle_timeout_seconds == 30);
 }
