@@ -25,7 +25,19 @@ void Diagnostics::Error(Loc loc, std::string message) {
     message = message.substr(0, cut) + "... (" + std::to_string(message.size() - cut) +
               " more bytes)";
   }
+  loc = InFile(loc);
   errors_.push_back({file_, loc.line, loc.column, std::move(message)});
+}
+
+Loc Diagnostics::InFile(Loc loc) const {
+  if (origins_.empty() || loc.line <= 0) return loc;
+  // One name or value per line of a rewrite: the whole line is where that came from.
+  return origins_[std::min(static_cast<size_t>(loc.line), origins_.size()) - 1];
+}
+
+std::string Diagnostics::Located(Loc loc, const std::string& message) const {
+  loc = InFile(loc);
+  return Diagnostic{file_, loc.line, loc.column, message}.ToString();
 }
 
 std::vector<Diagnostic> Diagnostics::Take() {

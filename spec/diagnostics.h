@@ -28,7 +28,16 @@ struct LString {
 class Diagnostics {
  public:
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
+  /// Records an error at `loc`, a position in the text read (mapped through the origins).
   void Error(Loc loc, std::string message);
+  /// The text read is a rewrite of the file (KDL as YAML, spec/kdl_workflow.h): `origins[k]` is
+  /// where in the file line k + 1 of the rewrite came from. Every later position is mapped
+  /// through it, so that messages point into the file.
+  void SetOrigins(std::vector<Loc> origins) { origins_ = std::move(origins); }
+  /// Where `loc`, a position in the text read, is in the file.
+  Loc InFile(Loc loc) const;
+  /// "file:line:col: message" for a position in the text read (e.g. a warning).
+  std::string Located(Loc loc, const std::string& message) const;
   bool empty() const { return errors_.empty(); }
   size_t size() const { return errors_.size(); }
   /// The errors, sorted by position (stable for equal positions).
@@ -37,6 +46,7 @@ class Diagnostics {
 
  private:
   std::string file_;
+  std::vector<Loc> origins_;
   std::vector<Diagnostic> errors_;
 };
 

@@ -358,10 +358,10 @@ Loc KeyLoc(const YAML::Node& node, const std::string& key) {
 
 void ReadResourceMonitor(const YAML::Node& node, RawWorkflow* wf, Diagnostics* diags) {
   ResourceMonitor& m = wf->resource_monitor;
-  auto warn = [&](Loc loc, std::string message) {
-    Diagnostic d{diags->file(), loc.line, loc.column, "warning: "};
-    d.message += message;
-    m.warnings.push_back(d.ToString());
+  auto warn = [&](Loc loc, const std::string& message) {
+    std::string text = "warning: ";
+    text += message;
+    m.warnings.push_back(diags->Located(loc, text));
   };
   // Keys torc does not know are warnings, not errors: the file may come from another version of
   // Torc. They are added to the known keys so that MapReader does not refuse them.
