@@ -42,12 +42,20 @@ std::vector<Diagnostic> Sorted(std::vector<Diagnostic>* list) {
 }  // namespace
 
 void Diagnostics::Error(Loc loc, std::string message) {
-  Add(file_, loc, std::move(message), &errors_, "too many errors; stopping");
+  Add(file_, InFile(loc), std::move(message), &errors_, "too many errors; stopping");
 }
 
 void Diagnostics::Warning(Loc loc, std::string message) {
-  Add(file_, loc, "warning: " + std::move(message), &warnings_, "warning: too many warnings");
+  Add(file_, InFile(loc), "warning: " + std::move(message), &warnings_,
+      "warning: too many warnings");
 }
+
+Loc Diagnostics::InFile(Loc loc) const {
+  if (origins_.empty() || loc.line <= 0) return loc;
+  // One name or value per line of a rewrite: the whole line is where that came from.
+  return origins_[std::min(static_cast<size_t>(loc.line), origins_.size()) - 1];
+}
+
 
 std::vector<Diagnostic> Diagnostics::Take() { return Sorted(&errors_); }
 

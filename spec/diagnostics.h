@@ -28,10 +28,18 @@ struct LString {
 class Diagnostics {
  public:
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
+  /// Records an error at `loc`, a position in the text read (mapped through the origins).
   void Error(Loc loc, std::string message);
   /// A key the file sets that torc does not act on, and the like: the file is still valid
-  /// (`--strict` refuses it). `message` is without the "warning: " the Diagnostic gets.
+  /// (`--strict` refuses it). `message` is without the "warning: " the Diagnostic gets; `loc`
+  /// is mapped through the origins like an error's.
   void Warning(Loc loc, std::string message);
+  /// The text read is a rewrite of the file (KDL as YAML, spec/kdl_workflow.h): `origins[k]` is
+  /// where in the file line k + 1 of the rewrite came from. Every later position is mapped
+  /// through it, so that messages point into the file.
+  void SetOrigins(std::vector<Loc> origins) { origins_ = std::move(origins); }
+  /// Where `loc`, a position in the text read, is in the file.
+  Loc InFile(Loc loc) const;
   bool empty() const { return errors_.empty(); }
   size_t size() const { return errors_.size(); }
   /// The errors, sorted by position (stable for equal positions).
@@ -42,6 +50,7 @@ class Diagnostics {
 
  private:
   std::string file_;
+  std::vector<Loc> origins_;
   std::vector<Diagnostic> errors_;
   std::vector<Diagnostic> warnings_;
 };

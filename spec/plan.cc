@@ -1,6 +1,7 @@
 #include "spec/plan.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <yaml-cpp/yaml.h>
 
@@ -106,16 +107,57 @@ bool EndsWith(const std::string& s, std::string_view tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+// Whether the text at `pos` (the first thing after comments) starts a KDL workflow node: the
+// name of a workflow setting or section as KDL writes it (`name`, `job`, `resource_requirements`,
+// ...), spaces, then on the same line a value or a '{' block. A YAML key ends in ':' and is
+// never followed by a quoted value this way.
+bool StartsKdlNode(const std::string& text, size_t pos) {
+  static constexpr std::string_view kFirstNodes[] = {
+      "name",       "description",           "project",         "user",
+      "env",        "parameters",            "job",             "jobs",
+      "file",       "user_data",             "resource_requirements", "slurm_scheduler",
+      "action",     "failure_handler",       "slurm_defaults",  "execution_config",
+      "resource_monitor", "metadata",        "max_failures",    "use_pending_failed"};
+  size_t end = pos;
+  while (end < text.size() && (std::islower(static_cast<unsigned char>(text[end])) ||
+                               text[end] == '_'))
+    ++end;
+  const std::string_view word(text.data() + pos, end - pos);
+  if (std::find(std::begin(kFirstNodes), std::end(kFirstNodes), word) == std::end(kFirstNodes) &&
+      word.rfind("compute_node_", 0) != 0)
+    return false;
+  if (end == text.size() || (text[end] != ' ' && text[end] != '\t')) return false;
+  size_t value = text.find_first_not_of(" \t", end);
+  if (value == std::string::npos) return false;
+  char c = text[value];
+  return c == '"' || c == '#' || c == '{' || c == '(' ||
+         std::isdigit(static_cast<unsigned char>(c)) || std::isalpha(static_cast<unsigned char>(c));
+}
+
 Format FormatOf(const std::string& text, const std::string& file_name) {
   if (EndsWith(file_name, ".json5")) return Format::kJson5;
   if (EndsWith(file_name, ".json")) return Format::kJson;
-  size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return Format::kYaml;
-  if (text[first] == '{') return Format::kJson5;
-  if (text[first] == '/' && first + 1 < text.size() &&
-      (text[first + 1] == '/' || text[first + 1] == '*'))
-    return Format::kJson5;
-  return Format::kYaml;
+  if (EndsWith(file_name, ".kdl")) return Format::kKdl;
+  // Skip white space and // and /* */ comments (YAML has neither kind).
+  bool commented = false;
+  size_t pos = 0;
+  while (true) {
+    pos = text.find_first_not_of(" \t\r\n", pos);
+    if (pos == std::string::npos) return commented ? Format::kJson5 : Format::kYaml;
+    if (text.compare(pos, 2, "//") == 0) {
+      pos = text.find('\n', pos);
+    } else if (text.compare(pos, 2, "/*") == 0) {
+      pos = text.find("*/", pos + 2);
+      if (pos != std::string::npos) pos += 2;
+    } else {
+      break;
+    }
+    commented = true;
+    if (pos == std::string::npos) return Format::kJson5;
+  }
+  if (text[pos] == '{') return Format::kJson5;
+  if (StartsKdlNode(text, pos)) return Format::kKdl;
+  return commented ? Format::kJson5 : Format::kYaml;
 }
 
 }  // namespace
@@ -129,12 +171,6 @@ LoadResult ParsePlan(const std::string& text, const std::string& file_name, Form
                              "the file has " + std::to_string(text.size()) +
                                  " bytes, more than the limit of " +
                                  std::to_string(kMaxWorkflowFileBytes) + " (64 MiB)"});
-    return result;
-  }
-  if (format == Format::kAuto && EndsWith(file_name, ".kdl")) {
-    result.errors.push_back({file_name, 0, 0,
-                             "KDL workflow files are not read by this torc yet; write the "
-                             "workflow as YAML, JSON or JSON5 (docs/workflow-format.md)"});
     return result;
   }
   if (format == Format::kAuto) format = FormatOf(text, file_name);

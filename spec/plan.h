@@ -248,10 +248,12 @@ struct LoadResult {
   bool ok() const { return plan.has_value(); }
 };
 
-/// The syntax of a workflow file's text. kAuto: JSON5 when the file name ends in ".json5", or
-/// the text starts with a comment "//" or "/*", or starts with '{' in a file not named ".json"
-/// (JSON5 reads all JSON the same); strict JSON for ".json"; else YAML.
-enum class Format { kAuto, kYaml, kJson, kJson5 };
+/// The syntax of a workflow file's text. kAuto: by the file name's extension (".json": strict
+/// JSON, ".json5": JSON5, ".kdl": KDL), else by the text: after any "//" and "/* */" comments, a
+/// '{' is JSON5 (which reads all JSON the same), a KDL node naming a workflow setting or section
+/// with a value or block on the same line (`name "w"`, `job "a" {`) is KDL, anything else after
+/// a comment JSON5; a text that starts otherwise is YAML.
+enum class Format { kAuto, kYaml, kJson, kJson5, kKdl };
 
 /// Limits that keep a hostile or mistaken file from exhausting the machine (docs/limits.md).
 /// Each is checked before the memory or time it guards is spent.
@@ -290,8 +292,8 @@ inline constexpr int64_t kMaxRegexMemory = 32 << 20;
 /// stops reading a file at this size (also the API's limit for `spec_text`).
 inline constexpr int64_t kMaxWorkflowFileBytes = 64 << 20;
 
-/// Expands the text of a workflow file (YAML, JSON or JSON5, chosen by the name's extension or the
-/// content); `file_name` is used in diagnostics. Reading the file is the caller's (the CLI reads
+/// Expands the text of a workflow file (YAML, JSON, JSON5 or KDL, chosen by the name's extension
+/// or the content); `file_name` is used in diagnostics. Reading the file is the caller's (the CLI reads
 /// it bounded: cmd/workflow_file.h).
 LoadResult ParsePlan(const std::string& text, const std::string& file_name,
                      Format format = Format::kAuto, const LoadOptions& options = {});

@@ -43,7 +43,7 @@ class Resolver {
       const std::string& name = name_of(items[i]);
       Index prev = index->Add(name, i);
       if (prev != kNone) {
-        Loc first = loc_of(prev);
+        Loc first = diags_->InFile(loc_of(prev));
         diags_->Error(loc_of(i), std::string("duplicate ") + kind + " name '" + name +
                                      "' (first defined at line " + std::to_string(first.line) +
                                      ")");

@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "spec/json5.h"
+#include "spec/kdl_workflow.h"
 #include "spec/schema_internal.h"
 #include "spec/yaml_reader.h"
 
@@ -366,16 +367,24 @@ size_t Utf8SequenceLength(const std::string& text, size_t i) {
 
 namespace {
 
-// Workflow files are UTF-8 (YAML and JSON both say so); everything read from them ends up in
-// JSON answers and plan output, which must be valid UTF-8 too.
-bool CheckUtf8(const std::string& text, Diagnostics* diags) {
+// Workflow files are UTF-8 text (YAML, JSON and KDL all say so); everything read from them ends
+// up in JSON answers and plan output, which must be valid UTF-8 too. A binary file (or one in
+// another encoding) is refused here, in one line that never quotes it.
+bool CheckText(const std::string& text, Diagnostics* diags) {
   Loc at{1, 1};
   for (size_t i = 0; i < text.size();) {
     size_t n = Utf8SequenceLength(text, i);
-    if (n == 0) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    // C0 controls other than tab, line breaks, VT and FF: no format allows them raw.
+    if (n == 0 || byte <= 0x08 || (byte >= 0x0E && byte <= 0x1F)) {
       char hex[8];
-      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[i]));
-      diags->Error(at, std::string("the file is not valid UTF-8 (byte ") + hex + ")");
+      std::snprintf(hex, sizeof hex, "0x%02X", byte);
+      std::string message = n == 0 ? "the file is not valid UTF-8 (byte " : "the file holds the "
+                                                                            "control byte ";
+      message += hex;
+      message += n == 0 ? ")" : " (is it binary?)";
+      message += "; a workflow file is YAML, JSON, JSON5 or KDL text";
+      diags->Error(at, std::move(message));
       return false;
     }
     if (text[i] == '\n') {
@@ -461,6 +470,7 @@ bool ParseYaml(const std::string& text, Format format, YAML::Node* root, Diagnos
     diags->Error({e.mark.line + 1, e.mark.column + 1},
                  std::string(format == Format::kJson    ? "invalid JSON"
                              : format == Format::kJson5 ? "invalid JSON5"
+                             : format == Format::kKdl   ? "invalid KDL"
                                                         : "invalid YAML") +
                      ": nested deeper than " + std::to_string(e.depth()) + " levels");
     return false;
@@ -470,8 +480,11 @@ bool ParseYaml(const std::string& text, Format format, YAML::Node* root, Diagnos
     if (!text.empty() && text.back() == '\n') --lines;
     Loc loc{e.mark.line + 1, e.mark.column + 1};
     if (loc.line > lines) loc = {std::max(lines, 1), 1};
-    // (JSON5 is rewritten as valid YAML: this would be a bug of spec/json5.cc.)
-    diags->Error(loc, std::string(format == Format::kJson5 ? "invalid JSON5: " : "invalid YAML: ") +
+    // (JSON5 and KDL are rewritten as valid YAML: this would be a bug of spec/json5.cc or
+    // spec/kdl_workflow.cc.)
+    diags->Error(loc, std::string(format == Format::kJson5 ? "invalid JSON5: "
+                                  : format == Format::kKdl ? "invalid KDL: "
+                                                           : "invalid YAML: ") +
                           e.msg);
     return false;
   } catch (const YAML::Exception& e) {
@@ -541,19 +554,34 @@ void ReadSlurmDefaults(MapReader& r, RawWorkflow* wf) {
 
 namespace {
 
-// A workflow file is one mapping.
+// A workflow file is one mapping. A text that is one scalar is most likely another format: it
+// is named by its start, never quoted whole.
 bool CheckMapping(const YAML::Node& root, Diagnostics* diags) {
   if (root.IsMap()) return true;
   Loc loc = LocOf(root);
   if (loc.line == 0) loc = {1, 1};
-  diags->Error(loc, "a workflow file must be a mapping with 'name' and 'jobs', not " + KindOf(root));
+  std::string message = "a workflow file must be a mapping with 'name' and 'jobs', not ";
+  if (root.IsScalar()) {
+    std::string start = root.Scalar();
+    size_t cut = std::min<size_t>(start.find('\n'), 30);
+    if (cut < start.size()) {
+      while (cut > 0 && (static_cast<unsigned char>(start[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+      start = start.substr(0, cut) + "...";
+    }
+    message += "a text starting '";
+    message += start;
+    message += "' (a workflow file is YAML, JSON, JSON5 or KDL)";
+  } else {
+    message += KindOf(root);
+  }
+  diags->Error(loc, std::move(message));
   return false;
 }
 
 }  // namespace
 
 bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diagnostics* diags) {
-  if (!CheckUtf8(text, diags)) return false;
+  if (!CheckText(text, diags)) return false;
   if (format == Format::kJson && !CheckStrictJson(text, diags)) return false;
   if (format == Format::kYaml && !CheckNoTabIndentation(text, diags)) return false;
   if (format == Format::kJson5) {
@@ -564,6 +592,19 @@ bool LoadDocument(const std::string& text, Format format, YAML::Node* root, Diag
       diags->Error({error.line, error.column}, error.message);
       return false;
     }
+    return ParseYaml(yaml, format, root, diags) && CheckMapping(*root, diags);
+  }
+  if (format == Format::kKdl) {
+    // Rewritten as YAML flow text, one name or value per line, with the KDL position of each
+    // line (spec/kdl_workflow.h): from here on, every position goes through that table.
+    std::string yaml;
+    std::vector<Loc> origins;
+    KdlError error;
+    if (!KdlWorkflowToYaml(text, &yaml, &origins, &error)) {
+      diags->Error({error.line, error.column}, error.message);
+      return false;
+    }
+    diags->SetOrigins(std::move(origins));
     return ParseYaml(yaml, format, root, diags) && CheckMapping(*root, diags);
   }
   if (!ParseYaml(text, format, root, diags)) return false;

@@ -1,9 +1,9 @@
 // libFuzzer target for the workflow file reader: parse, expand, resolve and validate arbitrary
-// bytes as YAML, JSON and JSON5 (spec/plan.h ParsePlan). Any crash, leak, sanitizer report, hang or
-// out-of-memory is a bug; a refused file must come back with at least one error.
+// bytes as YAML, JSON, JSON5 and KDL (spec/plan.h ParsePlan). Any crash, leak, sanitizer report,
+// hang or out-of-memory is a bug; a refused file must come back with at least one error.
 //
-// Input: one byte picks the format ('J': JSON, '5': JSON5, anything else: YAML), the rest is the
-// file text.
+// Input: one byte picks the format ('J': JSON, '5': JSON5, 'K': KDL, anything else: YAML), the
+// rest is the file text.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -25,6 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const auto format = data[0] == 'J'   ? torc::spec::Format::kJson
                       : data[0] == '5' ? torc::spec::Format::kJson5
+                      : data[0] == 'K' ? torc::spec::Format::kKdl
                                        : torc::spec::Format::kYaml;
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   // The default limits (10 million jobs, ...) are deliberate capacities, not bugs: reaching them
@@ -34,6 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       text,
       format == torc::spec::Format::kJson    ? "fuzz.json"
       : format == torc::spec::Format::kJson5 ? "fuzz.json5"
+      : format == torc::spec::Format::kKdl   ? "fuzz.kdl"
                                              : "fuzz.yaml",
       format, options);
   if (result.ok() == !result.errors.empty()) std::abort();  // exactly one of plan and errors

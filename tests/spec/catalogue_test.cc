@@ -5,7 +5,7 @@
 //   # expect: LINE:COL: MESSAGE
 // A JSON file (which cannot hold comments) lists them in NAME.json.expect:
 //   LINE:COL: MESSAGE
-// A JSON5 file lists them in its first lines as
+// A JSON5 or KDL file lists them in its first lines as
 //   // expect: LINE:COL: MESSAGE
 #include <doctest/doctest.h>
 
@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 const fs::path kBadDir = fs::path(TORC_TEST_DATA) / "bad";
 constexpr std::string_view kExpectPrefix = "# expect: ";
-constexpr std::string_view kJson5ExpectPrefix = "// expect: ";
+constexpr std::string_view kCommentExpectPrefix = "// expect: ";
 
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -52,7 +52,9 @@ std::vector<std::string> Expectations(const fs::path& path, const std::string& t
       if (!line.empty()) expected.push_back(line);
     return expected;
   }
-  std::string_view prefix = path.extension() == ".json5" ? kJson5ExpectPrefix : kExpectPrefix;
+  std::string_view prefix = path.extension() == ".json5" || path.extension() == ".kdl"
+                                ? kCommentExpectPrefix
+                                : kExpectPrefix;
   for (const auto& line : Lines(text)) {
     if (line.rfind(prefix, 0) != 0) break;  // only the leading comment block
     expected.push_back(line.substr(prefix.size()));

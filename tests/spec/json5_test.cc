@@ -82,14 +82,6 @@ TEST_CASE("json5: chosen by name or by content; strict JSON stays strict") {
   CHECK(FirstError(text, "w.json").find("w.json:1:1: invalid JSON") == 0);
 }
 
-TEST_CASE("a KDL file is refused in one line, its text not echoed") {
-  LoadResult r = ParsePlan("workflow \"w\" {\n  job \"a\" command=\"x\"\n}\n", "w.kdl");
-  REQUIRE(r.errors.size() == 1);
-  CHECK(r.errors[0].ToString() ==
-        "w.kdl: KDL workflow files are not read by this torc yet; write the workflow as YAML, "
-        "JSON or JSON5 (docs/workflow-format.md)");
-}
-
 TEST_CASE("json5: errors say what and where") {
   CHECK(FirstError("{name: 'w', jobs: [{name: 'a', command: 'x', priority: -Infinity}]}") ==
         "t.json5:1:56: 'priority' of job 'a' must be an integer, not '-.inf'");

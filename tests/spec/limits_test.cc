@@ -156,11 +156,11 @@ TEST_CASE("hostile text: invalid UTF-8, 10 MB strings, deep nesting, huge number
   // Invalid UTF-8 anywhere (also in user data, which once crashed the loader when serialized).
   CHECK(Errors("name: w\njobs:\n  - name: a\n    command: x\nuser_data:\n  - name: d\n"
                "    data: \"ok \xff\"\n") ==
-        "t.yaml:7:15: the file is not valid UTF-8 (byte 0xFF)\n");
+        "t.yaml:7:15: the file is not valid UTF-8 (byte 0xFF); a workflow file is YAML, JSON, JSON5 or KDL text\n");
   CHECK(Errors("name: w\xc0\xaf\njobs: []\n") ==
-        "t.yaml:1:8: the file is not valid UTF-8 (byte 0xC0)\n");  // overlong '/'
+        "t.yaml:1:8: the file is not valid UTF-8 (byte 0xC0); a workflow file is YAML, JSON, JSON5 or KDL text\n");  // overlong '/'
   CHECK(Errors("{\"name\": \"\xed\xa0\x80\", \"jobs\": []}", {}, Format::kJson) ==
-        "t.yaml:1:11: the file is not valid UTF-8 (byte 0xED)\n");  // a surrogate
+        "t.yaml:1:11: the file is not valid UTF-8 (byte 0xED); a workflow file is YAML, JSON, JSON5 or KDL text\n");  // a surrogate
   // A 10 MB string where a number belongs: the error quotes it, shortened.
   std::string big(10 << 20, '7');
   LoadResult r = ParsePlan("name: w\njobs:\n  - name: a\n    command: x\n    priority: x" + big +
