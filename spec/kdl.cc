@@ -4,30 +4,10 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "spec/text_chars.h"
+
 namespace torc::spec {
 namespace {
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-int DigitValue(char c) { return IsDigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; }
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    *out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    *out += static_cast<char>(0xC0 | (cp >> 6));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    *out += static_cast<char>(0xE0 | (cp >> 12));
-    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    *out += static_cast<char>(0xF0 | (cp >> 18));
-    *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 /// Reads a KDL document at pos_ into nodes.
 class KdlParser {
@@ -420,10 +400,10 @@ class KdlParser {
       for (; k < token.size(); ++k) {
         char d = token[k];
         if (d == '_' && digits > 0) continue;
-        if (!IsHex(d) || DigitValue(d) >= base) return bad();
-        if (value > (UINT64_MAX - static_cast<uint64_t>(DigitValue(d))) / base)
+        if (!IsHex(d) || HexValue(d) >= base) return bad();
+        if (value > (UINT64_MAX - static_cast<uint64_t>(HexValue(d))) / base)
           return FailAt(start, "the number is too large");
-        value = value * base + static_cast<uint64_t>(DigitValue(d));
+        value = value * base + static_cast<uint64_t>(HexValue(d));
         ++digits;
       }
       if (digits == 0) return bad();
@@ -462,7 +442,7 @@ class KdlParser {
     size_t n = 0;
     for (; IsHex(At()); ++pos_, ++n) {
       if (n == 6) return FailAt(at, "a \\u{} escape has at most 6 hex digits");
-      *cp = *cp * 16 + static_cast<uint32_t>(DigitValue(At()));
+      *cp = *cp * 16 + static_cast<uint32_t>(HexValue(At()));
     }
     if (n == 0 || At() != '}') return FailAt(at, "a \\u escape is written \\u{hex digits}");
     ++pos_;
