@@ -62,6 +62,7 @@ ElasticDecision DecideElastic(const ElasticInput& in) {
     return d;
   }
   if (int failed = FailedStarts(in.allocations); failed >= kElasticMaxFailedStarts) {
+    d.stopped = true;
     d.why = "stopped: the last " + std::to_string(failed) +
             " allocations ended before a worker of theirs registered; their batch output "
             "(torc_output/<workflow>/slurm/<job id>.err) says why";

@@ -75,6 +75,9 @@ struct ElasticDecision {
   int64_t needed = 0;
   /// Ready jobs stand uncovered now (the caller keeps `uncovered_since` from it).
   bool uncovered = false;
+  /// It has given up (kElasticMaxFailedStarts allocations in a row never started a worker):
+  /// it asks for nothing more, so torc status must not count on it (problem no_compute).
+  bool stopped = false;
   std::string why;  // one sentence: why it asks, or why not
 };
 

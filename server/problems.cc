@@ -133,10 +133,13 @@ void FindNoCompute(const WorkflowCore& core, const spec::Plan& plan, const Probl
   for (const auto& [id, w] : core.workers()) worker = worker || w.alive;
   for (const auto& a : c.allocations) live = live || a.state == "pending" || a.state == "running";
   // An elastic action that has fired asks for compute itself while ready jobs wait (its
-  // autoscale line in torc status says what it does).
-  for (uint32_t a = 0; a < plan.actions.size(); ++a)
+  // autoscale line in torc status says what it does), unless it has given up.
+  for (uint32_t a = 0; a < plan.actions.size(); ++a) {
+    bool stopped = std::find(c.elastic_stopped.begin(), c.elastic_stopped.end(), a) !=
+                   c.elastic_stopped.end();
     due = due || core.action_status(a) == ActionStatus::kDue ||
-          (plan.actions[a].elastic() && core.action_status(a) == ActionStatus::kDone);
+          (plan.actions[a].elastic() && core.action_status(a) == ActionStatus::kDone && !stopped);
+  }
   if (!worker && !c.worker_left.empty()) out->push_back({"worker_left", c.worker_left, {}});
   if (ready > 0 && !worker && !live && !due) {
     Problem none{"no_compute", "", {}};

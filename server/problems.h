@@ -25,6 +25,8 @@ struct ProblemContext {
   std::string failed_request;
   std::string worker_left;  // the last worker that left with work undone, and why ("" if none)
   double now = 0;           // seconds since the epoch (0: problems that need the time are skipped)
+  /// Elastic actions that have given up asking (ElasticDecision::stopped).
+  std::vector<uint32_t> elastic_stopped = {};
 };
 
 /// How long an allocation may run before a worker of it registers (its batch script starting

@@ -151,6 +151,9 @@ HttpResponse Status(Call& c, WorkflowId wf) {
   nlohmann::json out;
   ProblemContext context{c.service->Allocations(wf), c.service->ScheduleFailure(wf),
                          c.service->WorkerLeft(wf), c.now};
+  const std::vector<AutoscaleEntry> scaling = c.service->Autoscale(wf, c.now);
+  for (const auto& a : scaling)
+    if (a.decision.stopped) context.elastic_stopped.push_back(a.action);
   Check(c.service->WithWorkflow(wf, [&](WorkflowEntry& e) {
     out = WorkflowSummary(e);
     nlohmann::json workers = nlohmann::json::array();
@@ -197,7 +200,7 @@ HttpResponse Status(Call& c, WorkflowId wf) {
   // The elastic actions that have fired: how many allocations they have and why they ask for
   // more, or do not (docs/api.md).
   nlohmann::json autoscale = nlohmann::json::array();
-  for (const auto& a : c.service->Autoscale(wf, c.now)) {
+  for (const auto& a : scaling) {
     const ElasticDecision& d = a.decision;
     autoscale.push_back({{"action", a.action},
                          {"scheduler", a.scheduler},

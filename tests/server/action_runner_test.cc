@@ -456,6 +456,8 @@ std::vector<Problem> ProblemsOf(Service& service, WorkflowId id, double now = 0)
   std::vector<Problem> out;
   ProblemContext context{service.Allocations(id), service.ScheduleFailure(id),
                          service.WorkerLeft(id), now};
+  for (const auto& a : service.Autoscale(id, now))  // as the status call does
+    if (a.decision.stopped) context.elastic_stopped.push_back(a.action);
   REQUIRE(service.WithWorkflow(id, [&](WorkflowEntry& e) {
     out = FindProblems(e, context);
     return ServiceStatus::Ok();
@@ -825,4 +827,41 @@ actions:
         std::string::npos);
   CHECK(Slurp(slurm / "action_1.sh").find(" --scheduler 't' --idle-timeout 15\n") !=
         std::string::npos);
+}
+
+TEST_CASE("an elastic action that gave up does not hide no_compute") {
+  TempDir dir;
+  fs::path count = dir.path / "count";
+  SlurmPaths paths;
+  paths.sbatch = Script(dir, "sbatch",
+                        "n=$(( $(cat '" + count.string() + "' 2>/dev/null || echo 0) + 1 ))\n"
+                        "echo $n > '" + count.string() + "'\necho $n\n").string();
+  paths.squeue = "/bin/false";
+  ActionRunnerOptions options;
+  options.torc_binary = "/usr/local/bin/torc";
+  options.api_url = "http://127.0.0.1:1";
+  options.data_dir = dir.path.string();
+  options.reconcile_seconds = 3600;
+  auto service = OpenService(dir);
+  ActionRunner runner(service.get(), SlurmClient(paths), options);
+  WorkflowId wf = 0;
+  REQUIRE(service->Submit({kElastic, "wf.yaml", dir.path.string(), "u"}, 1000.0, &wf).ok());
+  // Each allocation ends before a worker of it registers (a batch script that cannot start
+  // torc); the action asks again, and after kElasticMaxFailedStarts it stops.
+  double now = 1001.0;
+  for (int k = 1; k <= kElasticMaxFailedStarts; ++k) {
+    runner.Tick(now);
+    REQUIRE(service->Allocations(wf).size() == static_cast<size_t>(k));
+    CHECK(Kind(ProblemsOf(*service, wf, now), "no_compute") == nullptr);  // it is asking
+    service->UpdateAllocation(wf, std::to_string(k), "failed", now + 1);
+    now += 20;
+  }
+  runner.Tick(now);
+  CHECK(service->Allocations(wf).size() == static_cast<size_t>(kElasticMaxFailedStarts));
+  auto entries = service->Autoscale(wf, now);
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].decision.stopped);
+  const Problem* none = Kind(ProblemsOf(*service, wf, now), "no_compute");
+  REQUIRE(none != nullptr);
+  CHECK(none->message.find("torc slurm schedule") != std::string::npos);
 }
