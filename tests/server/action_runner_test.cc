@@ -861,7 +861,8 @@ TEST_CASE("an elastic action that gave up does not hide no_compute") {
   auto entries = service->Autoscale(wf, now);
   REQUIRE(entries.size() == 1);
   CHECK(entries[0].decision.stopped);
-  const Problem* none = Kind(ProblemsOf(*service, wf, now), "no_compute");
+  const auto problems = ProblemsOf(*service, wf, now);  // Kind points into it
+  const Problem* none = Kind(problems, "no_compute");
   REQUIRE(none != nullptr);
   CHECK(none->message.find("torc slurm schedule") != std::string::npos);
 }
