@@ -5,6 +5,8 @@
 set -uo pipefail
 torc=$1
 src=$2
+# Torc's examples and the seed files live beside the project, in ../shared (never copied).
+shared=${TORC_SHARED_EXAMPLES:-$src/../shared/spec-examples}
 . "$(dirname "$0")/lib.sh"
 export TORC_DATA_DIR=$(mktemp -d)
 unset TORC_API_URL TORC_TOKEN
@@ -24,7 +26,7 @@ expect_contains "server start line" "$(cat "$TORC_DATA_DIR/log")" "torc server l
 expect_eq "token mode" "$(stat -c %a "$TORC_DATA_DIR/token")" "600"
 
 # slurm script: a loopback URL in a batch script is a warning (a node would call itself)
-seed=$src/tests/data/good/seed/parallel_analysis_direct.yaml
+seed=$shared/seed/parallel_analysis_direct.yaml
 out=$("$torc" slurm script "$seed" 2>"$TORC_DATA_DIR/script.err"); rc=$?
 expect_eq "slurm script exit code" "$rc" 0
 expect_contains "loopback URL warning" "$(cat "$TORC_DATA_DIR/script.err")" "WARNING: workers will read the server URL http://127.0.0.1:"
@@ -48,7 +50,7 @@ expect_contains "control characters of the name become ?" "$out" "(x?touch /tmp/
 expect_eq "no script line starts with the injected command" "$(grep -c '^touch' <<<"$out")" "0"
 
 # submit: the id alone on the last line; --json
-out=$("$torc" submit "$src/tests/data/good/torc/diamond_workflow.yaml"); rc=$?
+out=$("$torc" submit "$shared/torc/diamond_workflow.yaml"); rc=$?
 expect_eq "submit exit code" "$rc" 0
 expect_eq "submit last line" "$(tail -1 <<<"$out")" "1"
 expect_contains "submit summary" "$out" "created workflow 1 (diamond_workflow, 4 jobs)"

@@ -4,16 +4,18 @@
 set -uo pipefail
 torc=$1
 src=$2
+# Torc's examples and the seed files live beside the project, in ../shared (never copied).
+shared=${TORC_SHARED_EXAMPLES:-$src/../shared/spec-examples}
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # validate: one-line summary, exit 0
-out=$("$torc" validate "$src/tests/data/good/seed/preprocess_then_train.yaml"); rc=$?
+out=$("$torc" validate "$shared/seed/preprocess_then_train.yaml"); rc=$?
 expect_eq "validate exit code" "$rc" 0
 expect_eq "validate summary" "$out" "ok: preprocess_then_train: 9 jobs, 8 dependencies, 2 schedulers, 2 actions"
 
-for f in "$src"/tests/data/good/seed/*.yaml "$src"/tests/data/good/torc/*.yaml "$src"/examples/*.yaml; do
+for f in "$shared"/seed/*.yaml "$shared"/torc/*.yaml "$src"/examples/*.yaml; do
   "$torc" validate "$f" >/dev/null 2>"$tmp/err" || fail "validate $f: $(cat "$tmp/err")"
 done
 
@@ -40,7 +42,7 @@ expect_eq "missing file exit code" "$rc" 1
 expect_contains "missing file message" "$out" "$tmp/nope.yaml: cannot read the file: No such file or directory"
 
 # plan --json: the documented schema
-"$torc" plan --json "$src/tests/data/good/seed/preprocess_then_train.yaml" > "$tmp/plan.json"; rc=$?
+"$torc" plan --json "$shared/seed/preprocess_then_train.yaml" > "$tmp/plan.json"; rc=$?
 expect_eq "plan --json exit code" "$rc" 0
 python3 - "$tmp/plan.json" <<'PY' || fail "plan --json schema"
 import json, sys
@@ -62,7 +64,7 @@ assert d["dependency_count"] == 8
 PY
 
 # plan (table form) mentions every job and its command
-out=$("$torc" plan "$src/tests/data/good/torc/diamond_workflow.yaml")
+out=$("$torc" plan "$shared/torc/diamond_workflow.yaml")
 expect_contains "plan text" "$out" "postprocess  [1 cpu"
 expect_contains "plan text deps" "$out" "depends on: work1 work2"
 
@@ -75,7 +77,7 @@ expect_contains "validate warning" "$(cat "$tmp/err")" "$tmp/slow.yaml: warning:
 printf 'name: w\njobs:\n  - {name: a, command: x}\n' > "$tmp/local.yaml"
 "$torc" validate "$tmp/local.yaml" 2>"$tmp/err" >/dev/null
 expect_contains "validate: no schedulers" "$(cat "$tmp/err")" "warning: no slurm_schedulers: 'torc submit' alone will not run the jobs"
-"$torc" validate "$src/tests/data/good/seed/preprocess_then_train.yaml" 2>"$tmp/err" >/dev/null
+"$torc" validate "$shared/seed/preprocess_then_train.yaml" 2>"$tmp/err" >/dev/null
 expect_eq "a seed workflow has no warning" "$(cat "$tmp/err")" ""
 rm -rf "$tmp"
 
@@ -108,7 +110,7 @@ expect_eq "plan --json: two groups, both strategies" "$(python3 -c 'import json,
 # The seed parallel_analysis on a site's partitions (scontrol -o text of tests/data/slurm/site_*).
 printf '#!/bin/bash\ncase "$2" in partition) cat "%s";; node) cat "%s";; esac\n' \
   "$src/tests/data/slurm/site_partitions.txt" "$src/tests/data/slurm/site_nodes.txt" > "$tmp/scontrol"
-TORC_SCONTROL=$tmp/scontrol "$torc" slurm plan "$src/tests/data/good/seed/parallel_analysis.yaml" --max-nodes 4 --json >"$tmp/plan.json"; rc=$?
+TORC_SCONTROL=$tmp/scontrol "$torc" slurm plan "$shared/seed/parallel_analysis.yaml" --max-nodes 4 --json >"$tmp/plan.json"; rc=$?
 expect_eq "plan --json on the seed parallel_analysis: exit code" "$rc" 0
 expect_eq "... both strategies with node-hours" "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); s=j["strategies"]; print(s["one_large"]["node_hours"], 0 < s["many_small"]["node_hours"] < s["one_large"]["node_hours"], j["groups"][0]["partition"])' "$tmp/plan.json")" "16.0 True standard"
 echo '{"partitions": 3}' > "$tmp/bad.json"

@@ -11,8 +11,16 @@ using namespace torc::spec;
 
 namespace {
 
-Plan Load(const std::string& relative) {
-  const std::string path = std::string(TORC_TEST_DATA) + "/" + relative;
+// Torc's examples and the seed files live beside the project (../shared); torc's own test
+// files in tests/data.
+std::string Shared(const std::string& relative) {
+  return std::string(TORC_SHARED_EXAMPLES) + "/" + relative;
+}
+std::string Data(const std::string& relative) {
+  return std::string(TORC_TEST_DATA) + "/" + relative;
+}
+
+Plan Load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   REQUIRE_MESSAGE(in, "cannot read ", path);
   std::ostringstream text;
@@ -58,7 +66,7 @@ using S = std::vector<std::string>;
 }  // namespace
 
 TEST_CASE("seed: parallel_analysis is 100 jobs analyze_1..analyze_100 on multi_node") {
-  Plan p = Load("good/seed/parallel_analysis.yaml");
+  Plan p = Load(Shared("seed/parallel_analysis.yaml"));
   REQUIRE(p.jobs.size() == 100);
   CHECK(p.jobs.front().name == "analyze_1");
   CHECK(p.jobs.back().name == "analyze_100");
@@ -77,7 +85,7 @@ TEST_CASE("seed: parallel_analysis is 100 jobs analyze_1..analyze_100 on multi_n
 }
 
 TEST_CASE("seed: parallel_analysis_direct runs one worker per node in direct mode") {
-  Plan p = Load("good/seed/parallel_analysis_direct.yaml");
+  Plan p = Load(Shared("seed/parallel_analysis_direct.yaml"));
   CHECK(p.jobs.size() == 20);
   CHECK(p.execution.mode == ExecutionMode::kDirect);
   CHECK(p.actions[0].start_one_worker_per_node);
@@ -86,21 +94,21 @@ TEST_CASE("seed: parallel_analysis_direct runs one worker per node in direct mod
 }
 
 TEST_CASE("seed: distributed training spans 4 nodes") {
-  for (const char* f : {"good/seed/distributed_training.yaml",
-                        "good/seed/distributed_training_mpi.yaml"}) {
+  for (const char* f : {"seed/distributed_training.yaml",
+                        "seed/distributed_training_mpi.yaml"}) {
     CAPTURE(f);
-    Plan p = Load(f);
+    Plan p = Load(Shared(f));
     REQUIRE(p.jobs.size() == 1);
     CHECK(p.jobs[0].name == "train");
     CHECK(p.RequirementsOf(p.jobs[0]).num_nodes == 4);
     CHECK(p.RequirementsOf(p.jobs[0]).num_cpus == 32);
     CHECK(p.RequirementsOf(p.jobs[0]).runtime_seconds == 8 * 3600);
   }
-  CHECK(Load("good/seed/distributed_training_mpi.yaml").jobs[0].command == "mpirun python train.py");
+  CHECK(Load(Shared("seed/distributed_training_mpi.yaml")).jobs[0].command == "mpirun python train.py");
 }
 
 TEST_CASE("seed: preprocess_then_train gives 9 jobs, train after all eight prep_*") {
-  Plan p = Load("good/seed/preprocess_then_train.yaml");
+  Plan p = Load(Shared("seed/preprocess_then_train.yaml"));
   CHECK(p.jobs.size() == 9);
   CHECK(Parents(p, "train") ==
         S{"prep_1", "prep_2", "prep_3", "prep_4", "prep_5", "prep_6", "prep_7", "prep_8"});
@@ -113,7 +121,7 @@ TEST_CASE("seed: preprocess_then_train gives 9 jobs, train after all eight prep_
 }
 
 TEST_CASE("torc: diamond infers its edges from ${files.*} in commands") {
-  Plan p = Load("good/torc/diamond_workflow.yaml");
+  Plan p = Load(Shared("torc/diamond_workflow.yaml"));
   CHECK(p.jobs.size() == 4);
   CHECK(Parents(p, "preprocess").empty());
   CHECK(Parents(p, "work1") == S{"preprocess"});
@@ -123,7 +131,7 @@ TEST_CASE("torc: diamond infers its edges from ${files.*} in commands") {
 }
 
 TEST_CASE("torc: direct_mode_checkpointing expands files and file regexes") {
-  Plan p = Load("good/torc/direct_mode_checkpointing.yaml");
+  Plan p = Load(Shared("torc/direct_mode_checkpointing.yaml"));
   CHECK(p.jobs.size() == 5);
   CHECK(p.files.size() == 5);
   CHECK(Parents(p, "train_model_1") == S{"prepare_data"});
@@ -140,22 +148,22 @@ TEST_CASE("torc: direct_mode_checkpointing expands files and file regexes") {
 }
 
 TEST_CASE("torc: failure_handler_demo, simple_retry, priority") {
-  Plan f = Load("good/torc/failure_handler_demo.yaml");
+  Plan f = Load(Shared("torc/failure_handler_demo.yaml"));
   CHECK(f.jobs.size() == 4);
   CHECK(Parents(f, "summary") == S{"flaky_job_2", "reliable_job"});
   CHECK(f.failure_handlers[0].rules.size() == 3);
   CHECK(f.failure_handlers[0].rules[0].recovery_script == "examples/scripts/recovery_demo.sh");
-  Plan r = Load("good/torc/simple_retry.yaml");
+  Plan r = Load(Shared("torc/simple_retry.yaml"));
   CHECK(r.failure_handlers[0].rules[0].match_all_exit_codes);
   CHECK(r.failure_handlers[0].rules[0].max_retries == 3);
-  Plan pr = Load("good/torc/priority_workflow.yaml");
+  Plan pr = Load(Shared("torc/priority_workflow.yaml"));
   CHECK(JobNamed(pr, "preprocess").priority == 10);
   CHECK(JobNamed(pr, "summary").priority == 0);
   CHECK(Parents(pr, "summary") == S{"background_report", "critical_analysis", "normal_analysis"});
 }
 
 TEST_CASE("torc: hundred_jobs_parameterized zero-pads names") {
-  Plan p = Load("good/torc/hundred_jobs_parameterized.yaml");
+  Plan p = Load(Shared("torc/hundred_jobs_parameterized.yaml"));
   CHECK(p.jobs.size() == 100);
   CHECK(p.jobs[0].name == "job_001");
   CHECK(p.jobs[99].name == "job_100");
@@ -165,7 +173,7 @@ TEST_CASE("torc: hundred_jobs_parameterized zero-pads names") {
 }
 
 TEST_CASE("torc: multi_node_slurm") {
-  Plan p = Load("good/torc/multi_node_slurm.yaml");
+  Plan p = Load(Shared("torc/multi_node_slurm.yaml"));
   CHECK(p.jobs.size() == 7);
   CHECK(Parents(p, "parallel_matrix_multiply_02") == S{"prepare_inputs"});
   CHECK(Parents(p, "distributed_eigensolve") ==
@@ -178,7 +186,7 @@ TEST_CASE("torc: multi_node_slurm") {
 }
 
 TEST_CASE("torc: sample_workflow env, user data and the afterany flag") {
-  Plan p = Load("good/torc/sample_workflow.yaml");
+  Plan p = Load(Shared("torc/sample_workflow.yaml"));
   CHECK(p.jobs.size() == 3);
   CHECK(p.env.size() == 2);
   CHECK_FALSE(JobNamed(p, "data_download").cancel_on_blocking_job_failure);
@@ -193,26 +201,26 @@ TEST_CASE("torc: sample_workflow env, user data and the afterany flag") {
 }
 
 TEST_CASE("torc: slurm_staged_pipeline, stdio, actions examples") {
-  Plan s = Load("good/torc/slurm_staged_pipeline.yaml");
+  Plan s = Load(Shared("torc/slurm_staged_pipeline.yaml"));
   CHECK(s.jobs.size() == 12);
   CHECK(Parents(s, "postprocess").size() == 10);
   CHECK(Parents(s, "work_005") == S{"setup"});
   CHECK(s.execution.mode == ExecutionMode::kSlurm);
-  Plan io = Load("good/torc/stdio_configuration.yaml");
+  Plan io = Load(Shared("torc/stdio_configuration.yaml"));
   CHECK(io.execution.stdio.mode == StdioMode::kCombined);
   CHECK(io.execution.stdio.delete_on_success);
   CHECK(JobNamed(io, "validate_results").stdio->mode == StdioMode::kSeparate);
   CHECK(JobNamed(io, "publish_results").stdio->mode == StdioMode::kNone);
-  Plan a = Load("good/torc/workflow_actions_simple.yaml");
+  Plan a = Load(Shared("torc/workflow_actions_simple.yaml"));
   CHECK(a.actions.size() == 2);
   CHECK(a.actions[1].commands.size() == 6);
-  Plan as = Load("good/torc/workflow_actions_simple_slurm.yaml");
+  Plan as = Load(Shared("torc/workflow_actions_simple_slurm.yaml"));
   CHECK(as.actions[1].jobs.size() == 3);
   CHECK(as.actions[1].num_allocations == 3);
 }
 
 TEST_CASE("fan-in: parameters missing from a job's name expand its references") {
-  Plan p = Load("good/fan_in.yaml");
+  Plan p = Load(Data("good/fan_in.yaml"));
   CHECK(p.jobs.size() == 11);
   CHECK(Parents(p, "report_sales") ==
         S{"analyze_sales_anomaly", "analyze_sales_summary", "analyze_sales_trend"});

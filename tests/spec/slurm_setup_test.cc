@@ -16,13 +16,15 @@ using namespace torc::spec::slurm;
 
 namespace {
 
-std::string Read(const std::string& relative) {
-  const std::string path = std::string(TORC_TEST_DATA) + "/" + relative;
+std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   REQUIRE_MESSAGE(in, "cannot read ", path);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+std::string Read(const std::string& relative) {
+  return ReadFile(std::string(TORC_TEST_DATA) + "/" + relative);
 }
 
 Cluster ClusterOf(const std::string& name) {
@@ -361,7 +363,7 @@ jobs:
 }
 
 TEST_CASE("plan: the seed parallel_analysis, one large against many small, with node-hours") {
-  Plan plan = Parse(Read("good/seed/parallel_analysis.yaml"));
+  Plan plan = Parse(ReadFile(std::string(TORC_SHARED_EXAMPLES) + "/seed/parallel_analysis.yaml"));
   Cluster site = ClusterOf("site");
   SetupOptions o;
   o.all_jobs = true;  // the seed names its own scheduler; plan looks at the jobs
