@@ -43,7 +43,8 @@ bool AsksForSignal(const spec::Plan& plan, const spec::SlurmScheduler& s) {
 }  // namespace
 
 int64_t WarningLeadSeconds(const spec::Plan& plan, const spec::SlurmScheduler& s) {
-  int64_t lead = std::max<int64_t>(60, plan.execution.sigterm_lead_seconds);
+  int64_t lead = std::max<int64_t>(
+      60, plan.execution.sigterm_lead_seconds + plan.execution.sigkill_headroom_seconds);
   if (s.walltime_seconds > 0) lead = std::min(lead, std::max<int64_t>(1, s.walltime_seconds / 2));
   return std::min<int64_t>(lead, 65535);
 }
@@ -106,8 +107,11 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
       << " ${SLURM_GPUS_ON_NODE:+--gpus-per-node=$SLURM_GPUS_ON_NODE}"
       << " --kill-on-bad-exit=0"
       // A node's worker that is done early must not get the others killed (a site's
-      // WaitTime), and the workers need no MPI wire-up (a site's MpiDefault).
-      << " --wait=0 --mpi=none --export=ALL " << worker << " --mode direct --this-node-only\n";
+      // WaitTime), and the workers need no MPI wire-up (a site's MpiDefault) unless the
+      // workflow's srun_mpi asks for one (Torc's meaning of the key: this srun's --mpi).
+      << " --wait=0 --mpi="
+      << (plan.execution.srun_mpi.empty() ? std::string("none") : plan.execution.srun_mpi)
+      << " --export=ALL " << worker << " --mode direct --this-node-only\n";
   } else {
     o << "exec " << worker << "\n";
   }

@@ -25,7 +25,7 @@ struct ScriptContext {
 
 /// How long before the allocation's end Slurm sends the worker its warning signal
 /// (`#SBATCH --signal=B:USR1@<lead>`): the workflow's stop lead
-/// (`execution_config.sigterm_lead_seconds`), at least 60 s (Slurm checks for due signals about
+/// (`execution_config.sigterm_lead_seconds` plus `sigkill_headroom_seconds`), at least 60 s (Slurm checks for due signals about
 /// once a minute, so a shorter lead may come too late), at most half the walltime (a short
 /// allocation is not told to stop at its start) and at most Slurm's 65535 s.
 int64_t WarningLeadSeconds(const spec::Plan& plan, const spec::SlurmScheduler& scheduler);

@@ -72,6 +72,12 @@ struct ExecutionConfig {
   /// Slurm mode: a worker starts at most one srun per this many milliseconds (0: no limit).
   int64_t srun_launch_interval_ms = 25;
   StdioConfig stdio;
+  /// Seconds kept free at the allocation's end: the walltime stop comes this much earlier, and
+  /// the worker is gone by then (docs/worker.md, "Walltime"). 0: none.
+  int64_t sigkill_headroom_seconds = 0;
+  /// `srun --mpi=` for the srun that starts one worker per node (else `none`) and for slurm-mode
+  /// job steps (else Slurm's MpiDefault). "": not set.
+  std::string srun_mpi;
 };
 
 /// `resource_monitor`: what workers measure of each job (docs/workflow-format.md).

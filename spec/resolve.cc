@@ -305,6 +305,17 @@ class Resolver {
                           plan_.schedulers[action.scheduler].name + "'");
       plan_.actions.push_back(std::move(action));
     }
+    // srun_mpi is for the srun that starts one worker per node (Torc's meaning) and for
+    // slurm-mode job steps; in direct mode without such an action nothing takes it.
+    if (!plan_.execution.srun_mpi.empty() && plan_.execution.mode == ExecutionMode::kDirect) {
+      bool per_node = false;
+      for (const auto& a : plan_.actions) per_node = per_node || a.start_one_worker_per_node;
+      if (!per_node)
+        diags_->Warning(wf_.srun_mpi_loc,
+                        "'srun_mpi' has no effect in torc: it sets srun's --mpi for the workers "
+                        "of start_one_worker_per_node actions and for slurm-mode job steps; "
+                        "this workflow has neither");
+    }
   }
 
   const RawWorkflow& wf_;

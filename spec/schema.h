@@ -113,6 +113,7 @@ struct RawWorkflow {
   std::vector<Located<FailureHandler>> failure_handlers;
   ExecutionConfig execution;
   Loc execution_mode_loc;
+  Loc srun_mpi_loc;  // where execution_config sets srun_mpi
   ResourceMonitor resource_monitor;
   std::optional<int64_t> max_failures;
   int64_t worker_idle_timeout_seconds = 0;  // compute_node_wait_for_new_jobs_seconds

@@ -4,8 +4,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "spec/schema_internal.h"
 #include "spec/units.h"
@@ -395,11 +397,20 @@ void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
   if (auto v = r.String("srun_termination_signal")) e.srun_termination_signal = v->value;
   if (auto v = r.Bool("enable_cpu_bind")) e.enable_cpu_bind = *v;
   if (auto v = r.Int("srun_launch_interval_ms", 0, 60000)) e.srun_launch_interval_ms = *v;
-  r.NoEffect("sigkill_headroom_seconds",
-             "jobs are stopped sigterm_lead_seconds before the allocation ends (docs/slurm.md)");
+  if (auto v = r.Int("sigkill_headroom_seconds", 0, 86400 * 7)) e.sigkill_headroom_seconds = *v;
   r.NoEffect("staggered_start", "jobs start as soon as they are claimed");
-  r.NoEffect("srun_mpi", "job steps use Slurm's default MPI plugin (MpiDefault); a job that "
-                         "needs another runs its own 'srun --mpi=...'");
+  if (auto v = r.String("srun_mpi")) {
+    // One word that srun's --mpi takes as it is (Torc's rule): it goes into a batch script.
+    bool safe = !v->value.empty();
+    for (char c : v->value)
+      safe = safe && (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("+_.-", c));
+    if (!safe)
+      r.Error(v->loc, "srun_mpi must be one word of letters, digits and '+_.-' (an MPI plugin "
+                      "of 'srun --mpi=list', such as pmix or none)");
+    else
+      e.srun_mpi = v->value;
+    wf->srun_mpi_loc = v->loc;
+  }
   YAML::Node stdio = r.Get("stdio");
   if (!IsAbsent(stdio))
     if (auto s = ReadStdio(stdio, "execution_config", diags)) e.stdio = *s;

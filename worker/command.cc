@@ -63,6 +63,7 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
   args.push_back("--time=" + std::to_string((job.runtime_seconds + 59) / 60 + 1));
   if (!options.signal.empty()) args.push_back("--signal=" + options.signal);
   if (options.cpu_bind) args.push_back("--cpu-bind=cores");
+  if (!options.mpi.empty()) args.push_back("--mpi=" + options.mpi);
   if (!options.job_exec.empty()) {
     args.insert(args.end(), {options.job_exec, "job-exec", "--report",
                              UsageReportPrefix(options.job_output_dir, job.id, job.attempt)});

@@ -43,6 +43,7 @@ struct SrunOptions {
   std::string workflow_name;
   std::string signal;    // execution_config.srun_termination_signal, e.g. "TERM@120"
   bool cpu_bind = false; // execution_config.enable_cpu_bind
+  std::string mpi;       // execution_config.srun_mpi: --mpi=<mpi> ("": Slurm's MpiDefault)
   /// The torc binary whose `job-exec` runs the command in the step and measures it
   /// (worker/job_exec.h); "" runs the command alone (nothing measured).
   std::string job_exec;
@@ -63,7 +64,7 @@ bool SrunEndsStepOn(int signal);
 
 /// `srun --nodes=N --ntasks=N --ntasks-per-node=1 --cpus-per-task=C --mem=M --exact
 ///  --nodelist=<nodes> --job-name=<workflow>_<job>_<attempt>
-///  --export=ALL --quit-on-interrupt [--gpus-per-node=G | --gres=none] [--time=T] [--signal=S]
+///  --export=ALL --quit-on-interrupt [--gpus-per-node=G | --gres=none] [--time=T] [--signal=S] [--mpi=P]
 ///  [--cpu-bind=cores] [<torc> job-exec --report <prefix> --runtime-limit R --term-signal N
 ///  --kill-after K [--memory-limit B --oom-exit-code C] [--sample-interval S] --]
 ///  bash -c '<script>'`; documented in docs/worker.md.

@@ -160,6 +160,7 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   s.srun.workflow_name = workflow_name_;
   s.srun.signal = execution_.srun_termination_signal;
   s.srun.cpu_bind = execution_.enable_cpu_bind;
+  s.srun.mpi = execution_.srun_mpi;
   // job-exec runs every step: it knows the job's own exit, start and signals (and measures
   // it when the workflow asks: Report).
   s.srun.job_exec = o_.job_exec;

@@ -186,8 +186,10 @@ void Worker::Escalate(Running& r, double now) {
 }
 
 void Worker::CheckLimits(double now) {
-  const auto sigterm_lead = execution_.sigterm_lead_seconds;
-  bool walltime_near = alloc_.end_time && now >= *alloc_.end_time - sigterm_lead;
+  // sigkill_headroom_seconds keeps the allocation's last seconds free: the stop comes that
+  // much earlier and the worker is gone by then.
+  const auto lead = execution_.sigterm_lead_seconds + execution_.sigkill_headroom_seconds;
+  bool walltime_near = alloc_.end_time && now >= *alloc_.end_time - lead;
   if (walltime_near && !draining_) {
     Log("the allocation ends in " + std::to_string(static_cast<int>(*alloc_.end_time - now)) +
         " s: stopping jobs");
@@ -246,13 +248,16 @@ void Worker::Stop(const std::string& reason) {
   DropPlaced();
   const double now = Now();
   const double lead = std::max<double>(2, static_cast<double>(execution_.sigterm_lead_seconds));
+  // The allocation's end less the headroom the workflow keeps free (sigkill_headroom_seconds).
+  std::optional<double> end;
+  if (alloc_.end_time)
+    end = *alloc_.end_time - static_cast<double>(execution_.sigkill_headroom_seconds);
   double exit_by = now + lead;
-  if (alloc_.end_time) exit_by = std::min(exit_by, std::max(now + 2, *alloc_.end_time));
+  if (end) exit_by = std::min(exit_by, std::max(now + 2, *end));
   // The loop ends half a second before: the unregistering call waits at most that long.
   const double deadline = exit_by - kLeaveCallSeconds;
   if (stop_deadline_ == 0 || deadline < stop_deadline_) stop_deadline_ = deadline;
-  double grace = alloc_.end_time ? std::min(lead - 5, *alloc_.end_time - now - 5)
-                                 : std::min(10.0, lead - 5);
+  double grace = end ? std::min(lead - 5, *end - now - 5) : std::min(10.0, lead - 5);
   grace = std::max(1.0, std::min(grace, stop_deadline_ - now - 1));
   for (auto& [pid, r] : running_) Terminate(r, reason, grace);
 }
@@ -264,8 +269,8 @@ void Worker::Stop(const std::string& reason) {
 // were signalled, so a slow scontrol never delays stopping them.
 void Worker::OnStopSignal(int signal) {
   if (draining_) return;  // already stopping: a second signal changes nothing
-  const auto sigterm_lead = execution_.sigterm_lead_seconds;
-  bool at_end = alloc_.end_time && Now() >= *alloc_.end_time - sigterm_lead - 60;
+  const auto lead = execution_.sigterm_lead_seconds + execution_.sigkill_headroom_seconds;
+  bool at_end = alloc_.end_time && Now() >= *alloc_.end_time - lead - 60;
   Stop(signal == SIGUSR1 || at_end ? "walltime" : "stopped");
   if (!alloc_.in_slurm || (signal != SIGTERM && signal != SIGUSR1)) return;
   const std::string why = SlurmStopReason(env_, o_.discovery, alloc_.slurm_job_id);

@@ -244,6 +244,8 @@ ExecutionSettings ExecutionSettingsOf(const spec::ExecutionConfig& x) {
   s.srun_termination_signal = x.srun_termination_signal;
   s.enable_cpu_bind = x.enable_cpu_bind;
   s.srun_launch_interval_ms = x.srun_launch_interval_ms;
+  s.sigkill_headroom_seconds = x.sigkill_headroom_seconds;
+  s.srun_mpi = x.srun_mpi;
   return s;
 }
 
@@ -282,7 +284,9 @@ json ToJson(const RegistrationAnswer& m) {
             {"timeout_exit_code", x.timeout_exit_code},
             {"srun_termination_signal", x.srun_termination_signal},
             {"enable_cpu_bind", x.enable_cpu_bind},
-            {"srun_launch_interval_ms", x.srun_launch_interval_ms}}},
+            {"srun_launch_interval_ms", x.srun_launch_interval_ms},
+            {"sigkill_headroom_seconds", x.sigkill_headroom_seconds},
+            {"srun_mpi", x.srun_mpi}}},
           {"monitor",
            {{"enabled", m.monitor.enabled},
             {"time_series", m.monitor.time_series},
@@ -324,6 +328,9 @@ RegistrationAnswer RegistrationAnswerFromJson(const json& j) {
   s.enable_cpu_bind = GetBool(x, "enable_cpu_bind", d.enable_cpu_bind);
   s.srun_launch_interval_ms =
       GetInt(x, "srun_launch_interval_ms", 0, 3'600'000, d.srun_launch_interval_ms);
+  s.sigkill_headroom_seconds =
+      GetInt(x, "sigkill_headroom_seconds", 0, INT32_MAX, d.sigkill_headroom_seconds);
+  s.srun_mpi = GetString(x, "srun_mpi", "", 64);
   // An older server sends no "monitor": measure, no time series.
   auto mon = j.find("monitor");
   const json& mj = mon == j.end() || mon->is_null() ? kNone : *mon;

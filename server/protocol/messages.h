@@ -100,6 +100,8 @@ struct ExecutionSettings {
   std::string srun_termination_signal;
   bool enable_cpu_bind = false;
   int64_t srun_launch_interval_ms = 25;
+  int64_t sigkill_headroom_seconds = 0;  // the walltime stop comes this much earlier
+  std::string srun_mpi;                  // srun --mpi= for job steps ("": Slurm's default)
   bool operator==(const ExecutionSettings&) const = default;
 };
 ExecutionSettings ExecutionSettingsOf(const spec::ExecutionConfig& x);

@@ -126,6 +126,8 @@ TEST_CASE("RegistrationAnswer round-trips, fills defaults once, and checks its f
   m.execution.mode = "direct";
   m.execution.oom_exit_code = 9;
   m.execution.srun_launch_interval_ms = 0;
+  m.execution.sigkill_headroom_seconds = 90;
+  m.execution.srun_mpi = "pmix";
   RegistrationAnswer back = RegistrationAnswerFromJson(ToJson(m));
   CHECK(ToJson(back) == ToJson(m));
   CHECK(back.execution == m.execution);
@@ -157,7 +159,8 @@ TEST_CASE("RegistrationAnswer round-trips, fills defaults once, and checks its f
                     "on_worker_complete"});
   for (const char* f : {"mode", "limit_resources", "termination_signal", "sigterm_lead_seconds",
                         "oom_exit_code", "timeout_exit_code", "srun_termination_signal",
-                        "enable_cpu_bind", "srun_launch_interval_ms"}) {
+                        "enable_cpu_bind", "srun_launch_interval_ms", "sigkill_headroom_seconds",
+                        "srun_mpi"}) {
     json j = ToJson(m);
     j["execution"][f] = json::array();
     Refuses(RegistrationAnswerFromJson, j, f);

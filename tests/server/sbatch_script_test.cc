@@ -45,6 +45,11 @@ TEST_CASE("the batch script asks for a warning signal to the batch shell before 
     s.plan.execution.sigterm_lead_seconds = 300;
     CHECK(s.Count("#SBATCH --signal=B:USR1@300\n") == 1);
   }
+  SUBCASE("sigkill_headroom_seconds adds to the lead") {
+    s.plan.execution.sigterm_lead_seconds = 30;
+    s.plan.execution.sigkill_headroom_seconds = 60;
+    CHECK(s.Count("#SBATCH --signal=B:USR1@90\n") == 1);
+  }
   SUBCASE("at most half the walltime: a short allocation is not told to stop at its start") {
     s.scheduler.walltime_seconds = 60;
     CHECK(s.Count("#SBATCH --signal=B:USR1@30\n") == 1);
@@ -91,4 +96,15 @@ TEST_CASE("an action's idle_timeout reaches the worker (one per allocation, or o
   CHECK(s.Count(" --scheduler 's' --idle-timeout 15\n") == 1);
   s.context.one_worker_per_node = true;
   CHECK(s.Count(" --scheduler 's' --idle-timeout 15 --mode direct --this-node-only\n") == 1);
+}
+
+TEST_CASE("srun_mpi sets the MPI plugin of the srun that starts one worker per node") {
+  Script s;
+  s.context.one_worker_per_node = true;
+  CHECK(s.Count(" --wait=0 --mpi=none --export=ALL ") == 1);  // torc's default: no wire-up
+  s.plan.execution.srun_mpi = "pmix";
+  CHECK(s.Count(" --mpi=none") == 0);
+  CHECK(s.Count(" --wait=0 --mpi=pmix --export=ALL ") == 1);
+  s.context.one_worker_per_node = false;  // one worker: no srun in the script
+  CHECK(s.Count("--mpi") == 0);
 }

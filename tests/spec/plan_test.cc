@@ -543,9 +543,7 @@ actions:
       {"9:1", "enable_ro_crate"},
       {"10:1", "access_groups"},
       {"11:1", "dynamic_jobs"},
-      {"13:3", "sigkill_headroom_seconds"},
       {"14:3", "staggered_start"},
-      {"15:3", "srun_mpi"},
       {"17:15", "step_nodes"},
       {"19:28", "identifier"},
       {"19:45", "st_mtime"},
@@ -562,4 +560,33 @@ actions:
   CHECK(p.warnings.size() == keys.size());
   // The one of them torc acts on: the workers' idle timeout.
   CHECK(p.worker_idle_timeout_seconds == 30);
+  CHECK(p.execution.sigkill_headroom_seconds == 60);
+  CHECK(p.execution.srun_mpi == "pmix");  // mode auto: slurm-mode steps may take it
+}
+
+TEST_CASE("srun_mpi: one safe word; in direct mode it needs a start_one_worker_per_node action") {
+  const std::string head = "name: w\njobs: [{name: a, command: x}]\nexecution_config:\n";
+  auto warnings = [](const Plan& p) {
+    std::vector<std::string> w;
+    for (const auto& d : PlanWarnings(p)) w.push_back(d.ToString());
+    return w;
+  };
+  auto bad = ParsePlan(head + "  srun_mpi: \"pmix; rm -rf /\"\n", "test.yaml");
+  REQUIRE(!bad.ok());
+  CHECK(bad.errors[0].ToString() ==
+        "test.yaml:4:13: srun_mpi must be one word of letters, digits and '+_.-' (an MPI plugin "
+        "of 'srun --mpi=list', such as pmix or none)");
+  Plan direct = Parse(head + "  mode: direct\n  srun_mpi: pmix\n");
+  auto w = warnings(direct);
+  CHECK(std::count_if(w.begin(), w.end(), [](const std::string& s) {
+          return s.rfind("test.yaml:5:13: warning: 'srun_mpi' has no effect in torc: ", 0) == 0;
+        }) == 1);
+  Plan per_node = Parse(head + "  mode: direct\n  srun_mpi: pmix\n"
+                        "slurm_schedulers: [{name: s, nodes: 2}]\n"
+                        "actions:\n  - {trigger_type: on_workflow_start, action_type: schedule_nodes,"
+                        " scheduler: s, start_one_worker_per_node: true}\n");
+  w = warnings(per_node);
+  CHECK(std::none_of(w.begin(), w.end(),
+                     [](const std::string& s) { return s.find("'srun_mpi'") != std::string::npos; }));
+  CHECK(per_node.execution.srun_mpi == "pmix");
 }

@@ -77,6 +77,14 @@ TEST_CASE("srun line of a multi-node job on whole nodes, with GPUs and options")
           "--job-name=dist_train_2", "--export=ALL", "--quit-on-interrupt", "--gpus-per-node=2", "--time=31",
           "--signal=TERM@120",
           "--cpu-bind=cores", "bash", "-c", "module load cuda\npython train.py"});
+  // execution_config.srun_mpi: the step's MPI plugin (else none: Slurm's MpiDefault).
+  o.mpi = "pmix";
+  auto args = SrunArgs(j, p, nodes, o);
+  CHECK(std::count(args.begin(), args.end(), "--mpi=pmix") == 1);
+  o.mpi.clear();
+  args = SrunArgs(j, p, nodes, o);
+  CHECK(std::none_of(args.begin(), args.end(),
+                     [](const std::string& a) { return a.rfind("--mpi", 0) == 0; }));
 }
 
 TEST_CASE("a GPU job asks for its GPUs; any other step for no GRES at all") {

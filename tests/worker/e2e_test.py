@@ -314,7 +314,12 @@ jobs:
 """)
     p = subprocess.Popen([TORC, "run", "wf.yaml", "--cpus", "4"], cwd=d,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    # Killed once the first job has ended (a fixed sleep was too short on a loaded machine:
+    # nothing had completed yet).
+    deadline = time.time() + 30
+    while time.time() < deadline and not (
+            os.path.exists(log) and any(l.startswith("end") for l in open(log))):
+        time.sleep(0.02)
     p.send_signal(signal.SIGKILL)
     p.wait()
     time.sleep(0.5)  # the killed run's jobs die with it (PR_SET_PDEATHSIG)

@@ -601,6 +601,27 @@ TEST_CASE("the allocation's walltime approaching stops the jobs as 'walltime'") 
   CHECK(h.server.registrations[0].end_time == doctest::Approx(kStart + 100));
 }
 
+TEST_CASE("sigkill_headroom_seconds keeps the allocation's last seconds free") {
+  // Torc's rule: the termination signal at end - headroom - sigterm_lead, SIGKILL by
+  // end - headroom, and the worker gone by then.
+  Harness h;
+  h.options.discovery.time_limit_seconds = 200;
+  h.server.execution.sigterm_lead_seconds = 30;
+  h.server.execution.sigkill_headroom_seconds = 60;
+  h.server.AddJob("stubborn");
+  h.processes.behaviour["stubborn"] = {.seconds = 1000, .ignores_sigterm = true};
+  CHECK(h.Run() == 0);
+  auto sent = h.processes.SentTo("stubborn");
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[0].signal == SIGTERM);
+  CHECK(sent[0].at >= kStart + 110);  // 200 - 60 - 30
+  CHECK(sent[0].at <= kStart + 110.5);
+  CHECK(sent[1].signal == SIGKILL);
+  CHECK(sent[1].at <= kStart + 140);  // by the headroom
+  CHECK(h.server.ResultOf("stubborn").reason == "walltime");
+  CHECK(h.clock.now <= kStart + 140 + 0.01);  // gone before the headroom starts
+}
+
 // ---- slurm mode -----------------------------------------------------------------------------
 TEST_CASE("slurm mode starts jobs with srun, one per launch interval") {
   Harness h;
