@@ -175,7 +175,11 @@ class Json5Reader {
     for (bool closed = false; !closed;) {
       if (AtEnd()) return FailAt(open, "an object '{' is not closed with '}'");
       std::string key;
+      // YAML limits implicit keys to 1024 characters: a longer key is written explicit
+      // ("? key: value"), which moves nothing on its line but the key itself.
+      const size_t key_at = out_->size();
       if (!Key(&key) || !Space()) return false;
+      if (out_->size() - key_at > 1000) out_->insert(key_at, "? ");
       if (At() != ':') return Fail("expected ':' after the key '" + key + "', not " + Quote());
       *out_ += ':';
       ++pos_;

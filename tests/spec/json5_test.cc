@@ -102,6 +102,22 @@ TEST_CASE("json5: errors say what and where") {
   CHECK(FirstError("{a: " + deep) == "t.json5:1:516: invalid JSON5: nested deeper than 512 levels");
 }
 
+TEST_CASE("json5: a key longer than YAML's 1024-character implicit keys is read") {
+  const std::string key(1100, 'k');
+  for (const std::string& written : {key, "\"" + key + "\""}) {
+    // The key reaches the schema (YAML alone said "end of map flow not found").
+    std::string e = FirstError("{name: 'w', jobs: [{name: 'a', command: 'x', " + written +
+                               ": 1}]}\n");
+    CHECK(e.rfind("t.json5:1:", 0) == 0);
+    CHECK(e.find(": unknown key 'kkkk") != std::string::npos);
+  }
+  // As a user_data value's key it is data, kept whole.
+  Plan p = Parse("{name: 'w', jobs: [{name: 'a', command: 'x'}], user_data: [{name: 'u', data: {" +
+                 key + ": 1}}]}\n");
+  REQUIRE(p.user_data.size() == 1);
+  CHECK(p.user_data[0].data_json.find("\"" + key + "\":1") != std::string::npos);
+}
+
 TEST_CASE("json5: every Torc JSON5 example in ../shared plans like its YAML twin") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(TORC_SHARED_EXAMPLES) / "torc";
