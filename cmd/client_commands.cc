@@ -150,11 +150,14 @@ void AddSubmitCommand(CLI::App& app) {
     }
     auto client = Connect(*conn);
     const char* user = std::getenv("USER");
-    auto body = CallOrDie(*client, "POST", "/workflows",
-                          {{"spec_text", text},
-                           {"file_name", *file},
-                           {"working_dir", CurrentDirectory()},
-                           {"owner", user ? user : ""}});
+    nlohmann::json request = {{"spec_text", text},
+                              {"file_name", *file},
+                              {"working_dir", CurrentDirectory()},
+                              {"owner", user ? user : ""}};
+    // The server cannot read this machine's files: "@file" parameter values go with the text.
+    if (!local.plan->parameter_files.empty())
+      request["parameter_files"] = local.plan->parameter_files;
+    auto body = CallOrDie(*client, "POST", "/workflows", request);
     if (*json) {
       std::cout << nlohmann::json{{"workflow_id", body["workflow_id"]}}.dump() << "\n";
     } else {

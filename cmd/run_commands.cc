@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <string>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -106,8 +108,10 @@ int64_t FindPrevious(server::ApiClient& client, const std::string& file) {
 }
 
 /// The workflow of `torc run`: the one an earlier run of the same file in this output
-/// directory created (resumed), else a new one from `text`. False after printing why not.
+/// directory created (resumed), else a new one from `text` and its `"@file"` parameter files.
+/// False after printing why not.
 bool ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file, const std::string& text,
+                    const std::map<std::string, std::string>& parameter_files,
                     const std::string& out, int64_t* wf) {
   *wf = FindPrevious(client, abs_file);
   if (*wf) {
@@ -122,11 +126,12 @@ bool ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file, cons
     return true;
   }
   const char* user = std::getenv("USER");
-  auto r = client.Call("POST", "/workflows",
-                       {{"spec_text", text},
-                        {"file_name", abs_file},
-                        {"working_dir", CurrentDirectory()},
-                        {"owner", user ? user : ""}});
+  nlohmann::json request = {{"spec_text", text},
+                            {"file_name", abs_file},
+                            {"working_dir", CurrentDirectory()},
+                            {"owner", user ? user : ""}};
+  if (!parameter_files.empty()) request["parameter_files"] = parameter_files;
+  auto r = client.Call("POST", "/workflows", request);
   if (!r.ok()) {
     Warn(client.Describe(r));
     return false;
@@ -187,7 +192,8 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   co.token = server->token();
   auto client = server::ApiClient::Connect(co, &error);
   int64_t wf = 0;
-  if (!ResumeOrSubmit(*client, AbsolutePath(file), text, out, &wf)) return 1;
+  if (!ResumeOrSubmit(*client, AbsolutePath(file), text, local.plan->parameter_files, out, &wf))
+    return 1;
   worker::WorkerOptions wo;
   wo.workflow_id = wf;
   wo.mode = "direct";

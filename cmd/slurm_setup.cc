@@ -110,7 +110,8 @@ std::string GenerateSetupOrDie(const std::string& path, const SetupFlags& flags,
   std::string out;
   if (!spec::slurm::WriteSetup(text, plan, setup, json, &out, &error)) Die(path + ": " + error);
   // What was written must read back as a valid workflow (a bug here is ours, said plainly).
-  auto again = spec::ParsePlan(out, path, json ? spec::Format::kJson : spec::Format::kYaml);
+  auto again = spec::ParsePlan(out, path, json ? spec::Format::kJson : spec::Format::kYaml,
+                               WorkflowFileOptions(path));
   if (!again.ok())
     Die("the generated workflow does not validate (a torc bug): " +
         again.errors.front().ToString());

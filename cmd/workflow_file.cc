@@ -1,11 +1,35 @@
 #include "cmd/workflow_file.h"
 
+#include <filesystem>
 #include <iostream>
 
 #include "cmd/printable.h"
 #include "server/util/small_files.h"
 
 namespace torc::cmd {
+
+spec::LoadOptions WorkflowFileOptions(const std::string& path) {
+  spec::LoadOptions options;
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  options.read_parameter_file = [dir](const std::string& written, std::string* contents,
+                                      std::string* error) {
+    const std::filesystem::path file = dir / written;  // an absolute `written` stays as it is
+    std::error_code ec;
+    const std::string shown = std::filesystem::absolute(file, ec).lexically_normal().string();
+    if (util::ReadSmallFile(file.string(), spec::kMaxWorkflowFileBytes, "parameter", contents,
+                            error))
+      return true;
+    // "cannot read the parameter file F: why" -> "why (/abs/F, relative to ...)".
+    const std::string named = "cannot read the parameter file " + file.string() + ": ";
+    if (error->rfind(named, 0) == 0) *error = error->substr(named.size());
+    *error += " (" + shown;
+    if (!std::filesystem::path(written).is_absolute())
+      *error += ", relative to the workflow file's directory";
+    *error += ")";
+    return false;
+  };
+  return options;
+}
 
 spec::LoadResult LoadWorkflowFile(const std::string& path, std::string* text) {
   std::string contents, error;
@@ -17,7 +41,8 @@ spec::LoadResult LoadWorkflowFile(const std::string& path, std::string* text) {
     r.errors.push_back({path, 0, 0, error});
     return r;
   }
-  spec::LoadResult r = spec::ParsePlan(contents, path);
+  spec::LoadResult r =
+      spec::ParsePlan(contents, path, spec::Format::kAuto, WorkflowFileOptions(path));
   if (text) *text = std::move(contents);
   return r;
 }

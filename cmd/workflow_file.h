@@ -7,10 +7,15 @@
 
 namespace torc::cmd {
 
+/// How the CLI expands the workflow file at `path`: the default limits, and `"@file"` parameter
+/// values read from that file, a relative path taken from the workflow file's directory (not
+/// the working directory, as Torc takes it), each file bounded as the workflow file is.
+spec::LoadOptions WorkflowFileOptions(const std::string& path);
+
 /// Reads the workflow file at `path` — a regular file of at most spec::kMaxWorkflowFileBytes,
 /// checked as it is read, so `/dev/zero` or a FIFO cannot exhaust memory or hang — and expands
-/// it. A file that cannot be read is one error naming it. `*text`, when given, receives the
-/// file's text (what `torc submit` sends).
+/// it (WorkflowFileOptions). A file that cannot be read is one error naming it. `*text`, when
+/// given, receives the file's text (what `torc submit` sends, with the plan's parameter_files).
 spec::LoadResult LoadWorkflowFile(const std::string& path, std::string* text = nullptr);
 
 /// Prints the plan's warnings on stderr (spec::PlanWarnings; only those at a place in the file,

@@ -6,11 +6,30 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 namespace torc::server {
 
 spec::LoadResult ParseWorkflow(const WorkflowRow& row, const spec::LoadOptions& limits) {
+  spec::LoadOptions options = limits;
+  // Never this machine's files (the server may be elsewhere, the files changed since): those
+  // sent with the workflow, stored beside its text.
+  auto files = std::make_shared<const nlohmann::json>(
+      nlohmann::json::parse(row.parameter_files, nullptr, /*allow_exceptions=*/false));
+  options.read_parameter_file = [files](const std::string& path, std::string* contents,
+                                        std::string* error) {
+    auto it = files->is_object() ? files->find(path) : files->end();
+    if (it != files->end() && it->is_string()) {
+      *contents = it->get<std::string>();
+      return true;
+    }
+    *error = "it was not sent with the workflow ('parameter_files' of the submit request has no '";
+    *error += path;
+    *error += "'; the server reads no files of its own)";
+    return false;
+  };
   return spec::ParsePlan(row.spec_text, row.file_name.empty() ? "workflow" : row.file_name,
-                         spec::Format::kAuto, limits);
+                         spec::Format::kAuto, options);
 }
 
 std::string NamesDigest(const spec::Plan& plan) {
@@ -154,6 +173,9 @@ ServiceStatus Service::Submit(const SubmitRequest& request, double now, Workflow
   row.working_dir = request.working_dir;
   row.owner = request.owner;
   row.created_at = now;
+  // (Texts that came in JSON are UTF-8; any other byte would be refused by the parse anyway.)
+  row.parameter_files = nlohmann::json(request.parameter_files)
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // Parse outside the lock: a big sweep must not stall the workers.
   spec::LoadResult parsed = ParseWorkflow(row, options_.limits);
   if (!parsed.ok()) {
@@ -166,6 +188,10 @@ ServiceStatus Service::Submit(const SubmitRequest& request, double now, Workflow
   auto entry = std::make_unique<WorkflowEntry>();
   entry->plan = std::make_shared<const spec::Plan>(std::move(*parsed.plan));
   row.name = entry->plan->name;
+  // Only the files the workflow reads are kept (a request may carry more).
+  if (entry->plan->parameter_files.size() != request.parameter_files.size())
+    row.parameter_files = nlohmann::json(entry->plan->parameter_files)
+                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   row.job_count = static_cast<uint32_t>(entry->plan->jobs.size());
   row.names_digest = NamesDigest(*entry->plan);
 

@@ -126,6 +126,9 @@ struct SubmitRequest {
   std::string file_name;
   std::string working_dir;
   std::string owner;
+  /// The files of its `"@path"` parameter values: path as written -> text. The server reads
+  /// no files of the submitter's; a path the workflow names that is missing here is an error.
+  std::map<std::string, std::string> parameter_files = {};
 };
 
 /// A job as a user names it in a request: by its index, or by its name when `name` is set.
@@ -361,7 +364,8 @@ class Service {
 /// Finds the job a reference names; kNotFound ("no job 7", "no job named 'x'") when none does.
 ServiceStatus ResolveJob(const spec::Plan& plan, const JobRef& ref, JobIndex* job);
 
-/// Parses a workflow file as the server does, for submit and for reload.
+/// Parses a workflow file as the server does, for submit and for reload: its `"@path"`
+/// parameter values are read from row.parameter_files only.
 spec::LoadResult ParseWorkflow(const WorkflowRow& row, const spec::LoadOptions& limits);
 /// A digest of the expanded job names, to detect a reload that expands differently.
 std::string NamesDigest(const spec::Plan& plan);

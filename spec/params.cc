@@ -157,6 +157,31 @@ bool ParseParameterText(std::string_view text, uint64_t max_values, std::vector<
   return true;
 }
 
+bool ParseParameterFile(std::string_view contents, uint64_t max_values,
+                        std::vector<ParamValue>* out, std::string* error) {
+  out->clear();
+  std::string_view rest = contents;
+  while (!rest.empty()) {
+    size_t end = rest.find('\n');
+    std::string_view line = Trim(rest.substr(0, end));
+    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
+    if (line.empty() || line.front() == '#') continue;
+    if (out->size() == max_values) {
+      *error = "it has more values than the limit of " + std::to_string(max_values);
+      out->clear();
+      return false;
+    }
+    out->push_back(ScalarValue(line));
+  }
+  if (out->empty()) {
+    *error = contents.empty() ? "the file is empty"
+                              : "it has no values (blank lines and lines starting with '#' are "
+                                "skipped)";
+    return false;
+  }
+  return true;
+}
+
 bool CountCombinations(const std::vector<Parameter>& params, ParameterMode mode, uint64_t limit,
                        uint64_t* count, std::string* error) {
   if (params.empty()) {

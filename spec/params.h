@@ -28,6 +28,13 @@ ParamValue ScalarValue(std::string_view text);
 bool ParseParameterText(std::string_view text, uint64_t max_values, std::vector<ParamValue>* out,
                         std::string* error);
 
+/// The values of a parameter file (a value written `"@path"`): one value per line, each line
+/// trimmed, blank lines and lines starting with '#' skipped, each value read as ScalarValue
+/// reads it. Refuses a file with no values, or with more than `max_values`; *error then says
+/// why.
+bool ParseParameterFile(std::string_view contents, uint64_t max_values,
+                        std::vector<ParamValue>* out, std::string* error);
+
 /// Number of combinations; false with *error when zip lengths differ or the
 /// count exceeds `limit` (checked without expanding anything).
 bool CountCombinations(const std::vector<Parameter>& params, ParameterMode mode, uint64_t limit,

@@ -195,6 +195,7 @@ LoadResult ParsePlan(const std::string& text, const std::string& file_name, Form
   exp.plan.source_file = file_name;
   exp.plan.job_entry = std::move(exp.job_template);
   exp.plan.warnings = diags.TakeWarnings();
+  exp.plan.parameter_files = std::move(raw.parameter_files);
   result.plan = std::move(exp.plan);
   return result;
 }

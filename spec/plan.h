@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -224,6 +226,10 @@ struct Plan {
   /// allocations wait with nothing to run before they leave, unless an action's idle_timeout
   /// says otherwise (0: the worker's default, 60 s).
   int64_t worker_idle_timeout_seconds = 0;
+  /// The files `@path` parameter values were read from: the path as written in the workflow file
+  /// -> the file's text. What `torc submit` sends beside the workflow file (the server cannot
+  /// read the submitter's files), and what the server expands the stored text with again.
+  std::map<std::string, std::string> parameter_files;
   /// What the file says that torc does not act on, each at its key ("warning: '<key>' has no
   /// effect in torc: ..."). PlanWarnings lists them first.
   std::vector<Diagnostic> warnings;
@@ -261,8 +267,8 @@ struct LoadResult {
 /// a comment JSON5; a text that starts otherwise is YAML.
 enum class Format { kAuto, kYaml, kJson, kJson5, kKdl };
 
-/// Limits that keep a hostile or mistaken file from exhausting the machine (docs/limits.md).
-/// Each is checked before the memory or time it guards is spent.
+/// Limits that keep a hostile or mistaken file from exhausting the machine (docs/limits.md),
+/// each checked before the memory or time it guards is spent, and how parameter files are read.
 struct LoadOptions {
   uint64_t max_jobs = 10'000'000;  // after expansion
   /// Values of all parameters together, counted as they are read: a range of 10^12 values is
@@ -276,6 +282,14 @@ struct LoadOptions {
   /// Names tested against regular expressions (depends_on_regexes, ...) over all patterns:
   /// each test is linear (RE2), but many distinct patterns times many names is not.
   uint64_t max_regex_tests = 500'000'000;
+  /// Reads the file of a parameter written `"@path"` (docs/workflow-format.md, "Parameters"):
+  /// `path` as written after the '@'. True with the file's text in *contents; false with why
+  /// not in *error (e.g. "No such file or directory (/home/u/wf/vals.txt)"), which is reported
+  /// at the parameter's value. Unset: such a parameter is an error (this caller reads no files).
+  /// The CLI reads the path relative to the workflow file (cmd/workflow_file.h), the server
+  /// from the files sent with the workflow (Plan::parameter_files).
+  std::function<bool(const std::string& path, std::string* contents, std::string* error)>
+      read_parameter_file;
 };
 
 /// Longest job name, in bytes: with ".<attempt>.recovery.log" added it stays under the 255
@@ -295,7 +309,8 @@ inline constexpr size_t kMaxRegexBytes = 4096;
 inline constexpr int64_t kMaxRegexMemory = 32 << 20;
 
 /// Largest workflow file (bytes): a longer text is refused before it is parsed, and the CLI
-/// stops reading a file at this size (also the API's limit for `spec_text`).
+/// stops reading a file at this size (also the API's limit for `spec_text`). The parameter
+/// files of one workflow (`"@path"` values) together may hold as many bytes again.
 inline constexpr int64_t kMaxWorkflowFileBytes = 64 << 20;
 
 /// Expands the text of a workflow file (YAML, JSON, JSON5 or KDL, chosen by the name's extension

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <map>
+#include <string_view>
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
@@ -80,7 +82,15 @@ using internal::ReadScheduler;
 using internal::ReadStdio;
 using internal::RefuseUnsupported;
 
+size_t Utf8SequenceLength(const std::string& text, size_t i);  // below
+
 namespace {
+
+std::string_view Trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
 
 bool IsIdentifier(std::string_view s) {
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
@@ -131,7 +141,8 @@ nlohmann::json YamlToJson(const YAML::Node& node, int64_t* budget, int depth, bo
   return obj;
 }
 
-// What is left of the workflow-wide limits (spec::LoadOptions) while the file is read.
+// What is left of the workflow-wide limits (spec::LoadOptions) while the file is read, and the
+// parameter files read so far.
 struct Budget {
   explicit Budget(const LoadOptions& o)
       : limits(o),
@@ -140,6 +151,8 @@ struct Budget {
   const LoadOptions& limits;
   uint64_t parameter_values_left;
   int64_t data_values_left;
+  int64_t parameter_file_bytes_left = kMaxWorkflowFileBytes;
+  std::map<std::string, std::string> parameter_files;  // path as written -> text (Plan's)
 
   // Says how much of a workflow-wide limit earlier entries used, when they used some.
   std::string UsedNote(uint64_t total, uint64_t left, const char* what) const {
@@ -149,22 +162,108 @@ struct Budget {
   }
 };
 
-// The values of parameter `name`: a YAML list of scalars, or the text form ParseParameterText
-// reads. False (with an error) for anything else or more values than the budget has left.
-bool ReadParameterValues(const YAML::Node& v, const std::string& name, const Budget& budget,
+// What makes `text` no text torc reads — "is not valid UTF-8 (byte 0xFF)" or "holds the control
+// byte 0x01 (is it binary?)" — with *at set to where; "" when it is UTF-8 text. Workflow and
+// parameter files alike: what is read from them ends up in JSON answers and plan output, which
+// must be valid UTF-8 too.
+std::string NotTextProblem(const std::string& text, Loc* at) {
+  *at = {1, 1};
+  for (size_t i = 0; i < text.size();) {
+    size_t n = Utf8SequenceLength(text, i);
+    const auto byte = static_cast<unsigned char>(text[i]);
+    // C0 controls other than tab, line breaks, VT and FF: no format allows them raw.
+    if (n == 0 || byte <= 0x08 || (byte >= 0x0E && byte <= 0x1F)) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", byte);
+      std::string problem = n == 0 ? "is not valid UTF-8 (byte " : "holds the control byte ";
+      problem += hex;
+      problem += n == 0 ? ")" : " (is it binary?)";
+      return problem;
+    }
+    if (text[i] == '\n') {
+      ++at->line;
+      at->column = 1;
+    } else {
+      ++at->column;
+    }
+    i += n;
+  }
+  return "";
+}
+
+// The values of a parameter written "@path": the lines of that file (ParseParameterFile), read
+// through LoadOptions::read_parameter_file once per path and kept for the Plan.
+bool ReadParameterFile(const YAML::Node& v, const std::string& name, std::string_view path,
+                       Budget* budget, std::vector<ParamValue>* values, Diagnostics* diags) {
+  const std::string at = "parameter '" + name + "': ";
+  if (path.empty()) {
+    diags->Error(LocOf(v), at + "'@' must be followed by the path of a file of values, one per "
+                                "line (\"@values.txt\")");
+    return false;
+  }
+  const std::string file(path);
+  const std::string named = at + "parameter file '" + file + "': ";
+  auto known = budget->parameter_files.find(file);
+  if (known == budget->parameter_files.end()) {
+    if (!budget->limits.read_parameter_file) {
+      diags->Error(LocOf(v), at + "the values come from the file '" + file +
+                                 "', which torc cannot read here (the commands given the "
+                                 "workflow file, such as 'torc validate' and 'torc submit', read "
+                                 "it)");
+      return false;
+    }
+    std::string text, error;
+    if (!budget->limits.read_parameter_file(file, &text, &error)) {
+      diags->Error(LocOf(v), at + "cannot read the parameter file '" + file + "': " + error);
+      return false;
+    }
+    if (static_cast<int64_t>(text.size()) > budget->parameter_file_bytes_left) {
+      std::string message = named + "it has " + std::to_string(text.size()) + " bytes, more ";
+      message += budget->parameter_file_bytes_left == kMaxWorkflowFileBytes
+                     ? "than the limit of "
+                     : "than the " + std::to_string(budget->parameter_file_bytes_left) +
+                           " left of the limit of ";
+      message += std::to_string(kMaxWorkflowFileBytes) + " (64 MiB) for all parameter files";
+      diags->Error(LocOf(v), std::move(message));
+      return false;
+    }
+    Loc bad;
+    if (std::string problem = NotTextProblem(text, &bad); !problem.empty()) {
+      diags->Error(LocOf(v), named + "line " + std::to_string(bad.line) + " " + problem +
+                                 "; a parameter file is text, one value per line");
+      return false;
+    }
+    budget->parameter_file_bytes_left -= static_cast<int64_t>(text.size());
+    known = budget->parameter_files.emplace(file, std::move(text)).first;
+  }
+  std::string error;
+  if (!ParseParameterFile(known->second, budget->parameter_values_left, values, &error)) {
+    diags->Error(LocOf(v), named + error +
+                               budget->UsedNote(budget->limits.max_parameter_values,
+                                                budget->parameter_values_left, "parameter values"));
+    return false;
+  }
+  return true;
+}
+
+// The values of parameter `name`: a YAML list of scalars, the text form ParseParameterText
+// reads, or "@path", the lines of a file (ReadParameterFile). False (with an error) for anything
+// else or more values than the budget has left.
+bool ReadParameterValues(const YAML::Node& v, const std::string& name, Budget* budget,
                          std::vector<ParamValue>* values, Diagnostics* diags) {
+  const Budget& left = *budget;
   std::string error;
   if (v.IsSequence()) {
     if (v.size() == 0) {
       diags->Error(LocOf(v), "parameter '" + name + "' has an empty list of values");
       return false;
     }
-    if (v.size() > budget.parameter_values_left) {
+    if (v.size() > left.parameter_values_left) {
       diags->Error(LocOf(v), "parameter '" + name + "' has too many values (" +
                                  std::to_string(v.size()) + ", limit " +
-                                 std::to_string(budget.parameter_values_left) + ")" +
-                                 budget.UsedNote(budget.limits.max_parameter_values,
-                                                 budget.parameter_values_left, "parameter values"));
+                                 std::to_string(left.parameter_values_left) + ")" +
+                                 left.UsedNote(left.limits.max_parameter_values,
+                                               left.parameter_values_left, "parameter values"));
       return false;
     }
     for (const auto& item : v) {
@@ -177,10 +276,13 @@ bool ReadParameterValues(const YAML::Node& v, const std::string& name, const Bud
                                           : ScalarValue(item.Scalar()));
     }
   } else if (v.IsScalar() && !v.Scalar().empty()) {
-    if (!ParseParameterText(v.Scalar(), budget.parameter_values_left, values, &error)) {
+    std::string_view text = Trimmed(v.Scalar());
+    if (!text.empty() && text.front() == '@')
+      return ReadParameterFile(v, name, Trimmed(text.substr(1)), budget, values, diags);
+    if (!ParseParameterText(v.Scalar(), left.parameter_values_left, values, &error)) {
       diags->Error(LocOf(v), "parameter '" + name + "': " + error +
-                                 budget.UsedNote(budget.limits.max_parameter_values,
-                                                 budget.parameter_values_left, "parameter values"));
+                                 left.UsedNote(left.limits.max_parameter_values,
+                                               left.parameter_values_left, "parameter values"));
       return false;
     }
   } else {
@@ -215,7 +317,7 @@ void ReadParameterMap(const YAML::Node& node, const std::string& where, Budget* 
     }
     Parameter p;
     p.name = name.value;
-    if (!ReadParameterValues(it->second, p.name, *budget, &p.values, diags)) continue;
+    if (!ReadParameterValues(it->second, p.name, budget, &p.values, diags)) continue;
     budget->parameter_values_left -= std::min<uint64_t>(p.values.size(), budget->parameter_values_left);
     params->push_back(std::move(p));
     locs->push_back(name.loc);
@@ -371,31 +473,11 @@ namespace {
 // up in JSON answers and plan output, which must be valid UTF-8 too. A binary file (or one in
 // another encoding) is refused here, in one line that never quotes it.
 bool CheckText(const std::string& text, Diagnostics* diags) {
-  Loc at{1, 1};
-  for (size_t i = 0; i < text.size();) {
-    size_t n = Utf8SequenceLength(text, i);
-    const auto byte = static_cast<unsigned char>(text[i]);
-    // C0 controls other than tab, line breaks, VT and FF: no format allows them raw.
-    if (n == 0 || byte <= 0x08 || (byte >= 0x0E && byte <= 0x1F)) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "0x%02X", byte);
-      std::string message = n == 0 ? "the file is not valid UTF-8 (byte " : "the file holds the "
-                                                                            "control byte ";
-      message += hex;
-      message += n == 0 ? ")" : " (is it binary?)";
-      message += "; a workflow file is YAML, JSON, JSON5 or KDL text";
-      diags->Error(at, std::move(message));
-      return false;
-    }
-    if (text[i] == '\n') {
-      ++at.line;
-      at.column = 1;
-    } else {
-      ++at.column;
-    }
-    i += n;
-  }
-  return true;
+  Loc at;
+  std::string problem = NotTextProblem(text, &at);
+  if (problem.empty()) return true;
+  diags->Error(at, "the file " + problem + "; a workflow file is YAML, JSON, JSON5 or KDL text");
+  return false;
 }
 
 // The position of the byte at offset `byte` (columns counted in bytes).
@@ -663,6 +745,7 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
   YAML::Node monitor = r.Get("resource_monitor");
   if (!IsAbsent(monitor)) internal::ReadResourceMonitor(monitor, wf, diags);
   r.Finish();
+  wf->parameter_files = std::move(budget.parameter_files);
 }
 
 }  // namespace torc::spec

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -117,6 +118,7 @@ struct RawWorkflow {
   ResourceMonitor resource_monitor;
   std::optional<int64_t> max_failures;
   int64_t worker_idle_timeout_seconds = 0;  // compute_node_wait_for_new_jobs_seconds
+  std::map<std::string, std::string> parameter_files;  // "@path" values' files (Plan's)
 };
 
 /// Parses the text (YAML, or JSON checked strictly first) into a document.

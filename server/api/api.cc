@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <set>
 
 #include "server/api/api_internal.h"
@@ -106,10 +107,37 @@ nlohmann::json EventJson(const Event& e, const spec::Plan* plan) {
   return j;
 }
 
+/// `parameter_files` of a submit: an object of path (as the workflow writes it after '@') ->
+/// the file's text, at most spec::kMaxWorkflowFileBytes in all; absent or null: none.
+std::map<std::string, std::string> ParameterFiles(const nlohmann::json& body) {
+  std::map<std::string, std::string> files;
+  auto it = body.find("parameter_files");
+  if (it == body.end() || it->is_null()) return files;
+  if (!it->is_object())
+    throw ApiError(400, "'parameter_files' must be an object of paths to the files' texts");
+  int64_t bytes = 0;
+  for (const auto& [path, text] : it->items()) {
+    if (!text.is_string())
+      throw ApiError(400, "'parameter_files' entry '" + path.substr(0, 200) +
+                              "' must be a string (the file's text)");
+    if (path.empty() || path.size() > 4096)
+      throw ApiError(400, "'parameter_files' has a path of " + std::to_string(path.size()) +
+                              " bytes (1 to 4096)");
+    bytes += static_cast<int64_t>(path.size() + text.get_ref<const std::string&>().size());
+    if (bytes > spec::kMaxWorkflowFileBytes)
+      throw ApiError(400, "'parameter_files' holds more than " +
+                              std::to_string(spec::kMaxWorkflowFileBytes) +
+                              " bytes (64 MiB), the limit for all parameter files together");
+    files.emplace(path, text.get<std::string>());
+  }
+  return files;
+}
+
 HttpResponse Submit(Call& c) {
   const auto& body = Object(c);
   SubmitRequest req;
   req.spec_text = GetString(body, "spec_text", std::nullopt, spec::kMaxWorkflowFileBytes);
+  req.parameter_files = ParameterFiles(body);
   req.file_name = GetString(body, "file_name", "workflow.yaml", 4096);
   req.working_dir = GetString(body, "working_dir", "", 4096);
   req.owner = GetString(body, "owner", "", 256);

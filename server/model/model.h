@@ -136,7 +136,7 @@ struct ChangeBatch {
 };
 
 /// How a workflow was submitted: enough to rebuild its Plan by parsing the
-/// same text again.
+/// same text (and parameter files) again.
 struct WorkflowRow {
   WorkflowId id = 0;
   std::string name;
@@ -145,6 +145,9 @@ struct WorkflowRow {
   std::string spec_text;    // the workflow file as submitted
   std::string file_name;    // as given, for messages
   std::string working_dir;  // where jobs run unless the workflow says otherwise
+  /// The files of its `"@path"` parameter values, which the server cannot read itself: a JSON
+  /// object, path as written -> the file's text as submitted (spec::Plan::parameter_files).
+  std::string parameter_files = "{}";
   uint32_t job_count = 0;
   std::string names_digest; // digest of the expanded job names, checked on reload
 };

@@ -107,7 +107,8 @@ StoreStatus Statements::Prepare(sqlite3* db) {
   const std::pair<SqliteStatement*, const char*> all[] = {
       {&insert_workflow,
        "INSERT INTO workflows(name, owner, created_at, spec_text, file_name, working_dir,"
-       " job_count, names_digest, checkpoint) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+       " job_count, names_digest, checkpoint, parameter_files)"
+       " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
       {&delete_workflow, "DELETE FROM workflows WHERE id = ?"},
       {&keep_event_seq,
        "INSERT INTO counters(name, value)"
@@ -136,7 +137,9 @@ StoreStatus Statements::Prepare(sqlite3* db) {
        " IFNULL((SELECT value FROM counters WHERE name = 'max_event_seq'), 0))"},
       {&load_workflows,
        "SELECT id, name, owner, created_at, spec_text, file_name, working_dir, job_count,"
-       " names_digest, checkpoint, checkpoint_seq FROM workflows ORDER BY id"},
+       " names_digest, checkpoint, checkpoint_seq, parameter_files,"
+       " CASE WHEN json_valid(parameter_files) THEN json_type(parameter_files) ELSE '' END"
+       " FROM workflows ORDER BY id"},
       {&job_log_high_water,
        "SELECT MAX(IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'job_log'), 0),"
        " IFNULL((SELECT MAX(seq) FROM job_log), 0))"},
@@ -320,6 +323,7 @@ StoreStatus SqliteStore::CreateWorkflow(const WorkflowRow& row,
     s.BindInt(7, row.job_count);
     s.BindText(8, row.names_digest);
     s.BindBlob(9, pack_buffer_);
+    s.BindText(10, row.parameter_files);
     status = s.Run("inserting the workflow row");
   }
   WorkflowId new_id = sqlite3_last_insert_rowid(db_.get());
@@ -586,6 +590,8 @@ StoreStatus SqliteStore::LoadWorkflows(LoadedIndex* index, int64_t log_high_wate
     // A checkpoint takes the seq of the newest job_log row it includes.
     int64_t checkpoint_seq = row.Int(10, "checkpoint_seq", 0, log_high_water,
                                      "at most the highest job_log seq ever used");
+    w.row.parameter_files = row.Text(11, "parameter_files");
+    if (row.ok() && s.ColumnText(12) != "object") row.Fail("parameter_files is not a JSON object");
     if (row.ok()) {
       StoreStatus unpacked = UnpackCheckpoint(checkpoint, w.row.job_count, &w.jobs);
       if (!unpacked.ok()) row.Fail(unpacked.message);

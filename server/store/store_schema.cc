@@ -10,6 +10,7 @@
 //   counters   the event seq high-water mark, kept across workflow deletions
 //   attempt_samples  (version 2) one attempt's time series as JSON, read only on request;
 //              attempts.node_usage (version 2) its per-node figures as a JSON array
+//   workflows.parameter_files  (version 4) the files of "@path" parameter values, JSON
 // Child rows go with their workflow by ON DELETE CASCADE.
 //
 // ActionStatus values (like JobStatus values, see server/store_codec.h) are
@@ -116,6 +117,11 @@ CREATE TABLE attempt_samples (
     R"sql(
 ALTER TABLE attempts ADD COLUMN memory_request INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE attempts ADD COLUMN runtime_request INTEGER NOT NULL DEFAULT -1;
+)sql",
+    // 4: the files of a workflow's "@path" parameter values (a JSON object, path -> text), which
+    // the server parses the workflow with again at every start.
+    R"sql(
+ALTER TABLE workflows ADD COLUMN parameter_files TEXT NOT NULL DEFAULT '{}';
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

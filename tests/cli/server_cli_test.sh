@@ -111,6 +111,53 @@ out=$("$torc" status 99 2>&1); rc=$?
 expect_eq "unknown workflow exit code" "$rc" 1
 expect_eq "unknown workflow message" "$out" "torc: no workflow 99"
 
+# "@file" parameter values: torc submit sends the files with the workflow's text (the server
+# reads none of its own), the server stores them and expands the workflow again from them when
+# it restarts; a submit that lacks a file the workflow names is refused, naming it.
+at=$TORC_DATA_DIR/atfile
+mkdir -p "$at/wf" "$at/elsewhere"
+printf 'a\n# not a value\nb\n\nc\n' > "$at/wf/ids.txt"
+printf 'name: atfile\njobs:\n  - name: j_{id}\n    command: echo {id}\n    parameters:\n      id: "@ids.txt"\n' > "$at/wf/at.yaml"
+out=$(cd "$at/elsewhere" && "$torc" submit ../wf/at.yaml 2>&1); rc=$?
+expect_eq "submit with @file: exit code" "$rc" 0
+expect_contains "submit with @file: the file's jobs" "$out" "created workflow 3 (atfile, 3 jobs)"
+jobs_of_3() { "$torc" jobs list 3 --json | python3 -c 'import json,sys; print(" ".join(sorted(x["name"] for x in json.load(sys.stdin))))'; }
+expect_eq "jobs of the @file workflow" "$(jobs_of_3)" "j_a j_b j_c"
+printf 'x\n' > "$at/wf/ids.txt"  # changed after the submit: the server keeps what was sent
+cat >"$at/post.py" <<'PY'
+# post.py FILE [PARAMETER_FILES_JSON]: POST /workflows; prints the status, the error and the
+# errors, a line each.
+import json, os, sys, urllib.error, urllib.request
+d = os.environ["TORC_DATA_DIR"]
+url = open(d + "/server.url").read().strip() + "/api/v1/workflows"
+body = {"spec_text": open(sys.argv[1]).read(), "file_name": "at.yaml"}
+if len(sys.argv) > 2:
+    body["parameter_files"] = json.loads(sys.argv[2])
+req = urllib.request.Request(url, json.dumps(body).encode(), method="POST", headers={
+    "Authorization": "Bearer " + open(d + "/token").read().strip(),
+    "Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req).status)
+except urllib.error.HTTPError as e:
+    answer = json.load(e)
+    print("\n".join([str(e.code), answer["error"]] + answer.get("errors", [])))
+PY
+expect_eq "POST /workflows without the @file's text: 400 naming it" "$(python3 "$at/post.py" "$at/wf/at.yaml")" "400
+the workflow file has 1 error(s)
+at.yaml:6:11: parameter 'id': cannot read the parameter file 'ids.txt': it was not sent with the workflow ('parameter_files' of the submit request has no 'ids.txt'; the server reads no files of its own)"
+expect_eq "POST /workflows with parameter_files not an object" "$(python3 "$at/post.py" "$at/wf/at.yaml" '["ids.txt"]')" "400
+'parameter_files' must be an object of paths to the files' texts"
+expect_eq "POST /workflows with a file's text not a string" "$(python3 "$at/post.py" "$at/wf/at.yaml" '{"ids.txt": 5}')" "400
+'parameter_files' entry 'ids.txt' must be a string (the file's text)"
+expect_eq "nothing created by the refused posts" "$("$torc" workflows list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "3"
+# Restart the server: it expands workflow 3 again from the stored files, to the same jobs.
+kill "$server_pid"; wait "$server_pid" 2>/dev/null
+"$torc" server run --port 0 >>"$TORC_DATA_DIR/log" 2>&1 &
+server_pid=$!
+for _ in $(seq 200); do "$torc" workflows list >/dev/null 2>&1 && break; sleep 0.05; done
+expect_eq "after a restart, the @file workflow has the same jobs" "$(jobs_of_3)" "j_a j_b j_c"
+expect_not_contains "after a restart, every workflow loads" "$(cat "$TORC_DATA_DIR/log")" "no longer expands"
+
 # server gone: the connection error names the URL and the fix
 kill "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=
 out=$("$torc" status 1 2>&1); rc=$?

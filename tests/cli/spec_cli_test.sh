@@ -135,6 +135,47 @@ expect_contains "run --strict: the key" "$(cat "$tmp/err")" "keys.yaml:2:1: warn
 [[ -e $tmp/ran ]] && fail "run --strict ran the job"
 rm -rf "$tmp"
 
+# "@file" parameter values: read from the file, one per line, the path taken from the workflow
+# file's directory (not the working directory); validate, plan and run all read it.
+tmp=$(mktemp -d)
+mkdir -p "$tmp/wf" "$tmp/elsewhere"
+printf '# the sizes\n1\n\n  2.5  \nbig\n' > "$tmp/wf/vals.txt"
+cat > "$tmp/wf/sweep.yaml" <<YAML
+name: atfile
+jobs:
+  - name: j_{x}
+    command: touch $tmp/ran_{x}
+    parameters:
+      x: "@vals.txt"
+YAML
+(cd "$tmp/elsewhere" && "$torc" plan --json ../wf/sweep.yaml >"$tmp/plan.json" 2>"$tmp/err"); rc=$?
+expect_eq "plan --json with @file from another directory: exit code" "$rc" 0
+expect_eq "... the jobs come from the file's lines" \
+  "$(python3 -c 'import json,sys; print(" ".join(j["name"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$tmp/plan.json")" \
+  "j_1 j_2.5 j_big"
+out=$(cd "$tmp/elsewhere" && "$torc" validate ../wf/sweep.yaml 2>&1); rc=$?
+expect_eq "validate with @file: exit code" "$rc" 0
+expect_contains "validate with @file: 3 jobs" "$out" "ok: atfile: 3 jobs"
+(cd "$tmp/elsewhere" && "$torc" run ../wf/sweep.yaml --output-dir out >"$tmp/out" 2>&1); rc=$?
+expect_eq "run with @file: exit code" "$rc" 0
+for v in 1 2.5 big; do [[ -e $tmp/ran_$v ]] || fail "run with @file did not run j_$v: $(cat "$tmp/out")"; done
+# slurm generate writes the workflow again, "@vals.txt" and all, and checks what it wrote.
+printf '#!/bin/bash\ncase "$2" in partition) cat "%s";; node) cat "%s";; esac\n' \
+  "$src/tests/data/slurm/lab_partitions.txt" "$src/tests/data/slurm/lab_nodes.txt" > "$tmp/scontrol"
+chmod +x "$tmp/scontrol"
+(cd "$tmp/elsewhere" && TORC_SCONTROL=$tmp/scontrol "$torc" slurm generate ../wf/sweep.yaml \
+  -o ../wf/generated.yaml >"$tmp/out" 2>&1); rc=$?
+expect_eq "slurm generate with @file: exit code" "$rc" 0
+expect_contains "slurm generate with @file: the file's 3 jobs" \
+  "$(cd "$tmp/elsewhere" && "$torc" validate ../wf/generated.yaml 2>&1)" "ok: atfile: 3 jobs"
+mv "$tmp/wf/vals.txt" "$tmp/elsewhere/vals.txt"  # in the working directory, as Torc would read it
+out=$(cd "$tmp/elsewhere" && "$torc" validate ../wf/sweep.yaml 2>&1); rc=$?
+expect_eq "validate with a missing @file: exit code" "$rc" 1
+expect_eq "... says which file, where it was looked for and where it is named" "$out" \
+  "../wf/sweep.yaml:6:10: parameter 'x': cannot read the parameter file 'vals.txt': No such file or directory ($tmp/wf/vals.txt, relative to the workflow file's directory)
+torc: 1 error(s) in ../wf/sweep.yaml; nothing was created"
+rm -rf "$tmp"
+
 # help texts carry an example; no subcommand is a usage error
 expect_contains "validate --help" "$("$torc" validate --help)" "Example:"
 expect_contains "plan --help" "$("$torc" plan --help)" "Example:"

@@ -261,6 +261,29 @@ std::vector<Case> BadRequests() {
        "'owner' must be a string"},
       {"working_dir true", "POST", "/workflows", R"({"spec_text": "x", "working_dir": true})",
        400, "'working_dir' must be a string"},
+      {"parameter_files a list", "POST", "/workflows",
+       R"({"spec_text": "x", "parameter_files": ["vals.txt"]})", 400,
+       "'parameter_files' must be an object of paths to the files' texts"},
+      {"a parameter file's text a number", "POST", "/workflows",
+       R"({"spec_text": "x", "parameter_files": {"vals.txt": 5}})", 400,
+       "'parameter_files' entry 'vals.txt' must be a string (the file's text)"},
+      {"a parameter file with an empty path", "POST", "/workflows",
+       R"({"spec_text": "x", "parameter_files": {"": "1"}})", 400,
+       "'parameter_files' has a path of 0 bytes (1 to 4096)"},
+      {"an \"@file\" the submit does not carry", "POST", "/workflows",
+       json{{"spec_text", "name: w\njobs:\n  - name: j_{x}\n    command: echo\n"
+                          "    parameters: {x: \"@vals.txt\"}\n"},
+            {"file_name", "w.yaml"},
+            {"parameter_files", {{"other.txt", "1\n"}}}}
+           .dump(),
+       400, "the workflow file has 1 error(s)",
+       [](const json& b) {
+         CHECK(b["errors"] ==
+               json::array({"w.yaml:5:21: parameter 'x': cannot read the parameter file "
+                            "'vals.txt': it was not sent with the workflow ('parameter_files' of "
+                            "the submit request has no 'vals.txt'; the server reads no files of "
+                            "its own)"}));
+       }},
       {"10 MB spec_text that is no workflow", "POST", "/workflows",
        json{{"spec_text", std::string(10 << 20, 'x')}}.dump(), 400, "the workflow file has",
        [](const json& b) {

@@ -337,3 +337,47 @@ jobs:
     return ServiceStatus::Ok();
   }).ok());
 }
+
+TEST_CASE("\"@file\" parameter values: expanded from the files sent, again after a restart") {
+  TempDir dir;
+  const char* spec =
+      "name: atfile\n"
+      "jobs:\n"
+      "  - name: j_{id}\n"
+      "    command: echo {id}\n"
+      "    parameters:\n"
+      "      id: \"@ids.txt\"\n";
+  auto job_names = [](Service& service, WorkflowId wf) {
+    std::vector<std::string> names;
+    REQUIRE(service.WithWorkflow(wf, [&](WorkflowEntry& e) {
+      for (const auto& job : e.plan->jobs) names.push_back(job.name);
+      return ServiceStatus::Ok();
+    }).ok());
+    return names;
+  };
+  using Names = std::vector<std::string>;
+  WorkflowId wf = 0;
+  {
+    auto service = OpenService(dir);
+    SubmitRequest request;
+    request.spec_text = spec;
+    request.file_name = "wf.yaml";
+    // The server never reads its own disk: without the file's text the submit is refused.
+    ServiceStatus refused = service->Submit(request, 1000.0, &wf);
+    CHECK(refused.code == ServiceStatus::kBadRequest);
+    REQUIRE(refused.details.size() == 1);
+    CHECK(refused.details[0] ==
+          "wf.yaml:6:11: parameter 'id': cannot read the parameter file 'ids.txt': it was not "
+          "sent with the workflow ('parameter_files' of the submit request has no 'ids.txt'; "
+          "the server reads no files of its own)");
+    request.parameter_files = {{"ids.txt", "a\n# no\nb\n"}, {"unused.txt", "x\n"}};
+    REQUIRE(service->Submit(request, 1000.0, &wf).ok());
+    CHECK(job_names(*service, wf) == Names{"j_a", "j_b"});
+    REQUIRE(service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+      CHECK(e.row.parameter_files == R"({"ids.txt":"a\n# no\nb\n"})");  // only what it reads
+      return ServiceStatus::Ok();
+    }).ok());
+  }
+  auto service = OpenService(dir);  // parses the stored text again, with the stored files
+  CHECK(job_names(*service, wf) == Names{"j_a", "j_b"});
+}

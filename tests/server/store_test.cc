@@ -78,6 +78,7 @@ WorkflowRow MakeRow(const std::string& name, uint32_t jobs) {
   row.working_dir = "/scratch/alice/" + name;
   row.job_count = jobs;
   row.names_digest = "sha256:" + name;
+  row.parameter_files = R"({"ids.txt":"a\nb\n"})";
   return row;
 }
 
@@ -161,6 +162,7 @@ void CheckSame(const WorkflowRow& a, const WorkflowRow& b) {
   CHECK(a.working_dir == b.working_dir);
   CHECK(a.job_count == b.job_count);
   CHECK(a.names_digest == b.names_digest);
+  CHECK(a.parameter_files == b.parameter_files);
 }
 
 void CheckSame(const AttemptResult& a, const AttemptResult& b) {
@@ -777,6 +779,9 @@ TEST_CASE("every value loaded is range-checked: a bad row is kCorrupt naming tab
        "job_log row seq 2: the checkpoint of workflow 1 claims to include it (checkpoint_seq 2)"},
       {"UPDATE workflows SET checkpoint = x'01'", "workflows row id 1: checkpoint of 1 bytes"},
       {"UPDATE workflows SET checkpoint = 'text'", "checkpoint holds text, not a blob"},
+      {"UPDATE workflows SET parameter_files = '[\"ids.txt\"]'",
+       "workflows row id 1: parameter_files is not a JSON object"},
+      {"UPDATE workflows SET parameter_files = '{'", "parameter_files is not a JSON object"},
       {"UPDATE job_log SET payload = x'01"
        "00000000"  // job 0
        "00" "00000000" "0000" "0000" "0000000000000000'",  // blocked, attempt 0
@@ -1006,6 +1011,7 @@ TEST_CASE("a store an older torc wrote loads: format-1 job states, attempts with
     raw.Exec("ALTER TABLE attempts DROP COLUMN runtime_request");
     raw.Exec("ALTER TABLE attempts DROP COLUMN node_usage");
     raw.Exec("DROP TABLE attempt_samples");
+    raw.Exec("ALTER TABLE workflows DROP COLUMN parameter_files");
     raw.Exec("DELETE FROM schema_version WHERE version > 1");
     // Job 0 completed at attempt 2 (worker 5), job 1 ready at attempt 1.
     raw.Exec(("UPDATE workflows SET checkpoint = x'01"
@@ -1024,6 +1030,7 @@ TEST_CASE("a store an older torc wrote loads: format-1 job states, attempts with
   REQUIRE(all[0].jobs.size() == 2);
   CHECK(all[0].jobs[0] == JobDynamic{JobStatus::kCompleted, 2, 1, 0, 5, -1, -1});
   CHECK(all[0].jobs[1] == JobDynamic{JobStatus::kFailed, 3, 2, 0, 0, -1, -1});
+  CHECK(all[0].row.parameter_files == "{}");  // no "@file" values before version 4
   REQUIRE(all[0].results.size() == 1);
   CHECK(all[0].results[0].memory_request == -1);
   CHECK(all[0].results[0].runtime_request == -1);
