@@ -119,6 +119,7 @@ void AddSubmitCommand(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto slurm = std::make_shared<bool>(false);
   auto strict = std::make_shared<bool>(false);
+  auto no_input_check = std::make_shared<bool>(false);
   auto setup = std::make_shared<SetupFlags>();
   auto* submit = app.add_subcommand("submit", "Create a workflow on the server from a workflow file");
   submit->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
@@ -129,10 +130,13 @@ void AddSubmitCommand(CLI::App& app) {
   AddSetupFlags(submit, setup.get());
   submit->add_flag("--strict", *strict, "Refuse a file with warnings (keys torc does not act on, "
                                         "...): nothing is created");
+  submit->add_flag("--no-input-check", *no_input_check,
+                   "Do not refuse the file when a job's input file that no job produces does "
+                   "not exist (something makes it after the start)");
   AddConnectionFlags(submit, conn.get());
   submit->footer("Examples:\n  torc submit examples/sweep_pipeline.yaml\n"
                  "  torc submit workflow.yaml --slurm --account myproject");
-  submit->callback([conn, file, json, slurm, strict, setup] {
+  submit->callback([conn, file, json, slurm, strict, no_input_check, setup] {
     // Validate locally first: errors come out exactly as `torc validate` prints them.
     std::string text;
     auto local = LoadWorkflowFile(*file, &text);
@@ -142,6 +146,7 @@ void AddSubmitCommand(CLI::App& app) {
     }
     // With --slurm, what the file lacks for Slurm is what is added: only its keys are warned of.
     if (!ReportWarnings(*local.plan, *strict, *slurm)) Die("nothing was created");
+    if (!*no_input_check && !CheckInputsExist(*local.plan, *file)) Die("nothing was created");
     if (*slurm) {
       std::string summary;
       bool as_json = file->size() >= 5 && file->compare(file->size() - 5, 5, ".json") == 0;

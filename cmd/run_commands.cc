@@ -167,7 +167,8 @@ int PrintRunSummary(server::ApiClient& client, int64_t wf, const std::string& na
 }
 
 int RunLocally(const std::string& file, const std::string& output_dir,
-               const worker::DiscoveryOptions& discovery, int64_t max_log_bytes, bool strict) {
+               const worker::DiscoveryOptions& discovery, int64_t max_log_bytes, bool strict,
+               bool input_check) {
   std::string text;
   auto local = LoadWorkflowFile(file, &text);
   if (!local.ok()) {
@@ -177,6 +178,10 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   }
   // Here the Slurm setup does not matter: only the keys torc does not act on are warned of.
   if (!ReportWarnings(*local.plan, strict, true)) {
+    Warn("nothing was run");
+    return 1;
+  }
+  if (input_check && !CheckInputsExist(*local.plan, file)) {
     Warn("nothing was run");
     return 1;
   }
@@ -385,16 +390,20 @@ void AddRunFileCommand(CLI::App& app) {
   auto rres = std::make_shared<ResourceFlags>();
   auto max_log = std::make_shared<int64_t>(worker::kDefaultMaxLogBytes);
   auto strict = std::make_shared<bool>(false);
+  auto no_input_check = std::make_shared<bool>(false);
   auto* r = app.add_subcommand("run", "Run a whole workflow on this machine (resumes when run again)");
   r->add_flag("--strict", *strict, "Refuse a file with keys torc does not act on: nothing runs");
   r->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
+  r->add_flag("--no-input-check", *no_input_check,
+              "Do not refuse the file when a job's input file that no job produces does not "
+              "exist (something makes it after the start)");
   r->add_option("--output-dir", *out, "Database and job logs (default ./torc_output)");
   AddResourceFlags(r, rres.get());
   r->add_option("--max-log-bytes", *max_log,
                 "Cut each job's stdout/stderr file at this size, with a note (default "
                 "1073741824, 1 GiB; 0: no limit)");
   r->footer("Example:\n  torc run examples/sweep_pipeline.yaml --cpus 4");
-  r->callback([file, out, rres, max_log, strict] {
+  r->callback([file, out, rres, max_log, strict, no_input_check] {
     worker::DiscoveryOptions d;
     d.ignore_slurm = true;  // `torc run` is this machine, even inside an allocation
     std::string error;
@@ -402,7 +411,7 @@ void AddRunFileCommand(CLI::App& app) {
       std::cerr << "torc: " << error << "\n";
       throw CLI::RuntimeError(1);
     }
-    int rc = RunLocally(*file, *out, d, *max_log, *strict);
+    int rc = RunLocally(*file, *out, d, *max_log, *strict, !*no_input_check);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cmd/printable.h"
+#include "spec/inputs.h"
 #include "server/util/small_files.h"
 
 namespace torc::cmd {
@@ -60,6 +61,21 @@ bool ReportWarnings(const spec::Plan& plan, bool strict, bool located_only) {
     return false;
   }
   return true;
+}
+
+bool CheckInputsExist(const spec::Plan& plan, const std::string& file) {
+  auto missing = spec::MissingInputs(plan, [](const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec);
+  });
+  for (size_t k = 0; k < missing.size() && k < 10; ++k)
+    std::cerr << Printable(file + ": " + spec::Describe(plan, missing[k])) << "\n";
+  if (missing.size() > 10)
+    std::cerr << Printable(file) << ": ... and " << missing.size() - 10 << " more missing inputs\n";
+  if (!missing.empty())
+    std::cerr << "torc: create the missing input(s), have a job produce them (output_files), or "
+                 "pass --no-input-check if something makes them after the start\n";
+  return missing.empty();
 }
 
 }  // namespace torc::cmd

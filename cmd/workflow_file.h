@@ -23,4 +23,9 @@ spec::LoadResult LoadWorkflowFile(const std::string& path, std::string* text = n
 /// when there is one, it says so and returns false.
 bool ReportWarnings(const spec::Plan& plan, bool strict, bool located_only = false);
 
+/// Inputs checked before start (spec/inputs.h) against this machine's files, relative to the
+/// current directory (the jobs' working directory): prints each missing one on stderr
+/// ("FILE: job 'a' reads input file ...", at most 10) and returns false when there is one.
+bool CheckInputsExist(const spec::Plan& plan, const std::string& file);
+
 }  // namespace torc::cmd
