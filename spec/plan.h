@@ -72,6 +72,10 @@ struct ExecutionConfig {
   /// Slurm mode: a worker starts at most one srun per this many milliseconds (0: no limit).
   int64_t srun_launch_interval_ms = 25;
   StdioConfig stdio;
+  /// `staggered_start`: the workers of an allocation request wait a moment each, spread over a
+  /// window that grows with how many start together, before their first call to the server
+  /// (server/sbatch_script.h, StartupWindowSeconds). Off unless the file asks (Torc: on).
+  bool staggered_start = false;
 };
 
 /// `resource_monitor`: what workers measure of each job (docs/workflow-format.md).
@@ -163,6 +167,9 @@ struct Action {
   int64_t max_allocations = 0;        // 0: not elastic
   int64_t max_nodes = 0;              // 0: no limit (elastic only)
   int64_t idle_timeout_seconds = 0;   // 0: the worker's default
+  /// schedule_nodes: each worker of its allocations runs at most this many jobs at once, within
+  /// its nodes' resources (0: as many as the resources hold).
+  int64_t max_parallel_jobs = 0;
   bool elastic() const { return max_allocations > 0; }
 };
 
@@ -218,6 +225,9 @@ struct Plan {
   /// allocations wait with nothing to run before they leave, unless an action's idle_timeout
   /// says otherwise (0: the worker's default, 60 s).
   int64_t worker_idle_timeout_seconds = 0;
+  /// `compute_node_ignore_workflow_completion`: workers do not leave when the workflow is
+  /// complete; they wait for jobs made ready again (torc restart) until their idle timeout.
+  bool workers_ignore_completion = false;
   /// What the file says that torc does not act on, each at its key ("warning: '<key>' has no
   /// effect in torc: ..."). PlanWarnings lists them first.
   std::vector<Diagnostic> warnings;
