@@ -206,6 +206,7 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   wo.discovery = discovery;
   wo.exit_when_stuck = true;
   wo.idle_timeout_seconds = 1e9;
+  wo.leave_at_completion = true;  // even with compute_node_ignore_workflow_completion
   wo.quiet = true;
   wo.max_log_bytes = max_log_bytes;
   ProgressLine progress(isatty(2));
@@ -260,9 +261,12 @@ void AddSlurmCommands(CLI::App& app) {
       }
     }
     bool per_node = false;
+    const spec::Action* action = nullptr;  // the first schedule_nodes action of the scheduler
     for (const auto& a : plan.actions)
-      if (a.scheduler != spec::kNone && &plan.schedulers[a.scheduler] == s)
+      if (a.scheduler != spec::kNone && &plan.schedulers[a.scheduler] == s) {
         per_node = per_node || a.start_one_worker_per_node;
+        if (!action && a.type == spec::ActionType::kScheduleNodes) action = &a;
+      }
     char self[4096] = {};
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     server::ScriptContext ctx;
@@ -282,6 +286,11 @@ void AddSlurmCommands(CLI::App& app) {
     ctx.working_dir = CurrentDirectory();
     ctx.output_dir = CurrentDirectory() + "/torc_output/<workflow id>";
     ctx.one_worker_per_node = per_node;
+    if (action) {
+      ctx.max_parallel_jobs = action->max_parallel_jobs;
+      // An elastic action asks for its allocations one request at a time.
+      ctx.allocations = action->elastic() ? 1 : action->num_allocations;
+    }
     ctx.srun = server::SlurmPaths::FromEnvironment().srun;
     std::cout << server::SbatchScript(plan, *s, ctx);
   });
@@ -348,6 +357,14 @@ void AddWorkerRunCommand(CLI::App& app) {
   run->add_option("--output-dir", wo->output_dir, "Where job stdout/stderr go (default torc_output)");
   run->add_option("--scheduler", wo->scheduler, "The slurm scheduler this allocation was made for");
   run->add_option("--idle-timeout", wo->idle_timeout_seconds, "Stop after this many idle seconds");
+  run->add_option("--max-parallel-jobs", wo->max_parallel_jobs,
+                  "Run at most this many jobs at once (an action's max_parallel_jobs; jobs still "
+                  "fit the resources; default: as many as they hold)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  run->add_option("--startup-delay", wo->startup_delay_seconds,
+                  "Before anything else, wait a delay of its own in [0, SECONDS), from a hash of "
+                  "host, Slurm job, node and pid (staggered_start); a stop signal ends the wait")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400}));
   run->add_option("--connect-timeout", wo->connect_timeout_seconds,
                   "Exit non-zero when the server cannot be reached at all for this many seconds "
                   "from the start (default 300), so that an allocation does not idle")

@@ -76,6 +76,7 @@ AllocationOrder OrderOf(const DueAction& due, int64_t count = 0) {
   order.count = count > 0 ? count : action.num_allocations;
   order.one_worker_per_node = action.start_one_worker_per_node;
   order.idle_timeout_seconds = action.idle_timeout_seconds;
+  order.max_parallel_jobs = action.max_parallel_jobs;
   order.script_name = "action_" + std::to_string(due.index);
   return order;
 }
@@ -148,6 +149,8 @@ bool ActionRunner::SubmitAllocations(const DueAction& due, const AllocationOrder
   ctx.idle_timeout_seconds = order.idle_timeout_seconds > 0
                                  ? order.idle_timeout_seconds
                                  : due.plan->worker_idle_timeout_seconds;
+  ctx.max_parallel_jobs = order.max_parallel_jobs;
+  ctx.allocations = order.count;
   std::string path = out_dir + "/slurm/" + order.script_name + ".sh";
   {
     std::ofstream script(path);
@@ -224,6 +227,7 @@ void ActionRunner::Tick(double now) {
     order.count = request.num_allocations;
     order.one_worker_per_node = request.one_worker_per_node;
     order.idle_timeout_seconds = request.idle_timeout_seconds;
+    order.max_parallel_jobs = request.max_parallel_jobs;
     order.script_name = "scheduled";
     bool ok = SubmitAllocations(due, order, now, &ids, &error);
     if (!ok) {

@@ -60,6 +60,7 @@ struct AllocationOrder {
   int64_t count = 1;
   bool one_worker_per_node = false;
   int64_t idle_timeout_seconds = 0;  // the workers' --idle-timeout (0: their default)
+  int64_t max_parallel_jobs = 0;     // the workers' --max-parallel-jobs (0: no cap)
   std::string script_name;           // torc_output/<id>/slurm/<name>.sh
 };
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/protocol/output_paths.h"
+#include "server/sbatch_script.h"
 
 namespace torc::server {
 namespace {
@@ -188,9 +189,11 @@ void FindFailureLimit(const WorkflowCore& core, const spec::Plan& plan, const st
 void FindSilentAllocations(const WorkflowCore& core, const WorkflowRow& row,
                            const ProblemContext& c, std::vector<Problem>* out) {
   if (c.now <= 0) return;
+  // With staggered_start a worker may wait up to the start-up window before it registers.
+  const double after = kNoWorkerAfterSeconds +
+                       (core.plan().execution.staggered_start ? kMaxStartupWindowSeconds : 0);
   for (const auto& a : c.allocations) {
-    if (a.state != "running" || a.started_at <= 0 || c.now - a.started_at < kNoWorkerAfterSeconds)
-      continue;
+    if (a.state != "running" || a.started_at <= 0 || c.now - a.started_at < after) continue;
     bool seen = false;
     for (const auto& [id, w] : core.workers()) seen = seen || w.slurm_job_id == a.slurm_job_id;
     if (seen) continue;

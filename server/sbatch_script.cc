@@ -49,6 +49,13 @@ int64_t WarningLeadSeconds(const spec::Plan& plan, const spec::SlurmScheduler& s
   return std::min<int64_t>(lead, 65535);
 }
 
+int64_t StartupWindowSeconds(int64_t runners) {
+  if (runners <= 1) return 0;
+  if (runners <= 10) return runners;
+  if (runners <= 100) return 10 + (runners - 10) * 50 / 90;
+  return kMaxStartupWindowSeconds;
+}
+
 std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
                          const ScriptContext& c) {
   std::ostringstream o;
@@ -99,6 +106,16 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
   // The action's idle_timeout: its idle workers leave, and the allocation ends with them.
   if (c.idle_timeout_seconds > 0)
     worker += " --idle-timeout " + std::to_string(c.idle_timeout_seconds);
+  // The action's max_parallel_jobs: each worker (one per node, too) runs at most this many.
+  if (c.max_parallel_jobs > 0)
+    worker += " --max-parallel-jobs " + std::to_string(c.max_parallel_jobs);
+  // staggered_start: every worker of this request waits a moment of its own before its first
+  // call, so that many allocations starting together do not reach the server at once.
+  if (plan.execution.staggered_start) {
+    const int64_t runners = c.allocations * (c.one_worker_per_node ? s.nodes : 1);
+    if (const int64_t window = StartupWindowSeconds(runners); window > 0)
+      worker += " --startup-delay " + std::to_string(window);
+  }
   if (c.one_worker_per_node) {
     // One worker per node, each owning its node's CPUs, memory and GPUs: with
     // cgroup task plugins a step given one CPU would squeeze its jobs onto it.

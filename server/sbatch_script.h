@@ -21,7 +21,17 @@ struct ScriptContext {
   bool one_worker_per_node = false;
   std::string srun = "srun";
   int64_t idle_timeout_seconds = 0;  // the workers' --idle-timeout (0: their default)
+  int64_t max_parallel_jobs = 0;     // the workers' --max-parallel-jobs (0: no cap)
+  /// How many allocations are asked for together with this script (all of one action's, or
+  /// one elastic request's): with staggered_start, their workers' start-up window grows with it.
+  int64_t allocations = 1;
 };
+
+/// Torc's start-up window for `runners` workers starting together (staggered_start): 0 for
+/// one, N s for 2 to 10, 10 + (N - 10) * 50 / 90 s (whole seconds) for 11 to 100, else
+/// kMaxStartupWindowSeconds.
+int64_t StartupWindowSeconds(int64_t runners);
+inline constexpr int64_t kMaxStartupWindowSeconds = 60;
 
 /// How long before the allocation's end Slurm sends the worker its warning signal
 /// (`#SBATCH --signal=B:USR1@<lead>`): the workflow's stop lead

@@ -602,6 +602,7 @@ std::vector<ScheduleRequest> RestartSchedules(const WorkflowEntry& e,
         r.num_allocations = action.num_allocations;
         r.one_worker_per_node = action.start_one_worker_per_node;
         r.idle_timeout_seconds = action.idle_timeout_seconds;
+        r.max_parallel_jobs = action.max_parallel_jobs;
         out.push_back(std::move(r));
         break;
       }

@@ -85,6 +85,7 @@ struct ScheduleRequest {
   int64_t num_allocations = 1;
   bool one_worker_per_node = false;
   int64_t idle_timeout_seconds = 0;  // the workers' --idle-timeout (0: their default)
+  int64_t max_parallel_jobs = 0;     // the workers' --max-parallel-jobs (0: no cap)
   std::shared_ptr<ScheduleOutcome> outcome = std::make_shared<ScheduleOutcome>();
 };
 

@@ -114,6 +114,7 @@ protocol::RegistrationAnswer RegistrationAnswerOf(const WorkflowEntry& e, Worker
       m.on_worker_complete.insert(m.on_worker_complete.end(), a.commands.begin(), a.commands.end());
   }
   m.execution = protocol::ExecutionSettingsOf(plan.execution);
+  m.ignore_workflow_completion = plan.workers_ignore_completion;
   return m;
 }
 

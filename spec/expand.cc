@@ -141,6 +141,7 @@ class Expander {
     plan.resource_monitor = wf_.resource_monitor;
     plan.max_failures = wf_.max_failures;
     plan.worker_idle_timeout_seconds = wf_.worker_idle_timeout_seconds;
+    plan.workers_ignore_completion = wf_.workers_ignore_completion;
     plan.slurm_defaults = wf_.slurm_defaults;
     for (const auto& r : wf_.resource_requirements) plan.resource_requirements.push_back(r.value);
     for (const auto& s : wf_.schedulers) plan.schedulers.push_back(s.value);

@@ -80,6 +80,10 @@ struct ExecutionConfig {
   /// `srun --mpi=` for the srun that starts one worker per node (else `none`) and for slurm-mode
   /// job steps (else Slurm's MpiDefault). "": not set.
   std::string srun_mpi;
+  /// `staggered_start`: the workers of an allocation request wait a moment each, spread over a
+  /// window that grows with how many start together, before their first call to the server
+  /// (server/sbatch_script.h, StartupWindowSeconds). Off unless the file asks (Torc: on).
+  bool staggered_start = false;
 };
 
 /// `resource_monitor`: what workers measure of each job (docs/workflow-format.md).
@@ -171,6 +175,9 @@ struct Action {
   int64_t max_allocations = 0;        // 0: not elastic
   int64_t max_nodes = 0;              // 0: no limit (elastic only)
   int64_t idle_timeout_seconds = 0;   // 0: the worker's default
+  /// schedule_nodes: each worker of its allocations runs at most this many jobs at once, within
+  /// its nodes' resources (0: as many as the resources hold).
+  int64_t max_parallel_jobs = 0;
   bool elastic() const { return max_allocations > 0; }
 };
 
@@ -230,6 +237,9 @@ struct Plan {
   /// -> the file's text. What `torc submit` sends beside the workflow file (the server cannot
   /// read the submitter's files), and what the server expands the stored text with again.
   std::map<std::string, std::string> parameter_files;
+  /// `compute_node_ignore_workflow_completion`: workers do not leave when the workflow is
+  /// complete; they wait for jobs made ready again (torc restart) until their idle timeout.
+  bool workers_ignore_completion = false;
   /// What the file says that torc does not act on, each at its key ("warning: '<key>' has no
   /// effect in torc: ..."). PlanWarnings lists them first.
   std::vector<Diagnostic> warnings;

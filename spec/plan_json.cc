@@ -101,7 +101,9 @@ nlohmann::json ActionToJson(const Plan& plan, const Action& a, const PlanNames& 
           {"max_allocations", a.elastic() ? nlohmann::json(a.max_allocations) : nullptr},
           {"max_nodes", a.max_nodes > 0 ? nlohmann::json(a.max_nodes) : nullptr},
           {"idle_timeout_seconds",
-           a.idle_timeout_seconds > 0 ? nlohmann::json(a.idle_timeout_seconds) : nullptr}};
+           a.idle_timeout_seconds > 0 ? nlohmann::json(a.idle_timeout_seconds) : nullptr},
+          {"max_parallel_jobs",
+           a.max_parallel_jobs > 0 ? nlohmann::json(a.max_parallel_jobs) : nullptr}};
 }
 
 nlohmann::json RequirementsToJson(const ResourceRequirements& r) {
@@ -121,7 +123,8 @@ nlohmann::json ExecutionToJson(const ExecutionConfig& e) {
           {"srun_termination_signal", e.srun_termination_signal},
           {"enable_cpu_bind", e.enable_cpu_bind},
           {"srun_launch_interval_ms", e.srun_launch_interval_ms},
-          {"stdio", StdioToJson(e.stdio)}};
+          {"stdio", StdioToJson(e.stdio)},
+          {"staggered_start", e.staggered_start}};
 }
 
 }  // namespace
@@ -202,7 +205,8 @@ nlohmann::json PlanToJson(const Plan& plan) {
           {"max_failures", plan.max_failures ? nlohmann::json(*plan.max_failures) : nullptr},
           {"worker_idle_timeout_seconds", plan.worker_idle_timeout_seconds
                                               ? nlohmann::json(plan.worker_idle_timeout_seconds)
-                                              : nullptr}};
+                                              : nullptr},
+          {"workers_ignore_completion", plan.workers_ignore_completion}};
 }
 
 }  // namespace torc::spec

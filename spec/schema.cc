@@ -718,8 +718,8 @@ void ReadWorkflow(const YAML::Node& root, const LoadOptions& options, RawWorkflo
              "sigterm_lead_seconds (docs/slurm.md)");
   if (auto v = r.Int("compute_node_wait_for_new_jobs_seconds", 1, 7 * 86400))
     wf->worker_idle_timeout_seconds = *v;
-  r.NoEffect("compute_node_ignore_workflow_completion",
-             "workers leave once the workflow is complete");
+  if (auto v = r.Bool("compute_node_ignore_workflow_completion"))
+    wf->workers_ignore_completion = *v;
   r.NoEffect("compute_node_wait_for_healthy_database_minutes",
              "workers wait up to 300 s for the server at start ('torc worker run "
              "--connect-timeout') and keep retrying while their jobs run");

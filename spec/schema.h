@@ -119,6 +119,7 @@ struct RawWorkflow {
   std::optional<int64_t> max_failures;
   int64_t worker_idle_timeout_seconds = 0;  // compute_node_wait_for_new_jobs_seconds
   std::map<std::string, std::string> parameter_files;  // "@path" values' files (Plan's)
+  bool workers_ignore_completion = false;   // compute_node_ignore_workflow_completion
 };
 
 /// Parses the text (YAML, or JSON checked strictly first) into a document.

@@ -262,12 +262,17 @@ RawAction ReadAction(const YAML::Node& node, size_t index, Diagnostics* diags) {
     a.action.start_one_worker_per_node = *v;
     a.worker_per_node_loc = LocOf(r.Get("start_one_worker_per_node"));
   }
-  r.NoEffect("max_parallel_jobs",
-             "a worker runs as many jobs as its nodes' CPUs, GPUs and memory hold");
+  if (auto v = r.Int("max_parallel_jobs", 1, 100000)) a.action.max_parallel_jobs = *v;
   r.NoEffect("persistent", "each action runs once; an elastic schedule_nodes action "
                            "(max_allocations) keeps asking for allocations while work waits");
   for (auto& c : r.StringList("commands")) a.action.commands.push_back(std::move(c.value));
   ReadElastic(r, node, has_type, diags, &a);
+  // Torc reads max_parallel_jobs of every action but acts on it only for schedule_nodes.
+  if (has_type && a.action.type == ActionType::kRunCommands && r.Has("max_parallel_jobs"))
+    diags->Warning(KeyLoc(node, "max_parallel_jobs"),
+                   "'max_parallel_jobs' has no effect in torc on " + r.what() +
+                       " (run_commands): it limits the workers of a schedule_nodes action's "
+                       "allocations");
   if (has_type && a.action.type == ActionType::kScheduleNodes && a.scheduler.empty())
     r.Error(r.loc(), r.what() + " (schedule_nodes) needs 'scheduler'");
   if (has_type && a.action.type == ActionType::kRunCommands && a.action.commands.empty())
@@ -398,7 +403,7 @@ void ReadExecutionConfig(const YAML::Node& node, RawWorkflow* wf, Diagnostics* d
   if (auto v = r.Bool("enable_cpu_bind")) e.enable_cpu_bind = *v;
   if (auto v = r.Int("srun_launch_interval_ms", 0, 60000)) e.srun_launch_interval_ms = *v;
   if (auto v = r.Int("sigkill_headroom_seconds", 0, 86400 * 7)) e.sigkill_headroom_seconds = *v;
-  r.NoEffect("staggered_start", "jobs start as soon as they are claimed");
+  if (auto v = r.Bool("staggered_start")) e.staggered_start = *v;
   if (auto v = r.String("srun_mpi")) {
     // One word that srun's --mpi takes as it is (Torc's rule): it goes into a batch script.
     bool safe = !v->value.empty();

@@ -36,9 +36,27 @@ int SignalNumber(const std::string& name) {
 
 }  // namespace
 
+int64_t StartupDelaySeconds(int64_t window, const std::string& hostname,
+                            const std::string& slurm_job_id, const std::string& slurm_node_id,
+                            int64_t pid) {
+  if (window <= 0) return 0;
+  // FNV-1a (64 bit): the same on every machine and build, unlike std::hash.
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](const std::string& text) {
+    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xFF) * 1099511628211ull;  // a separator: ("ab", "c") is not ("a", "bc")
+  };
+  mix(hostname);
+  mix(slurm_job_id);
+  mix(slurm_node_id);
+  mix(std::to_string(pid));
+  return static_cast<int64_t>(h % static_cast<uint64_t>(window));
+}
+
 namespace internal {
 
 int Worker::Run() {
+  if (!StaggerStart()) return 0;
   std::string error;
   if (!DiscoverAllocation(env_, o_.discovery, Now(), &alloc_, &error)) {
     Log("cannot discover the allocation: " + error);
@@ -147,6 +165,7 @@ void Worker::Configure(const protocol::RegistrationAnswer& b) {
   on_complete_ = b.on_worker_complete;
   execution_ = b.execution;
   monitor_ = b.monitor;
+  ignore_completion_ = b.ignore_workflow_completion && !o_.leave_at_completion;
   term_signal_ = SignalNumber(execution_.termination_signal);
   job_output_dir_ = protocol::JobOutputDir(o_.output_dir, o_.workflow_id);
   LaunchSettings s;
@@ -204,6 +223,30 @@ void Worker::CountSteps(int64_t n) {
     Log("this allocation's step limit is reached (MaxStepCount=" +
         std::to_string(step_limit_.max_steps) + ", " + std::to_string(steps_started_) +
         " steps started by this worker): claiming no more jobs, leaving when the running ones end");
+}
+
+bool Worker::StaggerStart() {
+  if (o_.startup_delay_seconds <= 0) return true;
+  auto var = [this](const char* name) -> std::string {
+    const char* v = env_.getenv ? env_.getenv(name) : nullptr;
+    return v ? v : "";
+  };
+  const int64_t delay =
+      StartupDelaySeconds(o_.startup_delay_seconds, env_.hostname ? env_.hostname() : "",
+                          var("SLURM_JOB_ID"), var("SLURM_NODEID"), getpid());
+  if (delay <= 0) return true;
+  Log("staggered start: waiting " + std::to_string(delay) + " s of a " +
+      std::to_string(o_.startup_delay_seconds) + " s window before reaching the server");
+  // The wait is the process table's: a stop signal ends it at once.
+  const double until = Now() + static_cast<double>(delay);
+  for (double now = Now(); now < until; now = Now()) {
+    WakeUp w = procs_.WaitForEvent(until - now);
+    if (w.signal) {
+      Log("stopped by a signal during the start-up delay; leaving");
+      return false;
+    }
+  }
+  return true;
 }
 
 bool Worker::ReachServer() {
@@ -335,6 +378,7 @@ void Worker::Work(double now, double* next_heartbeat) {
 }
 
 std::optional<int> Worker::Finished(double now, double idle_since) {
+  if (!workflow_complete_) staying_logged_ = false;
   // Stopping: jobs claimed but not started go back to the server when this worker leaves.
   if (draining_ && running_.empty() && (results_.empty() || offline_)) return stop_code_;
   // It leaves within its stop lead, even when jobs do not end or the server does not answer.
@@ -347,10 +391,17 @@ std::optional<int> Worker::Finished(double now, double idle_since) {
     return 0;
   }
   if (!running_.empty() || !results_.empty() || Holding()) return std::nullopt;
-  if (workflow_complete_) {
+  if (workflow_complete_ && !ignore_completion_) {
     Log("the workflow is complete");
     return 0;
   }
+  if (workflow_complete_ && !staying_logged_) {
+    staying_logged_ = true;
+    Log("the workflow is complete; staying for jobs made ready again (torc restart) until idle "
+        "for " + std::to_string(static_cast<int64_t>(o_.idle_timeout_seconds)) +
+        " s, as the workflow asks (compute_node_ignore_workflow_completion)");
+  }
+
   if (StepLimitReached()) {
     leave_reason_ = "this allocation reached Slurm's step limit (MaxStepCount=" +
                     std::to_string(step_limit_.max_steps) + "): " +

@@ -30,6 +30,16 @@ struct WorkerOptions {
   std::string scheduler;           // the slurm scheduler whose allocation this is ("" = any)
   DiscoveryOptions discovery;
   double idle_timeout_seconds = 60;  // stop after this long with nothing to run
+  /// At most this many jobs here at once, running or claimed (an action's max_parallel_jobs);
+  /// 0: as many as the resources hold. Jobs still fit the resources under the cap.
+  int64_t max_parallel_jobs = 0;
+  /// Start-up window in seconds (staggered_start): before anything else the worker waits
+  /// StartupDelaySeconds of it, so that many workers starting together reach the server
+  /// spread out. 0: no wait. A stop signal during the wait ends the worker at once.
+  int64_t startup_delay_seconds = 0;
+  /// Leave when the workflow is complete even if the workflow asks its workers to stay
+  /// (compute_node_ignore_workflow_completion): `torc run` ends with its workflow.
+  bool leave_at_completion = false;
   /// Give up (exit 1) when the server could not be reached at all for this long from the start.
   double connect_timeout_seconds = 300;
   /// Stop when nothing runs here and no job is ready or running anywhere
@@ -58,6 +68,13 @@ struct WorkerSeams {
   /// commands (squeue at a stop signal).
   DiscoveryEnv env;
 };
+
+/// The worker's wait in [0, window) seconds (whole seconds) before its first call, from a hash
+/// of where it runs: the same worker always waits the same, workers on other hosts, in other
+/// allocations, on other nodes of one (SLURM_NODEID) or in other processes mostly differ.
+int64_t StartupDelaySeconds(int64_t window, const std::string& hostname,
+                            const std::string& slurm_job_id, const std::string& slurm_node_id,
+                            int64_t pid);
 
 /// Registers with the server, runs jobs until done, unregisters. Returns the
 /// process exit code: 0 when it stopped normally.

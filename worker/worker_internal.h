@@ -71,6 +71,9 @@ class Worker {
   bool Register();
   /// What this worker tells the server about itself.
   protocol::Registration Introduction() const;
+  /// Waits out this worker's start-up delay (--startup-delay); false when a stop signal came
+  /// meanwhile (then the worker leaves at once, having told the server nothing).
+  bool StaggerStart();
   /// Until the server first answers: retries with backoff, says on stderr within seconds what
   /// it cannot reach, and gives up after the connect timeout. False when it gave up.
   bool ReachServer();
@@ -295,6 +298,12 @@ class Worker {
   bool nothing_fits_ = false;
   bool workflow_complete_ = false, draining_ = false, stuck_ = false,
        trouble_logged_ = false;
+  // The workflow asks its workers to stay when it is complete
+  // (compute_node_ignore_workflow_completion): complete is then only "nothing to run now".
+  bool ignore_completion_ = false;
+  bool staying_logged_ = false;  // said once per complete spell why the worker stays
+  /// Whether the job count allows another claim (--max-parallel-jobs), and how many more.
+  int64_t ParallelRoom() const;
   int stop_code_ = 0;  // the exit code of a stopped worker (1 after GiveUp)
   std::string stop_reason_;  // why Stop() was called: "walltime" or "stopped"
   std::string leave_reason_;  // why the loop ended with work left (sent when unregistering)

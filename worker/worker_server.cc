@@ -66,8 +66,15 @@ void Worker::Claim(double now) {
     if (FlushDue(now)) Flush();
     return;
   }
+  const int64_t room = ParallelRoom();
+  if (room <= 0) {
+    next_claim_ = 1e300;  // at --max-parallel-jobs: wait for an exit
+    if (FlushDue(now)) Flush();
+    return;
+  }
   req.worker_id = worker_id_;
-  req.max_jobs = static_cast<uint32_t>(std::min<int64_t>({cpus, 1000, steps_left_.value_or(1000)}));
+  req.max_jobs =
+      static_cast<uint32_t>(std::min<int64_t>({cpus, 1000, steps_left_.value_or(1000), room}));
   if (!news_alone_) {
     req.results = results_;
     req.started = started_;
@@ -112,6 +119,13 @@ void Worker::Claim(double now) {
   OnClaimAnswer(*r.value, now);
 }
 
+int64_t Worker::ParallelRoom() const {
+  if (o_.max_parallel_jobs <= 0) return INT64_MAX;
+  // Claimed jobs count as soon as they are here: launched, placed or waiting in the queue.
+  const auto here = static_cast<int64_t>(running_.size() + placed_.size() + queue_.size());
+  return o_.max_parallel_jobs - here;
+}
+
 void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   workflow_complete_ = answer.workflow_complete;
   CountSteps(static_cast<int64_t>(answer.jobs.size()));
@@ -119,7 +133,9 @@ void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   LaunchQueued();
   bool idle = answer.jobs.empty() && running_.empty() && !Holding();
   stuck_ = idle && answer.unfinished > 0;
-  nothing_fits_ = idle && answer.runnable.value_or(1) == 0;
+  // A complete workflow has no job left that could fit: that is no reason to leave (a worker
+  // that stays at completion waits for restarted jobs).
+  nothing_fits_ = idle && answer.runnable.value_or(1) == 0 && !answer.workflow_complete;
   if (answer.jobs.empty()) {
     claim_backoff_ = std::min(2.0, std::max(0.05, claim_backoff_ * 2));
     next_claim_ = now + claim_backoff_;

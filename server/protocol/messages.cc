@@ -290,7 +290,8 @@ json ToJson(const RegistrationAnswer& m) {
           {"monitor",
            {{"enabled", m.monitor.enabled},
             {"time_series", m.monitor.time_series},
-            {"sample_interval_seconds", m.monitor.sample_interval_seconds}}}};
+            {"sample_interval_seconds", m.monitor.sample_interval_seconds}}},
+          {"ignore_workflow_completion", m.ignore_workflow_completion}};
 }
 
 RegistrationAnswer RegistrationAnswerFromJson(const json& j) {
@@ -340,6 +341,8 @@ RegistrationAnswer RegistrationAnswerFromJson(const json& j) {
   m.monitor.time_series = GetBool(mj, "time_series", md.time_series);
   m.monitor.sample_interval_seconds =
       GetInt(mj, "sample_interval_seconds", 1, 3600, md.sample_interval_seconds);
+  // An older server sends none: the worker leaves when the workflow is complete.
+  m.ignore_workflow_completion = GetBool(j, "ignore_workflow_completion", false);
   return m;
 }
 

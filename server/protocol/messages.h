@@ -127,6 +127,9 @@ struct RegistrationAnswer {
   std::vector<std::string> on_worker_start, on_worker_complete;  // hook commands
   ExecutionSettings execution;
   MonitorSettings monitor;
+  /// The workflow's compute_node_ignore_workflow_completion: "workflow complete" means only
+  /// "nothing to run now", and the worker leaves by its idle timeout (docs/worker.md).
+  bool ignore_workflow_completion = false;
 };
 nlohmann::json ToJson(const RegistrationAnswer& m);
 RegistrationAnswer RegistrationAnswerFromJson(const nlohmann::json& j);

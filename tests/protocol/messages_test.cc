@@ -173,6 +173,19 @@ TEST_CASE("RegistrationAnswer round-trips, fills defaults once, and checks its f
           "'failure_handlers'");
 }
 
+TEST_CASE("RegistrationAnswer carries compute_node_ignore_workflow_completion") {
+  RegistrationAnswer m;
+  m.worker_id = 5;
+  m.ignore_workflow_completion = true;
+  CHECK(ToJson(m)["ignore_workflow_completion"] == true);
+  CHECK(RegistrationAnswerFromJson(ToJson(m)).ignore_workflow_completion);
+  m.ignore_workflow_completion = false;
+  CHECK_FALSE(RegistrationAnswerFromJson(ToJson(m)).ignore_workflow_completion);
+  // An older server sends none: the worker leaves at completion.
+  CHECK_FALSE(RegistrationAnswerFromJson({{"worker_id", 1}}).ignore_workflow_completion);
+  RefusesEachField(RegistrationAnswerFromJson, ToJson(m), {}, {"ignore_workflow_completion"});
+}
+
 TEST_CASE("ClaimRequest round-trips and checks its fields") {
   ClaimRequest m;
   m.worker_id = 3;

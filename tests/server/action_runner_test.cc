@@ -525,6 +525,21 @@ TEST_CASE("problems: an allocation that runs with no worker of it, for a minute"
   CHECK(Kind(ProblemsOf(*service, id, 1090.0), "no_worker") == nullptr);
 }
 
+TEST_CASE("problems: with staggered_start, no_worker waits out the start-up window too") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId id = 0;
+  REQUIRE(service->Submit({"name: w\nexecution_config: {staggered_start: true}\n"
+                           "slurm_schedulers:\n  - {name: s, account: a}\njobs:\n"
+                           "  - {name: a, command: 'true', scheduler: s}\n", "wf.yaml",
+                           dir.path.string(), "u"}, 1000.0, &id).ok());
+  service->AddAllocation(id, Allocation("41", 1000.0, ""));
+  service->UpdateAllocation(id, "41", "running", 1010.0);
+  // 110 s: a worker may still be waiting out a 60 s window, then starting up.
+  CHECK(Kind(ProblemsOf(*service, id, 1120.0), "no_worker") == nullptr);
+  CHECK(Kind(ProblemsOf(*service, id, 1140.0), "no_worker") != nullptr);  // 130 s
+}
+
 TEST_CASE("problems: a refused allocation request, then nothing to run the ready jobs") {
   TempDir dir;
   auto service = OpenService(dir);
@@ -827,6 +842,46 @@ actions:
         std::string::npos);
   CHECK(Slurp(slurm / "action_1.sh").find(" --scheduler 't' --idle-timeout 15\n") !=
         std::string::npos);
+}
+
+TEST_CASE("an action's max_parallel_jobs and the workflow's staggered_start reach its workers") {
+  TempDir dir;
+  SlurmPaths paths;
+  paths.sbatch = Script(dir, "sbatch", "echo 7\n").string();
+  paths.squeue = "/bin/false";
+  ActionRunnerOptions options;
+  options.torc_binary = "/usr/local/bin/torc";
+  options.api_url = "http://127.0.0.1:1";
+  options.data_dir = dir.path.string();
+  options.reconcile_seconds = 3600;
+  auto service = OpenService(dir);
+  ActionRunner runner(service.get(), SlurmClient(paths), options);
+  WorkflowId wf = 0;
+  REQUIRE(service->Submit({R"(name: capped
+execution_config: {staggered_start: true, mode: direct}
+jobs:
+  - {name: a, command: "true", scheduler: s}
+  - {name: b, command: "true", scheduler: t}
+slurm_schedulers:
+  - {name: s, nodes: 1, walltime: "00:10:00"}
+  - {name: t, nodes: 3, walltime: "00:10:00"}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s,
+     num_allocations: 4, max_parallel_jobs: 3}
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: t,
+     num_allocations: 5, start_one_worker_per_node: true}
+)", "wf.yaml", dir.path.string(), "u"},
+                          1000.0, &wf)
+              .ok());
+  runner.Tick(1001.0);
+  const fs::path slurm = dir.path / "torc_output" / std::to_string(wf) / "slurm";
+  // 4 allocations of one worker: a 4 s window; each worker runs at most 3 jobs.
+  const std::string s = Slurp(slurm / "action_0.sh");
+  CHECK(s.find(" --scheduler 's' --max-parallel-jobs 3 --startup-delay 4\n") != std::string::npos);
+  // 5 allocations of 3 nodes, a worker per node: 15 workers, 10 + 5 * 50 / 90 = 12 s; no cap.
+  const std::string t = Slurp(slurm / "action_1.sh");
+  CHECK(t.find(" --scheduler 't' --startup-delay 12 --mode direct") != std::string::npos);
+  CHECK(t.find("--max-parallel-jobs") == std::string::npos);
 }
 
 TEST_CASE("an elastic action that gave up does not hide no_compute") {

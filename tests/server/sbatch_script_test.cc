@@ -108,3 +108,58 @@ TEST_CASE("srun_mpi sets the MPI plugin of the srun that starts one worker per n
   s.context.one_worker_per_node = false;  // one worker: no srun in the script
   CHECK(s.Count("--mpi") == 0);
 }
+
+TEST_CASE("an action's max_parallel_jobs reaches each worker (one per allocation, or per node)") {
+  Script s;
+  CHECK(s.Count("--max-parallel-jobs") == 0);  // no cap: the resources decide
+  s.context.max_parallel_jobs = 3;
+  CHECK(s.Count(" --scheduler 's' --max-parallel-jobs 3\n") == 1);
+  s.context.idle_timeout_seconds = 15;
+  CHECK(s.Count(" --scheduler 's' --idle-timeout 15 --max-parallel-jobs 3\n") == 1);
+  // Torc's meaning is per job runner: with one worker per node, each node's worker has the cap.
+  s.context.one_worker_per_node = true;
+  CHECK(s.Count(" --idle-timeout 15 --max-parallel-jobs 3 --mode direct --this-node-only\n") == 1);
+}
+
+TEST_CASE("Torc's start-up window grows with the workers that start together") {
+  using torc::server::StartupWindowSeconds;
+  CHECK(StartupWindowSeconds(0) == 0);
+  CHECK(StartupWindowSeconds(1) == 0);
+  CHECK(StartupWindowSeconds(2) == 2);
+  CHECK(StartupWindowSeconds(10) == 10);
+  CHECK(StartupWindowSeconds(11) == 10);  // 10 + 1 * 50 / 90, in whole seconds
+  CHECK(StartupWindowSeconds(28) == 20);  // 10 + 18 * 50 / 90
+  CHECK(StartupWindowSeconds(55) == 35);  // 10 + 45 * 50 / 90
+  CHECK(StartupWindowSeconds(100) == 60);
+  CHECK(StartupWindowSeconds(101) == 60);
+  CHECK(StartupWindowSeconds(100000) == 60);
+}
+
+TEST_CASE("staggered_start: the workers get the window of all the workers of the request") {
+  Script s;  // 2 nodes per allocation
+  SUBCASE("off (torc's default): no delay, however many start") {
+    s.context.allocations = 50;
+    CHECK(s.Count("--startup-delay") == 0);
+  }
+  SUBCASE("on") {
+    s.plan.execution.staggered_start = true;
+    SUBCASE("one allocation, one worker: no delay") { CHECK(s.Count("--startup-delay") == 0); }
+    SUBCASE("one allocation, a worker per node: 2 workers") {
+      s.context.one_worker_per_node = true;
+      CHECK(s.Count(" --scheduler 's' --startup-delay 2 --mode direct --this-node-only\n") == 1);
+    }
+    SUBCASE("8 allocations, one worker each: 8 s") {
+      s.context.allocations = 8;
+      CHECK(s.Count(" --scheduler 's' --startup-delay 8\n") == 1);
+    }
+    SUBCASE("20 allocations of 2 nodes, a worker per node: 40 workers, 26 s") {
+      s.context.allocations = 20;
+      s.context.one_worker_per_node = true;
+      CHECK(s.Count(" --startup-delay 26 --mode direct") == 1);
+    }
+    SUBCASE("300 allocations: 60 s") {
+      s.context.allocations = 300;
+      CHECK(s.Count(" --startup-delay 60\n") == 1);
+    }
+  }
+}

@@ -58,7 +58,7 @@ slurm_schedulers:
   - {name: s, nodes: 1, walltime: "00:10:00"}
 actions:
   - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s,
-     scheduler_type: slurm, num_allocations: 2}
+     scheduler_type: slurm, num_allocations: 2, max_parallel_jobs: 3}
 )";
 
 protocol::ClaimRequest ClaimOf(int64_t worker) {
@@ -98,6 +98,7 @@ TEST_CASE("a worker's round: register, claim with news, heartbeat, held jobs, co
   CHECK(joined.lease_seconds == service->options().core.lease_seconds());
   CHECK(joined.on_worker_start == std::vector<std::string>{"echo hi"});
   CHECK(joined.execution.oom_exit_code == protocol::kDefaultOomExitCode);
+  CHECK_FALSE(joined.ignore_workflow_completion);
 
   // The first claim gets a (b waits for it), with the workflow's env under the job's own.
   protocol::ClaimAnswer first;
@@ -283,11 +284,25 @@ TEST_CASE("cancel and restart name jobs by index or name; canceling all scancels
   auto requests = service->TakeScheduleRequests();
   REQUIRE(requests.size() == 1);
   CHECK(requests[0].first.num_allocations == 2);
+  CHECK(requests[0].first.max_parallel_jobs == 3);  // the action's, for the restart's workers
 
   JobIndex j = 0;
   CHECK(ResolveJob(*requests[0].second.plan, {1, std::nullopt}, &j).ok());
   CHECK(j == 1);
   CHECK(ResolveJob(*requests[0].second.plan, {-1, std::nullopt}, &j).message == "no job -1");
+}
+
+TEST_CASE("compute_node_ignore_workflow_completion is told to each worker at registration") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId wf = Submit(*service, R"(name: stay
+compute_node_ignore_workflow_completion: true
+jobs:
+  - {name: a, command: "true"}
+)");
+  protocol::RegistrationAnswer joined;
+  REQUIRE(service->RegisterWorker(wf, {}, 1001, &joined).ok());
+  CHECK(joined.ignore_workflow_completion);
 }
 
 TEST_CASE("a grown request is what the next claim hands out, and survives a server restart") {

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "spec/plan.h"
+#include "spec/plan_json.h"
 
 using namespace torc::spec;
 
@@ -537,19 +539,16 @@ actions:
       {"2:1", "user"},
       {"3:1", "metadata"},
       {"4:1", "compute_node_expiration_buffer_seconds"},
-      {"6:1", "compute_node_ignore_workflow_completion"},
       {"7:1", "compute_node_wait_for_healthy_database_minutes"},
       {"8:1", "use_pending_failed"},
       {"9:1", "enable_ro_crate"},
       {"10:1", "access_groups"},
       {"11:1", "dynamic_jobs"},
-      {"14:3", "staggered_start"},
       {"17:15", "step_nodes"},
       {"19:28", "identifier"},
       {"19:45", "st_mtime"},
       {"21:15", "serialize_allocations"},
       {"23:27", "supports_termination"},
-      {"25:82", "max_parallel_jobs"},
       {"25:104", "persistent"},
   };
   for (const auto& [at, key] : keys) {
@@ -558,10 +557,82 @@ actions:
     CHECK(std::any_of(w.begin(), w.end(), [&](const std::string& s) { return s.rfind(want, 0) == 0; }));
   }
   CHECK(p.warnings.size() == keys.size());
-  // The one of them torc acts on: the workers' idle timeout.
+  // Those torc acts on: the workers' idle timeout, staying at completion, the staggered start
+  // and the cap on a worker's jobs.
   CHECK(p.worker_idle_timeout_seconds == 30);
   CHECK(p.execution.sigkill_headroom_seconds == 60);
   CHECK(p.execution.srun_mpi == "pmix");  // mode auto: slurm-mode steps may take it
+  CHECK(p.workers_ignore_completion);
+  CHECK(p.execution.staggered_start);
+  CHECK(p.actions.at(0).max_parallel_jobs == 2);
+  for (const char* key : {"compute_node_ignore_workflow_completion", "staggered_start",
+                          "max_parallel_jobs"}) {
+    CAPTURE(key);
+    CHECK(std::none_of(w.begin(), w.end(), [&](const std::string& s) {
+      return s.find("'" + std::string(key) + "'") != std::string::npos;
+    }));
+  }
+}
+
+TEST_CASE("max_parallel_jobs, staggered_start and compute_node_ignore_workflow_completion: "
+          "values, defaults, ranges") {
+  const std::string head = R"(name: w
+jobs:
+  - {name: a, command: x, scheduler: s}
+slurm_schedulers:
+  - {name: s}
+)";
+  Plan d = Parse(head + "actions:\n  - {trigger_type: on_workflow_start, action_type: "
+                        "schedule_nodes, scheduler: s}\n");
+  CHECK(d.actions.at(0).max_parallel_jobs == 0);  // no cap
+  CHECK_FALSE(d.execution.staggered_start);         // torc's default (Torc's is true)
+  CHECK_FALSE(d.workers_ignore_completion);
+  Plan off = Parse(head + "execution_config: {staggered_start: false}\n"
+                          "compute_node_ignore_workflow_completion: false\n");
+  CHECK_FALSE(off.execution.staggered_start);
+  CHECK_FALSE(off.workers_ignore_completion);
+  Plan top = Parse(head + "actions:\n  - {trigger_type: on_workflow_start, action_type: "
+                          "schedule_nodes, scheduler: s, max_parallel_jobs: 100000}\n");
+  CHECK(top.actions.at(0).max_parallel_jobs == 100000);
+  CHECK(top.warnings.empty());
+  // torc plan --json shows them (docs/plan-json.md).
+  const nlohmann::json tj = PlanToJson(top);
+  CHECK(tj["actions"][0]["max_parallel_jobs"] == 100000);
+  CHECK(tj["execution_config"]["staggered_start"] == false);
+  CHECK(tj["workers_ignore_completion"] == false);
+  CHECK(PlanToJson(d)["actions"][0]["max_parallel_jobs"].is_null());
+  Plan on = Parse(head + "execution_config: {staggered_start: true}\n"
+                         "compute_node_ignore_workflow_completion: true\n");
+  CHECK(PlanToJson(on)["execution_config"]["staggered_start"] == true);
+  CHECK(PlanToJson(on)["workers_ignore_completion"] == true);
+
+  auto action = [&](const std::string& value) {
+    return Errors(head + "actions:\n  - {trigger_type: on_workflow_start, action_type: "
+                         "schedule_nodes, scheduler: s, max_parallel_jobs: " + value + "}\n");
+  };
+  CHECK(action("0") == std::vector<std::string>{
+                           "t.yaml:7:101: 'max_parallel_jobs' of action #1 must be between 1 and "
+                           "100000, not 0"});
+  CHECK(action("100001") == std::vector<std::string>{
+                                "t.yaml:7:101: 'max_parallel_jobs' of action #1 must be between 1 "
+                                "and 100000, not 100001"});
+  CHECK(action("many") == std::vector<std::string>{
+                              "t.yaml:7:101: 'max_parallel_jobs' of action #1 must be an integer, "
+                              "not 'many'"});
+  CHECK(Errors(head + "execution_config:\n  staggered_start: 3\n") ==
+        std::vector<std::string>{
+            "t.yaml:7:20: 'staggered_start' of execution_config must be true or false, not '3'"});
+  CHECK(Errors(head + "compute_node_ignore_workflow_completion: sometimes\n") ==
+        std::vector<std::string>{"t.yaml:6:42: 'compute_node_ignore_workflow_completion' of the "
+                                 "workflow must be true or false, not 'sometimes'"});
+
+  // On a run_commands action it means nothing: a warning at the key, as Torc ignores it there.
+  Plan rc = Parse(head + "actions:\n  - {trigger_type: on_workflow_start, action_type: "
+                         "run_commands, commands: [x], max_parallel_jobs: 3}\n");
+  REQUIRE(rc.warnings.size() == 1);
+  CHECK(rc.warnings[0].ToString() ==
+        "test.yaml:7:81: warning: 'max_parallel_jobs' has no effect in torc on action #1 "
+        "(run_commands): it limits the workers of a schedule_nodes action's allocations");
 }
 
 TEST_CASE("srun_mpi: one safe word; in direct mode it needs a start_one_worker_per_node action") {

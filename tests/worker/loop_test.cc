@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -211,6 +212,7 @@ class FakeServer : public worker::WorkerApi {
   void SetCallTimeout(double seconds) override { call_timeouts.push_back(seconds); }
 
   ApiAnswer<Acknowledged> Probe() override {
+    probe_times.push_back(clock_.now);
     if (auto f = Fault<Acknowledged>()) return *f;
     return {200, Acknowledged{}, ""};
   }
@@ -227,12 +229,14 @@ class FakeServer : public worker::WorkerApi {
     a.workflow_name = "wf";
     a.heartbeat_seconds = heartbeat_seconds;
     a.execution = execution;
+    a.ignore_workflow_completion = ignore_workflow_completion;
     return {201, a, ""};
   }
 
   ApiAnswer<protocol::ClaimAnswer> Claim(const protocol::ClaimRequest& m) override {
     if (auto f = Fault<protocol::ClaimAnswer>()) return *f;
     claims.push_back(m);
+    ApplyRestarts();
     if (Refuses(m.results)) return {400, std::nullopt, kRefusal};
     if (m.worker_id != live_worker_) return {409, std::nullopt, "no lease; register again"};
     Started(m.started);
@@ -273,6 +277,7 @@ class FakeServer : public worker::WorkerApi {
   ApiAnswer<protocol::HeartbeatAnswer> Heartbeat(int64_t worker_id) override {
     heartbeat_times.push_back(clock_.now);
     if (auto f = Fault<protocol::HeartbeatAnswer>()) return *f;
+    ApplyRestarts();
     if (worker_id != live_worker_) return {409, std::nullopt, "no lease"};
     HeartbeatScript s;
     if (!heartbeats.empty()) {
@@ -320,6 +325,9 @@ class FakeServer : public worker::WorkerApi {
   protocol::ExecutionSettings execution;
   double heartbeat_seconds = 30;
   std::optional<int64_t> runnable_when_idle;  // the claim answer's runnable (default: unfinished)
+  bool ignore_workflow_completion = false;    // the registration answer's
+  /// (when, job): `torc restart` of a done job at that time: it is ready again, a new attempt.
+  std::vector<std::pair<double, uint32_t>> restarts;
   // Faults to come.
   std::deque<HeartbeatScript> heartbeats;
   int malformed_claims = 0;
@@ -338,11 +346,26 @@ class FakeServer : public worker::WorkerApi {
   std::vector<AttemptReport> results;  // accepted
   std::vector<AttemptReport> stale;    // rejected: not the holder's current attempt
   std::vector<double> heartbeat_times;
+  std::vector<double> probe_times;
   std::vector<std::string> leaves;  // the reason of each leave notice
   std::vector<double> call_timeouts;  // each SetCallTimeout
   int held_calls = 0;
 
  private:
+  void ApplyRestarts() {
+    for (auto it = restarts.begin(); it != restarts.end();) {
+      if (it->first > clock_.now) {
+        ++it;
+        continue;
+      }
+      Job& j = jobs.at(it->second);
+      j.done = false;
+      j.holder = 0;
+      j.running = false;
+      ++j.claimed.attempt;
+      it = restarts.erase(it);
+    }
+  }
   int64_t Unfinished() const {
     return std::count_if(jobs.begin(), jobs.end(), [](const Job& j) { return !j.done; });
   }
@@ -409,7 +432,7 @@ struct Harness {
     };
     env.machine_cpus = [] { return int64_t{4}; };
     env.machine_memory_bytes = [] { return int64_t{8} << 30; };
-    env.hostname = [] { return std::string("node1"); };
+    env.hostname = [this] { return hostname; };
     return worker::RunWorker(options, {&server, &clock, &processes, env});
   }
 
@@ -428,6 +451,7 @@ struct Harness {
   worker::WorkerOptions options;
   std::string output_dir;
   std::map<std::string, std::string> vars;
+  std::string hostname = "node1";
   std::function<int(const std::vector<std::string>&, std::string*)> slurm;
   std::vector<std::vector<std::string>> slurm_commands;
   std::vector<std::string> log;  // the worker's log lines
@@ -1178,4 +1202,139 @@ TEST_CASE("slurm mode: a node failure requeues the job as Slurm's and nothing mo
   std::stringstream err;
   err << std::ifstream(h.output_dir + "/1/lost.1.err").rdbuf();
   CHECK(err.str() == "srun: error: Node failure on n2\n");
+}
+
+// ---- an action's max_parallel_jobs, staggered_start, compute_node_ignore_workflow_completion --
+namespace {
+/// The most jobs whose processes ran at the same moment.
+size_t MostAtOnce(const FakeProcesses& processes) {
+  std::vector<std::pair<double, int>> edges;  // (time, +1 start / -1 end); ends first at a tie
+  for (const auto& [pid, p] : processes.processes)
+    if (!p.job.empty()) {
+      edges.push_back({p.started_at, 1});
+      edges.push_back({p.ends_at, -1});
+    }
+  std::sort(edges.begin(), edges.end());
+  int now = 0, most = 0;
+  for (const auto& [at, step] : edges) most = std::max(most, now += step);
+  return static_cast<size_t>(most);
+}
+
+/// A hostname whose worker waits at least `least` s of a `window` s start-up window.
+std::string HostWaiting(int64_t window, int64_t least) {
+  for (int k = 0;; ++k) {
+    std::string name = "host" + std::to_string(k);
+    if (worker::StartupDelaySeconds(window, name, "", "", getpid()) >= least) return name;
+  }
+}
+}  // namespace
+
+TEST_CASE("--max-parallel-jobs: at most N jobs here at once, however many the resources hold") {
+  Harness h;  // 4 CPUs
+  for (int k = 0; k < 10; ++k) {
+    const std::string name = "j" + std::to_string(k);
+    h.server.AddJob(name);
+    h.processes.behaviour[name] = {0.5, 0};  // short: the worker also claims ahead
+  }
+  SUBCASE("without it, the CPUs decide") {
+    CHECK(h.Run() == 0);
+    CHECK(MostAtOnce(h.processes) == 4);
+  }
+  SUBCASE("with it") {
+    h.options.max_parallel_jobs = 2;
+    CHECK(h.Run() == 0);
+    CHECK(MostAtOnce(h.processes) == 2);
+    CHECK(h.server.results.size() == 10);  // all ran, two at a time
+    // No claim asks for more than the room left, claimed-ahead jobs counted.
+    for (const auto& c : h.server.claims) CHECK(c.max_jobs <= 2);
+  }
+}
+
+TEST_CASE("StartupDelaySeconds: deterministic, in [0, window), spread over nodes") {
+  CHECK(worker::StartupDelaySeconds(0, "n1", "77", "0", 42) == 0);
+  CHECK(worker::StartupDelaySeconds(1, "n1", "77", "0", 42) == 0);
+  const int64_t one = worker::StartupDelaySeconds(60, "n1", "77", "0", 42);
+  CHECK(one == worker::StartupDelaySeconds(60, "n1", "77", "0", 42));
+  std::set<int64_t> seen;
+  for (int node = 0; node < 100; ++node) {
+    const int64_t d = worker::StartupDelaySeconds(60, "n1", "77", std::to_string(node), 42);
+    CHECK(d >= 0);
+    CHECK(d < 60);
+    seen.insert(d);
+  }
+  CHECK(seen.size() >= 30);  // not all workers of an allocation at the same moment
+  // The parts are kept apart: ("ab", "c") is not ("a", "bc").
+  int same = 0;
+  for (int pid = 1; pid <= 10; ++pid)
+    same += worker::StartupDelaySeconds(60, "ab", "c", "", pid) ==
+            worker::StartupDelaySeconds(60, "a", "bc", "", pid);
+  CHECK(same < 5);
+}
+
+TEST_CASE("--startup-delay: the worker waits its delay before its first call, and a stop "
+          "signal during it ends the worker at once") {
+  Harness h;
+  h.hostname = HostWaiting(60, 10);
+  h.options.startup_delay_seconds = 60;
+  const int64_t delay = worker::StartupDelaySeconds(60, h.hostname, "", "", getpid());
+  h.server.AddJob("a");
+  SUBCASE("it waits, then works as always") {
+    CHECK(h.Run() == 0);
+    REQUIRE_FALSE(h.server.probe_times.empty());
+    CHECK(h.server.probe_times.front() == doctest::Approx(kStart + static_cast<double>(delay)));
+    CHECK(h.server.results.size() == 1);
+    CHECK(h.Logged("staggered start: waiting " + std::to_string(delay) + " s of a 60 s window")
+              .size() == 1);
+  }
+  SUBCASE("SIGTERM during the wait") {
+    h.processes.worker_signals = {{kStart + 3, SIGTERM}};
+    CHECK(h.Run() == 0);
+    CHECK(h.clock.now == doctest::Approx(kStart + 3));
+    CHECK(h.server.probe_times.empty());
+    CHECK(h.server.registrations.empty());
+    CHECK(h.Logged("stopped by a signal during the start-up delay").size() == 1);
+  }
+  SUBCASE("SIGINT during the wait") {
+    h.processes.worker_signals = {{kStart + 1, SIGINT}};
+    CHECK(h.Run() == 0);
+    CHECK(h.clock.now == doctest::Approx(kStart + 1));
+    CHECK(h.server.probe_times.empty());
+  }
+}
+
+TEST_CASE("compute_node_ignore_workflow_completion: the worker stays at completion until its "
+          "idle timeout, and runs a job restarted meanwhile") {
+  Harness h;
+  h.options.idle_timeout_seconds = 60;
+  h.server.ignore_workflow_completion = true;
+  h.server.AddJob("a");
+  h.processes.behaviour["a"] = {1, 0};
+  SUBCASE("nothing comes: it leaves when idle for the timeout, not at completion") {
+    CHECK(h.Run() == 0);
+    CHECK(h.server.results.size() == 1);
+    CHECK(h.clock.now - kStart >= 60);
+    CHECK(h.clock.now - kStart < 65);
+    CHECK(h.server.leaves == std::vector<std::string>{"idle for 60 s"});
+    CHECK(h.Logged("the workflow is complete; staying for jobs made ready again").size() == 1);
+    CHECK(h.Logged("compute_node_ignore_workflow_completion").size() == 1);
+  }
+  SUBCASE("a job restarted meanwhile runs here, and the idle timeout counts from its end") {
+    h.server.restarts = {{kStart + 30, 0}};
+    CHECK(h.Run() == 0);
+    auto runs = h.processes.Of("a");
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[1]->started_at >= kStart + 30);
+    CHECK(runs[1]->started_at < kStart + 33);  // found by its claims within the 2 s backoff
+    CHECK(h.server.ResultOf("a").attempt == 2);
+    CHECK(h.clock.now - runs[1]->ends_at >= 60);
+    CHECK(h.clock.now - runs[1]->ends_at < 65);
+    CHECK(h.Logged("staying for jobs made ready again").size() == 2);  // once per complete spell
+  }
+  SUBCASE("torc run (leave_at_completion) leaves when the workflow is complete all the same") {
+    h.options.idle_timeout_seconds = 1e9;
+    h.options.leave_at_completion = true;
+    CHECK(h.Run() == 0);
+    CHECK(h.clock.now - kStart < 10);
+    CHECK(h.server.leaves == std::vector<std::string>{""});
+  }
 }
