@@ -49,7 +49,13 @@ out=$("$torc" slurm script "$TORC_DATA_DIR/injected.yaml" 2>/dev/null)
 expect_contains "control characters of the name become ?" "$out" "(x?touch /tmp/pwned #), scheduler"
 expect_eq "no script line starts with the injected command" "$(grep -c '^touch' <<<"$out")" "0"
 
-# submit: the id alone on the last line; --json
+# submit: the diamond reads f1.json, which no job writes: refused until it exists (inputs
+# checked before start), then the id alone on the last line; --json
+cd "$TORC_DATA_DIR" || exit 1
+out=$("$torc" submit "$shared/torc/diamond_workflow.yaml" 2>&1); rc=$?
+expect_eq "submit without its input: exit code" "$rc" 1
+expect_contains "submit without its input: names job and file" "$out" "job 'preprocess' reads input file 'f1' (f1.json), which does not exist"
+echo '{}' > f1.json
 out=$("$torc" submit "$shared/torc/diamond_workflow.yaml"); rc=$?
 expect_eq "submit exit code" "$rc" 0
 expect_eq "submit last line" "$(tail -1 <<<"$out")" "1"
