@@ -127,4 +127,43 @@ expect_eq "another job: the new workflow ran everything" "$ran" \
 run
 expect_eq "the new workflow is resumed from then on" "$ran" ""
 
+# --- A submitted workflow on a server: torc plan --against, torc submit --update [--dry-run].
+rm -rf torc_out models out ran.log
+write_pipeline "[10,10,10]" "[1,2,3]"
+start_server_with_fake_slurm
+wf=$("$torc" submit pipeline.yaml --json | json 'print(d["workflow_id"])')
+work_off() {  # runs the workflow's ready jobs with a local worker; sets $ran like run()
+  timeout 120 "$torc" worker run --workflow "$wf" --mode direct --output-dir torc_out \
+    --idle-timeout 2 >/dev/null 2>&1
+  ran=$(sort ran.log 2>/dev/null | tr '\n' ' ' | sed 's/ $//')
+  : >ran.log
+}
+work_off
+expect_eq "submitted: every job ran" "$ran" "prep report train_1 train_2 train_3"
+out=$("$torc" plan pipeline.yaml --against "$wf" 2>&1)
+expect_contains "plan --against, unchanged" "$out" "workflow $wf: 0 of 5 jobs are out of date"
+echo "x,y,z,w" >data/raw.csv
+write_pipeline "[10,10,30]" "[1,2,3]"
+out=$("$torc" plan pipeline.yaml --against "$wf" 2>&1)
+expect_contains "plan --against: prep's input" "$out" "  prep: input file data/raw.csv changed"
+expect_contains "plan --against: train_3's own change (its own reasons are listed)" "$out" \
+  "  train_3: command changed"
+out=$("$torc" submit pipeline.yaml --update "$wf" --dry-run 2>&1)
+expect_contains "submit --update --dry-run" "$out" "5 of 5 jobs are out of date and would run again:"
+work_off
+expect_eq "after a dry run nothing runs" "$ran" ""
+out=$("$torc" submit pipeline.yaml --update "$wf" 2>&1)
+expect_contains "submit --update" "$out" "5 of 5 jobs are out of date and run again:"
+work_off
+expect_eq "after submit --update: the out-of-date jobs ran" "$ran" "prep report train_1 train_2 train_3"
+out=$("$torc" plan pipeline.yaml --against "$wf" 2>&1)
+expect_contains "up to date after the update (the stamps were kept)" "$out" "0 of 5 jobs are out of date"
+write_pipeline "[10,10]" "[1,2]"
+sed -i "s/, model_3\]/]/; s/ models\/m3.bin//" pipeline.yaml
+out=$("$torc" submit pipeline.yaml --update "$wf" 2>&1)
+rc=$?
+expect_eq "submit --update with other jobs: exit code" "$rc" "1"
+expect_contains "submit --update with other jobs: why" "$out" \
+  "cannot be updated in place: the jobs changed (5 -> 4 jobs; removed 'train_3'); submit the file as a new workflow"
+
 finish
