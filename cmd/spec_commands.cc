@@ -152,7 +152,8 @@ void AddSpecCommands(CLI::App& app) {
                    "Instead, list the jobs of workflow WF the file would make run again, and why "
                    "(a dry `torc submit --update`, docs/rerun.md)");
   AddConnectionFlags(plan, conn.get());
-  plan->footer("Examples:\n  torc plan examples/sweep_pipeline.yaml --json | jq '.jobs[].name'\n"
+  plan->footer("Example:\n  torc plan examples/sweep_pipeline.yaml --json | jq '.jobs[].name'\n"
+               "Example (what would run again in workflow 3):\n"
                "  torc plan examples/sweep_pipeline.yaml --against 3");
   plan->callback([plan_file, json, against, conn] {
     if (!against->empty()) {
