@@ -11,6 +11,7 @@
 #include "cmd/client_support.h"
 #include "cmd/slurm_setup.h"
 #include "cmd/commands.h"
+#include "cmd/rerun_client.h"
 #include "cmd/workflow_file.h"
 #include "server/client/client.h"
 #include "server/util/data_dir.h"
@@ -121,6 +122,8 @@ void AddSubmitCommand(CLI::App& app) {
   auto strict = std::make_shared<bool>(false);
   auto no_input_check = std::make_shared<bool>(false);
   auto setup = std::make_shared<SetupFlags>();
+  auto update = std::make_shared<std::string>();
+  auto dry_run = std::make_shared<bool>(false);
   auto* submit = app.add_subcommand("submit", "Create a workflow on the server from a workflow file");
   submit->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
   submit->add_flag("--json", *json, "Print {\"workflow_id\": N}");
@@ -133,10 +136,18 @@ void AddSubmitCommand(CLI::App& app) {
   submit->add_flag("--no-input-check", *no_input_check,
                    "Do not refuse the file when a job's input file that no job produces does "
                    "not exist (something makes it after the start)");
+  auto* update_opt = submit->add_option(
+      "--update", *update,
+      "Update workflow WF from the file instead (same jobs and dependencies): the jobs the "
+      "changes make out of date and what is downstream run again (docs/rerun.md)");
+  submit->add_flag("--dry-run", *dry_run, "With --update: list what would run again and why; "
+                                          "change nothing")
+      ->needs(update_opt);
   AddConnectionFlags(submit, conn.get());
   submit->footer("Examples:\n  torc submit examples/sweep_pipeline.yaml\n"
-                 "  torc submit workflow.yaml --slurm --account myproject");
-  submit->callback([conn, file, json, slurm, strict, no_input_check, setup] {
+                 "  torc submit workflow.yaml --slurm --account myproject\n"
+                 "  torc submit examples/sweep_pipeline.yaml --update 3 --dry-run");
+  submit->callback([conn, file, json, slurm, strict, no_input_check, setup, update, dry_run] {
     // Validate locally first: errors come out exactly as `torc validate` prints them.
     std::string text;
     auto local = LoadWorkflowFile(*file, &text);
@@ -154,11 +165,17 @@ void AddSubmitCommand(CLI::App& app) {
       std::cerr << summary;
     }
     auto client = Connect(*conn);
+    if (!update->empty()) {
+      int64_t wf = WorkflowArgument(*client, *update, "torc submit FILE --update WF");
+      UpdateOrDie(*client, wf, text, *file, *local.plan, *dry_run, *json);
+      return;
+    }
     const char* user = std::getenv("USER");
     nlohmann::json request = {{"spec_text", text},
                               {"file_name", *file},
                               {"working_dir", CurrentDirectory()},
-                              {"owner", user ? user : ""}};
+                              {"owner", user ? user : ""},
+                              {"input_stamps", InputStamps(*local.plan, CurrentDirectory())}};
     // The server cannot read this machine's files: "@file" parameter values go with the text.
     if (!local.plan->parameter_files.empty())
       request["parameter_files"] = local.plan->parameter_files;

@@ -16,6 +16,7 @@
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
 #include "cmd/progress.h"
+#include "cmd/rerun_client.h"
 #include "cmd/slurm_setup.h"
 #include "cmd/workflow_file.h"
 #include "server/advertise.h"
@@ -107,37 +108,73 @@ int64_t FindPrevious(server::ApiClient& client, const std::string& file) {
   return found;
 }
 
+/// Where `torc run` stands once it knows its workflow: run it, stop with 0 (a dry run was
+/// told), or stop with 1 (told why).
+enum class RunStart { kRun, kDone, kFailed };
+
+/// `torc run` again: the file as it is now updates the workflow of the earlier run, so that
+/// the jobs it makes out of date run again (docs/rerun.md). *as_new when the file has other
+/// jobs or dependencies and must be started as a new workflow.
+RunStart UpdatePrevious(server::ApiClient& client, int64_t wf, const std::string& abs_file,
+                        const std::string& text, const spec::Plan& plan, const std::string& out,
+                        bool dry_run, bool* as_new) {
+  auto r = SendUpdate(client, wf, text, abs_file, plan, CurrentDirectory(), dry_run);
+  if (IsOutOfScope(r)) {
+    std::cerr << "torc: " << r.error << "\ntorc: " << (dry_run ? "`torc run` would start" : "starting")
+              << " it as a new workflow in " << Printable(out) << "\n";
+    *as_new = true;
+    return dry_run ? RunStart::kDone : RunStart::kRun;
+  }
+  if (!r.ok()) {
+    Warn(client.Describe(r));
+    return RunStart::kFailed;
+  }
+  std::cerr << "torc: " << DescribeUpdate(r.body);
+  return dry_run ? RunStart::kDone : RunStart::kRun;
+}
+
 /// The workflow of `torc run`: the one an earlier run of the same file in this output
-/// directory created (resumed), else a new one from `text` and its `"@file"` parameter files.
-/// False after printing why not.
-bool ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file, const std::string& text,
-                    const std::map<std::string, std::string>& parameter_files,
-                    const std::string& out, int64_t* wf) {
+/// directory created, updated from the file as it is now (docs/rerun.md), else a new one from
+/// `text` and its `"@file"` parameter files. With `dry_run`, only says what would run.
+RunStart ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file,
+                        const std::string& text, const spec::Plan& plan, const std::string& out,
+                        bool dry_run, int64_t* wf) {
   *wf = FindPrevious(client, abs_file);
+  bool as_new = false;
   if (*wf) {
     // Resume: the previous run's worker is gone; give back whatever it held.
     auto status = client.Call("GET", "/workflows/" + std::to_string(*wf));
     for (const auto& w : status.body["workers"])
       client.Call("DELETE", "/workflows/" + std::to_string(*wf) + "/workers/" +
                                 std::to_string(w["worker_id"].get<int64_t>()));
-    std::cerr << "torc: resuming workflow " << *wf << " from " << Printable(out) << " ("
-              << status.body["counts"]["completed"] << " of " << status.body["total"]
-              << " jobs already completed)\n";
-    return true;
+    RunStart start = UpdatePrevious(client, *wf, abs_file, text, plan, out, dry_run, &as_new);
+    if (start != RunStart::kRun) return start;
+    if (!as_new) {
+      status = client.Call("GET", "/workflows/" + std::to_string(*wf));
+      std::cerr << "torc: resuming workflow " << *wf << " from " << Printable(out) << " ("
+                << status.body["counts"]["completed"] << " of " << status.body["total"]
+                << " jobs already completed)\n";
+      return RunStart::kRun;
+    }
+  } else if (dry_run) {
+    std::cerr << "torc: no earlier run of " << Printable(abs_file) << " in " << Printable(out)
+              << ": all " << plan.jobs.size() << " jobs would run\n";
+    return RunStart::kDone;
   }
   const char* user = std::getenv("USER");
   nlohmann::json request = {{"spec_text", text},
                             {"file_name", abs_file},
                             {"working_dir", CurrentDirectory()},
-                            {"owner", user ? user : ""}};
-  if (!parameter_files.empty()) request["parameter_files"] = parameter_files;
+                            {"owner", user ? user : ""},
+                            {"input_stamps", InputStamps(plan, CurrentDirectory())}};
+  if (!plan.parameter_files.empty()) request["parameter_files"] = plan.parameter_files;
   auto r = client.Call("POST", "/workflows", request);
   if (!r.ok()) {
     Warn(client.Describe(r));
-    return false;
+    return RunStart::kFailed;
   }
   *wf = r.body["workflow_id"];
-  return true;
+  return RunStart::kRun;
 }
 
 /// The end of `torc run`: the counts per state and the failed jobs with where their logs
@@ -168,7 +205,7 @@ int PrintRunSummary(server::ApiClient& client, int64_t wf, const std::string& na
 
 int RunLocally(const std::string& file, const std::string& output_dir,
                const worker::DiscoveryOptions& discovery, int64_t max_log_bytes, bool strict,
-               bool input_check) {
+               bool input_check, bool dry_run) {
   std::string text;
   auto local = LoadWorkflowFile(file, &text);
   if (!local.ok()) {
@@ -197,8 +234,8 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   co.token = server->token();
   auto client = server::ApiClient::Connect(co, &error);
   int64_t wf = 0;
-  if (!ResumeOrSubmit(*client, AbsolutePath(file), text, local.plan->parameter_files, out, &wf))
-    return 1;
+  RunStart start = ResumeOrSubmit(*client, AbsolutePath(file), text, *local.plan, out, dry_run, &wf);
+  if (start != RunStart::kRun) return start == RunStart::kDone ? 0 : 1;
   worker::WorkerOptions wo;
   wo.workflow_id = wf;
   wo.mode = "direct";
@@ -408,8 +445,14 @@ void AddRunFileCommand(CLI::App& app) {
   auto max_log = std::make_shared<int64_t>(worker::kDefaultMaxLogBytes);
   auto strict = std::make_shared<bool>(false);
   auto no_input_check = std::make_shared<bool>(false);
-  auto* r = app.add_subcommand("run", "Run a whole workflow on this machine (resumes when run again)");
+  auto dry_run = std::make_shared<bool>(false);
+  auto* r = app.add_subcommand(
+      "run", "Run a whole workflow on this machine; run again, only what the changes made out of "
+             "date runs (docs/rerun.md)");
   r->add_flag("--strict", *strict, "Refuse a file with keys torc does not act on: nothing runs");
+  r->add_flag("--dry-run", *dry_run,
+              "List the jobs that would run again and why (changed definition, input file, "
+              "missing output, upstream job); run nothing");
   r->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
   r->add_flag("--no-input-check", *no_input_check,
               "Do not refuse the file when a job's input file that no job produces does not "
@@ -419,8 +462,10 @@ void AddRunFileCommand(CLI::App& app) {
   r->add_option("--max-log-bytes", *max_log,
                 "Cut each job's stdout/stderr file at this size, with a note (default "
                 "1073741824, 1 GiB; 0: no limit)");
-  r->footer("Example:\n  torc run examples/sweep_pipeline.yaml --cpus 4");
-  r->callback([file, out, rres, max_log, strict, no_input_check] {
+  r->footer("Example:\n  torc run examples/sweep_pipeline.yaml --cpus 4\n"
+            "Example (what would run again, and why):\n"
+            "  torc run examples/sweep_pipeline.yaml --dry-run");
+  r->callback([file, out, rres, max_log, strict, no_input_check, dry_run] {
     worker::DiscoveryOptions d;
     d.ignore_slurm = true;  // `torc run` is this machine, even inside an allocation
     std::string error;
@@ -428,7 +473,7 @@ void AddRunFileCommand(CLI::App& app) {
       std::cerr << "torc: " << error << "\n";
       throw CLI::RuntimeError(1);
     }
-    int rc = RunLocally(*file, *out, d, *max_log, *strict, !*no_input_check);
+    int rc = RunLocally(*file, *out, d, *max_log, *strict, !*no_input_check, *dry_run);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

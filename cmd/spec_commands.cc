@@ -8,6 +8,7 @@
 
 #include "cmd/client_support.h"
 #include "cmd/commands.h"
+#include "cmd/rerun_client.h"
 #include "cmd/workflow_file.h"
 #include "spec/plan.h"
 #include "spec/plan_json.h"
@@ -145,8 +146,28 @@ void AddSpecCommands(CLI::App& app) {
   auto* plan = app.add_subcommand("plan", "Show the expanded jobs, dependencies, schedulers and actions");
   plan->add_option("file", *plan_file, "Workflow file (YAML or JSON)")->required();
   plan->add_flag("--json", *json, "Print the plan as JSON (schema: docs/plan-json.md)");
-  plan->footer("Example:\n  torc plan examples/sweep_pipeline.yaml --json | jq '.jobs[].name'");
-  plan->callback([plan_file, json] {
+  auto against = std::make_shared<std::string>();
+  auto conn = std::make_shared<Connection>();
+  plan->add_option("--against", *against,
+                   "Instead, list the jobs of workflow WF the file would make run again, and why "
+                   "(a dry `torc submit --update`, docs/rerun.md)");
+  AddConnectionFlags(plan, conn.get());
+  plan->footer("Example:\n  torc plan examples/sweep_pipeline.yaml --json | jq '.jobs[].name'\n"
+               "Example (what would run again in workflow 3):\n"
+               "  torc plan examples/sweep_pipeline.yaml --against 3");
+  plan->callback([plan_file, json, against, conn] {
+    if (!against->empty()) {
+      std::string text;
+      auto loaded = LoadWorkflowFile(*plan_file, &text);
+      if (!loaded.ok()) {
+        PrintFileErrors(loaded.errors);
+        throw CLI::RuntimeError(1);
+      }
+      auto client = Connect(*conn);
+      int64_t wf = WorkflowArgument(*client, *against, "torc plan FILE --against WF");
+      UpdateOrDie(*client, wf, text, *plan_file, *loaded.plan, true, *json);
+      return;
+    }
     auto p = LoadOrReport(*plan_file);
     if (!p) throw CLI::RuntimeError(1);
     if (*json) std::cout << spec::PlanToJson(*p).dump(2) << "\n";

@@ -176,6 +176,7 @@ ServiceStatus Service::Submit(const SubmitRequest& request, double now, Workflow
   // (Texts that came in JSON are UTF-8; any other byte would be refused by the parse anyway.)
   row.parameter_files = nlohmann::json(request.parameter_files)
                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  row.input_stamps = StampsJson(request.input_stamps).dump();
   // Parse outside the lock: a big sweep must not stall the workers.
   spec::LoadResult parsed = ParseWorkflow(row, options_.limits);
   if (!parsed.ok()) {

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "server/core/core.h"
 #include "server/elastic.h"
 #include "server/protocol/messages.h"
+#include "server/rerun.h"
 #include "server/store/store.h"
 
 namespace torc::server {
@@ -130,6 +132,27 @@ struct SubmitRequest {
   /// The files of its `"@path"` parameter values: path as written -> text. The server reads
   /// no files of the submitter's; a path the workflow names that is missing here is an error.
   std::map<std::string, std::string> parameter_files = {};
+  /// The pure input files' stamps now, kept for the next update (docs/rerun.md).
+  FileStamps input_stamps = {};
+};
+
+/// An update of a workflow from its file read again (`torc run` again, `torc submit
+/// --update`): the new text and what the disk says now (docs/rerun.md).
+struct UpdateRequest {
+  std::string spec_text;
+  std::string file_name;             // "": the stored one
+  std::map<std::string, std::string> parameter_files;  // as SubmitRequest's
+  FileStamps input_stamps;           // the pure input files' stamps now
+  std::set<std::string> missing_outputs;  // declared output files that do not exist
+  bool dry_run = false;              // decide, change nothing
+};
+
+/// What an update did (or, dry, would do).
+struct UpdateOutcome {
+  /// The jobs that run again (names), each with why.
+  std::vector<std::pair<std::string, std::vector<std::string>>> rerun;
+  size_t kept = 0;  // jobs that keep their state and result
+  size_t total = 0;
 };
 
 /// A job as a user names it in a request: by its index, or by its name when `name` is set.
@@ -220,6 +243,13 @@ class Service {
 
   const ServiceOptions& options() const { return options_; }
   ServiceStatus Submit(const SubmitRequest& request, double now, WorkflowId* id);
+  /// Replaces a workflow's file by a new version with the same jobs and dependencies: the
+  /// out-of-date jobs and everything downstream run again (attempt + 1, event `rerun` with
+  /// why), the rest keeps its state and result (server/rerun.h, docs/rerun.md). kConflict when
+  /// the jobs or dependencies changed or jobs are running; kBadRequest for a bad file.
+  /// (server/service_update.cc)
+  ServiceStatus Update(WorkflowId id, const UpdateRequest& request, double now,
+                       UpdateOutcome* outcome);
   ServiceStatus Delete(WorkflowId id);
   std::vector<WorkflowId> WorkflowIds();
   WorkerId NextWorkerId();

@@ -107,6 +107,8 @@ nlohmann::json EventJson(const Event& e, const spec::Plan* plan) {
   return j;
 }
 
+}  // namespace
+
 /// `parameter_files` of a submit: an object of path (as the workflow writes it after '@') ->
 /// the file's text, at most spec::kMaxWorkflowFileBytes in all; absent or null: none.
 std::map<std::string, std::string> ParameterFiles(const nlohmann::json& body) {
@@ -133,6 +135,8 @@ std::map<std::string, std::string> ParameterFiles(const nlohmann::json& body) {
   return files;
 }
 
+namespace {
+
 HttpResponse Submit(Call& c) {
   const auto& body = Object(c);
   SubmitRequest req;
@@ -141,6 +145,7 @@ HttpResponse Submit(Call& c) {
   req.file_name = GetString(body, "file_name", "workflow.yaml", 4096);
   req.working_dir = GetString(body, "working_dir", "", 4096);
   req.owner = GetString(body, "owner", "", 256);
+  req.input_stamps = InputStampsOf(body);
   if (!c.admin) req.owner = c.user;  // multi-user: the token says who, never the body
   WorkflowId id = 0;
   Check(c.service->Submit(req, c.now, &id));
@@ -415,6 +420,7 @@ HttpResponse Route(Call& c) {
     if (what == "status" && p.size() == 3 && m == "GET") return Status(c, wf);
     if (what == "cancel" && p.size() == 3 && m == "POST") return Cancel(c, wf);
     if (what == "restart" && p.size() == 3 && m == "POST") return Restart(c, wf);
+    if (what == "update" && p.size() == 3 && m == "POST") return Update(c, wf);
     if (what == "events" && p.size() == 3 && m == "GET") return Events(c, wf);
     if (what == "actions" && p.size() == 4 && p[3] == "due" && m == "GET") return Actions(c, wf);
     if (what == "actions" && p.size() == 5 && p[4] == "done" && m == "POST")

@@ -79,5 +79,11 @@ HttpResponse WorkerEndpoints(Call& c, WorkflowId wf, const std::string& what);
 HttpResponse JobEndpoints(Call& c, WorkflowId wf);
 /// attempts, timeline and job logs (server/api_monitor.cc).
 HttpResponse MonitorEndpoints(Call& c, WorkflowId wf);
+/// POST /workflows/W/update (server/api/api_update.cc).
+HttpResponse Update(Call& c, WorkflowId wf);
+/// A submit or update body's "parameter_files" (api.cc; none when absent; 400 when malformed).
+std::map<std::string, std::string> ParameterFiles(const nlohmann::json& body);
+/// A submit or update body's "input_stamps" (none when absent; 400 when malformed).
+FileStamps InputStampsOf(const nlohmann::json& body);
 
 }  // namespace torc::server::api

@@ -147,6 +147,8 @@ class WorkflowCore {
   /// Every recorded attempt of a job, oldest first.
   std::vector<const AttemptResult*> AttemptsOf(JobIndex j) const;
   const std::vector<JobDynamic>& jobs() const { return jobs_; }
+  /// Every recorded attempt, in the order recorded (what Restore takes back).
+  const std::vector<AttemptResult>& results() const { return results_; }
   const std::unordered_map<WorkerId, WorkerRecord>& workers() const { return workers_; }
   /// Why a job that is not final cannot be claimed by any worker of the
   /// plan's schedulers ("" if it can); used by `torc status`.

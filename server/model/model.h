@@ -150,6 +150,9 @@ struct WorkflowRow {
   std::string parameter_files = "{}";
   uint32_t job_count = 0;
   std::string names_digest; // digest of the expanded job names, checked on reload
+  /// The stamps of the workflow's pure input files (read by a job, produced by none) at its
+  /// submit or last update, as JSON {"path": [size, mtime_ns]} (docs/rerun.md).
+  std::string input_stamps = "{}";
 };
 
 }  // namespace torc::server

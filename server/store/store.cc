@@ -94,7 +94,7 @@ constexpr const char* kUpsertWorker =
 /// Every statement the store runs, prepared once when it opens.
 struct Statements {
   SqliteTransactionStatements transactions;
-  SqliteStatement insert_workflow, delete_workflow, keep_event_seq, checkpoint, trim_log;
+  SqliteStatement insert_workflow, update_workflow, delete_workflow, keep_event_seq, checkpoint, trim_log;
   SqliteStatement insert_log, upsert_attempt, insert_event, upsert_worker, upsert_action;
   SqliteStatement events_since, max_event_seq;
   SqliteStatement job_log_high_water, load_workflows, load_log, load_attempts, load_workers;
@@ -107,8 +107,11 @@ StoreStatus Statements::Prepare(sqlite3* db) {
   const std::pair<SqliteStatement*, const char*> all[] = {
       {&insert_workflow,
        "INSERT INTO workflows(name, owner, created_at, spec_text, file_name, working_dir,"
-       " job_count, names_digest, checkpoint, parameter_files)"
-       " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+       " job_count, names_digest, checkpoint, parameter_files, input_stamps)"
+       " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+      {&update_workflow,
+       "UPDATE workflows SET spec_text = ?2, file_name = ?3, name = ?4, input_stamps = ?5,"
+       " parameter_files = ?8 WHERE id = ?1 AND job_count = ?6 AND names_digest = ?7"},
       {&delete_workflow, "DELETE FROM workflows WHERE id = ?"},
       {&keep_event_seq,
        "INSERT INTO counters(name, value)"
@@ -138,8 +141,8 @@ StoreStatus Statements::Prepare(sqlite3* db) {
       {&load_workflows,
        "SELECT id, name, owner, created_at, spec_text, file_name, working_dir, job_count,"
        " names_digest, checkpoint, checkpoint_seq, parameter_files,"
-       " CASE WHEN json_valid(parameter_files) THEN json_type(parameter_files) ELSE '' END"
-       " FROM workflows ORDER BY id"},
+       " CASE WHEN json_valid(parameter_files) THEN json_type(parameter_files) ELSE '' END,"
+       " input_stamps FROM workflows ORDER BY id"},
       {&job_log_high_water,
        "SELECT MAX(IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'job_log'), 0),"
        " IFNULL((SELECT MAX(seq) FROM job_log), 0))"},
@@ -212,6 +215,7 @@ class SqliteStore final : public Store {
   using Store::CreateWorkflow;
   StoreStatus CreateWorkflow(const WorkflowRow& row, const std::vector<JobDynamic>& initial,
                              const ChangeBatch& first, WorkflowId* id) override;
+  StoreStatus UpdateWorkflow(const WorkflowRow& row, const ChangeBatch& batch) override;
   StoreStatus DeleteWorkflow(WorkflowId id) override;
   StoreStatus Append(const ChangeBatch& batch) override;
   StoreStatus Checkpoint(WorkflowId id, const std::vector<JobDynamic>& jobs) override;
@@ -324,6 +328,7 @@ StoreStatus SqliteStore::CreateWorkflow(const WorkflowRow& row,
     s.BindText(8, row.names_digest);
     s.BindBlob(9, pack_buffer_);
     s.BindText(10, row.parameter_files);
+    s.BindText(11, row.input_stamps);
     status = s.Run("inserting the workflow row");
   }
   WorkflowId new_id = sqlite3_last_insert_rowid(db_.get());
@@ -337,6 +342,38 @@ StoreStatus SqliteStore::CreateWorkflow(const WorkflowRow& row,
   job_counts_[new_id] = row.job_count;
   for (const Event& e : first.events) max_event_seq_ = std::max(max_event_seq_, e.seq);
   *id = new_id;
+  return status;
+}
+
+StoreStatus SqliteStore::UpdateWorkflow(const WorkflowRow& row, const ChangeBatch& batch) {
+  const std::string context = "updating workflow " + std::to_string(row.id);
+  auto it = job_counts_.find(row.id);
+  if (it == job_counts_.end()) return {StoreError::kOther, context + ": no such workflow"};
+  if (batch.workflow != row.id)
+    return {StoreError::kOther, context + ": the changes are of workflow " +
+                                    std::to_string(batch.workflow)};
+  StoreStatus status = CheckBatch(batch);
+  if (!status.ok()) return WithContext(status, context);
+  SqliteTransaction transaction(&s_.transactions);
+  status = transaction.BeginWrite();
+  if (status.ok()) {
+    SqliteStatement& s = s_.update_workflow;
+    s.BindInt(1, row.id);
+    s.BindText(2, row.spec_text);
+    s.BindText(3, row.file_name);
+    s.BindText(4, row.name);
+    s.BindText(5, row.input_stamps);
+    s.BindInt(6, it->second);
+    s.BindText(7, row.names_digest);
+    s.BindText(8, row.parameter_files);
+    status = s.Run("replacing the workflow file");
+    if (status.ok() && sqlite3_changes(db_.get()) != 1)
+      status = {StoreError::kOther, "the stored workflow has other jobs (job count or names)"};
+  }
+  if (status.ok() && !batch.empty()) status = WriteBatch(batch);
+  if (status.ok()) status = transaction.Commit();
+  if (!status.ok()) return WithContext(status, context);
+  for (const Event& e : batch.events) max_event_seq_ = std::max(max_event_seq_, e.seq);
   return status;
 }
 
@@ -586,6 +623,7 @@ StoreStatus SqliteStore::LoadWorkflows(LoadedIndex* index, int64_t log_high_wate
     w.row.working_dir = row.Text(6, "working_dir");
     w.row.job_count = static_cast<uint32_t>(row.Int(7, "job_count", 0, kMaxUint32));
     w.row.names_digest = row.Text(8, "names_digest");
+    w.row.input_stamps = row.Text(13, "input_stamps");
     std::string_view checkpoint = row.Blob(9, "checkpoint");
     // A checkpoint takes the seq of the newest job_log row it includes.
     int64_t checkpoint_seq = row.Int(10, "checkpoint_seq", 0, log_high_water,

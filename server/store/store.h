@@ -76,6 +76,10 @@ class Store {
                              WorkflowId* id) {
     return CreateWorkflow(row, initial, ChangeBatch{}, id);
   }
+  /// Replaces a workflow's file (spec_text, file_name, name, parameter_files) and input stamps by those of
+  /// `row` and persists `batch` (the reset job states of an update, docs/rerun.md), all or
+  /// nothing in one transaction. The job count and names digest must be the stored ones.
+  virtual StoreStatus UpdateWorkflow(const WorkflowRow& row, const ChangeBatch& batch) = 0;
   /// Removes a workflow and everything recorded about it.
   virtual StoreStatus DeleteWorkflow(WorkflowId id) = 0;
 

@@ -11,6 +11,7 @@
 //   attempt_samples  (version 2) one attempt's time series as JSON, read only on request;
 //              attempts.node_usage (version 2) its per-node figures as a JSON array
 //   workflows.parameter_files  (version 4) the files of "@path" parameter values, JSON
+//   workflows.input_stamps (version 5) the pure inputs' stamps at submit or the last update
 // Child rows go with their workflow by ON DELETE CASCADE.
 //
 // ActionStatus values (like JobStatus values, see server/store_codec.h) are
@@ -122,6 +123,11 @@ ALTER TABLE attempts ADD COLUMN runtime_request INTEGER NOT NULL DEFAULT -1;
     // the server parses the workflow with again at every start.
     R"sql(
 ALTER TABLE workflows ADD COLUMN parameter_files TEXT NOT NULL DEFAULT '{}';
+)sql",
+    // 5: the stamps of a workflow's pure input files at its submit or last update, as JSON
+    // {"path": [size, mtime_ns]}: what `torc run` again compares them with (docs/rerun.md).
+    R"sql(
+ALTER TABLE workflows ADD COLUMN input_stamps TEXT NOT NULL DEFAULT '{}';
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));

@@ -396,3 +396,81 @@ TEST_CASE("\"@file\" parameter values: expanded from the files sent, again after
   auto service = OpenService(dir);  // parses the stored text again, with the stored files
   CHECK(job_names(*service, wf) == Names{"j_a", "j_b"});
 }
+
+TEST_CASE("an update reruns what changed with the new definition, and survives a restart") {
+  TempDir dir;
+  WorkflowId wf = 0;
+  std::string edited = kChain;
+  edited.replace(edited.find("\"echo b\""), 8, "\"echo b2\"");
+  {
+    auto service = OpenService(dir);
+    wf = Submit(*service, kChain);
+    protocol::Registration registration;
+    registration.hostname = "n1";
+    registration.nodes = {{"n1", 4, 1 << 30, {}}};
+    protocol::RegistrationAnswer joined;
+    REQUIRE(service->RegisterWorker(wf, registration, 1001, &joined).ok());
+    protocol::ClaimAnswer first;
+    REQUIRE(service->Claim(wf, ClaimOf(joined.worker_id), 1002, &first).ok());
+    REQUIRE(first.jobs.size() == 1);
+
+    // A job is claimed: refused, nothing changes.
+    UpdateRequest update;
+    update.spec_text = edited;
+    UpdateOutcome outcome;
+    ServiceStatus s = service->Update(wf, update, 1003, &outcome);
+    CHECK(s.code == ServiceStatus::kConflict);
+    CHECK(s.message == "1 jobs of workflow 1 are running; wait for them or cancel them, then update");
+
+    protocol::ClaimRequest next = ClaimOf(joined.worker_id);
+    next.results = {Completed(first.jobs[0])};
+    protocol::ClaimAnswer second;
+    REQUIRE(service->Claim(wf, next, 1004, &second).ok());
+    REQUIRE(second.jobs.size() == 1);
+    next = ClaimOf(joined.worker_id);
+    next.results = {Completed(second.jobs[0])};
+    protocol::ClaimAnswer third;
+    REQUIRE(service->Claim(wf, next, 1005, &third).ok());
+    CHECK(third.workflow_complete);
+
+    // Dry: says what would run again, changes nothing.
+    update.dry_run = true;
+    REQUIRE(service->Update(wf, update, 1006, &outcome).ok());
+    CHECK(outcome.rerun == decltype(outcome.rerun){{"b", {"command changed"}}});
+    CHECK(outcome.kept == 1);
+    service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+      CHECK(e.core->job(1).status == JobStatus::kCompleted);
+      CHECK(e.plan->jobs[1].command == "echo b");
+      return ServiceStatus::Ok();
+    });
+
+    // Applied: b is ready at attempt 2 and is handed out with its new command.
+    update.dry_run = false;
+    REQUIRE(service->Update(wf, update, 1007, &outcome).ok());
+    CHECK(outcome.rerun.size() == 1);
+    protocol::ClaimAnswer again;
+    REQUIRE(service->Claim(wf, ClaimOf(joined.worker_id), 1008, &again).ok());
+    REQUIRE(again.jobs.size() == 1);
+    CHECK(again.jobs[0].name == "b");
+    CHECK(again.jobs[0].attempt == 2);
+    CHECK(again.jobs[0].command == "echo b2");
+  }
+  // A restarted server reads the new file and the new states.
+  auto service = OpenService(dir);
+  service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+    CHECK(e.plan->jobs[1].command == "echo b2");
+    CHECK(e.core->job(0).status == JobStatus::kCompleted);
+    CHECK(e.core->job(0).attempt == 1);
+    CHECK(e.core->job(1).attempt == 2);
+    CHECK(e.row.spec_text == edited);
+    return ServiceStatus::Ok();
+  });
+  // Other jobs: refused as an update.
+  UpdateRequest other;
+  other.spec_text = "name: chain\njobs:\n  - {name: a, command: \"echo a\"}\n";
+  UpdateOutcome outcome;
+  ServiceStatus s = service->Update(wf, other, 2000, &outcome);
+  CHECK(s.code == ServiceStatus::kBadRequest);
+  CHECK(s.message.find("cannot be updated in place: the jobs changed (2 -> 1 jobs; removed 'b')") !=
+        std::string::npos);
+}

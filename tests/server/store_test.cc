@@ -163,6 +163,7 @@ void CheckSame(const WorkflowRow& a, const WorkflowRow& b) {
   CHECK(a.job_count == b.job_count);
   CHECK(a.names_digest == b.names_digest);
   CHECK(a.parameter_files == b.parameter_files);
+  CHECK(a.input_stamps == b.input_stamps);
 }
 
 void CheckSame(const AttemptResult& a, const AttemptResult& b) {
@@ -1007,6 +1008,7 @@ TEST_CASE("a store an older torc wrote loads: format-1 job states, attempts with
     // What torc wrote before requests were kept: the schema without the attempts' request
     // columns (version 1: before node_usage and samples too), a checkpoint and a job log in format 1.
     RawDb raw(dir.File());
+    raw.Exec("ALTER TABLE workflows DROP COLUMN input_stamps");
     raw.Exec("ALTER TABLE attempts DROP COLUMN memory_request");
     raw.Exec("ALTER TABLE attempts DROP COLUMN runtime_request");
     raw.Exec("ALTER TABLE attempts DROP COLUMN node_usage");
@@ -1043,4 +1045,56 @@ TEST_CASE("a store an older torc wrote loads: format-1 job states, attempts with
   std::vector<JobDynamic> jobs = LoadAll(store.get())[0].jobs;
   RequireOk(store->Checkpoint(id, jobs));
   CHECK(LoadAll(OpenStore(dir.File()).get())[0].jobs == jobs);
+}
+
+TEST_CASE("input stamps: stored with the workflow, replaced with the update's states, kept across "
+          "reopening") {
+  TempDir dir;
+  WorkflowRow row = MakeRow("stamped", 3);
+  row.input_stamps = R"({"data/raw.csv":[10,1700000000123456789]})";
+  WorkflowId id = 0;
+  {
+    auto store = OpenStore(dir.File());
+    RequireOk(store->CreateWorkflow(row, InitialJobs(3), &id));
+    row.id = id;
+    CheckSame(LoadAll(store.get())[0].row, row);
+    // An update: a new file and stamps, and job 2 runs again, in one transaction.
+    row.spec_text = "name: stamped\n# edited\njobs: []\n";
+    row.input_stamps = R"({"data/raw.csv":[11,1700000000999999999]})";
+    ChangeBatch batch;
+    batch.workflow = id;
+    batch.jobs.emplace_back(2, JobDynamic{JobStatus::kBlocked, 2});
+    batch.events.push_back({1, id, 5, "rerun", 2, 2, 0, "input file data/raw.csv changed"});
+    RequireOk(store->UpdateWorkflow(row, batch));
+  }
+  auto store = OpenStore(dir.File());  // what a restarted server reads
+  std::vector<LoadedWorkflow> all = LoadAll(store.get());
+  REQUIRE(all.size() == 1);
+  CheckSame(all[0].row, row);
+  CHECK(all[0].jobs[2] == JobDynamic{JobStatus::kBlocked, 2});
+  std::vector<Event> events;
+  RequireOk(store->EventsSince(id, 0, 10, &events));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].kind == "rerun");
+}
+
+TEST_CASE("UpdateWorkflow refuses other jobs, and then writes nothing") {
+  TempDir dir;
+  auto store = OpenStore(dir.File());
+  WorkflowId id = Create(store.get(), "fixed", 3);
+  WorkflowRow row = MakeRow("fixed", 3);
+  row.id = id;
+  row.names_digest = "sha256:other";
+  row.input_stamps = R"({"a":[1,2]})";
+  ChangeBatch batch;
+  batch.workflow = id;
+  batch.jobs.emplace_back(0, JobDynamic{JobStatus::kBlocked, 2});
+  StoreStatus status = store->UpdateWorkflow(row, batch);
+  CHECK_FALSE(status.ok());
+  CHECK(status.message.find("other jobs") != std::string::npos);
+  std::vector<LoadedWorkflow> all = LoadAll(store.get());
+  CHECK(all[0].row.input_stamps == "{}");
+  CHECK(all[0].jobs[0] == InitialJobs(3)[0]);
+  row.id = id + 100;
+  CHECK_FALSE(store->UpdateWorkflow(row, batch).ok());
 }
