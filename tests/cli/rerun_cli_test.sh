@@ -5,6 +5,7 @@
 # so the log says exactly which jobs ran.
 set -uo pipefail
 torc=$1
+examples=$(cd "$(dirname "$0")/../../examples" && pwd)
 source "$(dirname "$0")/lib.sh"
 cli_sandbox
 
@@ -165,5 +166,27 @@ rc=$?
 expect_eq "submit --update with other jobs: exit code" "$rc" "1"
 expect_contains "submit --update with other jobs: why" "$out" \
   "cannot be updated in place: the jobs changed (5 -> 4 jobs; removed 'train_3'); submit the file as a new workflow"
+
+# --- The sweep pipeline example (examples/sweep_pipeline.yaml, a copy edited here): run, run
+# again (nothing), delete one score (its train, its summarize and report), edit prepare's
+# command (everything: all depend on its data).
+ex=$work/example && mkdir -p "$ex" && cd "$ex" || exit 1
+cp "$examples/sweep_pipeline.yaml" sweep.yaml
+out=$("$torc" run sweep.yaml 2>&1); rc=$?
+expect_eq "example: first run" "$rc" "0"
+out=$("$torc" run sweep.yaml 2>&1); rc=$?
+expect_contains "example: again, nothing" "$out" "torc: 0 of 10 jobs are out of date: 0 jobs to run again"
+rm out/score_0.1_3.txt
+out=$("$torc" run sweep.yaml 2>&1); rc=$?
+expect_eq "example: a deleted score: exit code" "$rc" "0"
+expect_contains "example: a deleted score: 3 jobs" "$out" "3 of 10 jobs are out of date and run again:"
+expect_contains "example: its producer" "$out" "  train_0.1_3: output file out/score_0.1_3.txt is missing"
+expect_contains "example: its reader" "$out" "  summarize_0.1: upstream job 'train_0.1_3' reruns"
+expect_contains "example: the report" "$out" "  report: upstream job 'summarize_0.1' reruns"
+[[ -f out/score_0.1_3.txt ]] || fail "example: the score was not made again"
+sed -i 's/seq 1 1000/seq 1 999/' sweep.yaml
+out=$("$torc" run sweep.yaml 2>&1); rc=$?
+expect_contains "example: prepare's command edited: all 10" "$out" "10 of 10 jobs are out of date and run again:"
+expect_contains "example: prepare's reason" "$out" "  prepare: command changed"
 
 finish
