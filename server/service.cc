@@ -10,6 +10,18 @@
 
 namespace torc::server {
 
+ServiceStatus ParseFailure(const spec::LoadResult& parsed) {
+  ServiceStatus s = ServiceStatus::Error(
+      ServiceStatus::kBadRequest,
+      "the workflow file has " + std::to_string(parsed.errors.size()) + " error(s)");
+  for (const auto& e : parsed.errors) s.details.push_back(e.ToString());
+  return s;
+}
+
+std::string ParameterFilesJson(const std::map<std::string, std::string>& files) {
+  return nlohmann::json(files).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 spec::LoadResult ParseWorkflow(const WorkflowRow& row, const spec::LoadOptions& limits) {
   spec::LoadOptions options = limits;
   // Never this machine's files (the server may be elsewhere, the files changed since): those
@@ -173,26 +185,17 @@ ServiceStatus Service::Submit(const SubmitRequest& request, double now, Workflow
   row.working_dir = request.working_dir;
   row.owner = request.owner;
   row.created_at = now;
-  // (Texts that came in JSON are UTF-8; any other byte would be refused by the parse anyway.)
-  row.parameter_files = nlohmann::json(request.parameter_files)
-                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  row.parameter_files = ParameterFilesJson(request.parameter_files);
   row.input_stamps = StampsJson(request.input_stamps).dump();
   // Parse outside the lock: a big sweep must not stall the workers.
   spec::LoadResult parsed = ParseWorkflow(row, options_.limits);
-  if (!parsed.ok()) {
-    ServiceStatus s = ServiceStatus::Error(
-        ServiceStatus::kBadRequest,
-        "the workflow file has " + std::to_string(parsed.errors.size()) + " error(s)");
-    for (const auto& e : parsed.errors) s.details.push_back(e.ToString());
-    return s;
-  }
+  if (!parsed.ok()) return ParseFailure(parsed);
   auto entry = std::make_unique<WorkflowEntry>();
   entry->plan = std::make_shared<const spec::Plan>(std::move(*parsed.plan));
   row.name = entry->plan->name;
   // Only the files the workflow reads are kept (a request may carry more).
   if (entry->plan->parameter_files.size() != request.parameter_files.size())
-    row.parameter_files = nlohmann::json(entry->plan->parameter_files)
-                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    row.parameter_files = ParameterFilesJson(entry->plan->parameter_files);
   row.job_count = static_cast<uint32_t>(entry->plan->jobs.size());
   row.names_digest = NamesDigest(*entry->plan);
 

@@ -398,6 +398,12 @@ ServiceStatus ResolveJob(const spec::Plan& plan, const JobRef& ref, JobIndex* jo
 /// Parses a workflow file as the server does, for submit and for reload: its `"@path"`
 /// parameter values are read from row.parameter_files only.
 spec::LoadResult ParseWorkflow(const WorkflowRow& row, const spec::LoadOptions& limits);
+/// The 400 a workflow file with errors gets from submit and update: the count, each error in
+/// the details.
+ServiceStatus ParseFailure(const spec::LoadResult& parsed);
+/// The "@file" parameter files as stored beside the text (WorkflowRow::parameter_files). Texts
+/// that came in JSON are UTF-8; any other byte would be refused by the parse anyway.
+std::string ParameterFilesJson(const std::map<std::string, std::string>& files);
 /// A digest of the expanded job names, to detect a reload that expands differently.
 std::string NamesDigest(const spec::Plan& plan);
 

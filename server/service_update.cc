@@ -20,11 +20,6 @@ void ResetForRerun(const std::vector<std::string>& reasons, JobDynamic* d) {
     d->memory_request = d->runtime_request = -1;
 }
 
-/// The "@file" parameter files as stored beside the text (Service::Submit does the same).
-std::string ParameterFilesJson(const std::map<std::string, std::string>& files) {
-  return nlohmann::json(files).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 std::string Joined(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : "; ") + p;
@@ -49,13 +44,7 @@ ServiceStatus Service::Update(WorkflowId id, const UpdateRequest& request, doubl
   }
   // Parse outside the lock, as a submit does: a big sweep must not stall the workers.
   spec::LoadResult parsed = ParseWorkflow(probe, options_.limits);
-  if (!parsed.ok()) {
-    ServiceStatus s = ServiceStatus::Error(
-        ServiceStatus::kBadRequest,
-        "the workflow file has " + std::to_string(parsed.errors.size()) + " error(s)");
-    for (const auto& e : parsed.errors) s.details.push_back(e.ToString());
-    return s;
-  }
+  if (!parsed.ok()) return ParseFailure(parsed);
   auto plan = std::make_shared<const spec::Plan>(std::move(*parsed.plan));
 
   std::lock_guard<std::mutex> lock(mu_);
