@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz: the workflow reader and the API handlers) with clang,
 # ASan and UBSan in build-fuzz/, then runs each for TORC_FUZZ_SECONDS (default 60) starting from
-# its committed seed corpus (tests/fuzz/corpus/NAME, never modified). Fails on any crash, leak,
+# its committed seed corpus (tests/fuzz/corpus/NAME, never modified; the reader's target also starts
+# from every file of ../shared/spec-examples and examples/, prefixed at run time with the byte that
+# picks its format, so no fetched file is copied into the project). Fails on any crash, leak,
 # timeout, out-of-memory or sanitizer report, and keeps the input that caused it in
 # build-fuzz/fuzz-artifacts/. docs/reliability.md says how to reproduce one.
 set -euo pipefail
@@ -15,13 +17,24 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$dir/fuzz-artifacts"
 
-# run NAME MAX_LEN: one target for $seconds on a scratch copy of its corpus.
+# The reader's extra seeds: each workflow file of the shared examples and of examples/, with its
+# format byte ('J' JSON, '5' JSON5, 'K' KDL, 'Y' YAML) in front.
+mkdir -p "$work/spec-seeds"
+shared=${TORC_SHARED_EXAMPLES:-../shared/spec-examples}
+find "$shared" examples -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \
+  -o -name '*.json5' -o -name '*.kdl' \) 2>/dev/null | while read -r f; do
+  case $f in *.json) b=J ;; *.json5) b=5 ;; *.kdl) b=K ;; *) b=Y ;; esac
+  { printf %s "$b"; cat "$f"; } >"$work/spec-seeds/$(printf %s "$f" | tr '/.' '__')"
+done
+echo "fuzz.sh: $(ls "$work/spec-seeds" | wc -l) workflow files as extra seeds of spec_fuzz"
+
+# run NAME MAX_LEN [EXTRA_SEED_DIR]: one target for $seconds on a scratch copy of its corpus.
 run() {
-  local name=$1 max_len=$2
+  local name=$1 max_len=$2 extra=${3:-}
   mkdir -p "$work/$name" "$work/$name-artifacts"
   echo "fuzz.sh: ${name}_fuzz for ${seconds} s"
   if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$dir/tests/fuzz/${name}_fuzz" "$work/$name" "tests/fuzz/corpus/$name" \
+    "$dir/tests/fuzz/${name}_fuzz" "$work/$name" "tests/fuzz/corpus/$name" ${extra:+"$extra"} \
     -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/$name-artifacts/" >"$work/$name.log" 2>&1; then
     tail -n 80 "$work/$name.log"
@@ -36,6 +49,6 @@ run() {
     "$work/$name.log"
 }
 
-run spec 16384
+run spec 16384 "$work/spec-seeds"
 run api 8192
 echo "fuzz.sh: no crash, leak, timeout or sanitizer report"
