@@ -124,6 +124,7 @@ void AddSubmitCommand(CLI::App& app) {
   auto setup = std::make_shared<SetupFlags>();
   auto update = std::make_shared<std::string>();
   auto dry_run = std::make_shared<bool>(false);
+  auto hash = std::make_shared<bool>(false);
   auto* submit = app.add_subcommand("submit", "Create a workflow on the server from a workflow file");
   submit->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
   submit->add_flag("--json", *json, "Print {\"workflow_id\": N}");
@@ -140,6 +141,9 @@ void AddSubmitCommand(CLI::App& app) {
       "--update", *update,
       "Update workflow WF from the file instead (same jobs and dependencies): the jobs the "
       "changes make out of date and what is downstream run again (docs/rerun.md)");
+  submit->add_flag("--hash", *hash,
+                   "Record (and with --update, compare) input files by a hash of their content, "
+                   "not their modification time (every input file is read)");
   submit->add_flag("--dry-run", *dry_run, "With --update: list what would run again and why; "
                                           "change nothing")
       ->needs(update_opt);
@@ -147,7 +151,8 @@ void AddSubmitCommand(CLI::App& app) {
   submit->footer("Examples:\n  torc submit examples/sweep_pipeline.yaml\n"
                  "  torc submit workflow.yaml --slurm --account myproject\n"
                  "  torc submit examples/sweep_pipeline.yaml --update 3 --dry-run");
-  submit->callback([conn, file, json, slurm, strict, no_input_check, setup, update, dry_run] {
+  submit->callback([conn, file, json, slurm, strict, no_input_check, setup, update, dry_run,
+                    hash] {
     // Validate locally first: errors come out exactly as `torc validate` prints them.
     std::string text;
     auto local = LoadWorkflowFile(*file, &text);
@@ -167,7 +172,7 @@ void AddSubmitCommand(CLI::App& app) {
     auto client = Connect(*conn);
     if (!update->empty()) {
       int64_t wf = WorkflowArgument(*client, *update, "torc submit FILE --update WF");
-      UpdateOrDie(*client, wf, text, *file, *local.plan, *dry_run, *json);
+      UpdateOrDie(*client, wf, text, *file, *local.plan, *dry_run, *json, *hash);
       return;
     }
     const char* user = std::getenv("USER");
@@ -175,7 +180,7 @@ void AddSubmitCommand(CLI::App& app) {
                               {"file_name", *file},
                               {"working_dir", CurrentDirectory()},
                               {"owner", user ? user : ""},
-                              {"input_stamps", InputStamps(*local.plan, CurrentDirectory())}};
+                              {"input_stamps", InputStamps(*local.plan, CurrentDirectory(), *hash)}};
     // The server cannot read this machine's files: "@file" parameter values go with the text.
     if (!local.plan->parameter_files.empty())
       request["parameter_files"] = local.plan->parameter_files;

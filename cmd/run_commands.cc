@@ -117,8 +117,8 @@ enum class RunStart { kRun, kDone, kFailed };
 /// jobs or dependencies and must be started as a new workflow.
 RunStart UpdatePrevious(server::ApiClient& client, int64_t wf, const std::string& abs_file,
                         const std::string& text, const spec::Plan& plan, const std::string& out,
-                        bool dry_run, bool* as_new) {
-  auto r = SendUpdate(client, wf, text, abs_file, plan, CurrentDirectory(), dry_run);
+                        bool dry_run, bool hash, bool* as_new) {
+  auto r = SendUpdate(client, wf, text, abs_file, plan, CurrentDirectory(), dry_run, hash);
   if (IsOutOfScope(r)) {
     std::cerr << "torc: " << r.error << "\ntorc: " << (dry_run ? "`torc run` would start" : "starting")
               << " it as a new workflow in " << Printable(out) << "\n";
@@ -138,7 +138,7 @@ RunStart UpdatePrevious(server::ApiClient& client, int64_t wf, const std::string
 /// `text` and its `"@file"` parameter files. With `dry_run`, only says what would run.
 RunStart ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file,
                         const std::string& text, const spec::Plan& plan, const std::string& out,
-                        bool dry_run, int64_t* wf) {
+                        bool dry_run, bool hash, int64_t* wf) {
   *wf = FindPrevious(client, abs_file);
   bool as_new = false;
   if (*wf) {
@@ -147,7 +147,7 @@ RunStart ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file,
     for (const auto& w : status.body["workers"])
       client.Call("DELETE", "/workflows/" + std::to_string(*wf) + "/workers/" +
                                 std::to_string(w["worker_id"].get<int64_t>()));
-    RunStart start = UpdatePrevious(client, *wf, abs_file, text, plan, out, dry_run, &as_new);
+    RunStart start = UpdatePrevious(client, *wf, abs_file, text, plan, out, dry_run, hash, &as_new);
     if (start != RunStart::kRun) return start;
     if (!as_new) {
       status = client.Call("GET", "/workflows/" + std::to_string(*wf));
@@ -166,7 +166,7 @@ RunStart ResumeOrSubmit(server::ApiClient& client, const std::string& abs_file,
                             {"file_name", abs_file},
                             {"working_dir", CurrentDirectory()},
                             {"owner", user ? user : ""},
-                            {"input_stamps", InputStamps(plan, CurrentDirectory())}};
+                            {"input_stamps", InputStamps(plan, CurrentDirectory(), hash)}};
   if (!plan.parameter_files.empty()) request["parameter_files"] = plan.parameter_files;
   auto r = client.Call("POST", "/workflows", request);
   if (!r.ok()) {
@@ -205,7 +205,7 @@ int PrintRunSummary(server::ApiClient& client, int64_t wf, const std::string& na
 
 int RunLocally(const std::string& file, const std::string& output_dir,
                const worker::DiscoveryOptions& discovery, int64_t max_log_bytes, bool strict,
-               bool input_check, bool dry_run) {
+               bool input_check, bool dry_run, bool hash) {
   std::string text;
   auto local = LoadWorkflowFile(file, &text);
   if (!local.ok()) {
@@ -234,7 +234,7 @@ int RunLocally(const std::string& file, const std::string& output_dir,
   co.token = server->token();
   auto client = server::ApiClient::Connect(co, &error);
   int64_t wf = 0;
-  RunStart start = ResumeOrSubmit(*client, AbsolutePath(file), text, *local.plan, out, dry_run, &wf);
+  RunStart start = ResumeOrSubmit(*client, AbsolutePath(file), text, *local.plan, out, dry_run, hash, &wf);
   if (start != RunStart::kRun) return start == RunStart::kDone ? 0 : 1;
   worker::WorkerOptions wo;
   wo.workflow_id = wf;
@@ -446,6 +446,7 @@ void AddRunFileCommand(CLI::App& app) {
   auto strict = std::make_shared<bool>(false);
   auto no_input_check = std::make_shared<bool>(false);
   auto dry_run = std::make_shared<bool>(false);
+  auto hash = std::make_shared<bool>(false);
   auto* r = app.add_subcommand(
       "run", "Run a whole workflow on this machine; run again, only what the changes made out of "
              "date runs (docs/rerun.md)");
@@ -453,6 +454,9 @@ void AddRunFileCommand(CLI::App& app) {
   r->add_flag("--dry-run", *dry_run,
               "List the jobs that would run again and why (changed definition, input file, "
               "missing output, upstream job); run nothing");
+  r->add_flag("--hash", *hash,
+              "Compare input files by a hash of their content, not their modification time (a "
+              "touch or an identical copy is no change; every input file is read)");
   r->add_option("file", *file, "Workflow file (YAML or JSON)")->required();
   r->add_flag("--no-input-check", *no_input_check,
               "Do not refuse the file when a job's input file that no job produces does not "
@@ -465,7 +469,7 @@ void AddRunFileCommand(CLI::App& app) {
   r->footer("Example:\n  torc run examples/sweep_pipeline.yaml --cpus 4\n"
             "Example (what would run again, and why):\n"
             "  torc run examples/sweep_pipeline.yaml --dry-run");
-  r->callback([file, out, rres, max_log, strict, no_input_check, dry_run] {
+  r->callback([file, out, rres, max_log, strict, no_input_check, dry_run, hash] {
     worker::DiscoveryOptions d;
     d.ignore_slurm = true;  // `torc run` is this machine, even inside an allocation
     std::string error;
@@ -473,7 +477,7 @@ void AddRunFileCommand(CLI::App& app) {
       std::cerr << "torc: " << error << "\n";
       throw CLI::RuntimeError(1);
     }
-    int rc = RunLocally(*file, *out, d, *max_log, *strict, !*no_input_check, *dry_run);
+    int rc = RunLocally(*file, *out, d, *max_log, *strict, !*no_input_check, *dry_run, *hash);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

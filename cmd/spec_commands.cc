@@ -148,14 +148,18 @@ void AddSpecCommands(CLI::App& app) {
   plan->add_flag("--json", *json, "Print the plan as JSON (schema: docs/plan-json.md)");
   auto against = std::make_shared<std::string>();
   auto conn = std::make_shared<Connection>();
+  auto hash = std::make_shared<bool>(false);
   plan->add_option("--against", *against,
                    "Instead, list the jobs of workflow WF the file would make run again, and why "
                    "(a dry `torc submit --update`, docs/rerun.md)");
+  plan->add_flag("--hash", *hash,
+                 "With --against: compare input files by a hash of their content, not their "
+                 "modification time");
   AddConnectionFlags(plan, conn.get());
   plan->footer("Example:\n  torc plan examples/sweep_pipeline.yaml --json | jq '.jobs[].name'\n"
                "Example (what would run again in workflow 3):\n"
                "  torc plan examples/sweep_pipeline.yaml --against 3");
-  plan->callback([plan_file, json, against, conn] {
+  plan->callback([plan_file, json, against, conn, hash] {
     if (!against->empty()) {
       std::string text;
       auto loaded = LoadWorkflowFile(*plan_file, &text);
@@ -165,7 +169,7 @@ void AddSpecCommands(CLI::App& app) {
       }
       auto client = Connect(*conn);
       int64_t wf = WorkflowArgument(*client, *against, "torc plan FILE --against WF");
-      UpdateOrDie(*client, wf, text, *plan_file, *loaded.plan, true, *json);
+      UpdateOrDie(*client, wf, text, *plan_file, *loaded.plan, true, *json, *hash);
       return;
     }
     auto p = LoadOrReport(*plan_file);

@@ -94,7 +94,8 @@ std::vector<std::string> ChangedInputs(const RerunFacts& f) {
     if (before == f.old_stamps->end()) continue;  // no stamp recorded: nothing to compare
     auto now = f.new_stamps->find(path);
     if (now == f.new_stamps->end()) why[input.file] = "input file " + path + " is gone";
-    else if (!(now->second == before->second)) why[input.file] = "input file " + path + " changed";
+    else if (StampChanged(before->second, now->second))
+      why[input.file] = "input file " + path + " changed";
   }
   return why;
 }
@@ -108,20 +109,34 @@ bool ParseStamps(const nlohmann::json& json, FileStamps* out, std::string* error
     return false;
   }
   for (const auto& [path, v] : json.items()) {
-    if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() ||
-        !v[1].is_number_integer()) {
-      *error = "input_stamps[\"" + path + "\"] must be [size, mtime_ns] (two integers)";
+    if (!v.is_array() || v.size() < 2 || v.size() > 3 || !v[0].is_number_integer() ||
+        !v[1].is_number_integer() ||
+        (v.size() == 3 && (!v[2].is_string() || v[2].get_ref<const std::string&>().empty() ||
+                           v[2].get_ref<const std::string&>().size() > 128))) {
+      *error = "input_stamps[\"" + path + "\"] must be [size, mtime_ns] (two integers) or "
+               "[size, mtime_ns, \"hash\"] (a hash of 1 to 128 characters)";
       return false;
     }
-    (*out)[path] = {v[0].get<int64_t>(), v[1].get<int64_t>()};
+    FileStamp stamp{v[0].get<int64_t>(), v[1].get<int64_t>(), ""};
+    if (v.size() == 3) stamp.hash = v[2].get<std::string>();
+    (*out)[path] = std::move(stamp);
   }
   return true;
 }
 
 nlohmann::json StampsJson(const FileStamps& stamps) {
   nlohmann::json out = nlohmann::json::object();
-  for (const auto& [path, s] : stamps) out[path] = {s.size, s.mtime_ns};
+  for (const auto& [path, s] : stamps) {
+    out[path] = {s.size, s.mtime_ns};
+    if (!s.hash.empty()) out[path].push_back(s.hash);
+  }
   return out;
+}
+
+bool StampChanged(const FileStamp& before, const FileStamp& now) {
+  if (before.size != now.size) return true;
+  if (!before.hash.empty() && !now.hash.empty()) return before.hash != now.hash;
+  return before.mtime_ns != now.mtime_ns;
 }
 
 std::string UpdateScopeProblem(const spec::Plan& old_plan, const spec::Plan& new_plan) {

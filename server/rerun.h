@@ -17,17 +17,24 @@
 
 namespace torc::server {
 
-/// What the file system says of a file: its size and its modification time in nanoseconds.
+/// What the file system says of a file: its size and its modification time in nanoseconds,
+/// and, when the client was asked for it (`--hash`), a hash of its content.
 struct FileStamp {
   int64_t size = 0;
   int64_t mtime_ns = 0;
+  std::string hash;  // "" when not computed
   bool operator==(const FileStamp&) const = default;
 };
+
+/// Whether a file changed between two stamps: by size and content when both have a hash (a
+/// `touch` or a copy of the same bytes is no change), else by size and modification time.
+bool StampChanged(const FileStamp& before, const FileStamp& now);
 
 /// Stamps by path, the path as the workflow file writes it (relative to the working dir).
 using FileStamps = std::map<std::string, FileStamp>;
 
-/// Reads {"path": [size, mtime_ns], ...}; false with *error naming the bad entry.
+/// Reads {"path": [size, mtime_ns] or [size, mtime_ns, "hash"], ...}; false with *error naming
+/// the bad entry.
 bool ParseStamps(const nlohmann::json& json, FileStamps* out, std::string* error);
 /// The JSON ParseStamps reads.
 nlohmann::json StampsJson(const FileStamps& stamps);

@@ -167,6 +167,26 @@ expect_eq "submit --update with other jobs: exit code" "$rc" "1"
 expect_contains "submit --update with other jobs: why" "$out" \
   "cannot be updated in place: the jobs changed (5 -> 4 jobs; removed 'train_3'); submit the file as a new workflow"
 
+# --- --hash: input files compared by content. A touch is no change; new bytes of the same size
+# with the old modification time are.
+hd=$work/hashed && mkdir -p "$hd/data" && cd "$hd" || exit 1
+echo "a,b" >data/raw.csv
+write_pipeline "[10,10,10]" "[1,2,3]"
+run --hash
+expect_eq "--hash: first run" "$ran" "prep report train_1 train_2 train_3"
+touch -d '+1 minute' data/raw.csv
+run --hash
+expect_eq "--hash: a touch is no change" "$ran" ""
+cp -p data/raw.csv stamp.ref
+echo "x,y" >data/raw.csv && touch -r stamp.ref data/raw.csv
+run --hash --dry-run
+expect_contains "--hash: same size and time, new bytes" "$out" "  prep: input file data/raw.csv changed"
+run --hash
+expect_eq "--hash: the new bytes rerun the pipeline" "$ran" "prep report train_1 train_2 train_3"
+touch -d '+2 minutes' data/raw.csv
+run
+expect_eq "without --hash a touch is a change (size and time)" "$ran" "prep report train_1 train_2 train_3"
+
 # --- The sweep pipeline example (examples/sweep_pipeline.yaml, a copy edited here): run, run
 # again (nothing), delete one score (its train, its summarize and report), edit prepare's
 # command (everything: all depend on its data).

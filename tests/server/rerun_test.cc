@@ -41,7 +41,7 @@ jobs:
 /// The rule's answer as job name -> reasons.
 struct Case {
   Plan old_plan = Parse(Pipeline()), new_plan = Parse(Pipeline());
-  FileStamps old_stamps{{"data/raw.csv", {10, 1000}}}, new_stamps{{"data/raw.csv", {10, 1000}}};
+  FileStamps old_stamps{{"data/raw.csv", {10, 1000, ""}}}, new_stamps{{"data/raw.csv", {10, 1000, ""}}};
   std::set<std::string> missing;
   std::vector<JobDynamic> states = std::vector<JobDynamic>(5, {JobStatus::kCompleted, 1});
 
@@ -73,7 +73,7 @@ TEST_CASE("rerun: a changed pure input reruns its reader and everything downstre
   CHECK(r["train_2"] == kUpstreamPrep);
   CHECK(r["report"].size() == 1);
   CHECK(r["report"][0].find("upstream job 'train_") == 0);
-  c.new_stamps["data/raw.csv"] = {11, 1000};  // the size alone
+  c.new_stamps["data/raw.csv"] = {11, 1000, ""};  // the size alone
   CHECK(c.Rerun().size() == 5);
   c.new_stamps.clear();  // gone
   CHECK(c.Rerun()["prep"] == std::vector<std::string>{"input file data/raw.csv is gone"});
@@ -86,8 +86,8 @@ TEST_CASE("rerun: an input without a recorded stamp is not compared; a produced 
   CHECK(c.Rerun().empty());
   // out/clean.csv is prep's output: its stamps say nothing (prep's own state decides).
   Case d;
-  d.old_stamps["out/clean.csv"] = {1, 1};
-  d.new_stamps["out/clean.csv"] = {2, 2};
+  d.old_stamps["out/clean.csv"] = {1, 1, ""};
+  d.new_stamps["out/clean.csv"] = {2, 2, ""};
   CHECK(d.Rerun().empty());
 }
 
@@ -173,9 +173,30 @@ TEST_CASE("rerun: stamps read from and written to JSON") {
   FileStamps s;
   std::string error;
   REQUIRE(ParseStamps(nlohmann::json::parse(R"({"a.csv": [3, 1700000000123456789]})"), &s, &error));
-  CHECK(s["a.csv"] == FileStamp{3, 1700000000123456789});
+  CHECK(s["a.csv"] == FileStamp{3, 1700000000123456789, ""});
   CHECK(StampsJson(s).dump() == R"({"a.csv":[3,1700000000123456789]})");
   CHECK_FALSE(ParseStamps(nlohmann::json::parse(R"({"a.csv": [3]})"), &s, &error));
-  CHECK(error == "input_stamps[\"a.csv\"] must be [size, mtime_ns] (two integers)");
+  CHECK(error == "input_stamps[\"a.csv\"] must be [size, mtime_ns] (two integers) or "
+                 "[size, mtime_ns, \"hash\"] (a hash of 1 to 128 characters)");
+  // With a content hash (--hash): a third element, kept as it is.
+  REQUIRE(ParseStamps(nlohmann::json::parse(R"({"a.csv": [3, 5, "fnv1a64:00ff"]})"), &s, &error));
+  CHECK(s["a.csv"].hash == "fnv1a64:00ff");
+  CHECK(StampsJson(s).dump() == R"({"a.csv":[3,5,"fnv1a64:00ff"]})");
+  CHECK_FALSE(ParseStamps(nlohmann::json::parse(R"({"a.csv": [3, 5, 7]})"), &s, &error));
+  CHECK_FALSE(ParseStamps(nlohmann::json::parse(R"({"a.csv": [3, 5, ""]})"), &s, &error));
   CHECK_FALSE(ParseStamps(nlohmann::json::parse("[]"), &s, &error));
+}
+
+TEST_CASE("rerun: with content hashes, a touch is no change and new bytes are") {
+  Case c;
+  c.old_stamps["data/raw.csv"] = {10, 1000, "fnv1a64:1"};
+  c.new_stamps["data/raw.csv"] = {10, 2000, "fnv1a64:1"};  // touched: same bytes
+  CHECK(c.Rerun().empty());
+  c.new_stamps["data/raw.csv"] = {10, 1000, "fnv1a64:2"};  // same size and time, new bytes
+  CHECK(c.Rerun()["prep"] == std::vector<std::string>{"input file data/raw.csv changed"});
+  // Only one side hashed (an update without --hash): size and time decide.
+  c.new_stamps["data/raw.csv"] = {10, 2000, ""};
+  CHECK(c.Rerun().size() == 5);
+  c.new_stamps["data/raw.csv"] = {10, 1000, ""};
+  CHECK(c.Rerun().empty());
 }
