@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,8 +94,21 @@ int Worker::Run() {
       Log("could not unregister (" + left.error +
           "); the server gives this worker's jobs back when its lease expires");
   }
+  LogOwnCpu();
   if (stop_reason_ == "preempted" && alloc_.in_slurm) AwaitPreemptionEnd();
   return rc;
+}
+
+// What this worker itself cost (not its jobs): read by the scale benchmark (docs/benchmarks.md)
+// and useful to anyone asking what the pilot takes from the allocation.
+void Worker::LogOwnCpu() {
+  rusage self{};
+  if (getrusage(RUSAGE_SELF, &self) != 0) return;
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  char line[160];
+  std::snprintf(line, sizeof line, "leaving; its own rusage: user %.3f s, system %.3f s",
+                seconds(self.ru_utime), seconds(self.ru_stime));
+  Log(line);
 }
 
 // With PreemptMode=REQUEUE Slurm requeues the allocation when GraceTime is over, unless it has

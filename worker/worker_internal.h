@@ -166,6 +166,7 @@ class Worker {
   void Stash(WakeUp w);
   /// A line on stderr (or to WorkerOptions::on_log), unless --quiet.
   void Log(const std::string& message);
+  void LogOwnCpu();
   /// The injected clock's time.
   double Now() { return clock_.Now(); }
 

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string text = PipelineYaml(jobs - 2);
-  const torc::server::FileStamps stamps{{"data/raw.csv", {1234, 1700000000123456789}}};
+  const torc::server::FileStamps stamps{{"data/raw.csv", {1234, 1700000000123456789, ""}}};
   const std::set<std::string> missing;
   // The whole check; the comparison alone; what the server does (it holds the stored plan in
   // memory: it parses only the new text, then compares).

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Scale benchmark (issue 23, docs/benchmarks.md "Scale: 64 x 16"): one 64-node allocation of the
+# NETNS lab, side by side in one session:
+#   pilot        sbatch --nodes=64 --exclusive; srun --nodes=64 --ntasks-per-node=1 runs, on each
+#                node, `seq J | xargs -P16 sleep S` (the hand-written pilot of the issue)
+#   direct       torc, direct mode, one worker per node (start_one_worker_per_node), N jobs of
+#                `sleep S`, each 1 CPU / 100m; staggered_start off (the default)
+#   slurm        torc, slurm mode (one srun --exact step per job), the same jobs
+#   pilot_exact  the same allocation running `xargs -P1024 srun --nodes=1 --ntasks=1 -c1 --exact
+#                sleep S` from the batch script: the hand pilot of slurm mode
+# Run (any case list, any order; ROUNDS rounds of each, interleaved):
+#   tests/slurm/with-cluster.sh --nodes 64 --cpus 16 --mem 16000 -- \
+#     env CASES="pilot direct" JOBS=4096 SLEEP=1 tests/bench/scale_bench.sh TORC [ROUNDS]
+# Each run prints one JSON line:
+#   makespan     submit command -> the last job done (torc: the newest attempt end the server
+#                recorded; pilot: the batch script after its srun returned)
+#   sbatch       submit command -> slurmctld received the batch job (its log)
+#   alloc        -> slurmctld started it (its log; includes Slurm's ~1 s scheduling cycle)
+#   registered   allocation start -> the last of its workers registered (torc: events)
+#   first        allocation start -> the first job started; r1024: -> the 1,024th
+#   rate         steady starts per second, between the 1,024th start and the 1,024th-last
+#   cpu_*        CPU seconds of the whole machine during the run (/proc/stat, user and system,
+#                the lab's slurmctld/slurmd included), of the torc server (/proc/PID/stat) and
+#                of the workers themselves (each logs its own rusage when it leaves), per job in us
+# Every time comes from one clock (this machine): slurmctld's log has millisecond stamps.
+set -euo pipefail
+torc=$(realpath "$1")
+rounds=${2:-1}
+n=${JOBS:-4096}
+sleep_s=${SLEEP:-1}
+nodes=${SLURM_LAB_NODES:-64}
+cpus=${SLURM_LAB_CPUS:-16}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+cd "$work"
+source "$here/slurm_lib.sh"
+now() { date +%s.%N; }
+login=${LAB_LOGIN_IP:-127.0.0.1}
+
+export TORC_DATA_DIR=$work/data
+"$torc" server run --host "$login" --port 0 --heartbeat-seconds 2 >"$work/server.log" 2>&1 &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null; rm -rf "$work"' EXIT
+while [[ ! -s $TORC_DATA_DIR/server.url ]]; do sleep 0.05; done
+export TORC_API_URL=$(cat "$TORC_DATA_DIR/server.url")
+
+api() { curl -sf --cacert "$TORC_DATA_DIR/server.crt" -H "Authorization: Bearer $(cat "$TORC_DATA_DIR/token")" "$TORC_API_URL/api/v1/$1"; }
+cpu_jiffies() { awk '/^cpu / {print $2 + $3, $4}' /proc/stat; }              # user+nice, system
+proc_jiffies() { awk '{print $14 + $15}' "/proc/$1/stat"; }                  # utime + stime
+
+torc_yaml() {  # torc_yaml MODE
+  local per_node=false
+  [[ $1 == direct ]] && per_node=true
+  cat <<YAML
+name: scale_$1
+$([[ $1 == direct ]] && printf 'execution_config:\n  mode: direct\n')
+resource_requirements:
+  - {name: one, num_cpus: 1, memory: 100m, runtime: PT10M}
+jobs:
+  - {name: "j_{i}", command: "sleep $sleep_s", resource_requirements: one, scheduler: s, parameters: {i: "1:$n"}}
+slurm_schedulers:
+  - {name: s, nodes: $nodes, walltime: "00:20:00"}
+actions:
+  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm, start_one_worker_per_node: $per_node}
+YAML
+}
+
+# report CASE T0 T_END [WF]: the JSON line of one run (times from slurmctld's log and, for torc,
+# the server's records).
+report() {
+  local wf=${4:-}
+  if [[ -n $wf ]]; then
+    "$torc" events "$wf" --json >events.jsonl
+    api "workflows/$wf/attempts?limit=100000" >jobs.json
+  fi
+  python3 - "$1" "$n" "$2" "$3" "${SLURM_LAB_DIR:-}/log/slurmctld.log" "$wf" <<'PY'
+import datetime, json, os, re, statistics, sys
+name, n, t0, t_end, log, wf = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+cpu = json.load(open('cpu.json'))
+sub = alloc = None
+for line in open(log, errors='replace'):
+    m = re.match(r"\[(\S+)\] (_slurm_rpc_submit_batch_job:|sched: Allocate|sched/backfill: _start_job: Started) JobId=(\d+) ", line)
+    if not m:
+        continue
+    t = datetime.datetime.fromisoformat(m.group(1)).timestamp()
+    if m.group(2).startswith('_') and sub is None and t >= t0 - 0.002:
+        sub = (t, m.group(3))
+    elif sub and m.group(3) == sub[1] and alloc is None:
+        alloc = t
+out = {'case': name, 'jobs': n, 'makespan': round(t_end - t0, 3)}
+if sub:
+    out['sbatch'] = round(sub[0] - t0, 3)
+if alloc:
+    out['alloc'] = round(alloc - sub[0], 3)
+if wf:
+    ev = [json.loads(l) for l in open('events.jsonl') if l.strip()]
+    reg = [e['time'] for e in ev if e.get('kind') == 'worker_registered']
+    jobs = [a for j in json.load(open('jobs.json'))['jobs'] for a in j['attempts'][-1:]]
+    starts = sorted(j['start_time'] for j in jobs if j.get('start_time'))
+    ends = sorted(j['end_time'] for j in jobs if j.get('end_time'))
+    out['done'] = len(ends)
+    out['makespan'] = round(ends[-1] - t0, 3) if ends else None
+    if alloc and reg:
+        out['workers'] = len(reg)
+        out['registered'] = round(max(reg) - alloc, 3)
+    if alloc and starts:
+        out['first'] = round(starts[0] - alloc, 3)
+        if len(starts) >= 1024:
+            out['r1024'] = round(starts[1023] - alloc, 3)
+        if len(starts) > 2048:
+            a, b = starts[1023], starts[-1024]
+            out['rate'] = round((len(starts) - 2048) / (b - a), 1) if b > a else None
+        runs = sorted(e - s for s, e in ((j.get('start_time'), j.get('end_time')) for j in jobs) if s and e)
+        if runs:
+            out['run_p50'] = round(runs[len(runs) // 2], 3)
+            out['run_p99'] = round(runs[int(len(runs) * 0.99)], 3)
+tick = os.sysconf('SC_CLK_TCK')
+out['cpu_user_us'] = round(cpu['user'] / tick / n * 1e6, 1)
+out['cpu_sys_us'] = round(cpu['sys'] / tick / n * 1e6, 1)
+if cpu.get('server') is not None:
+    out['cpu_server_us'] = round(cpu['server'] / tick / n * 1e6, 1)
+if cpu.get('workers') is not None:
+    out['cpu_workers_us'] = round(cpu['workers'] / n * 1e6, 1)
+print(json.dumps(out), flush=True)
+PY
+}
+
+# cpu_begin / cpu_end [WORKER_LOG_DIR]: the machine's and the server's CPU over one run into cpu.json.
+cpu_begin() { read -r u0 s0 < <(cpu_jiffies); p0=$(proc_jiffies $server_pid); }
+cpu_end() {
+  read -r u1 s1 < <(cpu_jiffies)
+  local p1 w=null
+  p1=$(proc_jiffies $server_pid)
+  if [[ -n ${1:-} ]]; then
+    # "rusage: user U s, system S s" of each worker's log (worker.cc, when it leaves).
+    w=$(grep -rhoE 'own rusage: user [0-9.]+ s, system [0-9.]+ s' "$1" 2>/dev/null |
+        awk '{u += $4; s += $7} END {printf "%.3f", u + s}')
+    [[ -z $w ]] && w=null
+  fi
+  printf '{"user": %s, "sys": %s, "server": %s, "workers": %s}\n' \
+    $((u1 - u0)) $((s1 - s0)) $((p1 - p0)) "$w" >cpu.json
+}
+
+run_torc() {  # run_torc MODE
+  local d=$work/t_$1_$RANDOM
+  mkdir -p "$d" && cd "$d"
+  torc_yaml "$1" >wf.yaml
+  sleep "0.$(printf %03d $((RANDOM % 1000)))"  # a random phase to slurmctld's cycle
+  cpu_begin
+  local t0 wf
+  t0=$(now)
+  wf=$("$torc" submit wf.yaml --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])')
+  until api "workflows/$wf" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("complete") else 1)'; do
+    sleep 0.5
+  done
+  wait_slurm_empty
+  cpu_end "$d"
+  report "$1" "$t0" "$(now)" "$wf"
+  cd "$work"
+}
+
+run_pilot() {  # run_pilot CASE
+  local d=$work/p_$1_$RANDOM per_node=$((n / nodes)) body
+  mkdir -p "$d" && cd "$d"
+  if [[ $1 == pilot ]]; then
+    body="srun --nodes=$nodes --ntasks-per-node=1 bash -c 'seq $per_node | xargs -P$cpus -I{} sleep $sleep_s'"
+  else
+    body="seq $n | xargs -P$((nodes * cpus)) -I{} srun --nodes=1 --ntasks=1 --cpus-per-task=1 --mem=100 --exact sleep $sleep_s"
+  fi
+  sleep "0.$(printf %03d $((RANDOM % 1000)))"
+  cpu_begin
+  local t0
+  t0=$(now)
+  sbatch --nodes=$nodes --exclusive --mem=0 -o pilot.out --wrap "$body; date +%s.%N > $d/done" >/dev/null
+  while [[ ! -s done ]]; do sleep 0.05; done
+  wait_slurm_empty
+  cpu_end
+  report "$1" "$t0" "$(cat done)"
+  cd "$work"
+}
+
+sbatch --wrap true -o /dev/null >/dev/null  # warm-up: a fresh cluster's first batch job waits ~2.5 s
+wait_slurm_empty
+for r in $(seq "$rounds"); do
+  for c in ${CASES:-pilot direct}; do
+    case $c in
+      pilot|pilot_exact) run_pilot "$c" ;;
+      direct|slurm) run_torc "$c" ;;
+      *) echo "unknown case $c" >&2; exit 2 ;;
+    esac
+  done
+done
