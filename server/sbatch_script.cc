@@ -117,6 +117,15 @@ std::string SbatchScript(const spec::Plan& plan, const spec::SlurmScheduler& s,
       worker += " --startup-delay " + std::to_string(window);
   }
   if (c.one_worker_per_node) {
+    // What Slurm says of the allocation (its end, its memory), read once here for all the
+    // workers: each would otherwise ask slurmctld itself, all at the same moment (one RPC per
+    // node, and a second of start-up each on a busy controller; docs/benchmarks.md). A worker
+    // whose variable is empty or names another job asks on its own.
+    const size_t slash = c.srun.rfind('/');
+    const std::string scontrol =
+        slash == std::string::npos ? "scontrol" : c.srun.substr(0, slash + 1) + "scontrol";
+    o << "export TORC_SLURM_JOB=\"$(" << ShellQuote(scontrol)
+      << " show job -o \"$SLURM_JOB_ID\" 2>/dev/null)\"\n";
     // One worker per node, each owning its node's CPUs, memory and GPUs: with
     // cgroup task plugins a step given one CPU would squeeze its jobs onto it.
     o << "exec " << ShellQuote(c.srun) << " --nodes=" << s.nodes << " --ntasks=" << s.nodes

@@ -472,7 +472,13 @@ std::optional<ScontrolJob> SlurmScontrolJob(const DiscoveryEnv& env,
                                             const std::string& job_id) {
   ScontrolJob job;
   std::string output;
-  if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) return std::nullopt;
+  // The batch script of one worker per node reads it once for all (TORC_SLURM_JOB).
+  const char* shared = env.getenv ? env.getenv("TORC_SLURM_JOB") : nullptr;
+  if (shared && std::string_view(shared).starts_with("JobId=" + job_id + " ")) {
+    output = shared;
+  } else if (env.run({options.scontrol, "show", "job", "-o", job_id}, &output) != 0) {
+    return std::nullopt;
+  }
   output = output.substr(0, output.find('\n'));
   job.end_time = ParseSlurmTime(KeyValue(output, "EndTime", ' '));
   job.start_time = ParseSlurmTime(KeyValue(output, "StartTime", ' '));

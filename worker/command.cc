@@ -175,7 +175,7 @@ const std::vector<std::string>& InheritedStepVariables() {
       "SLURM_NTASKS*",    "SLURM_NPROCS",       "SLURM_CPU_BIND*",   "SLURM_DISTRIBUTION",
       "SLURM_SRUN_COMM_*", "SLURM_LAUNCH_NODE_IPADDR", "SLURM_UMASK", "SLURM_PRIO_PROCESS",
       "SLURM_GPUS_PER_NODE", "SLURM_TASKS_PER_NODE", "SLURM_MPI_TYPE", "PMI*", "PMIX*",
-      "OMPI_MCA_*"};
+      "OMPI_MCA_*",       "TORC_SLURM_JOB"};
   return kNames;
 }
 

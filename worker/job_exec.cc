@@ -86,7 +86,7 @@ int RunJobExec(const JobExecOptions& o) {
     const double at = WallNow();
     if (at < next_check && !usage.SampleDue(at)) continue;
     if (at >= next_check) next_check = at + check_every;
-    const auto groups = table.UsageByGroup();
+    const auto groups = table.UsageByGroup({pid}, at);
     const auto group = groups.find(pid);
     if (group == groups.end()) continue;
     usage.Observe(at, group->second);

@@ -10,10 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 
 extern char** environ;
 
@@ -177,43 +179,108 @@ WakeUp SystemProcessTable::WaitForEvent(double timeout_seconds) {
   return w;
 }
 
-std::map<pid_t, GroupUsage> ScanGroupUsage() {
-  std::map<pid_t, GroupUsage> total;
-  DIR* proc = opendir("/proc");
-  if (!proc) return total;
+namespace {
+
+/// One process's /proc/PID/stat: its group, memory and CPU time. False if it is gone.
+bool ReadProcessStat(const char* pid, pid_t* pgrp, GroupUsage* usage) {
   static const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
   static const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   char path[300], line[1024];
+  std::snprintf(path, sizeof path, "/proc/%s/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, line, sizeof line - 1);
+  close(fd);
+  if (n <= 0) return false;
+  line[n] = '\0';
+  // Fields after "(comm)" (which may hold spaces and parentheses): state(3) ppid pgrp(5) ...
+  // utime(14) stime cutime cstime(17) ... rss(24), 1-based.
+  const char* p = std::strrchr(line, ')');
+  if (!p) return false;
+  ++p;
+  long group = 0;
+  double ticks = 0, rss = 0;
+  for (int field = 3; field <= 24 && *p; ++field) {
+    while (*p == ' ') ++p;
+    char* end = nullptr;
+    if (field == 5) group = std::strtol(p, &end, 10);
+    else if (field >= 14 && field <= 17) ticks += std::strtod(p, &end);
+    else if (field == 24) rss = std::strtod(p, &end);
+    while (*p && *p != ' ') ++p;
+  }
+  *pgrp = static_cast<pid_t>(group);
+  usage->rss_bytes = static_cast<int64_t>(rss * page);
+  usage->cpu_seconds = ticks / tick;
+  return true;
+}
+
+double ThreadCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + t.tv_nsec / 1e9;
+}
+
+}  // namespace
+
+std::map<pid_t, GroupUsage> ScanGroupUsage(std::map<pid_t, std::vector<pid_t>>* members) {
+  std::map<pid_t, GroupUsage> total;
+  DIR* proc = opendir("/proc");
+  if (!proc) return total;
   while (dirent* d = readdir(proc)) {
     if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
-    std::snprintf(path, sizeof path, "/proc/%s/stat", d->d_name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    ssize_t n = read(fd, line, sizeof line - 1);
-    close(fd);
-    if (n <= 0) continue;
-    line[n] = '\0';
-    // Fields after "(comm)" (which may hold spaces and parentheses): state(3) ppid pgrp(5) ...
-    // utime(14) stime cutime cstime(17) ... rss(24), 1-based.
-    const char* p = std::strrchr(line, ')');
-    if (!p) continue;
-    ++p;
-    long pgrp = 0;
-    double ticks = 0, rss = 0;
-    for (int field = 3; field <= 24 && *p; ++field) {
-      while (*p == ' ') ++p;
-      char* end = nullptr;
-      if (field == 5) pgrp = std::strtol(p, &end, 10);
-      else if (field >= 14 && field <= 17) ticks += std::strtod(p, &end);
-      else if (field == 24) rss = std::strtod(p, &end);
-      while (*p && *p != ' ') ++p;
-    }
-    GroupUsage& g = total[static_cast<pid_t>(pgrp)];
-    g.rss_bytes += static_cast<int64_t>(rss * page);
-    g.cpu_seconds += ticks / tick;
+    pid_t pgrp = 0;
+    GroupUsage one;
+    if (!ReadProcessStat(d->d_name, &pgrp, &one)) continue;
+    GroupUsage& g = total[pgrp];
+    g.rss_bytes += one.rss_bytes;
+    g.cpu_seconds += one.cpu_seconds;
+    if (members) (*members)[pgrp].push_back(static_cast<pid_t>(std::atol(d->d_name)));
   }
   closedir(proc);
   return total;
+}
+
+std::map<pid_t, GroupUsage> GroupUsageReader::Read(const std::vector<pid_t>& groups, double now) {
+  std::map<pid_t, GroupUsage> out;
+  if (groups.empty()) return out;
+  if (now >= next_full_pass_) {
+    const double cpu_before = ThreadCpuSeconds();
+    std::map<pid_t, std::vector<pid_t>> all;
+    std::map<pid_t, GroupUsage> usage = ScanGroupUsage(&all);
+    const double cost = ThreadCpuSeconds() - cpu_before;
+    ++full_passes_;
+    next_full_pass_ = now + std::max(kFullPassSeconds, cost * kFullPassCostShare);
+    members_.clear();
+    for (pid_t g : groups) {
+      auto u = usage.find(g);
+      if (u == usage.end()) continue;
+      out[g] = u->second;
+      members_[g] = std::move(all[g]);
+    }
+    return out;
+  }
+  char pid_text[24];
+  for (pid_t g : groups) {
+    auto known = members_.find(g);
+    std::vector<pid_t> leader_only{g};
+    std::vector<pid_t>& pids = known != members_.end() ? known->second : leader_only;
+    if (std::find(pids.begin(), pids.end(), g) == pids.end()) pids.push_back(g);
+    GroupUsage sum;
+    bool any = false;
+    for (pid_t pid : pids) {
+      std::snprintf(pid_text, sizeof pid_text, "%d", static_cast<int>(pid));
+      pid_t pgrp = 0;
+      GroupUsage one;
+      // A pid that ended may have been reused by a process of another group: not counted.
+      if (!ReadProcessStat(pid_text, &pgrp, &one) || pgrp != g) continue;
+      any = true;
+      sum.rss_bytes += one.rss_bytes;
+      sum.cpu_seconds += one.cpu_seconds;
+    }
+    if (any) out[g] = sum;
+  }
+  // Groups that ended are forgotten with the next full pass.
+  return out;
 }
 
 }  // namespace torc::worker

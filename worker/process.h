@@ -31,8 +31,30 @@ struct GroupUsage {
   double cpu_seconds = 0;  // user + system time so far, with the children they waited for
 };
 
-/// One pass over /proc: what each process group uses now.
-std::map<pid_t, GroupUsage> ScanGroupUsage();
+/// One pass over all of /proc: what each process group uses now, and (when `members` is given)
+/// which processes each group has.
+std::map<pid_t, GroupUsage> ScanGroupUsage(std::map<pid_t, std::vector<pid_t>>* members = nullptr);
+
+/// What the given process groups use now, without a pass over all of /proc each time: such a
+/// pass reads every process of the machine (thousands where many nodes or users share it), and
+/// the worker looks twice a second. A full pass finds each group's processes at most every
+/// kFullPassSeconds, or less often when a pass costs more than 1/kFullPassCostShare of that time
+/// in CPU (the pass measures its own). In between only the processes the last pass found and
+/// each group's leader are read; a process a job starts is counted from the next full pass on,
+/// and a group new since the last pass (a job just started) is read through its leader.
+class GroupUsageReader {
+ public:
+  static constexpr double kFullPassSeconds = 2.0;
+  static constexpr double kFullPassCostShare = 200;
+
+  std::map<pid_t, GroupUsage> Read(const std::vector<pid_t>& groups, double now);
+  size_t full_passes() const { return full_passes_; }
+
+ private:
+  std::map<pid_t, std::vector<pid_t>> members_;  // from the last full pass
+  double next_full_pass_ = 0;
+  size_t full_passes_ = 0;
+};
 
 /// How a process ended, with what it used (from wait4's rusage).
 struct ProcessExit {
@@ -62,8 +84,9 @@ class ProcessTable {
   /// Sleeps until a child exits, a signal arrives, or `timeout_seconds` pass;
   /// reaps every exited child.
   virtual WakeUp WaitForEvent(double timeout_seconds) = 0;
-  /// Memory and CPU time of each process group: one pass for all of them.
-  virtual std::map<pid_t, GroupUsage> UsageByGroup() const = 0;
+  /// Memory and CPU time of these process groups (a group with no process left is absent).
+  virtual std::map<pid_t, GroupUsage> UsageByGroup(const std::vector<pid_t>& groups,
+                                                   double now) = 0;
 };
 
 /// The processes of this machine: fork/exec, a signalfd for SIGCHLD and the worker's own
@@ -77,13 +100,17 @@ class SystemProcessTable : public ProcessTable {
   pid_t Start(const LaunchSpec& spec, std::string* error) override;
   void Signal(pid_t pid, int sig) override;
   WakeUp WaitForEvent(double timeout_seconds) override;
-  /// One pass over /proc (ScanGroupUsage).
-  std::map<pid_t, GroupUsage> UsageByGroup() const override { return ScanGroupUsage(); }
+  /// Through a GroupUsageReader: a full pass over /proc only every few seconds.
+  std::map<pid_t, GroupUsage> UsageByGroup(const std::vector<pid_t>& groups,
+                                           double now) override {
+    return usage_.Read(groups, now);
+  }
   size_t running() const { return running_; }
 
  private:
   int signal_fd_ = -1;
   size_t running_ = 0;
+  GroupUsageReader usage_;
 };
 
 }  // namespace torc::worker

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <utility>
@@ -59,10 +60,12 @@ namespace internal {
 int Worker::Run() {
   if (!StaggerStart()) return 0;
   std::string error;
-  if (!DiscoverAllocation(env_, o_.discovery, Now(), &alloc_, &error)) {
+  started_at_ = Now();
+  if (!DiscoverAllocation(env_, o_.discovery, started_at_, &alloc_, &error)) {
     Log("cannot discover the allocation: " + error);
     return 1;
   }
+  allocation_read_at_ = Now();
   if (alloc_.restart_count > 0)
     Log("Slurm requeued this allocation " + std::to_string(alloc_.restart_count) +
         " time(s) before (SLURM_RESTART_COUNT): this is run " +
@@ -148,8 +151,18 @@ bool Worker::Register() {
     Log(mkdir_error);
   Log("worker " + std::to_string(worker_id_) + " registered: " +
       std::to_string(alloc_.nodes.size()) + " node(s) x " + std::to_string(alloc_.nodes[0].cpus) +
-      " CPUs, " + launcher_->mode() + " mode");
+      " CPUs, " + launcher_->mode() + " mode" + StartupTimes());
   return true;
+}
+
+// How long the first registration took, in two parts: a slow start-up at scale shows where.
+std::string Worker::StartupTimes() {
+  if (registered_once_) return "";
+  registered_once_ = true;
+  char text[120];
+  std::snprintf(text, sizeof text, " (allocation read in %.3f s, registered %.3f s later)",
+                allocation_read_at_ - started_at_, Now() - allocation_read_at_);
+  return text;
 }
 
 protocol::Registration Worker::Introduction() const {
@@ -479,9 +492,19 @@ void Worker::Stash(WakeUp w) {
   if (w.signal && !stashed_.signal) stashed_.signal = w.signal;
 }
 
+// Each line carries the local time to the millisecond: a batch job's output has no times of
+// its own, and a slow start-up or a stall shows only in them.
 void Worker::Log(const std::string& message) {
-  if (o_.on_log) o_.on_log(message);
-  else if (!o_.quiet) std::fprintf(stderr, "torc worker: %s\n", message.c_str());
+  if (o_.on_log) return o_.on_log(message);
+  if (o_.quiet) return;
+  const double now = Now();
+  const time_t seconds = static_cast<time_t>(now);
+  tm local{};
+  localtime_r(&seconds, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
+  std::fprintf(stderr, "torc worker: %s.%03d %s\n", stamp,
+               static_cast<int>((now - static_cast<double>(seconds)) * 1000), message.c_str());
 }
 
 }  // namespace internal

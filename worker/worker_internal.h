@@ -167,6 +167,9 @@ class Worker {
   /// A line on stderr (or to WorkerOptions::on_log), unless --quiet.
   void Log(const std::string& message);
   void LogOwnCpu();
+  std::string StartupTimes();
+  double started_at_ = 0, allocation_read_at_ = 0;
+  bool registered_once_ = false;
   /// The injected clock's time.
   double Now() { return clock_.Now(); }
 

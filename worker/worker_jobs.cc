@@ -195,12 +195,18 @@ void Worker::CheckLimits(double now) {
         " s: stopping jobs");
     Stop("walltime");
   }
-  // Memory is read from /proc at most every 0.5 s, in one pass for all jobs; so are the samples
-  // of a time series (direct mode: slurm mode samples in the step).
+  // Memory is read from /proc at most every 0.5 s, for all jobs at once (a full pass over /proc
+  // only every few seconds: GroupUsageReader); so are the samples of a time series (direct mode:
+  // slurm mode samples in the step).
   std::map<pid_t, GroupUsage> usage;
   const bool memory_due = launcher_->checks_memory() && now >= next_memory_check_;
   if (memory_due) next_memory_check_ = now + 0.5;
-  if (memory_due || SampleDue(now)) usage = procs_.UsageByGroup();
+  if (memory_due || SampleDue(now)) {
+    std::vector<pid_t> groups;
+    groups.reserve(running_.size());
+    for (const auto& [pid, r] : running_) groups.push_back(pid);
+    usage = procs_.UsageByGroup(groups, now);
+  }
   CapOutputs(now);
   for (auto& [pid, r] : running_) {
     if (r.recovery_pid > 0 || deferred_.count(pid)) continue;  // the job's process has ended

@@ -38,12 +38,13 @@ now() { date +%s.%N; }
 login=${LAB_LOGIN_IP:-127.0.0.1}
 
 export TORC_DATA_DIR=$work/data
-"$torc" server run --host "$login" --port 0 --heartbeat-seconds 2 >"$work/server.log" 2>&1 &
+"$torc" server run --host "$login" --port 0 >"$work/server.log" 2>&1 &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null; [[ -n ${KEEP:-} ]] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
 while [[ ! -s $TORC_DATA_DIR/server.url ]]; do sleep 0.05; done
 export TORC_API_URL=$(cat "$TORC_DATA_DIR/server.url")
 
+metrics() { curl -sf --cacert "$TORC_DATA_DIR/server.crt" -H "Authorization: Bearer $(cat "$TORC_DATA_DIR/token")" "$TORC_API_URL/metrics"; }
 api() { curl -sf --cacert "$TORC_DATA_DIR/server.crt" -H "Authorization: Bearer $(cat "$TORC_DATA_DIR/token")" "$TORC_API_URL/api/v1/$1"; }
 cpu_jiffies() { awk '/^cpu / {print $2 + $3, $4}' /proc/stat; }              # user+nice, system
 proc_jiffies() { awk '{print $14 + $15}' "/proc/$1/stat"; }                  # utime + stime
@@ -119,6 +120,10 @@ out['cpu_user_us'] = round(cpu['user'] / tick / n * 1e6, 1)
 out['cpu_sys_us'] = round(cpu['sys'] / tick / n * 1e6, 1)
 if cpu.get('server') is not None:
     out['cpu_server_us'] = round(cpu['server'] / tick / n * 1e6, 1)
+if cpu.get('requests'):
+    out['requests'] = cpu['requests']
+    if cpu.get('server') is not None:
+        out['cpu_server_per_request_us'] = round(cpu['server'] / tick / cpu['requests'] * 1e6, 1)
 if cpu.get('workers') is not None:
     out['cpu_workers_us'] = round(cpu['workers'] / n * 1e6, 1)
 print(json.dumps(out), flush=True)
@@ -126,7 +131,10 @@ PY
 }
 
 # cpu_begin / cpu_end [WORKER_LOG_DIR]: the machine's and the server's CPU over one run into cpu.json.
-cpu_begin() { read -r u0 s0 < <(cpu_jiffies); p0=$(proc_jiffies $server_pid); }
+cpu_begin() {
+  read -r u0 s0 < <(cpu_jiffies); p0=$(proc_jiffies $server_pid)
+  metrics >metrics0.txt || true
+}
 cpu_end() {
   read -r u1 s1 < <(cpu_jiffies)
   local p1 w=null
@@ -137,8 +145,13 @@ cpu_end() {
         awk '{u += $4; s += $7} END {printf "%.3f", u + s}')
     [[ -z $w ]] && w=null
   fi
-  printf '{"user": %s, "sys": %s, "server": %s, "workers": %s}\n' \
-    $((u1 - u0)) $((s1 - s0)) $((p1 - p0)) "$w" >cpu.json
+  metrics >metrics1.txt || true
+  # API requests during the run: the sum of torc_http_requests_total's series, after - before.
+  local req
+  req=$(awk '/^torc_http_requests_total/ {s += $NF} END {print s + 0}' metrics1.txt 2>/dev/null)
+  req=$((req - $(awk '/^torc_http_requests_total/ {s += $NF} END {print s + 0}' metrics0.txt 2>/dev/null)))
+  printf '{"user": %s, "sys": %s, "server": %s, "workers": %s, "requests": %s}\n' \
+    $((u1 - u0)) $((s1 - s0)) $((p1 - p0)) "$w" "$req" >cpu.json
 }
 
 run_torc() {  # run_torc MODE

@@ -109,6 +109,17 @@ TEST_CASE("srun_mpi sets the MPI plugin of the srun that starts one worker per n
   CHECK(s.Count("--mpi") == 0);
 }
 
+TEST_CASE("one worker per node: the batch script reads the allocation once for all workers") {
+  Script s;
+  s.context.one_worker_per_node = true;
+  CHECK(s.Count("export TORC_SLURM_JOB=\"$('scontrol' show job -o \"$SLURM_JOB_ID\" 2>/dev/null)\"\n") ==
+        1);
+  s.context.srun = "/opt/slurm/bin/srun";  // scontrol beside the srun the server was told of
+  CHECK(s.Count("export TORC_SLURM_JOB=\"$('/opt/slurm/bin/scontrol' show job") == 1);
+  s.context.one_worker_per_node = false;  // one worker reads it itself
+  CHECK(s.Count("TORC_SLURM_JOB") == 0);
+}
+
 TEST_CASE("an action's max_parallel_jobs reaches each worker (one per allocation, or per node)") {
   Script s;
   CHECK(s.Count("--max-parallel-jobs") == 0);  // no cap: the resources decide

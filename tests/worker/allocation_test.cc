@@ -351,6 +351,27 @@ TEST_CASE("DiscoverAllocation: --mem=0 (no SLURM_MEM_*): one scontrol call gives
     CHECK(!b.end_time);
     CHECK(b.nodes[0].memory_bytes == f.memory);
   }
+  SUBCASE("the batch script read it for all workers (TORC_SLURM_JOB): no call of its own") {
+    f.vars["TORC_SLURM_JOB"] =
+        "JobId=77 JobName=torc_1_s StartTime=2026-11-22T05:00:00 EndTime=2026-11-22T05:20:00 "
+        "TRES=cpu=16,mem=8000M,node=4";
+    f.runs.clear();
+    Allocation b = f.Discover();
+    CHECK(f.runs.empty());
+    REQUIRE(b.end_time);
+    CHECK(*b.end_time == *ParseSlurmTime("2026-11-22T05:20:00"));
+    CHECK(b.nodes[0].memory_bytes == 2000 * kMB);
+  }
+  SUBCASE("TORC_SLURM_JOB of another job (JobId=770), or empty: asked as before") {
+    for (const char* other : {"JobId=770 EndTime=2026-11-22T05:20:00 TRES=cpu=1,mem=1M,node=1", ""}) {
+      f.vars["TORC_SLURM_JOB"] = other;
+      f.runs.clear();
+      Allocation b = f.Discover();
+      REQUIRE(f.runs.size() == 1);
+      CHECK(f.runs[0] == std::vector<std::string>{"scontrol", "show", "job", "-o", "77"});
+      CHECK(*b.end_time == *ParseSlurmTime("2026-11-22T05:10:00"));
+    }
+  }
   SUBCASE("newer Slurm: AllocTRES= (and ReqTRES=) instead of TRES=") {
     f.squeue_output = "JobId=77 EndTime=2026-11-22T05:10:00 ReqTRES=cpu=4,mem=1000M,node=1 "
                       "AllocTRES=cpu=16,mem=8000M,node=4\n";

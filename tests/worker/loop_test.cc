@@ -131,11 +131,13 @@ class FakeProcesses : public worker::ProcessTable {
     return w;
   }
 
-  std::map<pid_t, worker::GroupUsage> UsageByGroup() const override {
+  std::map<pid_t, worker::GroupUsage> UsageByGroup(const std::vector<pid_t>& groups,
+                                                   double) override {
     ++rss_reads;
     std::map<pid_t, worker::GroupUsage> rss;
-    for (const auto& [pid, p] : processes)
-      if (Alive(p)) rss[pid] = {p.rss_bytes, clock_.now - p.started_at};
+    for (pid_t pid : groups)
+      if (auto p = processes.find(pid); p != processes.end() && Alive(p->second))
+        rss[pid] = {p->second.rss_bytes, clock_.now - p->second.started_at};
     return rss;
   }
 

@@ -7,10 +7,12 @@
 
 #include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 
 #include <cstdlib>
 
 #include "worker/job_exec.h"
+#include "worker/process.h"
 
 using namespace torc::worker;
 using torc::protocol::AttemptReport;
@@ -168,4 +170,68 @@ TEST_CASE("torc job-exec: the command's exit status, its figures in the node's f
   CHECK(r->memory_killed);
   unsetenv("SLURMD_NODENAME");
   std::system((std::string("rm -rf ") + dir).c_str());
+}
+
+namespace {
+// A process group of bash and two sleeps (3 processes), started by hand.
+pid_t StartGroupOfThree() {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/bash", "bash", "-c", "sleep 30 & sleep 30 & wait", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  return pid;
+}
+
+void EndGroup(pid_t pid) {
+  kill(-pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+}  // namespace
+
+TEST_CASE("GroupUsageReader: a full pass over /proc every few seconds, only known processes between") {
+  const pid_t pid = StartGroupOfThree();
+  // Wait until bash has started both sleeps.
+  size_t seen = 0;
+  for (int i = 0; i < 200 && seen < 3; ++i) {
+    std::map<pid_t, std::vector<pid_t>> members;
+    ScanGroupUsage(&members);
+    seen = members[pid].size();
+    if (seen < 3) usleep(10000);
+  }
+  REQUIRE(seen == 3);
+
+  GroupUsageReader reader;
+  auto first = reader.Read({pid}, 100.0);
+  CHECK(reader.full_passes() == 1);
+  REQUIRE(first.count(pid) == 1);
+  CHECK(first[pid].rss_bytes > 0);
+  // Within the interval: no full pass, the same three processes read one by one.
+  auto between = reader.Read({pid}, 100.0 + GroupUsageReader::kFullPassSeconds / 2);
+  CHECK(reader.full_passes() == 1);
+  REQUIRE(between.count(pid) == 1);
+  CHECK(between[pid].rss_bytes == doctest::Approx(first[pid].rss_bytes).epsilon(0.5));
+
+  // A group that started after the pass is read through its leader.
+  const pid_t second = StartGroupOfThree();
+  auto with_new = reader.Read({pid, second}, 100.0 + GroupUsageReader::kFullPassSeconds / 2);
+  CHECK(reader.full_passes() == 1);
+  CHECK(with_new.count(second) == 1);
+  // The next full pass comes once the interval is over, and finds all of the new group.
+  reader.Read({pid, second}, 100.0 + GroupUsageReader::kFullPassSeconds);
+  CHECK(reader.full_passes() == 2);
+
+  // A group whose processes all ended is absent, or uses nothing while its killed sleeps wait
+  // as zombies for init.
+  EndGroup(pid);
+  EndGroup(second);
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    auto after = reader.Read({pid}, 103.0);
+    gone = after.count(pid) == 0 || after[pid].rss_bytes == 0;
+    if (!gone) usleep(10000);
+  }
+  CHECK(gone);
 }
