@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ struct ChildSetup {
   const char* cwd;
   char* const* argv;
   char* const* envp;
+  const char* resolved;  // argv[0]'s full path found on PATH (ProgramPaths), or nullptr
 };
 
 // vfork: the worker may be large (an embedded server, many threads), and
@@ -59,6 +61,8 @@ pid_t SpawnChild(const ChildSetup& c) {
     (void)!write(2, kMsg, sizeof kMsg - 1);
     _exit(126);
   }
+  // The full path first; if it is gone or cannot run as it is, execvpe does what it always does.
+  if (c.resolved) execve(c.resolved, c.argv, c.envp);
   execvpe(c.argv[0], c.argv, c.envp);
   // As bash reports it: 127 when there is no such program, 126 when it cannot be executed.
   const bool missing = errno == ENOENT || errno == ENOTDIR;
@@ -70,6 +74,12 @@ pid_t SpawnChild(const ChildSetup& c) {
   if (missing) (void)!write(2, kMissing, sizeof kMissing - 1);
   else (void)!write(2, kDenied, sizeof kDenied - 1);
   _exit(missing ? 127 : 126);
+}
+
+double MonotonicSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<double>(t.tv_sec) + t.tv_nsec / 1e9;
 }
 
 int OpenOutput(const std::string& path) {
@@ -123,8 +133,14 @@ pid_t SystemProcessTable::Start(const LaunchSpec& spec, std::string* error) {
     if (err >= 0) close(err);
     return -1;
   }
+  const char* path_value = nullptr;
+  for (const auto& kv : env_strings)
+    if (kv.compare(0, 5, "PATH=") == 0) path_value = kv.c_str() + 5;
+  const std::string* resolved =
+      path_value && !args.empty() ? programs_.Find(args[0], path_value, MonotonicSeconds()) : nullptr;
   ChildSetup child{open("/dev/null", O_RDONLY), out, err,
-                   spec.cwd.empty() ? nullptr : spec.cwd.c_str(), argv.data(), envp.data()};
+                   spec.cwd.empty() ? nullptr : spec.cwd.c_str(), argv.data(), envp.data(),
+                   resolved ? resolved->c_str() : nullptr};
   pid_t pid = SpawnChild(child);
   int saved = errno;
   close(out);
@@ -238,6 +254,39 @@ std::map<pid_t, GroupUsage> ScanGroupUsage(std::map<pid_t, std::vector<pid_t>>* 
   }
   closedir(proc);
   return total;
+}
+
+const std::string* ProgramPaths::Find(const std::string& name, const std::string& path_value,
+                                      double now) {
+  if (name.empty() || name.find('/') != std::string::npos) return nullptr;
+  std::string key = path_value;
+  key += '\0';
+  key += name;
+  auto it = found_.find(key);
+  if (it != found_.end() && now < it->second.until) return &it->second.path;
+  std::string full;
+  size_t from = 0;
+  while (from <= path_value.size()) {
+    size_t colon = path_value.find(':', from);
+    if (colon == std::string::npos) colon = path_value.size();
+    const std::string dir = path_value.substr(from, colon - from);
+    from = colon + 1;
+    // An empty or relative entry is taken from the job's own directory: left to execvpe.
+    if (dir.empty() || dir[0] != '/') return nullptr;
+    std::string candidate = dir + "/" + name;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
+      full = std::move(candidate);
+      break;
+    }
+  }
+  if (full.empty()) return nullptr;  // execvpe says what is wrong
+  if (found_.size() > kMaxEntries) found_.clear();
+  Entry& e = found_[key];
+  e.path = std::move(full);
+  e.until = now + kKeepSeconds;
+  return &e.path;
 }
 
 std::map<pid_t, GroupUsage> GroupUsageReader::Read(const std::vector<pid_t>& groups, double now) {

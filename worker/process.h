@@ -66,6 +66,28 @@ struct ProcessExit {
   double ended_at = 0;  // when the worker saw it end (seconds since the epoch; 0: not set)
 };
 
+/// Where a program named without a slash is on a PATH. execvpe tries each PATH directory in
+/// turn, a failed execve each (a dozen per job with a long module or pyenv PATH, about as costly
+/// as a small job's own start on some machines); the worker looks a program up once and execs
+/// its full path. An entry is kept kKeepSeconds, so a program installed earlier on PATH later
+/// is found within that time; a program that is gone or cannot run by its path falls back to
+/// execvpe in the child, which then does what it always does.
+class ProgramPaths {
+ public:
+  static constexpr double kKeepSeconds = 10;
+  static constexpr size_t kMaxEntries = 1024;
+  /// The full path, or nullptr: a name with a slash, a PATH with an empty or relative entry
+  /// before the program (the job's own directory decides), or no executable file found.
+  const std::string* Find(const std::string& name, const std::string& path_value, double now);
+
+ private:
+  struct Entry {
+    std::string path;
+    double until = 0;
+  };
+  std::map<std::string, Entry> found_;
+};
+
 /// Events the loop wakes up for.
 struct WakeUp {
   std::vector<ProcessExit> exits;
@@ -111,6 +133,7 @@ class SystemProcessTable : public ProcessTable {
   int signal_fd_ = -1;
   size_t running_ = 0;
   GroupUsageReader usage_;
+  ProgramPaths programs_;
 };
 
 }  // namespace torc::worker

@@ -120,7 +120,7 @@ out['cpu_user_us'] = round(cpu['user'] / tick / n * 1e6, 1)
 out['cpu_sys_us'] = round(cpu['sys'] / tick / n * 1e6, 1)
 if cpu.get('server') is not None:
     out['cpu_server_us'] = round(cpu['server'] / tick / n * 1e6, 1)
-if cpu.get('requests'):
+if wf and cpu.get('requests'):
     out['requests'] = cpu['requests']
     if cpu.get('server') is not None:
         out['cpu_server_per_request_us'] = round(cpu['server'] / tick / cpu['requests'] * 1e6, 1)

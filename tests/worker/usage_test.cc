@@ -235,3 +235,30 @@ TEST_CASE("GroupUsageReader: a full pass over /proc every few seconds, only know
   }
   CHECK(gone);
 }
+
+TEST_CASE("ProgramPaths: a program is looked up on PATH once, then for kKeepSeconds by its path") {
+  char tmpl[] = "/tmp/torc-paths-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string root = tmpl, early = root + "/early", late = root + "/late";
+  REQUIRE(system(("mkdir -p " + early + " " + late + " && printf '#!/bin/sh\\n' > " + late +
+                  "/prog && chmod +x " + late + "/prog && printf x > " + late + "/plain")
+                     .c_str()) == 0);
+  const std::string path = "/nonexistent:" + early + ":" + late;
+  ProgramPaths paths;
+  const std::string* found = paths.Find("prog", path, 100);
+  REQUIRE(found != nullptr);
+  CHECK(*found == late + "/prog");
+  CHECK(paths.Find("plain", path, 100) == nullptr);  // not executable: execvpe reports it
+  CHECK(paths.Find("missing", path, 100) == nullptr);
+  CHECK(paths.Find("./prog", path, 100) == nullptr);   // a slash: run as written
+  CHECK(paths.Find("prog", "bin:" + late, 100) == nullptr);  // relative entry first
+  CHECK(paths.Find("prog", ":" + late, 100) == nullptr);     // empty entry: the job's directory
+
+  // A program put earlier on PATH is found once the entry has expired.
+  REQUIRE(system(("cp " + late + "/prog " + early + "/prog").c_str()) == 0);
+  CHECK(*paths.Find("prog", path, 100 + ProgramPaths::kKeepSeconds / 2) == late + "/prog");
+  CHECK(*paths.Find("prog", path, 100 + ProgramPaths::kKeepSeconds) == early + "/prog");
+  // Another PATH is another lookup.
+  CHECK(*paths.Find("prog", late, 101) == late + "/prog");
+  REQUIRE(system(("rm -rf " + root).c_str()) == 0);
+}
