@@ -215,13 +215,49 @@ void FindSilentAllocations(const WorkflowCore& core, const WorkflowRow& row,
 
 }  // namespace
 
+/// A complete workflow whose workers stay by the workflow's choice
+/// (compute_node_ignore_workflow_completion): their allocations stay allocated, doing nothing,
+/// until the workers have been idle for their idle timeout. Not a stall, but held nodes a user
+/// should be told of, with how to end them now.
+void FindStayingWorkers(const WorkflowCore& core, const spec::Plan& plan,
+                        std::vector<Problem>* out) {
+  if (!plan.workers_ignore_completion) return;
+  size_t live = 0;
+  std::vector<std::string> allocations;
+  for (const auto& [id, w] : core.workers()) {
+    if (!w.alive) continue;
+    ++live;
+    if (!w.slurm_job_id.empty() &&
+        std::find(allocations.begin(), allocations.end(), w.slurm_job_id) == allocations.end())
+      allocations.push_back(w.slurm_job_id);
+  }
+  if (live == 0) return;
+  std::sort(allocations.begin(), allocations.end());
+  std::string message = std::to_string(live) + (live == 1 ? " worker stays" : " workers stay") +
+                        " after completion, as the workflow asks "
+                        "(compute_node_ignore_workflow_completion), for jobs made ready again "
+                        "(torc restart), until idle for ";
+  message += plan.worker_idle_timeout_seconds > 0
+                 ? std::to_string(plan.worker_idle_timeout_seconds) + " s"
+                 : std::string("their idle timeout");
+  if (!allocations.empty()) {
+    std::string ids;
+    for (const auto& a : allocations) ids += (ids.empty() ? "" : " ") + a;
+    message += "; their allocations hold their nodes meanwhile: scancel " + ids + " ends them now";
+  }
+  out->push_back({"staying_after_completion", message, {}});
+}
+
 std::vector<Problem> FindProblems(const WorkflowEntry& e, const ProblemContext& c) {
   std::vector<Problem> out;
   const WorkflowCore& core = *e.core;
   const spec::Plan& plan = *e.plan;
   const std::string wf = std::to_string(core.id());
   FindFailureLimit(core, plan, wf, &out);
-  if (core.IsComplete()) return out;
+  if (core.IsComplete()) {
+    FindStayingWorkers(core, plan, &out);
+    return out;
+  }
   FindCannotRun(core, plan, wf, &out);
   FindCannotFit(core, plan, &out);
   FindFailedRequests(core, plan, c, wf, &out);

@@ -13,7 +13,7 @@ namespace torc::server {
 /// One reason the workflow is stuck (or partly stuck), with what to do about it.
 struct Problem {
   std::string kind;  // cannot_run, cannot_fit, allocation_request_failed, no_compute, worker_left,
-                     // max_failures, no_worker
+                     // max_failures, no_worker, staying_after_completion
   std::string message;            // what is wrong and what to do
   std::vector<std::string> jobs;  // the jobs concerned (at most 20)
 };
@@ -34,7 +34,7 @@ struct ProblemContext {
 inline constexpr double kNoWorkerAfterSeconds = 60;
 
 /// The problems of a workflow now; for a complete one, only max_failures (it says why the
-/// rest did not run).
+/// rest did not run) and staying_after_completion (workers held there by the workflow's choice).
 std::vector<Problem> FindProblems(const WorkflowEntry& entry, const ProblemContext& context);
 
 }  // namespace torc::server

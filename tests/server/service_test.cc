@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "temp_dir.h"
+#include "server/problems.h"
 #include "server/service.h"
 
 namespace fs = std::filesystem;
@@ -303,6 +304,61 @@ jobs:
   protocol::RegistrationAnswer joined;
   REQUIRE(service->RegisterWorker(wf, {}, 1001, &joined).ok());
   CHECK(joined.ignore_workflow_completion);
+}
+
+TEST_CASE("torc status says when workers stay after completion by the workflow's choice") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  auto problems = [&](WorkflowId wf) {
+    std::vector<Problem> out;
+    REQUIRE(service->WithWorkflow(wf, [&](WorkflowEntry& e) {
+      out = FindProblems(e, ProblemContext{});
+      return ServiceStatus::Ok();
+    }).ok());
+    return out;
+  };
+  for (bool stay : {true, false}) {
+    CAPTURE(stay);
+    WorkflowId wf = Submit(*service, stay ? R"(name: stay
+compute_node_ignore_workflow_completion: true
+compute_node_wait_for_new_jobs_seconds: 120
+jobs:
+  - {name: a, command: "true"}
+)"
+                                          : R"(name: leave
+jobs:
+  - {name: a, command: "true"}
+)");
+    protocol::Registration registration;
+    registration.slurm_job_id = "41";
+    protocol::RegistrationAnswer joined;
+    REQUIRE(service->RegisterWorker(wf, registration, 1001, &joined).ok());
+    protocol::ClaimAnswer claimed;
+    REQUIRE(service->Claim(wf, ClaimOf(joined.worker_id), 1002, &claimed).ok());
+    REQUIRE(claimed.jobs.size() == 1);
+    CHECK(problems(wf).empty());  // running: nothing to say
+    protocol::CompleteRequest done;
+    done.worker_id = joined.worker_id;
+    done.results = {Completed(claimed.jobs[0])};
+    protocol::CompleteAnswer recorded;
+    REQUIRE(service->CompleteJobs(wf, done, 1003, &recorded).ok());
+    const auto after = problems(wf);
+    if (!stay) {
+      CHECK(after.empty());  // the worker leaves at completion on its own
+      continue;
+    }
+    REQUIRE(after.size() == 1);
+    CHECK(after[0].kind == "staying_after_completion");
+    CHECK(after[0].message.find("1 worker stays after completion") == 0);
+    CHECK(after[0].message.find("until idle for 120 s") != std::string::npos);
+    CHECK(after[0].message.find("scancel 41 ends them now") != std::string::npos);
+    // Once it has left, nothing is held.
+    REQUIRE(service->Mutate(wf, 1004, [&](WorkflowEntry& e, ChangeBatch* batch) {
+      e.core->UnregisterWorker(joined.worker_id, 1004, batch);
+      return ServiceStatus::Ok();
+    }).ok());
+    CHECK(problems(wf).empty());
+  }
 }
 
 TEST_CASE("a grown request is what the next claim hands out, and survives a server restart") {
