@@ -292,6 +292,9 @@ const std::string* ProgramPaths::Find(const std::string& name, const std::string
 std::map<pid_t, GroupUsage> GroupUsageReader::Read(const std::vector<pid_t>& groups, double now) {
   std::map<pid_t, GroupUsage> out;
   if (groups.empty()) return out;
+  // The first pass waits a full interval too: a job's first looks read its leader, and a
+  // `torc job-exec` that ends within the interval (most) never reads all of /proc.
+  if (next_full_pass_ == 0) next_full_pass_ = now + kFullPassSeconds;
   if (now >= next_full_pass_) {
     const double cpu_before = ThreadCpuSeconds();
     std::map<pid_t, std::vector<pid_t>> all;

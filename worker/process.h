@@ -38,10 +38,11 @@ std::map<pid_t, GroupUsage> ScanGroupUsage(std::map<pid_t, std::vector<pid_t>>* 
 /// What the given process groups use now, without a pass over all of /proc each time: such a
 /// pass reads every process of the machine (thousands where many nodes or users share it), and
 /// the worker looks twice a second. A full pass finds each group's processes at most every
-/// kFullPassSeconds, or less often when a pass costs more than 1/kFullPassCostShare of that time
-/// in CPU (the pass measures its own). In between only the processes the last pass found and
-/// each group's leader are read; a process a job starts is counted from the next full pass on,
-/// and a group new since the last pass (a job just started) is read through its leader.
+/// kFullPassSeconds (the first one kFullPassSeconds after the first look), or less often when a
+/// pass costs more than 1/kFullPassCostShare of that time in CPU (the pass measures its own). In
+/// between only the processes the last pass found and each group's leader are read; a process a
+/// job starts is counted from the next full pass on, and a group new since the last pass (a job
+/// just started) is read through its leader.
 class GroupUsageReader {
  public:
   static constexpr double kFullPassSeconds = 2.0;
