@@ -5,6 +5,7 @@
 #                node, `seq J | xargs -P16 sleep S` (the hand-written pilot of the issue)
 #   direct       torc, direct mode, one worker per node (start_one_worker_per_node), N jobs of
 #                `sleep S`, each 1 CPU / 100m; staggered_start off (the default)
+#   direct_nolog the same with execution_config.stdio mode none: no output files per job
 #   slurm        torc, slurm mode (one srun --exact step per job), the same jobs
 #   pilot_exact  the same allocation running `xargs -P1024 srun --nodes=1 --ntasks=1 -c1 --exact
 #                sleep S` from the batch script: the hand pilot of slurm mode
@@ -49,12 +50,13 @@ api() { curl -sf --cacert "$TORC_DATA_DIR/server.crt" -H "Authorization: Bearer 
 cpu_jiffies() { awk '/^cpu / {print $2 + $3, $4}' /proc/stat; }              # user+nice, system
 proc_jiffies() { awk '{print $14 + $15}' "/proc/$1/stat"; }                  # utime + stime
 
-torc_yaml() {  # torc_yaml MODE
+torc_yaml() {  # torc_yaml MODE (direct, direct_nolog: no stdout/stderr files, slurm)
   local per_node=false
-  [[ $1 == direct ]] && per_node=true
+  [[ $1 == direct* ]] && per_node=true
   cat <<YAML
 name: scale_$1
-$([[ $1 == direct ]] && printf 'execution_config:\n  mode: direct\n')
+$([[ $1 == direct* ]] && printf 'execution_config:\n  mode: direct\n')
+$([[ $1 == direct_nolog ]] && printf '  stdio: {mode: none}\n')
 resource_requirements:
   - {name: one, num_cpus: 1, memory: 100m, runtime: PT10M}
 jobs:
@@ -142,7 +144,7 @@ cpu_end() {
   if [[ -n ${1:-} ]]; then
     # "rusage: user U s, system S s" of each worker's log (worker.cc, when it leaves).
     w=$(grep -rhoE 'own rusage: user [0-9.]+ s, system [0-9.]+ s' "$1" 2>/dev/null |
-        awk '{u += $4; s += $7} END {printf "%.3f", u + s}')
+        awk '{u += $4; s += $7} END {if (NR) printf "%.3f", u + s}' || true)
     [[ -z $w ]] && w=null
   fi
   metrics >metrics1.txt || true
@@ -198,7 +200,7 @@ for r in $(seq "$rounds"); do
   for c in ${CASES:-pilot direct}; do
     case $c in
       pilot|pilot_exact) run_pilot "$c" ;;
-      direct|slurm) run_torc "$c" ;;
+      direct|direct_nolog|slurm) run_torc "$c" ;;
       *) echo "unknown case $c" >&2; exit 2 ;;
     esac
   done
