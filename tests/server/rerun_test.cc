@@ -1,6 +1,7 @@
 // The update rule (server/rerun.h): which jobs of a stored workflow run again once its file is
 // read again, and when a file cannot update a workflow in place.
 #include "server/rerun.h"
+#include "tests/spec/parse_ok.h"
 
 #include <doctest/doctest.h>
 
@@ -12,11 +13,7 @@ using torc::spec::Plan;
 namespace {
 
 Plan Parse(const std::string& text) {
-  torc::spec::LoadResult r = torc::spec::ParsePlan(text, "t.yaml");
-  std::string errors;
-  for (const auto& e : r.errors) errors += e.ToString() + "\n";
-  REQUIRE_MESSAGE(r.ok(), errors);
-  return std::move(*r.plan);
+  return torc::test::ParseOk(text);
 }
 
 // prep reads data/raw.csv -> train_{1,2,3} read prep's output, write models -> report.

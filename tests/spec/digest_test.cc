@@ -2,17 +2,14 @@
 #include <doctest/doctest.h>
 
 #include "spec/digest.h"
+#include "tests/spec/parse_ok.h"
 
 using namespace torc::spec;
 
 namespace {
 
 Plan Parse(const std::string& text) {
-  LoadResult r = ParsePlan(text, "t.yaml");
-  std::string errors;
-  for (const auto& e : r.errors) errors += e.ToString() + "\n";
-  REQUIRE_MESSAGE(r.ok(), errors);
-  return std::move(*r.plan);
+  return torc::test::ParseOk(text);
 }
 
 /// A one-job workflow with `job_extra` added to the job and `top_extra` to the workflow.

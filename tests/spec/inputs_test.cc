@@ -5,17 +5,14 @@
 #include <set>
 
 #include "spec/inputs.h"
+#include "tests/spec/parse_ok.h"
 
 using namespace torc::spec;
 
 namespace {
 
 Plan Parse(const std::string& text) {
-  LoadResult r = ParsePlan(text, "t.yaml");
-  std::string errors;
-  for (const auto& e : r.errors) errors += e.ToString() + "\n";
-  REQUIRE_MESSAGE(r.ok(), errors);
-  return std::move(*r.plan);
+  return torc::test::ParseOk(text);
 }
 
 const char* kPipeline = R"(name: p

@@ -8,17 +8,14 @@
 
 #include "spec/json5.h"
 #include "spec/plan.h"
+#include "tests/spec/parse_ok.h"
 
 using namespace torc::spec;
 
 namespace {
 
 Plan Parse(const std::string& text, const std::string& name = "t.json5") {
-  LoadResult r = ParsePlan(text, name);
-  std::string errors;
-  for (const auto& e : r.errors) errors += e.ToString() + "\n";
-  REQUIRE_MESSAGE(r.ok(), errors);
-  return std::move(*r.plan);
+  return torc::test::ParseOk(text, name);
 }
 
 std::string FirstError(const std::string& text, const std::string& name = "t.json5") {

@@ -8,6 +8,7 @@
 
 #include "spec/plan.h"
 #include "spec/plan_json.h"
+#include "tests/spec/parse_ok.h"
 
 using namespace torc::spec;
 
@@ -27,19 +28,11 @@ Plan Load(const std::string& path) {
   REQUIRE_MESSAGE(in, "cannot read ", path);
   std::ostringstream text;
   text << in.rdbuf();
-  LoadResult r = ParsePlan(text.str(), path);
-  std::string errors;
-  for (const auto& e : r.errors) errors += e.ToString() + "\n";
-  REQUIRE_MESSAGE(r.ok(), errors);
-  return std::move(*r.plan);
+  return torc::test::ParseOk(text.str(), path);
 }
 
 Plan Parse(const std::string& text, Format format = Format::kYaml) {
-  LoadResult r = ParsePlan(text, "test.yaml", format);
-  std::string errors;
-  for (const auto& e : r.errors) errors += e.ToString() + "\n";
-  REQUIRE_MESSAGE(r.ok(), errors);
-  return std::move(*r.plan);
+  return torc::test::ParseOk(text, "test.yaml", format);
 }
 
 std::vector<std::string> Errors(const std::string& text) {

@@ -10,6 +10,7 @@
 
 #include "spec/plan.h"
 #include "spec/slurm/setup.h"
+#include "tests/spec/parse_ok.h"
 
 using namespace torc::spec;
 using namespace torc::spec::slurm;
@@ -37,11 +38,7 @@ Cluster ClusterOf(const std::string& name) {
 }
 
 Plan Parse(const std::string& text, Format format = Format::kYaml) {
-  LoadResult r = ParsePlan(text, "test.yaml", format);
-  std::string errors;
-  for (const auto& e : r.errors) errors += e.ToString() + "\n";
-  REQUIRE_MESSAGE(r.ok(), errors);
-  return std::move(*r.plan);
+  return torc::test::ParseOk(text, "test.yaml", format);
 }
 
 SetupOptions Options(std::string partition, int64_t max_nodes = 0, std::string account = "") {
