@@ -363,7 +363,8 @@ void Worker::TakeStepOutcome(Running& r) {
     case StepOutcome::Kind::kCancelled:
       return OnStepCancelled(r);
     case StepOutcome::Kind::kNodeFailure: {
-      r.end_reason = "slurm: " + step.message;
+      // ("Node failure on n3"; slurmstepd's "DUE TO NODE FAILURE" names no node)
+      r.end_reason = "slurm: " + step.message + (step.node.empty() ? ", on " + r.nodes : "");
       for (uint32_t n = 0; n < alloc_.nodes.size(); ++n)
         if (alloc_.nodes[n].name == step.node && ledger_->MarkLost(n))
           Log("node " + step.node + " failed (" + step.message +
@@ -378,9 +379,11 @@ void Worker::TakeStepOutcome(Running& r) {
     case StepOutcome::Kind::kSlurmFailure:
       break;
   }
-  r.end_reason = "slurm: " + step.message;
-  Log("job " + r.job.name + ": Slurm could not run its step (" + step.message +
-      "); it is requeued");
+  // srun's message seldom names the node ("Communication connection failure", "Unable to get
+  // address: ..." for a node that died under it): the reason says where the step was.
+  r.end_reason = "slurm: " + step.message + ", on " + r.nodes;
+  Log("job " + r.job.name + ": Slurm could not run its step on " + r.nodes + " (" +
+      step.message + "); it is requeued");
   CountSlurmFailure(r, step.message);
 }
 
@@ -434,6 +437,12 @@ void Worker::OnStepCancelled(Running& r) {
 /// anything else is reported now.
 void Worker::Conclude(std::map<pid_t, Running>::iterator it, const ProcessExit& e) {
   Running& r = it->second;
+  // A step whose node failed died of that, even when the worker was stopping anyway (Slurm
+  // requeues an allocation that lost a node, signalling the worker as its steps die): the node
+  // failure is its reason.
+  if (r.step && r.step->kind == StepOutcome::Kind::kNodeFailure && r.end_reason == stop_reason_ &&
+      draining_)
+    r.end_reason.clear();
   if (r.end_reason.empty() && r.step) TakeStepOutcome(r);
   // A kill for memory is a failure with the workflow's oom_exit_code (137) in either mode, so
   // that a rule keyed on 137 runs its recovery script as for the job's own exit 137.

@@ -1149,7 +1149,7 @@ TEST_CASE("slurm mode: steps failing together are one incident; two in a row los
   CHECK(h.Run() == 0);
   for (const char* name : {"x1", "x2", "y"}) {
     CHECK(h.server.ResultOf(name).status == AttemptStatus::kTerminated);
-    CHECK(h.server.ResultOf(name).reason == "slurm: Communication connection failure");
+    CHECK(h.server.ResultOf(name).reason == "slurm: Communication connection failure, on n2");
   }
   auto on = [&](const std::string& job) {
     const auto& argv = h.processes.Of(job).at(0)->spec.argv;
@@ -1204,6 +1204,33 @@ TEST_CASE("slurm mode: a node failure requeues the job as Slurm's and nothing mo
   std::stringstream err;
   err << std::ifstream(h.output_dir + "/1/lost.1.err").rdbuf();
   CHECK(err.str() == "srun: error: Node failure on n2\n");
+}
+
+TEST_CASE("slurm mode: a node failure stays the reason when Slurm requeues the allocation too") {
+  // Slurm lost n2 and requeues the whole allocation: the worker gets SIGTERM as the step on n2
+  // dies. That job died of its node; the job on n1 was interrupted by the requeue.
+  Harness h;
+  h.InSlurm();
+  h.server.execution.srun_launch_interval_ms = 0;
+  auto& lost = h.server.AddJob("lost");
+  lost.num_cpus = 4;
+  lost.nodes = {1};  // on n2
+  h.server.AddJob("b").num_cpus = 4;
+  h.processes.behaviour["lost"] = {1000, 0};
+  h.processes.behaviour["b"] = {1000, 0};
+  std::filesystem::create_directories(h.output_dir + "/1");
+  std::ofstream(h.output_dir + "/1/lost.1.err") << "srun: error: Node failure on n2\n";
+  h.processes.worker_signals = {{kStart + 5, SIGTERM}, {kStart + 10, SIGTERM}};
+  h.slurm = [&](const std::vector<std::string>& argv, std::string* out) {
+    if (argv.size() < 3 || argv[1] != "show" || argv[2] != "job") return 1;
+    *out = "JobId=77 JobState=PENDING Reason=BeginTime PreemptTime=None Restarts=1\n";
+    return 0;
+  };
+  CHECK(h.Run() == 0);
+  CHECK(h.server.ResultOf("lost").status == AttemptStatus::kTerminated);
+  CHECK(h.server.ResultOf("lost").reason == "slurm: Node failure on n2");
+  CHECK(h.server.ResultOf("b").status == AttemptStatus::kTerminated);
+  CHECK(h.server.ResultOf("b").reason == "preempted");
 }
 
 // ---- an action's max_parallel_jobs, staggered_start, compute_node_ignore_workflow_completion --
