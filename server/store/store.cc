@@ -23,13 +23,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <limits>
 #include <map>
 #include <tuple>
-#include <unordered_map>
 
-#include "server/store/sqlite.h"
 #include "server/store/store_codec.h"
+#include "server/store/store_internal.h"
 #include "server/store/store_schema.h"
 #include "server/store/store_verify.h"
 
@@ -39,18 +37,6 @@ namespace {
 /// WAL size (in pages of 4 KiB) that wakes the background checkpointer; the
 /// same as SQLite's own auto-checkpoint default.
 constexpr int kWalCheckpointPages = 1000;
-
-/// Adds which record (event seq, worker id, job index...) a failure is about,
-/// only when it failed: the success path builds no strings.
-StoreStatus Detail(StoreStatus status, int64_t id) {
-  if (!status.ok()) status.message += " (" + std::to_string(id) + ")";
-  return status;
-}
-
-constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
-constexpr int64_t kMaxUint32 = std::numeric_limits<uint32_t>::max();
-constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
-constexpr int64_t kMinInt32 = std::numeric_limits<int32_t>::min();
 
 /// kCorrupt when `path` is an empty file although one of `history_files` exists (see
 /// StoreOptions::history_files), or its write-ahead log is not empty.
@@ -74,6 +60,10 @@ StoreStatus RefuseEmptied(const std::string& path, const std::vector<std::string
   return StoreStatus::Ok();
 }
 
+}  // namespace
+
+namespace store_internal {
+
 // ---- Statements ----
 
 constexpr const char* kUpsertAttempt =
@@ -90,18 +80,6 @@ constexpr const char* kUpsertWorker =
     " lease_expires, alive, resources_json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     " ON CONFLICT(id) DO UPDATE SET workflow_id = ?2, hostname = ?3, slurm_job_id = ?4,"
     " pid = ?5, registered_at = ?6, lease_expires = ?7, alive = ?8, resources_json = ?9";
-
-/// Every statement the store runs, prepared once when it opens.
-struct Statements {
-  SqliteTransactionStatements transactions;
-  SqliteStatement insert_workflow, update_workflow, delete_workflow, keep_event_seq, checkpoint, trim_log;
-  SqliteStatement insert_log, upsert_attempt, insert_event, upsert_worker, upsert_action;
-  SqliteStatement events_since, max_event_seq;
-  SqliteStatement job_log_high_water, load_workflows, load_log, load_attempts, load_workers;
-  SqliteStatement load_actions, load_sample_counts, upsert_samples, read_samples;
-
-  StoreStatus Prepare(sqlite3* db);
-};
 
 StoreStatus Statements::Prepare(sqlite3* db) {
   const std::pair<SqliteStatement*, const char*> all[] = {
@@ -178,78 +156,6 @@ StoreStatus Statements::Prepare(sqlite3* db) {
   }
   return status;
 }
-
-/// The loaded workflows, found by id while the other tables are read.
-class LoadedIndex {
- public:
-  explicit LoadedIndex(std::vector<LoadedWorkflow>* out) : out_(out) {}
-  void Add(LoadedWorkflow workflow, int64_t checkpoint_seq) {
-    index_[workflow.row.id] = {out_->size(), checkpoint_seq};
-    out_->push_back(std::move(workflow));
-  }
-  /// The workflow `id`, or null (failing `row`) when there is none.
-  LoadedWorkflow* Find(WorkflowId id, RowReader* row) {
-    if (!row->ok()) return nullptr;
-    auto it = index_.find(id);
-    if (it != index_.end()) return &(*out_)[it->second.position];
-    row->Fail("workflow_id " + std::to_string(id) + ": there is no such workflow");
-    return nullptr;
-  }
-  int64_t CheckpointSeq(WorkflowId id) const { return index_.at(id).checkpoint_seq; }
-  std::vector<LoadedWorkflow>& All() { return *out_; }
-
- private:
-  struct Entry {
-    size_t position;
-    int64_t checkpoint_seq;
-  };
-  std::vector<LoadedWorkflow>* out_;
-  std::unordered_map<WorkflowId, Entry> index_;
-};
-
-/// The Store on one SQLite connection.
-class SqliteStore final : public Store {
- public:
-  StoreStatus Init(const std::string& path, const StoreOptions& options);
-
-  using Store::CreateWorkflow;
-  StoreStatus CreateWorkflow(const WorkflowRow& row, const std::vector<JobDynamic>& initial,
-                             const ChangeBatch& first, WorkflowId* id) override;
-  StoreStatus UpdateWorkflow(const WorkflowRow& row, const ChangeBatch& batch) override;
-  StoreStatus DeleteWorkflow(WorkflowId id) override;
-  StoreStatus Append(const ChangeBatch& batch) override;
-  StoreStatus Checkpoint(WorkflowId id, const std::vector<JobDynamic>& jobs) override;
-  StoreStatus LoadAll(std::vector<LoadedWorkflow>* out) override;
-  StoreStatus ReadSamples(WorkflowId id, JobIndex job, uint32_t attempt, AttemptSamples* out,
-                          bool* found) override;
-  StoreStatus EventsSince(WorkflowId id, int64_t after, int limit, std::vector<Event>* out,
-                          const std::string& kind_prefix = "") override;
-  int64_t MaxEventSeq() override { return max_event_seq_; }
-
- private:
-  StoreStatus Configure(const StoreOptions& options);
-  StoreStatus ReadCaches();
-  StoreStatus CheckBatch(const ChangeBatch& batch) const;
-  StoreStatus WriteBatch(const ChangeBatch& batch);
-  StoreStatus WriteResult(WorkflowId id, const AttemptResult& r);
-  StoreStatus WriteSamples(WorkflowId id, const AttemptSamples& a);
-  StoreStatus LoadSampleCounts(LoadedIndex* index);
-  StoreStatus WriteEvent(WorkflowId id, const Event& e);
-  StoreStatus WriteWorker(WorkflowId id, const WorkerRecord& w);
-  StoreStatus WriteAction(WorkflowId id, const ActionState& a);
-  StoreStatus LoadWorkflows(LoadedIndex* index, int64_t log_high_water);
-  StoreStatus LoadLog(LoadedIndex* index);
-  StoreStatus LoadAttempts(LoadedIndex* index);
-  StoreStatus LoadWorkers(LoadedIndex* index);
-  StoreStatus LoadActions(LoadedIndex* index);
-
-  SqliteDb db_;
-  Statements s_;
-  SqliteWalCheckpointer checkpointer_;                   // stopped before db_ closes
-  std::unordered_map<WorkflowId, uint32_t> job_counts_;  // of every stored workflow
-  int64_t max_event_seq_ = 0;
-  std::string pack_buffer_;  // reused to pack job states
-};
 
 StoreStatus SqliteStore::Init(const std::string& path, const StoreOptions& options) {
   StoreStatus status = RefuseEmptied(path, options.history_files);
@@ -586,202 +492,12 @@ StoreStatus SqliteStore::EventsSince(WorkflowId id, int64_t after, int limit,
   return WithContext(status, "workflow " + std::to_string(id));
 }
 
-StoreStatus SqliteStore::LoadAll(std::vector<LoadedWorkflow>* out) {
-  out->clear();
-  LoadedIndex index(out);
-  SqliteTransaction transaction(&s_.transactions);  // one consistent snapshot
-  StoreStatus status = transaction.BeginRead();
-  int64_t log_high_water = 0;
-  if (status.ok() && s_.job_log_high_water.Step(&status, "reading the highest job log seq")) {
-    log_high_water = s_.job_log_high_water.ColumnInt(0);
-  }
-  s_.job_log_high_water.Reset();
-  if (status.ok()) status = LoadWorkflows(&index, log_high_water);
-  if (status.ok()) status = LoadLog(&index);
-  if (status.ok()) status = LoadAttempts(&index);
-  if (status.ok()) status = LoadWorkers(&index);
-  if (status.ok()) status = LoadActions(&index);
-  if (status.ok()) status = transaction.Commit();
-  if (!status.ok()) out->clear();
-  if (status.error == StoreError::kCorrupt)
-    status.message += std::string("; ") + kDamagedStoreAdvice;
-  return WithContext(status, "loading the store");
-}
+}  // namespace store_internal
 
-StoreStatus SqliteStore::LoadWorkflows(LoadedIndex* index, int64_t log_high_water) {
-  SqliteStatement& s = s_.load_workflows;
-  StoreStatus status;
-  while (status.ok() && s.Step(&status, "reading workflows")) {
-    RowReader row(s, "workflows", "id", 0);
-    LoadedWorkflow w;
-    w.row.id = row.Int(0, "id", 1, kMaxInt64);
-    w.row.name = row.Text(1, "name");
-    w.row.owner = row.Text(2, "owner");
-    w.row.created_at = row.Real(3, "created_at");
-    w.row.spec_text = row.Text(4, "spec_text");
-    w.row.file_name = row.Text(5, "file_name");
-    w.row.working_dir = row.Text(6, "working_dir");
-    w.row.job_count = static_cast<uint32_t>(row.Int(7, "job_count", 0, kMaxUint32));
-    w.row.names_digest = row.Text(8, "names_digest");
-    w.row.input_stamps = row.Text(13, "input_stamps");
-    std::string_view checkpoint = row.Blob(9, "checkpoint");
-    // A checkpoint takes the seq of the newest job_log row it includes.
-    int64_t checkpoint_seq = row.Int(10, "checkpoint_seq", 0, log_high_water,
-                                     "at most the highest job_log seq ever used");
-    w.row.parameter_files = row.Text(11, "parameter_files");
-    if (row.ok() && s.ColumnText(12) != "object") row.Fail("parameter_files is not a JSON object");
-    if (row.ok()) {
-      StoreStatus unpacked = UnpackCheckpoint(checkpoint, w.row.job_count, &w.jobs);
-      if (!unpacked.ok()) row.Fail(unpacked.message);
-    }
-    status = row.status();
-    if (status.ok()) index->Add(std::move(w), checkpoint_seq);
-  }
-  s.Reset();
-  return status;
-}
-
-StoreStatus SqliteStore::LoadLog(LoadedIndex* index) {
-  SqliteStatement& s = s_.load_log;
-  StoreStatus status;
-  while (status.ok() && s.Step(&status, "reading the job log")) {
-    RowReader row(s, "job_log", "seq", 1);
-    WorkflowId id = row.Int(0, "workflow_id", 1, kMaxInt64);
-    int64_t seq = row.Int(1, "seq", 1, kMaxInt64);
-    std::string_view payload = row.Blob(2, "payload");
-    LoadedWorkflow* w = index->Find(id, &row);
-    if (w && seq <= index->CheckpointSeq(id)) {
-      // Writing a checkpoint deletes the workflow's job_log rows in the same transaction,
-      // so none is ever at or below it: skipping this row would silently undo its changes.
-      row.Fail("the checkpoint of workflow " + std::to_string(id) + " claims to include it " +
-               "(checkpoint_seq " + std::to_string(index->CheckpointSeq(id)) +
-               "), but a checkpoint deletes the rows it includes: checkpoint_seq was changed");
-    } else if (w) {
-      StoreStatus applied = ApplyChanges(payload, &w->jobs);
-      if (!applied.ok()) row.Fail(applied.message);
-    }
-    status = row.status();
-  }
-  s.Reset();
-  return status;
-}
-
-StoreStatus SqliteStore::LoadAttempts(LoadedIndex* index) {
-  SqliteStatement& s = s_.load_attempts;
-  StoreStatus status;
-  while (status.ok() && s.Step(&status, "reading attempts")) {
-    RowReader row(s, "attempts", "rowid", 0);
-    LoadedWorkflow* w = index->Find(row.Int(1, "workflow_id", 1, kMaxInt64), &row);
-    if (!w) {
-      status = row.status();
-      continue;
-    }
-    AttemptResult r;
-    uint32_t jobs = w->row.job_count;
-    r.job = static_cast<JobIndex>(row.Int(2, "job", 0, int64_t{jobs} - 1,
-                                          "a job index of workflow " + std::to_string(w->row.id) +
-                                              ", which has " + std::to_string(jobs) + " jobs"));
-    r.attempt = static_cast<uint32_t>(row.Int(3, "attempt", 1, kMaxUint32));
-    r.worker = row.Int(4, "worker", 0, kMaxInt64);
-    r.status = static_cast<JobStatus>(row.Int(5, "status", 0, kNumJobStatuses - 1, "a job status"));
-    r.exit_code = static_cast<int32_t>(row.Int(6, "exit_code", kMinInt32, kMaxInt32));
-    r.signal = static_cast<int32_t>(row.Int(7, "signal", 0, kMaxInt32));
-    r.reason = row.Text(8, "reason");
-    r.start_time = row.Real(9, "start_time");
-    r.end_time = row.Real(10, "end_time");
-    r.peak_rss_bytes = row.Int(11, "peak_rss_bytes", -1, kMaxInt64, "-1: unknown");
-    r.cpu_seconds = row.Real(12, "cpu_seconds");
-    r.nodes = row.Text(13, "nodes");
-    r.node_usage = row.Text(14, "node_usage");
-    // Decoded by the API: an array.
-    if (row.ok() && s.ColumnText(15) != "array") row.Fail("node_usage is not a JSON array");
-    r.memory_request = row.Int(16, "memory_request", -1, kMaxInt64, "-1: unknown");
-    r.runtime_request = row.Int(17, "runtime_request", -1, kMaxInt64, "-1: unknown");
-    status = row.status();
-    if (status.ok()) w->results.push_back(std::move(r));
-  }
-  s.Reset();
-  if (status.ok()) status = LoadSampleCounts(index);
-  return status;
-}
-
-// How many samples each attempt has stored, for the API's "samples" count.
-StoreStatus SqliteStore::LoadSampleCounts(LoadedIndex* index) {
-  std::map<std::tuple<WorkflowId, JobIndex, uint32_t>, uint32_t> counts;
-  SqliteStatement& s = s_.load_sample_counts;
-  StoreStatus status;
-  while (status.ok() && s.Step(&status, "reading attempt samples")) {
-    const int64_t n = s.ColumnInt(3);
-    if (n < 0) {
-      std::string message = "attempt_samples: the samples of workflow ";
-      message += std::to_string(s.ColumnInt(0));
-      message += " job ";
-      message += std::to_string(s.ColumnInt(1));
-      message += " are not JSON";
-      status = {StoreError::kCorrupt, message};
-      break;
-    }
-    counts[{s.ColumnInt(0), static_cast<JobIndex>(s.ColumnInt(1)),
-            static_cast<uint32_t>(s.ColumnInt(2))}] = static_cast<uint32_t>(n);
-  }
-  s.Reset();
-  if (!status.ok() || counts.empty()) return status;
-  for (LoadedWorkflow& w : index->All())
-    for (AttemptResult& r : w.results)
-      if (auto it = counts.find({w.row.id, r.job, r.attempt}); it != counts.end())
-        r.samples = it->second;
-  return status;
-}
-
-StoreStatus SqliteStore::LoadWorkers(LoadedIndex* index) {
-  SqliteStatement& s = s_.load_workers;
-  StoreStatus status;
-  while (status.ok() && s.Step(&status, "reading workers")) {
-    RowReader row(s, "workers", "id", 0);
-    WorkerRecord r;
-    r.id = row.Int(0, "id", 1, kMaxInt64);
-    LoadedWorkflow* w = index->Find(row.Int(1, "workflow_id", 1, kMaxInt64), &row);
-    if (w) r.workflow = w->row.id;
-    r.hostname = row.Text(2, "hostname");
-    r.slurm_job_id = row.Text(3, "slurm_job_id");
-    r.pid = row.Int(4, "pid", 0, kMaxInt64);
-    r.registered_at = row.Real(5, "registered_at");
-    r.lease_expires = row.Real(6, "lease_expires");
-    r.alive = row.Int(7, "alive", 0, 1) != 0;
-    r.resources_json = row.Text(8, "resources_json");
-    // Decoded by the API and `torc status`: an object, or "" when nothing was reported.
-    if (row.ok() && !r.resources_json.empty() && s.ColumnText(9) != "object")
-      row.Fail("resources_json is not a JSON object");
-    status = row.status();
-    if (status.ok()) w->workers.push_back(std::move(r));
-  }
-  s.Reset();
-  return status;
-}
-
-StoreStatus SqliteStore::LoadActions(LoadedIndex* index) {
-  SqliteStatement& s = s_.load_actions;
-  StoreStatus status;
-  while (status.ok() && s.Step(&status, "reading actions")) {
-    RowReader row(s, "actions", "workflow_id", 0, "action", 1);
-    LoadedWorkflow* w = index->Find(row.Int(0, "workflow_id", 1, kMaxInt64), &row);
-    ActionState a;
-    a.action = static_cast<uint32_t>(row.Int(1, "action", 0, kMaxUint32));
-    a.status = static_cast<ActionStatus>(
-        row.Int(2, "status", 0, static_cast<int>(ActionStatus::kFailed), "an action status"));
-    a.detail = row.Text(3, "detail");
-    status = row.status();
-    if (status.ok()) w->actions.push_back(std::move(a));
-  }
-  s.Reset();
-  return status;
-}
-
-}  // namespace
 
 std::unique_ptr<Store> Store::Open(const std::string& path, const StoreOptions& options,
                                    StoreStatus* status) {
-  auto store = std::make_unique<SqliteStore>();
+  auto store = std::make_unique<store_internal::SqliteStore>();
   *status = store->Init(path, options);
   if (status->error == StoreError::kCorrupt)
     status->message += std::string("; ") + kDamagedStoreAdvice;
