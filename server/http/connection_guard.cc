@@ -36,6 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/http/direct_requests.h"
 #include "server/http/request_framer.h"
 #include "server/http/tls_stream.h"
 
@@ -46,6 +47,8 @@ using Clock = std::chrono::steady_clock;
 
 /// One read from a socket; also the most a connection keeps per direction while a socket is busy.
 constexpr size_t kScratchBytes = 256 << 10;
+/// Largest body of a request the guard answers itself (a larger one goes to cpprestsdk).
+constexpr size_t kMaxDirectBody = 8 << 20;
 /// A kept-bytes buffer larger than this is released once it has been written.
 constexpr size_t kKeepCapacity = 64 << 10;
 /// How long a closed-after-an-answer connection's further bytes are read and dropped.
@@ -191,6 +194,12 @@ struct Connection {
   uint64_t head_requests = 0;       // framer.requests() when head_deadline was set
   bool closed = false;
   bool queued = false;  // in GuardLoop::again_
+  // Worker requests are answered by the guard itself until a request goes to cpprestsdk; from
+  // then on every request does, so that answers keep their order.
+  bool direct = true;
+  bool in_direct = false;  // a request the guard answers is receiving its body
+  DirectHead direct_head;
+  std::string direct_body;
 };
 
 class GuardLoop final : public ConnectionGuard {
@@ -239,6 +248,10 @@ class GuardLoop final : public ConnectionGuard {
   bool Downstream(Connection* c);
   bool Linger(Connection* c);
   void Forward(Connection* c, size_t size);
+  /// Answers the worker requests at the front of pieces_ itself; leaves in pieces_ what goes
+  /// to cpprestsdk.
+  void AnswerDirect(Connection* c);
+  void Answer(Connection* c);
   bool OpenBackend(Connection* c);
   void StopWritingBackend(Connection* c);
   void Finish(Connection* c);
@@ -404,11 +417,12 @@ void GuardLoop::BeginStop() {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
   close(listen_fd_);
   listen_fd_ = -1;
-  // Connections that never reached cpprestsdk have nothing to wait for; the others end when
+  // Connections that never reached cpprestsdk have nothing to wait for but the guard's own
+  // answers; the others end when
   // cpprestsdk (closed before the guard) has closed their backend and its bytes are passed on.
   for (size_t i = connections_.size(); i-- > 0;) {
     Connection* c = connections_[i].get();
-    if (c->backend < 0 || c->lingering) {
+    if ((c->backend < 0 && c->to_client.empty()) || c->lingering) {
       Close(c);
     } else {
       Pump(c);
@@ -491,7 +505,8 @@ bool GuardLoop::Upstream(Connection* c) {
       progress = true;
     }
   }
-  if (c->to_backend.empty() && !c->client_done && c->client_readable) {
+  if (c->to_backend.empty() && !c->client_done && c->client_readable &&
+      (!c->direct || c->to_client.empty())) {
     const ssize_t n = c->client->Read(scratch_.get(), kScratchBytes);
     if (n > 0) {
       Forward(c, static_cast<size_t>(n));
@@ -535,6 +550,7 @@ void GuardLoop::Forward(Connection* c, size_t size) {
       c->refusal = ErrorResponse(c->framer.error().status, c->framer.error().message);
     }
   }
+  if (c->direct && options_.answer) AnswerDirect(c);
   if (pieces_.empty() || c->backend_shut) return;
   if (c->backend < 0 && !OpenBackend(c)) return;
   const std::string& heads = c->framer.heads();
@@ -568,6 +584,50 @@ void GuardLoop::Forward(Connection* c, size_t size) {
     c->to_backend.bytes.append(start(piece) + written, piece.size - written);
     written = 0;
   }
+}
+
+void GuardLoop::AnswerDirect(Connection* c) {
+  const std::string& heads = c->framer.heads();
+  size_t used = 0;
+  for (; used < pieces_.size(); ++used) {
+    const RequestFramer::Piece& p = pieces_[used];
+    const char* bytes = (p.from_heads ? heads.data() : scratch_.get()) + p.offset;
+    if (c->in_direct) {
+      c->direct_body.append(bytes, p.size);
+      if (c->direct_body.size() >= c->direct_head.content_length) Answer(c);
+    } else if (p.from_heads &&
+               ParseDirectHead(std::string_view(bytes, p.size),
+                               std::min(options_.max_body_bytes, kMaxDirectBody),
+                               &c->direct_head)) {
+      c->in_direct = true;
+      c->direct_body.clear();
+      if (c->direct_head.content_length == 0) Answer(c);
+    } else {
+      c->direct = false;
+      break;
+    }
+    if (c->client_done) {  // "Connection: close": nothing after it is read
+      pieces_.clear();
+      return;
+    }
+  }
+  pieces_.erase(pieces_.begin(), pieces_.begin() + static_cast<std::ptrdiff_t>(used));
+}
+
+/// The request in c->direct_head and c->direct_body is complete: its answer goes after what
+/// the client has not been sent yet.
+void GuardLoop::Answer(Connection* c) {
+  c->in_direct = false;
+  HttpRequest request;
+  request.method = std::move(c->direct_head.method);
+  request.path = std::move(c->direct_head.path);
+  request.authorization = std::move(c->direct_head.authorization);
+  request.body.swap(c->direct_body);
+  request.remote_address = c->peer;
+  c->to_client.bytes.append(SerializeResponse(options_.answer(request), c->direct_head.close));
+  if (request.body.capacity() <= kKeepCapacity) c->direct_body.swap(request.body);
+  c->direct_body.clear();
+  if (c->direct_head.close) c->client_done = true;
 }
 
 bool GuardLoop::OpenBackend(Connection* c) {

@@ -14,8 +14,11 @@
 #include <sys/uio.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+
+#include "server/http/http.h"
 
 namespace torc::server::http_internal {
 
@@ -56,6 +59,11 @@ struct GuardOptions {
   std::chrono::milliseconds header_timeout{0};
   /// Set: every connection speaks TLS with this certificate; null: plain HTTP.
   std::shared_ptr<TlsServerContext> tls;
+  /// Set: the worker protocol's requests (direct_requests.h) are answered by calling it in the
+  /// guard's thread, on connections that have sent nothing to cpprestsdk yet; bodies up to
+  /// max_body_bytes. Null: every request goes to cpprestsdk.
+  std::function<HttpResponse(const HttpRequest&)> answer;
+  size_t max_body_bytes = 0;
 };
 
 /// Owns the public listening socket and one thread that relays every connection (epoll).

@@ -220,6 +220,35 @@ void Reply(const std::shared_ptr<ServerState>& state, const http_request& reques
   }
 }
 
+/// Calls the handler for a complete request: 503 once Stop() has begun, 500 for an exception
+/// or an invalid status. Used by cpprestsdk's side and by the guard for the requests it
+/// answers itself.
+HttpResponse RunHandler(ServerState* state, const HttpRequest& request) noexcept {
+  HttpResponse response;
+  try {
+    if (!state->EnterHandler()) return ErrorResponse(503, "server is shutting down");
+    // Leaves on every path out of this block, so Stop() can never wait for a handler forever.
+    struct Leave {
+      ServerState* state;
+      ~Leave() { state->LeaveHandler(); }
+    } leave{state};
+    try {
+      response = state->handler(request);
+    } catch (const std::exception& e) {
+      response = ErrorResponse(500, std::string("internal error: ") + e.what());
+    } catch (...) {
+      response = ErrorResponse(500, "internal error: unknown exception");
+    }
+    if (response.status < 100 || response.status > 999) {
+      response = ErrorResponse(
+          500, "handler returned invalid HTTP status " + std::to_string(response.status));
+    }
+  } catch (const std::exception& e) {
+    response = ErrorResponse(500, std::string("internal error: ") + e.what());
+  }
+  return response;
+}
+
 /// Runs the handler for a request whose body has been read, and replies.
 void Dispatch(const std::shared_ptr<ServerState>& state, const http_request& request,
               std::string body) noexcept {
@@ -229,21 +258,8 @@ void Dispatch(const std::shared_ptr<ServerState>& state, const http_request& req
     std::string error;
     if (!BuildRequest(request, std::move(body), &converted, &error)) {
       response = ErrorResponse(400, error);
-    } else if (!state->EnterHandler()) {
-      response = ErrorResponse(503, "server is shutting down");
     } else {
-      // Leaves on every path out of this block, so Stop() can never wait for a handler forever.
-      struct Leave {
-        ServerState* state;
-        ~Leave() { state->LeaveHandler(); }
-      } leave{state.get()};
-      try {
-        response = state->handler(converted);
-      } catch (const std::exception& e) {
-        response = ErrorResponse(500, std::string("internal error: ") + e.what());
-      } catch (...) {
-        response = ErrorResponse(500, "internal error: unknown exception");
-      }
+      response = RunHandler(state.get(), converted);
     }
   } catch (const std::exception& e) {
     response = ErrorResponse(500, std::string("internal error: ") + e.what());
@@ -556,13 +572,20 @@ std::unique_ptr<HttpServer> StartHttpServer(const HttpServerOptions& options, Ht
                                       options.max_connections_per_client,
                                       options.max_connections,
                                       options.header_timeout,
-                                      nullptr};
+                                      nullptr,
+                                      nullptr,
+                                      0};
   if (!options.tls_cert_file.empty()) {
     std::string tls_error;
     guarded.tls = http_internal::TlsServerContext::Load(options.tls_cert_file,
                                                         options.tls_key_file, &tls_error);
     if (!guarded.tls) return fail(tls_error);
   }
+  auto state =
+      std::make_shared<ServerState>(std::move(handler), options.max_body_bytes, secret);
+  // The worker protocol's requests are answered in the guard's thread (direct_requests.h).
+  guarded.answer = [state](const HttpRequest& request) { return RunHandler(state.get(), request); };
+  guarded.max_body_bytes = options.max_body_bytes;
   std::string last_error;
   auto guard = http_internal::ConnectionGuard::Listen(guarded, &last_error);
   if (!guard) {
@@ -573,8 +596,6 @@ std::unique_ptr<HttpServer> StartHttpServer(const HttpServerOptions& options, Ht
 
   // cpprestsdk's own listener, reachable only on loopback and only with the secret.
   http_internal::SizeThreadPool();
-  auto state =
-      std::make_shared<ServerState>(std::move(handler), options.max_body_bytes, secret);
   const std::string internal_host = "127.0.0.1";
   for (int attempt = 0; attempt < kPortZeroAttempts; ++attempt) {
     int port = 0;

@@ -808,3 +808,142 @@ TEST_CASE("remote_address is the real peer; a client's guard headers are dropped
   CHECK(Client(*server)->Request("GET", "/").status == 200);
   CHECK(recorder.Last().remote_address == "127.0.0.1");
 }
+
+// ---- the worker protocol, answered in the guard's thread (direct_requests.h) ----
+
+namespace {
+/// Records which thread ran each request, by path, and echoes "<path> <body>".
+struct ThreadRecorder {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::thread::id>> calls;
+  HttpRequest last;
+
+  HttpHandler Handler() {
+    return [this](const HttpRequest& request) {
+      std::lock_guard lock(mu);
+      calls.emplace_back(request.path, std::this_thread::get_id());
+      last = request;
+      HttpResponse response;
+      response.status = request.path.find("missing") != std::string::npos ? 404 : 200;
+      response.body = request.path + " " + request.body;
+      return response;
+    };
+  }
+  std::set<std::thread::id> ThreadsOf(bool worker) {
+    std::lock_guard lock(mu);
+    std::set<std::thread::id> out;
+    for (const auto& [path, id] : calls)
+      if ((path.find("/claim") != std::string::npos) == worker) out.insert(id);
+    return out;
+  }
+};
+
+std::string Post(const std::string& path, const std::string& body, const std::string& extra = "") {
+  return "POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k\r\n" + extra +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+}  // namespace
+
+TEST_CASE("worker requests are answered in the guard's own thread, others by cpprestsdk") {
+  ThreadRecorder recorder;
+  auto server = Start(recorder.Handler());
+  // Several connections, as several workers and clients: each does one kind of request.
+  for (int round = 0; round < 10; ++round) {
+    int worker = Connect(server->port());
+    int other = Connect(server->port());
+    std::string pending_w, pending_o;
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(SendAll(worker, Post("/api/v1/workflows/7/claim", "{\"n\":" + std::to_string(i) + "}")));
+      RawResponse w = ReadResponse(worker, &pending_w);
+      CHECK(w.status == 200);
+      CHECK(w.body == "/api/v1/workflows/7/claim {\"n\":" + std::to_string(i) + "}");
+      CHECK(w.head.find("Content-Type: application/json\r\n") != std::string::npos);
+      REQUIRE(SendAll(other, Post("/api/v1/workflows/7/jobs", "x")));
+      CHECK(ReadResponse(other, &pending_o).status == 200);
+    }
+    close(worker);
+    close(other);
+  }
+  const auto worker_threads = recorder.ThreadsOf(true);
+  const auto other_threads = recorder.ThreadsOf(false);
+  CHECK(worker_threads.size() == 1);
+  for (const auto& id : other_threads) CHECK(worker_threads.count(id) == 0);
+  CHECK(recorder.last.authorization == "Bearer t0k");
+  CHECK(recorder.last.remote_address == "127.0.0.1");
+}
+
+TEST_CASE("a connection's answers keep their order when it turns from worker requests to others") {
+  ThreadRecorder recorder;
+  auto server = Start(recorder.Handler());
+  int fd = Connect(server->port(), "127.0.0.3");
+  // Pipelined in one write: two answered here, then one by cpprestsdk (which answers one
+  // pipelined request at a time: the last one here).
+  REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/start", "a") +
+                          "GET /api/v1/workflows/1/workers/2/jobs HTTP/1.1\r\nHost: x\r\n\r\n" +
+                          Post("/api/v1/workflows/1/missing", "b")));
+  std::string pending;
+  const std::vector<std::pair<int, std::string>> expected = {
+      {200, "/api/v1/workflows/1/start a"},
+      {200, "/api/v1/workflows/1/workers/2/jobs "},
+      {404, "/api/v1/workflows/1/missing b"}};
+  for (const auto& [status, body] : expected) {
+    RawResponse r = ReadResponse(fd, &pending);
+    CHECK(r.status == status);
+    CHECK(r.body == body);
+  }
+  // The connection stays with cpprestsdk once a request went there.
+  for (const char* path : {"/api/v1/workflows/1/complete", "/api/v1/workflows/1/workers/2/heartbeat"}) {
+    REQUIRE(SendAll(fd, Post(path, "c")));
+    RawResponse r = ReadResponse(fd, &pending);
+    CHECK(r.status == 200);
+    CHECK(r.body == std::string(path) + " c");
+  }
+  close(fd);
+  std::lock_guard lock(recorder.mu);
+  REQUIRE(recorder.calls.size() == 5);
+  CHECK(recorder.calls[0].second == recorder.calls[1].second);
+  for (size_t i = 2; i < 5; ++i) CHECK(recorder.calls[i].second != recorder.calls[0].second);
+  CHECK(recorder.last.remote_address == "127.0.0.3");
+}
+
+TEST_CASE("worker requests the guard does not answer itself still work") {
+  ThreadRecorder recorder;
+  auto server = Start(recorder.Handler(), 1000);
+  std::string pending;
+  SUBCASE("a chunked body") {
+    int fd = Connect(server->port());
+    REQUIRE(SendAll(fd, "POST /api/v1/workflows/1/claim HTTP/1.1\r\nHost: x\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n" + Chunked("hello", 2)));
+    RawResponse r = ReadResponse(fd, &pending);
+    CHECK(r.status == 200);
+    CHECK(r.body == "/api/v1/workflows/1/claim hello");
+    close(fd);
+  }
+  SUBCASE("a body over the limit: cpprestsdk's 413") {
+    int fd = Connect(server->port());
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/claim", std::string(2000, 'x'))));
+    CHECK(ReadResponse(fd, &pending).status == 413);
+    close(fd);
+    std::lock_guard lock(recorder.mu);
+    CHECK(recorder.calls.empty());
+  }
+  SUBCASE("a query") {
+    int fd = Connect(server->port());
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/claim?x=1", "q")));
+    RawResponse r = ReadResponse(fd, &pending);
+    CHECK(r.status == 200);
+    CHECK(r.body == "/api/v1/workflows/1/claim q");
+    close(fd);
+  }
+  SUBCASE("Connection: close ends the connection after the answer") {
+    const std::string raw =
+        RawExchange(server->port(), Post("/api/v1/health", "", "Connection: close\r\n"));
+    // (health is a GET: a POST goes to cpprestsdk) and then GET, answered here
+    CHECK(raw.rfind("HTTP/1.1 200 ", 0) == 0);
+    const std::string get = RawExchange(
+        server->port(), "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(get.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(get.find("Connection: close\r\n") != std::string::npos);
+    CHECK(get.substr(get.size() - 15) == "/api/v1/health ");
+  }
+}
