@@ -251,7 +251,7 @@ class GuardLoop final : public ConnectionGuard {
   /// Answers the worker requests at the front of pieces_ itself; leaves in pieces_ what goes
   /// to cpprestsdk.
   void AnswerDirect(Connection* c);
-  void Answer(Connection* c);
+  bool Answer(Connection* c);
   bool OpenBackend(Connection* c);
   void StopWritingBackend(Connection* c);
   void Finish(Connection* c);
@@ -592,21 +592,22 @@ void GuardLoop::AnswerDirect(Connection* c) {
   for (; used < pieces_.size(); ++used) {
     const RequestFramer::Piece& p = pieces_[used];
     const char* bytes = (p.from_heads ? heads.data() : scratch_.get()) + p.offset;
+    bool complete = false;
     if (c->in_direct) {
       c->direct_body.append(bytes, p.size);
-      if (c->direct_body.size() >= c->direct_head.content_length) Answer(c);
+      complete = c->direct_body.size() >= c->direct_head.content_length;
     } else if (p.from_heads &&
                ParseDirectHead(std::string_view(bytes, p.size),
                                std::min(options_.max_body_bytes, kMaxDirectBody),
                                &c->direct_head)) {
       c->in_direct = true;
       c->direct_body.clear();
-      if (c->direct_head.content_length == 0) Answer(c);
+      complete = c->direct_head.content_length == 0;
     } else {
       c->direct = false;
       break;
     }
-    if (c->client_done) {  // "Connection: close": nothing after it is read
+    if (complete && Answer(c)) {  // "Connection: close": nothing after it is read
       pieces_.clear();
       return;
     }
@@ -615,8 +616,8 @@ void GuardLoop::AnswerDirect(Connection* c) {
 }
 
 /// The request in c->direct_head and c->direct_body is complete: its answer goes after what
-/// the client has not been sent yet.
-void GuardLoop::Answer(Connection* c) {
+/// the client has not been sent yet. True when the request asked to close the connection.
+bool GuardLoop::Answer(Connection* c) {
   c->in_direct = false;
   HttpRequest request;
   request.method = std::move(c->direct_head.method);
@@ -627,7 +628,9 @@ void GuardLoop::Answer(Connection* c) {
   c->to_client.bytes.append(SerializeResponse(options_.answer(request), c->direct_head.close));
   if (request.body.capacity() <= kKeepCapacity) c->direct_body.swap(request.body);
   c->direct_body.clear();
-  if (c->direct_head.close) c->client_done = true;
+  if (!c->direct_head.close) return false;
+  c->client_done = true;
+  return true;
 }
 
 bool GuardLoop::OpenBackend(Connection* c) {

@@ -906,6 +906,17 @@ TEST_CASE("a connection's answers keep their order when it turns from worker req
   CHECK(recorder.last.remote_address == "127.0.0.3");
 }
 
+TEST_CASE("a worker request before a malformed one in the same read is answered, then refused") {
+  ThreadRecorder recorder;
+  auto server = Start(recorder.Handler());
+  const std::string raw = RawExchange(
+      server->port(), Post("/api/v1/workflows/1/complete", "first") + "BROKEN\r\n\r\n");
+  CHECK(raw.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(raw.find("/api/v1/workflows/1/complete first") != std::string::npos);
+  CHECK(raw.find("HTTP/1.1 400 ") != std::string::npos);
+  CHECK(raw.find("HTTP/1.1 400 ") > raw.find("/api/v1/workflows/1/complete first"));
+}
+
 TEST_CASE("worker requests the guard does not answer itself still work") {
   ThreadRecorder recorder;
   auto server = Start(recorder.Handler(), 1000);
