@@ -7,8 +7,11 @@
 // while it is kept nothing more is read from that side, so a connection holds at most one scratch
 // read per direction plus its unfinished request head.
 //
-// The guard answers a request itself only when the request never reaches cpprestsdk: too many
-// connections (503), a head too large (431), malformed (400/501/505) or too slow (408). If earlier
+// The guard answers a request itself when the request never reaches cpprestsdk: too many
+// connections (503), a head too large (431), malformed (400/501/505) or too slow (408); and the
+// worker protocol's requests, by calling the handler in this thread (direct_requests.h), on a
+// connection until it sends any other request. Such a connection reads at most 16 KiB at a time
+// and nothing more while answers wait to be sent. If earlier
 // requests of the same connection were forwarded, their answers are relayed first: the guard
 // ends the backend connection's sending side and sends its own answer after cpprestsdk has
 // answered and closed. Connections it closes after an answer are closed "lingering": its sending
@@ -47,6 +50,9 @@ using Clock = std::chrono::steady_clock;
 
 /// One read from a socket; also the most a connection keeps per direction while a socket is busy.
 constexpr size_t kScratchBytes = 256 << 10;
+/// Most bytes read at once from a connection whose requests the guard answers itself: at most
+/// ~500 of the smallest requests (a 31-byte `GET /api/v1/health`) per read.
+constexpr size_t kDirectReadBytes = 16 << 10;
 /// Largest body of a request the guard answers itself (a larger one goes to cpprestsdk).
 constexpr size_t kMaxDirectBody = 8 << 20;
 /// A kept-bytes buffer larger than this is released once it has been written.
@@ -507,7 +513,9 @@ bool GuardLoop::Upstream(Connection* c) {
   }
   if (c->to_backend.empty() && !c->client_done && c->client_readable &&
       (!c->direct || c->to_client.empty())) {
-    const ssize_t n = c->client->Read(scratch_.get(), kScratchBytes);
+    // A connection the guard answers reads less at a time: the requests in one read are all
+    // answered before the next, so this bounds the answers it holds and the time it takes.
+    const ssize_t n = c->client->Read(scratch_.get(), c->direct ? kDirectReadBytes : kScratchBytes);
     if (n > 0) {
       Forward(c, static_cast<size_t>(n));
       progress = true;
@@ -625,11 +633,15 @@ bool GuardLoop::Answer(Connection* c) {
   request.authorization = std::move(c->direct_head.authorization);
   request.body.swap(c->direct_body);
   request.remote_address = c->peer;
-  c->to_client.bytes.append(SerializeResponse(options_.answer(request), c->direct_head.close));
+  const HttpResponse response = options_.answer(request);
+  // A server shutting down (503) closes the connection, as cpprestsdk's side does.
+  const bool close = c->direct_head.close || response.status == 503;
+  c->to_client.bytes.append(SerializeResponse(response, close));
   if (request.body.capacity() <= kKeepCapacity) c->direct_body.swap(request.body);
   c->direct_body.clear();
-  if (!c->direct_head.close) return false;
+  if (!close) return false;
   c->client_done = true;
+  c->refusal.clear();  // nothing after an answer that closes the connection
   return true;
 }
 
