@@ -314,12 +314,20 @@ jobs:
 """)
     p = subprocess.Popen([TORC, "run", "wf.yaml", "--cpus", "4"], cwd=d,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # Killed once the first job has ended (a fixed sleep was too short on a loaded machine:
-    # nothing had completed yet).
-    deadline = time.time() + 30
-    while time.time() < deadline and not (
-            os.path.exists(log) and any(l.startswith("end") for l in open(log))):
-        time.sleep(0.02)
+    # Killed once the run's own server has recorded a job completed (a fixed sleep was too
+    # short on a loaded machine; the first "end" line in the log was too early: the job's result
+    # may not have reached the server yet).
+    env = dict(os.environ, TORC_DATA_DIR=f"{d}/torc_output/.torc")
+
+    def completed():
+        if not os.path.exists(f"{d}/torc_output/.torc/server.url"):
+            return 0
+        r = run_torc(TORC, ["status", "1", "--json"], env=env, cwd=d, timeout=10)
+        try:
+            return json.loads(r.stdout)["counts"]["completed"] if r.returncode == 0 else 0
+        except (ValueError, KeyError):
+            return 0
+    wait_for(completed, lambda n: n > 0, 30, 0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
     time.sleep(0.5)  # the killed run's jobs die with it (PR_SET_PDEATHSIG)
