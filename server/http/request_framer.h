@@ -5,9 +5,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace torc::server::http_internal {
+
+/// Header names compared as HTTP does, for the names the guard looks for (letters, digits, '-').
+bool EqualsIgnoringCase(std::string_view a, std::string_view b);
+/// `s` without the spaces around it (a header value; the framer refuses tabs in heads).
+std::string_view TrimSpaces(std::string_view s);
 
 /// Why the framer refused a client's bytes: the HTTP status to answer and the message for its
 /// JSON error body.
