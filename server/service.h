@@ -55,6 +55,11 @@ struct WorkflowEntry {
   /// Memory only (lost on restart until the next notice); erased when the attempt's result is
   /// applied, and an entry counts only while the job is running that attempt.
   std::unordered_map<JobIndex, std::pair<uint32_t, std::string>> running_on;
+  /// The CPUs of the workers that said theirs in a claim (ClaimRequest::total_cpus), their sum
+  /// over the live ones, and when workers that left were last taken out. Memory only.
+  std::unordered_map<WorkerId, int64_t> worker_cpus;
+  int64_t worker_cpus_sum = 0;
+  double worker_cpus_swept_at = 0;
 };
 
 /// A due action handed to whoever executes it (the server's action runner).

@@ -90,7 +90,30 @@ protocol::ClaimedJob ClaimedJobOf(const WorkflowCore& core, const ClaimedJob& c)
   m.delete_on_success = io.delete_on_success;
   m.failure_handler =
       job.failure_handler == spec::kNone ? -1 : static_cast<int64_t>(job.failure_handler);
+  m.has_dependents = core.HasDependents(c.job);
   return m;
+}
+
+/// Records the CPUs worker `w` said it has and returns the sum over the workflow's live
+/// workers. Workers that left are taken out at most once a second (a walk over all of them).
+int64_t WorkerCpus(WorkflowEntry& e, WorkerId w, int64_t cpus, double now) {
+  if (cpus > 0) {
+    int64_t& mine = e.worker_cpus[w];
+    e.worker_cpus_sum += cpus - mine;
+    mine = cpus;
+  }
+  if (now - e.worker_cpus_swept_at >= 1) {
+    e.worker_cpus_swept_at = now;
+    for (auto it = e.worker_cpus.begin(); it != e.worker_cpus.end();) {
+      if (e.core->IsLiveWorker(it->first)) {
+        ++it;
+        continue;
+      }
+      e.worker_cpus_sum -= it->second;
+      it = e.worker_cpus.erase(it);
+    }
+  }
+  return e.worker_cpus_sum;
 }
 
 /// What a registered worker needs of its workflow.
@@ -231,6 +254,7 @@ ServiceStatus Service::Claim(WorkflowId id, const protocol::ClaimRequest& reques
       if (!IsFinal(static_cast<JobStatus>(s)))
         answer->unfinished += static_cast<int64_t>(counts[s]);
     answer->ready = static_cast<int64_t>(counts[static_cast<int>(JobStatus::kReady)]);
+    answer->worker_cpus = WorkerCpus(e, w, request.total_cpus, now);
     answer->workflow_complete = e.core->IsComplete();
     // When nothing was given, say whether anything left could ever fit this worker, so it
     // can leave instead of idling (e.g. a 4-node job, 2 nodes here).
@@ -252,6 +276,7 @@ ServiceStatus Service::CompleteJobs(WorkflowId id, const protocol::CompleteReque
                                     double now, protocol::CompleteAnswer* answer) {
   std::vector<AttemptResult> results = ResultsOf(request.results);
   return Mutate(id, now, [&](WorkflowEntry& e, ChangeBatch* batch) {
+    if (!request.started.empty()) ApplyStarted(e, request.worker_id, request.started, now, batch);
     ApplyResults(e, request.worker_id, request.results, results, now, batch, &answer->applied,
                  &answer->duplicate, &answer->rejected);
     return ServiceStatus::Ok();

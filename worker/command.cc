@@ -137,6 +137,7 @@ JobToRun JobFromClaim(const protocol::ClaimedJob& c) {
   job.stdio_mode = spec::ToString(c.stdio_mode);
   job.delete_on_success = c.delete_on_success;
   job.failure_handler = static_cast<int>(c.failure_handler);
+  job.has_dependents = c.has_dependents;
   return job;
 }
 

@@ -29,6 +29,7 @@ struct JobToRun {
   std::string stdio_mode = "separate";  // separate, combined, no_stdout, no_stderr, none
   bool delete_on_success = false;
   int failure_handler = -1;
+  bool has_dependents = false;  // other jobs wait for its result: it is reported at once
 };
 
 /// The job a claim (or the server's list of held jobs) handed over, as the worker runs it.

@@ -462,8 +462,12 @@ double Worker::WaitSeconds(double next_heartbeat) const {
   double wait = (draining_ || !finishing_reason_.empty() ? next_heartbeat
                            : std::min(next_heartbeat, std::max(next_claim_, retry_at_))) -
                 now;
-  if (!results_.empty() || !started_.empty())
-    wait = std::min(wait, std::max(kFlushDelaySeconds, retry_at_ - now));
+  if (!results_.empty() || !started_.empty()) {
+    // Until the news are due (FlushDue starts their clock when it first sees them); at least
+    // a millisecond, so that rounding cannot make the loop spin short of the moment.
+    const double due = (first_pending_ > 0 ? first_pending_ : now) + NewsHold();
+    wait = std::min(wait, std::max({due - now, retry_at_ - now, 1e-3}));
+  }
   if (!running_.empty()) wait = std::min(wait, 0.5);  // runtime/memory/kill checks
   if (sampling_)
     for (const auto& [pid, r] : running_) wait = std::min(wait, r.usage.next_sample() - now);

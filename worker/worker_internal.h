@@ -103,14 +103,21 @@ class Worker {
   // ---- talking to the server (worker_server.cc)
   /// Claims what fits the free resources, carrying the pending start notices and results.
   void Claim(double now);
-  /// The free resources a claim offers: each node's, plus whole nodes for prefetch rounds.
-  std::vector<protocol::NodeCapacity> ClaimCapacity() const;
+  /// The free resources a claim offers: each node's, plus whole nodes for the rounds claimed
+  /// ahead. `free_cpus` gets the free CPUs, `ahead` how many jobs may be claimed ahead.
+  std::vector<protocol::NodeCapacity> ClaimCapacity(int64_t* free_cpus, int64_t* ahead) const;
+  /// The CPUs of all this worker's nodes.
+  int64_t TotalCpus() const;
   /// Takes a claim's answer: queues its jobs, and learns whether work is left for this worker.
   void OnClaimAnswer(const protocol::ClaimAnswer& answer, double now);
-  /// Whether the pending start notices and results should go now (they wait a little to
-  /// travel together).
+  /// Whether the pending start notices and results should go now (they wait for the next
+  /// claim to carry them, at most NewsHold()).
   bool FlushDue(double now);
-  /// Sends the pending start notices and results on their own (no claim).
+  /// How long start notices and results may wait: kFlushDelaySeconds when a result is
+  /// awaited (other jobs depend on it), else kNewsHoldSeconds.
+  double NewsHold() const { return urgent_news_ ? kFlushDelaySeconds : kNewsHoldSeconds; }
+  /// Sends the pending start notices and results without a claim: in one request when there
+  /// are results, else the notices alone.
   void Flush();
   /// Sends `items` (start notices or results, `what` names them) with `send`, a call taking a
   /// vector of them. A batch the server refuses for good (400: one of them is not what it
@@ -262,13 +269,19 @@ class Worker {
   // How much of an allocation's start may pass before a job as long as the walltime no longer
   // starts (ClaimableRuntime).
   static constexpr double kStartupAllowanceSeconds = 120;
-  static constexpr double kPrefetchBelowSeconds = 2.0;
+  // Jobs shorter than this on average are claimed ahead (docs/worker.md, "Claiming ahead").
+  static constexpr double kPrefetchBelowSeconds = 10.0;
   static constexpr double kFlushDelaySeconds = 0.1;
+  static constexpr double kNewsHoldSeconds = 1.0;
   // How long a stopping worker's last call (unregistering) may wait: BoundCallTime's minimum.
   static constexpr double kLeaveCallSeconds = 0.5;
   double first_pending_ = 0;  // when the oldest unsent result or start notice appeared
   double mean_job_seconds_ = 0;  // moving average of recent jobs' run times
   int64_t jobs_measured_ = 0;
+  // The last claim answer's ready jobs and the CPUs of all the workflow's live workers: this
+  // worker claims ahead at most its share of the ready jobs (ClaimCapacity).
+  int64_t last_ready_ = 0, last_worker_cpus_ = 0;
+  bool urgent_news_ = false;  // a pending result is of a job others depend on
   uint32_t own_node_ = 0;  // the node this worker runs on (direct mode starts processes here)
   std::vector<protocol::AttemptReport> results_;  // ended attempts not yet reported
   std::vector<protocol::StartNotice> started_;    // launched jobs not yet reported

@@ -512,6 +512,7 @@ void Worker::ReportUnstarted(const JobToRun& job, AttemptStatus status,
 void Worker::Report(const JobToRun& job, AttemptStatus status, int exit_code, int signal,
                     const std::string& reason, double start, double end, const Running& r,
                     const ProcessExit* e) {
+  if (job.has_dependents) urgent_news_ = true;
   protocol::AttemptReport a;
   a.id = job.id;
   a.attempt = job.attempt;

@@ -24,21 +24,42 @@ std::string JobAttempt(const Item& item) {
 }  // namespace
 
 // ---- talking to the server ----------------------------------------------------------
-std::vector<protocol::NodeCapacity> Worker::ClaimCapacity() const {
+int64_t Worker::TotalCpus() const {
+  int64_t total = 0;
+  for (const auto& f : ledger_->Free()) total += f.total_cpus;
+  return total;
+}
+
+std::vector<protocol::NodeCapacity> Worker::ClaimCapacity(int64_t* free_cpus,
+                                                          int64_t* ahead) const {
   std::vector<NodeFree> free = ledger_->Free();
   std::vector<protocol::NodeCapacity> nodes;
-  for (const auto& f : free)
+  int64_t total = 0;
+  *free_cpus = 0;
+  for (const auto& f : free) {
     nodes.push_back({f.free_cpus, f.free_memory_bytes, f.free_gpus, f.total_cpus,
                      f.total_memory_bytes, f.total_gpus, f.idle});
-  // Short jobs: also claim one round ahead (kept in a local queue), so a
-  // slot that frees up is refilled at once instead of after a round trip.
-  // The shorter the jobs, the more rounds ahead (about 0.2 s of work).
-  // Only once a few jobs showed how long they take: several workers must not
-  // start by hoarding each other's work.
-  bool prefetch = !Holding() && jobs_measured_ >= 4 && mean_job_seconds_ < kPrefetchBelowSeconds;
-  int rounds = prefetch ? static_cast<int>(std::clamp(0.2 / std::max(mean_job_seconds_, 1e-3),
-                                                      0.0, 16.0))
-                        : 0;
+    *free_cpus += f.free_cpus;
+    total += f.total_cpus;
+  }
+  // Jobs of seconds: also claim ahead (kept in a local queue), so that a slot that frees up
+  // is refilled at once instead of after a round trip, and one request carries the news and
+  // the next jobs of many slots. One round of the nodes' whole capacity, more for jobs under
+  // 0.2 s (about 0.2 s of work). Only once a few jobs showed how long they take, and never
+  // more than this worker's share of the ready jobs (by its part of all live workers' CPUs):
+  // workers must not hoard each other's work, nor leave the last jobs queued behind one
+  // worker's while others idle. Longer jobs are claimed as slots free: their requests are
+  // few, and a job held in a queue for minutes could run on an allocation that starts later.
+  *ahead = 0;
+  if (Holding() || jobs_measured_ < 4 || mean_job_seconds_ >= kPrefetchBelowSeconds) return nodes;
+  const int rounds =
+      static_cast<int>(std::clamp(0.2 / std::max(mean_job_seconds_, 1e-3), 1.0, 16.0));
+  const int64_t all = std::max(total, last_worker_cpus_);
+  const auto share = static_cast<int64_t>(static_cast<double>(last_ready_) *
+                                          static_cast<double>(total) /
+                                          static_cast<double>(std::max<int64_t>(all, 1)));
+  *ahead = std::min(share, rounds * total);
+  if (*ahead <= 0) return nodes;
   for (int k = 0; k < rounds; ++k)
     for (const auto& f : free)
       nodes.push_back({f.total_cpus, f.total_memory_bytes, f.total_gpus, f.total_cpus,
@@ -58,9 +79,9 @@ void Worker::Claim(double now) {
     return;
   }
   protocol::ClaimRequest req;
-  req.nodes = ClaimCapacity();
-  int64_t cpus = 0;
-  for (const auto& n : req.nodes) cpus += n.free_cpus;
+  int64_t free_cpus = 0, ahead = 0;
+  req.nodes = ClaimCapacity(&free_cpus, &ahead);
+  const int64_t cpus = free_cpus + ahead;
   if (cpus <= 0) {
     next_claim_ = 1e300;  // wait for an exit
     if (FlushDue(now)) Flush();
@@ -80,6 +101,7 @@ void Worker::Claim(double now) {
     req.started = started_;
   }
   req.scheduler = o_.scheduler;
+  req.total_cpus = TotalCpus();
   // One rule with validate and the server (docs/worker.md): the runtime must fit the time
   // left, with the allocation's start-up forgiven, so that runtime == walltime runs.
   if (alloc_.end_time)
@@ -113,6 +135,7 @@ void Worker::Claim(double now) {
     results_.clear();
     started_.clear();
     first_pending_ = 0;
+    urgent_news_ = false;
   }
   for (const auto& x : r.value->rejected)
     Log("the server rejected the result of " + JobAttempt(x) + ": " + x.reason);
@@ -128,6 +151,8 @@ int64_t Worker::ParallelRoom() const {
 
 void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   workflow_complete_ = answer.workflow_complete;
+  last_ready_ = answer.ready;
+  last_worker_cpus_ = answer.worker_cpus;
   CountSteps(static_cast<int64_t>(answer.jobs.size()));
   for (const auto& j : answer.jobs) queue_.push_back(JobFromClaim(j));
   LaunchQueued();
@@ -145,24 +170,39 @@ void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   }
 }
 
-/// Results and start notices wait a little to travel together, unless
-/// nothing else is going on.
+/// Results and start notices wait for a claim to carry them, unless nothing else is going on
+/// or they have waited NewsHold(): jobs' news travel together, in few requests.
 bool Worker::FlushDue(double now) {
+  if (results_.empty()) urgent_news_ = false;
   if (results_.empty() && started_.empty()) return false;
   if (running_.empty() || results_.size() >= 256) return true;
   if (first_pending_ == 0) first_pending_ = now;
-  return now - first_pending_ >= kFlushDelaySeconds;
+  return now - first_pending_ >= NewsHold();
 }
 
 void Worker::Flush() {
   first_pending_ = 0;
+  if (!results_.empty() && !news_alone_ && !offline_) {
+    // One request: the start notices travel with the results (applied first).
+    auto r = api_.Complete({worker_id_, results_, started_});
+    if (r.ok() || r.status == 409) {
+      if (r.status == 409) Log("the server rejected some results: " + r.error);
+      results_.clear();
+      started_.clear();
+      urgent_news_ = false;
+      return ServerOk();
+    }
+    if (!RequestRefused(r)) return;
+    ServerOk();
+    news_alone_ = true;  // apart, then one at a time (Deliver finds what it refuses)
+  }
   if (!started_.empty())
     Deliver(started_, "start notice", [this](const std::vector<protocol::StartNotice>& s) {
       return api_.Start({worker_id_, s});
     });
   if (!results_.empty() && !offline_)
     Deliver(results_, "result", [this](const std::vector<protocol::AttemptReport>& s) {
-      return api_.Complete({worker_id_, s});
+      return api_.Complete({worker_id_, s, {}});
     });
   if (results_.empty() && started_.empty()) news_alone_ = false;
 }

@@ -56,6 +56,13 @@ WorkflowCore::WorkflowCore(WorkflowId id, std::shared_ptr<const spec::Plan> plan
     for (JobIndex j : plan_->actions[a].jobs) job_actions_[j].push_back(a);
 }
 
+bool WorkflowCore::HasDependents(JobIndex j) const {
+  if (!graph_.children[j].empty()) return true;
+  for (uint32_t g : graph_.member_groups[j])
+    if (!graph_.group_users[g].empty()) return true;
+  return false;
+}
+
 JobShape WorkflowCore::ShapeOf(JobIndex j) const {
   const spec::Job& job = plan_->jobs[j];
   const spec::ResourceRequirements& rr = plan_->RequirementsOf(job);

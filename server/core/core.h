@@ -156,6 +156,9 @@ class WorkflowCore {
   /// What a job asks for per node (resources resolved, memory and runtime as grown by
   /// failure handlers and restarts), its runtime and scheduler.
   JobShape ShapeOf(JobIndex j) const;
+  /// Whether other jobs wait for `j`'s final state: it has children, or is in a dependency
+  /// group that some job depends on.
+  bool HasDependents(JobIndex j) const;
   /// Whether the plan's max_failures is reached: as many jobs are failed as it allows, so
   /// no job starts again until a restart takes failed ones out of the count.
   bool FailureLimitReached() const;

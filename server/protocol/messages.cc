@@ -363,6 +363,7 @@ json ToJson(const ClaimRequest& m) {
   json j = {{"worker_id", m.worker_id}, {"max_jobs", m.max_jobs}, {"nodes", nodes}};
   if (m.remaining_seconds) j["remaining_seconds"] = *m.remaining_seconds;
   if (!m.scheduler.empty()) j["scheduler"] = FitText(m.scheduler, kMaxSchedulerBytes);
+  if (m.total_cpus > 0) j["total_cpus"] = m.total_cpus;
   if (!m.started.empty()) {
     j["started"] = json::array();
     for (const auto& s : m.started) j["started"].push_back(ToJson(s));
@@ -384,6 +385,7 @@ ClaimRequest ClaimRequestFromJson(const json& j) {
   m.nodes = Each<NodeCapacity>(j, "nodes", true, 100000, "each of 'nodes' must be an object",
                                NodeCapacityFromJson);
   m.scheduler = GetString(j, "scheduler", "", kMaxSchedulerBytes);
+  m.total_cpus = GetInt(j, "total_cpus", 0, INT64_MAX, 0);
   m.started =
       Each<StartNotice>(j, "started", false, 1'000'000,
                         "each started job must be an object {id, attempt}", StartNoticeFromJson);
@@ -418,6 +420,7 @@ void WriteJson(const ClaimedJob& c, JsonWriter& w) {
     w.Key("stdio").Raw("{").Key("mode", true).String(spec::ToString(c.stdio_mode))
         .Key("delete_on_success").Bool(c.delete_on_success).Raw("}");
   if (c.failure_handler >= 0) w.Key("failure_handler").Int(c.failure_handler);
+  if (c.has_dependents) w.Key("has_dependents").Bool(true);
   if (!c.status.empty()) w.Key("status").String(c.status);
   w.Raw("}");
 }
@@ -459,6 +462,7 @@ ClaimedJob ClaimedJobFromJson(const json& j) {
     c.delete_on_success = GetBool(*io, "delete_on_success", false);
   }
   c.failure_handler = GetInt(j, "failure_handler", -1, INT32_MAX, -1);
+  c.has_dependents = GetBool(j, "has_dependents", false);
   c.status = GetString(j, "status", "", 32);
   return c;
 }
@@ -474,6 +478,7 @@ std::string EncodeClaimAnswer(const ClaimAnswer& m) {
   }
   w.Raw("]").Key("workflow_complete").Bool(m.workflow_complete);
   w.Key("unfinished").Int(m.unfinished).Key("ready").Int(m.ready);
+  if (m.worker_cpus > 0) w.Key("worker_cpus").Int(m.worker_cpus);
   if (m.runnable) w.Key("runnable").Int(*m.runnable);
   w.Key("applied").Int(m.applied).Key("duplicate").Int(m.duplicate);
   w.Key("rejected").Raw(ToJson(m.rejected).dump());
@@ -489,6 +494,7 @@ ClaimAnswer ClaimAnswerFromJson(const json& j) {
   m.workflow_complete = GetBool(j, "workflow_complete", false);
   m.unfinished = GetInt(j, "unfinished", 0, INT64_MAX, 0);
   m.ready = GetInt(j, "ready", 0, INT64_MAX, 0);
+  m.worker_cpus = GetInt(j, "worker_cpus", 0, INT64_MAX, 0);
   if (auto it = j.find("runnable"); it != j.end() && !it->is_null())
     m.runnable = GetInt(j, "runnable", 0, INT64_MAX);
   m.applied = GetInt(j, "applied", 0, INT64_MAX, 0);
@@ -523,7 +529,12 @@ StartAnswer StartAnswerFromJson(const json& j) {
 json ToJson(const CompleteRequest& m) {
   json results = json::array();
   for (const auto& r : m.results) results.push_back(ToJson(r));
-  return {{"worker_id", m.worker_id}, {"results", results}};
+  json j = {{"worker_id", m.worker_id}, {"results", results}};
+  if (!m.started.empty()) {
+    j["started"] = json::array();
+    for (const auto& s : m.started) j["started"].push_back(ToJson(s));
+  }
+  return j;
 }
 
 CompleteRequest CompleteRequestFromJson(const json& j) {
@@ -532,6 +543,9 @@ CompleteRequest CompleteRequestFromJson(const json& j) {
   m.worker_id = GetInt(j, "worker_id", 1, INT64_MAX);
   m.results = Each<AttemptReport>(j, "results", true, 1'000'000,
                                   "each of 'results' must be an object", AttemptReportFromJson);
+  m.started =
+      Each<StartNotice>(j, "started", false, 1'000'000,
+                        "each started job must be an object {id, attempt}", StartNoticeFromJson);
   return m;
 }
 

@@ -210,6 +210,9 @@ struct ClaimRequest {
   std::vector<NodeCapacity> nodes;
   std::optional<double> remaining_seconds;  // time the allocation has left for a job
   std::string scheduler;                    // "" = any
+  /// The CPUs of all the worker's nodes, busy or not (0: not said). The server sums them over
+  /// its live workers (ClaimAnswer::worker_cpus): `nodes` may list capacity claimed ahead.
+  int64_t total_cpus = 0;
   std::vector<StartNotice> started;
   std::vector<AttemptReport> results;
   bool operator==(const ClaimRequest&) const = default;
@@ -231,6 +234,9 @@ struct ClaimedJob {
   spec::StdioMode stdio_mode = spec::StdioMode::kSeparate;
   bool delete_on_success = false;
   int64_t failure_handler = -1;  // index into RegistrationAnswer::failure_handlers
+  /// Other jobs wait for its result (children or a dependency group): the worker reports it
+  /// at once instead of letting it wait for the next request.
+  bool has_dependents = false;
   std::string status;            // only in HeldJobs: "claimed" or "running"
   bool operator==(const ClaimedJob&) const = default;
 };
@@ -252,7 +258,10 @@ struct ClaimAnswer {
   std::vector<ClaimedJob> jobs;
   bool workflow_complete = false;
   int64_t unfinished = 0;  // jobs not in a final state
-  int64_t ready = 0;
+  int64_t ready = 0;       // ready jobs left after this claim
+  /// The total_cpus of the workflow's live workers that said theirs (0: none did). A worker
+  /// claims ahead at most its share of the ready jobs: ready * its CPUs / worker_cpus.
+  int64_t worker_cpus = 0;
   /// Only when no job was given: how many unfinished jobs could ever run on this worker.
   std::optional<int64_t> runnable;
   int64_t applied = 0, duplicate = 0;  // results carried by the claim
@@ -283,6 +292,8 @@ StartAnswer StartAnswerFromJson(const nlohmann::json& j);
 struct CompleteRequest {
   int64_t worker_id = 0;
   std::vector<AttemptReport> results;
+  /// Start notices travelling with the results (applied first): one request for both.
+  std::vector<StartNotice> started;
   bool operator==(const CompleteRequest&) const = default;
 };
 nlohmann::json ToJson(const CompleteRequest& m);

@@ -8,6 +8,9 @@
 // Prints one JSON line per run.
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
 #include <cstdio>
 #include <thread>
 
@@ -22,6 +25,18 @@ namespace {
 std::string Sweep(long n) {
   return "name: sweep\njobs:\n  - name: job_{i}\n    command: python run.py --index {i}\n"
          "    parameters:\n      i: \"1:" + std::to_string(n) + "\"\n";
+}
+
+/// CPU seconds (user + system) the process `pid` has used so far.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int k = 3; k <= 15 && fields >> field; ++k)
+    if (k >= 14) ticks += std::stod(field);  // utime, stime
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double Seconds(Clock::time_point since) {
@@ -45,6 +60,7 @@ int Dispatch(testing::ServerProcess& server, long n, int threads, int batch) {
   int64_t wf = Submit(*c, n, &submit_s);
   std::string base = "/workflows/" + std::to_string(wf);
   std::atomic<long> done{0};
+  const double cpu0 = CpuSeconds(server.pid());
   auto t0 = Clock::now();
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
@@ -74,9 +90,12 @@ int Dispatch(testing::ServerProcess& server, long n, int threads, int batch) {
   }
   for (auto& t : pool) t.join();
   double s = Seconds(t0);
+  const double cpu = CpuSeconds(server.pid()) - cpu0;
   std::printf("{\"case\": \"dispatch\", \"jobs\": %ld, \"threads\": %d, \"batch\": %d, "
-              "\"seconds\": %.3f, \"jobs_per_second\": %.0f, \"server_peak_rss_mib\": %.1f}\n",
+              "\"seconds\": %.3f, \"jobs_per_second\": %.0f, \"server_cpu_us_per_job\": %.1f, "
+              "\"server_peak_rss_mib\": %.1f}\n",
               done.load(), threads, batch, s, static_cast<double>(done) / s,
+              cpu / static_cast<double>(std::max(1L, done.load())) * 1e6,
               static_cast<double>(server.MemoryKiB("VmHWM:")) / 1024.0);
   return done == n ? 0 : 1;
 }

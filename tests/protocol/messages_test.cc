@@ -46,6 +46,7 @@ ClaimedJob Job() {
   c.stdio_mode = torc::spec::StdioMode::kCombined;
   c.delete_on_success = true;
   c.failure_handler = 1;
+  c.has_dependents = true;
   return c;
 }
 
@@ -193,9 +194,11 @@ TEST_CASE("ClaimRequest round-trips and checks its fields") {
   m.nodes = {{4, 1 << 30, 1, 8, 2LL << 30, 2, false}, {8, 2LL << 30, 2, 8, 2LL << 30, 2, true}};
   m.remaining_seconds = 3500.5;
   m.scheduler = "gpu";
+  m.total_cpus = 16;
   m.started = {{1, 1, "n1"}, {2, 3, ""}};
   m.results = {Report()};
   CHECK(ClaimRequestFromJson(ToJson(m)) == m);
+  CHECK(ToJson(m)["total_cpus"] == 16);
   ClaimRequest bare;
   bare.worker_id = 1;
   CHECK(ClaimRequestFromJson(ToJson(bare)) == bare);
@@ -226,12 +229,19 @@ TEST_CASE("ClaimRequest round-trips and checks its fields") {
 }
 
 TEST_CASE("AttemptReport: each field checked (inside a complete request)") {
-  CompleteRequest m{9, {Report()}};
+  CompleteRequest m{9, {Report()}, {}};
   CHECK(CompleteRequestFromJson(ToJson(m)) == m);
+  CHECK(!ToJson(m).contains("started"));
+  // Start notices may travel with the results.
+  CompleteRequest both{9, {Report()}, {{1, 1, "n1"}, {2, 3, ""}}};
+  CHECK(CompleteRequestFromJson(ToJson(both)) == both);
+  json bad = ToJson(both);
+  bad["started"][0] = 7;
+  Refuses(CompleteRequestFromJson, bad, "each started job must be an object");
   AttemptReport unknown = Report();
   unknown.peak_rss_bytes = -1;
   unknown.cpu_seconds = -1;
-  CompleteRequest u{9, {unknown}};
+  CompleteRequest u{9, {unknown}, {}};
   CHECK(CompleteRequestFromJson(ToJson(u)) == u);
   auto with = [&](const char* f, const json& v) {
     json j = ToJson(m);
@@ -291,6 +301,7 @@ TEST_CASE("ClaimAnswer, HeldJobs, StartRequest/Answer, CompleteAnswer, Heartbeat
   a.workflow_complete = false;
   a.unfinished = 10;
   a.ready = 4;
+  a.worker_cpus = 1024;
   a.applied = 2;
   a.duplicate = 1;
   a.rejected = {{3, 1, "stale attempt"}};
@@ -358,7 +369,7 @@ TEST_CASE("the worker's messages never carry a text their decoder refuses") {
   AttemptReport r = Report();
   r.reason = long_reason;
   r.nodes = std::string(kMaxNodesBytes + 10, 'n');
-  CompleteRequest complete{9, {r}};
+  CompleteRequest complete{9, {r}, {}};
   CompleteRequest got = CompleteRequestFromJson(json::parse(ToJson(complete).dump()));
   REQUIRE(got.results.size() == 1);
   CHECK(got.results[0].reason.size() <= kMaxReasonBytes);

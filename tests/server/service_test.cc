@@ -178,6 +178,51 @@ TEST_CASE("a worker's round: register, claim with news, heartbeat, held jobs, co
   CHECK(service->HeldJobs(wf + 1, w, &none).code == ServiceStatus::kNotFound);
 }
 
+TEST_CASE("claims say which jobs others wait for and the CPUs of all live workers") {
+  TempDir dir;
+  auto service = OpenService(dir);
+  WorkflowId wf = Submit(*service, kChain);
+  protocol::RegistrationAnswer one, two;
+  REQUIRE(service->RegisterWorker(wf, {}, 1001, &one).ok());
+  REQUIRE(service->RegisterWorker(wf, {}, 1001, &two).ok());
+  protocol::ClaimRequest claim = ClaimOf(one.worker_id);
+  claim.total_cpus = 4;
+  protocol::ClaimAnswer first;
+  REQUIRE(service->Claim(wf, claim, 1002, &first).ok());
+  REQUIRE(first.jobs.size() == 1);
+  const protocol::ClaimedJob a = first.jobs[0];
+  CHECK(a.has_dependents);  // b depends on a
+  CHECK(first.worker_cpus == 4);
+  protocol::ClaimRequest other = ClaimOf(two.worker_id);
+  other.total_cpus = 8;
+  protocol::ClaimAnswer nothing;
+  REQUIRE(service->Claim(wf, other, 1002.5, &nothing).ok());
+  CHECK(nothing.jobs.empty());
+  CHECK(nothing.worker_cpus == 12);
+
+  // A complete request carries start notices, applied before its results.
+  protocol::CompleteAnswer noted;
+  REQUIRE(service->CompleteJobs(wf, {one.worker_id, {}, {{a.id, a.attempt, "n1"}}}, 1003, &noted)
+              .ok());
+  protocol::HeldJobs held;
+  REQUIRE(service->HeldJobs(wf, one.worker_id, &held).ok());
+  REQUIRE(held.jobs.size() == 1);
+  CHECK(held.jobs[0].status == "running");
+  CHECK(held.jobs[0].has_dependents);
+  protocol::CompleteAnswer done;
+  REQUIRE(service->CompleteJobs(wf, {one.worker_id, {Completed(a)}, {}}, 1004, &done).ok());
+  CHECK(done.applied == 1);
+
+  // A worker that says nothing of its CPUs changes nothing; one that left counts no more (its
+  // CPUs are taken out at most a second after the last time).
+  REQUIRE(service->UnregisterWorker(wf, two.worker_id, {}, 1005).ok());
+  protocol::ClaimAnswer second;
+  REQUIRE(service->Claim(wf, ClaimOf(one.worker_id), 1005.5, &second).ok());
+  REQUIRE(second.jobs.size() == 1);
+  CHECK(!second.jobs[0].has_dependents);  // b: nothing waits for it
+  CHECK(second.worker_cpus == 4);
+}
+
 TEST_CASE("a claim that gets nothing says how many jobs could ever run on the worker") {
   TempDir dir;
   auto service = OpenService(dir);
@@ -208,11 +253,11 @@ TEST_CASE("a second report of one attempt is a duplicate only when it says the s
   REQUIRE(claimed.jobs.size() == 1);
   const protocol::ClaimedJob a = claimed.jobs[0];
   protocol::CompleteAnswer first;
-  REQUIRE(service->CompleteJobs(wf, {w, {Completed(a)}}, 1003, &first).ok());
+  REQUIRE(service->CompleteJobs(wf, {w, {Completed(a)}, {}}, 1003, &first).ok());
   CHECK(first.applied == 1);
 
   protocol::CompleteAnswer same;
-  REQUIRE(service->CompleteJobs(wf, {w, {Completed(a)}}, 1004, &same).ok());
+  REQUIRE(service->CompleteJobs(wf, {w, {Completed(a)}, {}}, 1004, &same).ok());
   CHECK(same.duplicate == 1);
   CHECK(same.rejected.empty());
 
@@ -220,7 +265,7 @@ TEST_CASE("a second report of one attempt is a duplicate only when it says the s
   failed.status = protocol::AttemptStatus::kFailed;
   failed.exit_code = 3;
   protocol::CompleteAnswer conflict;
-  REQUIRE(service->CompleteJobs(wf, {w, {failed}}, 1005, &conflict).ok());
+  REQUIRE(service->CompleteJobs(wf, {w, {failed}, {}}, 1005, &conflict).ok());
   CHECK(conflict.duplicate == 0);
   CHECK(conflict.applied == 0);
   REQUIRE(conflict.rejected.size() == 1);
@@ -232,7 +277,7 @@ TEST_CASE("a second report of one attempt is a duplicate only when it says the s
   protocol::AttemptReport stopped = Completed(a);
   stopped.reason = "stopped";
   protocol::CompleteAnswer other;
-  REQUIRE(service->CompleteJobs(wf, {w, {stopped}}, 1006, &other).ok());
+  REQUIRE(service->CompleteJobs(wf, {w, {stopped}, {}}, 1006, &other).ok());
   CHECK(other.rejected.size() == 1);
   // The first report stands: b became ready and is handed out.
   protocol::ClaimAnswer next;

@@ -252,6 +252,9 @@ class FakeServer : public worker::WorkerApi {
     }
     a.workflow_complete = Unfinished() == 0;
     a.unfinished = Unfinished();
+    a.ready = std::count_if(jobs.begin(), jobs.end(),
+                            [](const Job& j) { return !j.done && !j.holder && !j.withheld; });
+    a.worker_cpus = worker_cpus;
     if (a.jobs.empty()) a.runnable = runnable_when_idle.value_or(a.unfinished);
     if (malformed_claims > 0) {  // committed, but the worker cannot read the answer
       --malformed_claims;
@@ -262,6 +265,7 @@ class FakeServer : public worker::WorkerApi {
 
   ApiAnswer<protocol::StartAnswer> Start(const protocol::StartRequest& m) override {
     if (auto f = Fault<protocol::StartAnswer>()) return *f;
+    ++start_calls;
     Started(m.jobs);
     return {200, protocol::StartAnswer{static_cast<int64_t>(m.jobs.size())}, ""};
   }
@@ -270,6 +274,7 @@ class FakeServer : public worker::WorkerApi {
     if (auto f = Fault<protocol::CompleteAnswer>()) return *f;
     completes.push_back(m);
     if (Refuses(m.results)) return {400, std::nullopt, kRefusal};
+    Started(m.started);
     size_t stale_before = stale.size();
     Apply(m.worker_id, m.results);
     if (stale.size() > stale_before) return {409, std::nullopt, "some results were rejected"};
@@ -327,6 +332,7 @@ class FakeServer : public worker::WorkerApi {
   protocol::ExecutionSettings execution;
   double heartbeat_seconds = 30;
   std::optional<int64_t> runnable_when_idle;  // the claim answer's runnable (default: unfinished)
+  int64_t worker_cpus = 0;  // the claim answer's CPUs of all live workers (0: not said)
   bool ignore_workflow_completion = false;    // the registration answer's
   /// (when, job): `torc restart` of a done job at that time: it is ready again, a new attempt.
   std::vector<std::pair<double, uint32_t>> restarts;
@@ -346,6 +352,8 @@ class FakeServer : public worker::WorkerApi {
   std::vector<protocol::CompleteRequest> completes;
   std::vector<protocol::StartNotice> started;
   std::vector<AttemptReport> results;  // accepted
+  std::vector<double> result_times;    // when each accepted result came
+  int start_calls = 0;                 // start notices sent alone
   std::vector<AttemptReport> stale;    // rejected: not the holder's current attempt
   std::vector<double> heartbeat_times;
   std::vector<double> probe_times;
@@ -398,6 +406,7 @@ class FakeServer : public worker::WorkerApi {
       j.done = true;
       j.holder = 0;
       results.push_back(r);
+      result_times.push_back(clock_.now);
     }
   }
 
@@ -517,6 +526,75 @@ TEST_CASE("the first claim offers the free resources and the result travels with
   bool carried = false;
   for (const auto& c : h.server.claims) carried = carried || c.results.size() == 1;
   CHECK(carried);
+}
+
+/// Jobs j0..j{n-1} of 1 s and 1.35 s in turn (their exits do not come together); every fifth
+/// one has dependents. The worker has 4 CPUs.
+void AddSecondsJobs(Harness& h, int n) {
+  for (int i = 0; i < n; ++i) {
+    const std::string name = "j" + std::to_string(i);
+    h.server.AddJob(name).has_dependents = i % 5 == 0;
+    h.processes.behaviour[name] = {i % 2 ? 1.35 : 1.0, 0};
+  }
+}
+
+/// Whether claim `c` offered capacity beyond the worker's one node: it claimed ahead.
+bool ClaimsAhead(const protocol::ClaimRequest& c) { return c.nodes.size() > 1; }
+
+TEST_CASE("jobs of seconds are claimed ahead, and their news travel together") {
+  Harness h;
+  AddSecondsJobs(h, 80);
+  h.server.worker_cpus = 4;  // the only worker: all the ready jobs are its share
+  CHECK(h.Run() == 0);
+  REQUIRE(h.server.results.size() == 80);
+  CHECK(std::any_of(h.server.claims.begin(), h.server.claims.end(), ClaimsAhead));
+  for (const auto& c : h.server.claims) CHECK(c.total_cpus == 4);
+  // Claiming one job per exit would be about 80 claims; ahead, a claim takes a round of four
+  // and carries the news of several jobs.
+  const size_t requests = h.server.claims.size() + h.server.completes.size() +
+                          static_cast<size_t>(h.server.start_calls);
+  INFO("claims " << h.server.claims.size() << ", completes " << h.server.completes.size()
+                 << ", start notices alone " << h.server.start_calls);
+  CHECK(requests <= 40);
+  // A result waits at most 1 s for a request to carry it, 0.1 s when other jobs wait for it.
+  bool held = false;
+  for (size_t k = 0; k < h.server.results.size(); ++k) {
+    const AttemptReport& r = h.server.results[k];
+    const double waited = h.server.result_times[k] - r.end_time;
+    const bool urgent = h.server.jobs[r.id].claimed.has_dependents;
+    INFO(h.server.jobs[r.id].claimed.name << " waited " << waited << " s");
+    CHECK(waited <= (urgent ? 0.1 : 1.0) + 2e-3);
+    held = held || waited > 0.1 + 2e-3;
+  }
+  CHECK(held);  // the hold is real: some news waited for company
+  // Every job started when its slot freed: no round trip between jobs.
+  for (const auto& r : h.server.results)
+    CHECK(r.end_time - r.start_time == doctest::Approx(r.id % 2 ? 1.35 : 1.0));
+  CHECK(h.clock.now - kStart < 80 * 1.175 / 4 + 3);
+}
+
+TEST_CASE("a worker claims ahead no more than its share of the ready jobs") {
+  Harness h;
+  AddSecondsJobs(h, 40);
+  // 100 workers of 4 CPUs: a share of 40 ready jobs is 1.6 jobs, never a job ahead here.
+  h.server.worker_cpus = 400;
+  CHECK(h.Run() == 0);
+  CHECK(h.server.results.size() == 40);
+  CHECK(std::none_of(h.server.claims.begin(), h.server.claims.end(), ClaimsAhead));
+  for (const auto& c : h.server.claims) CHECK(c.max_jobs <= 4);
+}
+
+TEST_CASE("jobs of a minute are not claimed ahead") {
+  Harness h;
+  for (int i = 0; i < 12; ++i) {
+    const std::string name = "long" + std::to_string(i);
+    h.server.AddJob(name);
+    h.processes.behaviour[name] = {60.0 + i, 0};
+  }
+  h.server.worker_cpus = 4;
+  CHECK(h.Run() == 0);
+  CHECK(h.server.results.size() == 12);
+  CHECK(std::none_of(h.server.claims.begin(), h.server.claims.end(), ClaimsAhead));
 }
 
 TEST_CASE("a job that cannot start is reported failed with exit code 127") {
