@@ -254,6 +254,7 @@ ServiceStatus Service::Claim(WorkflowId id, const protocol::ClaimRequest& reques
       if (!IsFinal(static_cast<JobStatus>(s)))
         answer->unfinished += static_cast<int64_t>(counts[s]);
     answer->ready = static_cast<int64_t>(counts[static_cast<int>(JobStatus::kReady)]);
+    answer->blocked = static_cast<int64_t>(counts[static_cast<int>(JobStatus::kBlocked)]);
     answer->worker_cpus = WorkerCpus(e, w, request.total_cpus, now);
     answer->workflow_complete = e.core->IsComplete();
     // When nothing was given, say whether anything left could ever fit this worker, so it
@@ -279,6 +280,7 @@ ServiceStatus Service::CompleteJobs(WorkflowId id, const protocol::CompleteReque
     if (!request.started.empty()) ApplyStarted(e, request.worker_id, request.started, now, batch);
     ApplyResults(e, request.worker_id, request.results, results, now, batch, &answer->applied,
                  &answer->duplicate, &answer->rejected);
+    answer->workflow_complete = e.core->IsComplete();
     return ServiceStatus::Ok();
   });
 }

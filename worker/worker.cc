@@ -108,9 +108,13 @@ void Worker::LogOwnCpu() {
   rusage self{};
   if (getrusage(RUSAGE_SELF, &self) != 0) return;
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-  char line[160];
-  std::snprintf(line, sizeof line, "leaving; its own rusage: user %.3f s, system %.3f s",
-                seconds(self.ru_utime), seconds(self.ru_stime));
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "leaving; its own rusage: user %.3f s, system %.3f s; %lld claims (%lld ahead, "
+                "%lld got nothing), %lld flushes",
+                seconds(self.ru_utime), seconds(self.ru_stime), static_cast<long long>(claims_),
+                static_cast<long long>(claims_ahead_), static_cast<long long>(claims_empty_),
+                static_cast<long long>(flushes_));
   Log(line);
 }
 
@@ -487,7 +491,10 @@ void Worker::WaitAndHandle(double wait) {
   bool freed = FinishDeferred(Now());
   if (!w.exits.empty() || freed) {
     LaunchQueued();
-    next_claim_ = 0;  // resources freed: claim (if anything is free still) at once
+    // Resources freed: claim (if anything is free still) at once, unless the last claim got
+    // nothing with nothing ready and no pending result can make a job ready (none has
+    // dependents): then the claim backoff stands, instead of one empty claim per exit.
+    if (!nothing_ready_ || urgent_news_) next_claim_ = 0;
   }
 }
 

@@ -114,8 +114,16 @@ class Worker {
   /// claim to carry them, at most NewsHold()).
   bool FlushDue(double now);
   /// How long start notices and results may wait: kFlushDelaySeconds when a result is
-  /// awaited (other jobs depend on it), else kNewsHoldSeconds.
-  double NewsHold() const { return urgent_news_ ? kFlushDelaySeconds : kNewsHoldSeconds; }
+  /// awaited (other jobs depend on it); for jobs of seconds, 1.5 mean job lengths (1 to 10 s):
+  /// while jobs run, an exit within about one sends a claim that carries them; else 1 s.
+  double NewsHold() const {
+    if (urgent_news_) return kFlushDelaySeconds;
+    if (ClaimsAhead())
+      return std::clamp(1.5 * mean_job_seconds_, kNewsHoldSeconds, kPrefetchBelowSeconds);
+    return kNewsHoldSeconds;
+  }
+  /// Whether recent jobs are short enough to be claimed ahead (ClaimCapacity).
+  bool ClaimsAhead() const { return jobs_measured_ >= 4 && mean_job_seconds_ < kPrefetchBelowSeconds; }
   /// Sends the pending start notices and results without a claim: in one request when there
   /// are results, else the notices alone.
   void Flush();
@@ -273,6 +281,7 @@ class Worker {
   static constexpr double kPrefetchBelowSeconds = 10.0;
   static constexpr double kFlushDelaySeconds = 0.1;
   static constexpr double kNewsHoldSeconds = 1.0;
+  static constexpr double kMaxClaimBackoffSeconds = 2.0;  // between claims that got nothing
   // How long a stopping worker's last call (unregistering) may wait: BoundCallTime's minimum.
   static constexpr double kLeaveCallSeconds = 0.5;
   double first_pending_ = 0;  // when the oldest unsent result or start notice appeared
@@ -282,6 +291,7 @@ class Worker {
   // worker claims ahead at most its share of the ready jobs (ClaimCapacity).
   int64_t last_ready_ = 0, last_worker_cpus_ = 0;
   bool urgent_news_ = false;  // a pending result is of a job others depend on
+  bool nothing_ready_ = false;  // the last claim got no job, and the server had none ready
   uint32_t own_node_ = 0;  // the node this worker runs on (direct mode starts processes here)
   std::vector<protocol::AttemptReport> results_;  // ended attempts not yet reported
   std::vector<protocol::StartNotice> started_;    // launched jobs not yet reported
@@ -345,6 +355,9 @@ class Worker {
   // + runtime + job-exec's kill-after + this much for the step's creation.
   static constexpr double kStepStartAllowanceSeconds = 120;
   int64_t done_ = 0;
+  // Requests that carried jobs' news or claims, for the leaving line: claims, those that
+  // claimed ahead, those that got no job, and flushes (news sent without a claim).
+  int64_t claims_ = 0, claims_ahead_ = 0, claims_empty_ = 0, flushes_ = 0;
   // Slurm mode: MaxStepCount and the steps this allocation may still start (each claimed job
   // is one srun), read once (ReadStepLimit); nullopt: no limit (direct mode, outside Slurm).
   // At 0 the worker claims nothing more and leaves once its jobs ended (StepLimitReached).

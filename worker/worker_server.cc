@@ -51,7 +51,7 @@ std::vector<protocol::NodeCapacity> Worker::ClaimCapacity(int64_t* free_cpus,
   // worker's while others idle. Longer jobs are claimed as slots free: their requests are
   // few, and a job held in a queue for minutes could run on an allocation that starts later.
   *ahead = 0;
-  if (Holding() || jobs_measured_ < 4 || mean_job_seconds_ >= kPrefetchBelowSeconds) return nodes;
+  if (Holding() || !ClaimsAhead()) return nodes;
   const int rounds =
       static_cast<int>(std::clamp(0.2 / std::max(mean_job_seconds_, 1e-3), 1.0, 16.0));
   const int64_t all = std::max(total, last_worker_cpus_);
@@ -106,6 +106,7 @@ void Worker::Claim(double now) {
   // left, with the allocation's start-up forgiven, so that runtime == walltime runs.
   if (alloc_.end_time)
     req.remaining_seconds = ClaimableRuntime(alloc_, now, kStartupAllowanceSeconds);
+  if (ahead > 0) ++claims_ahead_;
   auto r = api_.Claim(req);
   if (r.transient() || r.status == 409) {
     // The server may have handed out jobs whose answer never arrived (it died after
@@ -153,6 +154,9 @@ void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   workflow_complete_ = answer.workflow_complete;
   last_ready_ = answer.ready;
   last_worker_cpus_ = answer.worker_cpus;
+  nothing_ready_ = answer.jobs.empty() && answer.ready == 0;
+  ++claims_;
+  if (answer.jobs.empty()) ++claims_empty_;
   CountSteps(static_cast<int64_t>(answer.jobs.size()));
   for (const auto& j : answer.jobs) queue_.push_back(JobFromClaim(j));
   LaunchQueued();
@@ -162,7 +166,11 @@ void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   // that stays at completion waits for restarted jobs).
   nothing_fits_ = idle && answer.runnable.value_or(1) == 0 && !answer.workflow_complete;
   if (answer.jobs.empty()) {
-    claim_backoff_ = std::min(2.0, std::max(0.05, claim_backoff_ * 2));
+    // Nothing ready and nothing waiting for others: only a retry, a restart or a rerun can
+    // make a job ready now, so the claims slow down at once (the tail of a sweep).
+    claim_backoff_ = answer.ready == 0 && answer.blocked == 0
+                         ? kMaxClaimBackoffSeconds
+                         : std::min(kMaxClaimBackoffSeconds, std::max(0.05, claim_backoff_ * 2));
     next_claim_ = now + claim_backoff_;
   } else {
     claim_backoff_ = 0;
@@ -182,11 +190,13 @@ bool Worker::FlushDue(double now) {
 
 void Worker::Flush() {
   first_pending_ = 0;
+  ++flushes_;
   if (!results_.empty() && !news_alone_ && !offline_) {
     // One request: the start notices travel with the results (applied first).
     auto r = api_.Complete({worker_id_, results_, started_});
     if (r.ok() || r.status == 409) {
       if (r.status == 409) Log("the server rejected some results: " + r.error);
+      if (r.ok() && r.value->workflow_complete) workflow_complete_ = true;
       results_.clear();
       started_.clear();
       urgent_news_ = false;

@@ -208,9 +208,13 @@ std::unique_ptr<ApiClient> ApiClient::WithTimeout(std::chrono::milliseconds time
 
 ApiResult ApiClient::Call(const std::string& method, const std::string& path,
                           const nlohmann::json& body) {
-  ApiResult r;
   const std::shared_ptr<const Endpoint> e = endpoint();
-  HttpResult h = e->http->Request(method, "/api/v1" + path, body.is_null() ? "" : body.dump());
+  return Answer(e, e->http->Request(method, "/api/v1" + path,
+                                    body.is_null() ? "" : body.dump()));
+}
+
+ApiResult ApiClient::Answer(const std::shared_ptr<const Endpoint>& e, const HttpResult& h) {
+  ApiResult r;
   r.status = h.status;
   if (!h.transport_ok()) {
     r.error = h.error;
@@ -299,6 +303,12 @@ ApiAnswer<Acknowledged> ApiClient::UnregisterWorker(int64_t workflow_id, int64_t
 
 ApiAnswer<Acknowledged> ApiClient::Health() {
   return Decoded<Acknowledged>(*this, Call("GET", "/health"), "health answer", AnyAnswer);
+}
+
+ApiAnswer<Acknowledged> ApiClient::HealthWithin(std::chrono::milliseconds within) {
+  const std::shared_ptr<const Endpoint> e = endpoint();
+  return Decoded<Acknowledged>(*this, Answer(e, e->http->RequestWithin("GET", "/api/v1/health", within)),
+                               "health answer", AnyAnswer);
 }
 
 std::string ApiClient::Describe(const ApiResult& r) const {

@@ -16,6 +16,7 @@
 namespace torc::server {
 
 class HttpClient;
+struct HttpResult;
 
 /// Where the server is and how to authenticate. Empty fields are filled from
 /// TORC_API_URL / TORC_TOKEN, then the token from `token_file` or
@@ -112,6 +113,9 @@ class ApiClient {
                                            const protocol::LeaveNotice& m);
   /// GET /health: whether the server answers at all.
   ApiAnswer<Acknowledged> Health();
+  /// The same, giving up after `within` (if shorter than the timeout) on this client's own
+  /// connection: a worker's first probe costs the server no extra TLS handshake.
+  ApiAnswer<Acknowledged> HealthWithin(std::chrono::milliseconds within);
 
   /// A one-line message for a failed result, e.g. "cannot reach server at
   /// http://...: connection refused — is 'torc server run' running? (TORC_API_URL=...)".
@@ -138,6 +142,8 @@ class ApiClient {
   /// that reached no server, server.url and server.crt are read again, and the next call goes
   /// where they now say (the server was restarted on another host or port).
   void FollowServerUrl(const std::shared_ptr<const Endpoint>& failed);
+  /// The ApiResult of `h`, which `e`'s transport returned.
+  ApiResult Answer(const std::shared_ptr<const Endpoint>& e, const HttpResult& h);
   /// The endpoint for `url`, trusted as the options say; null with *error.
   std::shared_ptr<const Endpoint> MakeEndpoint(const std::string& url,
                                                const std::string& url_source,

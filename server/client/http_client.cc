@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <future>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -146,6 +147,19 @@ class CpprestHttpClient final : public HttpClient {
 
   HttpResult Request(const std::string& method, const std::string& path,
                      const std::string& body) override {
+    return Send(method, path, body, timeout_);
+  }
+
+  HttpResult RequestWithin(const std::string& method, const std::string& path,
+                           std::chrono::milliseconds within) override {
+    return Send(method, path, "", std::min(within, timeout_));
+  }
+
+ private:
+  /// One request; when `within` is shorter than the client's timeout, it is cancelled (and its
+  /// connection closed) at `within`.
+  HttpResult Send(const std::string& method, const std::string& path, const std::string& body,
+                  std::chrono::milliseconds within) {
     HttpResult result;
     uint64_t refusals_before = 0;
     if (!client_) {
@@ -162,7 +176,25 @@ class CpprestHttpClient final : public HttpClient {
       // while the caller's string is gone.
       if (!body.empty()) request.set_body(std::string(body), "application/json");
       refusals_before = pin_ ? pin_->refusals.load() : 0;
-      http_response response = client_->request(request).get();
+      pplx::cancellation_token_source cancel;
+      pplx::task<http_response> sent = client_->request(request, cancel.get_token());
+      if (within < timeout_) {
+        // cpprestsdk's timeout is the client's; a shorter wait cancels the request.
+        auto done = std::make_shared<std::promise<void>>();
+        std::future<void> ended = done->get_future();
+        sent.then([done](pplx::task<http_response>) { done->set_value(); });
+        if (ended.wait_for(within) == std::future_status::timeout) {
+          cancel.cancel();
+          try {
+            sent.wait();
+          } catch (...) {
+          }
+          result.error = Describe(std::error_code(ETIMEDOUT, std::generic_category()), "",
+                                  method, path, within);
+          return result;
+        }
+      }
+      http_response response = sent.get();
       response.content_ready().get();
       result.body = ReadBody(response);
       result.status = response.status_code();
@@ -190,12 +222,13 @@ class CpprestHttpClient final : public HttpClient {
     return result;
   }
 
- private:
   std::string Describe(const std::error_code& code, const std::string& what,
-                       const std::string& method, const std::string& path) const {
+                       const std::string& method, const std::string& path,
+                       std::chrono::milliseconds waited = {}) const {
     std::string prefix = method + " " + base_url_ + path + ": ";
     if (code.value() == ETIMEDOUT) {
-      return prefix + "timed out after " + std::to_string(timeout_.count()) + " ms";
+      if (waited.count() == 0) waited = timeout_;
+      return prefix + "timed out after " + std::to_string(waited.count()) + " ms";
     }
     // cpprestsdk reports a refused connect() as EHOSTUNREACH, so the two cannot be told apart.
     if (code.value() == ECONNREFUSED || code.value() == EHOSTUNREACH) {

@@ -477,7 +477,7 @@ std::string EncodeClaimAnswer(const ClaimAnswer& m) {
     WriteJson(m.jobs[k], w);
   }
   w.Raw("]").Key("workflow_complete").Bool(m.workflow_complete);
-  w.Key("unfinished").Int(m.unfinished).Key("ready").Int(m.ready);
+  w.Key("unfinished").Int(m.unfinished).Key("ready").Int(m.ready).Key("blocked").Int(m.blocked);
   if (m.worker_cpus > 0) w.Key("worker_cpus").Int(m.worker_cpus);
   if (m.runnable) w.Key("runnable").Int(*m.runnable);
   w.Key("applied").Int(m.applied).Key("duplicate").Int(m.duplicate);
@@ -494,6 +494,7 @@ ClaimAnswer ClaimAnswerFromJson(const json& j) {
   m.workflow_complete = GetBool(j, "workflow_complete", false);
   m.unfinished = GetInt(j, "unfinished", 0, INT64_MAX, 0);
   m.ready = GetInt(j, "ready", 0, INT64_MAX, 0);
+  m.blocked = GetInt(j, "blocked", 0, INT64_MAX, 0);
   m.worker_cpus = GetInt(j, "worker_cpus", 0, INT64_MAX, 0);
   if (auto it = j.find("runnable"); it != j.end() && !it->is_null())
     m.runnable = GetInt(j, "runnable", 0, INT64_MAX);
@@ -550,7 +551,10 @@ CompleteRequest CompleteRequestFromJson(const json& j) {
 }
 
 json ToJson(const CompleteAnswer& m) {
-  return {{"applied", m.applied}, {"duplicate", m.duplicate}, {"rejected", ToJson(m.rejected)}};
+  return {{"applied", m.applied},
+          {"duplicate", m.duplicate},
+          {"rejected", ToJson(m.rejected)},
+          {"workflow_complete", m.workflow_complete}};
 }
 
 CompleteAnswer CompleteAnswerFromJson(const json& j) {
@@ -559,6 +563,7 @@ CompleteAnswer CompleteAnswerFromJson(const json& j) {
   m.applied = GetInt(j, "applied", 0, INT64_MAX, 0);
   m.duplicate = GetInt(j, "duplicate", 0, INT64_MAX, 0);
   m.rejected = RejectionsFromJson(j);
+  m.workflow_complete = GetBool(j, "workflow_complete", false);
   return m;
 }
 

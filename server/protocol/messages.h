@@ -259,6 +259,7 @@ struct ClaimAnswer {
   bool workflow_complete = false;
   int64_t unfinished = 0;  // jobs not in a final state
   int64_t ready = 0;       // ready jobs left after this claim
+  int64_t blocked = 0;     // jobs waiting for others to end
   /// The total_cpus of the workflow's live workers that said theirs (0: none did). A worker
   /// claims ahead at most its share of the ready jobs: ready * its CPUs / worker_cpus.
   int64_t worker_cpus = 0;
@@ -303,6 +304,7 @@ CompleteRequest CompleteRequestFromJson(const nlohmann::json& j);
 struct CompleteAnswer {
   int64_t applied = 0, duplicate = 0;
   std::vector<Rejection> rejected;
+  bool workflow_complete = false;  // after these results
   bool operator==(const CompleteAnswer&) const = default;
 };
 nlohmann::json ToJson(const CompleteAnswer& m);

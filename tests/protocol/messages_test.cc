@@ -301,6 +301,7 @@ TEST_CASE("ClaimAnswer, HeldJobs, StartRequest/Answer, CompleteAnswer, Heartbeat
   a.workflow_complete = false;
   a.unfinished = 10;
   a.ready = 4;
+  a.blocked = 3;
   a.worker_cpus = 1024;
   a.applied = 2;
   a.duplicate = 1;
@@ -325,7 +326,7 @@ TEST_CASE("ClaimAnswer, HeldJobs, StartRequest/Answer, CompleteAnswer, Heartbeat
           "'attempt' must be between 1");
   CHECK(StartAnswerFromJson(ToJson(StartAnswer{3})).started == 3);
 
-  CompleteAnswer c{5, 1, {{2, 1, "not this worker's job"}}};
+  CompleteAnswer c{5, 1, {{2, 1, "not this worker's job"}}, true};
   CHECK(CompleteAnswerFromJson(ToJson(c)) == c);
   RefusesEachField(CompleteAnswerFromJson, ToJson(c), {}, {"applied", "duplicate", "rejected"});
 

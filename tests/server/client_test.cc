@@ -3,7 +3,11 @@
 #include "server/client/client.h"
 
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -192,3 +196,26 @@ TEST_CASE("the worker endpoints' paths and bodies") {
 }
 
 }  // namespace
+
+TEST_CASE("a call within a short wait gives up on a server that does not answer") {
+  // A listening socket that accepts (the kernel does) and never answers.
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(listen(listener, 4) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  auto http = server::MakeHttpClient(url, "", std::chrono::seconds(30));
+  const auto start = std::chrono::steady_clock::now();
+  server::HttpResult r = http->RequestWithin("GET", "/api/v1/health", std::chrono::milliseconds(300));
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(r.status == 0);
+  CHECK(r.error.find("timed out after 300 ms") != std::string::npos);
+  CHECK(waited < 5);  // not the client's 30 s
+  close(listener);
+}

@@ -193,6 +193,8 @@ TEST_CASE("claims say which jobs others wait for and the CPUs of all live worker
   const protocol::ClaimedJob a = first.jobs[0];
   CHECK(a.has_dependents);  // b depends on a
   CHECK(first.worker_cpus == 4);
+  CHECK(first.ready == 0);
+  CHECK(first.blocked == 1);  // b
   protocol::ClaimRequest other = ClaimOf(two.worker_id);
   other.total_cpus = 8;
   protocol::ClaimAnswer nothing;
@@ -212,6 +214,7 @@ TEST_CASE("claims say which jobs others wait for and the CPUs of all live worker
   protocol::CompleteAnswer done;
   REQUIRE(service->CompleteJobs(wf, {one.worker_id, {Completed(a)}, {}}, 1004, &done).ok());
   CHECK(done.applied == 1);
+  CHECK(!done.workflow_complete);
 
   // A worker that says nothing of its CPUs changes nothing; one that left counts no more (its
   // CPUs are taken out at most a second after the last time).
@@ -221,6 +224,11 @@ TEST_CASE("claims say which jobs others wait for and the CPUs of all live worker
   REQUIRE(second.jobs.size() == 1);
   CHECK(!second.jobs[0].has_dependents);  // b: nothing waits for it
   CHECK(second.worker_cpus == 4);
+  CHECK(second.blocked == 0);
+  protocol::CompleteAnswer last;
+  REQUIRE(service->CompleteJobs(wf, {one.worker_id, {Completed(second.jobs[0])}, {}}, 1006, &last)
+              .ok());
+  CHECK(last.workflow_complete);  // the worker that sent the last result can leave at once
 }
 
 TEST_CASE("a claim that gets nothing says how many jobs could ever run on the worker") {
