@@ -10,6 +10,10 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "worker/job_exec.h"
 #include "worker/process.h"
@@ -193,12 +197,19 @@ void EndGroup(pid_t pid) {
 
 TEST_CASE("GroupUsageReader: a full pass over /proc every few seconds, only known processes between") {
   const pid_t pid = StartGroupOfThree();
-  // Wait until bash has started both sleeps.
+  // Wait until bash has started both sleeps, and both run `sleep` (a child between fork and
+  // exec has no resident memory of its own for a moment: seen once on a loaded machine).
   size_t seen = 0;
   for (int i = 0; i < 200 && seen < 3; ++i) {
     std::map<pid_t, std::vector<pid_t>> members;
     ScanGroupUsage(&members);
-    seen = members[pid].size();
+    seen = 0;
+    for (pid_t member : members[pid]) {
+      std::ifstream comm("/proc/" + std::to_string(member) + "/comm");
+      std::string name;
+      std::getline(comm, name);
+      seen += member == pid || name == "sleep";
+    }
     if (seen < 3) usleep(10000);
   }
   REQUIRE(seen == 3);
