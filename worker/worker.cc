@@ -493,8 +493,11 @@ void Worker::WaitAndHandle(double wait) {
     LaunchQueued();
     // Resources freed: claim (if anything is free still) at once, unless the last claim got
     // nothing with nothing ready and no pending result can make a job ready (none has
-    // dependents): then the claim backoff stands, instead of one empty claim per exit.
-    if (!nothing_ready_ || urgent_news_) next_claim_ = 0;
+    // dependents): then the claim backoff stands, instead of one empty claim per exit. When
+    // the last job ended, the claim goes at once and the backoff starts again from its
+    // shortest: an idle worker learns soon whether the workflow is complete.
+    if (running_.empty()) claim_backoff_ = 0;
+    if (!nothing_ready_ || urgent_news_ || running_.empty()) next_claim_ = 0;
   }
 }
 

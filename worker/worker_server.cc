@@ -166,9 +166,11 @@ void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   // that stays at completion waits for restarted jobs).
   nothing_fits_ = idle && answer.runnable.value_or(1) == 0 && !answer.workflow_complete;
   if (answer.jobs.empty()) {
-    // Nothing ready and nothing waiting for others: only a retry, a restart or a rerun can
-    // make a job ready now, so the claims slow down at once (the tail of a sweep).
-    claim_backoff_ = answer.ready == 0 && answer.blocked == 0
+    // Nothing ready and nothing waiting for others while jobs of its own run (the tail of a
+    // sweep): only a retry, a restart or a rerun can make a job ready, so the claims slow down
+    // at once; the last of its jobs to end claims again at once (WaitAndHandle). An idle
+    // worker keeps the short backoff: it learns soon that the workflow is complete.
+    claim_backoff_ = answer.ready == 0 && answer.blocked == 0 && !running_.empty()
                          ? kMaxClaimBackoffSeconds
                          : std::min(kMaxClaimBackoffSeconds, std::max(0.05, claim_backoff_ * 2));
     next_claim_ = now + claim_backoff_;

@@ -341,6 +341,8 @@ class FakeServer : public worker::WorkerApi {
   bool ignore_workflow_completion = false;    // the registration answer's
   /// (when, job): `torc restart` of a done job at that time: it is ready again, a new attempt.
   std::vector<std::pair<double, uint32_t>> restarts;
+  /// (when, job): another worker's result for the job arrives at that time.
+  std::vector<std::pair<double, uint32_t>> done_elsewhere;
   // Faults to come.
   std::deque<HeartbeatScript> heartbeats;
   int malformed_claims = 0;
@@ -368,6 +370,15 @@ class FakeServer : public worker::WorkerApi {
 
  private:
   void ApplyRestarts() {
+    for (auto it = done_elsewhere.begin(); it != done_elsewhere.end();) {
+      if (it->first > clock_.now) {
+        ++it;
+        continue;
+      }
+      jobs.at(it->second).done = true;
+      jobs.at(it->second).holder = 0;
+      it = done_elsewhere.erase(it);
+    }
     for (auto it = restarts.begin(); it != restarts.end();) {
       if (it->first > clock_.now) {
         ++it;
@@ -547,13 +558,27 @@ TEST_CASE("with nothing ready, an exit does not hurry an empty claim; the news g
   CHECK(h.Run() == 0);
   CHECK(h.server.results.size() == 4);
   // The first claim takes all four; the one at the first exit finds nothing ready and nothing
-  // blocked: the next claim would be 2 s later. Each exit, 0.1 s apart, made a claim before
-  // (six in all, no flush); now the last exit's news go alone, and their answer says the
-  // workflow is complete.
+  // blocked, with jobs still running: the next would be 2 s later. Each exit, 0.1 s apart,
+  // made a claim before (five in all); now only the last one does, carrying the news, and its
+  // answer says the workflow is complete.
   INFO("claims " << h.server.claims.size() << ", completes " << h.server.completes.size());
-  CHECK(h.server.claims.size() == 2);
-  CHECK(h.server.completes.size() == 1);
+  CHECK(h.server.claims.size() == 3);
+  CHECK(h.server.completes.empty());
   CHECK(h.clock.now - kStart == doctest::Approx(1.3));
+}
+
+TEST_CASE("an idle worker that got nothing claims again soon: it learns the workflow is done") {
+  Harness h;
+  h.server.AddJob("elsewhere");
+  h.server.jobs[0].holder = 99;                 // another worker runs it...
+  h.server.done_elsewhere = {{kStart + 0.3, 0}};  // ...and ends it 0.3 s after this one came
+  CHECK(h.Run() == 0);
+  // Nothing ready, nothing blocked, nothing of its own running: the backoff stays short
+  // (0.05 s, doubling), not the 2 s of a busy worker at a sweep's tail, so it leaves soon
+  // after the workflow completes (test slurm_e2e restart_requests_compute caught a worker
+  // that did not: its server was gone by then).
+  CHECK(h.server.leaves.size() == 1);
+  CHECK(h.clock.now - kStart < 1.0);
 }
 
 TEST_CASE("with jobs blocked elsewhere, a worker that got nothing claims again soon") {
