@@ -103,11 +103,13 @@ class Worker {
   // ---- talking to the server (worker_server.cc)
   /// Claims what fits the free resources, carrying the pending start notices and results.
   void Claim(double now);
-  /// The free resources a claim offers: each node's, plus whole nodes for the rounds claimed
-  /// ahead. `free_cpus` gets the free CPUs, `ahead` how many jobs may be claimed ahead.
-  std::vector<protocol::NodeCapacity> ClaimCapacity(int64_t* free_cpus, int64_t* ahead) const;
-  /// The CPUs of all this worker's nodes.
-  int64_t TotalCpus() const;
+  /// What a claim offers: each node's free resources, plus whole nodes for the rounds claimed
+  /// ahead; the free CPUs, how many jobs may be claimed ahead, and all the nodes' CPUs.
+  struct Capacity {
+    std::vector<protocol::NodeCapacity> nodes;
+    int64_t free_cpus = 0, ahead = 0, total_cpus = 0;
+  };
+  Capacity ClaimCapacity() const;
   /// Takes a claim's answer: queues its jobs, and learns whether work is left for this worker.
   void OnClaimAnswer(const protocol::ClaimAnswer& answer, double now);
   /// Whether the pending start notices and results should go now (they wait for the next

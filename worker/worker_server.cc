@@ -24,23 +24,14 @@ std::string JobAttempt(const Item& item) {
 }  // namespace
 
 // ---- talking to the server ----------------------------------------------------------
-int64_t Worker::TotalCpus() const {
-  int64_t total = 0;
-  for (const auto& f : ledger_->Free()) total += f.total_cpus;
-  return total;
-}
-
-std::vector<protocol::NodeCapacity> Worker::ClaimCapacity(int64_t* free_cpus,
-                                                          int64_t* ahead) const {
+Worker::Capacity Worker::ClaimCapacity() const {
   std::vector<NodeFree> free = ledger_->Free();
-  std::vector<protocol::NodeCapacity> nodes;
-  int64_t total = 0;
-  *free_cpus = 0;
+  Capacity c;
   for (const auto& f : free) {
-    nodes.push_back({f.free_cpus, f.free_memory_bytes, f.free_gpus, f.total_cpus,
-                     f.total_memory_bytes, f.total_gpus, f.idle});
-    *free_cpus += f.free_cpus;
-    total += f.total_cpus;
+    c.nodes.push_back({f.free_cpus, f.free_memory_bytes, f.free_gpus, f.total_cpus,
+                       f.total_memory_bytes, f.total_gpus, f.idle});
+    c.free_cpus += f.free_cpus;
+    c.total_cpus += f.total_cpus;
   }
   // Jobs of seconds: also claim ahead (kept in a local queue), so that a slot that frees up
   // is refilled at once instead of after a round trip, and one request carries the news and
@@ -50,21 +41,20 @@ std::vector<protocol::NodeCapacity> Worker::ClaimCapacity(int64_t* free_cpus,
   // workers must not hoard each other's work, nor leave the last jobs queued behind one
   // worker's while others idle. Longer jobs are claimed as slots free: their requests are
   // few, and a job held in a queue for minutes could run on an allocation that starts later.
-  *ahead = 0;
-  if (Holding() || !ClaimsAhead()) return nodes;
+  if (Holding() || !ClaimsAhead()) return c;
   const int rounds =
       static_cast<int>(std::clamp(0.2 / std::max(mean_job_seconds_, 1e-3), 1.0, 16.0));
-  const int64_t all = std::max(total, last_worker_cpus_);
+  const int64_t all = std::max(c.total_cpus, last_worker_cpus_);
   const auto share = static_cast<int64_t>(static_cast<double>(last_ready_) *
-                                          static_cast<double>(total) /
+                                          static_cast<double>(c.total_cpus) /
                                           static_cast<double>(std::max<int64_t>(all, 1)));
-  *ahead = std::min(share, rounds * total);
-  if (*ahead <= 0) return nodes;
+  c.ahead = std::min(share, rounds * c.total_cpus);
+  if (c.ahead <= 0) return c;
   for (int k = 0; k < rounds; ++k)
     for (const auto& f : free)
-      nodes.push_back({f.total_cpus, f.total_memory_bytes, f.total_gpus, f.total_cpus,
-                       f.total_memory_bytes, f.total_gpus, false});
-  return nodes;
+      c.nodes.push_back({f.total_cpus, f.total_memory_bytes, f.total_gpus, f.total_cpus,
+                         f.total_memory_bytes, f.total_gpus, false});
+  return c;
 }
 
 void Worker::Claim(double now) {
@@ -79,9 +69,10 @@ void Worker::Claim(double now) {
     return;
   }
   protocol::ClaimRequest req;
-  int64_t free_cpus = 0, ahead = 0;
-  req.nodes = ClaimCapacity(&free_cpus, &ahead);
-  const int64_t cpus = free_cpus + ahead;
+  Capacity capacity = ClaimCapacity();
+  req.nodes = std::move(capacity.nodes);
+  req.total_cpus = capacity.total_cpus;
+  const int64_t cpus = capacity.free_cpus + capacity.ahead;
   if (cpus <= 0) {
     next_claim_ = 1e300;  // wait for an exit
     if (FlushDue(now)) Flush();
@@ -101,12 +92,11 @@ void Worker::Claim(double now) {
     req.started = started_;
   }
   req.scheduler = o_.scheduler;
-  req.total_cpus = TotalCpus();
   // One rule with validate and the server (docs/worker.md): the runtime must fit the time
   // left, with the allocation's start-up forgiven, so that runtime == walltime runs.
   if (alloc_.end_time)
     req.remaining_seconds = ClaimableRuntime(alloc_, now, kStartupAllowanceSeconds);
-  if (ahead > 0) ++claims_ahead_;
+  if (capacity.ahead > 0) ++claims_ahead_;
   auto r = api_.Claim(req);
   if (r.transient() || r.status == 409) {
     // The server may have handed out jobs whose answer never arrived (it died after

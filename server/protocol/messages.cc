@@ -551,9 +551,7 @@ CompleteRequest CompleteRequestFromJson(const json& j) {
 }
 
 json ToJson(const CompleteAnswer& m) {
-  return {{"applied", m.applied},
-          {"duplicate", m.duplicate},
-          {"rejected", ToJson(m.rejected)},
+  return {{"applied", m.applied}, {"duplicate", m.duplicate}, {"rejected", ToJson(m.rejected)},
           {"workflow_complete", m.workflow_complete}};
 }
 
