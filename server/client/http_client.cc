@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <future>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -179,11 +179,12 @@ class CpprestHttpClient final : public HttpClient {
       pplx::cancellation_token_source cancel;
       pplx::task<http_response> sent = client_->request(request, cancel.get_token());
       if (within < timeout_) {
-        // cpprestsdk's timeout is the client's; a shorter wait cancels the request.
-        auto done = std::make_shared<std::promise<void>>();
-        std::future<void> ended = done->get_future();
-        sent.then([done](pplx::task<http_response>) { done->set_value(); });
-        if (ended.wait_for(within) == std::future_status::timeout) {
+        // cpprestsdk's timeout is the client's; a shorter wait cancels the request. Polled (a
+        // probe, once per worker): a continuation left queued at exit would leak.
+        const auto deadline = std::chrono::steady_clock::now() + within;
+        while (!sent.is_done() && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (!sent.is_done()) {
           cancel.cancel();
           try {
             sent.wait();
