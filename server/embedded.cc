@@ -32,12 +32,15 @@ std::unique_ptr<EmbeddedServer> EmbeddedServer::Start(const std::string& dir, st
   http.port = 0;
   s->http_ = StartHttpServer(http, MakeApiHandler(s->service_.get(), {s->token_, Now}), error);
   if (!s->http_) return nullptr;
+  HttpServer* held = s->http_.get();
+  s->service_->SetClaimWakeup([held] { held->WakeWaiting(); });
   s->url_ = "http://127.0.0.1:" + std::to_string(s->http_->port());
   util::WriteServerUrl(dir, s->url_, error);
   return s;
 }
 
 EmbeddedServer::~EmbeddedServer() {
+  if (service_) service_->SetClaimWakeup(nullptr);
   if (http_) http_->Stop();
 }
 

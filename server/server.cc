@@ -337,8 +337,14 @@ int RunServer(const ServerOptions& options) {
                  http.port, error.c_str());
     return 1;
   }
+  // Claims held waiting (docs/api.md, wait_seconds) are answered as soon as a job is ready.
+  HttpServer* held = server.get();
+  service->SetClaimWakeup([held] { held->WakeWaiting(); });
   std::string url;
-  if (!ChooseAdvertisedUrl(options, server->port(), tls, facts, &url)) return 1;
+  if (!ChooseAdvertisedUrl(options, server->port(), tls, facts, &url)) {
+    service->SetClaimWakeup(nullptr);
+    return 1;
+  }
   auto address_files = RecordAddress(dir, server->port(), url);
   SlurmClient slurm(SlurmPaths::FromEnvironment(), SbatchRetry{}, [](const std::string& m) {
     std::fprintf(stderr, "torc server: %s\n", m.c_str());
@@ -347,6 +353,7 @@ int RunServer(const ServerOptions& options) {
   PrintReady(options, server->port(), url, dir, token);
   RunUntilSignaled(service.get(), &actions);
   server->Stop();
+  service->SetClaimWakeup(nullptr);
   std::fprintf(stderr, "torc server: stopped\n");
   return 0;
 }

@@ -149,6 +149,7 @@ ServiceStatus Service::AppendLocked(WorkflowEntry& entry, ChangeBatch* batch) {
   if (!s.ok()) return s;
   if (commit_observer_) commit_observer_(*batch);
   WakeActionsForLocked(entry, *batch, expired);
+  WakeClaimsForLocked(entry, *batch);
   entry.changes_since_checkpoint += batch->jobs.size();
   uint64_t threshold = std::max<uint64_t>(options_.checkpoint_every_changes, entry.row.job_count);
   if (entry.changes_since_checkpoint >= threshold) {
@@ -167,6 +168,19 @@ void Service::SetCommitObserver(std::function<void(const ChangeBatch&)> observer
 void Service::SetActionWakeup(std::function<void()> wakeup) {
   std::lock_guard<std::mutex> lock(mu_);
   action_wakeup_ = std::move(wakeup);
+}
+
+void Service::SetClaimWakeup(std::function<void()> wakeup) {
+  std::lock_guard<std::mutex> lock(mu_);
+  claim_wakeup_ = std::move(wakeup);
+}
+
+void Service::WakeClaimsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch) {
+  if (!claim_wakeup_ || batch.jobs.empty()) return;
+  const bool ready = std::any_of(batch.jobs.begin(), batch.jobs.end(), [](const auto& j) {
+    return j.second.status == JobStatus::kReady;
+  });
+  if (ready || entry.core->IsComplete()) claim_wakeup_();
 }
 
 void Service::WakeActionsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch,

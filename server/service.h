@@ -245,6 +245,10 @@ class Service {
   /// quick (the server's action thread uses it to wake at once instead of
   /// waiting for its next poll).
   void SetActionWakeup(std::function<void()> wakeup);
+  /// Called, under the service's lock, when a committed batch made a job ready or completed a
+  /// workflow: claims held waiting (ClaimRequest::wait_seconds) are to be asked again. It must
+  /// be quick (the HTTP server's WakeWaiting).
+  void SetClaimWakeup(std::function<void()> wakeup);
 
   const ServiceOptions& options() const { return options_; }
   ServiceStatus Submit(const SubmitRequest& request, double now, WorkflowId* id);
@@ -386,6 +390,7 @@ class Service {
   WorkerId next_worker_id_ = 1;
   std::function<void(const ChangeBatch&)> commit_observer_;  // see SetCommitObserver
   std::function<void()> action_wakeup_;                      // see SetActionWakeup
+  std::function<void()> claim_wakeup_;                       // see SetClaimWakeup
   void WakeActionsLocked() {
     if (action_wakeup_) action_wakeup_();
   }
@@ -393,6 +398,8 @@ class Service {
   /// due, the workflow complete, a lease expired: squeue is to be asked).
   void WakeActionsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch,
                             bool lease_expired);
+  /// Calls claim_wakeup_ when the batch made a job ready or completed the workflow.
+  void WakeClaimsForLocked(const WorkflowEntry& entry, const ChangeBatch& batch);
   bool stale_ = false;   // memory may be ahead of the disk; reload before use
   double last_now_ = 0;  // the latest time a caller gave, for reloads
 };

@@ -127,6 +127,7 @@ ServiceStatus Service::Update(WorkflowId id, const UpdateRequest& request, doubl
   entry.changes_since_checkpoint += batch.jobs.size();
   if (commit_observer_) commit_observer_(batch);
   WakeActionsForLocked(entry, batch, false);
+  WakeClaimsForLocked(entry, batch);
   return ServiceStatus::Ok();
 }
 

@@ -111,10 +111,10 @@ void Worker::LogOwnCpu() {
   char line[256];
   std::snprintf(line, sizeof line,
                 "leaving; its own rusage: user %.3f s, system %.3f s; %lld claims (%lld ahead, "
-                "%lld got nothing), %lld flushes",
+                "%lld got nothing, %lld held by the server), %lld flushes",
                 seconds(self.ru_utime), seconds(self.ru_stime), static_cast<long long>(claims_),
                 static_cast<long long>(claims_ahead_), static_cast<long long>(claims_empty_),
-                static_cast<long long>(flushes_));
+                static_cast<long long>(claims_waited_), static_cast<long long>(flushes_));
   Log(line);
 }
 
@@ -374,12 +374,12 @@ bool Worker::Interrupted() {
 // ---- the loop -------------------------------------------------------------------
 int Worker::Loop() {
   double next_heartbeat = Now() + heartbeat_seconds_;
-  double idle_since = Now();
+  idle_since_ = Now();
   while (true) {
     const double now = Now();
     Work(now, &next_heartbeat);
-    if (!running_.empty() || !results_.empty() || Holding()) idle_since = now;
-    if (std::optional<int> rc = Finished(now, idle_since)) return *rc;
+    if (!running_.empty() || !results_.empty() || Holding()) idle_since_ = now;
+    if (std::optional<int> rc = Finished(now, idle_since_)) return *rc;
     if (o_.on_progress) o_.on_progress(static_cast<int>(running_.size()), done_);
     WaitAndHandle(WaitSeconds(next_heartbeat));
   }

@@ -284,6 +284,8 @@ class Worker {
   static constexpr double kFlushDelaySeconds = 0.1;
   static constexpr double kNewsHoldSeconds = 1.0;
   static constexpr double kMaxClaimBackoffSeconds = 2.0;  // between claims that got nothing
+  // How long an idle worker's claim asks the server to hold it (ClaimRequest::wait_seconds).
+  static constexpr double kClaimWaitSeconds = 5.0;
   // How long a stopping worker's last call (unregistering) may wait: BoundCallTime's minimum.
   static constexpr double kLeaveCallSeconds = 0.5;
   double first_pending_ = 0;  // when the oldest unsent result or start notice appeared
@@ -294,6 +296,8 @@ class Worker {
   int64_t last_ready_ = 0, last_worker_cpus_ = 0;
   bool urgent_news_ = false;  // a pending result is of a job others depend on
   bool nothing_ready_ = false;  // the last claim got no job, and the server had none ready
+  bool got_nothing_ = false;    // the last claim got no job
+  double idle_since_ = 0;       // since when nothing runs, waits or is to be reported
   uint32_t own_node_ = 0;  // the node this worker runs on (direct mode starts processes here)
   std::vector<protocol::AttemptReport> results_;  // ended attempts not yet reported
   std::vector<protocol::StartNotice> started_;    // launched jobs not yet reported
@@ -359,7 +363,7 @@ class Worker {
   int64_t done_ = 0;
   // Requests that carried jobs' news or claims, for the leaving line: claims, those that
   // claimed ahead, those that got no job, and flushes (news sent without a claim).
-  int64_t claims_ = 0, claims_ahead_ = 0, claims_empty_ = 0, flushes_ = 0;
+  int64_t claims_ = 0, claims_ahead_ = 0, claims_empty_ = 0, claims_waited_ = 0, flushes_ = 0;
   // Slurm mode: MaxStepCount and the steps this allocation may still start (each claimed job
   // is one srun), read once (ReadStepLimit); nullopt: no limit (direct mode, outside Slurm).
   // At 0 the worker claims nothing more and leaves once its jobs ended (StepLimitReached).

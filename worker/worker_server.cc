@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -96,6 +97,14 @@ void Worker::Claim(double now) {
   // left, with the allocation's start-up forgiven, so that runtime == walltime runs.
   if (alloc_.end_time)
     req.remaining_seconds = ClaimableRuntime(alloc_, now, kStartupAllowanceSeconds);
+  // Idle, with nothing to report, after a claim that got nothing: the server holds this one
+  // until a job is ready or the workflow completes (or a few seconds pass), instead of the
+  // worker asking again and again. Not past the idle timeout.
+  if (got_nothing_ && req.results.empty() && req.started.empty() && running_.empty() &&
+      !Holding() && deferred_.empty() && !workflow_complete_) {
+    const double idle_left = idle_since_ + o_.idle_timeout_seconds - now;
+    if (idle_left >= 1) req.wait_seconds = std::min(kClaimWaitSeconds, std::floor(idle_left));
+  }
   if (capacity.ahead > 0) ++claims_ahead_;
   auto r = api_.Claim(req);
   if (r.transient() || r.status == 409) {
@@ -131,6 +140,12 @@ void Worker::Claim(double now) {
   for (const auto& x : r.value->rejected)
     Log("the server rejected the result of " + JobAttempt(x) + ": " + x.reason);
   OnClaimAnswer(*r.value, now);
+  // A claim the server held a while was the wait: the next one goes at once. (A server that
+  // does not hold claims answers at once, and the backoff stands.)
+  if (req.wait_seconds > 0 && r.value->jobs.empty() && Now() - now >= 1) {
+    ++claims_waited_;
+    next_claim_ = Now();
+  }
 }
 
 int64_t Worker::ParallelRoom() const {
@@ -145,6 +160,7 @@ void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   last_ready_ = answer.ready;
   last_worker_cpus_ = answer.worker_cpus;
   nothing_ready_ = answer.jobs.empty() && answer.ready == 0;
+  got_nothing_ = answer.jobs.empty();
   ++claims_;
   if (answer.jobs.empty()) ++claims_empty_;
   CountSteps(static_cast<int64_t>(answer.jobs.size()));

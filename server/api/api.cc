@@ -599,6 +599,7 @@ HttpHandler MakeApiHandler(Service* service, ApiOptions options) {
     if (!options.metrics) return api::HandleRequest(service, options, http);
     auto start = std::chrono::steady_clock::now();
     HttpResponse response = api::HandleRequest(service, options, http);
+    if (response.wait.count() > 0) return response;  // counted once, when answered
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     options.metrics->ObserveRequest(RouteClass(http.method, http.path), response.status,
                                     took.count());

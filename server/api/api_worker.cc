@@ -37,6 +37,16 @@ HttpResponse Claim(Call& c, WorkflowId wf) {
   protocol::ClaimRequest request = protocol::ClaimRequestFromJson(c.body);
   protocol::ClaimAnswer answer;
   Check(c.service->Claim(wf, request, c.now, &answer));
+  // An idle worker's claim that got nothing may wait (wait_seconds) for a job to become ready
+  // or the workflow to complete (Service::SetClaimWakeup), instead of claiming again and again.
+  // Not one that carried news: asking again must not apply them twice.
+  if (c.http.may_wait && request.wait_seconds > 0 && answer.jobs.empty() &&
+      request.started.empty() && request.results.empty() && !answer.workflow_complete &&
+      answer.runnable.value_or(1) > 0) {
+    HttpResponse wait;
+    wait.wait = std::chrono::milliseconds(static_cast<int64_t>(request.wait_seconds * 1000));
+    return wait;
+  }
   return {200, protocol::EncodeClaimAnswer(answer), "application/json"};
 }
 

@@ -61,6 +61,8 @@ constexpr size_t kKeepCapacity = 64 << 10;
 constexpr auto kLinger = std::chrono::seconds(2);
 /// How long Stop() lets connections pass on what cpprestsdk still sends.
 constexpr auto kStopGrace = std::chrono::seconds(2);
+// The longest a request may be held unanswered (HttpResponse::wait).
+constexpr auto kMaxWait = std::chrono::seconds(60);
 /// How often deadlines (head timeout, lingering, stop) are checked.
 constexpr auto kTick = std::chrono::milliseconds(100);
 /// After the process ran out of descriptors, accepting pauses this long.
@@ -206,6 +208,11 @@ struct Connection {
   bool in_direct = false;  // a request the guard answers is receiving its body
   DirectHead direct_head;
   std::string direct_body;
+  // A request the handler holds (HttpResponse::wait): asked again on WakeWaiting and at
+  // wait_deadline. Nothing more is read from the client until it is answered.
+  std::unique_ptr<HttpRequest> waiting;
+  bool waiting_close = false;  // its head asked to close the connection after the answer
+  Clock::time_point wait_deadline;
 };
 
 class GuardLoop final : public ConnectionGuard {
@@ -244,6 +251,13 @@ class GuardLoop final : public ConnectionGuard {
     thread_.join();
   }
 
+  void WakeWaiting() override {
+    if (held_.load(std::memory_order_acquire) == 0) return;
+    wake_waiting_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+  }
+
  private:
   void Run();
   void Accept();
@@ -257,7 +271,12 @@ class GuardLoop final : public ConnectionGuard {
   /// Answers the worker requests at the front of pieces_ itself; leaves in pieces_ what goes
   /// to cpprestsdk.
   void AnswerDirect(Connection* c);
-  bool Answer(Connection* c);
+  bool Answer(Connection* c, bool may_wait);
+  bool Send(Connection* c, const HttpResponse& response, bool close);
+  /// Asks again about the held requests: all of them (woken), those past their deadline, or
+  /// all for the last time (stopping).
+  enum class Ask { kWoken, kExpired, kLast };
+  void AskWaiting(Ask which);
   bool OpenBackend(Connection* c);
   void StopWritingBackend(Connection* c);
   void Finish(Connection* c);
@@ -274,6 +293,9 @@ class GuardLoop final : public ConnectionGuard {
   std::vector<RequestFramer::Piece> pieces_;
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> again_;  // connections with more to do, after the others' turn
+  std::vector<Connection*> waiting_;  // connections whose request is held
+  std::atomic<size_t> held_{0};       // waiting_.size(), for WakeWaiting's threads
+  std::atomic<bool> wake_waiting_{false};
   std::vector<std::unique_ptr<Connection>> dead_;
   std::unordered_map<std::string, int> per_client_;
   int counted_ = 0;   // connections counted against the caps
@@ -312,6 +334,7 @@ void GuardLoop::Run() {
         uint64_t count;
         [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
         if (stopping_) BeginStop();
+        if (wake_waiting_.exchange(false, std::memory_order_acq_rel)) AskWaiting(Ask::kWoken);
         continue;
       }
       auto* end = static_cast<Endpoint*>(tag);
@@ -420,6 +443,7 @@ void GuardLoop::BeginStop() {
   if (stop_begun_) return;
   stop_begun_ = true;
   stop_deadline_ = Clock::now() + kStopGrace;
+  AskWaiting(Ask::kLast);
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
   close(listen_fd_);
   listen_fd_ = -1;
@@ -437,6 +461,7 @@ void GuardLoop::BeginStop() {
 }
 
 void GuardLoop::Tick(Clock::time_point now) {
+  if (!waiting_.empty()) AskWaiting(Ask::kExpired);
   if (accept_paused_ && now >= accept_paused_until_ && listen_fd_ >= 0) {
     accept_paused_ = false;
     epoll_event event{};
@@ -453,7 +478,7 @@ void GuardLoop::Tick(Clock::time_point now) {
       // A TLS handshake not done within the head timeout: nothing can be answered.
       if (now - c->accepted >= options_.header_timeout) Close(c);
     } else if (c->head_deadline != Clock::time_point() && now >= c->head_deadline &&
-               !c->client_done && c->framer.InHead()) {
+               !c->client_done && c->framer.InHead() && !c->waiting) {
       c->client_done = true;
       c->refusal = ErrorResponse(408, "request line and headers not received within " +
                                           DurationText(options_.header_timeout));
@@ -511,7 +536,7 @@ bool GuardLoop::Upstream(Connection* c) {
       progress = true;
     }
   }
-  if (c->to_backend.empty() && !c->client_done && c->client_readable &&
+  if (c->to_backend.empty() && !c->client_done && c->client_readable && !c->waiting &&
       (!c->direct || c->to_client.empty())) {
     // A connection the guard answers reads less at a time: the requests in one read are all
     // answered before the next, so this bounds the answers it holds and the time it takes.
@@ -615,8 +640,9 @@ void GuardLoop::AnswerDirect(Connection* c) {
       c->direct = false;
       break;
     }
-    if (complete && Answer(c)) {  // "Connection: close": nothing after it is read
-      pieces_.clear();
+    // Only the last request of a read may be held: the ones after it would be answered first.
+    if (complete && Answer(c, used + 1 == pieces_.size())) {
+      pieces_.clear();  // "Connection: close": nothing after it is read
       return;
     }
   }
@@ -624,25 +650,64 @@ void GuardLoop::AnswerDirect(Connection* c) {
 }
 
 /// The request in c->direct_head and c->direct_body is complete: its answer goes after what
-/// the client has not been sent yet. True when the request asked to close the connection.
-bool GuardLoop::Answer(Connection* c) {
+/// the client has not been sent yet, or it is held when the handler says so (and may_wait).
+/// True when the request asked to close the connection.
+bool GuardLoop::Answer(Connection* c, bool may_wait) {
   c->in_direct = false;
-  HttpRequest request;
-  request.method = std::move(c->direct_head.method);
-  request.path = std::move(c->direct_head.path);
-  request.authorization = std::move(c->direct_head.authorization);
-  request.body.swap(c->direct_body);
-  request.remote_address = c->peer;
-  const HttpResponse response = options_.answer(request);
-  // A server shutting down (503) closes the connection, as cpprestsdk's side does.
-  const bool close = c->direct_head.close || response.status == 503;
-  c->to_client.bytes.append(SerializeResponse(response, close));
-  if (request.body.capacity() <= kKeepCapacity) c->direct_body.swap(request.body);
+  auto request = std::make_unique<HttpRequest>();
+  request->method = std::move(c->direct_head.method);
+  request->path = std::move(c->direct_head.path);
+  request->authorization = std::move(c->direct_head.authorization);
+  request->body.swap(c->direct_body);
+  request->remote_address = c->peer;
+  request->may_wait = may_wait;
+  const HttpResponse response = options_.answer(*request);
+  if (may_wait && response.wait.count() > 0) {
+    c->waiting = std::move(request);
+    c->waiting_close = c->direct_head.close;
+    c->wait_deadline = Clock::now() + std::min<Clock::duration>(response.wait, kMaxWait);
+    waiting_.push_back(c);
+    held_.store(waiting_.size(), std::memory_order_release);
+    return false;
+  }
+  if (request->body.capacity() <= kKeepCapacity) c->direct_body.swap(request->body);
   c->direct_body.clear();
+  return Send(c, response, c->direct_head.close);
+}
+
+/// Queues the answer to a guard-answered request. True when the connection closes after it.
+bool GuardLoop::Send(Connection* c, const HttpResponse& response, bool close) {
+  // A server shutting down (503) closes the connection, as cpprestsdk's side does.
+  close = close || response.status == 503;
+  c->to_client.bytes.append(SerializeResponse(response, close));
   if (!close) return false;
   c->client_done = true;
   c->refusal.clear();  // nothing after an answer that closes the connection
   return true;
+}
+
+void GuardLoop::AskWaiting(Ask which) {
+  const Clock::time_point now = Clock::now();
+  for (size_t i = waiting_.size(); i-- > 0;) {
+    Connection* c = waiting_[i];
+    const bool last = which == Ask::kLast || now >= c->wait_deadline;
+    if (which == Ask::kExpired && !last) continue;
+    c->waiting->may_wait = !last;
+    HttpResponse response = options_.answer(*c->waiting);
+    if (!last && response.wait.count() > 0) continue;
+    if (response.wait.count() > 0) {  // the handler broke its contract: may_wait was false
+      response = HttpResponse{500, R"({"error": "internal error: no answer to a held request"})"};
+    }
+    waiting_[i] = waiting_.back();
+    waiting_.pop_back();
+    c->waiting.reset();
+    Send(c, response, c->waiting_close);
+    if (!c->queued) {  // written (and what the client sent meanwhile read) after this round
+      c->queued = true;
+      again_.push_back(c);
+    }
+  }
+  held_.store(waiting_.size(), std::memory_order_release);
 }
 
 bool GuardLoop::OpenBackend(Connection* c) {
@@ -770,6 +835,10 @@ void GuardLoop::Close(Connection* c) {
   if (c->closed) return;
   c->closed = true;
   if (c->queued) again_.erase(std::remove(again_.begin(), again_.end(), c), again_.end());
+  if (c->waiting) {
+    waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), c), waiting_.end());
+    held_.store(waiting_.size(), std::memory_order_release);
+  }
   if (c->backend >= 0) close(c->backend);  // also leaves the epoll set
   c->backend = -1;
   c->client.reset();

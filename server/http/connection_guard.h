@@ -61,7 +61,8 @@ struct GuardOptions {
   std::shared_ptr<TlsServerContext> tls;
   /// Set: the worker protocol's requests (direct_requests.h) are answered by calling it in the
   /// guard's thread, on connections that have sent nothing to cpprestsdk yet; bodies up to
-  /// max_body_bytes. Null: every request goes to cpprestsdk.
+  /// max_body_bytes. Null: every request goes to cpprestsdk. The last request of a read may
+  /// wait (HttpRequest::may_wait): the connection reads nothing more until it is answered.
   std::function<HttpResponse(const HttpRequest&)> answer;
   size_t max_body_bytes = 0;
 };
@@ -80,8 +81,12 @@ class ConnectionGuard {
   /// Starts relaying to the cpprestsdk listener on 127.0.0.1:backend_port.
   virtual void Start(int backend_port) = 0;
   /// Stops accepting, passes on what the backend still sends (for at most a short grace
-  /// period), then closes every connection and joins the thread. Idempotent.
+  /// period), then closes every connection and joins the thread. Idempotent. Requests held for
+  /// `answer` are asked a last time (with may_wait false) first.
   virtual void Stop() = 0;
+  /// `answer` is called again for every request it held (HttpResponse::wait), in the guard's
+  /// thread soon after. Any thread; nothing happens while none is held.
+  virtual void WakeWaiting() = 0;
 };
 
 }  // namespace torc::server::http_internal

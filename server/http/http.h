@@ -22,6 +22,9 @@ struct HttpRequest {
   std::string body;
   std::string authorization;                  // the Authorization header, "" if absent
   std::string remote_address;
+  /// The transport can hold this request unanswered (HttpResponse::wait): only the worker
+  /// requests the connection guard answers itself, one at a time on their connection.
+  bool may_wait = false;
 };
 
 /// One HTTP response.
@@ -29,6 +32,10 @@ struct HttpResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  /// Not 0 (only for a request that may_wait): nothing to answer yet. The transport holds the
+  /// request and asks the handler again with the same request when HttpServer::WakeWaiting is
+  /// called, and after this long with may_wait false (then it must answer).
+  std::chrono::milliseconds wait{0};
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -62,8 +69,11 @@ class HttpServer {
   virtual ~HttpServer() = default;
   /// The port actually bound (useful with port 0).
   virtual int port() const = 0;
-  /// Stops accepting requests and waits for the ones in flight.
+  /// Stops accepting requests and waits for the ones in flight (held ones get 503).
   virtual void Stop() = 0;
+  /// Asks the handler again about every request it said to hold (HttpResponse::wait): something
+  /// they wait for may have happened. Any thread; cheap when nothing is held.
+  virtual void WakeWaiting() = 0;
 };
 
 /// Starts a server; returns null and sets *error when it cannot listen.

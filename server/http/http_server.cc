@@ -534,6 +534,8 @@ class ListenerServer final : public HttpServer {
     guard_->Stop();
   }
 
+  void WakeWaiting() override { guard_->WakeWaiting(); }
+
  private:
   std::shared_ptr<ServerState> state_;
   std::mutex stop_mu_;

@@ -149,6 +149,9 @@ std::shared_ptr<TlsServerContext> TlsServerContext::Load(const std::string& cert
   // and takes partial writes; idle connections give their buffers back.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
+  // One read(2) takes all the records that have arrived (a request's head and body are often
+  // two), not a 5-byte record header and then its body: the guard reads until EAGAIN anyway.
+  SSL_CTX_set_read_ahead(ctx, 1);
   return context;
 }
 

@@ -364,6 +364,7 @@ json ToJson(const ClaimRequest& m) {
   if (m.remaining_seconds) j["remaining_seconds"] = *m.remaining_seconds;
   if (!m.scheduler.empty()) j["scheduler"] = FitText(m.scheduler, kMaxSchedulerBytes);
   if (m.total_cpus > 0) j["total_cpus"] = m.total_cpus;
+  if (m.wait_seconds > 0) j["wait_seconds"] = m.wait_seconds;
   if (!m.started.empty()) {
     j["started"] = json::array();
     for (const auto& s : m.started) j["started"].push_back(ToJson(s));
@@ -386,6 +387,11 @@ ClaimRequest ClaimRequestFromJson(const json& j) {
                                NodeCapacityFromJson);
   m.scheduler = GetString(j, "scheduler", "", kMaxSchedulerBytes);
   m.total_cpus = GetInt(j, "total_cpus", 0, INT64_MAX, 0);
+  m.wait_seconds = GetNumber(j, "wait_seconds", 0.0);
+  if (m.wait_seconds < 0 || m.wait_seconds > kMaxClaimWaitSeconds)
+    throw FieldError("'wait_seconds' must be between 0 and " +
+                     std::to_string(static_cast<int>(kMaxClaimWaitSeconds)) + ", not " +
+                     nlohmann::json(m.wait_seconds).dump());
   m.started =
       Each<StartNotice>(j, "started", false, 1'000'000,
                         "each started job must be an object {id, attempt}", StartNoticeFromJson);

@@ -50,6 +50,8 @@ inline constexpr size_t kMaxSlurmNodeListBytes = 4096;
 inline constexpr size_t kMaxPathBytes = 4096;
 /// A claim's `scheduler` name.
 inline constexpr size_t kMaxSchedulerBytes = 256;
+/// The longest a claim may ask the server to hold it (`wait_seconds`).
+inline constexpr double kMaxClaimWaitSeconds = 60;
 /// Why a worker leaves (LeaveNotice).
 inline constexpr size_t kMaxLeaveReasonBytes = 1024;
 /// The resource samples of one result: a worker thins longer series (ThinSamples) before
@@ -213,6 +215,9 @@ struct ClaimRequest {
   /// The CPUs of all the worker's nodes, busy or not (0: not said). The server sums them over
   /// its live workers (ClaimAnswer::worker_cpus): `nodes` may list capacity claimed ahead.
   int64_t total_cpus = 0;
+  /// Not 0: when nothing is given, the server may hold the answer up to this long, until a
+  /// job becomes ready or the workflow completes (docs/api.md). Not with started or results.
+  double wait_seconds = 0;
   std::vector<StartNotice> started;
   std::vector<AttemptReport> results;
   bool operator==(const ClaimRequest&) const = default;

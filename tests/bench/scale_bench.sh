@@ -22,7 +22,10 @@
 #   rate         steady starts per second, between the 1,024th start and the 1,024th-last
 #   cpu_*        CPU seconds of the whole machine during the run (/proc/stat, user and system,
 #                the lab's slurmctld/slurmd included), of the torc server (/proc/PID/stat) and
-#                of the workers themselves (each logs its own rusage when it leaves), per job in us
+#                of the workers themselves (each logs its own rusage when it leaves), per job in us;
+#                cpu_server_submit_us: the server's part spent before `torc submit` returned
+# PERF=1 records the server with perf (call graphs) during each torc run into its folder
+# (perf.data; with KEEP=1 the folders stay).
 # Every time comes from one clock (this machine): slurmctld's log has millisecond stamps.
 set -euo pipefail
 torc=$(realpath "$1")
@@ -122,6 +125,8 @@ out['cpu_user_us'] = round(cpu['user'] / tick / n * 1e6, 1)
 out['cpu_sys_us'] = round(cpu['sys'] / tick / n * 1e6, 1)
 if cpu.get('server') is not None:
     out['cpu_server_us'] = round(cpu['server'] / tick / n * 1e6, 1)
+    if os.path.exists('submit_jiffies'):
+        out['cpu_server_submit_us'] = round(int(open('submit_jiffies').read()) / tick / n * 1e6, 1)
 if wf and cpu.get('requests'):
     out['requests'] = cpu['requests']
     if cpu.get('server') is not None:
@@ -183,8 +188,14 @@ run_torc() {  # run_torc MODE
   cpu_begin
   local t0 wf
   t0=$(now)
+  if [[ -n ${PERF:-} ]]; then
+    perf record -q --no-inherit -F 999 --call-graph dwarf,16384 -p $server_pid -o perf.data 2>perf.err &
+    perf_pid=$!
+  fi
   wf=$("$torc" submit wf.yaml --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])')
+  echo "$(($(proc_jiffies $server_pid) - p0))" >submit_jiffies
   wait_complete "$wf"
+  if [[ -n ${PERF:-} ]]; then kill -INT $perf_pid; wait $perf_pid || true; fi
   wait_slurm_empty
   cpu_end "$d"
   report "$1" "$t0" "$(now)" "$wf"

@@ -195,10 +195,12 @@ TEST_CASE("ClaimRequest round-trips and checks its fields") {
   m.remaining_seconds = 3500.5;
   m.scheduler = "gpu";
   m.total_cpus = 16;
+  m.wait_seconds = 2.5;
   m.started = {{1, 1, "n1"}, {2, 3, ""}};
   m.results = {Report()};
   CHECK(ClaimRequestFromJson(ToJson(m)) == m);
   CHECK(ToJson(m)["total_cpus"] == 16);
+  CHECK(ToJson(m)["wait_seconds"] == 2.5);
   ClaimRequest bare;
   bare.worker_id = 1;
   CHECK(ClaimRequestFromJson(ToJson(bare)) == bare);
@@ -222,6 +224,14 @@ TEST_CASE("ClaimRequest round-trips and checks its fields") {
   j = ToJson(m);
   j["max_jobs"] = -1;
   Refuses(ClaimRequestFromJson, j, "'max_jobs' must be between 0 and 100000");
+  for (double wait : {-1.0, 60.5}) {
+    j = ToJson(m);
+    j["wait_seconds"] = wait;
+    Refuses(ClaimRequestFromJson, j, "'wait_seconds' must be between 0 and 60");
+  }
+  j = ToJson(m);
+  j["wait_seconds"] = "5";
+  Refuses(ClaimRequestFromJson, j, "wait_seconds");
   // A node's totals default to its free figures (an older worker sent free figures only).
   json old = {{"worker_id", 1}, {"nodes", {{{"free_cpus", 2}, {"free_memory_bytes", 5}}}}};
   CHECK(ClaimRequestFromJson(old).nodes.at(0).total_cpus == 2);

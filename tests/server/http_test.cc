@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -994,4 +995,106 @@ TEST_CASE("worker requests the guard does not answer itself still work") {
     CHECK(get.find("Connection: close\r\n") != std::string::npos);
     CHECK(get.substr(get.size() - 15) == "/api/v1/health ");
   }
+}
+
+namespace {
+/// Holds every claim that may wait (HttpResponse::wait, `hold` long) until `release` is set;
+/// answers with whether the answering call could still have waited.
+struct Holder {
+  std::atomic<bool> release{false};
+  std::atomic<int> asked{0};
+  std::chrono::milliseconds hold{5000};
+  HttpHandler Handler() {
+    return [this](const HttpRequest& request) {
+      ++asked;
+      HttpResponse response;
+      if (request.path.find("/claim") != std::string::npos && request.may_wait && !release) {
+        response.wait = hold;
+        return response;
+      }
+      response.body = request.body + (request.may_wait ? " may_wait" : " must_answer");
+      return response;
+    };
+  }
+};
+
+/// True when `fd` has bytes to read within `ms`.
+bool Readable(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, ms) > 0;
+}
+}  // namespace
+
+TEST_CASE("a worker request the handler holds is answered when woken, or at its time") {
+  Holder holder;
+  auto server = Start(holder.Handler());
+  int fd = Connect(server->port());
+  std::string pending;
+  SUBCASE("woken: asked again at once, and answered") {
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/claim", "a")));
+    CHECK_FALSE(Readable(fd, 300));
+    const int before = holder.asked;
+    server->WakeWaiting();  // nothing changed: asked again, held again
+    std::this_thread::sleep_for(100ms);
+    CHECK(holder.asked == before + 1);
+    CHECK_FALSE(Readable(fd, 100));
+    holder.release = true;
+    const auto woken = std::chrono::steady_clock::now();
+    server->WakeWaiting();
+    RawResponse r = ReadResponse(fd, &pending);
+    CHECK(Seconds(std::chrono::steady_clock::now() - woken) < 1);
+    CHECK(r.status == 200);
+    CHECK(r.body == "a may_wait");
+    // The connection goes on as before.
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/claim", "b")));
+    CHECK(ReadResponse(fd, &pending).body == "b may_wait");
+  }
+  SUBCASE("not woken: asked a last time when its wait is over, and must answer") {
+    holder.hold = 600ms;
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/claim", "a")));
+    RawResponse r = ReadResponse(fd, &pending);
+    const double took = Seconds(std::chrono::steady_clock::now() - start);
+    CHECK(took >= 0.55);
+    CHECK(took < 3);
+    CHECK(r.body == "a must_answer");
+  }
+  SUBCASE("only the last request of a read may wait: the ones before it are answered first") {
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/claim", "first") +
+                            Post("/api/v1/workflows/1/claim", "second")));
+    CHECK(ReadResponse(fd, &pending).body == "first must_answer");
+    CHECK_FALSE(Readable(fd, 300));
+    // What the client sends meanwhile waits for the held answer.
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/start", "third")));
+    CHECK_FALSE(Readable(fd, 300));
+    holder.release = true;
+    server->WakeWaiting();
+    CHECK(ReadResponse(fd, &pending).body == "second may_wait");
+    CHECK(ReadResponse(fd, &pending).body == "third may_wait");
+  }
+  SUBCASE("a request cpprestsdk answers never waits") {
+    REQUIRE(SendAll(fd, "POST /api/v1/workflows/1/claim HTTP/1.1\r\nHost: x\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n" + Chunked("c", 1)));
+    CHECK(ReadResponse(fd, &pending).body == "c must_answer");
+  }
+  SUBCASE("Stop answers a held request (503) instead of waiting for it") {
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/claim", "a")));
+    CHECK_FALSE(Readable(fd, 300));
+    const auto start = std::chrono::steady_clock::now();
+    server->Stop();
+    CHECK(Seconds(std::chrono::steady_clock::now() - start) < 3);
+    CHECK(ReadResponse(fd, &pending).status == 503);
+  }
+  SUBCASE("a client that goes away while held does not disturb the others") {
+    int other = Connect(server->port());
+    REQUIRE(SendAll(other, Post("/api/v1/workflows/1/claim", "gone")));
+    REQUIRE(SendAll(fd, Post("/api/v1/workflows/1/claim", "stays")));
+    CHECK_FALSE(Readable(fd, 200));
+    close(other);
+    std::this_thread::sleep_for(100ms);
+    holder.release = true;
+    server->WakeWaiting();
+    CHECK(ReadResponse(fd, &pending).body == "stays may_wait");
+  }
+  close(fd);
 }

@@ -279,3 +279,74 @@ TEST_CASE("state survives a clean restart; workers re-attach with their jobs") {
   CHECK(status.body["counts"]["ready"] == 1);
   CHECK(status.body["counts"]["completed"] == 1);
 }
+
+TEST_CASE("an idle worker's claim is held until a job is ready or the workflow completes") {
+  testing::TempDir dir;
+  testing::ServerProcess server(TORC_BINARY, dir.path(), {"--tls"});
+  server.Start();
+  int64_t wf = Submit(server, "name: h\njobs:\n  - {name: a, command: x}\n"
+                              "  - {name: b, command: x, depends_on: [a]}\n");
+  const std::string base = "/workflows/" + std::to_string(wf);
+  auto a_client = server.Client(), b_client = server.Client(), c_client = server.Client();
+  auto worker = [&](server::ApiClient& c) -> int64_t {
+    return c.Call("POST", base + "/workers", {{"hostname", "h"}}).body["worker_id"];
+  };
+  const int64_t a = worker(*a_client), b = worker(*b_client), c = worker(*c_client);
+  auto claim = a_client->Call("POST", base + "/claim", {{"worker_id", a}, {"max_jobs", 4}, {"nodes", Nodes(4)}});
+  REQUIRE(claim.body["jobs"].size() == 1);
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point from) {
+    return std::chrono::duration<double>(Clock::now() - from).count();
+  };
+  auto held_claim = [&](server::ApiClient& client, int64_t w, double wait) {
+    return client.Call("POST", base + "/claim", {{"worker_id", w}, {"max_jobs", 4},
+                                                 {"nodes", Nodes(4)}, {"wait_seconds", wait}});
+  };
+
+  // Nothing happens: answered, empty, when its wait is over.
+  auto start = Clock::now();
+  auto empty = held_claim(*b_client, b, 1);
+  CHECK(empty.status == 200);
+  CHECK(empty.body["jobs"].empty());
+  CHECK(seconds(start) >= 0.9);
+  CHECK(seconds(start) < 5);
+
+  // b becomes ready when a's result comes: the held claim gets it at once.
+  server::ApiResult got_b;
+  std::thread holder([&] { got_b = held_claim(*b_client, b, 20); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  start = Clock::now();
+  auto done = a_client->Call("POST", base + "/complete",
+                             {{"worker_id", a}, {"results", {{{"id", 0}, {"attempt", 1}, {"status", "completed"}}}}});
+  REQUIRE(done.status == 200);
+  holder.join();
+  CHECK(seconds(start) < 2);
+  REQUIRE(got_b.status == 200);
+  REQUIRE(got_b.body["jobs"].size() == 1);
+  CHECK(got_b.body["jobs"][0]["name"] == "b");
+
+  // The workflow completes: a claim held meanwhile learns it at once.
+  server::ApiResult told;
+  std::thread waiter([&] { told = held_claim(*c_client, c, 20); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  start = Clock::now();
+  // A claim that carries results is never held, even when it asks.
+  auto last = b_client->Call("POST", base + "/claim",
+                             {{"worker_id", b}, {"max_jobs", 4}, {"nodes", Nodes(4)}, {"wait_seconds", 20},
+                              {"results", {{{"id", 1}, {"attempt", 1}, {"status", "completed"}}}}});
+  CHECK(last.status == 200);
+  CHECK(last.body["workflow_complete"] == true);
+  waiter.join();
+  CHECK(seconds(start) < 2);
+  CHECK(told.status == 200);
+  CHECK(told.body["workflow_complete"] == true);
+  CHECK(told.body["jobs"].empty());
+
+  // A complete workflow answers at once; a wait out of range is refused.
+  start = Clock::now();
+  CHECK(held_claim(*c_client, c, 20).body["workflow_complete"] == true);
+  CHECK(seconds(start) < 2);
+  auto bad = held_claim(*c_client, c, 61);
+  CHECK(bad.status == 400);
+  CHECK(bad.body["error"].get<std::string>().find("wait_seconds") != std::string::npos);
+}

@@ -239,6 +239,16 @@ class FakeServer : public worker::WorkerApi {
     if (auto f = Fault<protocol::ClaimAnswer>()) return *f;
     claims.push_back(m);
     ApplyRestarts();
+    if (holds_claims && m.wait_seconds > 0 && m.results.empty() && m.started.empty() &&
+        Unfinished() > 0 && std::none_of(jobs.begin(), jobs.end(), [](const Job& j) {
+          return !j.done && !j.holder && !j.withheld;
+        })) {
+      double until = clock_.now + m.wait_seconds;
+      for (const auto& [when, job] : done_elsewhere) until = std::min(until, when);
+      for (const auto& [when, job] : restarts) until = std::min(until, when);
+      clock_.now = std::max(clock_.now, until);
+      ApplyRestarts();
+    }
     if (Refuses(m.results)) return {400, std::nullopt, kRefusal};
     if (m.worker_id != live_worker_) return {409, std::nullopt, "no lease; register again"};
     Started(m.started);
@@ -339,6 +349,10 @@ class FakeServer : public worker::WorkerApi {
   int64_t worker_cpus = 0;  // the claim answer's CPUs of all live workers (0: not said)
   int64_t blocked = 0;      // the claim answer's jobs waiting for others
   bool ignore_workflow_completion = false;    // the registration answer's
+  /// Holds a claim that asks to wait (wait_seconds) and would get nothing, as the real server
+  /// does: the fake clock moves on to the next job done elsewhere or restarted, or to the end
+  /// of the wait.
+  bool holds_claims = false;
   /// (when, job): `torc restart` of a done job at that time: it is ready again, a new attempt.
   std::vector<std::pair<double, uint32_t>> restarts;
   /// (when, job): another worker's result for the job arrives at that time.
@@ -603,6 +617,39 @@ void AddSecondsJobs(Harness& h, int n) {
     h.server.AddJob(name).has_dependents = i % 10 == 0;
     h.processes.behaviour[name] = {i % 2 ? 1.35 : 1.0, 0};
   }
+}
+
+TEST_CASE("an idle worker asks the server to hold its claim; a busy one never does") {
+  Harness h;
+  h.server.holds_claims = true;
+  h.server.AddJob("elsewhere");
+  h.server.jobs[0].holder = 99;
+  h.server.done_elsewhere = {{kStart + 7.5, 0}};
+  h.server.AddJob("mine");
+  h.processes.behaviour["mine"] = {0.5, 0};
+  CHECK(h.Run() == 0);
+  // Claims: its job; at its exit with the result (answered at once, nothing ready); then held
+  // 5 s, and held again until the other worker's result completes the workflow at 7.5 s: the
+  // worker leaves then, not a backoff later.
+  INFO("claims " << h.server.claims.size());
+  CHECK(h.server.claims.size() <= 5);
+  CHECK(h.clock.now - kStart < 7.6);
+  int held = 0;
+  for (const auto& c : h.server.claims) {
+    if (c.wait_seconds == 0) continue;
+    ++held;
+    CHECK(c.wait_seconds == doctest::Approx(5));
+    CHECK(c.results.empty());
+    CHECK(c.started.empty());
+  }
+  CHECK(held == 2);
+  CHECK(h.server.leaves.size() == 1);
+  // A busy worker's claims (jobs of its own running) never ask to be held.
+  Harness busy;
+  busy.server.holds_claims = true;
+  AddSecondsJobs(busy, 20);
+  CHECK(busy.Run() == 0);
+  for (const auto& c : busy.server.claims) CHECK(c.wait_seconds == 0);
 }
 
 /// Whether claim `c` offered capacity beyond the worker's one node: it claimed ahead.
