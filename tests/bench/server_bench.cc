@@ -5,6 +5,7 @@
 //                                              independent jobs in batches of B, no processes
 //   server_bench TORC_BINARY memory N          server resident memory holding N jobs
 //
+// SERVER_BENCH_TLS=1 starts the server with --tls (HTTPS, as on a cluster address).
 // Prints one JSON line per run.
 #include <atomic>
 #include <chrono>
@@ -12,6 +13,9 @@
 #include <sstream>
 #include <unistd.h>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "../server/server_process.h"
@@ -110,7 +114,11 @@ int main(int argc, char** argv) {
   std::string mode = argv[2];
   long n = std::atol(argv[3]);
   testing::TempDir dir;
-  testing::ServerProcess server(argv[1], dir.path());
+  // SERVER_BENCH_TLS=1: the server speaks HTTPS (--tls), as it does on a cluster's address.
+  const char* tls = std::getenv("SERVER_BENCH_TLS");
+  std::vector<std::string> extra;
+  if (tls != nullptr && std::string(tls) == "1") extra.push_back("--tls");
+  testing::ServerProcess server(argv[1], dir.path(), extra);
   server.Start();
   if (mode == "dispatch")
     return Dispatch(server, n, argc > 4 ? std::atoi(argv[4]) : 2, argc > 5 ? std::atoi(argv[5]) : 1000);
