@@ -284,6 +284,8 @@ class Worker {
   static constexpr double kFlushDelaySeconds = 0.1;
   static constexpr double kNewsHoldSeconds = 1.0;
   static constexpr double kMaxClaimBackoffSeconds = 2.0;  // between claims that got nothing
+  // ... while jobs of its own run and nothing is ready or blocked (the tail of a sweep).
+  static constexpr double kBusyTailBackoffSeconds = 30.0;
   // How long an idle worker's claim asks the server to hold it (ClaimRequest::wait_seconds).
   static constexpr double kClaimWaitSeconds = 5.0;
   // How long a stopping worker's last call (unregistering) may wait: BoundCallTime's minimum.

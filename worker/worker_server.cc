@@ -159,7 +159,9 @@ void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
   workflow_complete_ = answer.workflow_complete;
   last_ready_ = answer.ready;
   last_worker_cpus_ = answer.worker_cpus;
-  nothing_ready_ = answer.jobs.empty() && answer.ready == 0;
+  // Nothing (more) is ready: the claim got nothing, or got the last ready jobs with nothing
+  // blocked behind others either (the tail of a sweep). Exits then do not claim at once.
+  nothing_ready_ = answer.ready == 0 && (answer.jobs.empty() || answer.blocked == 0);
   got_nothing_ = answer.jobs.empty();
   ++claims_;
   if (answer.jobs.empty()) ++claims_empty_;
@@ -176,9 +178,17 @@ void Worker::OnClaimAnswer(const protocol::ClaimAnswer& answer, double now) {
     // sweep): only a retry, a restart or a rerun can make a job ready, so the claims slow down
     // at once; the last of its jobs to end claims again at once (WaitAndHandle). An idle
     // worker keeps the short backoff: it learns soon that the workflow is complete.
+    // Busy at the tail, the wait doubles from 2 s up to 30 s: an idle worker's claim waits at
+    // the server and takes a restarted job at once, and a retry is the failed job's own
+    // worker's (its result rides on the claim that takes the retry).
     claim_backoff_ = answer.ready == 0 && answer.blocked == 0 && !running_.empty()
-                         ? kMaxClaimBackoffSeconds
+                         ? std::clamp(claim_backoff_ * 2, kMaxClaimBackoffSeconds,
+                                      kBusyTailBackoffSeconds)
                          : std::min(kMaxClaimBackoffSeconds, std::max(0.05, claim_backoff_ * 2));
+    next_claim_ = now + claim_backoff_;
+  } else if (answer.ready == 0 && answer.blocked == 0 && !running_.empty()) {
+    // It got the last ready jobs: another claim now would get nothing.
+    claim_backoff_ = kMaxClaimBackoffSeconds;
     next_claim_ = now + claim_backoff_;
   } else {
     claim_backoff_ = 0;

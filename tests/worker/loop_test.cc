@@ -571,14 +571,30 @@ TEST_CASE("with nothing ready, an exit does not hurry an empty claim; the news g
   }
   CHECK(h.Run() == 0);
   CHECK(h.server.results.size() == 4);
-  // The first claim takes all four; the one at the first exit finds nothing ready and nothing
-  // blocked, with jobs still running: the next would be 2 s later. Each exit, 0.1 s apart,
-  // made a claim before (five in all); now only the last one does, carrying the news, and its
-  // answer says the workflow is complete.
+  // The first claim takes all four, and its answer says nothing more is ready or blocked: no
+  // claim follows at once, nor at the exits (0.1 s apart) while jobs still run; the next would
+  // be 2 s later. Each exit made a claim before (five in all; three while the claim that got
+  // the last ready jobs was followed by an empty one); now only the last exit does, carrying
+  // the news, and its answer says the workflow is complete.
   INFO("claims " << h.server.claims.size() << ", completes " << h.server.completes.size());
-  CHECK(h.server.claims.size() == 3);
+  CHECK(h.server.claims.size() == 2);
   CHECK(h.server.completes.empty());
   CHECK(h.clock.now - kStart == doctest::Approx(1.3));
+}
+
+TEST_CASE("busy at a sweep's tail, a worker claims ever more rarely (2 s doubling to 30 s)") {
+  Harness h;
+  h.server.AddJob("long");
+  h.processes.behaviour["long"] = {120.0, 0};
+  h.server.AddJob("short");
+  h.processes.behaviour["short"] = {0.5, 0};
+  CHECK(h.Run() == 0);
+  // Claims at 0 (both jobs; nothing more ready or blocked), then after 2, 4, 8, 16 and 30 s
+  // while the long job runs, and at its exit: a claim every 2 s would have made 60.
+  INFO("claims " << h.server.claims.size());
+  CHECK(h.server.claims.size() >= 6);
+  CHECK(h.server.claims.size() <= 10);
+  CHECK(h.server.results.size() == 2);
 }
 
 TEST_CASE("an idle worker that got nothing claims again soon: it learns the workflow is done") {
