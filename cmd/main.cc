@@ -4,6 +4,7 @@
 #include "cmd/commands.h"
 
 #include <iostream>
+#include <string_view>
 
 #include <unistd.h>
 
@@ -26,14 +27,18 @@ int main(int argc, char** argv) {
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("torc: ") + e.what() + " (see --help)\n";
   });
-  torc::cmd::AddSpecCommands(app);
-  torc::cmd::AddClientCommands(app);
-  torc::cmd::AddRunCommands(app);
-  torc::cmd::AddReportCommands(app);
-  torc::cmd::AddMonitorCommands(app);
-  torc::cmd::AddJobCommands(app);
-  torc::cmd::AddEventCommands(app);
-  torc::cmd::AddDocCommands(app);
+  // `torc job-exec` starts once per job step in slurm mode, on the job's node: only its own
+  // command is built then, not the whole command tree (docs/benchmarks.md, "Session 16").
+  if (argc < 2 || std::string_view(argv[1]) != "job-exec") {
+    torc::cmd::AddSpecCommands(app);
+    torc::cmd::AddClientCommands(app);
+    torc::cmd::AddRunCommands(app);
+    torc::cmd::AddReportCommands(app);
+    torc::cmd::AddMonitorCommands(app);
+    torc::cmd::AddJobCommands(app);
+    torc::cmd::AddEventCommands(app);
+    torc::cmd::AddDocCommands(app);
+  }
   torc::cmd::AddJobExecCommand(app);
   try {
     app.parse(argc, argv);

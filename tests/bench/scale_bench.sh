@@ -25,7 +25,9 @@
 #                of the workers themselves (each logs its own rusage when it leaves), per job in us;
 #                cpu_server_submit_us: the server's part spent before `torc submit` returned
 # PERF=1 records the server with perf (call graphs) during each torc run into its folder
-# (perf.data; with KEEP=1 the folders stay).
+# (perf.data; with KEEP=1 the folders stay). SYSPERF=1 samples the whole machine (perf record
+# -a, 199 Hz, no call graphs) during every run into sys.data: `perf report -i sys.data --sort
+# comm` splits the machine's CPU by command (srun, slurmstepd, torc, sleep, ...).
 # Every time comes from one clock (this machine): slurmctld's log has millisecond stamps.
 set -euo pipefail
 torc=$(realpath "$1")
@@ -139,11 +141,16 @@ PY
 
 # cpu_begin / cpu_end [WORKER_LOG_DIR]: the machine's and the server's CPU over one run into cpu.json.
 cpu_begin() {
+  if [[ -n ${SYSPERF:-} ]]; then
+    perf record -q -a -F 199 -o sys.data 2>sysperf.err &
+    sysperf_pid=$!
+  fi
   read -r u0 s0 < <(cpu_jiffies); p0=$(proc_jiffies $server_pid)
   metrics >metrics0.txt || true
 }
 cpu_end() {
   read -r u1 s1 < <(cpu_jiffies)
+  if [[ -n ${SYSPERF:-} ]]; then kill -INT $sysperf_pid; wait $sysperf_pid || true; fi
   local p1 w=null
   p1=$(proc_jiffies $server_pid)
   if [[ -n ${1:-} ]]; then
