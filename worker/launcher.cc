@@ -49,7 +49,7 @@ LaunchSpec SrunLauncher::JobSpec(const JobToRun& job, const Placement& placement
 double SrunLauncher::launch_interval() const {
   const double base = s_.launch_interval_seconds;
   if (base <= 0 || mean_latency_ <= kSlowStepStartSeconds) return base;
-  return std::max(base, std::min(mean_latency_ / 4, 2.0));
+  return std::max(base, std::min(mean_latency_ / kStepsInFlight, 2.0));
 }
 
 void SrunLauncher::ObserveStepStart(double latency) {

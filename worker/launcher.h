@@ -76,9 +76,9 @@ class SrunLauncher : public Launcher {
   const char* mode() const override { return "slurm"; }
   /// Any node: srun starts the job where it was placed.
   std::optional<uint32_t> RequiredNode(const JobNeeds&) const override { return std::nullopt; }
-  /// The configured interval, or while steps start slowly a quarter of their mean start
-  /// latency (at most 2 s): about four step creations in flight at once. 0 stays 0 (pacing
-  /// turned off).
+  /// The configured interval, or while steps start slowly their mean start latency over
+  /// kStepsInFlight (at most 2 s): about that many step creations in flight at once. 0 stays 0
+  /// (pacing turned off).
   double launch_interval() const override;
   /// Keeps a moving mean of the step start latency (weight 0.3 for the newest).
   void ObserveStepStart(double latency) override;
@@ -89,6 +89,9 @@ class SrunLauncher : public Launcher {
   }
   /// Above this mean latency steps count as slow to start.
   static constexpr double kSlowStepStartSeconds = 0.5;
+  /// While steps start slowly, the interval is their mean start latency over this: about this
+  /// many step creations in flight at once (docs/worker.md).
+  static constexpr double kStepsInFlight = 16;
   /// `torc job-exec` enforces memory in the step (and Slurm's cgroups, where configured).
   bool checks_memory() const override { return false; }
   bool measures_in_step() const override { return !s_.srun.job_exec.empty(); }

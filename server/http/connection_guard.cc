@@ -252,8 +252,10 @@ class GuardLoop final : public ConnectionGuard {
   }
 
   void WakeWaiting() override {
-    if (held_.load(std::memory_order_acquire) == 0) return;
-    wake_waiting_.store(true, std::memory_order_release);
+    // The flag first: a request being held right now sees it (Answer); one held before is
+    // counted in held_ and gets the eventfd. (Sequentially consistent on both sides.)
+    wake_waiting_.store(true);
+    if (held_.load() == 0) return;
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
   }
@@ -334,7 +336,7 @@ void GuardLoop::Run() {
         uint64_t count;
         [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
         if (stopping_) BeginStop();
-        if (wake_waiting_.exchange(false, std::memory_order_acq_rel)) AskWaiting(Ask::kWoken);
+        if (wake_waiting_.exchange(false)) AskWaiting(Ask::kWoken);
         continue;
       }
       auto* end = static_cast<Endpoint*>(tag);
@@ -667,7 +669,10 @@ bool GuardLoop::Answer(Connection* c, bool may_wait) {
     c->waiting_close = c->direct_head.close;
     c->wait_deadline = Clock::now() + std::min<Clock::duration>(response.wait, kMaxWait);
     waiting_.push_back(c);
-    held_.store(waiting_.size(), std::memory_order_release);
+    held_.store(waiting_.size());
+    // What it waits for may have happened in another thread since the handler looked (a
+    // restart, an expired lease): asked again at once then.
+    if (wake_waiting_.exchange(false)) AskWaiting(Ask::kWoken);
     return false;
   }
   if (request->body.capacity() <= kKeepCapacity) c->direct_body.swap(request->body);
@@ -707,7 +712,7 @@ void GuardLoop::AskWaiting(Ask which) {
       again_.push_back(c);
     }
   }
-  held_.store(waiting_.size(), std::memory_order_release);
+  held_.store(waiting_.size());
 }
 
 bool GuardLoop::OpenBackend(Connection* c) {
@@ -837,7 +842,7 @@ void GuardLoop::Close(Connection* c) {
   if (c->queued) again_.erase(std::remove(again_.begin(), again_.end(), c), again_.end());
   if (c->waiting) {
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), c), waiting_.end());
-    held_.store(waiting_.size(), std::memory_order_release);
+    held_.store(waiting_.size());
   }
   if (c->backend >= 0) close(c->backend);  // also leaves the epoll set
   c->backend = -1;

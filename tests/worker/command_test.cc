@@ -220,14 +220,20 @@ TEST_CASE("slurm mode: torc job-exec runs the command in the step, with the limi
   CHECK(tail == V{"/opt/torc/bin/torc", "job-exec", "--report", "/out/3/usage/7.2",
                   "--runtime-limit", "1800", "--term-signal", "10", "--kill-after", "20",
                   "--memory-limit", std::to_string(100LL << 20), "--oom-exit-code", "99",
-                  "--sample-interval", "5", "--", "bash", "-c", "python train.py"});
+                  "--sample-interval", "5", "--", "python", "train.py"});
   o.limit_memory = false;
   o.sample_interval_seconds = 0;
   args = SrunArgs(Job(1, 100LL << 20, 0, 2), p, nodes, o);
   tail.assign(std::find(args.begin(), args.end(), "/opt/torc/bin/torc"), args.end());
   CHECK(tail == V{"/opt/torc/bin/torc", "job-exec", "--report", "/out/3/usage/7.2",
                   "--runtime-limit", "1800", "--term-signal", "10", "--kill-after", "20", "--",
-                  "bash", "-c", "python train.py"});
+                  "python", "train.py"});
+  // Under job-exec a command that is not plain words still goes through bash, as in direct
+  // mode (DirectArgs); without job-exec srun gets bash -c (above).
+  JobToRun shell = Job(1, 100LL << 20, 0, 2);
+  shell.command = "python train.py > log";
+  args = SrunArgs(shell, p, nodes, o);
+  CHECK(V(args.end() - 4, args.end()) == V{"--", "bash", "-c", "python train.py > log"});
   // A termination signal srun would not forward: torc's stop goes as SIGUSR2, job-exec relays.
   o.term_signal = 15;
   o.stop_via_usr2 = true;

@@ -15,9 +15,9 @@ TEST_CASE("srun pacing: the configured interval, longer while steps are slow to 
   for (int i = 0; i < 5; ++i) srun.ObserveStepStart(0.1);
   CHECK(srun.launch_interval() == doctest::Approx(0.025));
   // A throttled controller: 4 s per step creation; the mean follows within a few steps and the
-  // interval becomes a quarter of it, at most 2 s.
+  // interval becomes a sixteenth of it (16 step creations in flight), at most 2 s.
   for (int i = 0; i < 20; ++i) srun.ObserveStepStart(4);
-  CHECK(srun.launch_interval() == doctest::Approx(1.0).epsilon(0.01));
+  CHECK(srun.launch_interval() == doctest::Approx(0.25).epsilon(0.01));
   for (int i = 0; i < 20; ++i) srun.ObserveStepStart(60);
   CHECK(srun.launch_interval() == doctest::Approx(2.0));
   // Fast again: back to the configured interval.
