@@ -656,16 +656,16 @@ void GuardLoop::AnswerDirect(Connection* c) {
 /// True when the request asked to close the connection.
 bool GuardLoop::Answer(Connection* c, bool may_wait) {
   c->in_direct = false;
-  auto request = std::make_unique<HttpRequest>();
-  request->method = std::move(c->direct_head.method);
-  request->path = std::move(c->direct_head.path);
-  request->authorization = std::move(c->direct_head.authorization);
-  request->body.swap(c->direct_body);
-  request->remote_address = c->peer;
-  request->may_wait = may_wait;
-  const HttpResponse response = options_.answer(*request);
+  HttpRequest request;
+  request.method = std::move(c->direct_head.method);
+  request.path = std::move(c->direct_head.path);
+  request.authorization = std::move(c->direct_head.authorization);
+  request.body.swap(c->direct_body);
+  request.remote_address = c->peer;
+  request.may_wait = may_wait;
+  const HttpResponse response = options_.answer(request);
   if (may_wait && response.wait.count() > 0) {
-    c->waiting = std::move(request);
+    c->waiting = std::make_unique<HttpRequest>(std::move(request));  // on the heap only if held
     c->waiting_close = c->direct_head.close;
     c->wait_deadline = Clock::now() + std::min<Clock::duration>(response.wait, kMaxWait);
     waiting_.push_back(c);
@@ -675,7 +675,7 @@ bool GuardLoop::Answer(Connection* c, bool may_wait) {
     if (wake_waiting_.exchange(false)) AskWaiting(Ask::kWoken);
     return false;
   }
-  if (request->body.capacity() <= kKeepCapacity) c->direct_body.swap(request->body);
+  if (request.body.capacity() <= kKeepCapacity) c->direct_body.swap(request.body);
   c->direct_body.clear();
   return Send(c, response, c->direct_head.close);
 }
