@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds torc in Release and writes a relocatable bundle for a cluster's shared filesystem:
-#   OUTDIR/torc-<version>-linux-x86_64.tar.gz        bin/torc (stripped), lib/ (every shared
+#   OUTDIR/torc-<version>-linux-x86_64.tar.gz        bin/torc (stripped), bin/torc-job-exec
+#                                                     (static, stripped), lib/ (every shared
 #                                                     library beyond glibc), MANIFEST
-#   OUTDIR/torc-<version>-linux-x86_64.debug.tar.gz  bin/torc.debug (its debug info, apart)
+#   OUTDIR/torc-<version>-linux-x86_64.debug.tar.gz  bin/torc.debug, bin/torc-job-exec.debug
 # Usage: .ci/bundle.sh [OUTDIR]   (default dist/; build tree in build-bundle/, or $BUNDLE_BUILD)
 # docs/install.md says how to put the bundle on a cluster.
 set -euo pipefail
@@ -32,9 +33,12 @@ ldd "$root/bin/torc" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | while rea
 done
 
 # Debug info apart, linked back by name (gdb finds it with `set debug-file-directory`).
-objcopy --only-keep-debug "$root/bin/torc" "$stage/debug/$name/bin/torc.debug"
-strip --strip-debug --strip-unneeded "$root/bin/torc"
-objcopy --add-gnu-debuglink="$stage/debug/$name/bin/torc.debug" "$root/bin/torc"
+# torc-job-exec (what a slurm-mode step runs) is static: it needs no library from lib/.
+for exe in torc torc-job-exec; do
+  objcopy --only-keep-debug "$root/bin/$exe" "$stage/debug/$name/bin/$exe.debug"
+  strip --strip-debug --strip-unneeded "$root/bin/$exe"
+  objcopy --add-gnu-debuglink="$stage/debug/$name/bin/$exe.debug" "$root/bin/$exe"
+done
 strip --strip-unneeded "$root"/lib/*.so*
 
 # The newest glibc symbol version anything in the bundle needs: the oldest glibc it runs on.

@@ -39,5 +39,8 @@ void AddRunCommands(CLI::App& app);
 
 /// The hidden `torc job-exec` a slurm-mode step runs (job_exec_command.cc).
 void AddJobExecCommand(CLI::App& app);
+/// job-exec's options and action on `cmd`: the `torc job-exec` subcommand, or the whole of the
+/// small `torc-job-exec` executable (job_exec_main.cc) that steps run when it is installed.
+void DefineJobExecOptions(CLI::App* cmd);
 
 }  // namespace torc::cmd

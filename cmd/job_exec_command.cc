@@ -1,5 +1,6 @@
 // The hidden `torc job-exec`: what a slurm-mode step runs on each node (worker/job_exec.h). Not
-// a user command: the worker writes its command line (docs/worker.md, "What a job used").
+// a user command: the worker writes its command line (docs/worker.md, "What a job used"). The
+// same options make the small `torc-job-exec` executable (job_exec_main.cc).
 #include <CLI/CLI.hpp>
 
 #include <memory>
@@ -9,11 +10,8 @@
 
 namespace torc::cmd {
 
-void AddJobExecCommand(CLI::App& app) {
+void DefineJobExecOptions(CLI::App* cmd) {
   auto o = std::make_shared<worker::JobExecOptions>();
-  auto* cmd = app.add_subcommand(
-      "job-exec", "Internal: run a job's command in a Slurm step and measure it (docs/worker.md)");
-  cmd->group("");  // hidden
   cmd->add_option("--report", o->report_prefix, "Prefix of the node's figures file");
   cmd->add_option("--memory-limit", o->memory_limit_bytes, "Kill the job above this RSS (bytes)")
       ->check(CLI::NonNegativeNumber);
@@ -35,6 +33,13 @@ void AddJobExecCommand(CLI::App& app) {
   cmd->callback([o] {
     if (int rc = worker::RunJobExec(*o); rc != 0) throw CLI::RuntimeError(rc);
   });
+}
+
+void AddJobExecCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "job-exec", "Internal: run a job's command in a Slurm step and measure it (docs/worker.md)");
+  cmd->group("");  // hidden
+  DefineJobExecOptions(cmd);
 }
 
 }  // namespace torc::cmd

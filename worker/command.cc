@@ -1,16 +1,22 @@
 #include "worker/command.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <set>
+#include <string_view>
 
 #include "spec/plan.h"
 #include "worker/usage.h"
 
 namespace torc::worker {
+namespace {
+// The small executable cmd/job_exec_main.cc builds, installed beside torc.
+constexpr std::string_view kJobExecName = "torc-job-exec";
+}  // namespace
 
 std::string ShellScript(const JobToRun& job) {
   if (job.invocation_script.empty()) return job.command;
@@ -65,8 +71,9 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
   if (options.cpu_bind) args.push_back("--cpu-bind=cores");
   if (!options.mpi.empty()) args.push_back("--mpi=" + options.mpi);
   if (!options.job_exec.empty()) {
-    args.insert(args.end(), {options.job_exec, "job-exec", "--report",
-                             UsageReportPrefix(options.job_output_dir, job.id, job.attempt)});
+    for (auto& w : JobExecWords(options.job_exec)) args.push_back(std::move(w));
+    args.insert(args.end(),
+                {"--report", UsageReportPrefix(options.job_output_dir, job.id, job.attempt)});
     // The runtime counts from the command's start in the step, not from srun's call (a slow
     // step creation is not the job's time).
     args.insert(args.end(), {"--runtime-limit", std::to_string(job.runtime_seconds),
@@ -89,6 +96,21 @@ std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placemen
   args.push_back("-c");
   args.push_back(ShellScript(job));
   return args;
+}
+
+std::vector<std::string> JobExecWords(const std::string& job_exec) {
+  const size_t slash = job_exec.rfind('/');
+  const std::string_view name =
+      std::string_view(job_exec).substr(slash == std::string::npos ? 0 : slash + 1);
+  if (name == kJobExecName) return {job_exec};
+  return {job_exec, "job-exec"};
+}
+
+std::string FindJobExec(const std::string& torc) {
+  const size_t slash = torc.rfind('/');
+  if (slash == std::string::npos) return torc;
+  std::string beside = torc.substr(0, slash + 1) + std::string(kJobExecName);
+  return access(beside.c_str(), X_OK) == 0 ? beside : torc;
 }
 
 std::optional<std::vector<std::string>> SimpleArgv(const std::string& command) {

@@ -45,8 +45,9 @@ struct SrunOptions {
   std::string signal;    // execution_config.srun_termination_signal, e.g. "TERM@120"
   bool cpu_bind = false; // execution_config.enable_cpu_bind
   std::string mpi;       // execution_config.srun_mpi: --mpi=<mpi> ("": Slurm's MpiDefault)
-  /// The torc binary whose `job-exec` runs the command in the step and measures it
-  /// (worker/job_exec.h); "" runs the command alone (nothing measured).
+  /// What runs the command in the step and measures it (worker/job_exec.h): the small
+  /// `torc-job-exec` executable, or a torc binary whose hidden `job-exec` does the same
+  /// (JobExecWords); "" runs the command alone (nothing measured).
   std::string job_exec;
   std::string job_output_dir;      // where job-exec leaves its figures (UsageReportPrefix)
   bool limit_memory = false;       // job-exec kills a job over its memory request
@@ -59,6 +60,15 @@ struct SrunOptions {
   bool stop_via_usr2 = false;
 };
 
+/// The words that start job-exec from `job_exec` (SrunOptions): the executable alone when it is
+/// a `torc-job-exec`, else `<torc> job-exec`.
+std::vector<std::string> JobExecWords(const std::string& job_exec);
+
+/// What a worker running as the torc binary `torc` gives its steps to run: the
+/// `torc-job-exec` beside it when that is executable (it starts in ~1/3 of torc's time, see
+/// docs/benchmarks.md, "Session 17"), else `torc` itself.
+std::string FindJobExec(const std::string& torc);
+
 /// Whether srun would end the step on `signal` rather than forward it to the tasks (measured:
 /// a job ignoring SIGTERM was gone 1.5 s after srun got SIGTERM).
 bool SrunEndsStepOn(int signal);
@@ -66,7 +76,7 @@ bool SrunEndsStepOn(int signal);
 /// `srun --nodes=N --ntasks=N --ntasks-per-node=1 --cpus-per-task=C --mem=M --exact
 ///  --nodelist=<nodes> --job-name=<workflow>_<job>_<attempt>
 ///  --export=ALL --quit-on-interrupt [--gpus-per-node=G | --gres=none] [--time=T] [--signal=S] [--mpi=P]
-///  [--cpu-bind=cores] [<torc> job-exec --report <prefix> --runtime-limit R --term-signal N
+///  [--cpu-bind=cores] [<JobExecWords> --report <prefix> --runtime-limit R --term-signal N
 ///  --kill-after K [--memory-limit B --oom-exit-code C] [--sample-interval S] --]
 ///  bash -c '<script>'`; documented in docs/worker.md.
 std::vector<std::string> SrunArgs(const JobToRun& job, const Placement& placement,

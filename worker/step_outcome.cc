@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <string_view>
@@ -224,6 +225,33 @@ bool StripSrunTaskLines(const std::string& path, size_t window) {
   }
   close(fd);
   return ok;
+}
+
+void CombineNodeUsage(const std::vector<NodeUsageReport>& nodes, double attempt_start,
+                      protocol::AttemptReport* a) {
+  if (nodes.empty()) return;
+  a->peak_rss_bytes = -1;
+  a->cpu_seconds = -1;
+  size_t longest = 0;
+  for (const auto& n : nodes) {
+    a->node_usage.push_back({n.node, n.peak_rss_bytes, n.cpu_seconds});
+    a->peak_rss_bytes = std::max(a->peak_rss_bytes, n.peak_rss_bytes);
+    if (n.cpu_seconds >= 0) a->cpu_seconds = std::max(0.0, a->cpu_seconds) + n.cpu_seconds;
+    longest = std::max(longest, n.samples.size());
+  }
+  for (size_t i = 0; i < longest; ++i) {
+    protocol::ResourceSample sum;
+    bool timed = false;
+    for (const auto& n : nodes) {
+      if (i >= n.samples.size()) continue;
+      if (!timed) sum.t = n.samples[i].t + (n.started_at > 0 ? n.started_at - attempt_start : 0);
+      timed = true;
+      sum.cpu_percent += n.samples[i].cpu_percent;
+      sum.rss_bytes += n.samples[i].rss_bytes;
+    }
+    a->samples.push_back(sum);
+  }
+  a->samples = protocol::ThinSamples(std::move(a->samples));
 }
 
 }  // namespace torc::worker

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "server/protocol/messages.h"
 #include "worker/usage.h"
 
 namespace torc::worker {
@@ -39,6 +40,13 @@ struct StepEvidence {
   std::vector<NodeUsageReport> reports;  // job-exec's, one per node that wrote one
   size_t nodes = 1;                      // how many nodes the step had
 };
+
+/// Fills `a`'s figures from the reports of its nodes: node_usage (one entry each), the max of
+/// the peaks and the sum of the CPU times, and the samples summed over the nodes (sample i of
+/// each node, at the first node's time), with t counted from `attempt_start`.
+/// (Here, not in usage.h: job-exec's own library has no protocol code.)
+void CombineNodeUsage(const std::vector<NodeUsageReport>& nodes, double attempt_start,
+                      protocol::AttemptReport* a);
 
 /// Sorts a step's end into one of StepOutcome's kinds. The reports' exit codes win over srun's
 /// (srun's is the largest of its tasks', or 1 for its own trouble). Only Slurm's own lines

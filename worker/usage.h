@@ -68,12 +68,6 @@ bool WriteNodeUsageReport(const std::string& path, const NodeUsageReport& report
 /// Reads a node's file; nullopt when it is missing or unreadable.
 std::optional<NodeUsageReport> ReadNodeUsageReport(const std::string& path);
 
-/// Fills `a`'s figures from the reports of its nodes: node_usage (one entry each), the max of
-/// the peaks and the sum of the CPU times, and the samples summed over the nodes (sample i of
-/// each node, at the first node's time), with t counted from `attempt_start`.
-void CombineNodeUsage(const std::vector<NodeUsageReport>& nodes, double attempt_start,
-                      protocol::AttemptReport* a);
-
 /// The last `max_bytes` of the file at `path` ("" when it cannot be read).
 std::string FileTail(const std::string& path, size_t max_bytes);
 

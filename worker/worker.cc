@@ -535,7 +535,7 @@ int RunWorker(server::ApiClient& client, const WorkerOptions& options) {
   if (o.job_exec.empty()) {
     char self[4096];
     const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) o.job_exec.assign(self, static_cast<size_t>(n));
+    if (n > 0) o.job_exec = FindJobExec(std::string(self, static_cast<size_t>(n)));
   }
   return RunWorker(o, {api.get(), &clock, &processes, DiscoveryEnv::Real()});
 }

@@ -46,8 +46,8 @@ struct WorkerOptions {
   /// (a single local worker: the rest can never become ready). Used by `torc run`.
   bool exit_when_stuck = false;
   std::string srun = "srun";
-  /// Slurm mode: the torc binary whose hidden `job-exec` runs each job in its step and measures
-  /// it (worker/job_exec.h); RunWorker with a client fills in this binary's own path. "": none.
+  /// Slurm mode: what runs each job in its step and measures it (worker/job_exec.h, SrunOptions);
+  /// RunWorker with a client fills in FindJobExec of this binary's own path. "": none.
   std::string job_exec;
   bool quiet = false;              // no log lines on stderr
   /// Takes each log line instead of stderr when set (tests; a caller with its own display).

@@ -2,7 +2,8 @@
 # The bundle runs on a node that has nothing but glibc: unpacks BUNDLE.tar.gz (from
 # .ci/bundle.sh) into a chroot that holds only glibc's libraries, bash (and the one library bash
 # itself links, libtinfo), /proc, /dev/null and the bundle, then runs there `torc --version`,
-# `torc validate` and `torc run` of a workflow whose commands are bash builtins, to completion.
+# `torc validate` and `torc run` of a workflow whose commands are bash builtins, to completion,
+# and `torc-job-exec` as a slurm-mode step would run it.
 # Needs root (chroot, mount). Usage: tests/cli/bundle_test.sh dist/torc-*-linux-x86_64.tar.gz
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -68,4 +69,13 @@ rc=$?
 expect_eq "torc run in the chroot exits 0 (output: $run)" "$rc" 0
 expect_eq "the last job read every output" "$(cat "$root/work/all.txt" 2>&1)" \
   "$(printf 'hello 1\nhello 2\nhello 3')"
+
+# What a slurm-mode step runs on each node: the static torc-job-exec beside torc, which runs the
+# command, passes on its exit status and leaves the node's figures file.
+job_exec=$(chroot "$root" /bin/bash -c \
+  "SLURMD_NODENAME=n7 /${torc_in_root}-job-exec --report /tmp/rep -- /bin/bash -c 'echo from-job; exit 3'" 2>&1)
+rc=$?
+expect_eq "torc-job-exec in the chroot passes on the job's exit status (output: $job_exec)" "$rc" 3
+expect_contains "the job's output" "$job_exec" "from-job"
+expect_contains "the node's figures file" "$(cat "$root/tmp/rep.n7.json" 2>&1)" '"exit_code":3'
 finish

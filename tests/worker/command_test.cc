@@ -3,8 +3,12 @@
 
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 
 using namespace torc::worker;
 using V = std::vector<std::string>;
@@ -242,4 +246,37 @@ TEST_CASE("slurm mode: torc job-exec runs the command in the step, with the limi
   CHECK(SrunEndsStepOn(SIGTERM));
   CHECK(SrunEndsStepOn(SIGINT));
   CHECK_FALSE(SrunEndsStepOn(SIGUSR1));
+}
+
+TEST_CASE("slurm mode: the small torc-job-exec beside torc runs the step, torc job-exec without it") {
+  CHECK(JobExecWords("/opt/torc/bin/torc-job-exec") == V{"/opt/torc/bin/torc-job-exec"});
+  CHECK(JobExecWords("torc-job-exec") == V{"torc-job-exec"});
+  CHECK(JobExecWords("/opt/torc/bin/torc") == V{"/opt/torc/bin/torc", "job-exec"});
+  CHECK(JobExecWords("/opt/torc-job-exec/bin/torc") == V{"/opt/torc-job-exec/bin/torc", "job-exec"});
+  auto nodes = Nodes(2);
+  Placement p;
+  p.nodes = {0};
+  p.gpus = {{}};
+  p.cpus_per_node = 1;
+  SrunOptions o;
+  o.job_exec = "/opt/torc/bin/torc-job-exec";
+  o.job_output_dir = "/out/3";
+  V args = SrunArgs(Job(1, 100LL << 20, 0, 2), p, nodes, o);
+  V tail(std::find(args.begin(), args.end(), o.job_exec), args.end());
+  CHECK(V(tail.begin(), tail.begin() + std::min<size_t>(3, tail.size())) ==
+        V{"/opt/torc/bin/torc-job-exec", "--report", "/out/3/usage/7.2"});
+
+  // FindJobExec: the executable beside the binary when there is one, else the binary.
+  char tmpl[] = "/tmp/torc_find_job_exec_XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  CHECK(FindJobExec(dir + "/torc") == dir + "/torc");
+  CHECK(FindJobExec("torc") == "torc");
+  const std::string small = dir + "/torc-job-exec";
+  { std::ofstream(small) << "#!/bin/sh\n"; }
+  CHECK(FindJobExec(dir + "/torc") == dir + "/torc");  // there, but not executable
+  chmod(small.c_str(), 0755);
+  CHECK(FindJobExec(dir + "/torc") == small);
+  unlink(small.c_str());
+  rmdir(dir.c_str());
 }

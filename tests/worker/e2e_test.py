@@ -8,6 +8,7 @@ files; the checks read those files and ask a real server for the states.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -217,10 +218,11 @@ jobs:
 
 def fake_srun_per_node(d):
     """A fake srun that runs the command once per node of --nodelist, as SLURMD_NODENAME, and
-    exits with the first node's status."""
+    exits with the first node's status. It logs each step's executable to steps.log."""
     write(f"{d}/srun", """#!/bin/bash
 for a in "$@"; do [[ $a == --nodelist=* ]] && nodes=${a#--nodelist=}; done
 while [[ $1 == --* ]]; do shift; done
+echo "$1" >> "$(dirname "$0")/steps.log"
 rc=0
 IFS=, read -ra list <<< "$nodes"
 for n in "${list[@]}"; do SLURMD_NODENAME=$n "$@" || rc=${rc/#0/$?}; done
@@ -269,6 +271,46 @@ jobs:
               and over["exit_code"] == 137 and over["end_time"] - over["start_time"] < 10,
               f"over its request: killed for memory: {over}")
         check(not os.listdir(f"{d}/out/{wf}/usage"), "the usage files are removed after reading")
+        small = os.path.join(os.path.dirname(TORC), "torc-job-exec")
+        steps = open(f"{d}/steps.log").read().split()
+        check(steps and set(steps) == {small},
+              f"each step ran the small torc-job-exec beside torc: {set(steps)}")
+
+
+def case_slurm_mode_without_small_job_exec(d):
+    """A torc binary with no torc-job-exec beside it (copied alone): its steps run
+    `torc job-exec`, which measures the job the same way."""
+    fake_srun_per_node(d)
+    os.makedirs(f"{d}/bin")
+    alone = f"{d}/bin/torc"
+    try:
+        os.link(TORC, alone)
+    except OSError:
+        shutil.copy(TORC, alone)
+    with server(f"{d}/data", d) as s:
+        write(f"{d}/wf.yaml", """name: alone
+resource_requirements:
+  - {name: wide, num_cpus: 1, num_nodes: 2, memory: 1g}
+jobs:
+  - name: hog
+    command: python3 hog.py
+    resource_requirements: wide
+""")
+        write_hog(f"{d}/hog.py", 100, 0.5)
+        wf = s.submit("wf.yaml", d)
+        env = dict(s.env, SLURM_JOB_ID="4343", SLURM_JOB_NODELIST="n[1-2]",
+                   SLURM_JOB_CPUS_PER_NODE="4(x2)", SLURM_MEM_PER_NODE="4000")
+        w = subprocess.run([alone, "worker", "run", "--workflow", str(wf), "--mode", "slurm",
+                            "--srun", f"{d}/srun", "--squeue", f"{d}/squeue", "--output-dir",
+                            f"{d}/out", "--idle-timeout", "2"], env=env, cwd=d,
+                           capture_output=True, text=True, timeout=90)
+        steps = open(f"{d}/steps.log").read().split() if os.path.exists(f"{d}/steps.log") else []
+        check(steps == [alone], f"the step ran the worker's own binary: {steps} ({w.stderr[-300:]})")
+        hog = attempt_of(s, wf, "hog")
+        check(hog["status"] == "completed" and
+              sorted(n["node"] for n in hog.get("node_usage", [])) == ["n1", "n2"] and
+              all(n["peak_rss_bytes"] >= 90 * 2**20 for n in hog["node_usage"]),
+              f"torc job-exec measured the job on both nodes: {hog}")
 
 
 def case_cancel(d):

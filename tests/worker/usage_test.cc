@@ -1,6 +1,7 @@
 // What a job used: the recorder's peak and samples, the per-node files of torc job-exec, how the
 // worker combines the nodes, and what job-exec reports of the job's end (exit, signal, runtime).
 #include "worker/usage.h"
+#include "worker/step_outcome.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
