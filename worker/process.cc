@@ -53,6 +53,13 @@ pid_t SpawnChild(const ChildSetup& c) {
   // than run on unaccounted while the server gives them to someone else.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  // A process that serves (`torc run`'s embedded server) ignores SIGPIPE and SIGXFSZ, and an
+  // ignored signal stays ignored across exec: the job gets the defaults (`yes | head` ends).
+  // vfork does not share the handler table, so the worker's own stay as they are.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &dfl, nullptr);
+  sigaction(SIGXFSZ, &dfl, nullptr);
   dup2(c.devnull, 0);
   dup2(c.out, 1);
   dup2(c.err, 2);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Limits seen from the CLI (docs/limits.md): `torc run --max-log-bytes` cuts a job's output file
-# with a marker while the job completes normally; `torc validate` refuses a 10^12-job sweep at once.
+# with a marker while the job completes normally; a job gets SIGPIPE and SIGXFSZ at their
+# defaults; `torc validate` refuses a 10^12-job sweep at once.
 set -uo pipefail
 torc=$1
 source "$(dirname "$0")/lib.sh"
@@ -33,6 +34,21 @@ else
 fi
 quiet=$(find out -name 'quiet.1.out' | head -n 1)
 expect_eq "quiet's stdout is untouched" "$(cat "$quiet" 2>/dev/null)" "hello"
+
+# `torc run` serves (its embedded server ignores SIGPIPE and SIGXFSZ, so that a client gone
+# or a full file cannot kill it), but its jobs get both at their defaults: `yes | head` ends by
+# SIGPIPE, a write past `ulimit -f` by SIGXFSZ, as outside torc.
+cat > sig.yaml <<'YAML'
+name: signals
+jobs:
+  - name: show
+    command: grep '^SigIgn' /proc/self/status > ignored.txt
+YAML
+"$torc" run sig.yaml --output-dir out >/dev/null 2>&1
+ign=$(awk '{print $2}' ignored.txt 2>/dev/null)
+expect_eq "the job's status file was read" "${ign:+read}" "read"
+expect_eq "SIGPIPE (13) and SIGXFSZ (25) are not ignored in a job (SigIgn $ign)" \
+  "$(( 0x${ign:-0} & 0x1001000 ))" "0"
 
 # The default limits refuse a 10^12-job sweep from its text, in well under a second.
 cat > huge.yaml <<'YAML'

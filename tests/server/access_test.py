@@ -10,11 +10,14 @@ Usage: access_test.py TORC_BINARY
 - Under /api/v1 only GET /api/v1/health answers without the token: every other endpoint
   (and an unknown path) answers 401 without it, before revealing anything.
 - HTTPS (case_https): the data directory's certificate, pinned by clients; a site's.
+- A TLS client resetting its connections does not kill the server (case_tls_client_resets).
 """
 import os
 import re
 import shutil
 import socket
+import ssl
+import struct
 import subprocess
 import sys
 import urllib.parse
@@ -275,6 +278,37 @@ def case_main(base):
         check(everywhere.api("GET", "/workflows", token="")[0] == 401, "... the token still guards it")
     finally:
         everywhere.stop()
+
+
+def case_tls_client_resets(base):
+    """A TLS client that resets its connection (RST) right after its request, as a worker
+    killed with its node does, costs the server nothing: before the fix the answer's write
+    raised SIGPIPE and the whole server exited 141 within a few hundred such clients."""
+    server = Server(TORC, os.path.join(base, "r"), ["--tls"]).start()
+    try:
+        ctx = ssl.create_default_context(cafile=os.path.join(server.dir, "server.crt"))
+        ctx.check_hostname = False
+        token = server.token()
+        body = b'{"worker_id": 1, "max_jobs": 0, "nodes": []}'
+        paths = [b"/api/v1/workflows/1/claim", b"/api/v1/workflows"]  # guard and cpprestsdk
+        for i in range(400):
+            raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            try:
+                conn = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            except OSError:
+                raw.close()
+                break  # the server is gone: the check below says so
+            conn.sendall(b"POST " + paths[i % 2] + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                         token.encode() + b"\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        check(server.proc.poll() is None,
+              f"the server runs on after 400 resets (exit status {server.proc.poll()})")
+        status, body, _ = server.request("GET", "/api/v1/health", token="")
+        check(status == 200, f"and answers ({status})")
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
