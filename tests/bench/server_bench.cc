@@ -3,6 +3,10 @@
 //   server_bench TORC_BINARY submit N          time to submit an N-job sweep (POST to 201)
 //   server_bench TORC_BINARY dispatch N T B    T simulated workers claim and complete N
 //                                              independent jobs in batches of B, no processes
+//   server_bench TORC_BINARY workers N T B     T simulated workers as torc's own send it: each
+//                                              claims B jobs, reports their start in one claim
+//                                              and their results (times, usage, nodes) in the
+//                                              claim that takes the next B; one connection each
 //   server_bench TORC_BINARY memory N          server resident memory holding N jobs
 //
 // SERVER_BENCH_TLS=1 starts the server with --tls (HTTPS, as on a cluster address).
@@ -104,11 +108,78 @@ int Dispatch(testing::ServerProcess& server, long n, int threads, int batch) {
   return done == n ? 0 : 1;
 }
 
+/// What a real worker's claims carry (worker/worker.cc): start notices, then full results.
+int Workers(testing::ServerProcess& server, long n, int threads, int batch) {
+  auto c = server.Client(std::chrono::seconds(120));
+  double submit_s = 0;
+  int64_t wf = Submit(*c, n, &submit_s);
+  std::string base = "/workflows/" + std::to_string(wf);
+  std::atomic<long> done{0}, requests{0};
+  const double cpu0 = CpuSeconds(server.pid());
+  auto t0 = Clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      auto client = server.Client(std::chrono::seconds(120));
+      const json resources = {{"num_cpus", batch}, {"memory_bytes", 1LL << 34}, {"num_gpus", 0},
+                              {"num_nodes", 1}};
+      int64_t w = client->Call("POST", base + "/workers",
+                               {{"hostname", "bench"}, {"pid", 1}, {"resources", resources}})
+                      .body["worker_id"];
+      auto node = [&](int free) {
+        return json::array({{{"free_cpus", free}, {"free_gpus", 0}, {"free_memory_bytes", 1LL << 34},
+                             {"idle", free == batch}, {"total_cpus", batch}, {"total_gpus", 0},
+                             {"total_memory_bytes", 1LL << 34}}});
+      };
+      auto claim = [&](json body) {
+        ++requests;
+        auto r = client->Call("POST", base + "/claim", body);
+        if (r.status != 200) {
+          std::fprintf(stderr, "claim failed: %d %s\n", r.status, r.body.dump().c_str());
+          std::exit(1);
+        }
+        return r.body;
+      };
+      json jobs = claim({{"worker_id", w}, {"max_jobs", batch}, {"nodes", node(batch)}})["jobs"];
+      while (!jobs.empty()) {
+        json started = json::array(), results = json::array();
+        for (const auto& j : jobs)
+          started.push_back({{"id", j["id"]}, {"attempt", j["attempt"]}, {"nodes", "bench"}});
+        claim({{"worker_id", w}, {"max_jobs", 0}, {"nodes", node(0)}, {"started", started}});
+        const double now = std::chrono::duration<double>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
+        for (const auto& j : jobs) {
+          json usage = json::array({{{"cpu_seconds", 0.007}, {"node", "bench"},
+                                     {"peak_rss_bytes", 13156352}}});
+          results.push_back({{"id", j["id"]}, {"attempt", j["attempt"]}, {"status", "completed"},
+                             {"exit_code", 0}, {"signal", 0}, {"reason", ""},
+                             {"start_time", now - 1}, {"end_time", now}, {"cpu_seconds", 0.007},
+                             {"peak_rss_bytes", 13156352}, {"nodes", "bench"},
+                             {"node_usage", usage}});
+        }
+        done += static_cast<long>(jobs.size());
+        jobs = claim({{"worker_id", w}, {"max_jobs", batch}, {"nodes", node(batch)},
+                      {"results", results}})["jobs"];
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  double s = Seconds(t0);
+  const double cpu = CpuSeconds(server.pid()) - cpu0;
+  std::printf("{\"case\": \"workers\", \"jobs\": %ld, \"threads\": %d, \"batch\": %d, "
+              "\"seconds\": %.3f, \"requests\": %ld, \"server_cpu_us_per_job\": %.1f, "
+              "\"server_cpu_us_per_request\": %.1f}\n",
+              done.load(), threads, batch, s, requests.load(),
+              cpu / static_cast<double>(std::max(1L, done.load())) * 1e6,
+              cpu / static_cast<double>(std::max(1L, requests.load())) * 1e6);
+  return done == n ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: server_bench TORC_BINARY submit|dispatch|memory N [T B]\n");
+    std::fprintf(stderr, "usage: server_bench TORC_BINARY submit|dispatch|workers|memory N [T B]\n");
     return 2;
   }
   std::string mode = argv[2];
@@ -122,6 +193,8 @@ int main(int argc, char** argv) {
   server.Start();
   if (mode == "dispatch")
     return Dispatch(server, n, argc > 4 ? std::atoi(argv[4]) : 2, argc > 5 ? std::atoi(argv[5]) : 1000);
+  if (mode == "workers")
+    return Workers(server, n, argc > 4 ? std::atoi(argv[4]) : 2, argc > 5 ? std::atoi(argv[5]) : 16);
   auto c = server.Client(std::chrono::seconds(300));
   double seconds = 0;
   long before = server.MemoryKiB();
