@@ -28,6 +28,11 @@
 # (perf.data; with KEEP=1 the folders stay). SYSPERF=1 samples the whole machine (perf record
 # -a, 199 Hz, no call graphs) during every run into sys.data: `perf report -i sys.data --sort
 # comm` splits the machine's CPU by command (srun, slurmstepd, torc, sleep, ...).
+# STARTS=1 samples, once a second, the start time of every process whose command line is exactly
+# `sleep S` (/proc/PID/stat, 10 ms resolution) during each run, torc's and the pilots' alike, and
+# adds first_sampled and r1024_sampled (allocation start -> the first and the 1,024th start): the
+# pilot's own ramp, which it does not record. Use an S above 1 (e.g. SLEEP=2) so that every job
+# is seen and none of the script's own sleeps (0.05 s, 1 s) is counted.
 # Every time comes from one clock (this machine): slurmctld's log has millisecond stamps.
 set -euo pipefail
 torc=$(realpath "$1")
@@ -123,6 +128,22 @@ if wf:
             out['run_p50'] = round(runs[len(runs) // 2], 3)
             out['run_p99'] = round(runs[int(len(runs) * 0.99)], 3)
 tick = os.sysconf('SC_CLK_TCK')
+if os.path.exists('starts.txt') and alloc:
+    # "OFFSET" then "PID TICKS" lines: wall time = OFFSET + TICKS / tick (OFFSET: the wall clock
+    # minus /proc/uptime when sampling began).
+    lines = open('starts.txt').read().split('\n')
+    offset = float(lines[0])
+    seen = {}
+    for l in lines[1:]:
+        f = l.split()
+        if len(f) == 2:
+            seen[f[0]] = offset + int(f[1]) / tick
+    st = sorted(seen.values())
+    out['sampled'] = len(st)
+    if st:
+        out['first_sampled'] = round(st[0] - alloc, 3)
+    if len(st) >= 1024:
+        out['r1024_sampled'] = round(st[1023] - alloc, 3)
 out['cpu_user_us'] = round(cpu['user'] / tick / n * 1e6, 1)
 out['cpu_sys_us'] = round(cpu['sys'] / tick / n * 1e6, 1)
 if cpu.get('server') is not None:
@@ -137,6 +158,25 @@ if cpu.get('workers') is not None:
     out['cpu_workers_us'] = round(cpu['workers'] / n * 1e6, 1)
 print(json.dumps(out), flush=True)
 PY
+}
+
+# starts_begin / starts_end: the STARTS=1 sampler (above) into starts.txt of the current folder.
+starts_begin() {
+  [[ -n ${STARTS:-} ]] || return 0
+  (
+    echo "$(awk -v now="$(now)" '{printf "%.3f", now - $1}' /proc/uptime)"
+    while :; do
+      for p in $(pgrep -x -f "sleep $sleep_s"); do
+        read -r -a f <"/proc/$p/stat" 2>/dev/null && echo "$p ${f[21]}"
+      done
+      sleep 1
+    done
+  ) >starts.txt &
+  starts_pid=$!
+}
+starts_end() {
+  [[ -n ${STARTS:-} ]] || return 0
+  kill $starts_pid 2>/dev/null; wait $starts_pid 2>/dev/null || true
 }
 
 # cpu_begin / cpu_end [WORKER_LOG_DIR]: the machine's and the server's CPU over one run into cpu.json.
@@ -203,6 +243,7 @@ run_torc() {  # run_torc MODE
   torc_yaml "$1" >wf.yaml
   sleep "0.$(printf %03d $((RANDOM % 1000)))"  # a random phase to slurmctld's cycle
   cpu_begin
+  starts_begin
   local t0 wf
   t0=$(now)
   if [[ -n ${PERF:-} ]]; then
@@ -214,6 +255,7 @@ run_torc() {  # run_torc MODE
   wait_complete "$wf"
   if [[ -n ${PERF:-} ]]; then kill -INT $perf_pid; wait $perf_pid || true; fi
   wait_slurm_empty
+  starts_end
   cpu_end "$d"
   report "$1" "$t0" "$(now)" "$wf"
   cd "$work"
@@ -229,11 +271,13 @@ run_pilot() {  # run_pilot CASE
   fi
   sleep "0.$(printf %03d $((RANDOM % 1000)))"
   cpu_begin
+  starts_begin
   local t0
   t0=$(now)
   sbatch --nodes=$nodes --exclusive --mem=0 -o pilot.out --wrap "$body; date +%s.%N > $d/done" >/dev/null
   while [[ ! -s done ]]; do sleep 0.05; done
   wait_slurm_empty
+  starts_end
   cpu_end
   report "$1" "$t0" "$(cat done)"
   cd "$work"
