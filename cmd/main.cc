@@ -1,5 +1,6 @@
 // torc: a workflow manager on top of Slurm allocations.
 #include <CLI/CLI.hpp>
+#include <openssl/crypto.h>
 
 #include "cmd/commands.h"
 
@@ -18,6 +19,11 @@ std::string CurrentDirectory() {
 }  // namespace torc::cmd
 
 int main(int argc, char** argv) {
+  // OpenSSL frees its global state in an exit handler, and cpprestsdk's thread pool, joined by a
+  // static destructor that runs after it, may still be freeing a failed connection's TLS state
+  // then: the process hung at exit on a freed OpenSSL lock (6 of 400 runs of a command refused by
+  // the server's certificate). Without OpenSSL's exit handler the process just ends.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
   CLI::App app{"torc: run workflows of many jobs on Slurm allocations or on this machine"};
   app.set_version_flag("--version", std::string("torc ") + TORC_VERSION + " (commit " +
                                         torc::cmd::kBuildCommit + ", " + TORC_BUILD_TYPE +

@@ -11,6 +11,7 @@ Usage: access_test.py TORC_BINARY
   (and an unknown path) answers 401 without it, before revealing anything.
 - HTTPS (case_https): the data directory's certificate, pinned by clients; a site's.
 - A TLS client resetting its connections does not kill the server (case_tls_client_resets).
+- A command refused by the server's certificate ends at once (case_refused_client_exits).
 """
 import os
 import re
@@ -309,6 +310,38 @@ def case_tls_client_resets(base):
         check(status == 200, f"and answers ({status})")
     finally:
         server.stop()
+
+
+def case_refused_client_exits(base):
+    """A command refused by the server's certificate ends at once, every time: cpprestsdk freed
+    the failed connection's TLS state after OpenSSL's exit handler had freed OpenSSL's locks,
+    and 6 of 400 such commands hung at exit until killed."""
+    pki = os.path.join(base, "pki")
+    os.makedirs(pki)
+    site_pki(pki)
+    s = Server(TORC, os.path.join(base, "site"), ["--tls-cert", f"{pki}/site.pem",
+                                                  "--tls-key", f"{pki}/site.key"]).start()
+    try:
+        bare = os.path.join(base, "bare")
+        os.makedirs(bare, mode=0o700)
+        shutil.copy(os.path.join(base, "site", "token"), os.path.join(bare, "token"))
+        env = dict(s.env, TORC_DATA_DIR=bare, TORC_API_URL=s.url)
+        hung, refused = 0, 0
+        for _ in range(200):
+            p = subprocess.Popen([TORC, "workflows", "list", "--ca-file", f"{pki}/other-ca.pem"],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True)
+            try:
+                _, err = p.communicate(timeout=10)
+                refused += p.returncode == 1 and "not signed by a CA of" in err
+            except subprocess.TimeoutExpired:
+                hung += 1
+                p.kill()
+                p.communicate()
+        check(hung == 0 and refused == 200,
+              f"200 refused commands each ended with the error ({refused} did, {hung} hung)")
+    finally:
+        s.stop()
 
 
 if __name__ == "__main__":
