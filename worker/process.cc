@@ -53,9 +53,9 @@ pid_t SpawnChild(const ChildSetup& c) {
   // than run on unaccounted while the server gives them to someone else.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
-  // A process that serves (`torc run`'s embedded server) ignores SIGPIPE and SIGXFSZ, and an
-  // ignored signal stays ignored across exec: the job gets the defaults (`yes | head` ends).
-  // vfork does not share the handler table, so the worker's own stay as they are.
+  // A process that serves ignores SIGPIPE (the connection guard, also in `torc run`) and may
+  // ignore SIGXFSZ, and an ignored signal stays ignored across exec: the job gets the defaults
+  // (`yes | head` ends). vfork does not share the handler table: the worker's stay as they are.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGPIPE, &dfl, nullptr);
