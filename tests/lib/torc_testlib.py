@@ -103,6 +103,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def port_holders(port):
+    """What holds TCP `port` on this machine (ss, every state, with processes where visible),
+    and the kernel's ephemeral range: for a message when a fixed port is unexpectedly taken."""
+    try:
+        rng = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+    except OSError:
+        rng = ["?", "?"]
+    try:
+        out = subprocess.run(["ss", "-tanpe", "state", "all", "( sport = :%d )" % port],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        out = "(ss failed: %s)\n" % e
+    return "ephemeral range %s-%s\n%s" % (rng[0], rng[-1], out)
+
+
 class Server:
     """A `torc server run` child on its own data directory.
 
@@ -124,20 +139,37 @@ class Server:
 
     def start(self, timeout=30):
         """Start and wait until <data>/server.url is written and health answers; once started,
-        a restart reuses the same port."""
+        a restart reuses the same port.
+
+        A restart on the fixed port can find it taken by another process while this server
+        was down (the port is free for anyone then). That is the test machine's doing, not
+        the server's: say who holds it (ss) on stderr and try again until `timeout`."""
         try:
             os.remove(os.path.join(self.dir, "server.url"))
         except FileNotFoundError:
             pass
         os.makedirs(self.dir, exist_ok=True)
         args = [self.torc, "server", "run", "--data-dir", self.dir, "--port", str(self.port)]
+        deadline = time.time() + timeout
+        log_start = self._log_size()
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(args + self.extra, stdout=log, stderr=log, env=self.env)
         self.starts += 1
-        deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("server exited at start: " + self.log())
+                tail = self.log()[log_start:]
+                if self.port and "Address already in use" in tail and time.time() < deadline:
+                    sys.stderr.write("torc_testlib: port %d is taken while the server restarts; "
+                                     "retrying. Holders:\n%s" % (self.port, port_holders(self.port)))
+                    time.sleep(0.5)
+                    log_start = self._log_size()
+                    with open(self.log_path, "a") as log:
+                        self.proc = subprocess.Popen(args + self.extra, stdout=log, stderr=log,
+                                                     env=self.env)
+                    continue
+                raise RuntimeError("server exited at start: " + self.log() +
+                                   ("\nport %d holders:\n%s" % (self.port, port_holders(self.port))
+                                    if self.port else ""))
             try:
                 url = open(os.path.join(self.dir, "server.url")).read().strip()
             except FileNotFoundError:
@@ -151,6 +183,12 @@ class Server:
                     return self
             time.sleep(0.05)
         raise RuntimeError("server did not start: " + self.log())
+
+    def _log_size(self):
+        try:
+            return len(self.log())
+        except OSError:
+            return 0
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:

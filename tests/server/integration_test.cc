@@ -280,6 +280,38 @@ TEST_CASE("state survives a clean restart; workers re-attach with their jobs") {
   CHECK(status.body["counts"]["completed"] == 1);
 }
 
+TEST_CASE("test harness: a restart waits out another process holding the port meanwhile") {
+  // ServerProcess::Start retries when the fixed port is taken while the server is down
+  // (seen once in CI: "Address already in use" on a chaos restart).
+  testing::TempDir dir;
+  testing::ServerProcess server(TORC_BINARY, dir.path());
+  server.Start();
+  const std::string url = server.url();
+  const int port = std::stoi(url.substr(url.rfind(':') + 1));
+  server.Kill(SIGKILL);
+  int squatter = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(squatter >= 0);
+  int one = 1;
+  setsockopt(squatter, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(squatter, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(listen(squatter, 4) == 0);
+  std::thread release([squatter] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    close(squatter);
+  });
+  server.Start();
+  release.join();
+  CHECK(server.url() == url);
+  CHECK(server.Client()->Health().ok());
+  std::ifstream in(dir.path() + "/server.log");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(log.find("Address already in use") != std::string::npos);  // it did have to wait
+}
+
 TEST_CASE("an idle worker's claim is held until a job is ready or the workflow completes") {
   testing::TempDir dir;
   testing::ServerProcess server(TORC_BINARY, dir.path(), {"--tls"});

@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -103,23 +105,8 @@ class ServerProcess {
   /// port it had) and waits until it answers.
   void Start() {
     if (port_ == 0 && url_.empty()) first_port_ = FreeFixedPort();
-    std::fflush(stdout);
-    std::fflush(stderr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::vector<std::string> args = {binary_, "server", "run", "--data-dir", dir_};
-      if (port_ == 0) args.insert(args.end(), {"--port", std::to_string(first_port_)});
-      for (const auto& e : extra_) args.push_back(e);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      std::string log = dir_ + "/server.log";
-      freopen(log.c_str(), "a", stdout);
-      freopen(log.c_str(), "a", stderr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    children::Add(pid_);
+    size_t log_start = LogSize();
+    Spawn();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       // The old process is dead and reaped, so whoever answers is the new one.
@@ -143,6 +130,24 @@ class ServerProcess {
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         children::Remove(pid_);
         pid_ = -1;  // reaped: never signal this pid again
+        // The fixed port is free for anyone while the server is down; another process may
+        // hold it now. That is the machine's doing: say who (ss) and start again.
+        if (LogSince(log_start).find("Address already in use") != std::string::npos &&
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(500) < deadline) {
+          const int port = port_ != 0 ? port_ : first_port_;
+          std::fprintf(stderr,
+                       "server_process: port %d is taken while the server restarts; "
+                       "retrying. Holders:\n",
+                       port);
+          std::fflush(stderr);
+          const std::string ss = "ss -tanpe state all '( sport = :" + std::to_string(port) +
+                                 " )' >&2; cat /proc/sys/net/ipv4/ip_local_port_range >&2";
+          if (std::system(ss.c_str()) != 0) std::fprintf(stderr, "(ss failed)\n");
+          std::this_thread::sleep_for(std::chrono::milliseconds(500));
+          log_start = LogSize();
+          Spawn();
+          continue;
+        }
         throw std::runtime_error("server exited at start");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -185,6 +190,33 @@ class ServerProcess {
   }
 
  private:
+  void Spawn() {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::vector<std::string> args = {binary_, "server", "run", "--data-dir", dir_};
+      if (port_ == 0) args.insert(args.end(), {"--port", std::to_string(first_port_)});
+      for (const auto& e : extra_) args.push_back(e);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      std::string log = dir_ + "/server.log";
+      freopen(log.c_str(), "a", stdout);
+      freopen(log.c_str(), "a", stderr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    children::Add(pid_);
+  }
+
+  std::string LogSince(size_t offset) const {
+    std::ifstream in(dir_ + "/server.log");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return offset < text.size() ? text.substr(offset) : std::string();
+  }
+  size_t LogSize() const { return LogSince(0).size(); }
+
   std::string binary_, dir_;
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
