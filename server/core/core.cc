@@ -84,9 +84,37 @@ void WorkflowCore::SetStatus(JobIndex j, JobStatus status, ChangeBatch* batch) {
   JobStatus before = jobs_[j].status;
   --counts_[static_cast<int>(before)];
   ++counts_[static_cast<int>(status)];
+  // Only moves between final, blocked and the other unfinished states change a tally.
+  auto kind = [](JobStatus s) { return IsFinal(s) ? 0 : s == JobStatus::kBlocked ? 1 : 2; };
+  if (kind(before) != kind(status)) {
+    Tally(j, before, -1);
+    Tally(j, status, +1);
+  }
   jobs_[j].status = status;
   if (!job_actions_[j].empty()) UpdateActions(j, before, status, batch);
   Record(j, batch);
+}
+
+void WorkflowCore::Tally(JobIndex j, JobStatus status, int sign) {
+  if (IsFinal(status)) return;
+  const JobShape shape = ShapeOf(j);
+  auto [it, added] = tallies_.try_emplace(shape.Key());
+  ShapeTally& t = it->second;
+  if (added) t.shape = shape;
+  const uint64_t blocked = status == JobStatus::kBlocked ? 1 : 0;
+  if (sign > 0) {
+    ++t.unfinished;
+    t.blocked += blocked;
+  } else {
+    --t.unfinished;
+    t.blocked -= blocked;
+  }
+  if (t.unfinished == 0) tallies_.erase(it);
+}
+
+void WorkflowCore::RebuildTallies() {
+  tallies_.clear();
+  for (JobIndex j = 0; j < jobs_.size(); ++j) Tally(j, jobs_[j].status, +1);
 }
 
 void WorkflowCore::MakeReady(JobIndex j, ChangeBatch* batch) {
@@ -112,6 +140,7 @@ void WorkflowCore::Event(ChangeBatch* batch, double now, std::string kind, int64
 void WorkflowCore::Start(double now, ChangeBatch* batch) {
   counts_ = {};
   counts_[static_cast<int>(JobStatus::kBlocked)] = jobs_.size();
+  RebuildTallies();
   group_remaining_.resize(plan_->dependency_groups.size());
   group_failed_.assign(plan_->dependency_groups.size(), 0);
   for (size_t g = 0; g < plan_->dependency_groups.size(); ++g)
@@ -209,6 +238,7 @@ void WorkflowCore::RecomputeGroups() {
 void WorkflowCore::RebuildDerived(double now) {
   counts_ = {};
   for (const auto& d : jobs_) ++counts_[static_cast<int>(d.status)];
+  RebuildTallies();
   RecomputeGroups();
   int64_t ignored = 0;
   for (JobIndex j = 0; j < jobs_.size(); ++j) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -173,6 +174,9 @@ class WorkflowCore {
   };
 
   void SetStatus(JobIndex j, JobStatus status, ChangeBatch* batch);
+  /// Adds (sign +1) or removes (-1) job `j`, in `status`, to or from its shape's tally.
+  void Tally(JobIndex j, JobStatus status, int sign);
+  void RebuildTallies();
   void Record(JobIndex j, ChangeBatch* batch);
   void MakeReady(JobIndex j, ChangeBatch* batch);
   void Event(ChangeBatch* batch, double now, std::string kind, int64_t job, uint32_t attempt,
@@ -245,6 +249,13 @@ class WorkflowCore {
   std::vector<uint32_t> queue_token_;  // bumped on every push to the ready queue
   std::vector<uint32_t> group_remaining_, group_failed_;  // per group: members not final / failed
   std::array<uint64_t, kNumJobStatuses> counts_{};
+  /// Jobs not final, and of them blocked, per shape: RunnableCount (asked by every claim that
+  /// gets nothing) in O(shapes) instead of O(jobs). Kept by SetStatus and GrowRequest.
+  struct ShapeTally {
+    JobShape shape;
+    uint64_t unfinished = 0, blocked = 0;
+  };
+  std::map<decltype(JobShape().Key()), ShapeTally> tallies_;
   ReadyQueue ready_;
 
   std::vector<AttemptResult> results_;

@@ -176,20 +176,17 @@ uint64_t WorkflowCore::RunnableCount(const ClaimFilter& filter) const {
   uint64_t count = 0;
   const bool in_flight = counts_[static_cast<int>(JobStatus::kClaimed)] +
                              counts_[static_cast<int>(JobStatus::kRunning)] > 0;
-  // The placement rule's answer per shape (jobs of one shape share it).
-  std::map<decltype(JobShape().Key()), bool> fits_by_shape;
-  for (JobIndex j = 0; j < jobs_.size(); ++j) {
-    if (IsFinal(jobs_[j].status)) continue;
+  // The placement rule's answer once per shape: jobs of one shape share it.
+  for (const auto& [key, t] : tallies_) {
     // Blocked jobs wait for others: worth staying for only while something runs.
-    if (jobs_[j].status == JobStatus::kBlocked && !in_flight) continue;
-    JobShape s = ShapeOf(j);
-    auto [it, added] = fits_by_shape.try_emplace(s.Key(), false);
-    if (added)
-      it->second = protocol::CanEverFit(s.Needs(), filter.nodes) &&
-                   static_cast<double>(s.runtime_seconds) <= filter.remaining_seconds &&
-                   (filter.scheduler == UINT32_MAX || s.scheduler == UINT32_MAX ||
-                    s.scheduler == filter.scheduler);
-    if (it->second) ++count;
+    const uint64_t n = in_flight ? t.unfinished : t.unfinished - t.blocked;
+    if (n == 0) continue;
+    const JobShape& s = t.shape;
+    if (protocol::CanEverFit(s.Needs(), filter.nodes) &&
+        static_cast<double>(s.runtime_seconds) <= filter.remaining_seconds &&
+        (filter.scheduler == UINT32_MAX || s.scheduler == UINT32_MAX ||
+         s.scheduler == filter.scheduler))
+      count += n;
   }
   return count;
 }

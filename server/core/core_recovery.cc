@@ -112,6 +112,7 @@ void WorkflowCore::GrowRequest(JobIndex j, double memory_multiplier, double runt
   if (memory_multiplier <= 1 && runtime_multiplier <= 1) return;
   const JobShape before = ShapeOf(j);
   JobDynamic& d = jobs_[j];
+  Tally(j, d.status, -1);  // its shape changes below
   std::string detail;
   auto add = [&](const std::string& part) { detail += (detail.empty() ? "" : "; ") + part; };
   if (memory_multiplier > 1 && before.memory_bytes <= 0) {
@@ -135,6 +136,7 @@ void WorkflowCore::GrowRequest(JobIndex j, double memory_multiplier, double runt
     if (want > cap) part += " (capped at " + cap_why + ", " + std::to_string(cap) + " s)";
     add(part);
   }
+  Tally(j, d.status, +1);
   // Not recorded here: the caller changes the job's status next, which records it.
   Event(batch, now, "request_grown", j, attempt, worker, detail);
 }

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <memory>
+#include <random>
 #include <set>
 
 #include "server/core/core.h"
@@ -696,4 +698,107 @@ jobs:
   f.Finish(w, "after_free");
   // Only huge (fits no node here) and its dependent are left, nothing runs: leave.
   CHECK(f.core.RunnableCount(f.Filter(w)) == 0);
+}
+
+// RunnableCount keeps per-shape tallies instead of scanning the jobs (every empty claim asks
+// it): after any sequence of claims, results (failures that grow requests), cancels and a
+// restore, it must say what a scan of the jobs says.
+TEST_CASE("RunnableCount equals a scan of the jobs through claims, growth, cancels, restore") {
+  const std::string yaml = R"(name: tally
+failure_handlers:
+  - name: h
+    rules:
+      - {reasons: [memory], memory_multiplier: 2, max_retries: 2}
+      - {exit_codes: [3], max_retries: 1}
+resource_requirements:
+  - {name: one, num_cpus: 1, memory: 100m, runtime: PT10S}
+  - {name: four, num_cpus: 4, memory: 1g, runtime: PT1H}
+  - {name: wide, num_cpus: 2, num_nodes: 2, runtime: PT2M}
+jobs:
+  - {name: "a_{i}", command: x, failure_handler: h, resource_requirements: one,
+     parameters: {i: "1:12"}}
+  - {name: "b_{i}", command: x, failure_handler: h, resource_requirements: four,
+     depends_on: ["a_{i}"], parameters: {i: "1:12"}}
+  - {name: "c_{i}", command: x, resource_requirements: wide, depends_on: ["b_{i}"],
+     parameters: {i: "1:6"}}
+)";
+  auto scan = [](const WorkflowCore& core, const ClaimFilter& filter) {
+    auto counts = core.Counts();
+    const bool in_flight = counts[static_cast<int>(JobStatus::kClaimed)] +
+                               counts[static_cast<int>(JobStatus::kRunning)] > 0;
+    uint64_t n = 0;
+    for (JobIndex j = 0; j < core.job_count(); ++j) {
+      const JobStatus s = core.job(j).status;
+      if (IsFinal(s) || (s == JobStatus::kBlocked && !in_flight)) continue;
+      const JobShape shape = core.ShapeOf(j);
+      if (torc::protocol::CanEverFit(shape.Needs(), filter.nodes) &&
+          static_cast<double>(shape.runtime_seconds) <= filter.remaining_seconds)
+        ++n;
+    }
+    return n;
+  };
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    CAPTURE(seed);
+    Fixture f(yaml);
+    std::mt19937 rng(seed);
+    const WorkerId small = f.Worker(1, 1, 2), big = f.Worker(2, 2, 8);
+    std::vector<ClaimFilter> filters = {f.Filter(small), f.Filter(big)};
+    ClaimFilter short_time = f.Filter(big);
+    short_time.remaining_seconds = 60;
+    filters.push_back(short_time);
+    std::unique_ptr<WorkflowCore> restored;
+    WorkflowCore* core = &f.core;
+    auto check_all = [&] {
+      for (const auto& filter : filters)
+        REQUIRE(core->RunnableCount(filter) == scan(*core, filter));
+    };
+    check_all();
+    for (int step = 0; step < 200 && !core->IsComplete(); ++step) {
+      const WorkerId w = rng() % 2 ? small : big;
+      auto claimed = core->Claim(w, f.Filter(w, 1 + rng() % 4), f.now, &f.batch);
+      check_all();
+      std::vector<AttemptResult> results;
+      for (const auto& c : claimed) {
+        AttemptResult r;
+        r.job = c.job;
+        r.attempt = core->job(c.job).attempt;
+        switch (rng() % 4) {
+          case 0:
+            r.status = JobStatus::kFailed;
+            r.exit_code = 137;
+            r.reason = "memory";  // grows the request (a new shape)
+            break;
+          case 1:
+            r.status = JobStatus::kFailed;
+            r.exit_code = 3;
+            break;
+          default:
+            r.status = JobStatus::kCompleted;
+        }
+        results.push_back(r);
+      }
+      f.now += 1;
+      core->Complete(w, results, f.now, &f.batch);
+      check_all();
+      if (step % 37 == 36) {
+        std::vector<JobIndex> some;
+        for (JobIndex j = 0; j < core->job_count(); j += 7 + rng() % 5) some.push_back(j);
+        core->Cancel(some, f.now, &f.batch);
+        check_all();
+      }
+      if (step == 50) {  // the tallies are rebuilt from restored state
+        std::vector<WorkerRecord> workers;
+        for (const auto& [id, rec] : core->workers()) workers.push_back(rec);
+        auto next = std::make_unique<WorkflowCore>(1, f.plan);
+        ChangeBatch batch;
+        std::string error;
+        REQUIRE_MESSAGE(next->Restore(core->jobs(), core->results(), workers, {}, f.now, &batch,
+                                      &error),
+                        error);
+        restored = std::move(next);
+        core = restored.get();
+        check_all();
+      }
+    }
+  }
 }
