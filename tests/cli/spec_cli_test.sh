@@ -69,6 +69,7 @@ expect_contains "plan text" "$out" "postprocess  [1 cpu"
 expect_contains "plan text deps" "$out" "depends on: work1 work2"
 
 # validate warns (stderr, exit 0) about what will not run as expected (#14)
+rm -rf "$tmp"  # the trap removes only the last one
 tmp=$(mktemp -d)
 printf 'name: w\nresource_requirements:\n  - {name: long, runtime: PT2H}\njobs:\n  - {name: slow, command: x, resource_requirements: long, scheduler: s}\nslurm_schedulers:\n  - {name: s, walltime: "00:10:00"}\nactions:\n  - {trigger_type: on_workflow_start, action_type: schedule_nodes, scheduler: s, scheduler_type: slurm}\n' > "$tmp/slow.yaml"
 out=$("$torc" validate "$tmp/slow.yaml" 2>"$tmp/err"); rc=$?
