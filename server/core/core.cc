@@ -309,7 +309,10 @@ bool WorkflowCore::Restore(const std::vector<JobDynamic>& jobs,
   for (const auto& w : workers) {
     NoteWorkerNodes(w);
     WorkerRecord rec = w;
-    if (rec.alive) rec.lease_expires = now + options_.lease_seconds();
+    if (rec.alive) {
+      rec.lease_expires = now + options_.lease_seconds();
+      next_expiry_ = std::min(next_expiry_, rec.lease_expires);
+    }
     workers_[rec.id] = rec;
   }
   for (const auto& a : actions) {
@@ -367,6 +370,7 @@ void WorkflowCore::RegisterWorker(const WorkerRecord& worker, double now, Change
   rec.alive = true;
   rec.registered_at = now;
   rec.lease_expires = now + options_.lease_seconds();
+  next_expiry_ = std::min(next_expiry_, rec.lease_expires);
   workers_[rec.id] = rec;
   NoteWorkerNodes(rec);
   if (batch) batch->workers.push_back(rec);
@@ -464,6 +468,7 @@ void WorkflowCore::DropWorkersOfAllocation(const std::string& slurm_job_id, doub
     if (!rec.alive || rec.slurm_job_id != slurm_job_id) continue;
     if (!ended_by.empty()) EndRunningAttempts(id, ended_by, now, batch);
     rec.lease_expires = now - 1;
+    next_expiry_ = std::min(next_expiry_, rec.lease_expires);
   }
   ExpireLeases(now, batch);
 }
@@ -493,7 +498,12 @@ void WorkflowCore::EndRunningAttempts(WorkerId w, const std::string& reason, dou
 }
 
 void WorkflowCore::ExpireLeases(double now, ChangeBatch* batch) {
+  // Asked at every request; the loop runs only once a lease can have run out.
+  if (now < next_expiry_) return;
+  next_expiry_ = std::numeric_limits<double>::infinity();
   for (auto& [id, rec] : workers_) {
+    if (rec.alive && rec.lease_expires > now)
+      next_expiry_ = std::min(next_expiry_, rec.lease_expires);
     if (!rec.alive || rec.lease_expires > now) continue;
     rec.alive = false;
     if (batch) batch->workers.push_back(rec);

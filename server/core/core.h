@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -263,6 +264,9 @@ class WorkflowCore {
   std::vector<int32_t> prev_result_;   // per result: the same job's previous one
 
   std::unordered_map<WorkerId, WorkerRecord> workers_;
+  /// No live worker's lease runs out before this (renewals only move leases later): until
+  /// then ExpireLeases need not walk workers_, which keeps every worker the workflow had.
+  double next_expiry_ = -std::numeric_limits<double>::infinity();
   int64_t largest_worker_memory_ = 0;  // the largest node memory any registered worker reported
   std::unordered_map<WorkerId, std::vector<JobIndex>> worker_jobs_;  // claimed/running, may hold stale
   std::unordered_map<WorkerId, std::vector<JobIndex>> to_stop_;

@@ -294,6 +294,59 @@ TEST_CASE("an expired lease gives the jobs back with a new attempt; the old atte
   CHECK(attempts[1]->attempt == 2);
 }
 
+// ExpireLeases walks the workers only once a lease can have run out (next_expiry_): leases
+// renewed, workers registered between passes and a restore must still expire on time.
+TEST_CASE("leases expire on time however registrations, renewals and passes interleave") {
+  CoreOptions options;
+  options.heartbeat_seconds = 10;
+  options.missed_heartbeats = 3;  // a lease of 30 s
+  Fixture f("name: l\njobs:\n  - {name: a, command: x}\n", options);
+  std::vector<JobIndex> stop;
+  f.now = 0;
+  WorkerId w1 = f.Worker(1);  // lease to 30
+  f.core.ExpireLeases(1, &f.batch);
+  f.now = 5;
+  WorkerId w2 = f.Worker(2);  // lease to 35
+  CHECK(f.core.Heartbeat(w1, 20, &f.batch, &stop));  // lease to 50
+  f.core.ExpireLeases(20, &f.batch);
+  f.core.ExpireLeases(31, &f.batch);
+  CHECK(f.core.IsLiveWorker(w1));
+  CHECK(f.core.IsLiveWorker(w2));
+  f.core.ExpireLeases(35.5, &f.batch);
+  CHECK(f.core.IsLiveWorker(w1));
+  CHECK_FALSE(f.core.IsLiveWorker(w2));
+  f.now = 40;
+  WorkerId w3 = f.Worker(3);  // lease to 70
+  f.core.ExpireLeases(49, &f.batch);
+  CHECK(f.core.IsLiveWorker(w1));
+  f.core.ExpireLeases(50.5, &f.batch);
+  CHECK_FALSE(f.core.IsLiveWorker(w1));
+  CHECK(f.core.IsLiveWorker(w3));
+  // A restore gives live workers a fresh lease from its own time.
+  std::vector<WorkerRecord> workers;
+  for (const auto& [id, rec] : f.core.workers()) workers.push_back(rec);
+  WorkflowCore restored(1, f.plan, options);
+  ChangeBatch batch;
+  std::string error;
+  REQUIRE_MESSAGE(restored.Restore(f.core.jobs(), f.core.results(), workers, {}, 100, &batch,
+                                   &error),
+                  error);
+  restored.ExpireLeases(129, &batch);
+  CHECK(restored.IsLiveWorker(w3));
+  restored.ExpireLeases(130.5, &batch);
+  CHECK_FALSE(restored.IsLiveWorker(w3));
+  CHECK_FALSE(restored.IsLiveWorker(w1));
+  // No live worker left, then a new one: its lease still runs out.
+  f.core.ExpireLeases(70.5, &f.batch);
+  CHECK_FALSE(f.core.IsLiveWorker(w3));
+  f.now = 80;
+  WorkerId w4 = f.Worker(4);  // lease to 110
+  f.core.ExpireLeases(109, &f.batch);
+  CHECK(f.core.IsLiveWorker(w4));
+  f.core.ExpireLeases(110.5, &f.batch);
+  CHECK_FALSE(f.core.IsLiveWorker(w4));
+}
+
 TEST_CASE("a leaving worker hands back its claimed jobs unchanged; running ones are abandoned") {
   Fixture f("name: l\njobs:\n  - {name: a, command: x}\n  - {name: b, command: x}\n");
   WorkerId w1 = f.Worker(1), w2 = f.Worker(2);
