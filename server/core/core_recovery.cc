@@ -1,6 +1,7 @@
 // WorkflowCore's recovery: how an ended attempt is applied (requeued within its reason's budget,
 // retried, or final), failure-handler retries that grow what ran out (memory, runtime) within
-// what a node and the walltime allow, and the workflow's failure limit (max_failures). The rest of the class is in core.cc and core_operations.cc.
+// what a node and the walltime allow, and the workflow's failure limit (max_failures). The rest
+// of the class is in core.cc, core_operations.cc and core_workers.cc.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
