@@ -460,10 +460,8 @@ bool NestedTooDeep(const std::string& text, int limit) {
   return false;
 }
 
-/// The JSON of a request body, held to what workflow files are held to: no NUL byte (the
-/// parser takes one for the end of the text and would ignore what follows it), at most 256
-/// levels deep, and no key twice in one object (the parser would keep the last one silently).
-/// 400 naming the offset, the depth or the key otherwise.
+}  // namespace
+
 nlohmann::json ParseBody(const std::string& text) {
   if (size_t nul = text.find('\0'); nul != std::string::npos)
     throw ApiError(400, "the request body has a NUL byte at offset " + std::to_string(nul) +
@@ -507,6 +505,13 @@ nlohmann::json ParseBody(const std::string& text) {
   if (key.size() > 200) key = key.substr(0, 200) + "...";
   throw ApiError(400, "the request body has the key '" + key + "' twice in one object");
 }
+
+const nlohmann::json& Body(Call& c) {
+  if (c.body.is_null() && !c.http.body.empty()) c.body = ParseBody(c.http.body);
+  return c.body;
+}
+
+namespace {
 
 /// An error answer. Messages may quote request bytes (a path segment, a query value) that are
 /// not UTF-8; replace them instead of letting dump() throw.
@@ -573,7 +578,8 @@ HttpResponse HandleRequest(Service* service, const ApiOptions& options, const Ht
       if (slash == std::string::npos) break;
       pos = slash + 1;
     }
-    if (!http.body.empty()) call.body = api::ParseBody(http.body);
+    // The worker protocol's busiest requests read their own body (api_worker.cc).
+    if (!http.body.empty() && !api::ReadsOwnBody(call)) call.body = api::ParseBody(http.body);
     return api::Route(call);
   } catch (const api::ApiError& e) {
     nlohmann::json body = {{"error", e.what()}};

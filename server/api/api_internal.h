@@ -39,6 +39,16 @@ inline HttpResponse Json(int status, const nlohmann::json& j) {
   return {status, j.dump(), "application/json"};
 }
 
+/// The JSON of a request body, held to what workflow files are held to: no NUL byte (the
+/// parser takes one for the end of the text and would ignore what follows it), at most 256
+/// levels deep, and no key twice in one object (the parser would keep the last one silently).
+/// ApiError 400 naming the offset, the depth or the key otherwise.
+nlohmann::json ParseBody(const std::string& text);
+/// c.body, parsed now when the request's route reads its own body (ReadsOwnBody).
+const nlohmann::json& Body(Call& c);
+/// True for the requests whose handlers decode the body text themselves, without a DOM when
+/// they can (claim, start, complete: server/protocol/fast_read.h); c.body stays null for them.
+bool ReadsOwnBody(const Call& c);
 /// The body must be a JSON object.
 const nlohmann::json& Object(const Call& c);
 /// Field readers, the protocol's: absent -> default (or required), wrong type or range ->

@@ -28,6 +28,8 @@
 # (perf.data; with KEEP=1 the folders stay). SYSPERF=1 samples the whole machine (perf record
 # -a, 199 Hz, no call graphs) during every run into sys.data: `perf report -i sys.data --sort
 # comm` splits the machine's CPU by command (srun, slurmstepd, torc, sleep, ...).
+# SYSCALLS=1 counts the server's system calls by kind during each torc run (perf stat on the
+# syscalls tracepoints, all its threads) into syscalls.txt.
 # STARTS=1 samples, once a second, the start time of every process whose command line is exactly
 # `sleep S` (/proc/PID/stat, 10 ms resolution) during each run, torc's and the pilots' alike, and
 # adds first_sampled and r1024_sampled (allocation start -> the first and the 1,024th start): the
@@ -250,10 +252,15 @@ run_torc() {  # run_torc MODE
     perf record -q --no-inherit -F 999 --call-graph dwarf,16384 -p $server_pid -o perf.data 2>perf.err &
     perf_pid=$!
   fi
+  if [[ -n ${SYSCALLS:-} ]]; then
+    perf stat -e 'syscalls:sys_enter_*' -p $server_pid -o syscalls.txt 2>/dev/null &
+    sc_pid=$!
+  fi
   wf=$("$torc" submit wf.yaml --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow_id"])')
   echo "$(($(proc_jiffies $server_pid) - p0))" >submit_jiffies
   wait_complete "$wf"
   if [[ -n ${PERF:-} ]]; then kill -INT $perf_pid; wait $perf_pid || true; fi
+  if [[ -n ${SYSCALLS:-} ]]; then kill -INT $sc_pid; wait $sc_pid || true; fi
   wait_slurm_empty
   starts_end
   cpu_end "$d"

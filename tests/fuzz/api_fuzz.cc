@@ -1,7 +1,9 @@
 // libFuzzer target for the REST API handlers (server/api.h MakeApiHandler) over a real Service
 // and SQLite store in a temporary directory, without the HTTP transport. Any crash, leak,
 // sanitizer report, hang, 5xx answer, JSON answer that is not a JSON object, or error that is not
-// a JSON object with a string "error" is a bug.
+// a JSON object with a string "error" is a bug. So is a body that a fast reader of the worker
+// protocol (server/protocol/fast_read.h) takes and the general decoder refuses or reads
+// otherwise.
 //
 // Input: byte 0 picks the method (bits 0-1: GET POST DELETE PUT), whether the token is sent
 // (bit 2: a wrong one) and how far the clock moves before the request (bits 3-7, seconds, so
@@ -19,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/api/api.h"
+#include "server/protocol/fast_read.h"
 #include "server/service.h"
 #include "server/store/store.h"
 
@@ -136,6 +139,32 @@ World& TheWorld() {
   return *world;
 }
 
+// What a fast reader takes, the general decoder (the one that words errors) reads alike.
+template <typename Message, typename Fast, typename General>
+void CheckFastReader(const std::string& body, Fast fast, General general, const char* what) {
+  Message m;
+  if (!fast(body, &m)) return;
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  bool same = false;
+  try {
+    same = !j.is_discarded() && general(j) == m;
+  } catch (const std::exception&) {
+  }
+  if (same) return;
+  std::fprintf(stderr, "api_fuzz: the fast %s reader takes a body the general one %s: %s\n",
+               what, j.is_discarded() ? "does not parse" : "refuses or reads otherwise",
+               body.substr(0, 2000).c_str());
+  std::abort();
+}
+
+void CheckFastReaders(const std::string& body) {
+  using namespace torc::protocol;
+  CheckFastReader<ClaimRequest>(body, FastReadClaimRequest, ClaimRequestFromJson, "claim");
+  CheckFastReader<StartRequest>(body, FastReadStartRequest, StartRequestFromJson, "start");
+  CheckFastReader<CompleteRequest>(body, FastReadCompleteRequest, CompleteRequestFromJson,
+                                   "complete");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -170,6 +199,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   r.body = body;
+  CheckFastReaders(body);
   r.authorization = (control & 4) ? "Bearer wrong" : std::string("Bearer ") + kToken;
   HttpResponse resp = w.handler(r);
 
