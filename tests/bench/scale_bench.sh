@@ -35,6 +35,9 @@
 # adds first_sampled and r1024_sampled (allocation start -> the first and the 1,024th start): the
 # pilot's own ramp, which it does not record. Use an S above 1 (e.g. SLEEP=2) so that every job
 # is seen and none of the script's own sleeps (0.05 s, 1 s) is counted.
+# SPLIT_CPUS=1 gives the server a core of its own, as a login node does: the server runs on CPU 0,
+# and the lab (slurmctld, every slurmd, so every worker and job they start) and this script on
+# CPU 1. The jobs then have one core, so only the server's figures mean anything in this mode.
 # Every time comes from one clock (this machine): slurmctld's log has millisecond stamps.
 set -euo pipefail
 torc=$(realpath "$1")
@@ -51,7 +54,13 @@ now() { date +%s.%N; }
 login=${LAB_LOGIN_IP:-127.0.0.1}
 
 export TORC_DATA_DIR=$work/data
-"$torc" server run --host "$login" --port 0 >"$work/server.log" 2>&1 &
+server_cpus=()
+if [[ -n ${SPLIT_CPUS:-} ]]; then
+  for p in $(pgrep -x 'slurmctld|slurmd'); do taskset -a -p -c 1 "$p" >/dev/null; done
+  taskset -p -c 1 $$ >/dev/null
+  server_cpus=(taskset -c 0)
+fi
+"${server_cpus[@]}" "$torc" server run --host "$login" --port 0 >"$work/server.log" 2>&1 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null; [[ -n ${KEEP:-} ]] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
 while [[ ! -s $TORC_DATA_DIR/server.url ]]; do sleep 0.05; done
