@@ -3,6 +3,8 @@
 // workflow's core in one commit, and fills in the protocol answer.
 #include "server/service.h"
 
+#include "server/protocol/json_writer.h"
+
 namespace torc::server {
 namespace {
 
@@ -30,11 +32,17 @@ AttemptResult ResultOf(const protocol::AttemptReport& r) {
   a.cpu_seconds = r.cpu_seconds;
   a.nodes = r.nodes;
   if (!r.node_usage.empty()) {
-    nlohmann::json usage = nlohmann::json::array();
-    for (const auto& n : r.node_usage)
-      usage.push_back(
-          {{"node", n.node}, {"peak_rss_bytes", n.peak_rss_bytes}, {"cpu_seconds", n.cpu_seconds}});
-    a.node_usage = usage.dump();
+    // Without a DOM: every result of direct mode has it (docs/benchmarks.md, session 19).
+    a.node_usage.clear();
+    protocol::JsonWriter w(&a.node_usage);
+    w.Raw("[");
+    for (size_t k = 0; k < r.node_usage.size(); ++k) {
+      const auto& n = r.node_usage[k];
+      w.Raw(k ? ",{" : "{").Key("node", true).String(n.node);
+      w.Key("peak_rss_bytes").Int(n.peak_rss_bytes).Key("cpu_seconds").Double(n.cpu_seconds);
+      w.Raw("}");
+    }
+    w.Raw("]");
   }
   a.samples = static_cast<uint32_t>(r.samples.size());
   return a;

@@ -48,6 +48,16 @@ class JsonWriter {
     out_->append(buf, r.ptr);
     return *this;
   }
+  /// A finite number, shortest round-trip form; integral values keep a ".0", as nlohmann
+  /// writes them, so that a reader sees a floating-point number either way.
+  JsonWriter& Double(double v) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    const std::string_view text(buf, static_cast<size_t>(r.ptr - buf));
+    out_->append(text);
+    if (text.find_first_of(".e") == std::string_view::npos) out_->append(".0");
+    return *this;
+  }
   JsonWriter& Bool(bool v) { return Raw(v ? "true" : "false"); }
   /// `"key":` (with a leading comma unless `first`).
   JsonWriter& Key(std::string_view key, bool first = false) {

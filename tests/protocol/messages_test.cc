@@ -459,3 +459,15 @@ TEST_CASE("RegistrationAnswer carries MonitorSettings; an old server's answer ha
   j["monitor"]["sample_interval_seconds"] = 0;
   CHECK_THROWS_AS(RegistrationAnswerFromJson(j), FieldError);
 }
+
+TEST_CASE("JsonWriter::Double: read back exactly, and as a floating-point number") {
+  for (double v : {0.0, -1.0, 2.5, 1e-7, 1e20, 123456789.123, 0.1, 1.7976931348623157e308,
+                   -4.9e-324, 3.0}) {
+    std::string text;
+    JsonWriter(&text).Double(v);
+    CAPTURE(text);
+    json j = json::parse(text);
+    CHECK(j.is_number_float());
+    CHECK(j.get<double>() == v);
+  }
+}
