@@ -8,6 +8,16 @@
 namespace torc::server::api {
 namespace {
 
+/// The request of claim, start or complete: read without a DOM by `fast` when it can, else by
+/// `general` from the parsed body (which words any error).
+template <typename Message>
+Message Decode(Call& c, bool (*fast)(std::string_view, Message*),
+               Message (*general)(const nlohmann::json&)) {
+  Message m;
+  if (!fast(c.http.body, &m)) m = general(Body(c));
+  return m;
+}
+
 HttpResponse Register(Call& c, WorkflowId wf) {
   protocol::Registration registration = protocol::RegistrationFromJson(c.body);
   protocol::RegistrationAnswer answer;
@@ -35,9 +45,7 @@ HttpResponse Unregister(Call& c, WorkflowId wf, WorkerId w) {
 
 // The hot path: the answer is written without a DOM (protocol::EncodeClaimAnswer).
 HttpResponse Claim(Call& c, WorkflowId wf) {
-  protocol::ClaimRequest request;
-  if (!protocol::FastReadClaimRequest(c.http.body, &request))
-    request = protocol::ClaimRequestFromJson(Body(c));
+  auto request = Decode(c, protocol::FastReadClaimRequest, protocol::ClaimRequestFromJson);
   protocol::ClaimAnswer answer;
   Check(c.service->Claim(wf, request, c.now, &answer));
   // An idle worker's claim that got nothing may wait (wait_seconds) for a job to become ready
@@ -54,18 +62,14 @@ HttpResponse Claim(Call& c, WorkflowId wf) {
 }
 
 HttpResponse Start(Call& c, WorkflowId wf) {
-  protocol::StartRequest request;
-  if (!protocol::FastReadStartRequest(c.http.body, &request))
-    request = protocol::StartRequestFromJson(Body(c));
+  auto request = Decode(c, protocol::FastReadStartRequest, protocol::StartRequestFromJson);
   protocol::StartAnswer answer;
   Check(c.service->StartJobs(wf, request, c.now, &answer));
   return Json(200, protocol::ToJson(answer));
 }
 
 HttpResponse Complete(Call& c, WorkflowId wf) {
-  protocol::CompleteRequest request;
-  if (!protocol::FastReadCompleteRequest(c.http.body, &request))
-    request = protocol::CompleteRequestFromJson(Body(c));
+  auto request = Decode(c, protocol::FastReadCompleteRequest, protocol::CompleteRequestFromJson);
   protocol::CompleteAnswer answer;
   Check(c.service->CompleteJobs(wf, request, c.now, &answer));
   // The answer counts the outcomes and lists only the rejected results: a result not listed
